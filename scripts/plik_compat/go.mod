@@ -1,0 +1,3 @@
+module natsbridge/plik_compat
+
+go 1.26
