@@ -1,0 +1,256 @@
+/**
+ * {@link Bridge}: one NATS connection and one set of defaults, with send,
+ * subscribe-as-async-iterator, request/reply and reply.
+ *
+ * @module
+ */
+import { createInbox, type NatsConnection, type Subscription } from "@nats-io/nats-core";
+import { abortReason } from "./backoff.ts";
+import { resolveBrokerUrl } from "./config.ts";
+import { connectTo } from "./connection.ts";
+import { NatsBridgeError, OptionsError, TransportError } from "./errors.ts";
+import { consoleLogger, type Logger, logEvent } from "./logger.ts";
+import { smartreceive, type SmartReceiveOptions } from "./receive.ts";
+import { smartsend, type SmartSendOptions } from "./send.ts";
+import type { MsgEnvelopeV1, ReceivedEnvelope, SendItem } from "./types.ts";
+
+/** Defaults a {@link Bridge} applies to every send and receive. */
+export type BridgeOptions =
+  & Omit<SmartSendOptions, "nats_connection" | "signal" | "correlation_id" | "msg_id" | "reply_to" | "reply_to_msg_id">
+  & Omit<SmartReceiveOptions, "signal" | "logger" | "on_progress">
+  & {
+    /** Use this connection instead of opening one; the bridge will not close it. */
+    nats_connection?: NatsConnection;
+  };
+
+/** Options of {@link Bridge.subscribe}. */
+export interface SubscribeOptions {
+  /** Queue group: each message goes to one member of the group. */
+  queue?: string;
+  /** Ends the iteration (and the subscription) when aborted. */
+  signal?: AbortSignal;
+  /**
+   * Called for a message that cannot be received (bad envelope, failed
+   * download, checksum mismatch); the iteration goes on.
+   * @default {logs the error through the bridge's logger}
+   */
+  on_error?: (error: NatsBridgeError, raw: Uint8Array) => void;
+  /** Per-message receive options, over the bridge's defaults. */
+  receive?: Omit<SmartReceiveOptions, "signal">;
+}
+
+/** Options of {@link Bridge.request}. */
+export type RequestOptions = Omit<SmartSendOptions, "reply_to" | "nats_connection"> & {
+  /**
+   * Milliseconds to wait for the reply.
+   * @default {30000}
+   */
+  timeout?: number;
+};
+
+/**
+ * A connection to NATS with natsbridge defaults.
+ *
+ * @example Sending and receiving with one bridge
+ * ```ts ignore
+ * import { Bridge } from "natsbridge";
+ * const bridge = await Bridge.connect({ broker_url: "nats://127.0.0.1:4222" });
+ * const sub = bridge.subscribe("chat");
+ * await bridge.send("chat", [["message", "Hello!", "text"]]);
+ * for await (const env of sub) {
+ *   console.log(env.payloads[0]); // ["message", "Hello!", "text"]
+ *   break;
+ * }
+ * await bridge.close();
+ * ```
+ */
+export class Bridge {
+  /** The NATS connection. */
+  readonly connection: NatsConnection;
+  readonly #defaults: BridgeOptions;
+  readonly #owned: boolean;
+  readonly #logger: Logger;
+
+  private constructor(connection: NatsConnection, defaults: BridgeOptions, owned: boolean) {
+    this.connection = connection;
+    this.#defaults = defaults;
+    this.#owned = owned;
+    this.#logger = defaults.logger ?? consoleLogger();
+  }
+
+  /**
+   * Opens a bridge: connects to `broker_url` (or adopts `nats_connection`).
+   *
+   * @param options Defaults for every call.
+   * @returns The bridge.
+   */
+  static async connect(options: BridgeOptions = {}): Promise<Bridge> {
+    const brokerUrl = resolveBrokerUrl(options.broker_url);
+    if (options.nats_connection) return new Bridge(options.nats_connection, options, false);
+    const nc = await connectTo(brokerUrl, "");
+    return new Bridge(nc, { ...options, broker_url: brokerUrl }, true);
+  }
+
+  /**
+   * Sends payloads; see `smartsend`.
+   *
+   * @param subject Subject to publish to.
+   * @param items `[dataname, data, payload_type]` items.
+   * @param options Per-call options over the bridge's defaults.
+   * @returns `[envelope, envelopeJson]`.
+   */
+  send(
+    subject: string,
+    items: readonly SendItem[],
+    options: SmartSendOptions = {},
+  ): Promise<[MsgEnvelopeV1, string]> {
+    return smartsend(subject, items, { ...this.#sendDefaults(), ...options, nats_connection: this.connection });
+  }
+
+  /**
+   * Receives one message or envelope; see `smartreceive`.
+   *
+   * @param msg A nats.js `Msg`, JSON text, bytes or a parsed envelope.
+   * @param options Per-call options over the bridge's defaults.
+   * @returns The decoded envelope.
+   */
+  receive(
+    msg: Parameters<typeof smartreceive>[0],
+    options: SmartReceiveOptions = {},
+  ): Promise<ReceivedEnvelope> {
+    return smartreceive(msg, { ...this.#receiveDefaults(), ...options });
+  }
+
+  /**
+   * Subscribes and yields each decoded envelope in arrival order. A message
+   * that fails to decode goes to `on_error` and the iteration continues.
+   * Breaking out of the loop or aborting `signal` ends the subscription.
+   *
+   * @param subject Subject (wildcards allowed).
+   * @param options Queue group, cancellation, error callback.
+   * @returns An async iterable of envelopes.
+   */
+  subscribe(subject: string, options: SubscribeOptions = {}): AsyncIterable<ReceivedEnvelope> & {
+    unsubscribe(): void;
+  } {
+    const sub: Subscription = this.connection.subscribe(subject, { queue: options.queue });
+    const { signal } = options;
+    const stop = () => sub.unsubscribe();
+    signal?.addEventListener("abort", stop, { once: true });
+    const onError = options.on_error ?? ((err: NatsBridgeError) =>
+      logEvent(this.#logger, "warn", err.correlationId, `Dropped a message on ${subject}: ${err.code} ${err.message}`));
+    const receiveOptions = { ...this.#receiveDefaults(), ...options.receive, signal };
+    async function* iterate(): AsyncGenerator<ReceivedEnvelope> {
+      try {
+        for await (const msg of sub) {
+          try {
+            yield await smartreceive(msg, receiveOptions);
+          } catch (err) {
+            if (signal?.aborted) return;
+            onError(err instanceof NatsBridgeError ? err : new TransportError("PUBLISH_FAILED", String(err)), msg.data);
+          }
+        }
+      } finally {
+        signal?.removeEventListener("abort", stop);
+        sub.unsubscribe();
+      }
+    }
+    const it = iterate();
+    return Object.assign(it, { unsubscribe: stop });
+  }
+
+  /**
+   * Sends a request and waits for the envelope that replies to it (its
+   * `reply_to_msg_id` equals the request's `msg_id`).
+   *
+   * @param subject Subject of the service.
+   * @param items Payloads of the request.
+   * @param options Send options plus `timeout` (ms, default 30000).
+   * @returns The reply, decoded.
+   * @throws {TransportError} `TIMEOUT` when no reply arrives in time.
+   */
+  async request(
+    subject: string,
+    items: readonly SendItem[],
+    options: RequestOptions = {},
+  ): Promise<ReceivedEnvelope> {
+    const timeout = options.timeout ?? 30_000;
+    if (!Number.isFinite(timeout) || timeout <= 0) {
+      throw new OptionsError(`timeout must be a positive number of ms, got ${timeout}`, { field: "timeout" });
+    }
+    const inbox = createInbox();
+    const controller = new AbortController();
+    const timer = setTimeout(() => controller.abort(), timeout);
+    const signal = options.signal ? AbortSignal.any([options.signal, controller.signal]) : controller.signal;
+    const replies = this.subscribe(inbox, { signal });
+    try {
+      const [request] = await this.send(subject, items, { ...options, reply_to: inbox, signal });
+      for await (const env of replies) {
+        if (env.reply_to_msg_id === request.msg_id) return env;
+      }
+      if (options.signal?.aborted) throw abortReason(options.signal, "Request", request.correlation_id);
+      throw new TransportError("TIMEOUT", `No reply on "${subject}" within ${timeout} ms`, {
+        correlationId: request.correlation_id,
+      });
+    } finally {
+      clearTimeout(timer);
+      replies.unsubscribe();
+    }
+  }
+
+  /**
+   * Replies to a received envelope: sends to its `reply_to`, with
+   * `reply_to_msg_id` = its `msg_id` and the same `correlation_id`.
+   *
+   * @param to The envelope being answered.
+   * @param items Payloads of the reply.
+   * @param options Send options.
+   * @returns `[envelope, envelopeJson]`.
+   * @throws {OptionsError} When `to` has no `reply_to`.
+   */
+  reply(
+    to: Pick<ReceivedEnvelope, "reply_to" | "msg_id" | "correlation_id">,
+    items: readonly SendItem[],
+    options: SmartSendOptions = {},
+  ): Promise<[MsgEnvelopeV1, string]> {
+    if (!to.reply_to) {
+      throw new OptionsError("Cannot reply: the envelope has no reply_to", { correlationId: to.correlation_id });
+    }
+    return this.send(to.reply_to, items, {
+      correlation_id: to.correlation_id,
+      reply_to_msg_id: to.msg_id,
+      ...options,
+    });
+  }
+
+  /** Drains and closes the connection, if the bridge opened it. */
+  async close(): Promise<void> {
+    if (this.#owned && !this.connection.isClosed()) await this.connection.drain();
+  }
+
+  /** `await using bridge = await Bridge.connect()` closes it at scope end. */
+  async [Symbol.asyncDispose](): Promise<void> {
+    await this.close();
+  }
+
+  #sendDefaults(): SmartSendOptions {
+    const { fileserver_download_handler: _d, max_retries: _r, base_delay: _b, max_delay: _m,
+      allowed_origins: _a, verify_checksum: _v, ...send } = this.#defaults;
+    return send;
+  }
+
+  #receiveDefaults(): SmartReceiveOptions {
+    const d = this.#defaults;
+    return {
+      fileserver_download_handler: d.fileserver_download_handler,
+      max_retries: d.max_retries,
+      base_delay: d.base_delay,
+      max_delay: d.max_delay,
+      fileserver_url: d.fileserver_url,
+      allowed_origins: d.allowed_origins,
+      fileserver: d.fileserver,
+      verify_checksum: d.verify_checksum,
+      logger: this.#logger,
+    };
+  }
+}

@@ -1,0 +1,100 @@
+/**
+ * Defaults, environment variables and option checking: the one place where
+ * options are merged with defaults and bad or conflicting ones are rejected by
+ * name.
+ *
+ * @module
+ */
+import { OptionsError } from "./errors.ts";
+
+/** Default NATS URL when neither `broker_url` nor `NATS_URL` is set. */
+export const DEFAULT_BROKER_URL = "nats://localhost:4222";
+/** Default file-server URL when neither `fileserver_url` nor `FILESERVER_URL` is set. */
+export const DEFAULT_FILESERVER_URL = "http://localhost:8080";
+/** Serialized size (bytes) from which a payload goes by link (DESIGN.md §1). */
+export const DEFAULT_SIZE_THRESHOLD = 500_000;
+/** Download attempts before giving up. */
+export const DEFAULT_MAX_RETRIES = 5;
+/** First backoff delay, ms. */
+export const DEFAULT_BASE_DELAY = 100;
+/** Longest backoff delay, ms. */
+export const DEFAULT_MAX_DELAY = 5000;
+
+/**
+ * Reads an environment variable on any runtime; `undefined` where there is no
+ * environment (browsers) or no permission to read it (Deno without --allow-env).
+ *
+ * @param name Variable name.
+ * @returns Its value, or `undefined`.
+ *
+ * @example
+ * ```ts
+ * import { readEnv } from "./config.ts";
+ * const url = readEnv("NATS_URL") ?? "nats://localhost:4222";
+ * ```
+ */
+export function readEnv(name: string): string | undefined {
+  const g = globalThis as unknown as {
+    Deno?: { env: { get(n: string): string | undefined } };
+    process?: { env?: Record<string, string | undefined> };
+  };
+  try {
+    if (g.Deno) return g.Deno.env.get(name) || undefined;
+    return g.process?.env?.[name] || undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** `broker_url` option, else `NATS_URL`, else the default. */
+export function resolveBrokerUrl(option?: string): string {
+  return checkString(option, "broker_url") ?? readEnv("NATS_URL") ?? DEFAULT_BROKER_URL;
+}
+
+/** `fileserver_url` option, else `FILESERVER_URL`, else the default. */
+export function resolveFileserverUrl(option?: string): string {
+  const url = checkString(option, "fileserver_url") ?? readEnv("FILESERVER_URL") ??
+    DEFAULT_FILESERVER_URL;
+  return url.replace(/\/+$/, "");
+}
+
+/** `size_threshold` option, else `SIZE_THRESHOLD`, else 500_000. */
+export function resolveSizeThreshold(option?: number): number {
+  if (option !== undefined) return checkCount(option, "size_threshold", 0);
+  const env = readEnv("SIZE_THRESHOLD");
+  if (env === undefined) return DEFAULT_SIZE_THRESHOLD;
+  const n = Number(env);
+  if (!Number.isSafeInteger(n) || n < 0) {
+    throw new OptionsError(`SIZE_THRESHOLD must be a non-negative integer, got "${env}"`, {
+      field: "SIZE_THRESHOLD",
+    });
+  }
+  return n;
+}
+
+/** Throws unless `value` is undefined or a string. */
+export function checkString(value: unknown, name: string): string | undefined {
+  if (value === undefined) return undefined;
+  if (typeof value !== "string") {
+    throw new OptionsError(`${name} must be a string, got ${typeof value}`, { field: name });
+  }
+  return value;
+}
+
+/** Throws unless `value` is a safe integer ≥ `min`. */
+export function checkCount(value: unknown, name: string, min: number): number {
+  if (typeof value !== "number" || !Number.isSafeInteger(value) || value < min) {
+    throw new OptionsError(`${name} must be an integer ≥ ${min}, got ${String(value)}`, {
+      field: name,
+    });
+  }
+  return value;
+}
+
+/** Throws unless `value` is undefined or a function. */
+export function checkFunction<T>(value: T | undefined, name: string): T | undefined {
+  if (value !== undefined && typeof value !== "function") {
+    throw new OptionsError(`${name} must be a function, got ${typeof value}`, { field: name });
+  }
+  return value;
+}

@@ -1,0 +1,185 @@
+/**
+ * Parsing and validation of `msg_envelope_v1`: whatever a peer, a log or a
+ * webhook hands us becomes a checked {@link MsgEnvelopeV1} or an
+ * {@link EnvelopeError} naming the field at fault.
+ *
+ * @module
+ */
+import { EnvelopeError } from "./errors.ts";
+import { JSON_TYPES, resolvePayloadType } from "./codecs/registry.ts";
+import {
+  ENVELOPE_KEYS,
+  type MsgEnvelopeV1,
+  type MsgPayloadV1,
+  PAYLOAD_KEYS,
+  type PayloadType,
+} from "./types.ts";
+
+const utf8 = new TextDecoder("utf-8", { fatal: true });
+const STRING_KEYS = ENVELOPE_KEYS.filter((k) => k !== "metadata" && k !== "payloads");
+const NON_EMPTY_KEYS = new Set(["correlation_id", "msg_id"]);
+// Senders write `Z`; Julia's `Dates.now(UTC)` writes no zone; offsets are legal ISO 8601.
+const TIMESTAMP = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?(Z|[+-]\d{2}:?\d{2})?$/;
+const HEX64 = /^[0-9a-fA-F]{64}$/;
+
+/** A payload after validation, with its type resolved to a canonical name. */
+export interface CheckedPayload extends MsgPayloadV1 {
+  /** `payload_type` with aliases (`table`) resolved. */
+  readonly resolvedType: PayloadType;
+}
+
+/**
+ * Parses and validates an envelope.
+ *
+ * @param input JSON text, UTF-8 bytes of it, or an already-parsed object.
+ * @returns The envelope (the parsed object itself, extra keys kept) and its
+ *   payloads with resolved types.
+ * @throws {EnvelopeError} On invalid JSON or any breach of the contract; `code`
+ *   is `UNKNOWN_PAYLOAD_TYPE`, `UNKNOWN_TRANSPORT` or `UNKNOWN_ENCODING` for those
+ *   cases and `ENVELOPE_INVALID` otherwise, `field` names the offending field.
+ *
+ * @example
+ * ```ts
+ * import { parseEnvelope } from "./envelope.ts";
+ * import { EnvelopeError } from "./errors.ts";
+ * try {
+ *   parseEnvelope('{"msg_id": 1}');
+ * } catch (e) {
+ *   console.log(e instanceof EnvelopeError); // true
+ * }
+ * ```
+ */
+export function parseEnvelope(
+  input: string | Uint8Array | object,
+): { envelope: MsgEnvelopeV1; payloads: CheckedPayload[] } {
+  const value = typeof input === "string" || input instanceof Uint8Array ? parseJson(input) : input;
+  if (value === null || typeof value !== "object" || Array.isArray(value)) {
+    throw new EnvelopeError(`Envelope must be a JSON object, got ${kind(value)}`);
+  }
+  const obj = value as Record<string, unknown>;
+  const correlationId = typeof obj.correlation_id === "string" ? obj.correlation_id : "";
+  const fail = (field: string, message: string, code?: ConstructorParameters<typeof EnvelopeError>[2]) =>
+    new EnvelopeError(message, { field, correlationId }, code);
+
+  for (const key of ENVELOPE_KEYS) {
+    if (!Object.hasOwn(obj, key)) throw fail(key, `Envelope is missing key "${key}"`);
+  }
+  for (const key of STRING_KEYS) {
+    const v = obj[key];
+    if (typeof v !== "string") throw fail(key, `Envelope "${key}" must be a string, got ${kind(v)}`);
+    if (NON_EMPTY_KEYS.has(key) && v === "") throw fail(key, `Envelope "${key}" must not be empty`);
+  }
+  if (!TIMESTAMP.test(obj.timestamp as string)) {
+    throw fail("timestamp", `Envelope "timestamp" is not ISO 8601: "${clip(obj.timestamp as string)}"`);
+  }
+  if (!isPlainObject(obj.metadata)) {
+    throw fail("metadata", `Envelope "metadata" must be an object, got ${kind(obj.metadata)}`);
+  }
+  if (!Array.isArray(obj.payloads)) {
+    throw fail("payloads", `Envelope "payloads" must be an array, got ${kind(obj.payloads)}`);
+  }
+  const payloads = obj.payloads.map((p, i) => checkPayload(p, `payloads[${i}]`, fail));
+  return { envelope: obj as unknown as MsgEnvelopeV1, payloads };
+}
+
+function checkPayload(
+  p: unknown,
+  at: string,
+  fail: (field: string, message: string, code?: ConstructorParameters<typeof EnvelopeError>[2]) => EnvelopeError,
+): CheckedPayload {
+  if (!isPlainObject(p)) throw fail(at, `${at} must be an object, got ${kind(p)}`);
+  for (const key of PAYLOAD_KEYS) {
+    if (!Object.hasOwn(p, key)) throw fail(`${at}.${key}`, `${at} is missing key "${key}"`);
+  }
+  for (const key of ["id", "dataname", "payload_type", "transport", "encoding", "data"] as const) {
+    if (typeof p[key] !== "string") {
+      throw fail(`${at}.${key}`, `${at}.${key} must be a string, got ${kind(p[key])}`);
+    }
+  }
+  const payload = p as unknown as MsgPayloadV1;
+  const name = `${at} ("${clip(payload.dataname)}")`;
+  if (payload.id === "") throw fail(`${at}.id`, `${name} has an empty id`);
+  if (typeof payload.size !== "number" || !Number.isSafeInteger(payload.size) || payload.size < 0) {
+    throw fail(`${at}.size`, `${name} size must be a non-negative integer, got ${kind(payload.size)}`);
+  }
+  if (!isPlainObject(payload.metadata)) {
+    throw fail(`${at}.metadata`, `${name} metadata must be an object, got ${kind(payload.metadata)}`);
+  }
+  const checksum = payload.metadata.checksum;
+  if (checksum !== undefined && (typeof checksum !== "string" || !HEX64.test(checksum))) {
+    throw fail(`${at}.metadata.checksum`, `${name} checksum must be 64 hex characters (SHA-256)`);
+  }
+  const resolvedType = resolvePayloadType(payload.payload_type);
+  if (!resolvedType) {
+    throw fail(
+      `${at}.payload_type`,
+      `${name} has unknown payload_type "${clip(payload.payload_type)}"`,
+      "UNKNOWN_PAYLOAD_TYPE",
+    );
+  }
+  if (payload.transport === "direct") {
+    const ok = payload.encoding === "base64" ||
+      (payload.encoding === "json" && JSON_TYPES.has(resolvedType));
+    if (!ok) {
+      throw fail(
+        `${at}.encoding`,
+        `${name} has encoding "${clip(payload.encoding)}", not supported for direct ${resolvedType} (expected "base64"${
+          JSON_TYPES.has(resolvedType) ? ' or "json"' : ""
+        })`,
+        "UNKNOWN_ENCODING",
+      );
+    }
+  } else if (payload.transport === "link") {
+    // The spec's own example labels a linked Arrow table "arrow-ipc"; the bytes
+    // behind the URL are the serialized payload either way.
+    if (payload.encoding !== "none" && !(payload.encoding === "arrow-ipc" && resolvedType === "arrowtable")) {
+      throw fail(
+        `${at}.encoding`,
+        `${name} has encoding "${clip(payload.encoding)}", not supported for link transport (expected "none")`,
+        "UNKNOWN_ENCODING",
+      );
+    }
+    if (!URL.canParse(payload.data)) {
+      throw fail(`${at}.data`, `${name} link is not a valid URL: "${clip(payload.data)}"`);
+    }
+  } else {
+    throw fail(
+      `${at}.transport`,
+      `${name} has unknown transport "${clip(payload.transport)}" (expected "direct" or "link")`,
+      "UNKNOWN_TRANSPORT",
+    );
+  }
+  return { ...payload, resolvedType };
+}
+
+function parseJson(input: string | Uint8Array): unknown {
+  let text: string;
+  if (typeof input === "string") text = input;
+  else {
+    try {
+      text = utf8.decode(input);
+    } catch {
+      throw new EnvelopeError("Envelope is not valid UTF-8");
+    }
+  }
+  try {
+    return JSON.parse(text);
+  } catch (err) {
+    throw new EnvelopeError(`Envelope is not valid JSON: ${(err as Error).message}`, { cause: err });
+  }
+}
+
+function isPlainObject(v: unknown): v is Record<string, unknown> {
+  return v !== null && typeof v === "object" && !Array.isArray(v);
+}
+
+function kind(v: unknown): string {
+  if (v === null) return "null";
+  if (Array.isArray(v)) return "an array";
+  return typeof v === "object" ? "an object" : `${typeof v} ${clip(JSON.stringify(v) ?? String(v))}`;
+}
+
+/** Keeps hostile values from flooding error messages and logs. */
+function clip(s: string, max = 80): string {
+  return s.length > max ? `${s.slice(0, max)}…` : s;
+}

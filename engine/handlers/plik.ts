@@ -1,0 +1,181 @@
+/**
+ * Plik file-server handlers. An upload is two requests: `POST /upload` creates
+ * an upload and returns its `uploadToken`; `POST /file/{id}` sends the bytes as
+ * multipart field `file` with header `X-UploadToken`. The download URL is
+ * `{fileserver_url}/file/{uploadid}/{fileid}/{fileName}`.
+ *
+ * Default is a TTL (24 h), not one-shot: a NATS subject fans out to every
+ * subscriber, and Plik deletes a one-shot file as soon as a first download
+ * *starts*, even one that breaks off and must be retried.
+ *
+ * @module
+ */
+import { UploadError } from "../errors.ts";
+import { originOf } from "../origins.ts";
+import type { FileServer, UploadContext, UploadHandler, UploadResult } from "../types.ts";
+import { fetchWithBackoff } from "./http_download.ts";
+
+/** Options of the Plik handlers. */
+export interface PlikOptions {
+  /**
+   * Seconds the file lives on the server.
+   * @default {86400}
+   */
+  ttl?: number;
+  /**
+   * Delete the file when its first download starts. Only safe with exactly one
+   * receiver that never needs a retry.
+   * @default {false}
+   */
+  oneShot?: boolean;
+  /** Plik user token (`X-PlikToken`) for servers that require authentication to upload. */
+  token?: string;
+  /** Base URL of the Plik server, for {@link plikFileServer}; the handler's first argument otherwise. */
+  url?: string;
+}
+
+/** Default lifetime of an uploaded payload, seconds. */
+export const DEFAULT_PLIK_TTL = 86_400;
+
+/**
+ * Makes an upload handler for Plik with the given options.
+ *
+ * @param options TTL, one-shot, user token.
+ * @returns A handler with the spec's signature `(fileserver_url, dataname, data)`.
+ *
+ * @example
+ * ```ts
+ * import { plikUploadHandler } from "./plik.ts";
+ * const upload = plikUploadHandler({ ttl: 3600 });
+ * // smartsend("subject", items, { fileserver_upload_handler: upload })
+ * ```
+ */
+export function plikUploadHandler(options: PlikOptions = {}): UploadHandler {
+  const ttl = options.ttl ?? DEFAULT_PLIK_TTL;
+  const oneShot = options.oneShot ?? false;
+  return async function plikUpload(
+    fileserver_url: string,
+    dataname: string,
+    data: Uint8Array,
+    context?: UploadContext,
+  ): Promise<UploadResult> {
+    const base = fileserver_url.replace(/\/+$/, "");
+    const errContext = { correlationId: context?.correlationId ?? "", dataname };
+    const signal = context?.signal;
+    const authHeaders: Record<string, string> = options.token ? { "X-PlikToken": options.token } : {};
+
+    const created = await postJson(`${base}/upload`, {
+      method: "POST",
+      headers: { "Content-Type": "application/json", ...authHeaders },
+      body: JSON.stringify({ ttl, oneShot }),
+      signal,
+    }, "create the upload", errContext);
+    const uploadid = stringField(created, "id", errContext);
+    const uploadToken = stringField(created, "uploadToken", errContext);
+
+    const fileName = safeFileName(dataname);
+    const form = new FormData();
+    form.append("file", new Blob([data as Uint8Array<ArrayBuffer>]), fileName);
+    context?.onProgress?.(0, data.byteLength);
+    const file = await postJson(`${base}/file/${encodeURIComponent(uploadid)}`, {
+      method: "POST",
+      headers: { "X-UploadToken": uploadToken, ...authHeaders },
+      body: form,
+      signal,
+    }, "upload the file", errContext);
+    context?.onProgress?.(data.byteLength, data.byteLength);
+    const fileid = stringField(file, "id", errContext);
+    const storedName = typeof file.fileName === "string" ? file.fileName : fileName;
+    return {
+      status: 200,
+      uploadid,
+      fileid,
+      url: `${base}/file/${encodeURIComponent(uploadid)}/${encodeURIComponent(fileid)}/${
+        encodeURIComponent(storedName)
+      }`,
+    };
+  };
+}
+
+/**
+ * The spec's default upload handler: Plik with a 24 h TTL.
+ *
+ * @example
+ * ```ts ignore
+ * import { plikUpload } from "./plik.ts";
+ * const res = await plikUpload("http://127.0.0.1:8080", "report.pdf", new Uint8Array([1, 2, 3]));
+ * console.log(res.url);
+ * ```
+ */
+export const plikUpload: UploadHandler = plikUploadHandler();
+
+/**
+ * Plik as a {@link FileServer}: its upload handler, the default HTTP download
+ * handler, and its origin for the allowed-origins rule.
+ *
+ * @param options Server URL, TTL, one-shot, token.
+ * @returns A {@link FileServer}.
+ *
+ * @example
+ * ```ts
+ * import { plikFileServer } from "./plik.ts";
+ * const plik = plikFileServer({ url: "http://127.0.0.1:8080", ttl: 3600 });
+ * console.log(plik.origins); // ["http://127.0.0.1:8080"]
+ * ```
+ */
+export function plikFileServer(options: PlikOptions = {}): FileServer {
+  const origin = options.url ? originOf(options.url) : undefined;
+  return {
+    upload: plikUploadHandler(options),
+    download: fetchWithBackoff,
+    origins: origin ? [origin] : [],
+  };
+}
+
+async function postJson(
+  url: string,
+  init: RequestInit,
+  what: string,
+  errContext: { correlationId: string; dataname: string },
+): Promise<Record<string, unknown>> {
+  let res: Response;
+  try {
+    res = await fetch(url, init);
+  } catch (err) {
+    if (init.signal?.aborted) throw err;
+    throw new UploadError(`Cannot reach the Plik server to ${what} (${url}): ${(err as Error).message}`, {
+      ...errContext,
+      cause: err,
+    });
+  }
+  const text = await res.text();
+  if (!res.ok) {
+    throw new UploadError(
+      `Plik refused to ${what}: HTTP ${res.status} ${text.slice(0, 200).trim()}`,
+      { ...errContext, status: res.status },
+    );
+  }
+  try {
+    const body = JSON.parse(text);
+    if (body && typeof body === "object") return body as Record<string, unknown>;
+  } catch { /* reported below */ }
+  throw new UploadError(`Plik answered ${what} with something other than a JSON object`, errContext);
+}
+
+function stringField(
+  obj: Record<string, unknown>,
+  key: string,
+  errContext: { correlationId: string; dataname: string },
+): string {
+  const v = obj[key];
+  if (typeof v !== "string" || v === "") {
+    throw new UploadError(`Plik response lacks "${key}"`, errContext);
+  }
+  return v;
+}
+
+/** A file name Plik and every HTTP client accept; the dataname stays in the envelope. */
+function safeFileName(dataname: string): string {
+  const cleaned = dataname.replace(/[\/\\\x00-\x1f]/g, "_").slice(0, 200);
+  return cleaned === "" || cleaned === "." || cleaned === ".." ? "payload" : cleaned;
+}

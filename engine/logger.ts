@@ -1,0 +1,97 @@
+/**
+ * Logging in the spec's `[timestamp] [Correlation: id] message` form, through a
+ * pluggable {@link Logger} so applications can route lines to their own sink.
+ *
+ * @module
+ */
+
+/** Severity of a log line. */
+export type LogLevel = "debug" | "info" | "warn" | "error";
+
+const LEVEL_RANK: Record<LogLevel, number> = { debug: 10, info: 20, warn: 30, error: 40 };
+
+/**
+ * Receives natsbridge's log events. `line` is already formatted as the spec
+ * wants; structured fields are passed too for loggers that prefer them.
+ *
+ * @example Collecting lines in memory
+ * ```ts
+ * import type { Logger } from "./logger.ts";
+ * const lines: string[] = [];
+ * const logger: Logger = { log: (_level, line) => lines.push(line) };
+ * ```
+ */
+export interface Logger {
+  /**
+   * @param level Severity.
+   * @param line The formatted `[timestamp] [Correlation: id] message` line.
+   * @param fields The same facts, unformatted.
+   */
+  log(
+    level: LogLevel,
+    line: string,
+    fields: { timestamp: string; correlationId: string; message: string },
+  ): void;
+}
+
+/**
+ * Formats one log line as the spec does.
+ *
+ * @param correlationId Correlation id of the message concerned (`""` if none).
+ * @param message What happened.
+ * @param at Time of the event; now by default.
+ * @returns `[<ISO timestamp>] [Correlation: <id>] <message>`.
+ *
+ * @example
+ * ```ts
+ * import { formatLogLine } from "./logger.ts";
+ * const line = formatLogLine("abc", "Message published to chat", new Date(0));
+ * console.log(line); // "[1970-01-01T00:00:00.000Z] [Correlation: abc] Message published to chat"
+ * ```
+ */
+export function formatLogLine(correlationId: string, message: string, at: Date = new Date()): string {
+  return `[${at.toISOString()}] [Correlation: ${correlationId}] ${message}`;
+}
+
+/**
+ * A logger that writes lines at or above `minLevel` to the console
+ * (stderr-bound methods, so stdout stays free for the application's output).
+ *
+ * @param minLevel Lowest level written; `"warn"` by default, so a library call
+ *   stays quiet unless something goes wrong.
+ * @returns A {@link Logger}.
+ *
+ * @example
+ * ```ts
+ * import { consoleLogger } from "./logger.ts";
+ * const logger = consoleLogger("info");
+ * ```
+ */
+export function consoleLogger(minLevel: LogLevel = "warn"): Logger {
+  const threshold = LEVEL_RANK[minLevel];
+  return {
+    log(level, line) {
+      if (LEVEL_RANK[level] < threshold) return;
+      if (level === "error") console.error(line);
+      else console.warn(line);
+    },
+  };
+}
+
+/** A logger that drops everything. */
+export const silentLogger: Logger = Object.freeze({ log() {} });
+
+/** Formats and emits one event; the single place that builds log lines. */
+export function logEvent(
+  logger: Logger,
+  level: LogLevel,
+  correlationId: string,
+  message: string,
+): void {
+  const at = new Date();
+  logger.log(level, formatLogLine(correlationId, message, at), {
+    timestamp: at.toISOString(),
+    correlationId,
+    message,
+  });
+}

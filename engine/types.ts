@@ -1,0 +1,248 @@
+/**
+ * The wire model (`msg_envelope_v1`, `msg_payload_v1`) and the shapes of the
+ * public API: send items, received tuples and file-server handler signatures.
+ *
+ * @module
+ */
+
+/** The payload types every NATSBridge peer understands. */
+export type PayloadType =
+  | "text"
+  | "dictionary"
+  | "arrowtable"
+  | "jsontable"
+  | "image"
+  | "audio"
+  | "video"
+  | "binary";
+
+/** All payload types, in the order the spec lists them. */
+export const PAYLOAD_TYPES: readonly PayloadType[] = Object.freeze([
+  "text",
+  "dictionary",
+  "arrowtable",
+  "jsontable",
+  "image",
+  "audio",
+  "video",
+  "binary",
+]);
+
+/** How a payload travels: inside the message, or as a URL to a file server. */
+export type Transport = "direct" | "link";
+
+/**
+ * One payload as it appears on the wire (`msg_payload_v1`): exactly these 8 keys.
+ *
+ * @example
+ * ```ts
+ * import type { MsgPayloadV1 } from "./types.ts";
+ * const p: MsgPayloadV1 = {
+ *   id: "6f1c0c1e-8a39-4c36-9f8a-0b1d2e3f4a5b", dataname: "msg", payload_type: "text",
+ *   transport: "direct", encoding: "base64", size: 2, data: "aGk=", metadata: {},
+ * };
+ * ```
+ */
+export interface MsgPayloadV1 {
+  /** Payload id (senders: UUID v4). */
+  id: string;
+  /** Name the application gave the payload. */
+  dataname: string;
+  /** One of {@link PayloadType} (receivers also accept the legacy `table`). */
+  payload_type: string;
+  /** `direct` or `link`. */
+  transport: string;
+  /** `base64` for direct, `none` for link (receivers also accept `json` for JSON types). */
+  encoding: string;
+  /** Byte length of the serialized payload, before base64. */
+  size: number;
+  /** Base64 text (direct), a URL (link) or JSON text (`encoding: "json"`). */
+  data: string;
+  /** Payload metadata; `checksum` holds the lowercase hex SHA-256 of the serialized bytes. */
+  metadata: Record<string, unknown>;
+}
+
+/**
+ * The message envelope as it appears on the wire (`msg_envelope_v1`): exactly
+ * these 14 keys, always present, `""` where unknown. Extra keys a peer adds are
+ * kept on receive.
+ */
+export interface MsgEnvelopeV1 {
+  /** Groups related messages for tracing; every log line carries it. */
+  correlation_id: string;
+  /** Id of this message. */
+  msg_id: string;
+  /** ISO 8601 UTC time of sending. */
+  timestamp: string;
+  /** Subject the message was published to. */
+  send_to: string;
+  /** `chat`, `ACK`, `NACK`, `updateStatus`, `shutdown`, … */
+  msg_purpose: string;
+  /** Sender application name. */
+  sender_name: string;
+  /** Sender id. */
+  sender_id: string;
+  /** Intended receiver name, `""` for broadcast. */
+  receiver_name: string;
+  /** Intended receiver id, `""` for broadcast. */
+  receiver_id: string;
+  /** Subject a reply should go to, `""` for none. */
+  reply_to: string;
+  /** `msg_id` this message replies to, `""` for none. */
+  reply_to_msg_id: string;
+  /** NATS URL the sender used. */
+  broker_url: string;
+  /** Message-level metadata. */
+  metadata: Record<string, unknown>;
+  /** The payloads, in order. */
+  payloads: MsgPayloadV1[];
+}
+
+/** The 14 envelope keys, in wire order. */
+export const ENVELOPE_KEYS: readonly (keyof MsgEnvelopeV1)[] = Object.freeze([
+  "correlation_id",
+  "msg_id",
+  "timestamp",
+  "send_to",
+  "msg_purpose",
+  "sender_name",
+  "sender_id",
+  "receiver_name",
+  "receiver_id",
+  "reply_to",
+  "reply_to_msg_id",
+  "broker_url",
+  "metadata",
+  "payloads",
+]);
+
+/** The 8 payload keys, in wire order. */
+export const PAYLOAD_KEYS: readonly (keyof MsgPayloadV1)[] = Object.freeze([
+  "id",
+  "dataname",
+  "payload_type",
+  "transport",
+  "encoding",
+  "size",
+  "data",
+  "metadata",
+]);
+
+/**
+ * One item handed to `smartsend`: `[dataname, data, payload_type]`.
+ *
+ * Input types: `text` string; `dictionary` plain object or array; `jsontable`
+ * array of row objects; `arrowtable` an apache-arrow `Table` or array of row
+ * objects; `image`/`audio`/`video`/`binary` a `Uint8Array` (a Node `Buffer` is one).
+ */
+export type SendItem = readonly [dataname: string, data: unknown, payload_type: PayloadType];
+
+/**
+ * One received payload: `[dataname, value, payload_type]`. Values: `text` string;
+ * `dictionary` object or array; `jsontable` array of row objects; `arrowtable`
+ * apache-arrow `Table`; `image`/`audio`/`video`/`binary` `Uint8Array`.
+ */
+export type ReceivedPayload = [dataname: string, value: unknown, payload_type: PayloadType];
+
+/**
+ * What `smartreceive` returns: the envelope with `payloads` replaced by
+ * `[dataname, value, payload_type]` tuples, in order. Unknown extra keys a peer
+ * sent are kept.
+ */
+export type ReceivedEnvelope =
+  & Omit<MsgEnvelopeV1, "payloads">
+  & { payloads: ReceivedPayload[] }
+  & Record<string, unknown>;
+
+/** Progress of one link upload or download. */
+export interface TransferProgress {
+  /** `dataname` of the payload. */
+  dataname: string;
+  /** `upload` or `download`. */
+  direction: "upload" | "download";
+  /** Bytes moved so far. */
+  done: number;
+  /** Total bytes, or `undefined` when unknown (a stream of unknown size). */
+  total: number | undefined;
+}
+
+/** Called as a link transfer progresses. */
+export type ProgressCallback = (progress: TransferProgress) => void;
+
+/** What an upload handler returns (the spec's `{status, uploadid, fileid, url}`). */
+export interface UploadResult {
+  /** HTTP-like status of the upload, 200 on success. */
+  status: number;
+  /** Id of the upload (Plik upload id, object store bucket, …). */
+  uploadid: string;
+  /** Id of the file within the upload. */
+  fileid: string;
+  /** URL the receiver downloads from; goes into the payload's `data`. */
+  url: string;
+}
+
+/** Extras natsbridge passes to an upload handler beyond the spec's three arguments. */
+export interface UploadContext {
+  /** Correlation id of the message being sent. */
+  correlationId: string;
+  /** Lowercase hex SHA-256 of the bytes, already computed by the sender. */
+  checksum?: string;
+  /** Cancels the upload. */
+  signal?: AbortSignal;
+  /** Reports bytes uploaded. */
+  onProgress?: (done: number, total: number | undefined) => void;
+}
+
+/**
+ * Uploads one serialized payload and returns where it can be fetched.
+ * Signature of the spec: `(fileserver_url, dataname, data)`; the 4th argument is
+ * natsbridge's extra context and may be ignored.
+ */
+export type UploadHandler = (
+  fileserver_url: string,
+  dataname: string,
+  data: Uint8Array,
+  context?: UploadContext,
+) => Promise<UploadResult>;
+
+/** Extras natsbridge passes to a download handler beyond the spec's five arguments. */
+export interface DownloadContext {
+  /** `dataname` of the payload. */
+  dataname: string;
+  /** Byte size the envelope announced; more bytes than this is an error. */
+  expectedSize?: number;
+  /** Cancels the download and any backoff wait. */
+  signal?: AbortSignal;
+  /** Reports bytes downloaded. */
+  onProgress?: (done: number, total: number | undefined) => void;
+  /** Where log lines go. */
+  logger?: import("./logger.ts").Logger;
+}
+
+/**
+ * Downloads one link payload, retrying with exponential backoff.
+ * Signature of the spec: `(url, max_retries, base_delay, max_delay, correlation_id)`;
+ * the 6th argument is natsbridge's extra context and may be ignored.
+ */
+export type DownloadHandler = (
+  url: string,
+  max_retries: number,
+  base_delay: number,
+  max_delay: number,
+  correlation_id: string,
+  context?: DownloadContext,
+) => Promise<Uint8Array>;
+
+/**
+ * A file store as one object: the upload and download handlers that belong
+ * together and the URL origins its links use (so receivers accept them).
+ * `plikFileServer()` and `objectStoreFileServer()` return one.
+ */
+export interface FileServer {
+  /** Uploads a payload. */
+  upload: UploadHandler;
+  /** Downloads a payload. */
+  download: DownloadHandler;
+  /** Origins (`scheme://host[:port]`) of the URLs this store hands out. */
+  origins: readonly string[];
+}

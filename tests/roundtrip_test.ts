@@ -1,0 +1,206 @@
+/**
+ * smartsend → smartreceive without a network: envelopes built with
+ * `is_publish: false` and handed to `smartreceive` as text. The link tests here
+ * use an in-memory upload/download pair (a fake, said so); the real file
+ * servers are exercised in the integration tests.
+ */
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { tableFromArrays } from "apache-arrow";
+import {
+  type DownloadHandler,
+  ENVELOPE_KEYS,
+  type FileServer,
+  PAYLOAD_KEYS,
+  smartreceive,
+  smartsend,
+  type UploadHandler,
+} from "natsbridge";
+import { bytesOf, rejectsWithCode, sampleEnvelope } from "./_helpers.ts";
+
+const quiet = { log() {} };
+
+/** Fake store: a Map behind the handler signatures (unit tests only). */
+function memoryStore(origin = "http://files.test") {
+  const files = new Map<string, Uint8Array>();
+  const calls = { upload: 0, download: 0 };
+  const upload: UploadHandler = async (_url, dataname, data) => {
+    calls.upload++;
+    const url = `${origin}/file/${files.size}/${encodeURIComponent(dataname)}`;
+    files.set(url, data.slice());
+    return { status: 200, uploadid: String(files.size), fileid: "f", url };
+  };
+  const download: DownloadHandler = async (url) => {
+    calls.download++;
+    const f = files.get(url);
+    if (!f) throw new Error("not found");
+    return f;
+  };
+  const fileserver: FileServer = { upload, download, origins: [origin] };
+  return { files, calls, fileserver };
+}
+
+test("smartsend() builds an envelope with exactly the 14 keys and payloads with exactly the 8 keys", async () => {
+  const [env, json] = await smartsend("chat", [["m", "hi", "text"]], { is_publish: false, logger: quiet });
+  assert.deepEqual(Object.keys(env), [...ENVELOPE_KEYS]);
+  assert.deepEqual(Object.keys(env.payloads[0]), [...PAYLOAD_KEYS]);
+  assert.equal(JSON.parse(json).payloads[0].data, "aGk=");
+  assert.match(env.msg_id, /^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/);
+  assert.match(env.timestamp, /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/);
+  assert.equal(env.payloads[0].metadata.checksum, "8f434346648f6b96df89dda901c5176b10a6d83961dd3c1ac88b59b2dc327aa4");
+  assert.equal(env.msg_purpose, "chat");
+  assert.equal(env.sender_name, "NATSBridge");
+});
+
+test("smartsend() passes every envelope option through", async () => {
+  const opts = {
+    correlation_id: "corr", msg_id: "mid", sender_id: "sid", msg_purpose: "updateStatus", sender_name: "me",
+    receiver_name: "you", receiver_id: "rid", reply_to: "back", reply_to_msg_id: "prev", broker_url: "nats://h:1",
+  };
+  const [env] = await smartsend("s", [], { ...opts, is_publish: false, metadata: { k: 1 } });
+  for (const [k, v] of Object.entries(opts)) assert.equal((env as unknown as Record<string, unknown>)[k], v);
+  assert.deepEqual(env.metadata, { k: 1 });
+  assert.deepEqual(env.payloads, []);
+});
+
+test("smartsend() → smartreceive() round-trips all eight payload types directly", async () => {
+  const table = tableFromArrays({ id: Int32Array.from([1, 2, 3]), v: Float64Array.from([0.5, 1.5, 2.5]) });
+  const items = [
+    ["text", "héllo ✓", "text"],
+    ["empty", "", "text"],
+    ["dict", { a: { b: [1, 2, 3] }, s: "x" }, "dictionary"],
+    ["rows", [{ id: 1, name: "Alice" }, { id: 2, name: "Bob" }], "jsontable"],
+    ["arrow", table, "arrowtable"],
+    ["img", bytesOf(1000, 2), "image"],
+    ["aud", bytesOf(10, 3), "audio"],
+    ["vid", bytesOf(0, 4), "video"],
+    ["bin", bytesOf(333, 5), "binary"],
+  ] as const;
+  const [, json] = await smartsend("s", items, { is_publish: false });
+  const env = await smartreceive(json, { logger: quiet });
+  assert.equal(env.payloads.length, items.length);
+  for (let i = 0; i < items.length; i++) {
+    const [name, value, type] = env.payloads[i];
+    assert.equal(name, items[i][0]);
+    assert.equal(type, items[i][2]);
+    if (type === "arrowtable") {
+      const t = value as typeof table;
+      assert.equal(t.numRows, 3);
+      assert.deepEqual(Array.from(t.getChild("v")!.toArray()), [0.5, 1.5, 2.5]);
+    } else assert.deepEqual(value, items[i][1]);
+  }
+});
+
+test("smartsend() picks link at size_threshold and direct below it", async () => {
+  const store = memoryStore();
+  const [env, json] = await smartsend("s", [["small", bytesOf(99), "binary"], ["big", bytesOf(100), "binary"]], {
+    is_publish: false,
+    size_threshold: 100,
+    fileserver: store.fileserver,
+  });
+  assert.equal(env.payloads[0].transport, "direct");
+  assert.equal(env.payloads[1].transport, "link");
+  assert.equal(env.payloads[1].encoding, "none");
+  assert.equal(env.payloads[1].size, 100);
+  const got = await smartreceive(json, { fileserver: store.fileserver, logger: quiet });
+  assert.deepEqual(got.payloads[1][1], bytesOf(100));
+});
+
+test("smartsend() moves the largest direct payloads to link when the envelope exceeds max_payload", async () => {
+  const store = memoryStore();
+  const [env, json] = await smartsend("s", [
+    ["a", bytesOf(30_000, 1), "binary"],
+    ["b", bytesOf(60_000, 2), "binary"],
+    ["c", "small", "text"],
+  ], { is_publish: false, max_payload: 64 * 1024, fileserver: store.fileserver, logger: quiet });
+  assert.deepEqual(env.payloads.map((p) => p.transport), ["direct", "link", "direct"]);
+  assert.ok(json.length <= 64 * 1024);
+  await rejectsWithCode(
+    () => smartsend("s", [["a", "x", "text"]], { is_publish: false, max_payload: 100, fileserver: store.fileserver, logger: quiet }),
+    "PUBLISH_FAILED",
+    /max_payload/,
+  );
+});
+
+test("smartreceive() refuses links outside the allowed origins without a request", async () => {
+  const store = memoryStore("http://files.test");
+  const [, json] = await smartsend("s", [["big", bytesOf(10), "binary"]], {
+    is_publish: false, size_threshold: 1, fileserver: store.fileserver,
+  });
+  const e = await rejectsWithCode(
+    () => smartreceive(json, { fileserver_download_handler: store.fileserver.download, fileserver_url: "http://other.test", logger: quiet }),
+    "ORIGIN_REFUSED",
+  );
+  assert.equal(store.calls.download, 0);
+  assert.equal(e.dataname, "big");
+  // allowed_origins opens it up.
+  const ok = await smartreceive(json, {
+    fileserver_download_handler: store.fileserver.download, allowed_origins: ["http://files.test"], logger: quiet,
+  });
+  assert.deepEqual(ok.payloads[0][1], bytesOf(10));
+});
+
+test("smartreceive() rejects bad base64, size and checksum mismatches with the correlation id", async () => {
+  const cases: [(p: Record<string, unknown>) => void, string][] = [
+    [(p) => (p.data = "aGk"), "DECODE_FAILED"],
+    [(p) => (p.data = "a$k="), "DECODE_FAILED"],
+    [(p) => (p.size = 3), "SIZE_MISMATCH"],
+    [(p) => (p.data = "aGo="), "CHECKSUM_MISMATCH"],
+  ];
+  for (const [mutate, code] of cases) {
+    const env = sampleEnvelope();
+    mutate(env.payloads[0]);
+    const e = await rejectsWithCode(() => smartreceive(JSON.stringify(env), { logger: quiet }), code);
+    assert.equal(e.correlationId, env.correlation_id);
+    assert.equal(e.dataname, "msg");
+  }
+});
+
+test("smartreceive() accepts encoding 'json' for dictionary and jsontable", async () => {
+  const env = sampleEnvelope();
+  env.payloads = [
+    { id: "1", dataname: "d", payload_type: "dictionary", transport: "direct", encoding: "json", size: 7, data: '{"a":1}', metadata: {} },
+    { id: "2", dataname: "t", payload_type: "jsontable", transport: "direct", encoding: "json", size: 1024, data: '[{"id":1,"name":"Alice"}]', metadata: {} },
+  ];
+  const got = await smartreceive(env, { logger: quiet });
+  assert.deepEqual(got.payloads, [["d", { a: 1 }, "dictionary"], ["t", [{ id: 1, name: "Alice" }], "jsontable"]]);
+});
+
+test("smartreceive() decodes a NATS-message-like object, and keeps extra envelope keys", async () => {
+  const env = { ...sampleEnvelope(), extra_key: 7 };
+  const msg = { subject: "chat", data: new TextEncoder().encode(JSON.stringify(env)) };
+  const got = await smartreceive(msg, { logger: quiet });
+  assert.deepEqual(got.payloads, [["msg", "hi", "text"]]);
+  assert.equal(got.extra_key, 7);
+});
+
+test("smartsend() rejects bad items with INVALID_INPUT naming the item", async () => {
+  const bad: unknown[] = [
+    [["a", 1, "text"]],
+    [["a", "x", "pdf"]],
+    [["a", "x"]],
+    [[1, "x", "text"]],
+    [["a", "x", "table"]],
+    [["a", { x: 1 }, "jsontable"]],
+    [["a", "str", "binary"]],
+  ];
+  for (const items of bad) {
+    await rejectsWithCode(() => smartsend("s", items as never, { is_publish: false }), "INVALID_INPUT");
+  }
+  await rejectsWithCode(() => smartsend("", [], { is_publish: false }), "INVALID_OPTION");
+  await rejectsWithCode(() => smartsend("s", [], { is_publish: false, size_threshold: -1 }), "INVALID_OPTION");
+});
+
+test("smartreceive() cancels sibling downloads when one payload fails", async () => {
+  let cancelled = false;
+  const slow: DownloadHandler = (_u, _r, _b, _m, _c, ctx) =>
+    new Promise((_res, rej) => ctx?.signal?.addEventListener("abort", () => { cancelled = true; rej(new Error("aborted")); }));
+  const env = sampleEnvelope();
+  env.payloads.push({ ...env.payloads[0], id: "x", dataname: "slow", transport: "link", encoding: "none", data: "http://files.test/f" });
+  env.payloads[0].data = "aGo=";
+  await rejectsWithCode(
+    () => smartreceive(env, { fileserver_download_handler: slow, allowed_origins: ["http://files.test"], logger: quiet }),
+    "CHECKSUM_MISMATCH",
+  );
+  assert.ok(cancelled);
+});
