@@ -1,0 +1,196 @@
+"""Python → Python over a real nats-server (JetStream enabled) and the real
+Plik-compatible server: every interop case, link transport, one-shot, a
+token-protected Plik, a file server that goes down, the max_payload fallback."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import json
+import logging
+import re
+import time
+
+import nats
+import pandas as pd
+import pytest
+from _helpers import raises_code
+from _servers import PLIK_TOKEN, free_port
+
+from natsbridge import NATSBridge, plik_upload_handler, receive_envelope, smartreceive, smartsend
+from natsbridge.cases import CASES, arrow_dataframe, bytes_of, get_case
+from natsbridge.peer import render_expected, render_received
+
+_subjects = itertools.count()
+
+
+def subject(prefix: str = "it") -> str:
+    return f"{prefix}.{next(_subjects)}.{time.monotonic_ns()}"
+
+
+async def send_and_receive(nats_server, items, *, fileserver, send_opts=None, recv_opts=None):
+    """Subscribes, sends ``items`` with smartsend, returns (sent envelope, received envelope)."""
+    nc = await nats.connect(nats_server.url)
+    try:
+        subj = subject()
+        sub = await nc.subscribe(subj)
+        await nc.flush()
+        env, _ = await smartsend(subj, items, broker_url=nats_server.url, fileserver_url=fileserver, **(send_opts or {}))
+        msg = await sub.next_msg(timeout=10)
+        received = await receive_envelope(msg, fileserver_url=fileserver, **(recv_opts or {}))
+        return env, received
+    finally:
+        await nc.close()
+
+
+@pytest.mark.parametrize("case", list(CASES))
+async def test_every_case_python_to_python_over_nats(case, nats_server, plik):
+    env, received = await send_and_receive(
+        nats_server, get_case(case).items(), fileserver=plik.url, recv_opts={"arrow_output": "arrow"}
+    )
+    line = render_received(received)
+    expected = render_expected(case)
+    assert [
+        {k: p[k] for k in ("dataname", "payload_type", "transport", "value")} for p in line["payloads"]
+    ] == expected["payloads"]
+    for p in line["payloads"]:
+        assert p["checksum"] == p["checksum_recomputed"]
+        assert p["encoding"] == ("none" if p["transport"] == "link" else "base64")
+    assert {k: v for k, v in line.items() if k != "payloads"} == {k: v for k, v in env.items() if k != "payloads"}
+    # What the CLI prints is valid one-line JSON.
+    assert "\n" not in json.dumps(line, ensure_ascii=False)
+
+
+async def test_large_link_goes_through_plik(nats_server, plik):
+    env, received = await send_and_receive(nats_server, get_case("large_link").items(), fileserver=plik.url)
+    (p,) = env["payloads"]
+    assert p["transport"] == "link" and p["data"].startswith(f"{plik.url}/file/")
+    assert received.payloads[0].value == bytes_of(600_000, seed=42)
+
+
+async def test_arrowtable_arrives_as_an_equal_dataframe(nats_server, plik):
+    _, received = await send_and_receive(nats_server, get_case("arrowtable").items(), fileserver=plik.url)
+    pd.testing.assert_frame_equal(received.payloads[0].value, arrow_dataframe())
+
+
+async def test_one_shot_link_serves_exactly_one_download(nats_server, plik):
+    data = bytes_of(50_000, seed=9)
+    env, received = await send_and_receive(
+        nats_server, [("once", data, "binary")], fileserver=plik.url,
+        send_opts={"size_threshold": 1000, "fileserver_upload_handler": plik_upload_handler(one_shot=True)},
+    )
+    assert received.payloads[0].value == data
+    err = await raises_code(lambda: smartreceive(env, fileserver_url=plik.url), "PAYLOAD_GONE")
+    assert err.correlation_id == env["correlation_id"] and err.dataname == "once"
+
+
+async def test_token_protected_plik(nats_server, plik_with_token):
+    data = bytes_of(20_000, seed=11)
+    err = await raises_code(
+        lambda: smartsend(subject(), [("d", data, "binary")], broker_url=nats_server.url,
+                          fileserver_url=plik_with_token.url, size_threshold=1000),
+        "UPLOAD_FAILED",
+    )
+    assert err.dataname == "d" and err.status == 400
+    _, received = await send_and_receive(
+        nats_server, [("d", data, "binary")], fileserver=plik_with_token.url,
+        send_opts={"size_threshold": 1000, "fileserver_upload_handler": plik_upload_handler(token=PLIK_TOKEN)},
+    )
+    assert received.payloads[0].value == data
+
+
+async def test_file_server_down_after_send_is_a_typed_error_within_the_retry_budget(nats_server, fresh_plik):
+    nc = await nats.connect(nats_server.url)
+    try:
+        subj = subject()
+        sub = await nc.subscribe(subj)
+        await nc.flush()
+        env, _ = await smartsend(subj, [("big", bytes_of(30_000), "binary")], broker_url=nats_server.url,
+                                 fileserver_url=fresh_plik.url, size_threshold=1000)
+        msg = await sub.next_msg(timeout=10)
+    finally:
+        await nc.close()
+    fresh_plik.stop()
+    start = time.monotonic()
+    err = await raises_code(lambda: smartreceive(msg, fileserver_url=fresh_plik.url, base_delay=50), "DOWNLOAD_FAILED")
+    elapsed = time.monotonic() - start
+    assert err.correlation_id == env["correlation_id"] and err.dataname == "big" and err.attempts == 5
+    assert 0.75 <= elapsed < 3.0  # waits of 50 + 100 + 200 + 400 ms
+
+
+async def test_envelope_over_max_payload_moves_the_largest_direct_payload_to_link(nats_server, plik, caplog):
+    big = bytes_of(800_000, seed=13)  # 1.07 MB as base64: over nats-server's default 1 MiB max_payload
+    with caplog.at_level(logging.INFO, logger="natsbridge"):
+        env, received = await send_and_receive(
+            nats_server, [("big", big, "binary"), ("small", "hi", "text")], fileserver=plik.url,
+            send_opts={"size_threshold": 10_000_000},
+        )
+    assert [p["transport"] for p in env["payloads"]] == ["link", "direct"]
+    assert [p.value for p in received.payloads] == [big, "hi"]
+    assert any("moved to link transport" in r.getMessage() for r in caplog.records)
+
+
+async def test_publish_logs_the_spec_line(nats_server, caplog):
+    with caplog.at_level(logging.INFO, logger="natsbridge"):
+        env, _ = await smartsend("log.test", [("m", "x", "text")], broker_url=nats_server.url)
+    pattern = rf"\[\d{{4}}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{{3}}Z\] \[Correlation: {env['correlation_id']}\] Message published to log.test"
+    assert any(re.fullmatch(pattern, r.getMessage()) for r in caplog.records)
+
+
+async def test_unreachable_broker_is_connection_failed_with_correlation_id():
+    err = await raises_code(
+        lambda: smartsend("s", [("m", "x", "text")], broker_url=f"nats://127.0.0.1:{free_port()}", correlation_id="c8"),
+        "CONNECTION_FAILED",
+    )
+    assert err.correlation_id == "c8"
+
+
+async def test_natsbridge_class_methods_work_on_the_class_and_on_an_instance(nats_server, plik):
+    nc = await nats.connect(nats_server.url)
+    try:
+        subj = subject()
+        sub = await nc.subscribe(subj)
+        await nc.flush()
+        # On the class, as in the spec's example: a default bridge per call.
+        await NATSBridge.smartsend(subj, [("m", "from the class", "text")], broker_url=nats_server.url)
+        env = await NATSBridge.smartreceive(await sub.next_msg(timeout=5))
+        assert env["payloads"] == [("m", "from the class", "text")]
+        # On an instance: its defaults and its one connection.
+        async with NATSBridge(nats_server.url, fileserver_url=plik.url, size_threshold=100) as bridge:
+            sent, _ = await bridge.smartsend(subj, [("b", bytes(range(200)), "binary")])
+            assert sent["payloads"][0]["transport"] == "link"
+            env = await bridge.smartreceive(await sub.next_msg(timeout=5))
+            assert env["payloads"] == [("b", bytes(range(200)), "binary")]
+    finally:
+        await nc.close()
+
+
+async def test_subscribe_loop_survives_bad_messages(nats_server, plik):
+    errors = []
+    subj = subject()
+    async with NATSBridge(nats_server.url, fileserver_url=plik.url) as bridge:
+        got = []
+
+        async def consume():
+            async for env in bridge.subscribe(subj, on_error=lambda e, msg: errors.append(e.code)):
+                got.append(env)
+                if len(got) == 2:
+                    return
+
+        task = asyncio.create_task(consume())
+        await asyncio.sleep(0.2)  # let the subscription reach the server
+        await bridge.nc.publish(subj, b"not json")
+        await bridge.nc.publish(subj, b'{"msg_id": 1}')
+        await bridge.smartsend(subj, [("a", "first", "text")])
+        await bridge.nc.publish(subj, json.dumps({"correlation_id": "x"}).encode())
+        await bridge.smartsend(subj, [("b", {"k": 2}, "dictionary")])
+        await asyncio.wait_for(task, 10)
+    assert [e["payloads"] for e in got] == [[("a", "first", "text")], [("b", {"k": 2}, "dictionary")]]
+    assert errors == ["ENVELOPE_INVALID"] * 3
+
+
+async def test_bridge_connect_to_unreachable_broker_fails_within_its_budget():
+    bridge = NATSBridge(f"nats://127.0.0.1:{free_port()}", connect_options={"budget": 1.0, "reconnect_time_wait": 0.1})
+    start = time.monotonic()
+    await raises_code(bridge.connect, "CONNECTION_FAILED")
+    assert time.monotonic() - start < 3
