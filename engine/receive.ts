@@ -23,11 +23,11 @@ import {
   SizeMismatchError,
   withContext,
 } from "./errors.ts";
-import { fetchWithBackoff } from "./handlers/http_download.ts";
+import { fetchWithBackoff, httpFileServer } from "./handlers/http_download.ts";
 import { consoleLogger, type Logger, logEvent } from "./logger.ts";
 import { assertAllowedOrigin, originOf } from "./origins.ts";
-import { Base64Error, decodeBase64 } from "./platform/base64.ts";
-import { sha256Hex } from "./platform/sha256.ts";
+import { verifiedStream } from "./streams.ts";
+import { type CodecPool, defaultCodecPool } from "../workers/pool.ts";
 import type {
   DownloadHandler,
   FileServer,
@@ -80,6 +80,16 @@ export interface SmartReceiveOptions {
   on_progress?: ProgressCallback;
   /** Beyond the spec: where log lines go. @default {consoleLogger("warn")} */
   logger?: Logger;
+  /**
+   * Beyond the spec: return link payloads of binary types (`image`, `audio`,
+   * `video`, `binary`) as a `ReadableStream<Uint8Array>` instead of bytes —
+   * `true` for all, or the datanames wanted. The stream is verified as it
+   * flows (size, then SHA-256 at its end: a mismatch errors the stream).
+   * @default {false}
+   */
+  stream?: boolean | readonly string[];
+  /** Beyond the spec: the codec pool (worker threads) to use. @default {defaultCodecPool()} */
+  pool?: CodecPool;
 }
 
 /** A NATS message as nats.js delivers it (only what is read here). */
@@ -117,6 +127,7 @@ export async function smartreceive(
 ): Promise<ReceivedEnvelope> {
   const { envelope, payloads } = parseEnvelope(isMsg(msg) ? msg.data : msg);
   const correlationId = envelope.correlation_id;
+  const pool = options.pool ?? defaultCodecPool();
   const logger = options.logger ?? consoleLogger();
   const maxRetries = checkCount(options.max_retries ?? DEFAULT_MAX_RETRIES, "max_retries", 1);
   const baseDelay = checkCount(options.base_delay ?? DEFAULT_BASE_DELAY, "base_delay", 0);
@@ -136,25 +147,46 @@ export async function smartreceive(
   const abort = new AbortController();
   const signal = options.signal ? AbortSignal.any([options.signal, abort.signal]) : abort.signal;
 
+  const streamWanted = (p: CheckedPayload) =>
+    p.transport === "link" && BINARY_TYPES.has(p.resolvedType) &&
+    (options.stream === true || (Array.isArray(options.stream) && options.stream.includes(p.dataname)));
+
   const receiveOne = async (p: CheckedPayload): Promise<ReceivedPayload> => {
     const ctx = { correlationId, dataname: p.dataname };
+    const expected = verify ? (p.metadata.checksum as string | undefined)?.toLowerCase() : undefined;
     let bytes: Uint8Array;
+    let actual: string | undefined;
     if (p.transport === "direct") {
-      bytes = decodeDirect(p, ctx);
+      if (p.encoding === "json") {
+        bytes = new TextEncoder().encode(p.data);
+      } else {
+        try {
+          ({ bytes, checksum: actual } = await pool.decodeDirect(p.data));
+        } catch (err) {
+          throw new DecodeError(`Payload "${p.dataname}" data is not valid base64: ${(err as Error).message}`, ctx);
+        }
+      }
     } else {
       assertAllowedOrigin(p.data, allowed, ctx);
-      const handler = explicitHandler ??
-        (fileserver && storeOrigins.has(originOf(p.data)) ? fileserver.download : httpOnly(p.data, ctx));
+      const fromStore = fileserver && storeOrigins.has(originOf(p.data)) ? fileserver : undefined;
       const onProgress = options.on_progress
         ? (done: number, total: number | undefined) =>
           options.on_progress!({ dataname: p.dataname, direction: "download", done, total })
         : undefined;
+      const dctx = { dataname: p.dataname, expectedSize: p.size, expectedChecksum: expected, signal, logger };
+      if (streamWanted(p)) {
+        const open = explicitHandler ? undefined : (fromStore ?? DEFAULT_HTTP).downloadStream;
+        if (open) {
+          const raw = await open(p.data, maxRetries, baseDelay, maxDelay, correlationId, dctx);
+          const stream = verifiedStream(raw, { size: p.size, checksum: expected, ...ctx, onProgress });
+          return [p.dataname, stream, p.resolvedType];
+        }
+      }
+      const handler = explicitHandler ?? fromStore?.download ?? httpOnly(p.data, ctx);
       bytes = await handler(p.data, maxRetries, baseDelay, maxDelay, correlationId, {
-        dataname: p.dataname,
-        expectedSize: p.size,
-        signal,
+        ...dctx,
         onProgress,
-        logger,
+        onVerified: (hex) => (actual = hex.toLowerCase()),
       });
       if (!(bytes instanceof Uint8Array)) {
         throw new DownloadError(`Download handler returned no bytes for "${p.dataname}"`, ctx);
@@ -168,17 +200,17 @@ export async function smartreceive(
         ctx,
       );
     }
-    const expected = p.metadata.checksum as string | undefined;
-    if (verify && expected !== undefined) {
-      const actual = sha256Hex(bytes);
-      if (actual !== expected.toLowerCase()) {
+    if (expected !== undefined) {
+      if (actual === undefined) ({ checksum: actual, bytes } = await pool.checksum(bytes, { owned: true }));
+      if (actual !== expected) {
         throw new ChecksumError(
-          `Checksum mismatch for payload "${p.dataname}" (correlation ${correlationId}): expected ${expected.toLowerCase()}, got ${actual}`,
+          `Checksum mismatch for payload "${p.dataname}" (correlation ${correlationId}): expected ${expected}, got ${actual}`,
           ctx,
         );
       }
     }
-    return [p.dataname, codecFor(p.resolvedType).deserialize(bytes), p.resolvedType];
+    const value = streamWanted(p) ? new Blob([bytes as Uint8Array<ArrayBuffer>]).stream() : codecFor(p.resolvedType).deserialize(bytes);
+    return [p.dataname, value, p.resolvedType];
   };
 
   let received: ReceivedPayload[];
@@ -200,21 +232,12 @@ export async function smartreceive(
   return { ...envelope, payloads: received } as ReceivedEnvelope;
 }
 
+const BINARY_TYPES: ReadonlySet<string> = new Set(["image", "audio", "video", "binary"]);
+const DEFAULT_HTTP = httpFileServer();
+
 function isMsg(msg: unknown): msg is MsgLike {
   return typeof msg === "object" && msg !== null && !(msg instanceof Uint8Array) &&
     (msg as MsgLike).data instanceof Uint8Array && typeof (msg as MsgLike).subject === "string";
-}
-
-function decodeDirect(p: CheckedPayload, ctx: { correlationId: string; dataname: string }): Uint8Array {
-  if (p.encoding === "json") return new TextEncoder().encode(p.data);
-  try {
-    return decodeBase64(p.data);
-  } catch (err) {
-    if (err instanceof Base64Error) {
-      throw new DecodeError(`Payload "${p.dataname}" data is not valid base64: ${err.message}`, ctx);
-    }
-    throw err;
-  }
 }
 
 /** The default handler, for HTTP(S) links only: other schemes need their store's handler. */

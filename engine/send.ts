@@ -16,11 +16,11 @@ import {
 } from "./config.ts";
 import { withConnection } from "./connection.ts";
 import { InputError, OptionsError, TransportError, UploadError, withContext } from "./errors.ts";
-import { plikUpload } from "./handlers/plik.ts";
+import { plikFileServer } from "./handlers/plik.ts";
 import { isoTimestamp, uuid4 } from "./ids.ts";
 import { consoleLogger, type Logger, logEvent } from "./logger.ts";
-import { encodeBase64 } from "./platform/base64.ts";
-import { sha256Hex } from "./platform/sha256.ts";
+import { isStreamSource, openSource } from "./streams.ts";
+import { type CodecPool, defaultCodecPool } from "../workers/pool.ts";
 import type {
   FileServer,
   MsgEnvelopeV1,
@@ -29,6 +29,7 @@ import type {
   ProgressCallback,
   SendItem,
   UploadHandler,
+  UploadResult,
 } from "./types.ts";
 
 /** Options of {@link smartsend}: the spec's, then natsbridge's extras. */
@@ -103,14 +104,20 @@ export interface SmartSendOptions {
   on_progress?: ProgressCallback;
   /** Beyond the spec: where log lines go. @default {consoleLogger("warn")} */
   logger?: Logger;
+  /** Beyond the spec: the codec pool (worker threads) to use. @default {defaultCodecPool()} */
+  pool?: CodecPool;
 }
 
 /** A payload after serialization, before it has a transport. */
-interface Serialized {
+interface Prepared {
   dataname: string;
   type: PayloadType;
-  bytes: Uint8Array;
-  checksum: string | undefined;
+  /** Serialized bytes; absent for streamed sources. */
+  bytes?: Uint8Array;
+  /** natsbridge created `bytes` and may move them to a worker. */
+  owned: boolean;
+  /** A stream, Blob or file path (binary types only). */
+  source?: unknown;
 }
 
 /**
@@ -120,7 +127,9 @@ interface Serialized {
  * least `size_threshold` is uploaded through the upload handler and travels as
  * a link, the others travel inside the message as base64. If the finished
  * envelope would still exceed the server's `max_payload`, the largest direct
- * payloads move to link transport until it fits.
+ * payloads move to link transport until it fits. A binary-type payload given as
+ * a `ReadableStream`, `Blob` or file path always goes by link, uploaded in
+ * chunks and hashed as it flows.
  *
  * @param subject NATS subject to publish to.
  * @param data `[dataname, data, payload_type]` items.
@@ -157,45 +166,84 @@ export async function smartsend(
   const fileserverUrl = resolveFileserverUrl(options.fileserver_url);
   const threshold = resolveSizeThreshold(options.size_threshold);
   const correlationId = checkString(options.correlation_id, "correlation_id") || uuid4();
-  const upload = checkFunction(options.fileserver_upload_handler, "fileserver_upload_handler") ??
-    options.fileserver?.upload ?? plikUpload;
+  const explicitUpload = checkFunction(options.fileserver_upload_handler, "fileserver_upload_handler");
+  const store = options.fileserver ?? DEFAULT_PLIK;
+  const upload = explicitUpload ?? store.upload;
+  // A user-supplied handler takes bytes only; the store's streaming path applies when it is the store's.
+  const uploadStream = explicitUpload ? undefined : store.uploadStream;
+  const withChecksum = options.checksum ?? true;
+  const pool = options.pool ?? defaultCodecPool();
   const logger = options.logger ?? consoleLogger();
   const { signal } = options;
   const ctx = { correlationId };
 
   throwIfAborted(signal, "Send", correlationId);
-  const serialized = data.map((item, i) => serializeItem(item, i, options.checksum ?? true, correlationId));
+  const prepared = data.map((item, i) => prepareItem(item, i, correlationId));
 
-  const uploadOne = async (s: Serialized): Promise<MsgPayloadV1> => {
-    throwIfAborted(signal, "Send", correlationId);
-    const onProgress = options.on_progress
+  const progressOf = (dataname: string) =>
+    options.on_progress
       ? (done: number, total: number | undefined) =>
-        options.on_progress!({ dataname: s.dataname, direction: "upload", done, total })
+        options.on_progress!({ dataname, direction: "upload", done, total })
       : undefined;
-    let url: string;
-    try {
-      const res = await upload(fileserverUrl, s.dataname, s.bytes, {
-        correlationId,
-        checksum: s.checksum,
-        signal,
-        onProgress,
-      });
-      if (!res || typeof res.url !== "string" || !URL.canParse(res.url)) {
-        throw new UploadError(`Upload handler returned no valid url for "${s.dataname}"`);
-      }
-      url = res.url;
-    } catch (err) {
-      throw withContext(err, { ...ctx, dataname: s.dataname }, (m, o) => new UploadError(m, o));
-    }
-    logEvent(logger, "debug", correlationId, `Uploaded "${s.dataname}" (${s.bytes.byteLength} bytes) to ${url}`);
-    return payloadOf(s, "link", "none", url);
+
+  const linked = (p: Prepared, url: string, size: number, checksum: string | undefined): MsgPayloadV1 => {
+    logEvent(logger, "debug", correlationId, `Uploaded "${p.dataname}" (${size} bytes) to ${url}`);
+    return payloadOf(p, "link", "none", size, url, checksum);
   };
 
-  const payloads = await Promise.all(serialized.map((s) =>
-    s.bytes.byteLength >= threshold
-      ? uploadOne(s)
-      : Promise.resolve(payloadOf(s, "direct", "base64", encodeBase64(s.bytes)))
-  ));
+  /** Uploads bytes; `checksum` is reused when the caller already has it. */
+  const uploadBytes = async (p: Prepared, bytes: Uint8Array, known?: string): Promise<MsgPayloadV1> => {
+    throwIfAborted(signal, "Send", correlationId);
+    try {
+      const res = await upload(fileserverUrl, p.dataname, bytes, {
+        correlationId,
+        checksum: known,
+        signal,
+        onProgress: progressOf(p.dataname),
+      });
+      const url = checkUploadResult(res, p.dataname);
+      const size = bytes.byteLength;
+      const checksum = known ?? res.checksum ??
+        (withChecksum ? (await pool.checksum(bytes, { owned: p.owned })).checksum : undefined);
+      return linked(p, url, size, withChecksum ? checksum : undefined);
+    } catch (err) {
+      throw withContext(err, { ...ctx, dataname: p.dataname }, (m, o) => new UploadError(m, o));
+    }
+  };
+
+  const uploadSource = async (p: Prepared): Promise<MsgPayloadV1> => {
+    throwIfAborted(signal, "Send", correlationId);
+    const source = await openSource(p.source, p.dataname);
+    try {
+      if (!uploadStream) {
+        // Spec-signature handlers take bytes: collect the stream first.
+        const bytes = new Uint8Array(await new Response(source.stream).arrayBuffer());
+        return await uploadBytes({ ...p, owned: true }, bytes);
+      }
+      const res = await uploadStream(fileserverUrl, p.dataname, source.stream, {
+        correlationId,
+        signal,
+        size: source.size,
+        onProgress: progressOf(p.dataname),
+      });
+      const url = checkUploadResult(res, p.dataname);
+      return linked(p, url, res.size, withChecksum ? res.checksum : undefined);
+    } catch (err) {
+      await source.stream.cancel().catch(() => {});
+      throw withContext(err, { ...ctx, dataname: p.dataname }, (m, o) => new UploadError(m, o));
+    }
+  };
+
+  const encodeOne = async (p: Prepared): Promise<MsgPayloadV1> => {
+    if (p.bytes === undefined) return uploadSource(p);
+    if (p.bytes.byteLength >= threshold) return uploadBytes(p, p.bytes);
+    const size = p.bytes.byteLength;
+    const r = await pool.encodeDirect(p.bytes, { owned: p.owned, checksum: withChecksum });
+    p.bytes = r.bytes; // the pool may have moved them to a worker and back
+    return payloadOf(p, "direct", "base64", size, r.base64, r.checksum);
+  };
+
+  const payloads = await Promise.all(prepared.map(encodeOne));
 
   const envelope: MsgEnvelopeV1 = {
     correlation_id: correlationId,
@@ -214,12 +262,17 @@ export async function smartsend(
     payloads,
   };
 
+  const moveToLink = (i: number) => {
+    const p = prepared[i];
+    return uploadBytes(p, p.bytes!, payloads[i].metadata.checksum as string | undefined);
+  };
+
   const publish = options.is_publish ?? true;
   const finish = async (nc: NatsConnection | undefined): Promise<[MsgEnvelopeV1, string]> => {
     const limit = options.max_payload ?? nc?.info?.max_payload;
     let json = JSON.stringify(envelope);
     if (limit !== undefined && byteLength(json) > limit) {
-      json = await fitWithinMaxPayload(envelope, serialized, limit, uploadOne, logger);
+      json = await fitWithinMaxPayload(envelope, limit, moveToLink, logger);
     }
     if (nc) {
       throwIfAborted(signal, "Send", correlationId);
@@ -238,7 +291,12 @@ export async function smartsend(
   return withConnection(options.nats_connection, brokerUrl, correlationId, finish);
 }
 
-function serializeItem(item: unknown, index: number, withChecksum: boolean, correlationId: string): Serialized {
+/** Plik with its defaults, the spec's default store. */
+const DEFAULT_PLIK: FileServer = plikFileServer();
+
+const BINARY_TYPES: ReadonlySet<PayloadType> = new Set(["image", "audio", "video", "binary"]);
+
+function prepareItem(item: unknown, index: number, correlationId: string): Prepared {
   if (!Array.isArray(item) || item.length !== 3) {
     throw new InputError(`data[${index}] must be a [dataname, data, payload_type] array`, { correlationId });
   }
@@ -253,34 +311,49 @@ function serializeItem(item: unknown, index: number, withChecksum: boolean, corr
       { correlationId, dataname },
     );
   }
+  if (BINARY_TYPES.has(type) && isStreamSource(value)) return { dataname, type, owned: false, source: value };
   let bytes: Uint8Array;
   try {
     bytes = codecFor(type).serialize(value);
   } catch (err) {
     throw withContext(err, { correlationId, dataname }, (m, o) => new InputError(m, o));
   }
-  return { dataname, type, bytes, checksum: withChecksum ? sha256Hex(bytes) : undefined };
+  // Binary types pass the application's buffer through; every other codec made a new one.
+  return { dataname, type, bytes, owned: !BINARY_TYPES.has(type) };
 }
 
-function payloadOf(s: Serialized, transport: "direct" | "link", encoding: string, data: string): MsgPayloadV1 {
+function checkUploadResult(res: UploadResult | undefined, dataname: string): string {
+  if (!res || typeof res.url !== "string" || !URL.canParse(res.url)) {
+    throw new UploadError(`Upload handler returned no valid url for "${dataname}"`);
+  }
+  return res.url;
+}
+
+function payloadOf(
+  p: Prepared,
+  transport: "direct" | "link",
+  encoding: string,
+  size: number,
+  data: string,
+  checksum: string | undefined,
+): MsgPayloadV1 {
   return {
     id: uuid4(),
-    dataname: s.dataname,
-    payload_type: s.type,
+    dataname: p.dataname,
+    payload_type: p.type,
     transport,
     encoding,
-    size: s.bytes.byteLength,
+    size,
     data,
-    metadata: s.checksum ? { checksum: s.checksum } : {},
+    metadata: checksum ? { checksum } : {},
   };
 }
 
 /** Moves the largest direct payloads to link transport until the envelope fits. */
 async function fitWithinMaxPayload(
   envelope: MsgEnvelopeV1,
-  serialized: Serialized[],
   limit: number,
-  uploadOne: (s: Serialized) => Promise<MsgPayloadV1>,
+  moveToLink: (index: number) => Promise<MsgPayloadV1>,
   logger: Logger,
 ): Promise<string> {
   const order = envelope.payloads
@@ -290,7 +363,7 @@ async function fitWithinMaxPayload(
   let json = JSON.stringify(envelope);
   for (const { i } of order) {
     if (byteLength(json) <= limit) break;
-    const moved = await uploadOne(serialized[i]);
+    const moved = await moveToLink(i);
     envelope.payloads[i] = moved;
     logEvent(
       logger,
@@ -317,4 +390,3 @@ function byteLength(s: string): number {
   // regex scan is far cheaper than encoding.
   return /[^\x00-\x7f]/.test(s) ? encoder.encode(s).byteLength : s.length;
 }
-

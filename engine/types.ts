@@ -133,7 +133,9 @@ export const PAYLOAD_KEYS: readonly (keyof MsgPayloadV1)[] = Object.freeze([
  *
  * Input types: `text` string; `dictionary` plain object or array; `jsontable`
  * array of row objects; `arrowtable` an apache-arrow `Table` or array of row
- * objects; `image`/`audio`/`video`/`binary` a `Uint8Array` (a Node `Buffer` is one).
+ * objects; `image`/`audio`/`video`/`binary` a `Uint8Array` (a Node `Buffer` is one),
+ * or — streamed by link, never held whole in memory — a `ReadableStream<Uint8Array>`,
+ * a `Blob`, a file path or a `file:` URL.
  */
 export type SendItem = readonly [dataname: string, data: unknown, payload_type: PayloadType];
 
@@ -179,6 +181,19 @@ export interface UploadResult {
   fileid: string;
   /** URL the receiver downloads from; goes into the payload's `data`. */
   url: string;
+  /**
+   * Lowercase hex SHA-256 of the stored bytes, when the store computed it
+   * anyway (the Object Store does); natsbridge then does not hash again.
+   */
+  checksum?: string;
+}
+
+/** What a streaming upload returns: the result plus what the stream turned out to hold. */
+export interface StreamUploadResult extends UploadResult {
+  /** Bytes uploaded. */
+  size: number;
+  /** Lowercase hex SHA-256 of the bytes uploaded. */
+  checksum: string;
 }
 
 /** Extras natsbridge passes to an upload handler beyond the spec's three arguments. */
@@ -217,6 +232,14 @@ export interface DownloadContext {
   onProgress?: (done: number, total: number | undefined) => void;
   /** Where log lines go. */
   logger?: import("./logger.ts").Logger;
+  /** Checksum the envelope announced, when it announced one. */
+  expectedChecksum?: string;
+  /**
+   * A handler whose store already verified the bytes against a SHA-256 (the
+   * Object Store does on every get) reports it here; natsbridge compares it
+   * with the envelope's checksum instead of hashing the bytes again.
+   */
+  onVerified?: (checksum: string) => void;
 }
 
 /**
@@ -245,4 +268,26 @@ export interface FileServer {
   download: DownloadHandler;
   /** Origins (`scheme://host[:port]`) of the URLs this store hands out. */
   origins: readonly string[];
+  /**
+   * Uploads a stream of unknown size in chunks, hashing as it goes. Stores
+   * without it get streamed payloads collected in memory first.
+   */
+  uploadStream?: (
+    fileserver_url: string,
+    dataname: string,
+    data: ReadableStream<Uint8Array>,
+    context: UploadContext & { size?: number },
+  ) => Promise<StreamUploadResult>;
+  /**
+   * Opens a link as a stream (after the same retries as `download` for the
+   * response to start). The stream is not verified; natsbridge wraps it.
+   */
+  downloadStream?: (
+    url: string,
+    max_retries: number,
+    base_delay: number,
+    max_delay: number,
+    correlation_id: string,
+    context: DownloadContext,
+  ) => Promise<ReadableStream<Uint8Array>>;
 }

@@ -8,10 +8,17 @@
 import { abortReason, backoffDelays, sleep } from "../backoff.ts";
 import { DownloadError, NatsBridgeError } from "../errors.ts";
 import { logEvent } from "../logger.ts";
-import type { DownloadContext } from "../types.ts";
+import type { DownloadContext, FileServer } from "../types.ts";
 
 /** Milliseconds without a byte arriving before an attempt is abandoned. */
 export const DEFAULT_IDLE_TIMEOUT = 30_000;
+/**
+ * Largest buffer allocated up front from an announced size. The size in an
+ * envelope is untrusted: beyond this the buffer grows as bytes actually arrive.
+ */
+const MAX_PREALLOCATION = 64 * 1024 * 1024;
+
+type ErrContext = { correlationId: string; dataname: string };
 
 /**
  * Downloads `url`, retrying transient failures (network errors, HTTP 5xx, 408,
@@ -35,7 +42,7 @@ export const DEFAULT_IDLE_TIMEOUT = 30_000;
  * const bytes = await fetchWithBackoff("http://127.0.0.1:8080/file/u/f/name", 5, 100, 5000, "corr-1");
  * ```
  */
-export async function fetchWithBackoff(
+export function fetchWithBackoff(
   url: string,
   max_retries: number,
   base_delay: number,
@@ -43,69 +50,135 @@ export async function fetchWithBackoff(
   correlation_id: string,
   context: DownloadContext = { dataname: "" },
 ): Promise<Uint8Array> {
-  const { dataname, signal, logger } = context;
-  const errContext = { correlationId: correlation_id, dataname };
-  const delays = backoffDelays(Math.max(1, max_retries), base_delay, max_delay);
-  let lastStatus = 0;
-  let lastError: unknown;
-  for (let attempt = 1; ; attempt++) {
-    if (signal?.aborted) throw abortReason(signal, `Download of "${dataname}"`, correlation_id);
-    try {
-      return await downloadOnce(url, context, errContext);
-    } catch (err) {
-      if (err instanceof NatsBridgeError && !(err instanceof RetryableError)) {
-        if (err instanceof DownloadError) {
-          throw new DownloadError(err.message, { ...errContext, attempts: attempt, status: err.status }, err.code as "PAYLOAD_GONE");
-        }
-        throw err;
-      }
-      if (signal?.aborted) throw abortReason(signal, `Download of "${dataname}"`, correlation_id);
-      lastError = err instanceof RetryableError ? err.cause : err;
-      lastStatus = err instanceof RetryableError ? err.status : 0;
-      const delay = delays[attempt - 1];
-      const why = lastStatus ? `HTTP ${lastStatus}` : (lastError as Error)?.message ?? String(lastError);
-      if (delay === undefined) break;
-      if (logger) {
-        logEvent(logger, "warn", correlation_id, `Download of "${dataname}" failed (${why}), attempt ${attempt}/${max_retries}, retrying in ${delay} ms`);
-      }
-      await sleep(delay, signal);
-    }
-  }
-  const attempts = Math.max(1, max_retries);
-  throw new DownloadError(
-    `Download of "${dataname}" failed after ${attempts} attempts: ${
-      lastStatus ? `HTTP ${lastStatus}` : (lastError as Error)?.message ?? String(lastError)
-    }`,
-    { ...errContext, attempts, status: lastStatus, cause: lastError },
-  );
+  return withBackoff(url, max_retries, base_delay, max_delay, correlation_id, context, async (res, errContext, touch) => {
+    const total = context.expectedSize ?? contentLength(res);
+    return await readBody(res, total, context.expectedSize, errContext, (done) => {
+      touch();
+      context.onProgress?.(done, total);
+    });
+  });
+}
+
+/**
+ * Opens `url` as a stream, with the same retries as {@link fetchWithBackoff}
+ * until the response starts; after that, a failure errors the stream.
+ *
+ * @param url The link.
+ * @param max_retries Total attempts to get a response.
+ * @param base_delay First delay, ms.
+ * @param max_delay Longest delay, ms.
+ * @param correlation_id For log lines and errors.
+ * @param context Payload name, expected size, cancellation.
+ * @returns The response body.
+ *
+ * @example
+ * ```ts ignore
+ * import { openWithBackoff } from "./http_download.ts";
+ * const stream = await openWithBackoff("http://127.0.0.1:8080/file/u/f/n", 5, 100, 5000, "c", { dataname: "n" });
+ * ```
+ */
+export function openWithBackoff(
+  url: string,
+  max_retries: number,
+  base_delay: number,
+  max_delay: number,
+  correlation_id: string,
+  context: DownloadContext = { dataname: "" },
+): Promise<ReadableStream<Uint8Array>> {
+  // The idle timer covers getting a response; the stream outlives the attempt.
+  return withBackoff(url, max_retries, base_delay, max_delay, correlation_id, context, (res) =>
+    Promise.resolve(res.body ?? new Blob([]).stream()), false);
+}
+
+/**
+ * Plain HTTP(S) links as a {@link FileServer} (download side only; uploading
+ * needs a file server's API, e.g. `plikFileServer()`).
+ *
+ * @returns A store whose `download` is {@link fetchWithBackoff}.
+ *
+ * @example
+ * ```ts
+ * import { httpFileServer } from "./http_download.ts";
+ * console.log(typeof httpFileServer().downloadStream); // "function"
+ * ```
+ */
+export function httpFileServer(): FileServer {
+  return {
+    upload: () => Promise.reject(new DownloadError("httpFileServer() cannot upload")),
+    download: fetchWithBackoff,
+    downloadStream: openWithBackoff,
+    origins: [],
+  };
 }
 
 /** A failure worth another attempt. */
 class RetryableError extends NatsBridgeError {
   constructor(readonly status: number, cause: unknown) {
-    super("DOWNLOAD_FAILED", status ? `HTTP ${status}` : String((cause as Error)?.message ?? cause), {
-      cause,
-    });
+    super("DOWNLOAD_FAILED", status ? `HTTP ${status}` : String((cause as Error)?.message ?? cause), { cause });
   }
 }
 
-async function downloadOnce(
+async function withBackoff<T>(
+  url: string,
+  max_retries: number,
+  base_delay: number,
+  max_delay: number,
+  correlation_id: string,
+  context: DownloadContext,
+  consume: (res: Response, errContext: ErrContext, touch: () => void) => Promise<T>,
+  idleDuringConsume = true,
+): Promise<T> {
+  const { dataname, signal, logger } = context;
+  const errContext = { correlationId: correlation_id, dataname };
+  const attempts = Math.max(1, max_retries);
+  const delays = backoffDelays(attempts, base_delay, max_delay);
+  let last: RetryableError | undefined;
+  for (let attempt = 1; attempt <= attempts; attempt++) {
+    if (signal?.aborted) throw abortReason(signal, `Download of "${dataname}"`, correlation_id);
+    try {
+      return await attemptOnce(url, context, errContext, consume, idleDuringConsume);
+    } catch (err) {
+      if (signal?.aborted) throw abortReason(signal, `Download of "${dataname}"`, correlation_id);
+      if (err instanceof DownloadError) {
+        throw new DownloadError(err.message, { ...errContext, attempts: attempt, status: err.status }, err.code as ConstructorParameters<typeof DownloadError>[2]);
+      }
+      if (!(err instanceof RetryableError)) throw err;
+      last = err;
+      const delay = delays[attempt - 1];
+      if (delay === undefined) break;
+      if (logger) {
+        logEvent(logger, "warn", correlation_id, `Download of "${dataname}" failed (${err.message}), attempt ${attempt}/${attempts}, retrying in ${delay} ms`);
+      }
+      await sleep(delay, signal);
+    }
+  }
+  throw new DownloadError(`Download of "${dataname}" failed after ${attempts} attempts: ${last?.message}`, {
+    ...errContext,
+    attempts,
+    status: last?.status ?? 0,
+    cause: last?.cause,
+  });
+}
+
+async function attemptOnce<T>(
   url: string,
   context: DownloadContext,
-  errContext: { correlationId: string; dataname: string },
-): Promise<Uint8Array> {
-  const { expectedSize, onProgress } = context;
+  errContext: ErrContext,
+  consume: (res: Response, errContext: ErrContext, touch: () => void) => Promise<T>,
+  idleDuringConsume: boolean,
+): Promise<T> {
   const idle = new AbortController();
-  const signal = context.signal ? AbortSignal.any([context.signal, idle.signal]) : idle.signal;
-  let timer = setTimeout(() => idle.abort(new Error("idle timeout")), DEFAULT_IDLE_TIMEOUT);
+  const fetchSignal = context.signal ? AbortSignal.any([context.signal, idle.signal]) : idle.signal;
+  let timer: ReturnType<typeof setTimeout> | undefined;
   const touch = () => {
     clearTimeout(timer);
     timer = setTimeout(() => idle.abort(new Error("idle timeout")), DEFAULT_IDLE_TIMEOUT);
   };
+  touch();
   try {
     let res: Response;
     try {
-      res = await fetch(url, { signal, redirect: "error" });
+      res = await fetch(url, { signal: fetchSignal, redirect: "error" });
     } catch (err) {
       throw new RetryableError(0, err);
     }
@@ -119,25 +192,20 @@ async function downloadOnce(
     }
     if (!res.ok) {
       await res.body?.cancel();
-      if (res.status >= 500 || res.status === 408 || res.status === 429) {
-        throw new RetryableError(res.status, undefined);
-      }
+      if (res.status >= 500 || res.status === 408 || res.status === 429) throw new RetryableError(res.status, undefined);
       throw new DownloadError(`Download of "${errContext.dataname}" refused: HTTP ${res.status}`, {
         ...errContext,
         status: res.status,
       });
     }
-    const announced = Number(res.headers.get("content-length") ?? NaN);
-    if (expectedSize !== undefined && Number.isFinite(announced) && announced > expectedSize) {
+    const announced = contentLength(res);
+    if (context.expectedSize !== undefined && announced !== undefined && announced > context.expectedSize) {
       await res.body?.cancel();
-      throw tooLarge(errContext, expectedSize, announced);
+      throw tooLarge(errContext, context.expectedSize, announced);
     }
-    const total = expectedSize ?? (Number.isFinite(announced) ? announced : undefined);
+    if (!idleDuringConsume) clearTimeout(timer);
     try {
-      return await readBody(res, total, expectedSize, errContext, (done) => {
-        touch();
-        onProgress?.(done, total);
-      });
+      return await consume(res, errContext, idleDuringConsume ? touch : () => {});
     } catch (err) {
       if (err instanceof NatsBridgeError) throw err;
       throw new RetryableError(0, err);
@@ -147,17 +215,22 @@ async function downloadOnce(
   }
 }
 
-/** Reads the body into one buffer, sized up front when the size is known. */
+function contentLength(res: Response): number | undefined {
+  const n = Number(res.headers.get("content-length") ?? NaN);
+  return Number.isSafeInteger(n) && n >= 0 ? n : undefined;
+}
+
+/** Reads the body into one buffer, sized up front (within reason) when the size is known. */
 async function readBody(
   res: Response,
   total: number | undefined,
   cap: number | undefined,
-  errContext: { correlationId: string; dataname: string },
+  errContext: ErrContext,
   progress: (done: number) => void,
 ): Promise<Uint8Array> {
   if (!res.body) return new Uint8Array(0);
   const reader = res.body.getReader();
-  let out = new Uint8Array(total ?? 64 * 1024);
+  let out = new Uint8Array(Math.min(total ?? 64 * 1024, MAX_PREALLOCATION));
   let done = 0;
   for (;;) {
     const { value, done: end } = await reader.read();
@@ -178,11 +251,7 @@ async function readBody(
   return done === out.byteLength ? out : out.subarray(0, done);
 }
 
-function tooLarge(
-  errContext: { correlationId: string; dataname: string },
-  expected: number,
-  got: number,
-): DownloadError {
+function tooLarge(errContext: ErrContext, expected: number, got: number): DownloadError {
   return new DownloadError(
     `Payload "${errContext.dataname}" download exceeds its announced size of ${expected} bytes (got at least ${got})`,
     errContext,

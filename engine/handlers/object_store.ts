@@ -10,12 +10,14 @@
  * @module
  */
 import type { NatsConnection } from "@nats-io/nats-core";
-import { Objm, type ObjectStore, setSha256Backend, StorageType } from "@nats-io/obj";
+import { type ObjectInfo, Objm, type ObjectStore, setSha256Backend, StorageType } from "@nats-io/obj";
 import { abortReason, backoffDelays, sleep } from "../backoff.ts";
 import { DownloadError, NatsBridgeError, UploadError } from "../errors.ts";
 import { uuid4 } from "../ids.ts";
 import { logEvent } from "../logger.ts";
-import type { DownloadContext, FileServer, UploadContext, UploadResult } from "../types.ts";
+import { decodeBase64 } from "../platform/base64.ts";
+import { meteredStream } from "../streams.ts";
+import type { DownloadContext, FileServer, StreamUploadResult, UploadContext, UploadResult } from "../types.ts";
 
 /** URL scheme of Object Store links. */
 export const OBJECT_STORE_SCHEME = "nats-obj:";
@@ -85,32 +87,120 @@ export async function objectStoreFileServer(
   });
   const origin = `${OBJECT_STORE_SCHEME}//${bucket.toLowerCase()}`;
 
+  const meta = (dataname: string) => ({
+    name: uuid4(),
+    description: dataname.slice(0, 200),
+    options: { max_chunk_size: OBJECT_CHUNK_SIZE },
+  });
+  const putFailed = (dataname: string, context: UploadContext | undefined, err: unknown) =>
+    new UploadError(`Object Store put of "${dataname}" failed: ${(err as Error).message}`, {
+      correlationId: context?.correlationId,
+      dataname,
+      cause: err,
+    });
+  const resultOf = (info: ObjectInfo): UploadResult => ({
+    status: 200,
+    uploadid: bucket,
+    fileid: info.name,
+    url: `${OBJECT_STORE_SCHEME}//${bucket}/${encodeURIComponent(info.name)}`,
+    // The store hashed every byte with SHA-256 already: reuse it (hash once).
+    checksum: digestToHex(info.digest),
+  });
+
   async function upload(
     _fileserver_url: string,
     dataname: string,
     data: Uint8Array,
     context?: UploadContext,
   ): Promise<UploadResult> {
-    const name = uuid4();
     context?.onProgress?.(0, data.byteLength);
+    let info: ObjectInfo;
     try {
-      await store.putBlob({
-        name,
-        description: dataname.slice(0, 200),
-        options: { max_chunk_size: OBJECT_CHUNK_SIZE },
-      }, data);
+      info = await store.putBlob(meta(dataname), data);
     } catch (err) {
-      throw new UploadError(`Object Store put of "${dataname}" failed: ${(err as Error).message}`, {
-        correlationId: context?.correlationId,
-        dataname,
-        cause: err,
-      });
+      throw putFailed(dataname, context, err);
     }
     context?.onProgress?.(data.byteLength, data.byteLength);
-    return { status: 200, uploadid: bucket, fileid: name, url: `${OBJECT_STORE_SCHEME}//${bucket}/${name}` };
+    return resultOf(info);
   }
 
-  async function download(
+  async function uploadStream(
+    _fileserver_url: string,
+    dataname: string,
+    data: ReadableStream<Uint8Array>,
+    context: UploadContext & { size?: number },
+  ): Promise<StreamUploadResult> {
+    const metered = meteredStream(data, { hash: false, total: context.size, onProgress: context.onProgress });
+    let info: ObjectInfo;
+    try {
+      info = await store.put(meta(dataname), metered.stream);
+    } catch (err) {
+      throw putFailed(dataname, context, err);
+    }
+    const r = resultOf(info);
+    return { ...r, size: info.size, checksum: r.checksum! };
+  }
+
+  /** Looks the object up and checks it against what the envelope announced. */
+  async function locate(url: string, correlation_id: string, context: DownloadContext): Promise<ObjectInfo> {
+    const { dataname } = context;
+    const errContext = { correlationId: correlation_id, dataname };
+    const { bucket: linkBucket, name } = parseObjectStoreUrl(url, errContext);
+    if (linkBucket !== bucket) {
+      throw new DownloadError(`Link names bucket "${linkBucket}" but this store serves "${bucket}"`, errContext);
+    }
+    const info = await store.info(name);
+    if (!info || info.deleted) {
+      throw new DownloadError(
+        `Payload "${dataname}" is gone from Object Store bucket "${bucket}": expired or deleted`,
+        errContext,
+        "PAYLOAD_GONE",
+      );
+    }
+    if (context.expectedSize !== undefined && info.size > context.expectedSize) {
+      throw new DownloadError(
+        `Payload "${dataname}" is ${info.size} bytes in the store, more than the announced ${context.expectedSize}`,
+        errContext,
+        "PAYLOAD_TOO_LARGE",
+      );
+    }
+    return info;
+  }
+
+  /** Runs `fn` with the spec's backoff on transient (non-natsbridge) errors. */
+  async function retrying<T>(
+    what: string,
+    max_retries: number,
+    base_delay: number,
+    max_delay: number,
+    correlation_id: string,
+    context: DownloadContext,
+    fn: () => Promise<T>,
+  ): Promise<T> {
+    const { dataname, signal, logger } = context;
+    const delays = backoffDelays(Math.max(1, max_retries), base_delay, max_delay);
+    for (let attempt = 1; ; attempt++) {
+      if (signal?.aborted) throw abortReason(signal, `${what} of "${dataname}"`, correlation_id);
+      try {
+        return await fn();
+      } catch (err) {
+        if (err instanceof NatsBridgeError) throw err;
+        const delay = delays[attempt - 1];
+        if (delay === undefined) {
+          throw new DownloadError(
+            `Object Store ${what.toLowerCase()} of "${dataname}" failed after ${attempt} attempts: ${(err as Error).message}`,
+            { correlationId: correlation_id, dataname, attempts: attempt, cause: err },
+          );
+        }
+        if (logger) {
+          logEvent(logger, "warn", correlation_id, `Object Store ${what.toLowerCase()} of "${dataname}" failed (${(err as Error).message}), retrying in ${delay} ms`);
+        }
+        await sleep(delay, signal);
+      }
+    }
+  }
+
+  function download(
     url: string,
     max_retries: number,
     base_delay: number,
@@ -118,53 +208,68 @@ export async function objectStoreFileServer(
     correlation_id: string,
     context: DownloadContext = { dataname: "" },
   ): Promise<Uint8Array> {
-    const { dataname, signal, logger } = context;
-    const errContext = { correlationId: correlation_id, dataname };
-    const { bucket: linkBucket, name } = parseObjectStoreUrl(url, errContext);
-    if (linkBucket !== bucket) {
-      throw new DownloadError(`Link names bucket "${linkBucket}" but this store serves "${bucket}"`, errContext);
-    }
-    const delays = backoffDelays(Math.max(1, max_retries), base_delay, max_delay);
-    for (let attempt = 1; ; attempt++) {
-      if (signal?.aborted) throw abortReason(signal, `Download of "${dataname}"`, correlation_id);
-      try {
-        const info = await store.info(name);
-        if (!info || info.deleted) {
-          throw new DownloadError(
-            `Payload "${dataname}" is gone from Object Store bucket "${bucket}": expired or deleted`,
-            { ...errContext, attempts: attempt },
-            "PAYLOAD_GONE",
-          );
-        }
-        if (context.expectedSize !== undefined && info.size > context.expectedSize) {
-          throw new DownloadError(
-            `Payload "${dataname}" is ${info.size} bytes in the store, more than the announced ${context.expectedSize}`,
-            errContext,
-            "PAYLOAD_TOO_LARGE",
-          );
-        }
-        const bytes = await store.getBlob(name);
-        if (!bytes) throw new DownloadError(`Payload "${dataname}" vanished during download`, errContext, "PAYLOAD_GONE");
-        context.onProgress?.(bytes.byteLength, bytes.byteLength);
-        return bytes;
-      } catch (err) {
-        if (err instanceof NatsBridgeError) throw err;
-        const delay = delays[attempt - 1];
-        if (delay === undefined) {
-          throw new DownloadError(
-            `Object Store get of "${dataname}" failed after ${attempt} attempts: ${(err as Error).message}`,
-            { ...errContext, attempts: attempt, cause: err },
-          );
-        }
-        if (logger) {
-          logEvent(logger, "warn", correlation_id, `Object Store get of "${dataname}" failed (${(err as Error).message}), retrying in ${delay} ms`);
-        }
-        await sleep(delay, signal);
+    return retrying("Download", max_retries, base_delay, max_delay, correlation_id, context, async () => {
+      const info = await locate(url, correlation_id, context);
+      // getBlob checks the object's SHA-256 digest as it reads and fails on a mismatch.
+      const bytes = await store.getBlob(info.name);
+      if (!bytes) {
+        throw new DownloadError(`Payload "${context.dataname}" vanished during download`, {
+          correlationId: correlation_id,
+          dataname: context.dataname,
+        }, "PAYLOAD_GONE");
       }
-    }
+      context.onProgress?.(bytes.byteLength, bytes.byteLength);
+      const hex = digestToHex(info.digest);
+      if (hex) context.onVerified?.(hex);
+      return bytes;
+    });
   }
 
-  return { upload, download, origins: [origin] };
+  function downloadStream(
+    url: string,
+    max_retries: number,
+    base_delay: number,
+    max_delay: number,
+    correlation_id: string,
+    context: DownloadContext,
+  ): Promise<ReadableStream<Uint8Array>> {
+    return retrying("Download", max_retries, base_delay, max_delay, correlation_id, context, async () => {
+      const info = await locate(url, correlation_id, context);
+      const result = await store.get(info.name);
+      if (!result) {
+        throw new DownloadError(`Payload "${context.dataname}" vanished during download`, {
+          correlationId: correlation_id,
+          dataname: context.dataname,
+        }, "PAYLOAD_GONE");
+      }
+      result.error.catch(() => {}); // surfaced through the stream itself
+      return result.data;
+    });
+  }
+
+  return { upload, uploadStream, download, downloadStream, origins: [origin] };
+}
+
+/**
+ * Hex form of an Object Store digest (`SHA-256=<base64url>`), or `undefined`
+ * for another algorithm.
+ *
+ * @param digest `ObjectInfo.digest`.
+ * @returns Lowercase hex SHA-256.
+ *
+ * @example
+ * ```ts
+ * import { digestToHex } from "./object_store.ts";
+ * console.log(digestToHex("SHA-256=47DEQpj8HBSa-_TImW-5JCeuQeRkm5NMpJWZG3hSuFU="));
+ * // "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
+ * ```
+ */
+export function digestToHex(digest: string): string | undefined {
+  const prefix = "SHA-256=";
+  if (!digest.startsWith(prefix)) return undefined;
+  let b64 = digest.slice(prefix.length).replace(/-/g, "+").replace(/_/g, "/");
+  while (b64.length % 4) b64 += "=";
+  return Array.from(decodeBase64(b64), (b) => b.toString(16).padStart(2, "0")).join("");
 }
 
 /**

@@ -13,7 +13,9 @@
 import { UploadError } from "../errors.ts";
 import { originOf } from "../origins.ts";
 import type { FileServer, UploadContext, UploadHandler, UploadResult } from "../types.ts";
-import { fetchWithBackoff } from "./http_download.ts";
+import { fetchWithBackoff, openWithBackoff } from "./http_download.ts";
+import { uuid4 } from "../ids.ts";
+import { meteredStream } from "../streams.ts";
 
 /** Options of the Plik handlers. */
 export interface PlikOptions {
@@ -30,7 +32,7 @@ export interface PlikOptions {
   oneShot?: boolean;
   /** Plik user token (`X-PlikToken`) for servers that require authentication to upload. */
   token?: string;
-  /** Base URL of the Plik server, for {@link plikFileServer}; the handler's first argument otherwise. */
+  /** Base URL of the Plik server; when set, uploads go there whatever `fileserver_url` says. */
   url?: string;
 }
 
@@ -51,49 +53,109 @@ export const DEFAULT_PLIK_TTL = 86_400;
  * ```
  */
 export function plikUploadHandler(options: PlikOptions = {}): UploadHandler {
+  const session = plikSession(options);
+  return function plikUpload(fileserver_url, dataname, data, context) {
+    const form = new FormData();
+    form.append("file", new Blob([data as Uint8Array<ArrayBuffer>]), safeFileName(dataname));
+    context?.onProgress?.(0, data.byteLength);
+    return session.upload(fileserver_url, dataname, form, {}, context).then((res) => {
+      context?.onProgress?.(data.byteLength, data.byteLength);
+      return res;
+    });
+  };
+}
+
+/** The two requests of a Plik upload, with the body of the second left to the caller. */
+function plikSession(options: PlikOptions) {
   const ttl = options.ttl ?? DEFAULT_PLIK_TTL;
   const oneShot = options.oneShot ?? false;
-  return async function plikUpload(
-    fileserver_url: string,
-    dataname: string,
-    data: Uint8Array,
-    context?: UploadContext,
-  ): Promise<UploadResult> {
-    const base = fileserver_url.replace(/\/+$/, "");
-    const errContext = { correlationId: context?.correlationId ?? "", dataname };
-    const signal = context?.signal;
-    const authHeaders: Record<string, string> = options.token ? { "X-PlikToken": options.token } : {};
+  const authHeaders: Record<string, string> = options.token ? { "X-PlikToken": options.token } : {};
+  return {
+    async upload(
+      fileserver_url: string,
+      dataname: string,
+      body: BodyInit,
+      headers: Record<string, string>,
+      context: UploadContext | undefined,
+    ): Promise<UploadResult> {
+      // A store made for one server uploads there, whatever fileserver_url the call carries.
+      const base = (options.url ?? fileserver_url).replace(/\/+$/, "");
+      const errContext = { correlationId: context?.correlationId ?? "", dataname };
+      const signal = context?.signal;
+      const created = await postJson(`${base}/upload`, {
+        method: "POST",
+        headers: { "Content-Type": "application/json", ...authHeaders },
+        body: JSON.stringify({ ttl, oneShot }),
+        signal,
+      }, "create the upload", errContext);
+      const uploadid = stringField(created, "id", errContext);
+      const uploadToken = stringField(created, "uploadToken", errContext);
+      const file = await postJson(`${base}/file/${encodeURIComponent(uploadid)}`, {
+        method: "POST",
+        headers: { "X-UploadToken": uploadToken, ...authHeaders, ...headers },
+        body,
+        signal,
+        // Needed by fetch for a streamed request body.
+        ...(body instanceof ReadableStream ? { duplex: "half" } : {}),
+      } as RequestInit, "upload the file", errContext);
+      const fileid = stringField(file, "id", errContext);
+      const storedName = typeof file.fileName === "string" ? file.fileName : safeFileName(dataname);
+      return {
+        status: 200,
+        uploadid,
+        fileid,
+        url: `${base}/file/${encodeURIComponent(uploadid)}/${encodeURIComponent(fileid)}/${
+          encodeURIComponent(storedName)
+        }`,
+      };
+    },
+  };
+}
 
-    const created = await postJson(`${base}/upload`, {
-      method: "POST",
-      headers: { "Content-Type": "application/json", ...authHeaders },
-      body: JSON.stringify({ ttl, oneShot }),
-      signal,
-    }, "create the upload", errContext);
-    const uploadid = stringField(created, "id", errContext);
-    const uploadToken = stringField(created, "uploadToken", errContext);
-
-    const fileName = safeFileName(dataname);
-    const form = new FormData();
-    form.append("file", new Blob([data as Uint8Array<ArrayBuffer>]), fileName);
-    context?.onProgress?.(0, data.byteLength);
-    const file = await postJson(`${base}/file/${encodeURIComponent(uploadid)}`, {
-      method: "POST",
-      headers: { "X-UploadToken": uploadToken, ...authHeaders },
-      body: form,
-      signal,
-    }, "upload the file", errContext);
-    context?.onProgress?.(data.byteLength, data.byteLength);
-    const fileid = stringField(file, "id", errContext);
-    const storedName = typeof file.fileName === "string" ? file.fileName : fileName;
-    return {
-      status: 200,
-      uploadid,
-      fileid,
-      url: `${base}/file/${encodeURIComponent(uploadid)}/${encodeURIComponent(fileid)}/${
-        encodeURIComponent(storedName)
-      }`,
-    };
+/**
+ * Makes a streaming upload for Plik: the multipart body is written as the
+ * source is read, so memory stays bounded whatever the size; SHA-256 is
+ * computed on the way.
+ *
+ * @param options TTL, one-shot, token, URL.
+ * @returns A `FileServer["uploadStream"]`.
+ */
+export function plikStreamUploadHandler(options: PlikOptions = {}): NonNullable<FileServer["uploadStream"]> {
+  const session = plikSession(options);
+  return async (fileserver_url, dataname, data, context) => {
+    const boundary = `natsbridge-${uuid4()}`;
+    const enc = new TextEncoder();
+    const head = enc.encode(
+      `--${boundary}\r\nContent-Disposition: form-data; name="file"; filename="${safeFileName(dataname).replace(/"/g, "_")}"\r\n` +
+        `Content-Type: application/octet-stream\r\n\r\n`,
+    );
+    const tail = enc.encode(`\r\n--${boundary}--\r\n`);
+    const metered = meteredStream(data, { hash: true, total: context.size, onProgress: context.onProgress });
+    const reader = metered.stream.getReader();
+    let stage = 0;
+    const body = new ReadableStream<Uint8Array>({
+      async pull(controller) {
+        if (stage === 0) {
+          stage = 1;
+          controller.enqueue(head);
+          return;
+        }
+        if (stage === 1) {
+          const { value, done } = await reader.read();
+          if (!done) return controller.enqueue(value);
+          stage = 2;
+          controller.enqueue(tail);
+          return;
+        }
+        controller.close();
+      },
+      cancel: (reason) => reader.cancel(reason),
+    });
+    const res = await session.upload(fileserver_url, dataname, body, {
+      "Content-Type": `multipart/form-data; boundary=${boundary}`,
+    }, context);
+    const { size, checksum } = await metered.done;
+    return { ...res, size, checksum: checksum! };
   };
 }
 
@@ -127,7 +189,9 @@ export function plikFileServer(options: PlikOptions = {}): FileServer {
   const origin = options.url ? originOf(options.url) : undefined;
   return {
     upload: plikUploadHandler(options),
+    uploadStream: plikStreamUploadHandler(options),
     download: fetchWithBackoff,
+    downloadStream: openWithBackoff,
     origins: origin ? [origin] : [],
   };
 }

@@ -1,0 +1,151 @@
+/**
+ * Payload data given as a stream (`ReadableStream`, `Blob`, or a file path /
+ * `file:` URL for binary types): normalization, and the transform that counts
+ * and hashes bytes as they flow so a stream is never held whole in memory.
+ *
+ * @module
+ */
+import { ChecksumError, DownloadError, InputError, SizeMismatchError } from "./errors.ts";
+import { openFileStream } from "./platform/file_source.ts";
+import { createSha256 } from "./platform/sha256.ts";
+
+/** A byte source of possibly unknown size. */
+export interface ByteSource {
+  /** The bytes. */
+  stream: ReadableStream<Uint8Array>;
+  /** Total size when known up front. */
+  size: number | undefined;
+}
+
+/**
+ * True when `data` is a streamed source for a binary-type payload.
+ *
+ * @param data Payload data as given to `smartsend`.
+ * @returns Whether it is a `ReadableStream`, `Blob`, path string or `file:` URL.
+ */
+export function isStreamSource(data: unknown): boolean {
+  return data instanceof ReadableStream || (typeof Blob !== "undefined" && data instanceof Blob) ||
+    typeof data === "string" || (data instanceof URL && data.protocol === "file:");
+}
+
+/**
+ * Turns a stream source into a {@link ByteSource}.
+ *
+ * @param data A `ReadableStream<Uint8Array>`, `Blob`, file path or `file:` URL.
+ * @param dataname For errors.
+ * @returns The stream and its size when known.
+ */
+export async function openSource(data: unknown, dataname: string): Promise<ByteSource> {
+  if (data instanceof ReadableStream) return { stream: data, size: undefined };
+  if (typeof Blob !== "undefined" && data instanceof Blob) return { stream: data.stream(), size: data.size };
+  try {
+    return await openFileStream(data as string | URL);
+  } catch (err) {
+    throw new InputError(`Cannot read file for payload "${dataname}": ${(err as Error).message}`, {
+      dataname,
+      cause: err,
+    });
+  }
+}
+
+/** What a {@link meteredStream} learned once its source ended. */
+export interface Metered {
+  /** Bytes that passed. */
+  size: number;
+  /** Their lowercase hex SHA-256 (when hashing was on). */
+  checksum: string | undefined;
+}
+
+/**
+ * Wraps a stream so every byte is counted (and hashed) once as it flows.
+ *
+ * @param source Input stream.
+ * @param options `hash`: compute SHA-256; `onProgress`: bytes so far, total.
+ * @returns The pass-through stream and a promise of the totals, settled when the source ends.
+ */
+export function meteredStream(
+  source: ReadableStream<Uint8Array>,
+  options: { hash: boolean; total?: number; onProgress?: (done: number, total: number | undefined) => void },
+): { stream: ReadableStream<Uint8Array>; done: Promise<Metered> } {
+  const hasher = options.hash ? createSha256() : undefined;
+  let size = 0;
+  let resolve!: (m: Metered) => void;
+  let reject!: (e: unknown) => void;
+  const done = new Promise<Metered>((res, rej) => ((resolve = res), (reject = rej)));
+  done.catch(() => {}); // observed by the caller; never an unhandled rejection
+  const stream = source.pipeThrough(
+    new TransformStream<Uint8Array, Uint8Array>({
+      transform(chunk, controller) {
+        if (!(chunk instanceof Uint8Array)) {
+          const err = new InputError("Stream chunks must be Uint8Array");
+          reject(err);
+          throw err;
+        }
+        hasher?.update(chunk);
+        size += chunk.byteLength;
+        options.onProgress?.(size, options.total);
+        controller.enqueue(chunk);
+      },
+      flush() {
+        resolve({ size, checksum: hasher?.digestHex() });
+      },
+    }),
+  );
+  return { stream, done };
+}
+
+/**
+ * Wraps a downloaded stream so it is checked as it flows: more bytes than
+ * `expectedSize` errors at once, fewer at the end, and a SHA-256 different from
+ * `expectedChecksum` errors the stream at its end instead of closing it.
+ *
+ * @param source The download.
+ * @param expect What the envelope announced, and the error context.
+ * @returns A stream that ends only if every check passed.
+ */
+export function verifiedStream(
+  source: ReadableStream<Uint8Array>,
+  expect: {
+    size: number;
+    checksum: string | undefined;
+    correlationId: string;
+    dataname: string;
+    onProgress?: (done: number, total: number | undefined) => void;
+  },
+): ReadableStream<Uint8Array> {
+  const hasher = expect.checksum ? createSha256() : undefined;
+  const ctx = { correlationId: expect.correlationId, dataname: expect.dataname };
+  let size = 0;
+  return source.pipeThrough(
+    new TransformStream<Uint8Array, Uint8Array>({
+      transform(chunk, controller) {
+        size += chunk.byteLength;
+        if (size > expect.size) {
+          throw new DownloadError(
+            `Payload "${expect.dataname}" download exceeds its announced size of ${expect.size} bytes`,
+            ctx,
+            "PAYLOAD_TOO_LARGE",
+          );
+        }
+        hasher?.update(chunk);
+        expect.onProgress?.(size, expect.size);
+        controller.enqueue(chunk);
+      },
+      flush() {
+        if (size !== expect.size) {
+          throw new SizeMismatchError(
+            `Payload "${expect.dataname}" announced ${expect.size} bytes but the download ended at ${size}`,
+            ctx,
+          );
+        }
+        const actual = hasher?.digestHex();
+        if (actual !== undefined && actual !== expect.checksum!.toLowerCase()) {
+          throw new ChecksumError(
+            `Checksum mismatch for payload "${expect.dataname}" (correlation ${expect.correlationId}): expected ${expect.checksum}, got ${actual}`,
+            ctx,
+          );
+        }
+      },
+    }),
+  );
+}

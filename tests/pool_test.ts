@@ -1,0 +1,59 @@
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { createHash } from "node:crypto";
+import { CodecPool } from "../workers/pool.ts";
+import { bytesOf } from "./_helpers.ts";
+
+const sha = (b: Uint8Array) => createHash("sha256").update(b).digest("hex");
+
+test("CodecPool keeps small tasks inline and sends large owned buffers to a worker by transfer", async () => {
+  const pool = new CodecPool({ maxThreads: 1, offload_threshold: 1024 });
+  try {
+    const small = bytesOf(100);
+    assert.equal((await pool.checksum(small, { owned: true })).checksum, sha(small));
+    assert.equal(pool.offloaded, 0);
+
+    const big = bytesOf(4 * 1024 * 1024).slice();
+    const expected = sha(big);
+    const copy = big.slice();
+    const r = await pool.checksum(big, { owned: true });
+    assert.equal(r.checksum, expected);
+    assert.equal(pool.offloaded, 1);
+    assert.equal(big.byteLength, 0, "the source buffer was transferred, not copied");
+    assert.deepEqual(r.bytes, copy, "and came back intact");
+
+    const enc = await pool.encodeDirect(copy.slice(), { owned: true, checksum: true });
+    assert.equal(enc.checksum, expected);
+    assert.equal(enc.base64, Buffer.from(copy).toString("base64"));
+    const dec = await pool.decodeDirect(enc.base64);
+    assert.equal(dec.checksum, expected);
+    assert.deepEqual(dec.bytes, copy);
+    assert.equal(pool.offloaded, 3);
+  } finally {
+    await pool.destroy();
+  }
+});
+
+test("CodecPool never detaches an application's buffer", async () => {
+  const pool = new CodecPool({ maxThreads: 1, offload_threshold: 1024 });
+  try {
+    const user = bytesOf(3 * 1024 * 1024 + 17);
+    const r = await pool.checksum(user, { owned: false });
+    assert.equal(user.byteLength, 3 * 1024 * 1024 + 17);
+    assert.equal(r.checksum, sha(user));
+    const e = await pool.encodeDirect(user, { owned: false, checksum: true });
+    assert.equal(e.checksum, sha(user));
+    assert.equal(user.byteLength, 3 * 1024 * 1024 + 17);
+  } finally {
+    await pool.destroy();
+  }
+});
+
+test("CodecPool with maxThreads 0 runs everything inline with the same results", async () => {
+  const pool = new CodecPool({ maxThreads: 0, offload_threshold: 1 });
+  const b = bytesOf(2 * 1024 * 1024);
+  const e = await pool.encodeDirect(b.slice(), { owned: true, checksum: true });
+  assert.equal(e.checksum, sha(b));
+  assert.equal(pool.offloaded, 0);
+  await assert.rejects(() => pool.decodeDirect("a$b="), /base64/i);
+});

@@ -1,0 +1,122 @@
+/**
+ * Streamed payloads against the real stores: sources of unknown size go by
+ * link in chunks, hashed as they flow; receivers can take link payloads as
+ * streams verified as they flow.
+ */
+import { after, test } from "node:test";
+import assert from "node:assert/strict";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { createHash } from "node:crypto";
+import { Bridge, type FileServer, objectStoreFileServer, plikFileServer, smartreceive, smartsend, type TransferProgress } from "natsbridge";
+import { startNats, startPlik } from "../scripts/servers.ts";
+import { bytesOf, rejectsWithCode } from "./_helpers.ts";
+
+const nats = await startNats();
+const plik = await startPlik();
+const quiet = { log() {} };
+const bridge = await Bridge.connect({ broker_url: nats.url, logger: quiet });
+const stores: Record<string, FileServer> = {
+  plik: plikFileServer({ url: plik.url }),
+  objectstore: await objectStoreFileServer({ connection: bridge.connection, bucket: "streams", ttl: 600 }),
+};
+const dir = mkdtempSync(join(tmpdir(), "natsbridge-stream-"));
+
+after(async () => {
+  await bridge.close();
+  await nats.stop();
+  await plik.stop();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+/** A stream of `chunks` pseudo-random chunks, with no size known up front. */
+function generated(chunks: number, chunkSize = 256 * 1024): { stream: ReadableStream<Uint8Array>; sha: string; size: number } {
+  const h = createHash("sha256");
+  for (let i = 0; i < chunks; i++) h.update(bytesOf(chunkSize, i + 1));
+  let i = 0;
+  const stream = new ReadableStream<Uint8Array>({
+    pull(c) {
+      if (i === chunks) return c.close();
+      c.enqueue(bytesOf(chunkSize, ++i));
+    },
+  });
+  return { stream, sha: h.digest("hex"), size: chunks * chunkSize };
+}
+
+async function drain(stream: ReadableStream<Uint8Array>): Promise<{ size: number; sha: string }> {
+  const h = createHash("sha256");
+  let size = 0;
+  for await (const chunk of stream as unknown as AsyncIterable<Uint8Array>) {
+    h.update(chunk);
+    size += chunk.byteLength;
+  }
+  return { size, sha: h.digest("hex") };
+}
+
+for (const name of ["plik", "objectstore"]) {
+  test(`[${name}] a ReadableStream of unknown size goes by link and arrives as a verified stream`, async () => {
+    const src = generated(40); // 10 MiB
+    const ups: TransferProgress[] = [];
+    const downs: TransferProgress[] = [];
+    const [env, json] = await smartsend("s", [["video", src.stream, "video"]], {
+      is_publish: false, fileserver: stores[name], on_progress: (p) => ups.push(p), logger: quiet,
+    });
+    const p = env.payloads[0];
+    assert.equal(p.transport, "link");
+    assert.equal(p.size, src.size);
+    assert.equal(p.metadata.checksum, src.sha);
+    assert.ok(ups.length > 1 && ups.at(-1)!.done === src.size, "upload progress reached the end");
+    const r = await smartreceive(json, { fileserver: stores[name], stream: true, on_progress: (p) => downs.push(p), logger: quiet });
+    const [, value, type] = r.payloads[0];
+    assert.equal(type, "video");
+    assert.ok(value instanceof ReadableStream);
+    assert.deepEqual(await drain(value as ReadableStream<Uint8Array>), { size: src.size, sha: src.sha });
+    assert.equal(downs.at(-1)!.done, src.size);
+  });
+
+  test(`[${name}] a Blob and a file path are streamed too, and received as bytes`, async () => {
+    const data = bytesOf(1_500_000, 9);
+    const path = join(dir, `${name}.bin`);
+    writeFileSync(path, data);
+    const [env, json] = await smartsend("s", [
+      ["blob", new Blob([data as Uint8Array<ArrayBuffer>]), "binary"],
+      ["file", path, "audio"],
+    ], { is_publish: false, fileserver: stores[name], logger: quiet });
+    assert.deepEqual(env.payloads.map((p) => [p.transport, p.size]), [["link", data.length], ["link", data.length]]);
+    const r = await smartreceive(json, { fileserver: stores[name], logger: quiet });
+    assert.deepEqual(r.payloads[0][1], data);
+    assert.deepEqual(r.payloads[1][1], data);
+  });
+
+  test(`[${name}] a streamed link whose checksum does not match errors the stream at its end`, async () => {
+    const src = generated(8);
+    const [, json] = await smartsend("s", [["bin", src.stream, "binary"]], { is_publish: false, fileserver: stores[name], logger: quiet });
+    const env = JSON.parse(json);
+    env.payloads[0].metadata.checksum = "0".repeat(64);
+    const r = await smartreceive(env, { fileserver: stores[name], stream: ["bin"], logger: quiet });
+    await rejectsWithCode(() => drain(r.payloads[0][1] as ReadableStream<Uint8Array>), "CHECKSUM_MISMATCH");
+    // As bytes, the same envelope is refused outright.
+    await rejectsWithCode(() => smartreceive(env, { fileserver: stores[name], logger: quiet }), "CHECKSUM_MISMATCH");
+  });
+}
+
+test("a missing file is an INVALID_INPUT naming the payload", async () => {
+  const e = await rejectsWithCode(
+    () => smartsend("s", [["f", join(dir, "nope.bin"), "binary"]], { is_publish: false, fileserver: stores.plik, logger: quiet }),
+    "INVALID_INPUT",
+  );
+  assert.equal(e.dataname, "f");
+});
+
+test("a streamed send over a live subscription delivers the whole file", async () => {
+  const sub = bridge.subscribe("streamed.live", { receive: { fileserver: stores.objectstore } });
+  const got = (async () => { for await (const e of sub) return e; })();
+  const src = generated(12);
+  await bridge.send("streamed.live", [["clip", src.stream, "video"], ["note", "attached", "text"]], { fileserver: stores.objectstore });
+  const env = (await got)!;
+  const bytes = env.payloads[0][1] as Uint8Array;
+  assert.equal(bytes.byteLength, src.size);
+  assert.equal(createHash("sha256").update(bytes).digest("hex"), src.sha);
+  assert.equal(env.payloads[1][1], "attached");
+});
