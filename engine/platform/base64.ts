@@ -92,6 +92,7 @@ export function decodeBase64(text: string): Uint8Array {
     if (out.byteLength !== decodedLength(text)) {
       throw new Base64Error("Base64 text contains characters outside the alphabet");
     }
+    checkPaddingBits(text);
     return new Uint8Array(out.buffer, out.byteOffset, out.byteLength);
   }
   if (hasNative) {
@@ -108,6 +109,19 @@ export function decodeBase64(text: string): Uint8Array {
     }
   }
   return decodeFallback(text);
+}
+
+/**
+ * Strict decoders refuse set bits under the padding ("aGl=" for "hi"): without
+ * this check Buffer would accept what Deno's native decoder refuses.
+ */
+function checkPaddingBits(text: string): void {
+  const pad = text.endsWith("==") ? 2 : text.endsWith("=") ? 1 : 0;
+  if (pad === 0) return;
+  const last = LOOKUP[text.charCodeAt(text.length - pad - 1)] ?? -1;
+  if (last < 0 || (last & (pad === 2 ? 0x0f : 0x03)) !== 0) {
+    throw new Base64Error("Base64 padding hides non-zero bits");
+  }
 }
 
 const WHITESPACE = [" ", "\n", "\r", "\t", "\f"];
@@ -140,6 +154,7 @@ function encodeFallback(bytes: Uint8Array): string {
 }
 
 function decodeFallback(text: string): Uint8Array {
+  checkPaddingBits(text);
   const out = new Uint8Array(decodedLength(text));
   let o = 0;
   for (let i = 0; i < text.length; i += 4) {
