@@ -39,14 +39,21 @@ export {
   UploadError,
 } from "./engine/errors.ts";
 export type { ErrorCode, NatsBridgeErrorOptions } from "./engine/errors.ts";
-export { fetchWithBackoff } from "./engine/handlers/http_download.ts";
+export { fetchWithBackoff, httpFileServer, openWithBackoff } from "./engine/handlers/http_download.ts";
 export {
+  digestToHex,
   OBJECT_STORE_SCHEME,
   objectStoreFileServer,
   parseObjectStoreUrl,
 } from "./engine/handlers/object_store.ts";
 export type { ObjectStoreFileServerOptions } from "./engine/handlers/object_store.ts";
-export { DEFAULT_PLIK_TTL, plikFileServer, plikUpload, plikUploadHandler } from "./engine/handlers/plik.ts";
+export {
+  DEFAULT_PLIK_TTL,
+  plikFileServer,
+  plikStreamUploadHandler,
+  plikUpload,
+  plikUploadHandler,
+} from "./engine/handlers/plik.ts";
 export type { PlikOptions } from "./engine/handlers/plik.ts";
 export { consoleLogger, formatLogLine, silentLogger } from "./engine/logger.ts";
 export type { Logger, LogLevel } from "./engine/logger.ts";
@@ -56,6 +63,8 @@ export type { MsgLike, SmartReceiveOptions } from "./engine/receive.ts";
 export { smartsend } from "./engine/send.ts";
 export type { SmartSendOptions } from "./engine/send.ts";
 export { ENVELOPE_KEYS, PAYLOAD_KEYS, PAYLOAD_TYPES } from "./engine/types.ts";
+export { CodecPool, DEFAULT_OFFLOAD_THRESHOLD, defaultCodecPool } from "./workers/pool.ts";
+export type { CodecPoolOptions } from "./workers/pool.ts";
 export type {
   DownloadContext,
   DownloadHandler,
@@ -67,6 +76,7 @@ export type {
   ReceivedEnvelope,
   ReceivedPayload,
   SendItem,
+  StreamUploadResult,
   TransferProgress,
   Transport,
   UploadContext,

@@ -10,11 +10,16 @@ import { type ChildProcess, spawn } from "node:child_process";
 import { existsSync, mkdtempSync, rmSync } from "node:fs";
 import { createServer, Socket } from "node:net";
 import { tmpdir } from "node:os";
-import { join, resolve } from "node:path";
+import { dirname, join, resolve } from "node:path";
+import { fileURLToPath } from "node:url";
 import process from "node:process";
 
-/** Repository root (this file lives in scripts/). */
-export const ROOT: string = resolve(import.meta.dirname ?? new URL(".", import.meta.url).pathname, "..");
+/** Repository root: the nearest folder above this module holding deno.json (also when bundled into .build/). */
+export const ROOT: string = (() => {
+  let dir = fileURLToPath(new URL(".", import.meta.url));
+  while (!existsSync(join(dir, "deno.json")) && dirname(dir) !== dir) dir = dirname(dir);
+  return resolve(dir);
+})();
 
 /** A running server. */
 export interface RunningServer {

@@ -1,7 +1,7 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
-import { CodecPool } from "../workers/pool.ts";
+import { CodecPool } from "natsbridge";
 import { bytesOf } from "./_helpers.ts";
 
 const sha = (b: Uint8Array) => createHash("sha256").update(b).digest("hex");
