@@ -55,6 +55,14 @@ export {
   plikUploadHandler,
 } from "./engine/handlers/plik.ts";
 export type { PlikOptions } from "./engine/handlers/plik.ts";
+export { consumeEnvelopes, ensureStream, publishToJetStream } from "./engine/jetstream.ts";
+export type {
+  ConsumeOptions,
+  DeadLetter,
+  EnsureStreamOptions,
+  JetStreamPublishOptions,
+  PubAck,
+} from "./engine/jetstream.ts";
 export { consoleLogger, formatLogLine, silentLogger } from "./engine/logger.ts";
 export type { Logger, LogLevel } from "./engine/logger.ts";
 export { originOf } from "./engine/origins.ts";

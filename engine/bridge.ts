@@ -9,6 +9,7 @@ import { abortReason } from "./backoff.ts";
 import { resolveBrokerUrl } from "./config.ts";
 import { connectTo } from "./connection.ts";
 import { NatsBridgeError, OptionsError, TransportError } from "./errors.ts";
+import { type ConsumeOptions, consumeEnvelopes } from "./jetstream.ts";
 import { consoleLogger, type Logger, logEvent } from "./logger.ts";
 import { smartreceive, type SmartReceiveOptions } from "./receive.ts";
 import { smartsend, type SmartSendOptions } from "./send.ts";
@@ -221,6 +222,32 @@ export class Bridge {
       reply_to_msg_id: to.msg_id,
       ...options,
     });
+  }
+
+  /**
+   * Consumes envelopes from a durable JetStream consumer (at-least-once): a
+   * message is acked once its payloads are verified and the loop body that
+   * got it has finished; transient failures are naked with backoff;
+   * permanently bad messages go to the dead-letter subject, then are
+   * terminated; a redelivered `msg_id` already handled is not yielded again.
+   *
+   * @param options Stream, durable name, dead-letter subject, retries.
+   * @returns An async iterable of decoded envelopes.
+   *
+   * @example
+   * ```ts ignore
+   * await ensureStream(bridge.connection, { name: "JOBS", subjects: ["jobs.>"] });
+   * await bridge.send("jobs.new", [["job", { id: 1 }, "dictionary"]], { jetstream: true });
+   * for await (const env of bridge.consume({ stream: "JOBS", durable: "worker" })) {
+   *   console.log(env.payloads);
+   * }
+   * ```
+   */
+  consume(options: ConsumeOptions): AsyncIterable<ReceivedEnvelope> {
+    return consumeEnvelopes(this.connection, {
+      ...options,
+      receive: { ...this.#receiveDefaults(), ...options.receive },
+    }, this.#logger);
   }
 
   /** Drains and closes the connection, if the bridge opened it. */

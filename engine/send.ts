@@ -20,6 +20,7 @@ import { plikFileServer } from "./handlers/plik.ts";
 import { isoTimestamp, uuid4 } from "./ids.ts";
 import { consoleLogger, type Logger, logEvent } from "./logger.ts";
 import { isStreamSource, openSource } from "./streams.ts";
+import { type JetStreamPublishOptions, publishToJetStream } from "./jetstream.ts";
 import { type CodecPool, defaultCodecPool } from "../workers/pool.ts";
 import type {
   FileServer,
@@ -106,6 +107,13 @@ export interface SmartSendOptions {
   logger?: Logger;
   /** Beyond the spec: the codec pool (worker threads) to use. @default {defaultCodecPool()} */
   pool?: CodecPool;
+  /**
+   * Beyond the spec: publish to JetStream with `Nats-Msg-Id` = `msg_id` and
+   * wait for the stream's ack (at-least-once; the subject must belong to a
+   * stream, see `ensureStream`). `true` or publish options.
+   * @default {false}
+   */
+  jetstream?: boolean | JetStreamPublishOptions;
 }
 
 /** A payload after serialization, before it has a transport. */
@@ -277,8 +285,14 @@ export async function smartsend(
     if (nc) {
       throwIfAborted(signal, "Send", correlationId);
       try {
-        nc.publish(subject, json);
-        await nc.flush();
+        if (options.jetstream) {
+          const js = options.jetstream === true ? {} : options.jetstream;
+          const ack = await publishToJetStream(nc, subject, json, envelope.msg_id, js, correlationId, logger);
+          logEvent(logger, "debug", correlationId, `Stored in stream ${ack.stream} at seq ${ack.seq}`);
+        } else {
+          nc.publish(subject, json);
+          await nc.flush();
+        }
       } catch (err) {
         throw withContext(err, ctx, (m, o) => new TransportError("PUBLISH_FAILED", `Publish to "${subject}" failed: ${m}`, o));
       }

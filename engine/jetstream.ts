@@ -1,0 +1,352 @@
+/**
+ * JetStream mode: at-least-once delivery. Sending publishes with
+ * `Nats-Msg-Id` = `msg_id` and waits for the stream's ack (so a retried
+ * publish is stored once); consuming acks a message only after every payload
+ * was downloaded and verified *and* the application finished with it, naks
+ * transient failures with backoff, and terms permanently bad messages after
+ * publishing them, with the reason, to a dead-letter subject.
+ *
+ * @module
+ */
+import type { NatsConnection } from "@nats-io/nats-core";
+import {
+  AckPolicy,
+  DeliverPolicy,
+  type JsMsg,
+  jetstream,
+  jetstreamManager,
+  type PubAck,
+  RetentionPolicy,
+  StorageType,
+} from "@nats-io/jetstream";
+import { backoffDelays, sleep } from "./backoff.ts";
+import { NatsBridgeError, TransportError } from "./errors.ts";
+import { logEvent, type Logger } from "./logger.ts";
+import { smartreceive, type SmartReceiveOptions } from "./receive.ts";
+import type { ReceivedEnvelope } from "./types.ts";
+
+/** Options of a JetStream publish (`smartsend(…, { jetstream: {…} })`). */
+export interface JetStreamPublishOptions {
+  /**
+   * Milliseconds to wait for the stream's ack per attempt.
+   * @default {5000}
+   */
+  timeout?: number;
+  /**
+   * Attempts before giving up; the same `Nats-Msg-Id` each time, so the
+   * stream stores the message once however many attempts it took.
+   * @default {10}
+   */
+  attempts?: number;
+  /** Fail unless the subject belongs to this stream. */
+  expect_stream?: string;
+}
+
+/**
+ * Publishes an envelope to JetStream and waits for the ack, retrying with the
+ * spec's backoff while the server is unreachable.
+ *
+ * @param nc Connection.
+ * @param subject Subject (must be bound to a stream).
+ * @param json Envelope JSON.
+ * @param msgId The envelope's `msg_id`, used as `Nats-Msg-Id`.
+ * @param options Timeout, attempts, expected stream.
+ * @param correlationId For errors and logs.
+ * @param logger Log sink.
+ * @returns The stream's ack (`duplicate` is true when it already had this msg_id).
+ */
+export async function publishToJetStream(
+  nc: NatsConnection,
+  subject: string,
+  json: string,
+  msgId: string,
+  options: JetStreamPublishOptions,
+  correlationId: string,
+  logger: Logger,
+): Promise<PubAck> {
+  const js = jetstream(nc);
+  const attempts = options.attempts ?? 10;
+  const delays = backoffDelays(attempts, 100, 2000);
+  for (let attempt = 1; ; attempt++) {
+    try {
+      const ack = await js.publish(subject, json, {
+        msgID: msgId,
+        timeout: options.timeout ?? 5000,
+        ...(options.expect_stream ? { expect: { streamName: options.expect_stream } } : {}),
+      });
+      if (ack.duplicate) logEvent(logger, "info", correlationId, `JetStream already held msg_id ${msgId} (seq ${ack.seq})`);
+      return ack;
+    } catch (err) {
+      const delay = delays[attempt - 1];
+      if (delay === undefined) {
+        throw new TransportError("PUBLISH_FAILED", `JetStream publish to "${subject}" failed after ${attempt} attempts: ${(err as Error).message}`, {
+          correlationId,
+          cause: err,
+        });
+      }
+      logEvent(logger, "warn", correlationId, `JetStream publish to "${subject}" failed (${(err as Error).message}), retrying in ${delay} ms`);
+      await sleep(delay);
+    }
+  }
+}
+
+/** Options of {@link ensureStream}. */
+export interface EnsureStreamOptions {
+  /** Stream name. */
+  name: string;
+  /** Subjects it captures. */
+  subjects: string[];
+  /**
+   * Window (ms) in which a repeated `Nats-Msg-Id` is dropped as a duplicate.
+   * @default {120000}
+   */
+  duplicate_window?: number;
+  /**
+   * Oldest message kept, ms (0 = forever).
+   * @default {0}
+   */
+  max_age?: number;
+  /** @default {1} */
+  replicas?: number;
+  /** @default {"file"} */
+  storage?: "file" | "memory";
+}
+
+/**
+ * Creates a stream if it does not exist (or updates its subjects if it does).
+ *
+ * @param nc Connection.
+ * @param options Name, subjects, dedupe window.
+ * @returns Nothing; the stream exists afterwards.
+ *
+ * @example
+ * ```ts ignore
+ * import { ensureStream } from "natsbridge";
+ * await ensureStream(nc, { name: "ORDERS", subjects: ["orders.>"] });
+ * ```
+ */
+export async function ensureStream(nc: NatsConnection, options: EnsureStreamOptions): Promise<void> {
+  const jsm = await jetstreamManager(nc);
+  const config = {
+    name: options.name,
+    subjects: options.subjects,
+    retention: RetentionPolicy.Limits,
+    storage: options.storage === "memory" ? StorageType.Memory : StorageType.File,
+    num_replicas: options.replicas ?? 1,
+    duplicate_window: (options.duplicate_window ?? 120_000) * 1_000_000,
+    max_age: (options.max_age ?? 0) * 1_000_000,
+  };
+  try {
+    await jsm.streams.info(options.name);
+    await jsm.streams.update(options.name, { subjects: config.subjects, duplicate_window: config.duplicate_window });
+  } catch (err) {
+    if (!/not found/i.test((err as Error).message)) throw err;
+    await jsm.streams.add(config);
+  }
+}
+
+/** Options of {@link consumeEnvelopes} / `Bridge.consume`. */
+export interface ConsumeOptions {
+  /** Stream to read. */
+  stream: string;
+  /** Durable consumer name; created if missing (explicit ack, deliver all). */
+  durable: string;
+  /** Only subjects matching this filter. */
+  filter_subject?: string;
+  /**
+   * Subject that receives permanently bad messages (and ones that exhausted
+   * `max_deliver`) with the reason, before they are terminated.
+   * @default {"natsbridge.dead.<stream>"}
+   */
+  dead_letter_subject?: string;
+  /**
+   * Deliveries before a transiently failing message is dead-lettered.
+   * @default {5}
+   */
+  max_deliver?: number;
+  /**
+   * Milliseconds the server waits for an ack before redelivering.
+   * @default {30000}
+   */
+  ack_wait?: number;
+  /** Nak delays: `base_delay` doubling up to `max_delay` by delivery count. @default {1000, 30000} */
+  nak_base_delay?: number;
+  /** See `nak_base_delay`. */
+  nak_max_delay?: number;
+  /**
+   * How many recently handled `msg_id`s to remember so a redelivered message
+   * is acked without reaching the application a second time.
+   * @default {100000}
+   */
+  dedupe_window?: number;
+  /** Stops consuming when aborted. */
+  signal?: AbortSignal;
+  /** Receive options for each message (file server, origins, retries, …). */
+  receive?: Omit<SmartReceiveOptions, "signal">;
+  /** Called for each message that failed (before nak or dead-letter). */
+  on_error?: (error: NatsBridgeError, action: "nak" | "dead-letter") => void;
+}
+
+/** Error codes after which retrying a message cannot help. */
+const PERMANENT = new Set([
+  "ENVELOPE_INVALID",
+  "UNKNOWN_PAYLOAD_TYPE",
+  "UNKNOWN_ENCODING",
+  "UNKNOWN_TRANSPORT",
+  "DECODE_FAILED",
+  "SIZE_MISMATCH",
+  "CHECKSUM_MISMATCH",
+  "ORIGIN_REFUSED",
+  "PAYLOAD_GONE",
+  "PAYLOAD_TOO_LARGE",
+  "INVALID_OPTION",
+]);
+
+/** What a dead-letter message holds (JSON). */
+export interface DeadLetter {
+  /** Error code. */
+  code: string;
+  /** Error message. */
+  reason: string;
+  /** Correlation id, when the envelope had one. */
+  correlation_id: string;
+  /** Subject the message was published to. */
+  subject: string;
+  /** Stream and sequence of the original. */
+  stream: string;
+  /** Stream sequence of the original. */
+  stream_seq: number;
+  /** Times it was delivered. */
+  deliveries: number;
+  /** The original message body (the envelope text). */
+  data: string;
+}
+
+/**
+ * Consumes envelopes from a durable JetStream consumer. Each yielded envelope
+ * is acked when the loop asks for the next one, i.e. once the loop body that
+ * got it has finished (so a crash before that means redelivery, not loss).
+ * Leaving the loop early (`break`, an exception) counts as unfinished: that
+ * message is naked for prompt redelivery. To stop after finishing a message,
+ * abort `signal`; the loop then ends at its next turn.
+ *
+ * @param nc Connection.
+ * @param options Stream, durable, dead-letter subject, retries.
+ * @param logger Log sink.
+ * @returns An async iterable of decoded envelopes.
+ */
+export async function* consumeEnvelopes(
+  nc: NatsConnection,
+  options: ConsumeOptions,
+  logger: Logger,
+): AsyncGenerator<ReceivedEnvelope> {
+  const jsm = await jetstreamManager(nc);
+  const maxDeliver = options.max_deliver ?? 5;
+  const ackWaitNs = (options.ack_wait ?? 30_000) * 1_000_000;
+  try {
+    await jsm.consumers.info(options.stream, options.durable);
+  } catch {
+    await jsm.consumers.add(options.stream, {
+      durable_name: options.durable,
+      ack_policy: AckPolicy.Explicit,
+      deliver_policy: DeliverPolicy.All,
+      ack_wait: ackWaitNs,
+      // One more than ours: we dead-letter on the last delivery ourselves.
+      max_deliver: maxDeliver + 1,
+      ...(options.filter_subject ? { filter_subject: options.filter_subject } : {}),
+    });
+  }
+  const consumer = await jetstream(nc).consumers.get(options.stream, options.durable);
+  const { signal } = options;
+  // One message per pull: nothing is prefetched, so nothing sits unacked in a
+  // buffer (waiting out ack_wait) when the loop stops.
+  async function* pull(): AsyncGenerator<JsMsg> {
+    while (!signal?.aborted && !nc.isClosed()) {
+      let m: JsMsg | null;
+      try {
+        m = await consumer.next({ expires: 1000 });
+      } catch (err) {
+        if (signal?.aborted || nc.isClosed()) return;
+        logEvent(logger, "warn", "", `JetStream pull from ${options.stream}/${options.durable} failed: ${(err as Error).message}`);
+        await sleep(250).catch(() => {});
+        continue;
+      }
+      if (m) yield m;
+    }
+  }
+  const messages = pull();
+  const deadLetterSubject = options.dead_letter_subject ?? `natsbridge.dead.${options.stream}`;
+  const seen = new RecentIds(options.dedupe_window ?? 100_000);
+  const nakDelays = backoffDelays(maxDeliver + 1, options.nak_base_delay ?? 1000, options.nak_max_delay ?? 30_000);
+
+  const deadLetter = async (m: JsMsg, err: NatsBridgeError) => {
+    const record: DeadLetter = {
+      code: err.code,
+      reason: err.message,
+      correlation_id: err.correlationId,
+      subject: m.subject,
+      stream: m.info.stream,
+      stream_seq: m.seq,
+      deliveries: m.info.deliveryCount,
+      data: new TextDecoder().decode(m.data),
+    };
+    // Published to core NATS and flushed before the term, so the record exists
+    // before the original can disappear.
+    nc.publish(deadLetterSubject, JSON.stringify(record));
+    await nc.flush();
+    m.term(`${err.code}: ${err.message}`.slice(0, 200));
+    logEvent(logger, "warn", err.correlationId, `Dead-lettered ${m.subject}#${m.seq} to ${deadLetterSubject}: ${err.code} ${err.message}`);
+  };
+
+  try {
+    for await (const m of messages) {
+      let env: ReceivedEnvelope;
+      try {
+        env = await smartreceive(m.data, { ...options.receive, logger: options.receive?.logger ?? logger, signal });
+      } catch (e) {
+        if (signal?.aborted) {
+          m.nak();
+          break;
+        }
+        const err = e instanceof NatsBridgeError ? e : new TransportError("CONNECTION_FAILED", String(e));
+        const permanent = PERMANENT.has(err.code) || m.info.deliveryCount >= maxDeliver;
+        options.on_error?.(err, permanent ? "dead-letter" : "nak");
+        if (permanent) await deadLetter(m, err);
+        else m.nak(nakDelays[m.info.deliveryCount - 1] ?? options.nak_max_delay ?? 30_000);
+        continue;
+      }
+      if (seen.has(env.msg_id)) {
+        await m.ackAck().catch(() => m.ack());
+        logEvent(logger, "debug", env.correlation_id, `Skipped redelivered msg_id ${env.msg_id}`);
+        continue;
+      }
+      let handed = false;
+      try {
+        handed = true;
+        yield env;
+        seen.add(env.msg_id);
+        // Double-ack: the server confirms, so a lost ack cannot cause a redelivery we don't expect.
+        await m.ackAck().catch(() => m.ack());
+      } finally {
+        if (handed && !seen.has(env.msg_id)) m.nak(); // loop exited mid-message: redeliver promptly
+      }
+    }
+  } finally {
+    await messages.return(undefined);
+  }
+}
+
+/** A bounded set of recently seen ids (insertion-ordered eviction). */
+class RecentIds {
+  #ids = new Set<string>();
+  constructor(private readonly limit: number) {}
+  has(id: string): boolean {
+    return this.#ids.has(id);
+  }
+  add(id: string): void {
+    this.#ids.add(id);
+    if (this.#ids.size > this.limit) this.#ids.delete(this.#ids.values().next().value!);
+  }
+}
+
+export type { PubAck };

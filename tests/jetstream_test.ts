@@ -1,0 +1,132 @@
+/**
+ * JetStream mode against a real nats-server: publish with Nats-Msg-Id and
+ * ack, durable consumption that acks after verification, naks transient
+ * failures, dead-letters permanent ones and never hands a msg_id over twice.
+ */
+import { after, test } from "node:test";
+import assert from "node:assert/strict";
+import { createServer } from "node:http";
+import { jetstreamManager } from "@nats-io/jetstream";
+import { Bridge, type ConsumeOptions, type DeadLetter, ensureStream, type NatsBridgeError, type ReceivedEnvelope, smartsend } from "natsbridge";
+import { startNats, startPlik } from "../scripts/servers.ts";
+import { bytesOf } from "./_helpers.ts";
+
+const nats = await startNats();
+const plik = await startPlik();
+const quiet = { log() {} };
+const bridge = await Bridge.connect({ broker_url: nats.url, fileserver_url: plik.url, logger: quiet });
+await ensureStream(bridge.connection, { name: "JOBS", subjects: ["jobs.>"] });
+
+after(async () => {
+  await bridge.close();
+  await nats.stop();
+  await plik.stop();
+});
+
+/** Consumes until `n` envelopes arrived, then stops cleanly through the signal (so the last is acked). */
+async function collect(
+  options: Omit<ConsumeOptions, "signal">,
+  n: number,
+  ms = 15_000,
+): Promise<ReceivedEnvelope[]> {
+  const out: ReceivedEnvelope[] = [];
+  const ac = new AbortController();
+  const timer = setTimeout(() => ac.abort(), ms);
+  for await (const env of bridge.consume({ ...options, signal: ac.signal })) {
+    out.push(env);
+    if (out.length === n) ac.abort();
+  }
+  clearTimeout(timer);
+  return out;
+}
+
+test("a JetStream publish is acked, and the same msg_id published again is stored once", async () => {
+  const [env, json] = await bridge.send("jobs.dedupe", [["job", { id: 1 }, "dictionary"]], { jetstream: true });
+  // A producer retrying after a lost ack republishes the same envelope.
+  const js = (await import("@nats-io/jetstream")).jetstream(bridge.connection);
+  const again = await js.publish("jobs.dedupe", json, { msgID: env.msg_id });
+  assert.equal(again.duplicate, true);
+  const jsm = await jetstreamManager(bridge.connection);
+  const info = await jsm.streams.info("JOBS", { subjects_filter: "jobs.dedupe" } as never);
+  assert.equal(info.state.subjects?.["jobs.dedupe"], 1);
+});
+
+test("a durable consumer yields each message once, with link payloads verified, and acks them", async () => {
+  for (let i = 0; i < 20; i++) {
+    await bridge.send("jobs.work", [
+      ["n", { i }, "dictionary"],
+      ...(i % 5 === 0 ? [["blob", bytesOf(600_000, i + 1), "binary"] as const] : []),
+    ], { jetstream: true });
+  }
+  const got = await collect({ stream: "JOBS", durable: "workers", filter_subject: "jobs.work" }, 20);
+  assert.deepEqual(got.map((e) => (e.payloads[0][1] as { i: number }).i), Array.from({ length: 20 }, (_, i) => i));
+  assert.deepEqual(got[5].payloads[1][1], bytesOf(600_000, 6));
+  const jsm = await jetstreamManager(bridge.connection);
+  const ci = await jsm.consumers.info("JOBS", "workers");
+  assert.equal(ci.num_ack_pending, 0);
+  assert.equal(ci.num_pending, 0);
+});
+
+test("a permanently bad message is dead-lettered with its reason and the consumer goes on", async () => {
+  const dead: DeadLetter[] = [];
+  const dl = bridge.connection.subscribe("dead.jobs");
+  (async () => { for await (const m of dl) dead.push(m.json<DeadLetter>()); })();
+  bridge.connection.publish("jobs.bad", "not an envelope");
+  const [, json] = await smartsend("jobs.bad", [["t", "x", "text"]], { is_publish: false });
+  const tampered = JSON.parse(json);
+  tampered.payloads[0].metadata.checksum = "0".repeat(64);
+  bridge.connection.publish("jobs.bad", JSON.stringify(tampered));
+  await bridge.send("jobs.bad", [["t", "good", "text"]], { jetstream: true });
+  const errors: [string, string][] = [];
+  const got = await collect({
+    stream: "JOBS", durable: "bad", filter_subject: "jobs.bad", dead_letter_subject: "dead.jobs",
+    on_error: (e: NatsBridgeError, action) => errors.push([e.code, action]),
+  }, 1);
+  assert.equal(got[0].payloads[0][1], "good");
+  assert.deepEqual(errors, [["ENVELOPE_INVALID", "dead-letter"], ["CHECKSUM_MISMATCH", "dead-letter"]]);
+  await bridge.connection.flush();
+  await new Promise((r) => setTimeout(r, 100));
+  assert.deepEqual(dead.map((d) => d.code), ["ENVELOPE_INVALID", "CHECKSUM_MISMATCH"]);
+  assert.equal(dead[1].correlation_id, tampered.correlation_id);
+  assert.equal(dead[0].data, "not an envelope");
+  dl.unsubscribe();
+});
+
+test("a transient download failure is naked and the redelivery succeeds", async () => {
+  let failures = 2;
+  const proxy = createServer(async (req, res) => {
+    if (failures-- > 0) return void res.writeHead(503).end();
+    const up = await fetch(plik.url + req.url);
+    res.writeHead(up.status).end(new Uint8Array(await up.arrayBuffer()));
+  });
+  await new Promise<void>((r) => proxy.listen(0, "127.0.0.1", () => r()));
+  const proxyUrl = `http://127.0.0.1:${(proxy.address() as { port: number }).port}`;
+  const [, json] = await smartsend("x", [["blob", bytesOf(100, 3), "binary"]], {
+    is_publish: false, size_threshold: 1, fileserver_url: plik.url,
+  });
+  bridge.connection.publish("jobs.flaky", json.replaceAll(plik.url, proxyUrl));
+  const actions: string[] = [];
+  const got = await collect({
+    stream: "JOBS", durable: "flaky", filter_subject: "jobs.flaky", nak_base_delay: 50,
+    receive: { fileserver_url: proxyUrl, max_retries: 1 },
+    on_error: (_e, action) => actions.push(action),
+  }, 1);
+  assert.deepEqual(got[0].payloads[0][1], bytesOf(100, 3));
+  assert.deepEqual(actions, ["nak", "nak"]);
+  proxy.closeAllConnections();
+  proxy.close();
+});
+
+test("leaving the loop mid-message leaves it unacked for the next consumer run, delivered once there", async () => {
+  await bridge.send("jobs.resume", [["n", "first", "text"]], { jetstream: true });
+  await bridge.send("jobs.resume", [["n", "second", "text"]], { jetstream: true });
+  const opts = { stream: "JOBS", durable: "resume", filter_subject: "jobs.resume" };
+  for await (const env of bridge.consume(opts)) {
+    assert.equal(env.payloads[0][1], "first");
+    break; // crash-like exit before the loop body finished
+  }
+  const t0 = Date.now();
+  const rest = await collect(opts, 2);
+  assert.ok(Date.now() - t0 < 5000, "redelivered promptly, not after ack_wait");
+  assert.deepEqual(rest.map((e) => e.payloads[0][1]), ["first", "second"]);
+});
