@@ -29,8 +29,19 @@ export interface RunningServer {
   url: string;
   /** TCP port. */
   port: number;
-  /** Stops the process by PID and removes its data folder. */
-  stop(): Promise<void>;
+  /**
+   * Stops the process by PID (SIGTERM, or SIGKILL to simulate a crash) and
+   * removes its data folder unless `keepStore` (to restart on the same data).
+   */
+  stop(options?: StopOptions): Promise<void>;
+}
+
+/** How to stop a server. */
+export interface StopOptions {
+  /** @default {"SIGTERM"} */
+  signal?: "SIGTERM" | "SIGKILL";
+  /** Keep the data folder for a restart. */
+  keepStore?: boolean;
 }
 
 /** A running nats-server. */
@@ -96,17 +107,17 @@ function waitForPort(port: number, child: ChildProcess, what: string, timeoutMs 
   });
 }
 
-function stopper(child: ChildProcess, dir: string | undefined): () => Promise<void> {
-  return async () => {
+function stopper(child: ChildProcess, dir: string | undefined): (o?: StopOptions) => Promise<void> {
+  return async (o = {}) => {
     if (child.exitCode === null && child.signalCode === null) {
       const exited = new Promise<void>((r) => child.once("exit", () => r()));
-      process.kill(child.pid!, "SIGTERM");
+      process.kill(child.pid!, o.signal ?? "SIGTERM");
       const timer = setTimeout(() => child.exitCode === null && child.kill("SIGKILL"), 5_000);
       await exited;
       clearTimeout(timer);
     }
     running.delete(child);
-    if (dir) rmSync(dir, { recursive: true, force: true });
+    if (dir && !o.keepStore) rmSync(dir, { recursive: true, force: true });
   };
 }
 
@@ -155,16 +166,60 @@ export async function startNats(
     child.kill("SIGKILL");
     throw new Error(`${(err as Error).message}\n${log}`);
   }
-  const stop = stopper(child, options.storeDir ? undefined : storeDir);
+  const stop = stopper(child, storeDir);
   return {
     pid: child.pid!,
     port,
     url: `nats://127.0.0.1:${port}`,
     wsUrl: wsPort ? `ws://127.0.0.1:${wsPort}` : undefined,
     storeDir,
-    stop: async () => {
-      await stop();
+    stop: async (o?: StopOptions) => {
+      await stop(o);
       if (confDir) rmSync(confDir, { recursive: true, force: true });
+    },
+  };
+}
+
+/**
+ * Starts an `n`-node nats-server cluster with JetStream on loopback (each node
+ * its own client port, route port and store).
+ *
+ * @param n Nodes (3 for R3 streams).
+ * @returns The nodes, in order; `urls` joins their client URLs for `servers`.
+ */
+export async function startCluster(n = 3): Promise<{ nodes: NatsServer[]; urls: string; restart(i: number): Promise<void> }> {
+  const routePorts = await Promise.all(Array.from({ length: n }, () => freePort()));
+  const clientPorts = await Promise.all(Array.from({ length: n }, () => freePort()));
+  const routes = routePorts.map((p) => `nats-route://127.0.0.1:${p}`).join(", ");
+  const configOf = (i: number) =>
+    `server_name: n${i}\ncluster { name: natsbridge, listen: "127.0.0.1:${routePorts[i]}", routes: [${routes}] }`;
+  const nodes = await Promise.all(
+    clientPorts.map((port, i) => startNats({ port, config: configOf(i) })),
+  );
+  // JetStream needs a meta leader before streams can be created.
+  const deadline = Date.now() + 30_000;
+  const { connect } = await import("@nats-io/transport-node");
+  const { jetstreamManager } = await import("@nats-io/jetstream");
+  const nc = await connect({ servers: nodes.map((x) => x.url) });
+  try {
+    for (;;) {
+      try {
+        await (await jetstreamManager(nc, { timeout: 2000 })).getAccountInfo();
+        break;
+      } catch (err) {
+        if (Date.now() > deadline) throw err;
+        await new Promise((r) => setTimeout(r, 250));
+      }
+    }
+  } finally {
+    await nc.close();
+  }
+  return {
+    nodes,
+    urls: nodes.map((x) => x.url).join(","),
+    async restart(i: number) {
+      const { port, storeDir } = nodes[i];
+      nodes[i] = await startNats({ port, storeDir, config: configOf(i) });
     },
   };
 }
@@ -182,10 +237,12 @@ export function plikBin(): string {
  * @param options `args` adds raw flags (e.g. `["-token", "secret"]`); `port` reuses a port.
  * @returns The running server; `url` is its base URL.
  */
-export async function startPlik(options: { args?: string[]; port?: number } = {}): Promise<RunningServer> {
+export async function startPlik(
+  options: { args?: string[]; port?: number; dataDir?: string } = {},
+): Promise<RunningServer & { dataDir: string }> {
   hookExit();
   const port = options.port ?? await freePort();
-  const dataDir = mkdtempSync(join(tmpdir(), "natsbridge-plik-"));
+  const dataDir = options.dataDir ?? mkdtempSync(join(tmpdir(), "natsbridge-plik-"));
   const child = spawn(plikBin(), ["-listen", `127.0.0.1:${port}`, "-data-dir", dataDir, ...(options.args ?? [])], {
     stdio: ["ignore", "ignore", "pipe"],
   });
@@ -198,5 +255,5 @@ export async function startPlik(options: { args?: string[]; port?: number } = {}
     child.kill("SIGKILL");
     throw new Error(`${(err as Error).message}\n${log}`);
   }
-  return { pid: child.pid!, port, url: `http://127.0.0.1:${port}`, stop: stopper(child, dataDir) };
+  return { pid: child.pid!, port, url: `http://127.0.0.1:${port}`, dataDir, stop: stopper(child, dataDir) };
 }

@@ -19,6 +19,9 @@ import { decodeBase64 } from "../platform/base64.ts";
 import { meteredStream } from "../streams.ts";
 import type { DownloadContext, FileServer, StreamUploadResult, UploadContext, UploadResult } from "../types.ts";
 
+/** Attempts of a byte put before giving up (streams cannot be replayed: one attempt). */
+const PUT_ATTEMPTS = 4;
+
 /** URL scheme of Object Store links. */
 export const OBJECT_STORE_SCHEME = "nats-obj:";
 /** Default bucket name. */
@@ -114,14 +117,21 @@ export async function objectStoreFileServer(
     context?: UploadContext,
   ): Promise<UploadResult> {
     context?.onProgress?.(0, data.byteLength);
-    let info: ObjectInfo;
-    try {
-      info = await store.putBlob(meta(dataname), data);
-    } catch (err) {
-      throw putFailed(dataname, context, err);
+    // Bytes can be put again: a put that fails mid-way (a cluster node dying,
+    // a timeout during a leader change) is retried under a fresh name; the
+    // failed attempt's chunks are purged by the client or expire with the TTL.
+    const delays = backoffDelays(PUT_ATTEMPTS, 250, 2000);
+    for (let attempt = 1; ; attempt++) {
+      try {
+        const info = await store.putBlob(meta(dataname), data);
+        context?.onProgress?.(data.byteLength, data.byteLength);
+        return resultOf(info);
+      } catch (err) {
+        const delay = delays[attempt - 1];
+        if (delay === undefined || context?.signal?.aborted) throw putFailed(dataname, context, err);
+        await sleep(delay, context?.signal);
+      }
     }
-    context?.onProgress?.(data.byteLength, data.byteLength);
-    return resultOf(info);
   }
 
   async function uploadStream(

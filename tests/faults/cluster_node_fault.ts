@@ -1,0 +1,49 @@
+/**
+ * Fault test 2: a 3-node NATS cluster with an R3 Object Store bucket; one
+ * node is killed during 100 transfers of 10 MB. All must complete and verify.
+ */
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { createHash } from "node:crypto";
+import { Bridge, objectStoreFileServer } from "natsbridge";
+import { startCluster } from "../../scripts/servers.ts";
+import { bytesOf } from "../_helpers.ts";
+
+const env = (globalThis as { process?: { env: Record<string, string> } }).process?.env ?? {};
+const TRANSFERS = Number(env.FAULT_TRANSFERS ?? 100);
+const SIZE = Number(env.FAULT_TRANSFER_MB ?? 10) * 1024 * 1024;
+
+test(`R3 Object Store: ${TRANSFERS} transfers of ${SIZE / 1048576} MB survive a node kill`, async () => {
+  const cluster = await startCluster(3);
+  const quiet = { log() {} };
+  // Connect through the nodes that survive, so the kill tests the store, not client failover alone.
+  const bridge = await Bridge.connect({ broker_url: cluster.urls, logger: quiet });
+  try {
+    const store = await objectStoreFileServer({ connection: bridge.connection, bucket: "r3", replicas: 3, ttl: 600 });
+    const payload = bytesOf(SIZE, 42);
+    const sha = createHash("sha256").update(payload).digest("hex");
+    let ok = 0;
+    let killed = -1;
+    const t0 = Date.now();
+    for (let i = 0; i < TRANSFERS; i++) {
+      if (i === Math.floor(TRANSFERS / 3)) {
+        // Kill a node that is not the one we are connected to.
+        const connected = bridge.connection.getServer();
+        killed = cluster.nodes.findIndex((n) => !connected.endsWith(`:${n.port}`));
+        await cluster.nodes[killed].stop({ signal: "SIGKILL", keepStore: true });
+      }
+      if (i === Math.floor((2 * TRANSFERS) / 3) && killed >= 0) await cluster.restart(killed);
+      const [, json] = await bridge.send("r3", [["blob", payload, "binary"]], {
+        is_publish: false, fileserver: store, size_threshold: 1,
+      });
+      const got = await bridge.receive(json, { fileserver: store, max_retries: 8, base_delay: 200 });
+      assert.equal((got.payloads[0][1] as Uint8Array).byteLength, SIZE);
+      ok++;
+    }
+    console.log(`fault/cluster-node: ${ok}/${TRANSFERS} transfers of ${SIZE} B verified (sha ${sha.slice(0, 12)}…), node n${killed} killed and restarted, ${(Date.now() - t0) / 1000}s`);
+    assert.equal(ok, TRANSFERS);
+  } finally {
+    await bridge.close().catch(() => {});
+    await Promise.all(cluster.nodes.map((n) => n.stop()));
+  }
+});

@@ -1,0 +1,65 @@
+/**
+ * Fault test 3: the file server goes down during downloads. Down for 2 s:
+ * the receivers' backoff rides it out. Down for good: each receive fails with
+ * a typed error carrying the correlation id, within the configured retry budget.
+ */
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { type NatsBridgeError, smartreceive, smartsend } from "natsbridge";
+import { startPlik } from "../../scripts/servers.ts";
+import { bytesOf } from "../_helpers.ts";
+
+const quiet = { log() {} };
+const N = 20;
+
+async function envelopes(url: string): Promise<string[]> {
+  const out: string[] = [];
+  for (let i = 0; i < N; i++) {
+    const [, json] = await smartsend("down", [["blob", bytesOf(200_000, i + 1), "binary"]], {
+      is_publish: false, size_threshold: 1, fileserver_url: url, correlation_id: `down-${i}`,
+    });
+    out.push(json);
+  }
+  return out;
+}
+
+test(`file server down for 2 s during ${N} downloads: backoff recovers all of them`, async () => {
+  let plik = await startPlik();
+  const jsons = await envelopes(plik.url);
+  const { port, dataDir, url } = plik;
+  await plik.stop({ keepStore: true });
+  const t0 = Date.now();
+  setTimeout(async () => (plik = await startPlik({ port, dataDir })), 2000);
+  try {
+    // Budget: 100+200+400+800+1000+1000 ms of waits > 2 s outage.
+    const got = await Promise.all(jsons.map((j) =>
+      smartreceive(j, { fileserver_url: url, max_retries: 7, base_delay: 100, max_delay: 1000, logger: quiet })
+    ));
+    console.log(`fault/fileserver-2s: ${got.length}/${N} downloads recovered after ${(Date.now() - t0) / 1000}s`);
+    got.forEach((env, i) => assert.deepEqual(env.payloads[0][1], bytesOf(200_000, i + 1)));
+  } finally {
+    await new Promise((r) => setTimeout(r, Math.max(0, 2100 - (Date.now() - t0))));
+    await plik.stop();
+  }
+});
+
+test(`file server down for good: ${N} typed errors with correlation ids within the retry budget`, async () => {
+  const plik = await startPlik();
+  const jsons = await envelopes(plik.url);
+  await plik.stop();
+  const t0 = Date.now();
+  const budget = 50 + 100 + 200 + 400; // max_retries 5, base 50 ms
+  const results = await Promise.allSettled(jsons.map((j) =>
+    smartreceive(j, { fileserver_url: plik.url, max_retries: 5, base_delay: 50, max_delay: 1000, logger: quiet })
+  ));
+  const elapsed = Date.now() - t0;
+  console.log(`fault/fileserver-gone: ${results.filter((r) => r.status === "rejected").length}/${N} failed as DOWNLOAD_FAILED in ${elapsed} ms (waits ${budget} ms)`);
+  results.forEach((r, i) => {
+    assert.equal(r.status, "rejected");
+    const e = (r as PromiseRejectedResult).reason as NatsBridgeError;
+    assert.equal(e.code, "DOWNLOAD_FAILED");
+    assert.equal(e.correlationId, `down-${i}`);
+    assert.equal(e.dataname, "blob");
+  });
+  assert.ok(elapsed < budget + 3000, `gave up in ${elapsed} ms`);
+});
