@@ -23,7 +23,7 @@ func main() {
 
 func run() int {
 	listen := flag.String("listen", "127.0.0.1:0", "listen address (port 0 picks a free port)")
-	dataDir := flag.String("data-dir", "", "directory holding uploaded file data (default: a temporary directory removed at exit)")
+	dataDir := flag.String("data-dir", "", "directory holding uploaded file data and metadata (DIR/meta); uploads found there are served again after a restart (default: a temporary directory removed at exit)")
 	defaultTTL := flag.Int("default-ttl", 86400, "TTL in seconds for uploads created with ttl 0/absent (0 = never expire)")
 	maxTTL := flag.Int("max-ttl", 0, "maximum TTL in seconds (0 = unlimited)")
 	token := flag.String("token", "", "when set, creating an upload requires header X-PlikToken with this value (Plik FeatureAuthentication=forced)")
@@ -54,6 +54,9 @@ func run() int {
 		MaxFileSize:    *maxFileSize,
 		LegacyRedirect: *legacyRedirect,
 		LogRequests:    *logRequests,
+		// An explicit data dir keeps metadata beside the data, like Plik's
+		// metadata database; the temporary one is thrown away anyway.
+		Persist: *dataDir != "",
 	})
 	if err != nil {
 		log.Printf("invalid configuration: %v", err)

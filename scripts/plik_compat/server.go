@@ -33,6 +33,13 @@ type Config struct {
 	// known CLI prefix (curl, wget, go-http-client, ...).
 	LegacyRedirect bool
 	LogRequests    bool
+
+	// Persist keeps upload and file metadata in DataDir/meta (one JSON file
+	// per upload, see persist.go) and reloads it at start, so uploads survive
+	// a restart as with Plik's metadata database. Without it metadata lives in
+	// memory only and upload directories found in DataDir at start are
+	// deleted.
+	Persist bool
 }
 
 // Plik's default MaxFilePerUpload.
@@ -62,7 +69,7 @@ func (f *file) view() *fileJSON {
 type upload struct {
 	id           string
 	uploadToken  string
-	apiToken     string // X-PlikToken used to create it (never exposed)
+	apiTokenHash string // SHA-256 hex of the X-PlikToken used to create it (never exposed)
 	ttl          int
 	comments     string
 	stream       bool
@@ -88,6 +95,10 @@ type Server struct {
 	mu      sync.Mutex
 	uploads map[string]*upload
 	files   map[string]*file
+	// upload ids of metadata files that could not be loaded: never reused,
+	// and their data directories are left alone.
+	reserved  map[string]bool
+	tokenHash string // SHA-256 hex of cfg.Token ("" without a token)
 
 	stop     chan struct{}
 	stopOnce sync.Once
@@ -107,24 +118,39 @@ func NewServer(cfg Config) (*Server, error) {
 	if err := os.MkdirAll(cfg.DataDir, 0o755); err != nil {
 		return nil, err
 	}
+	s := &Server{
+		cfg:      cfg,
+		uploads:  map[string]*upload{},
+		files:    map[string]*file{},
+		reserved: map[string]bool{},
+		stop:     make(chan struct{}),
+	}
+	if cfg.Token != "" {
+		s.tokenHash = sha256hex(cfg.Token)
+	}
+	if cfg.Persist {
+		s.mu.Lock()
+		err := s.loadMetadata()
+		s.mu.Unlock()
+		if err != nil {
+			return nil, fmt.Errorf("unable to load metadata: %w", err)
+		}
+		return s, nil
+	}
 	// Metadata lives in memory only, so data left by a previous run is
 	// unreachable: drop the directories this program created (upload ids).
 	if entries, err := os.ReadDir(cfg.DataDir); err == nil {
 		for _, e := range entries {
-			if e.IsDir() && uploadDirRe.MatchString(e.Name()) {
+			if e.IsDir() && idRe.MatchString(e.Name()) {
 				_ = os.RemoveAll(filepath.Join(cfg.DataDir, e.Name()))
 			}
 		}
 	}
-	return &Server{
-		cfg:     cfg,
-		uploads: map[string]*upload{},
-		files:   map[string]*file{},
-		stop:    make(chan struct{}),
-	}, nil
+	return s, nil
 }
 
-var uploadDirRe = regexp.MustCompile(`^[A-Za-z0-9]{16}$`)
+// idRe matches upload and file ids (also the names of upload directories).
+var idRe = regexp.MustCompile(`^[A-Za-z0-9]{16}$`)
 
 // Handler returns the HTTP routes, mirroring Plik's router for the API
 // subset implemented here.
@@ -184,12 +210,22 @@ func (s *Server) Sweep() int {
 		}
 	}
 	var paths []string
+	removed := 0
 	for _, u := range expired {
-		paths = append(paths, s.removeUploadLocked(u)...)
+		p, err := s.removeUploadLocked(u)
+		if err != nil {
+			log.Printf("unable to remove expired upload %s: %v", u.id, err)
+			continue
+		}
+		paths = append(paths, p...)
+		removed++
 	}
 	s.mu.Unlock()
+	if removed > 0 {
+		s.syncMetaDir()
+	}
 	deletePaths(paths)
-	return len(expired)
+	return removed
 }
 
 // ---------------------------------------------------------------------------
@@ -264,7 +300,7 @@ func (s *Server) lookupUploadLocked(w http.ResponseWriter, r *http.Request, redi
 	admin := false
 	if t := r.Header.Get("X-UploadToken"); t != "" && t == u.uploadToken {
 		admin = true
-	} else if tokenValid && u.apiToken != "" && u.apiToken == s.cfg.Token {
+	} else if tokenValid && u.apiTokenHash != "" && u.apiTokenHash == s.tokenHash {
 		admin = true
 	}
 
@@ -397,7 +433,7 @@ func (s *Server) createUploadLocked(params *uploadJSON, tokenValid bool) (*uploa
 		return nil, errors.New("anonymous uploads are disabled")
 	}
 	if tokenValid {
-		u.apiToken = s.cfg.Token
+		u.apiTokenHash = s.tokenHash
 	}
 
 	// setParams
@@ -463,16 +499,33 @@ func (s *Server) createUploadLocked(params *uploadJSON, tokenValid bool) (*uploa
 		u.fileIDs = append(u.fileIDs, f.id)
 	}
 	s.uploads[u.id] = u
+	if err := s.saveLocked(u); err != nil {
+		for _, id := range u.fileIDs {
+			delete(s.files, id)
+		}
+		delete(s.uploads, u.id)
+		return nil, &persistError{err}
+	}
 	return u, nil
 }
 
 func (s *Server) newUploadIDLocked() string {
 	for {
 		id := randomID(16)
-		if _, taken := s.uploads[id]; !taken {
+		if _, taken := s.uploads[id]; !taken && !s.reserved[id] {
 			return id
 		}
 	}
+}
+
+// failCreate answers a createUploadLocked error.
+func (s *Server) failCreate(w http.ResponseWriter, r *http.Request, err error) {
+	var pe *persistError
+	if errors.As(err, &pe) {
+		s.internalError(w, r, false, "unable to create upload", pe.err)
+		return
+	}
+	s.fail(w, r, false, http.StatusBadRequest, "unable to create upload : %s", err)
 }
 
 // newFileLocked applies Plik's CreateFile checks; it does not register the file.
@@ -547,7 +600,7 @@ func (s *Server) handleCreateUpload(w http.ResponseWriter, r *http.Request) {
 	u, err := s.createUploadLocked(params, tokenValid)
 	if err != nil {
 		s.mu.Unlock()
-		s.fail(w, r, false, http.StatusBadRequest, "unable to create upload : %s", err)
+		s.failCreate(w, r, err)
 		return
 	}
 	// The creation response carries "files": null when no file was declared,
@@ -598,15 +651,24 @@ func (s *Server) handleRemoveUpload(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, false, http.StatusForbidden, "you are not allowed to remove this upload")
 		return
 	}
-	paths := s.removeUploadLocked(u)
+	paths, err := s.removeUploadLocked(u)
 	s.mu.Unlock()
+	if err != nil {
+		s.internalError(w, r, false, "unable to remove upload", err)
+		return
+	}
+	s.syncMetaDir()
 	deletePaths(paths)
 	_, _ = w.Write([]byte("ok"))
 }
 
 // removeUploadLocked soft-deletes an upload (it becomes 404) and returns the
-// on-disk paths to delete once the lock is released.
-func (s *Server) removeUploadLocked(u *upload) []string {
+// on-disk paths to delete once the lock is released. With persistence its
+// metadata file is deleted first; if that fails nothing is changed.
+func (s *Server) removeUploadLocked(u *upload) ([]string, error) {
+	if err := s.removeMetaLocked(u.id); err != nil {
+		return nil, err
+	}
 	for _, id := range u.fileIDs {
 		if f := s.files[id]; f != nil {
 			s.removeFileLocked(f)
@@ -614,7 +676,7 @@ func (s *Server) removeUploadLocked(u *upload) []string {
 		}
 	}
 	delete(s.uploads, u.id)
-	return []string{s.uploadDir(u.id)}
+	return []string{s.uploadDir(u.id)}, nil
 }
 
 // removeFileLocked follows Plik's metadata RemoveFile + purge: missing files
@@ -673,7 +735,7 @@ func (s *Server) handleQuickUpload(w http.ResponseWriter, r *http.Request) {
 	u, err := s.createUploadLocked(&uploadJSON{}, tokenValid)
 	s.mu.Unlock()
 	if err != nil {
-		s.fail(w, r, false, http.StatusBadRequest, "unable to create upload : %s", err)
+		s.failCreate(w, r, err)
 		return
 	}
 	s.addFile(w, r, u, nil, true)
@@ -751,6 +813,7 @@ func (s *Server) addFile(w http.ResponseWriter, r *http.Request, u *upload, f *f
 		s.fail(w, r, false, http.StatusNotFound, "upload %s not found", u.id)
 		return
 	}
+	newFile := f == nil
 	if f == nil {
 		if len(u.fileIDs) >= maxFilePerUpload {
 			s.mu.Unlock()
@@ -777,6 +840,19 @@ func (s *Server) addFile(w http.ResponseWriter, r *http.Request, u *upload, f *f
 		return
 	}
 	f.status = statusUploading
+	// Recorded before any data is written: after a crash the file is then
+	// known to be incomplete (see persist.go).
+	if err := s.saveLocked(u); err != nil {
+		if newFile {
+			delete(s.files, f.id)
+			u.fileIDs = u.fileIDs[:len(u.fileIDs)-1]
+		} else {
+			f.status = statusMissing
+		}
+		s.mu.Unlock()
+		s.internalError(w, r, false, "unable to save upload metadata", err)
+		return
+	}
 	s.mu.Unlock()
 
 	size, sum, mime, err := s.store(f, part)
@@ -796,6 +872,7 @@ func (s *Server) addFile(w http.ResponseWriter, r *http.Request, u *upload, f *f
 		if f.status == statusRemoved {
 			f.status = statusDeleted
 		}
+		s.saveOrLogLocked(u)
 		s.mu.Unlock()
 		deletePaths(paths)
 		var ue *uploadError
@@ -806,8 +883,18 @@ func (s *Server) addFile(w http.ResponseWriter, r *http.Request, u *upload, f *f
 		}
 		return
 	}
+	oldSize, oldMd5, oldTyp := f.size, f.md5, f.typ
 	f.size, f.md5, f.typ = size, sum, mime
 	f.status = statusUploaded
+	if err := s.saveLocked(u); err != nil {
+		// Not recorded: treat it like any failed upload.
+		f.size, f.md5, f.typ = oldSize, oldMd5, oldTyp
+		f.status = statusUploading
+		s.mu.Unlock()
+		deletePaths([]string{s.filePath(f)})
+		s.internalError(w, r, false, "unable to save upload metadata", err)
+		return
+	}
 	view := f.view()
 	s.mu.Unlock()
 
@@ -836,6 +923,14 @@ func (s *Server) store(f *file, src io.Reader) (size int64, sum, mime string, er
 
 	h := md5.New()
 	cw := &limitedWriter{w: io.MultiWriter(out, h), max: s.cfg.MaxFileSize}
+	if s.cfg.Persist {
+		// "uploaded" is recorded only for data that is on disk for good.
+		defer func() {
+			if err == nil {
+				err = out.Sync()
+			}
+		}()
+	}
 
 	// Content type is sniffed from the first bytes, like Plik's preprocessor.
 	head := make([]byte, 512)
@@ -906,7 +1001,14 @@ func (s *Server) handleRemoveFile(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, false, http.StatusForbidden, "you are not allowed to remove files from this upload")
 		return
 	}
+	oldStatus := f.status
 	paths := s.removeFileLocked(f)
+	if err := s.saveLocked(u); err != nil {
+		f.status = oldStatus
+		s.mu.Unlock()
+		s.internalError(w, r, false, "unable to save upload metadata", err)
+		return
+	}
 	s.mu.Unlock()
 	deletePaths(paths)
 	_, _ = w.Write([]byte("ok"))
@@ -937,8 +1039,15 @@ func (s *Server) handleGetFile(w http.ResponseWriter, r *http.Request) {
 	}
 	oneShot := u.oneShot
 	if r.Method == http.MethodGet && oneShot {
-		// One-shot: the file is consumed as soon as a download starts.
+		// One-shot: the file is consumed as soon as a download starts (and
+		// that is on disk before the first byte is sent).
 		f.status = statusRemoved
+		if err := s.saveLocked(u); err != nil {
+			f.status = statusUploaded
+			s.mu.Unlock()
+			s.internalError(w, r, true, "unable to save upload metadata", err)
+			return
+		}
 	}
 	// Open while holding the lock so a concurrent removal cannot race us.
 	var data *os.File
@@ -956,6 +1065,9 @@ func (s *Server) handleGetFile(w http.ResponseWriter, r *http.Request) {
 		if r.Method == http.MethodGet && oneShot {
 			s.mu.Lock()
 			paths := s.purgeLocked(f)
+			if len(paths) > 0 {
+				s.saveOrLogLocked(u)
+			}
 			s.mu.Unlock()
 			deletePaths(paths)
 		}

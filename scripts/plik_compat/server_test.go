@@ -7,12 +7,15 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"log"
+	mathrand "math/rand"
 	"mime/multipart"
 	"net/http"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 )
@@ -26,7 +29,9 @@ type testEnv struct {
 
 func newEnv(t *testing.T, cfg Config) *testEnv {
 	t.Helper()
-	cfg.DataDir = t.TempDir()
+	if cfg.DataDir == "" {
+		cfg.DataDir = t.TempDir()
+	}
 	if cfg.DefaultTTL == 0 {
 		cfg.DefaultTTL = 86400
 	}
@@ -37,6 +42,13 @@ func newEnv(t *testing.T, cfg Config) *testEnv {
 	ts := httptest.NewServer(srv.Handler())
 	t.Cleanup(func() { ts.Close(); srv.Close() })
 	return &testEnv{t: t, srv: srv, ts: ts, dir: cfg.DataDir}
+}
+
+// stop shuts the server down (waiting for requests in flight), like a
+// SIGTERM of the binary.
+func (e *testEnv) stop() {
+	e.ts.Close()
+	e.srv.Close()
 }
 
 func (e *testEnv) do(method, path string, body io.Reader, hdr map[string]string) (*http.Response, []byte) {
@@ -619,5 +631,547 @@ func TestStaleDataDirCleanup(t *testing.T) {
 	}
 	if _, err := os.Stat(keep); err != nil {
 		t.Fatalf("foreign dir removed: %v", err)
+	}
+}
+
+// ---------------------------------------------------------------------------
+// metadata persistence (-data-dir)
+
+// restart simulates stopping the binary and starting it again on the same
+// data dir: a new Server instance over e.dir (after a clean stop of e).
+func (e *testEnv) restart(cfg Config) *testEnv {
+	e.t.Helper()
+	e.stop()
+	cfg.DataDir, cfg.Persist = e.dir, true
+	return newEnv(e.t, cfg)
+}
+
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.b.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.b.String()
+}
+
+// captureLog sends the log package's output to a buffer for the test.
+func captureLog(t *testing.T) *syncBuffer {
+	buf := &syncBuffer{}
+	old := log.Writer()
+	log.SetOutput(buf)
+	t.Cleanup(func() { log.SetOutput(old) })
+	return buf
+}
+
+func randomBytes(n int, seed int64) []byte {
+	b := make([]byte, n)
+	r := mathrand.New(mathrand.NewSource(seed))
+	_, _ = r.Read(b)
+	return b
+}
+
+func (e *testEnv) uploadStatus(u *uploadJSON) map[string]string {
+	e.t.Helper()
+	resp, b := e.do("GET", "/upload/"+u.ID, nil, map[string]string{"X-UploadToken": u.UploadToken})
+	if resp.StatusCode != 200 {
+		e.t.Fatalf("get upload %s: %d %s", u.ID, resp.StatusCode, b)
+	}
+	var meta uploadJSON
+	if err := json.Unmarshal(b, &meta); err != nil {
+		e.t.Fatal(err)
+	}
+	st := map[string]string{}
+	for _, f := range meta.Files {
+		st[f.Name] = f.Status
+	}
+	return st
+}
+
+func TestPersistRestartServesEarlierUploads(t *testing.T) {
+	cfg := Config{DataDir: t.TempDir(), Persist: true, Token: "s3cret"}
+	tok := map[string]string{"X-PlikToken": "s3cret"}
+	e := newEnv(t, cfg)
+
+	u := e.createUpload(`{"ttl": 3600, "comments": "keep me", "files":[{"fileName":"later.txt","reference":"r1"}]}`, tok)
+	data := randomBytes(3<<20+17, 1) // binary, not a multiple of any buffer size
+	f := e.mustAddFile(u, "data.bin", data)
+	html := []byte("<html><body>x</body></html>")
+	fh := e.mustAddFile(u, "page.html", html)
+
+	resp, b := e.do("POST", "/upload", strings.NewReader(`{"login":"foo","password":"bar"}`), tok)
+	if resp.StatusCode != 200 {
+		t.Fatalf("create protected: %d %s", resp.StatusCode, b)
+	}
+	auth := resp.Header.Get("Authorization")
+	var pu uploadJSON
+	_ = json.Unmarshal(b, &pu)
+	pf := e.mustAddFile(&pu, "p.txt", []byte("secret"))
+
+	forever := e.createUpload(`{"ttl": -1}`, tok)
+
+	respBefore, _ := e.do("GET", fileURL(u, f), nil, nil)
+	_, adminBefore := e.do("GET", "/upload/"+u.ID, nil, map[string]string{"X-UploadToken": u.UploadToken})
+	_, publicBefore := e.do("GET", "/upload/"+u.ID, nil, nil)
+	_, foreverBefore := e.do("GET", "/upload/"+forever.ID, nil, nil)
+
+	e = e.restart(cfg)
+
+	// Same URL, same bytes, same headers.
+	resp, got := e.do("GET", fileURL(u, f), nil, nil)
+	if resp.StatusCode != 200 || !bytes.Equal(got, data) {
+		t.Fatalf("download after restart: %d, %d bytes (md5 %s, want %s)", resp.StatusCode, len(got), md5of(got), md5of(data))
+	}
+	for _, h := range []string{"Content-Length", "Content-Type", "Content-Disposition", "Accept-Ranges"} {
+		if resp.Header.Get(h) != respBefore.Header.Get(h) {
+			t.Errorf("%s after restart: %q, before: %q", h, resp.Header.Get(h), respBefore.Header.Get(h))
+		}
+	}
+	if resp, got := e.do("GET", fileURL(u, fh), nil, nil); resp.StatusCode != 200 || !bytes.Equal(got, html) ||
+		resp.Header.Get("Content-Type") != "application/octet-stream" {
+		t.Fatalf("html after restart: %d %q %v", resp.StatusCode, got, resp.Header)
+	}
+	if resp, got := e.do("GET", fileURL(u, f), nil, map[string]string{"Range": "bytes=10-19"}); resp.StatusCode != 206 || !bytes.Equal(got, data[10:20]) {
+		t.Fatalf("range after restart: %d", resp.StatusCode)
+	}
+
+	// Ids, tokens, TTL, dates, comments, files and their states: identical.
+	_, adminAfter := e.do("GET", "/upload/"+u.ID, nil, map[string]string{"X-UploadToken": u.UploadToken})
+	_, publicAfter := e.do("GET", "/upload/"+u.ID, nil, nil)
+	_, foreverAfter := e.do("GET", "/upload/"+forever.ID, nil, nil)
+	if !bytes.Equal(adminBefore, adminAfter) || !bytes.Equal(publicBefore, publicAfter) || !bytes.Equal(foreverBefore, foreverAfter) {
+		t.Fatalf("upload changed across restart:\n%s\n%s\n%s\n%s\n%s\n%s", adminBefore, adminAfter, publicBefore, publicAfter, foreverBefore, foreverAfter)
+	}
+	if !strings.Contains(string(foreverAfter), `"ttl":-1`) || !strings.Contains(string(foreverAfter), `"expireAt":null`) {
+		t.Fatalf("infinite ttl after restart: %s", foreverAfter)
+	}
+
+	// The upload token still works: upload into the declared slot.
+	declared := &fileJSON{ID: u.Files[0].ID, Name: "later.txt"}
+	if resp, b := e.addFile(fileURL(u, declared), u.UploadToken, "later.txt", []byte("later")); resp.StatusCode != 200 {
+		t.Fatalf("declared upload after restart: %d %s", resp.StatusCode, b)
+	}
+	// The API token that created the upload still makes the caller admin.
+	body, ct := multipartBody(t, "by-token.txt", []byte("t"))
+	if resp, b := e.do("POST", "/file/"+u.ID, body, map[string]string{"Content-Type": ct, "X-PlikToken": "s3cret"}); resp.StatusCode != 200 {
+		t.Fatalf("add file with api token after restart: %d %s", resp.StatusCode, b)
+	}
+
+	// Password protection survives.
+	if resp, _ := e.do("GET", fileURL(&pu, pf), nil, nil); resp.StatusCode != 401 {
+		t.Fatalf("protected without auth after restart: %d", resp.StatusCode)
+	}
+	if resp, got := e.do("GET", fileURL(&pu, pf), nil, map[string]string{"Authorization": auth}); resp.StatusCode != 200 || string(got) != "secret" {
+		t.Fatalf("protected with auth after restart: %d %q", resp.StatusCode, got)
+	}
+
+	// Another restart, with another API token: the data is still there, but
+	// the new token does not own uploads made with the old one.
+	cfg.Token = "other"
+	e = e.restart(cfg)
+	if st := e.uploadStatus(u); st["data.bin"] != "uploaded" || st["later.txt"] != "uploaded" || st["by-token.txt"] != "uploaded" {
+		t.Fatalf("statuses after second restart: %v", st)
+	}
+	body, ct = multipartBody(t, "x.txt", []byte("x"))
+	if resp, b := e.do("POST", "/file/"+u.ID, body, map[string]string{"Content-Type": ct, "X-PlikToken": "other"}); resp.StatusCode != 403 {
+		t.Fatalf("other api token: %d %s", resp.StatusCode, b)
+	}
+	if resp, got := e.do("GET", fileURL(u, f), nil, nil); resp.StatusCode != 200 || !bytes.Equal(got, data) {
+		t.Fatalf("download after second restart: %d", resp.StatusCode)
+	}
+
+	// Metadata files are private and no temporary file is left behind.
+	ents, err := os.ReadDir(filepath.Join(e.dir, "meta"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(ents) != 3 {
+		t.Fatalf("meta dir: %d entries", len(ents))
+	}
+	for _, de := range ents {
+		fi, _ := de.Info()
+		if !strings.HasSuffix(de.Name(), ".json") || fi.Mode().Perm() != 0o600 {
+			t.Fatalf("meta entry %s %v", de.Name(), fi.Mode())
+		}
+	}
+}
+
+func TestPersistOneShotAndRemovedState(t *testing.T) {
+	cfg := Config{DataDir: t.TempDir(), Persist: true}
+	e := newEnv(t, cfg)
+	u := e.createUpload(`{"oneShot": true, "removable": true}`, nil)
+	da, db := []byte("first"), randomBytes(1<<20, 2)
+	fa := e.mustAddFile(u, "a.bin", da)
+	fb := e.mustAddFile(u, "b.bin", db)
+	fd := e.mustAddFile(u, "d.bin", []byte("to delete"))
+	if resp, got := e.do("GET", fileURL(u, fa), nil, nil); resp.StatusCode != 200 || !bytes.Equal(got, da) {
+		t.Fatalf("one-shot download: %d", resp.StatusCode)
+	}
+	if resp, _ := e.do("DELETE", fileURL(u, fd), nil, nil); resp.StatusCode != 200 {
+		t.Fatalf("delete file: %d", resp.StatusCode)
+	}
+	// HEAD does not consume a one-shot file.
+	if resp, _ := e.do("HEAD", fileURL(u, fb), nil, nil); resp.StatusCode != 200 {
+		t.Fatalf("head: %d", resp.StatusCode)
+	}
+
+	e = e.restart(cfg)
+	for _, f := range []*fileJSON{fa, fd} {
+		resp, b := e.do("GET", fileURL(u, f), nil, nil)
+		if resp.StatusCode != 404 || !strings.Contains(string(b), "is not available : deleted") {
+			t.Fatalf("consumed/removed %s after restart: %d %s", f.Name, resp.StatusCode, b)
+		}
+	}
+	resp, got := e.do("GET", fileURL(u, fb), nil, nil)
+	if resp.StatusCode != 200 || !bytes.Equal(got, db) || resp.Header.Get("Cache-Control") != "no-cache, no-store, must-revalidate" {
+		t.Fatalf("one-shot after restart: %d %v", resp.StatusCode, resp.Header)
+	}
+	e = e.restart(cfg)
+	if resp, b := e.do("GET", fileURL(u, fb), nil, nil); resp.StatusCode != 404 || !strings.Contains(string(b), "is not available : deleted") {
+		t.Fatalf("second one-shot download after restart: %d %s", resp.StatusCode, b)
+	}
+	for _, f := range []*fileJSON{fa, fb, fd} {
+		if _, err := os.Stat(filepath.Join(e.dir, u.ID, f.ID)); !os.IsNotExist(err) {
+			t.Fatalf("data of %s still on disk: %v", f.Name, err)
+		}
+	}
+
+	// A restart (crash) while a one-shot download is running: the file is
+	// already "removed" on disk, the new server finishes the purge.
+	fc := e.mustAddFile(u, "c.bin", bytes.Repeat([]byte("0123456789"), 3200000))
+	dl, err := http.Get(e.ts.URL + fileURL(u, fc))
+	if err != nil {
+		t.Fatal(err)
+	}
+	head := make([]byte, 10)
+	if _, err := io.ReadFull(dl.Body, head); err != nil || dl.StatusCode != 200 {
+		t.Fatalf("one-shot download start: %d %v", dl.StatusCode, err)
+	}
+	e2 := newEnv(t, cfg) // the old instance is left hanging, as if it had crashed
+	if resp, b := e2.do("GET", fileURL(u, fc), nil, nil); resp.StatusCode != 404 || !strings.Contains(string(b), "is not available : deleted") {
+		t.Fatalf("one-shot cut by a restart: %d %s", resp.StatusCode, b)
+	}
+	if _, err := os.Stat(filepath.Join(e.dir, u.ID, fc.ID)); !os.IsNotExist(err) {
+		t.Fatalf("data of interrupted one-shot still on disk: %v", err)
+	}
+	dl.Body.Close()
+	e.stop()
+
+	// A crash during an upload: the file stays "uploading" (like a failed
+	// upload in Plik) and its partial data is deleted.
+	e = e2
+	pr, pw := io.Pipe()
+	mw := multipart.NewWriter(pw)
+	go func() {
+		fw, _ := mw.CreateFormFile("file", "partial.bin")
+		_, _ = fw.Write(randomBytes(1<<20, 3))
+		// ... and never finish
+	}()
+	req, _ := http.NewRequest("POST", e.ts.URL+"/file/"+u.ID, pr)
+	req.Header.Set("Content-Type", mw.FormDataContentType())
+	req.Header.Set("X-UploadToken", u.UploadToken)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		if resp, err := http.DefaultClient.Do(req); err == nil {
+			resp.Body.Close()
+		}
+	}()
+	var partial string
+	deadline := time.Now().Add(10 * time.Second)
+	for partial == "" {
+		e.srv.mu.Lock()
+		for _, id := range e.srv.uploads[u.ID].fileIDs {
+			if f := e.srv.files[id]; f.name == "partial.bin" {
+				if fi, err := os.Stat(e.srv.filePath(f)); err == nil && fi.Size() > 0 {
+					partial = id
+				}
+			}
+		}
+		e.srv.mu.Unlock()
+		if time.Now().After(deadline) {
+			t.Fatal("partial upload not seen")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	e3 := newEnv(t, cfg)
+	if st := e3.uploadStatus(u); st["partial.bin"] != "uploading" {
+		t.Fatalf("interrupted upload after restart: %v", st)
+	}
+	if resp, b := e3.do("GET", fileURL(u, &fileJSON{ID: partial, Name: "partial.bin"}), nil, nil); resp.StatusCode != 404 || !strings.Contains(string(b), "is not available : uploading") {
+		t.Fatalf("download of interrupted upload: %d %s", resp.StatusCode, b)
+	}
+	if _, err := os.Stat(filepath.Join(e.dir, u.ID, partial)); !os.IsNotExist(err) {
+		t.Fatalf("partial data still on disk: %v", err)
+	}
+	pw.CloseWithError(io.ErrUnexpectedEOF)
+	<-done
+	e.stop()
+
+	// A deleted upload stays deleted.
+	e = e3
+	if resp, _ := e.do("DELETE", "/upload/"+u.ID, nil, nil); resp.StatusCode != 200 {
+		t.Fatalf("delete upload: %d", resp.StatusCode)
+	}
+	e = e.restart(cfg)
+	if resp, b := e.do("GET", "/upload/"+u.ID, nil, nil); resp.StatusCode != 404 || !strings.Contains(string(b), "not found") {
+		t.Fatalf("deleted upload after restart: %d %s", resp.StatusCode, b)
+	}
+	if _, err := os.Stat(filepath.Join(e.dir, u.ID)); !os.IsNotExist(err) {
+		t.Fatalf("deleted upload data still on disk: %v", err)
+	}
+}
+
+func TestPersistExpiry(t *testing.T) {
+	cfg := Config{DataDir: t.TempDir(), Persist: true}
+	e := newEnv(t, cfg)
+	short := e.createUpload(`{"ttl": 2}`, nil)
+	fs := e.mustAddFile(short, "short.txt", []byte("short-lived"))
+	long := e.createUpload(`{"ttl": 3600}`, nil)
+	fl := e.mustAddFile(long, "long.txt", []byte("long-lived"))
+
+	e = e.restart(cfg)
+	_, b := e.do("GET", "/upload/"+short.ID, nil, nil)
+	var meta uploadJSON
+	if err := json.Unmarshal(b, &meta); err != nil || meta.ExpireAt == nil || !meta.ExpireAt.Equal(*short.ExpireAt) || meta.TTL != 2 {
+		t.Fatalf("expiry after restart: %s (want expireAt %v)", b, short.ExpireAt)
+	}
+	if resp, _ := e.do("GET", fileURL(short, fs), nil, nil); resp.StatusCode != 200 {
+		t.Fatalf("before expiry: %d", resp.StatusCode)
+	}
+	time.Sleep(time.Until(*short.ExpireAt) + 200*time.Millisecond)
+
+	// Expired, not swept yet: "has expired", also after a restart.
+	e = e.restart(cfg)
+	if resp, b := e.do("GET", fileURL(short, fs), nil, nil); resp.StatusCode != 404 || !strings.Contains(string(b), "has expired") {
+		t.Fatalf("expired after restart: %d %s", resp.StatusCode, b)
+	}
+	if n := e.srv.Sweep(); n != 1 {
+		t.Fatalf("sweep removed %d uploads", n)
+	}
+	for _, p := range []string{filepath.Join(e.dir, short.ID), filepath.Join(e.dir, "meta", short.ID+".json")} {
+		if _, err := os.Stat(p); !os.IsNotExist(err) {
+			t.Fatalf("%s still on disk after sweep: %v", p, err)
+		}
+	}
+	e = e.restart(cfg)
+	if resp, b := e.do("GET", fileURL(short, fs), nil, nil); resp.StatusCode != 404 || !strings.Contains(string(b), "not found") {
+		t.Fatalf("swept upload after restart: %d %s", resp.StatusCode, b)
+	}
+	if resp, got := e.do("GET", fileURL(long, fl), nil, nil); resp.StatusCode != 200 || string(got) != "long-lived" {
+		t.Fatalf("unexpired upload after restart: %d %q", resp.StatusCode, got)
+	}
+}
+
+func TestPersistCorruptMetaSkipped(t *testing.T) {
+	cfg := Config{DataDir: t.TempDir(), Persist: true}
+	e := newEnv(t, cfg)
+	good := e.createUpload("", nil)
+	fg := e.mustAddFile(good, "good.txt", []byte("good"))
+	partial := e.createUpload("", nil)
+	e.mustAddFile(partial, "p.txt", []byte("p"))
+	mismatch := e.createUpload("", nil)
+	e.stop()
+
+	metaDir := filepath.Join(cfg.DataDir, "meta")
+	metaOf := func(id string) string { return filepath.Join(metaDir, id+".json") }
+	// A truncated file (as a non-atomic writer would leave it) ...
+	b, err := os.ReadFile(metaOf(partial.ID))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(metaOf(partial.ID), b[:len(b)/2], 0o600); err != nil {
+		t.Fatal(err)
+	}
+	// ... valid JSON about another upload, garbage, an empty file ...
+	b, _ = os.ReadFile(metaOf(good.ID))
+	_ = os.WriteFile(metaOf(mismatch.ID), b, 0o600)
+	_ = os.WriteFile(metaOf("GGGGGGGGGGGGGGGG"), []byte("\x00\x01not json"), 0o600)
+	_ = os.WriteFile(metaOf("EEEEEEEEEEEEEEEE"), nil, 0o600)
+	// ... the temporary file of an interrupted write (the old version is intact) ...
+	tmp := metaOf(good.ID) + ".tmp-123456"
+	_ = os.WriteFile(tmp, b[:10], 0o600)
+	// ... and an upload directory no metadata refers to.
+	orphan := filepath.Join(cfg.DataDir, "OOOOOOOOOOOOOOOO")
+	_ = os.MkdirAll(orphan, 0o755)
+	_ = os.WriteFile(filepath.Join(orphan, "XXXXXXXXXXXXXXXX"), []byte("x"), 0o644)
+	foreign := filepath.Join(cfg.DataDir, "not-ours")
+	_ = os.MkdirAll(foreign, 0o755)
+
+	logs := captureLog(t)
+	e = newEnv(t, cfg)
+	out := logs.String()
+	for _, id := range []string{partial.ID, mismatch.ID, "GGGGGGGGGGGGGGGG", "EEEEEEEEEEEEEEEE"} {
+		if !strings.Contains(out, "skipping unreadable metadata file "+metaOf(id)) {
+			t.Errorf("no log line for %s in:\n%s", id, out)
+		}
+	}
+	t.Logf("start-up log:\n%s", out)
+
+	if resp, got := e.do("GET", fileURL(good, fg), nil, nil); resp.StatusCode != 200 || string(got) != "good" {
+		t.Fatalf("good upload: %d %q", resp.StatusCode, got)
+	}
+	if resp, _ := e.do("GET", "/upload/"+partial.ID, nil, nil); resp.StatusCode != 404 {
+		t.Fatalf("corrupt upload: %d", resp.StatusCode)
+	}
+	// Skipped uploads are left alone (data and metadata), for a human to look at.
+	for _, p := range []string{filepath.Join(cfg.DataDir, partial.ID), metaOf(partial.ID), foreign} {
+		if _, err := os.Stat(p); err != nil {
+			t.Fatalf("%s should be kept: %v", p, err)
+		}
+	}
+	for _, p := range []string{tmp, orphan} {
+		if _, err := os.Stat(p); !os.IsNotExist(err) {
+			t.Fatalf("%s should be deleted: %v", p, err)
+		}
+	}
+	// The server keeps working and writing metadata.
+	u := e.createUpload("", nil)
+	e.mustAddFile(u, "new.txt", []byte("new"))
+	if _, err := os.Stat(metaOf(u.ID)); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// Concurrent readers of the meta dir never see a partly written file.
+func TestPersistMetaWritesAreAtomic(t *testing.T) {
+	cfg := Config{DataDir: t.TempDir(), Persist: true}
+	e := newEnv(t, cfg)
+	metaDir := filepath.Join(cfg.DataDir, "meta")
+	stop := make(chan struct{})
+	errs := make(chan error, 1)
+	reads := 0
+	go func() {
+		defer close(errs)
+		for {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			ents, _ := os.ReadDir(metaDir)
+			for _, de := range ents {
+				if !strings.HasSuffix(de.Name(), ".json") {
+					continue
+				}
+				b, err := os.ReadFile(filepath.Join(metaDir, de.Name()))
+				if os.IsNotExist(err) {
+					continue
+				}
+				var m metaUploadRecord
+				if err == nil {
+					err = json.Unmarshal(b, &m)
+				}
+				if err != nil {
+					errs <- fmt.Errorf("%s: %v (%q)", de.Name(), err, b)
+					return
+				}
+				reads++
+			}
+		}
+	}()
+	for i := 0; i < 12; i++ {
+		u := e.createUpload(`{"removable": true}`, nil)
+		for j := 0; j < 8; j++ {
+			e.mustAddFile(u, fmt.Sprintf("f%d.txt", j), bytes.Repeat([]byte{'x'}, 100*j))
+		}
+		if i%2 == 0 {
+			e.do("DELETE", "/upload/"+u.ID, nil, nil)
+		}
+	}
+	close(stop)
+	if err := <-errs; err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("%d reads of meta files", reads)
+	ents, _ := os.ReadDir(metaDir)
+	if len(ents) != 6 {
+		t.Fatalf("meta dir has %d entries, want 6", len(ents))
+	}
+}
+
+func TestNoPersistenceWithoutDataDir(t *testing.T) {
+	e := newEnv(t, Config{})
+	u := e.createUpload("", nil)
+	e.mustAddFile(u, "a.txt", []byte("a"))
+	if _, err := os.Stat(filepath.Join(e.dir, "meta")); !os.IsNotExist(err) {
+		t.Fatalf("meta dir created without persistence: %v", err)
+	}
+	// Restarting without persistence forgets (and deletes) everything.
+	e.stop()
+	e2 := newEnv(t, Config{DataDir: e.dir})
+	if resp, _ := e2.do("GET", "/upload/"+u.ID, nil, nil); resp.StatusCode != 404 {
+		t.Fatalf("upload after non-persistent restart: %d", resp.StatusCode)
+	}
+	if _, err := os.Stat(filepath.Join(e.dir, u.ID)); !os.IsNotExist(err) {
+		t.Fatalf("old data kept: %v", err)
+	}
+}
+
+// When metadata cannot be written, the change is refused (500) and undone, so
+// what clients were told always matches what a restart will load.
+func TestPersistWriteFailureIsRefused(t *testing.T) {
+	cfg := Config{DataDir: t.TempDir(), Persist: true}
+	e := newEnv(t, cfg)
+	u := e.createUpload(`{"oneShot": true, "removable": true, "files":[{"fileName":"declared.txt"}]}`, nil)
+	f := e.mustAddFile(u, "a.txt", []byte("A"))
+
+	// Break the meta dir (a regular file in its place fails even for root).
+	metaDir := filepath.Join(cfg.DataDir, "meta")
+	if err := os.Rename(metaDir, metaDir+".saved"); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(metaDir, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	_ = captureLog(t)
+
+	if resp, b := e.do("POST", "/upload", strings.NewReader("{}"), nil); resp.StatusCode != 500 {
+		t.Fatalf("create upload: %d %s", resp.StatusCode, b)
+	}
+	if resp, b := e.addFile("/file/"+u.ID, u.UploadToken, "b.txt", []byte("B")); resp.StatusCode != 500 {
+		t.Fatalf("add file: %d %s", resp.StatusCode, b)
+	}
+	declared := &fileJSON{ID: u.Files[0].ID, Name: "declared.txt"}
+	if resp, b := e.addFile(fileURL(u, declared), u.UploadToken, "declared.txt", []byte("D")); resp.StatusCode != 500 {
+		t.Fatalf("add declared file: %d %s", resp.StatusCode, b)
+	}
+	if resp, b := e.do("GET", fileURL(u, f), nil, nil); resp.StatusCode != 500 {
+		t.Fatalf("one-shot download: %d %s", resp.StatusCode, b)
+	}
+	if resp, b := e.do("DELETE", fileURL(u, f), nil, nil); resp.StatusCode != 500 {
+		t.Fatalf("delete file: %d %s", resp.StatusCode, b)
+	}
+	if resp, b := e.do("DELETE", "/upload/"+u.ID, nil, nil); resp.StatusCode != 500 {
+		t.Fatalf("delete upload: %d %s", resp.StatusCode, b)
+	}
+	e.srv.mu.Lock()
+	nUploads := len(e.srv.uploads)
+	e.srv.mu.Unlock()
+	if st := e.uploadStatus(u); nUploads != 1 || len(st) != 2 || st["a.txt"] != "uploaded" || st["declared.txt"] != "missing" {
+		t.Fatalf("state after refused changes: %d uploads, %v", nUploads, st)
+	}
+
+	// Repaired: everything works again, and a restart sees the same state.
+	if err := os.Remove(metaDir); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(metaDir+".saved", metaDir); err != nil {
+		t.Fatal(err)
+	}
+	e = e.restart(cfg)
+	if st := e.uploadStatus(u); len(st) != 2 || st["a.txt"] != "uploaded" || st["declared.txt"] != "missing" {
+		t.Fatalf("state after restart: %v", st)
+	}
+	if resp, got := e.do("GET", fileURL(u, f), nil, nil); resp.StatusCode != 200 || string(got) != "A" {
+		t.Fatalf("one-shot download after repair: %d %q", resp.StatusCode, got)
 	}
 }
