@@ -88,7 +88,7 @@ export class Bridge {
   static async connect(options: BridgeOptions = {}): Promise<Bridge> {
     const brokerUrl = resolveBrokerUrl(options.broker_url);
     if (options.nats_connection) return new Bridge(options.nats_connection, options, false);
-    const nc = await connectTo(brokerUrl, "");
+    const nc = await connectTo(brokerUrl, "", options.connect_options);
     return new Bridge(nc, { ...options, broker_url: brokerUrl }, true);
   }
 

@@ -4,7 +4,7 @@
  *
  * @module
  */
-import type { NatsConnection } from "@nats-io/nats-core";
+import type { ConnectionOptions, NatsConnection } from "@nats-io/nats-core";
 import { TransportError } from "./errors.ts";
 import { openConnection } from "./platform/connect.ts";
 
@@ -29,6 +29,7 @@ export function serversOf(brokerUrl: string): string[] {
  *
  * @param brokerUrl NATS URL(s).
  * @param correlationId For the error.
+ * @param options nats.js options (TLS, auth, reconnect); `servers` comes from `brokerUrl`.
  * @returns The connection.
  *
  * @example
@@ -37,9 +38,18 @@ export function serversOf(brokerUrl: string): string[] {
  * const nc = await connectTo("nats://127.0.0.1:4222", "");
  * ```
  */
-export async function connectTo(brokerUrl: string, correlationId: string): Promise<NatsConnection> {
+export async function connectTo(
+  brokerUrl: string,
+  correlationId: string,
+  options: Partial<ConnectionOptions> = {},
+): Promise<NatsConnection> {
   try {
-    return await openConnection({ servers: serversOf(brokerUrl), name: "natsbridge" });
+    return await openConnection({
+      name: "natsbridge",
+      ...credentialsOf(brokerUrl),
+      ...options,
+      servers: serversOf(brokerUrl).map(redactless),
+    });
   } catch (err) {
     throw new TransportError("CONNECTION_FAILED", `Cannot connect to NATS at ${redact(brokerUrl)}: ${(err as Error).message}`, {
       correlationId,
@@ -57,9 +67,10 @@ export async function withConnection<T>(
   brokerUrl: string,
   correlationId: string,
   fn: (nc: NatsConnection) => Promise<T>,
+  options?: Partial<ConnectionOptions>,
 ): Promise<T> {
   if (nc) return fn(nc);
-  const own = await connectTo(brokerUrl, correlationId);
+  const own = await connectTo(brokerUrl, correlationId, options);
   try {
     return await fn(own);
   } finally {
@@ -67,7 +78,52 @@ export async function withConnection<T>(
   }
 }
 
-/** Hides credentials in a URL before it goes into a message or a log. */
+/**
+ * Credentials written into broker URLs (`nats://user:pass@host`, `nats://token@host`),
+ * as nats.js options: nats.js itself does not read them from `servers`.
+ *
+ * @param brokerUrl NATS URL(s).
+ * @returns `{ user, pass }`, `{ token }` or `{}`.
+ *
+ * @example
+ * ```ts
+ * import { credentialsOf } from "./connection.ts";
+ * console.log(credentialsOf("nats://alice:pw@127.0.0.1:4222")); // { user: "alice", pass: "pw" }
+ * ```
+ */
+export function credentialsOf(brokerUrl: string): { user?: string; pass?: string; token?: string } {
+  for (const server of serversOf(brokerUrl)) {
+    let u: URL;
+    try {
+      u = new URL(server);
+    } catch {
+      continue;
+    }
+    const user = decodeURIComponent(u.username);
+    const pass = decodeURIComponent(u.password);
+    if (user && pass) return { user, pass };
+    if (user) return { token: user };
+  }
+  return {};
+}
+
+/** The server URL without its credentials (they travel as options). */
+function redactless(server: string): string {
+  return server.replace(/\/\/[^/@,]*@/, "//");
+}
+
+/**
+ * Hides credentials in URLs before they go into a message or a log.
+ *
+ * @param url One URL or several, comma-separated.
+ * @returns The same with any `user:pass@` or `token@` replaced by `***@`.
+ *
+ * @example
+ * ```ts
+ * import { redact } from "./connection.ts";
+ * console.log(redact("nats://alice:pw@127.0.0.1:4222")); // "nats://***@127.0.0.1:4222"
+ * ```
+ */
 export function redact(url: string): string {
-  return url.replace(/\/\/[^/@]*@/g, "//***@");
+  return url.replace(/\/\/[^/@,]*@/g, "//***@");
 }

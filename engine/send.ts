@@ -4,7 +4,7 @@
  *
  * @module
  */
-import type { NatsConnection } from "@nats-io/nats-core";
+import type { ConnectionOptions, NatsConnection } from "@nats-io/nats-core";
 import { throwIfAborted } from "./backoff.ts";
 import { codecFor, resolvePayloadType } from "./codecs/registry.ts";
 import {
@@ -14,7 +14,7 @@ import {
   resolveFileserverUrl,
   resolveSizeThreshold,
 } from "./config.ts";
-import { withConnection } from "./connection.ts";
+import { redact, withConnection } from "./connection.ts";
 import { InputError, OptionsError, TransportError, UploadError, withContext } from "./errors.ts";
 import { plikFileServer } from "./handlers/plik.ts";
 import { isoTimestamp, uuid4 } from "./ids.ts";
@@ -76,6 +76,13 @@ export interface SmartSendOptions {
   is_publish?: boolean;
   /** An open connection to publish on; when absent, one is opened to `broker_url` and closed after. */
   nats_connection?: NatsConnection;
+  /**
+   * Beyond the spec: nats.js connection options for a connection natsbridge
+   * opens itself (TLS `{ tls: { caFile } }`, `token`, `user`/`pass`,
+   * `authenticator` for NKeys or creds, reconnect settings). `servers` comes
+   * from `broker_url`.
+   */
+  connect_options?: Partial<ConnectionOptions>;
   /** @default {a new UUID v4} */
   msg_id?: string;
   /** @default {a new UUID v4} */
@@ -265,7 +272,8 @@ export async function smartsend(
     receiver_id: checkString(options.receiver_id, "receiver_id") ?? "",
     reply_to: checkString(options.reply_to, "reply_to") ?? "",
     reply_to_msg_id: checkString(options.reply_to_msg_id, "reply_to_msg_id") ?? "",
-    broker_url: brokerUrl,
+    // The envelope travels to every subscriber and into logs: never with credentials.
+    broker_url: redact(brokerUrl),
     metadata: options.metadata ?? {},
     payloads,
   };
@@ -302,7 +310,7 @@ export async function smartsend(
   };
 
   if (!publish) return finish(options.nats_connection);
-  return withConnection(options.nats_connection, brokerUrl, correlationId, finish);
+  return withConnection(options.nats_connection, brokerUrl, correlationId, finish, options.connect_options);
 }
 
 /** Plik with its defaults, the spec's default store. */

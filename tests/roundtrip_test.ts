@@ -204,3 +204,11 @@ test("smartreceive() cancels sibling downloads when one payload fails", async ()
   );
   assert.ok(cancelled);
 });
+
+test("smartsend() never writes broker credentials into the envelope", async () => {
+  const [env, json] = await smartsend("s", [["t", "x", "text"]], {
+    is_publish: false, broker_url: "nats://alice:s3cret@127.0.0.1:4222,nats://tok3n@127.0.0.1:4223",
+  });
+  assert.equal(env.broker_url, "nats://***@127.0.0.1:4222,nats://***@127.0.0.1:4223");
+  assert.ok(!json.includes("s3cret") && !json.includes("tok3n"));
+});

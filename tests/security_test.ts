@@ -1,0 +1,103 @@
+/**
+ * Security against real nats-servers: TLS with a CA the test makes with
+ * openssl, token, user/password and NKey authentication, and no secret in any
+ * envelope or log line.
+ */
+import { after, test } from "node:test";
+import assert from "node:assert/strict";
+import { execFileSync } from "node:child_process";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { createUser } from "@nats-io/nkeys";
+import { nkeyAuthenticator } from "@nats-io/nats-core";
+import { Bridge, type BridgeOptions, smartsend } from "natsbridge";
+import { type NatsServer, startNats } from "../scripts/servers.ts";
+import { rejectsWithCode } from "./_helpers.ts";
+
+const dir = mkdtempSync(join(tmpdir(), "natsbridge-tls-"));
+const servers: NatsServer[] = [];
+after(async () => {
+  await Promise.all(servers.map((s) => s.stop()));
+  rmSync(dir, { recursive: true, force: true });
+});
+
+function makeCerts(): { ca: string; cert: string; key: string } {
+  const f = (n: string) => join(dir, n);
+  const ssl = (...args: string[]) => execFileSync("openssl", args, { stdio: "pipe" });
+  ssl("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=natsbridge test CA",
+    "-keyout", f("ca.key"), "-out", f("ca.pem"));
+  ssl("req", "-newkey", "rsa:2048", "-nodes", "-subj", "/CN=127.0.0.1", "-keyout", f("server.key"), "-out", f("server.csr"));
+  require_ext(f("ext.cnf"));
+  ssl("x509", "-req", "-in", f("server.csr"), "-CA", f("ca.pem"), "-CAkey", f("ca.key"), "-CAcreateserial",
+    "-days", "1", "-extfile", f("ext.cnf"), "-out", f("server.pem"));
+  return { ca: f("ca.pem"), cert: f("server.pem"), key: f("server.key") };
+}
+function require_ext(path: string) {
+  execFileSync("sh", ["-c", `printf 'subjectAltName=IP:127.0.0.1,DNS:localhost\\n' > '${path}'`]);
+}
+
+/** Sends one text through a bridge made with `options` and receives it on the same bridge. */
+async function roundTrip(options: BridgeOptions): Promise<{ text: unknown; brokerInEnvelope: string; lines: string[] }> {
+  const lines: string[] = [];
+  const bridge = await Bridge.connect({ ...options, logger: { log: (_l, line) => lines.push(line) } });
+  try {
+    const sub = bridge.subscribe("secure");
+    const got = (async () => { for await (const e of sub) return e; })();
+    await bridge.send("secure", [["t", "over a secured connection", "text"]]);
+    const env = (await got)!;
+    return { text: env.payloads[0][1], brokerInEnvelope: env.broker_url, lines };
+  } finally {
+    await bridge.close();
+  }
+}
+
+test("TLS (tls://) with a custom CA connects and round-trips; without the CA it is refused", async () => {
+  const { ca, cert, key } = makeCerts();
+  const nats = await startNats({ config: `tls { cert_file: "${cert}", key_file: "${key}" }` });
+  servers.push(nats);
+  const url = `tls://127.0.0.1:${nats.port}`;
+  const r = await roundTrip({ broker_url: url, connect_options: { tls: { caFile: ca } } });
+  assert.equal(r.text, "over a secured connection");
+  await rejectsWithCode(() => Bridge.connect({ broker_url: url, connect_options: { reconnect: false } }), "CONNECTION_FAILED");
+});
+
+test("token authentication: in the URL or as an option; secrets stay out of envelopes and logs", async () => {
+  const nats = await startNats({ config: `authorization { token: "t0ken-secret" }` });
+  servers.push(nats);
+  const viaUrl = await roundTrip({ broker_url: `nats://t0ken-secret@127.0.0.1:${nats.port}` });
+  assert.equal(viaUrl.text, "over a secured connection");
+  assert.equal(viaUrl.brokerInEnvelope, `nats://***@127.0.0.1:${nats.port}`);
+  assert.ok(viaUrl.lines.every((l) => !l.includes("t0ken-secret")));
+  const viaOption = await roundTrip({ broker_url: nats.url, connect_options: { token: "t0ken-secret" } });
+  assert.equal(viaOption.text, "over a secured connection");
+  const e = await rejectsWithCode(
+    () => smartsend("secure", [["t", "x", "text"]], { broker_url: `nats://wrong-token@127.0.0.1:${nats.port}`, connect_options: { reconnect: false } }),
+    "CONNECTION_FAILED",
+  );
+  assert.ok(!e.message.includes("wrong-token"), e.message);
+});
+
+test("user/password authentication works and the password never reaches the envelope", async () => {
+  const nats = await startNats({ config: `authorization { users: [ { user: "alice", password: "pa55word" } ] }` });
+  servers.push(nats);
+  const r = await roundTrip({ broker_url: `nats://alice:pa55word@127.0.0.1:${nats.port}` });
+  assert.equal(r.text, "over a secured connection");
+  assert.ok(!r.brokerInEnvelope.includes("pa55word"));
+  await rejectsWithCode(
+    () => Bridge.connect({ broker_url: `nats://alice:wrong@127.0.0.1:${nats.port}`, connect_options: { reconnect: false } }),
+    "CONNECTION_FAILED",
+  );
+});
+
+test("NKey authentication through connect_options.authenticator", async () => {
+  const user = createUser();
+  const seed = new TextDecoder().decode(user.getSeed());
+  const nats = await startNats({ config: `authorization { users: [ { nkey: "${user.getPublicKey()}" } ] }` });
+  servers.push(nats);
+  const r = await roundTrip({
+    broker_url: nats.url,
+    connect_options: { authenticator: nkeyAuthenticator(new TextEncoder().encode(seed)) },
+  });
+  assert.equal(r.text, "over a secured connection");
+});
