@@ -4,7 +4,7 @@
  *
  * @module
  */
-import { createInbox, type NatsConnection, type Subscription } from "@nats-io/nats-core";
+import { createInbox, type NatsConnection, type Status, type Subscription } from "@nats-io/nats-core";
 import { abortReason } from "./backoff.ts";
 import { resolveBrokerUrl } from "./config.ts";
 import { connectTo } from "./connection.ts";
@@ -248,6 +248,22 @@ export class Bridge {
       ...options,
       receive: { ...this.#receiveDefaults(), ...options.receive },
     }, this.#logger);
+  }
+
+  /**
+   * The connection's events as they happen: `disconnect`, `reconnecting`,
+   * `reconnect`, `error`, `slowConsumer`, `close`, … (nats.js `Status`). The
+   * bridge reconnects by itself, with backoff, for as long as it is open.
+   *
+   * @returns An async iterable of status events.
+   *
+   * @example
+   * ```ts ignore
+   * for await (const s of bridge.status()) console.log(s.type);
+   * ```
+   */
+  status(): AsyncIterable<Status> {
+    return this.connection.status();
   }
 
   /** Drains and closes the connection, if the bridge opened it. */

@@ -46,6 +46,9 @@ export async function connectTo(
   try {
     return await openConnection({
       name: "natsbridge",
+      // Keep reconnecting (nats.js waits reconnectTimeWait, with jitter, between
+      // attempts) rather than giving up after 10 tries and closing for good.
+      maxReconnectAttempts: -1,
       ...credentialsOf(brokerUrl),
       ...options,
       servers: serversOf(brokerUrl).map(redactless),

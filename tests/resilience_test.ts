@@ -1,0 +1,38 @@
+/**
+ * Core-mode connection resilience against a real nats-server that is killed
+ * and restarted: the bridge reports the outage on its status stream,
+ * reconnects by itself, and its subscription keeps delivering afterwards.
+ */
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { Bridge } from "natsbridge";
+import { startNats } from "../scripts/servers.ts";
+
+test("a bridge reports disconnect/reconnect and keeps its subscription across a server restart", async () => {
+  let nats = await startNats();
+  const bridge = await Bridge.connect({
+    broker_url: nats.url, logger: { log() {} }, connect_options: { reconnectTimeWait: 100 },
+  });
+  const events: string[] = [];
+  (async () => { for await (const s of bridge.status()) events.push(s.type); })();
+  const got: unknown[] = [];
+  const sub = bridge.subscribe("res");
+  const loop = (async () => { for await (const e of sub) { got.push(e.payloads[0][1]); if (got.length === 2) break; } })();
+  try {
+    await bridge.send("res", [["t", "before", "text"]]);
+    const { port, storeDir } = nats;
+    await nats.stop({ signal: "SIGKILL", keepStore: true });
+    await new Promise((r) => setTimeout(r, 300));
+    nats = await startNats({ port, storeDir });
+    const deadline = Date.now() + 10_000;
+    while (!events.includes("reconnect") && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+    await bridge.send("res", [["t", "after", "text"]]);
+    await Promise.race([loop, new Promise((_, rej) => setTimeout(() => rej(new Error("no delivery after reconnect")), 10_000))]);
+    assert.deepEqual(got, ["before", "after"]);
+    assert.ok(events.includes("disconnect"), events.join(","));
+    assert.ok(events.includes("reconnect"), events.join(","));
+  } finally {
+    await bridge.close();
+    await nats.stop();
+  }
+});
