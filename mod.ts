@@ -67,7 +67,7 @@ export type {
 export { consoleLogger, formatLogLine, silentLogger } from "./engine/logger.ts";
 export type { Logger, LogLevel } from "./engine/logger.ts";
 export { originOf } from "./engine/origins.ts";
-export { smartreceive } from "./engine/receive.ts";
+export { DEFAULT_MAX_DOWNLOAD_BYTES, smartreceive } from "./engine/receive.ts";
 export type { MsgLike, SmartReceiveOptions } from "./engine/receive.ts";
 export { smartsend } from "./engine/send.ts";
 export type { SmartSendOptions } from "./engine/send.ts";

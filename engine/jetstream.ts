@@ -20,7 +20,9 @@ import {
   StorageType,
 } from "@nats-io/jetstream";
 import { backoffDelays, sleep } from "./backoff.ts";
-import { NatsBridgeError, TransportError } from "./errors.ts";
+import { parseEnvelope } from "./envelope.ts";
+import { NatsBridgeError, OptionsError, TransportError } from "./errors.ts";
+import { originOf } from "./origins.ts";
 import { logEvent, type Logger } from "./logger.ts";
 import { smartreceive, type SmartReceiveOptions } from "./receive.ts";
 import type { ReceivedEnvelope } from "./types.ts";
@@ -94,6 +96,12 @@ export async function publishToJetStream(
 export interface EnsureStreamOptions {
   /** Stream name. */
   name: string;
+  /**
+   * `"workqueue"`: each message is delivered to one consumer and removed once
+   * acked (needed for `delete_after_ack`).
+   * @default {"limits"}
+   */
+  retention?: "limits" | "workqueue";
   /** Subjects it captures. */
   subjects: string[];
   /**
@@ -130,7 +138,7 @@ export async function ensureStream(nc: NatsConnection, options: EnsureStreamOpti
   const config = {
     name: options.name,
     subjects: options.subjects,
-    retention: RetentionPolicy.Limits,
+    retention: options.retention === "workqueue" ? RetentionPolicy.Workqueue : RetentionPolicy.Limits,
     storage: options.storage === "memory" ? StorageType.Memory : StorageType.File,
     num_replicas: options.replicas ?? 1,
     duplicate_window: (options.duplicate_window ?? 120_000) * 1_000_000,
@@ -183,6 +191,16 @@ export interface ConsumeOptions {
   signal?: AbortSignal;
   /** Receive options for each message (file server, origins, retries, …). */
   receive?: Omit<SmartReceiveOptions, "signal">;
+  /**
+   * Delete a message's linked payloads from the claim-check store once the
+   * message is acked. Allowed only on a work-queue stream, where the server
+   * guarantees each message goes to one consumer (and so is acked once): with
+   * several consumers reading the same message, the first ack would delete
+   * what the others still need. Only stores with `delete` (the Object Store)
+   * are cleaned; Plik files expire by their TTL.
+   * @default {false}
+   */
+  delete_after_ack?: boolean;
   /** Called for each message that failed (before nak or dead-letter). */
   on_error?: (error: NatsBridgeError, action: "nak" | "dead-letter") => void;
 }
@@ -256,6 +274,31 @@ export async function* consumeEnvelopes(
       ...(options.filter_subject ? { filter_subject: options.filter_subject } : {}),
     });
   }
+  const store = options.receive?.fileserver;
+  if (options.delete_after_ack) {
+    const si = await jsm.streams.info(options.stream);
+    if (si.config.retention !== RetentionPolicy.Workqueue) {
+      throw new OptionsError(
+        `delete_after_ack needs a work-queue stream (each message acked by one consumer); "${options.stream}" has ${si.config.retention} retention`,
+        { field: "delete_after_ack" },
+      );
+    }
+    if (!store?.delete) {
+      throw new OptionsError("delete_after_ack needs receive.fileserver with delete (objectStoreFileServer)", {
+        field: "delete_after_ack",
+      });
+    }
+  }
+  const cleanUp = async (m: JsMsg, correlationId: string) => {
+    if (!options.delete_after_ack || !store?.delete) return;
+    const origins = new Set(store.origins.map((o) => originOf(o)));
+    for (const p of parseEnvelope(m.data).payloads) {
+      if (p.transport !== "link" || !origins.has(originOf(p.data))) continue;
+      await store.delete(p.data).catch((err) =>
+        logEvent(logger, "warn", correlationId, `Could not delete ${p.data} after ack: ${(err as Error).message}`)
+      );
+    }
+  };
   const consumer = await jetstream(nc).consumers.get(options.stream, options.durable);
   const { signal } = options;
   // One message per pull: nothing is prefetched, so nothing sits unacked in a
@@ -327,6 +370,7 @@ export async function* consumeEnvelopes(
         seen.add(env.msg_id);
         // Double-ack: the server confirms, so a lost ack cannot cause a redelivery we don't expect.
         await m.ackAck().catch(() => m.ack());
+        await cleanUp(m, env.correlation_id);
       } finally {
         if (handed && !seen.has(env.msg_id)) m.nak(); // loop exited mid-message: redeliver promptly
       }

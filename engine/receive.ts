@@ -90,7 +90,18 @@ export interface SmartReceiveOptions {
   stream?: boolean | readonly string[];
   /** Beyond the spec: the codec pool (worker threads) to use. @default {defaultCodecPool()} */
   pool?: CodecPool;
+  /**
+   * Beyond the spec: largest link payload (bytes) this receiver accepts; a
+   * bigger announced size is refused before any request, and a download is cut
+   * off at the announced size. Streams are not held in memory, but the cap
+   * applies to them too.
+   * @default {2147483648 (2 GiB)}
+   */
+  max_download_bytes?: number;
 }
+
+/** Default {@link SmartReceiveOptions.max_download_bytes}. */
+export const DEFAULT_MAX_DOWNLOAD_BYTES = 2 * 1024 * 1024 * 1024;
 
 /** A NATS message as nats.js delivers it (only what is read here). */
 export interface MsgLike {
@@ -134,6 +145,7 @@ export async function smartreceive(
   const maxDelay = checkCount(options.max_delay ?? DEFAULT_MAX_DELAY, "max_delay", 0);
   const explicitHandler = checkFunction(options.fileserver_download_handler, "fileserver_download_handler");
   const verify = options.verify_checksum ?? true;
+  const maxDownload = checkCount(options.max_download_bytes ?? DEFAULT_MAX_DOWNLOAD_BYTES, "max_download_bytes", 0);
   const fileserver = options.fileserver;
   const allowed = [
     resolveFileserverUrl(options.fileserver_url),
@@ -168,6 +180,13 @@ export async function smartreceive(
       }
     } else {
       assertAllowedOrigin(p.data, allowed, ctx);
+      if (p.size > maxDownload) {
+        throw new DownloadError(
+          `Payload "${p.dataname}" announces ${p.size} bytes, over this receiver's max_download_bytes of ${maxDownload}`,
+          ctx,
+          "PAYLOAD_TOO_LARGE",
+        );
+      }
       const fromStore = fileserver && storeOrigins.has(originOf(p.data)) ? fileserver : undefined;
       const onProgress = options.on_progress
         ? (done: number, total: number | undefined) =>

@@ -279,6 +279,12 @@ export interface FileServer {
     context: UploadContext & { size?: number },
   ) => Promise<StreamUploadResult>;
   /**
+   * Deletes what a link points to (used by the opt-in delete-after-ack of
+   * JetStream consumers). Absent where the receiver cannot delete (Plik
+   * needs the uploader's token; its files expire by TTL instead).
+   */
+  delete?: (url: string) => Promise<void>;
+  /**
    * Opens a link as a stream (after the same retries as `download` for the
    * response to start). The stream is not verified; natsbridge wraps it.
    */

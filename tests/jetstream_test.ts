@@ -7,7 +7,7 @@ import { after, test } from "node:test";
 import assert from "node:assert/strict";
 import { createServer } from "node:http";
 import { jetstreamManager } from "@nats-io/jetstream";
-import { Bridge, type ConsumeOptions, type DeadLetter, ensureStream, type NatsBridgeError, type ReceivedEnvelope, smartsend } from "natsbridge";
+import { Bridge, type ConsumeOptions, objectStoreFileServer, type DeadLetter, ensureStream, type NatsBridgeError, type ReceivedEnvelope, smartsend } from "natsbridge";
 import { startNats, startPlik } from "../scripts/servers.ts";
 import { bytesOf } from "./_helpers.ts";
 
@@ -129,4 +129,23 @@ test("leaving the loop mid-message leaves it unacked for the next consumer run, 
   const rest = await collect(opts, 2);
   assert.ok(Date.now() - t0 < 5000, "redelivered promptly, not after ack_wait");
   assert.deepEqual(rest.map((e) => e.payloads[0][1]), ["first", "second"]);
+});
+
+test("delete_after_ack removes Object Store payloads once acked, and is refused on a fan-out stream", async () => {
+  await ensureStream(bridge.connection, { name: "WQ", subjects: ["wq.>"], retention: "workqueue" });
+  const store = await objectStoreFileServer({ connection: bridge.connection, bucket: "wq", ttl: 600 });
+  const [sent] = await bridge.send("wq.job", [["blob", bytesOf(700_000, 8), "binary"]], { jetstream: true, fileserver: store });
+  const url = sent.payloads[0].data;
+  const got = await collect({ stream: "WQ", durable: "wq", delete_after_ack: true, receive: { fileserver: store } }, 1);
+  assert.deepEqual(got[0].payloads[0][1], bytesOf(700_000, 8));
+  await new Promise((r) => setTimeout(r, 100));
+  const gone = await bridge.receive(JSON.stringify(sent), { fileserver: store }).then(() => "still there", (e) => e.code);
+  assert.equal(gone, "PAYLOAD_GONE", `${url} should be deleted`);
+  let refused = "";
+  try {
+    for await (const _ of bridge.consume({ stream: "JOBS", durable: "nope", delete_after_ack: true, receive: { fileserver: store } })) break;
+  } catch (e) {
+    refused = (e as { code: string }).code;
+  }
+  assert.equal(refused, "INVALID_OPTION");
 });

@@ -212,3 +212,17 @@ test("smartsend() never writes broker credentials into the envelope", async () =
   assert.equal(env.broker_url, "nats://***@127.0.0.1:4222,nats://***@127.0.0.1:4223");
   assert.ok(!json.includes("s3cret") && !json.includes("tok3n"));
 });
+
+test("smartreceive() refuses a link announcing more than max_download_bytes without a request", async () => {
+  const store = memoryStore();
+  const [, json] = await smartsend("s", [["big", bytesOf(5000), "binary"]], {
+    is_publish: false, size_threshold: 1, fileserver: store.fileserver,
+  });
+  const e = await rejectsWithCode(
+    () => smartreceive(json, { fileserver: store.fileserver, max_download_bytes: 4096, logger: quiet }),
+    "PAYLOAD_TOO_LARGE",
+    /max_download_bytes/,
+  );
+  assert.equal(e.dataname, "big");
+  assert.equal(store.calls.download, 0);
+});

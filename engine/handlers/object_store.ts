@@ -257,7 +257,12 @@ export async function objectStoreFileServer(
     });
   }
 
-  return { upload, uploadStream, download, downloadStream, origins: [origin] };
+  async function remove(url: string): Promise<void> {
+    const { bucket: linkBucket, name } = parseObjectStoreUrl(url, { correlationId: "" });
+    if (linkBucket === bucket) await store.delete(name);
+  }
+
+  return { upload, uploadStream, download, downloadStream, delete: remove, origins: [origin] };
 }
 
 /**
