@@ -1,0 +1,326 @@
+/**
+ * Decoders for compressed Arrow IPC record batches. pyarrow's `write_feather` compresses
+ * with LZ4 (frame format) by default and ZSTD on request, and apache-arrow JS decodes
+ * neither until a codec is put in its `compressionRegistry`. This module puts one there
+ * for each: decoders only, since natsbridge always sends uncompressed stream format.
+ *
+ * apache-arrow strips the 8-byte uncompressed-length prefix of each buffer itself (and
+ * passes buffers marked "not compressed", length -1, through untouched); the codecs here
+ * only see the compressed bytes. apache-arrow does not tell a codec the expected length,
+ * so a short result is caught afterwards by the structural check in `arrow_table.ts`.
+ *
+ * - ZSTD: `fzstd`, used as is. It decodes single and concatenated frames, with or
+ *   without a content size, and errors on truncation; it does not verify the optional
+ *   XXH64 content checksum (Arrow's C++ writer never sets one).
+ * - LZ4 frame: the block decoder of `lz4js`, inside a frame parser of our own. `lz4js`'s
+ *   own `decompress()` reads the block-checksum field before the block instead of after
+ *   it (so any frame with the B.Checksum flag decodes to garbage), misreads content
+ *   sizes of 2 GiB and more, ignores the dictionary-id flag, and checks no bounds: a
+ *   corrupt block size sends it through up to 2^31 iterations of garbage. Here every
+ *   block is checked against the input and the frame's maximum block size before it is
+ *   decoded, header, block and content checksums are verified when the frame has them,
+ *   and the decoded length is compared with the frame's content size when present.
+ *
+ * @module
+ */
+import { compressionRegistry, CompressionType } from "apache-arrow";
+import { decompress as zstdDecompress } from "fzstd";
+// @ts-types="./lz4js.d.ts"
+import lz4js from "lz4js";
+import xxh32Module from "lz4js/xxh32.js";
+import type { Lz4jsXxh32 } from "./lz4js.d.ts";
+import { DecodeError } from "../errors.ts";
+
+const xxh32 = (xxh32Module as Lz4jsXxh32).hash;
+
+const LZ4_MAGIC = 0x184d2204;
+/** Skippable frames: magic 0x184D2A50 to 0x184D2A5F, then a 4-byte length. */
+const LZ4_SKIPPABLE_MASK = 0xfffffff0;
+const LZ4_SKIPPABLE_MAGIC = 0x184d2a50;
+const LZ4_MAX_BLOCK: Readonly<Record<number, number>> = {
+  4: 0x10000,
+  5: 0x40000,
+  6: 0x100000,
+  7: 0x400000,
+};
+/**
+ * An LZ4 sequence is at least a token and a 2-byte offset; each further input byte can
+ * add at most 255 bytes of match length. So one input byte never yields more than 255
+ * output bytes, which bounds the buffer allocated for a frame without a content size.
+ */
+const LZ4_MAX_RATIO = 255;
+
+interface Lz4Block {
+  /** Offset of the block data in the input. */
+  start: number;
+  /** Size of the block data in the input. */
+  size: number;
+  compressed: boolean;
+  /** Most bytes this block may decode to. */
+  bound: number;
+}
+
+interface Lz4Frame {
+  blocks: Lz4Block[];
+  /** Declared decoded size, when the frame carries one. */
+  contentSize?: number;
+  /** Declared XXH32 of the decoded content, when the frame carries one. */
+  contentChecksum?: number;
+  /** Bytes to allocate for this frame's output. */
+  bound: number;
+}
+
+function u32(src: Uint8Array, at: number): number {
+  return (src[at] | (src[at + 1] << 8) | (src[at + 2] << 16) | (src[at + 3] << 24)) >>> 0;
+}
+
+/** Parses and checks the framing of one or more concatenated LZ4 frames, decoding nothing. */
+function parseLz4Frames(src: Uint8Array): Lz4Frame[] {
+  const frames: Lz4Frame[] = [];
+  const n = src.length;
+  let at = 0;
+  const need = (bytes: number, what: string) => {
+    if (n - at < bytes) {
+      throw new DecodeError(
+        `LZ4 frame is truncated: ${what} at byte ${at} needs ${bytes} bytes, ${n - at} remain`,
+      );
+    }
+  };
+  while (at < n) {
+    need(4, "magic number");
+    const magic = u32(src, at);
+    if (((magic & LZ4_SKIPPABLE_MASK) >>> 0) === LZ4_SKIPPABLE_MAGIC) {
+      need(8, "skippable frame header");
+      const skip = u32(src, at + 4);
+      at += 8;
+      need(skip, "skippable frame");
+      at += skip;
+      continue;
+    }
+    if (magic !== LZ4_MAGIC) {
+      throw new DecodeError(
+        `LZ4 frame has a bad magic number 0x${magic.toString(16)} at byte ${at}`,
+      );
+    }
+    at += 4;
+    need(3, "frame descriptor");
+    const descriptorStart = at;
+    const flg = src[at++];
+    const bd = src[at++];
+    if (flg >> 6 !== 1) throw new DecodeError(`LZ4 frame has unsupported version ${flg >> 6}`);
+    if ((flg & 0x02) !== 0 || (bd & 0x8f) !== 0) {
+      throw new DecodeError("LZ4 frame descriptor has reserved bits set");
+    }
+    const maxBlock = LZ4_MAX_BLOCK[(bd >> 4) & 0x07];
+    if (maxBlock === undefined) {
+      throw new DecodeError(`LZ4 frame has an invalid block size id ${(bd >> 4) & 0x07}`);
+    }
+    const blockChecksums = (flg & 0x10) !== 0;
+    const hasContentSize = (flg & 0x08) !== 0;
+    const hasContentChecksum = (flg & 0x04) !== 0;
+    if ((flg & 0x01) !== 0) {
+      throw new DecodeError("LZ4 frame needs a dictionary, which Arrow IPC does not use");
+    }
+    let contentSize: number | undefined;
+    if (hasContentSize) {
+      need(9, "content size");
+      const high = u32(src, at + 4);
+      if (high >= 0x200000) throw new DecodeError("LZ4 frame declares an impossible content size");
+      contentSize = high * 0x100000000 + u32(src, at);
+      at += 8;
+    }
+    const headerChecksum = (xxh32(0, src, descriptorStart, at - descriptorStart) >>> 8) & 0xff;
+    if (src[at] !== headerChecksum) throw new DecodeError("LZ4 frame header checksum mismatch");
+    at += 1;
+
+    const blocks: Lz4Block[] = [];
+    let bound = 0;
+    for (;;) {
+      need(4, "block size");
+      const word = u32(src, at);
+      at += 4;
+      if (word === 0) break; // EndMark
+      const compressed = (word & 0x80000000) === 0;
+      const size = word & 0x7fffffff;
+      if (size > maxBlock) {
+        throw new DecodeError(
+          `LZ4 block at byte ${at - 4} is ${size} bytes, over the frame's ${maxBlock}-byte maximum`,
+        );
+      }
+      need(size + (blockChecksums ? 4 : 0), "block");
+      if (blockChecksums && xxh32(0, src, at, size) !== u32(src, at + size)) {
+        throw new DecodeError(`LZ4 block checksum mismatch at byte ${at - 4}`);
+      }
+      const blockBound = compressed ? Math.min(maxBlock, size * LZ4_MAX_RATIO) : size;
+      blocks.push({ start: at, size, compressed, bound: blockBound });
+      bound += blockBound;
+      at += size + (blockChecksums ? 4 : 0);
+    }
+    let contentChecksum: number | undefined;
+    if (hasContentChecksum) {
+      need(4, "content checksum");
+      contentChecksum = u32(src, at);
+      at += 4;
+    }
+    if (contentSize !== undefined) {
+      if (contentSize > bound) {
+        throw new DecodeError(
+          `LZ4 frame declares ${contentSize} bytes but its blocks hold at most ${bound}`,
+        );
+      }
+      bound = contentSize;
+    }
+    frames.push({ blocks, contentSize, contentChecksum, bound });
+  }
+  if (frames.length === 0) throw new DecodeError("LZ4 data holds no frame");
+  return frames;
+}
+
+/**
+ * Decodes LZ4 frame-format data (one or more concatenated frames) as Arrow's
+ * `LZ4_FRAME` compression writes it.
+ *
+ * @param data The compressed bytes, without Arrow's 8-byte length prefix.
+ * @returns The decoded bytes.
+ * @throws {DecodeError} When the framing is invalid or truncated, a checksum the frame
+ * carries does not match, or a block decodes to more than the frame allows.
+ *
+ * @example Decoding a frame written by lz4js
+ * ```ts
+ * import lz4js from "lz4js";
+ * import { decompressLz4Frame } from "./arrow_compression.ts";
+ *
+ * const text = new TextEncoder().encode("arrow ".repeat(100));
+ * const out = decompressLz4Frame(lz4js.compress(text));
+ * if (new TextDecoder().decode(out) !== "arrow ".repeat(100)) throw new Error("mismatch");
+ * ```
+ */
+export function decompressLz4Frame(data: Uint8Array): Uint8Array {
+  const frames = parseLz4Frames(data);
+  const total = frames.reduce((sum, f) => sum + f.bound, 0);
+  let out: Uint8Array;
+  try {
+    out = new Uint8Array(total);
+  } catch (err) {
+    throw new DecodeError(`LZ4 data would decode to ${total} bytes, more than can be allocated`, {
+      cause: err,
+    });
+  }
+  let end = 0;
+  for (const frame of frames) {
+    const frameStart = end;
+    const frameLimit = frameStart + frame.bound;
+    for (const block of frame.blocks) {
+      if (!block.compressed) {
+        if (end + block.size > frameLimit) {
+          throw new DecodeError("LZ4 frame decodes to more than its content size");
+        }
+        out.set(data.subarray(block.start, block.start + block.size), end);
+        end += block.size;
+        continue;
+      }
+      // A view of exactly this block: a corrupt sequence that runs past the block reads
+      // `undefined` (decoded as 0) instead of the next block's bytes. Linked blocks may
+      // refer back into earlier blocks' output, which is why all go into one buffer.
+      const next = lz4js.decompressBlock(
+        data.subarray(block.start, block.start + block.size),
+        out,
+        0,
+        block.size,
+        end,
+      );
+      if (next - end > block.bound || next > frameLimit) {
+        throw new DecodeError("LZ4 block decodes to more bytes than the frame allows");
+      }
+      end = next;
+    }
+    if (frame.contentSize !== undefined && end - frameStart !== frame.contentSize) {
+      throw new DecodeError(
+        `LZ4 frame declares ${frame.contentSize} bytes but decodes to ${end - frameStart}`,
+      );
+    }
+    if (
+      frame.contentChecksum !== undefined &&
+      xxh32(0, out, frameStart, end - frameStart) !== frame.contentChecksum
+    ) {
+      throw new DecodeError("LZ4 frame content checksum mismatch");
+    }
+  }
+  return end === out.length ? out : out.subarray(0, end);
+}
+
+/**
+ * Decodes Zstandard data (one or more frames) as Arrow's `ZSTD` compression writes it.
+ *
+ * @param data The compressed bytes, without Arrow's 8-byte length prefix.
+ * @returns The decoded bytes.
+ * @throws {DecodeError} When the data is empty, truncated or not Zstandard.
+ *
+ * @example Empty input is an error, not an empty buffer
+ * ```ts
+ * import { DecodeError } from "../errors.ts";
+ * import { decompressZstd } from "./arrow_compression.ts";
+ *
+ * try {
+ *   decompressZstd(new Uint8Array(0));
+ *   throw new Error("expected a DecodeError");
+ * } catch (err) {
+ *   if (!(err instanceof DecodeError)) throw err;
+ * }
+ * ```
+ */
+export function decompressZstd(data: Uint8Array): Uint8Array {
+  // fzstd returns an empty array for empty input; Arrow never writes an empty frame.
+  if (data.length === 0) throw new DecodeError("ZSTD data is empty");
+  let out: Uint8Array;
+  try {
+    out = zstdDecompress(data);
+  } catch (err) {
+    throw new DecodeError(
+      `ZSTD data is corrupt: ${err instanceof Error ? err.message : String(err)}`,
+      { cause: err },
+    );
+  }
+  // fzstd returns a view at byte offset 12 of its window buffer; apache-arrow needs
+  // 8-byte aligned buffers to view Int64, Float64 and timestamp columns in place.
+  return out.byteOffset % 8 === 0 ? out : out.slice();
+}
+
+let registered = false;
+
+/**
+ * Registers the LZ4_FRAME and ZSTD decoders in apache-arrow's `compressionRegistry`, so
+ * `tableFromIPC` and the record batch readers accept compressed IPC. Idempotent. A
+ * decoder already registered for a compression type (an application's own, faster one)
+ * is kept; an encoder already registered is kept beside ours.
+ *
+ * Called when `arrow_table.ts` is imported; call it yourself only when reading Arrow
+ * IPC with apache-arrow directly without going through natsbridge's codec.
+ *
+ * @example Reading compressed IPC with apache-arrow directly
+ * ```ts
+ * import { compressionRegistry, CompressionType } from "apache-arrow";
+ * import { registerArrowCompression } from "./arrow_compression.ts";
+ *
+ * registerArrowCompression();
+ * registerArrowCompression(); // a second call changes nothing
+ * if (!compressionRegistry.get(CompressionType.LZ4_FRAME)?.decode) throw new Error("not registered");
+ * if (!compressionRegistry.get(CompressionType.ZSTD)?.decode) throw new Error("not registered");
+ * ```
+ */
+export function registerArrowCompression(): void {
+  if (registered) return;
+  const decoders: Array<[CompressionType, (data: Uint8Array) => Uint8Array]> = [
+    [CompressionType.LZ4_FRAME, decompressLz4Frame],
+    [CompressionType.ZSTD, decompressZstd],
+  ];
+  for (const [type, decode] of decoders) {
+    const existing = compressionRegistry.get(type);
+    if (typeof existing?.decode === "function") continue;
+    compressionRegistry.set(
+      type,
+      existing?.encode ? { encode: existing.encode, decode } : { decode },
+    );
+  }
+  registered = true;
+}

@@ -1,0 +1,636 @@
+/**
+ * The `arrowtable` codec (engine/codecs/arrow_table.ts) and the Arrow IPC body
+ * compression decoders (engine/codecs/arrow_compression.ts), against files written by
+ * pyarrow and the lz4 tool (tests/fixtures/arrow, see generate.py there). Runs under
+ * `deno test`, `bun test` and `node --test` (bundled by esbuild into .build/).
+ */
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { cpSync, existsSync, mkdtempSync, readFileSync, rmSync, statSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import process from "node:process";
+import { fileURLToPath, pathToFileURL } from "node:url";
+import {
+  Bool,
+  compressionRegistry,
+  CompressionType,
+  Float64,
+  Int64,
+  Table,
+  tableToIPC,
+  TimestampMillisecond,
+  Utf8,
+  vectorFromArray,
+} from "apache-arrow";
+// @ts-types="../engine/codecs/lz4js.d.ts"
+import lz4js from "lz4js";
+import {
+  decompressLz4Frame,
+  decompressZstd,
+  registerArrowCompression,
+} from "../engine/codecs/arrow_compression.ts";
+import { deserializeArrowTable, serializeArrowTable } from "../engine/codecs/arrow_table.ts";
+import { DecodeError, InputError } from "../engine/errors.ts";
+
+// Beside this file when run from source; from the repository root (where every runner
+// starts) when run from an esbuild bundle in .build/.
+const FIXTURES = (() => {
+  const beside = fileURLToPath(new URL("./fixtures/arrow/", import.meta.url));
+  return existsSync(join(beside, "expected.json"))
+    ? beside
+    : join(process.cwd(), "tests", "fixtures", "arrow");
+})();
+
+function fixture(name: string): Uint8Array {
+  return new Uint8Array(readFileSync(join(FIXTURES, name)));
+}
+
+interface Expected {
+  rows: number;
+  batches_in_multibatch: number;
+  columns: {
+    id: (string | null)[];
+    value: (number | null)[];
+    label: (string | null)[];
+    flag: (boolean | null)[];
+    ts: (number | null)[];
+  };
+  large: { rows: number };
+}
+const EXPECTED: Expected = JSON.parse(readFileSync(join(FIXTURES, "expected.json"), "utf-8"));
+
+const FIXTURE_SCHEMA = [
+  "id: Int64",
+  "value: Float64",
+  "label: Utf8",
+  "flag: Bool",
+  "ts: Timestamp<MILLISECOND, UTC>",
+];
+
+function columnValues(table: Table, name: string): unknown[] {
+  const column = table.getChild(name);
+  assert.ok(column, `column ${name} is missing`);
+  return Array.from({ length: column.length }, (_, i) => column.get(i));
+}
+
+function assertFixtureTable(table: Table): void {
+  assert.equal(table.numRows, EXPECTED.rows);
+  assert.deepEqual(table.schema.fields.map(String), FIXTURE_SCHEMA);
+  const ids = columnValues(table, "id");
+  assert.ok(ids.every((v) => v === null || typeof v === "bigint"), "int64 reads as bigint");
+  assert.deepEqual(ids.map((v) => (v === null ? null : String(v))), EXPECTED.columns.id);
+  assert.deepEqual(columnValues(table, "value"), EXPECTED.columns.value);
+  assert.deepEqual(columnValues(table, "label"), EXPECTED.columns.label);
+  assert.deepEqual(columnValues(table, "flag"), EXPECTED.columns.flag);
+  assert.deepEqual(columnValues(table, "ts"), EXPECTED.columns.ts);
+  // Every column of the fixture has nulls, so each null path is covered.
+  for (const name of ["id", "value", "label", "flag", "ts"]) {
+    assert.ok(table.getChild(name)!.nullCount > 0, `${name} has nulls`);
+  }
+}
+
+function assertDecodeError(fn: () => unknown, message?: RegExp): void {
+  assert.throws(fn, (err: unknown) => {
+    assert.ok(err instanceof DecodeError, `expected a DecodeError, got ${String(err)}`);
+    assert.equal(err.code, "DECODE_FAILED");
+    if (message) assert.match(err.message, message);
+    return true;
+  });
+}
+
+function assertInputError(fn: () => unknown, message: RegExp): void {
+  assert.throws(fn, (err: unknown) => {
+    assert.ok(err instanceof InputError, `expected an InputError, got ${String(err)}`);
+    assert.equal(err.code, "INVALID_INPUT");
+    assert.match(err.message, message);
+    return true;
+  });
+}
+
+/** Deterministic bytes (xorshift32). */
+function randomBytes(length: number, seed: number): Uint8Array {
+  const out = new Uint8Array(length);
+  let x = seed >>> 0 || 1;
+  for (let i = 0; i < length; i++) {
+    x ^= x << 13;
+    x ^= x >>> 17;
+    x ^= x << 5;
+    out[i] = x & 0xff;
+  }
+  return out;
+}
+
+function concat(...parts: Uint8Array[]): Uint8Array {
+  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
+  let at = 0;
+  for (const p of parts) {
+    out.set(p, at);
+    at += p.length;
+  }
+  return out;
+}
+
+function indexOfBytes(haystack: Uint8Array, needle: number[]): number {
+  outer: for (let i = 0; i + needle.length <= haystack.length; i++) {
+    for (let j = 0; j < needle.length; j++) if (haystack[i + j] !== needle[j]) continue outer;
+    return i;
+  }
+  return -1;
+}
+
+/** Offset and length of the metadata of the first message after the schema. */
+function firstBatchMetadata(bytes: Uint8Array, start: number): { at: number; length: number } {
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.length);
+  assert.equal(view.getInt32(start, true), -1);
+  const schemaEnd = start + 8 + view.getInt32(start + 4, true); // a schema message has no body
+  assert.equal(view.getInt32(schemaEnd, true), -1);
+  return { at: schemaEnd + 8, length: view.getInt32(schemaEnd + 4, true) };
+}
+
+/** The text the lz4_frame_*.lz4 fixtures hold (lz4_text() in generate.py). */
+const LZ4_TEXT = new TextEncoder().encode(
+  Array.from(
+    { length: 5000 },
+    (_, i) => `${String(i).padStart(5, "0")} natsbridge lz4 fixture line ${i % 7}\n`,
+  )
+    .join(""),
+);
+
+const LZ4_MAGIC = [0x04, 0x22, 0x4d, 0x18];
+const ZSTD_MAGIC = [0x28, 0xb5, 0x2f, 0xfd];
+
+// ---------------------------------------------------------------------------------
+// Reading what pyarrow writes
+
+const PYARROW_FIXTURES: Array<[string, string]> = [
+  ["feather_lz4.arrow", "pyarrow feather with LZ4 (write_feather's default)"],
+  ["feather_zstd.arrow", "pyarrow feather with ZSTD"],
+  ["feather_uncompressed.arrow", "uncompressed pyarrow feather"],
+  ["stream_uncompressed.arrows", "an uncompressed pyarrow IPC stream"],
+  ["stream_zstd.arrows", "a pyarrow IPC stream with ZSTD"],
+  ["stream_lz4.arrows", "a pyarrow IPC stream with LZ4"],
+  ["feather_lz4_multibatch.arrow", "pyarrow feather holding several record batches"],
+];
+
+for (const [file, what] of PYARROW_FIXTURES) {
+  test(`deserializeArrowTable() reads ${what}`, () => {
+    assertFixtureTable(deserializeArrowTable(fixture(file)));
+  });
+}
+
+test("deserializeArrowTable() keeps every record batch of a multi-batch file", () => {
+  const table = deserializeArrowTable(fixture("feather_lz4_multibatch.arrow"));
+  assert.equal(table.batches.length, EXPECTED.batches_in_multibatch);
+  assert.ok(
+    table.batches.every((b) => b.numRows === EXPECTED.rows / EXPECTED.batches_in_multibatch),
+  );
+});
+
+test("deserializeArrowTable() reads an LZ4 buffer spanning several linked 64 KiB blocks", () => {
+  const table = deserializeArrowTable(fixture("feather_lz4_large.arrow"));
+  assert.equal(table.numRows, EXPECTED.large.rows);
+  const n = table.getChild("n")!;
+  for (let i = 0; i < n.length; i++) assert.equal(n.get(i), BigInt(i % 1000));
+});
+
+test("deserializeArrowTable() gives 8-byte aligned column buffers for ZSTD input", () => {
+  // fzstd returns a view at offset 12; apache-arrow cannot view Int64 values there.
+  const table = deserializeArrowTable(fixture("stream_zstd.arrows"));
+  for (const name of ["id", "value", "ts"]) {
+    assert.equal((table.getChild(name)!.data[0].values as BigInt64Array).byteOffset % 8, 0);
+  }
+});
+
+test("deserializeArrowTable() accepts a stream without end-of-stream marker that ends after a whole message", () => {
+  const bytes = fixture("stream_uncompressed.arrows");
+  assert.deepEqual([...bytes.subarray(-8)], [0xff, 0xff, 0xff, 0xff, 0, 0, 0, 0]);
+  assertFixtureTable(deserializeArrowTable(bytes.subarray(0, bytes.length - 8)));
+});
+
+test("deserializeArrowTable() reads input that is not 8-byte aligned", () => {
+  const bytes = fixture("stream_uncompressed.arrows");
+  const shifted = new Uint8Array(bytes.length + 3);
+  shifted.set(bytes, 3);
+  assertFixtureTable(deserializeArrowTable(shifted.subarray(3)));
+});
+
+// ---------------------------------------------------------------------------------
+// Round trips
+
+function sampleTable(): Table {
+  return new Table({
+    id: vectorFromArray([1n, null, 2n ** 62n + 1n, -5n], new Int64()),
+    x: vectorFromArray([1.5, null, -1e300, 0.1], new Float64()),
+    s: vectorFromArray(["a", null, "ü日本", ""], new Utf8()),
+    b: vectorFromArray([true, null, false, true], new Bool()),
+    ts: vectorFromArray([0, null, 1767225600123, -86400000], new TimestampMillisecond("UTC")),
+  });
+}
+
+test("serializeArrowTable() and deserializeArrowTable() round-trip a Table", () => {
+  const table = sampleTable();
+  const back = deserializeArrowTable(serializeArrowTable(table));
+  assert.deepEqual(back.schema.fields.map(String), table.schema.fields.map(String));
+  assert.equal(back.numRows, 4);
+  for (const name of ["id", "x", "s", "b", "ts"]) {
+    assert.deepEqual(columnValues(back, name), columnValues(table, name), name);
+  }
+  assert.equal(back.getChild("id")!.get(2), 2n ** 62n + 1n);
+});
+
+test("serializeArrowTable() keeps the record batches of a Table", () => {
+  const table = sampleTable().concat(sampleTable());
+  assert.equal(table.batches.length, 2);
+  const back = deserializeArrowTable(serializeArrowTable(table));
+  assert.equal(back.batches.length, 2);
+  assert.deepEqual(columnValues(back, "s"), ["a", null, "ü日本", "", "a", null, "ü日本", ""]);
+});
+
+test("serializeArrowTable() and deserializeArrowTable() round-trip row objects", () => {
+  const rows = [
+    { id: 1, name: "Alice", ok: true, at: new Date(0), big: 10n },
+    { id: 2.5, name: null, ok: false, at: null, big: null },
+    { name: "Bob", at: new Date(86_400_000), big: -3n, extra: "only here" },
+  ];
+  const table = deserializeArrowTable(serializeArrowTable(rows));
+  assert.equal(table.numRows, 3);
+  assert.deepEqual(table.schema.fields.map((f) => f.name), [
+    "id",
+    "name",
+    "ok",
+    "at",
+    "big",
+    "extra",
+  ]);
+  assert.deepEqual(columnValues(table, "id"), [1, 2.5, null]);
+  assert.deepEqual(columnValues(table, "name"), ["Alice", null, "Bob"]);
+  // A key missing from a row is null, not apache-arrow's "" or false.
+  assert.deepEqual(columnValues(table, "ok"), [true, false, null]);
+  assert.deepEqual(columnValues(table, "at"), [0, null, 86_400_000]);
+  assert.deepEqual(columnValues(table, "big"), [10n, null, -3n]);
+  assert.deepEqual(columnValues(table, "extra"), [null, null, "only here"]);
+});
+
+test("serializeArrowTable() writes the stream format, not the file format", () => {
+  for (const input of [sampleTable(), [{ a: 1 }]]) {
+    const bytes = serializeArrowTable(input);
+    assert.deepEqual(
+      [...bytes.subarray(0, 4)],
+      [0xff, 0xff, 0xff, 0xff],
+      "continuation marker first",
+    );
+    assert.notEqual(new TextDecoder().decode(bytes.subarray(0, 6)), "ARROW1");
+    assert.deepEqual(
+      [...bytes.subarray(-8)],
+      [0xff, 0xff, 0xff, 0xff, 0, 0, 0, 0],
+      "end-of-stream marker last",
+    );
+  }
+});
+
+test("serializeArrowTable() of an empty row array round-trips as an empty table", () => {
+  const bytes = serializeArrowTable([]);
+  assert.ok(bytes.length > 0);
+  const table = deserializeArrowTable(bytes);
+  assert.equal(table.numRows, 0);
+  assert.equal(table.numCols, 0);
+});
+
+test("serializeArrowTable() of a Table without rows keeps its schema", () => {
+  const empty = sampleTable().slice(0, 0);
+  assert.equal(empty.numRows, 0);
+  const back = deserializeArrowTable(serializeArrowTable(empty));
+  assert.equal(back.numRows, 0);
+  assert.deepEqual(back.schema.fields.map(String), sampleTable().schema.fields.map(String));
+});
+
+test("serializeArrowTable() accepts a duck-typed table with schema and batches", () => {
+  const table = sampleTable();
+  const duck = { schema: table.schema, batches: table.batches };
+  assert.ok(!(duck instanceof Table));
+  const back = deserializeArrowTable(serializeArrowTable(duck));
+  assert.deepEqual(columnValues(back, "id"), columnValues(table, "id"));
+  assert.deepEqual(columnValues(back, "ts"), columnValues(table, "ts"));
+});
+
+test("serializeArrowTable() accepts a Table from a second copy of apache-arrow", async () => {
+  // A private copy of apache-arrow's ESM build, as when two versions are installed.
+  const modules = join(process.cwd(), "node_modules");
+  const dir = mkdtempSync(join(tmpdir(), "natsbridge-arrow-copy-"));
+  try {
+    cpSync(join(modules, "apache-arrow"), join(dir, "node_modules", "apache-arrow"), {
+      recursive: true,
+      filter: (src) =>
+        statSync(src).isDirectory() || src.endsWith(".mjs") || src.endsWith("package.json"),
+    });
+    for (const dep of ["flatbuffers", "tslib", "json-with-bigint"]) {
+      cpSync(join(modules, dep), join(dir, "node_modules", dep), { recursive: true });
+    }
+    const url = pathToFileURL(join(dir, "node_modules", "apache-arrow", "Arrow.node.mjs")).href;
+    const other = (await import(url)) as typeof import("apache-arrow");
+    assert.notEqual(
+      other.DataType,
+      (await import("apache-arrow")).DataType,
+      "a distinct copy was loaded",
+    );
+
+    const foreign = new other.Table({
+      id: other.vectorFromArray([1n, null, 3n], new other.Int64()),
+      s: other.vectorFromArray(["x", "y", null]), // Dictionary<Int32, Utf8>
+      ts: other.vectorFromArray([5, null, 7], new other.TimestampMillisecond("UTC")),
+      list: other.vectorFromArray(
+        [[1, 2], [], null],
+        new other.List(new other.Field("item", new other.Float64(), true)),
+      ),
+      point: other.vectorFromArray(
+        [{ x: 1, y: "a" }, null, { x: 3, y: "c" }],
+        new other.Struct([
+          new other.Field("x", new other.Float64(), true),
+          new other.Field("y", new other.Utf8(), true),
+        ]),
+      ),
+    });
+    // tableToIPC() alone writes such a Table without complaint, but into bytes that no
+    // reader accepts: its writer cannot visit the other copy's types.
+
+    const back = deserializeArrowTable(serializeArrowTable(foreign));
+    assert.deepEqual(back.schema.fields.map(String), foreign.schema.fields.map(String));
+    assert.deepEqual(columnValues(back, "id"), [1n, null, 3n]);
+    assert.deepEqual(columnValues(back, "s"), ["x", "y", null]);
+    assert.deepEqual(columnValues(back, "ts"), [5, null, 7]);
+    assert.deepEqual(
+      columnValues(back, "list").map((v) => (v === null ? null : [...(v as Iterable<number>)])),
+      [
+        [1, 2],
+        [],
+        null,
+      ],
+    );
+    assert.deepEqual(
+      columnValues(back, "point").map((
+        v,
+      ) => (v === null ? null : (v as { toJSON(): unknown }).toJSON())),
+      [{ x: 1, y: "a" }, null, { x: 3, y: "c" }],
+    );
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+// ---------------------------------------------------------------------------------
+// Bad input on send
+
+test("serializeArrowTable() rejects values that are neither a Table nor an array with InputError", () => {
+  const cases: unknown[] = [null, undefined, 42, "rows", {}, new Uint8Array(4), new Map(), {
+    schema: {},
+  }];
+  for (const data of cases) {
+    assertInputError(
+      () => serializeArrowTable(data),
+      /^arrowtable payload must be an apache-arrow Table or an array of row objects, got /,
+    );
+  }
+  assertInputError(() => serializeArrowTable(42), /got a number$/);
+});
+
+test("serializeArrowTable() names the first row that is not an object", () => {
+  const cases: Array<[unknown[], RegExp]> = [
+    [[1, 2], /^arrowtable row 0 must be an object, got a number$/],
+    [[{ a: 1 }, null], /^arrowtable row 1 must be an object, got null$/],
+    [[{ a: 1 }, { a: 2 }, [3]], /^arrowtable row 2 must be an object, got an array$/],
+    [[{ a: 1 }, new Date(0)], /^arrowtable row 1 must be an object, got a Date$/],
+    [["x"], /^arrowtable row 0 must be an object, got a string$/],
+  ];
+  for (const [rows, message] of cases) assertInputError(() => serializeArrowTable(rows), message);
+});
+
+test("serializeArrowTable() reports rows apache-arrow cannot convert as InputError", () => {
+  assertInputError(
+    () => serializeArrowTable([{ a: 1n }, { a: 1.5 }]),
+    /^arrowtable rows could not be made into an Arrow table: /,
+  );
+});
+
+test("serializeArrowTable() rejects a duck-typed object that is no table with InputError", () => {
+  assertInputError(
+    () =>
+      serializeArrowTable({
+        schema: { fields: [{ name: "a", type: { typeId: 999 } }] },
+        batches: [],
+      }),
+    /unsupported Arrow type/,
+  );
+  assertInputError(
+    () => serializeArrowTable({ schema: { fields: [] }, batches: [1] }),
+    /not a usable/,
+  );
+});
+
+// ---------------------------------------------------------------------------------
+// Corrupt input on receive
+
+test("deserializeArrowTable() rejects empty bytes with DecodeError", () => {
+  assertDecodeError(
+    () => deserializeArrowTable(new Uint8Array(0)),
+    /^arrowtable payload is empty$/,
+  );
+});
+
+test("deserializeArrowTable() rejects input that is not a Uint8Array with DecodeError", () => {
+  assertDecodeError(
+    () => deserializeArrowTable(new ArrayBuffer(8) as unknown as Uint8Array),
+    /must be a Uint8Array/,
+  );
+});
+
+test("deserializeArrowTable() rejects random bytes with DecodeError", () => {
+  for (const [length, seed] of [[1, 1], [4, 2], [7, 3], [64, 4], [1000, 5], [50_000, 6]]) {
+    const noise = randomBytes(length, seed);
+    assertDecodeError(() => deserializeArrowTable(noise));
+    // Behind a continuation marker the noise is parsed as message metadata.
+    assertDecodeError(() =>
+      deserializeArrowTable(concat(new Uint8Array([0xff, 0xff, 0xff, 0xff]), noise))
+    );
+    // Between ARROW1 magics it is taken for a file.
+    const magic = new TextEncoder().encode("ARROW1");
+    assertDecodeError(() => deserializeArrowTable(concat(magic, new Uint8Array(2), noise, magic)));
+  }
+});
+
+for (const file of ["stream_uncompressed.arrows", "stream_lz4.arrows", "stream_zstd.arrows"]) {
+  test(`deserializeArrowTable() rejects ${file} truncated inside a message with DecodeError`, () => {
+    const bytes = fixture(file);
+    const n = bytes.length;
+    // n - 9: last byte of the last batch body; n - 4 and n - 1: half an end-of-stream marker.
+    for (const cut of [1, 3, 4, 7, 9, 100, Math.floor(n / 2), n - 9, n - 4, n - 1]) {
+      assertDecodeError(() => deserializeArrowTable(bytes.subarray(0, cut)));
+    }
+  });
+}
+
+for (
+  const file of ["feather_uncompressed.arrow", "feather_lz4.arrow", "feather_lz4_multibatch.arrow"]
+) {
+  test(`deserializeArrowTable() rejects truncated ${file} with DecodeError`, () => {
+    const bytes = fixture(file);
+    const n = bytes.length;
+    for (const cut of [6, 8, 100, Math.floor(n / 2), n - 10, n - 6, n - 1]) {
+      assertDecodeError(() => deserializeArrowTable(bytes.subarray(0, cut)));
+    }
+  });
+}
+
+test("deserializeArrowTable() rejects bytes after the end-of-stream marker", () => {
+  const bytes = fixture("stream_uncompressed.arrows");
+  assertDecodeError(
+    () => deserializeArrowTable(concat(bytes, new Uint8Array([0]))),
+    /follow the end-of-stream marker/,
+  );
+  // Two concatenated streams: apache-arrow alone would silently return the first.
+  assertDecodeError(
+    () => deserializeArrowTable(concat(bytes, bytes)),
+    /follow the end-of-stream marker/,
+  );
+});
+
+test("deserializeArrowTable() rejects a stream ending in stray bytes instead of a message", () => {
+  // apache-arrow alone reads each of these as the complete 1,000-row table.
+  const withoutEnd = fixture("stream_uncompressed.arrows").slice(0, -8);
+  for (const stray of [[1], [5, 0, 0], [0xff, 0xff, 0xff]]) {
+    assertDecodeError(
+      () => deserializeArrowTable(concat(withoutEnd, new Uint8Array(stray))),
+      /stray bytes at byte \d+, where a message should start/,
+    );
+  }
+});
+
+test("deserializeArrowTable() rejects a damaged LZ4 frame with DecodeError", () => {
+  const bytes = fixture("stream_lz4.arrows");
+  const at = indexOfBytes(bytes, LZ4_MAGIC);
+  assert.ok(at > 0);
+  const damaged = bytes.slice();
+  damaged[at] ^= 0xff;
+  assertDecodeError(() => deserializeArrowTable(damaged), /LZ4 frame has a bad magic number/);
+});
+
+test("deserializeArrowTable() rejects a damaged ZSTD frame with DecodeError", () => {
+  const bytes = fixture("feather_zstd.arrow");
+  const at = indexOfBytes(bytes, ZSTD_MAGIC);
+  assert.ok(at > 0);
+  const damaged = bytes.slice();
+  damaged[at + 1] ^= 0xff;
+  assertDecodeError(() => deserializeArrowTable(damaged), /ZSTD/);
+});
+
+test("deserializeArrowTable() rejects a compressed buffer that decodes shorter than its column", () => {
+  // An encoder that compresses only half of each buffer: the batch metadata announces
+  // full-length columns the decoded buffers cannot fill.
+  const original = compressionRegistry.get(CompressionType.LZ4_FRAME);
+  compressionRegistry.set(CompressionType.LZ4_FRAME, {
+    encode: (data: Uint8Array) => lz4js.compress(data.subarray(0, Math.ceil(data.length / 2))),
+    decode: decompressLz4Frame,
+  });
+  let bytes: Uint8Array;
+  try {
+    bytes = tableToIPC(sampleTable(), "stream", CompressionType.LZ4_FRAME);
+  } finally {
+    compressionRegistry.set(CompressionType.LZ4_FRAME, original ?? { decode: decompressLz4Frame });
+  }
+  assertDecodeError(() => deserializeArrowTable(bytes), /column "\w+" of record batch 0: /);
+});
+
+for (
+  const [file, start] of [["feather_lz4_large.arrow", 8], [
+    "stream_uncompressed.arrows",
+    0,
+  ]] as const
+) {
+  test(`deserializeArrowTable() ends with a table or a DecodeError for each damaged metadata byte of ${file}`, () => {
+    // Regression: a damaged message header type made apache-arrow's file reader loop
+    // forever, a damaged vector length made it build objects until the heap ran out.
+    const bytes = fixture(file);
+    const { at, length } = firstBatchMetadata(bytes, start);
+    for (let p = at - 8; p < at + length; p++) {
+      for (const value of [0x00, 0x01, 0x52, 0x7f, 0xff]) {
+        if (bytes[p] === value) continue;
+        const damaged = bytes.slice();
+        damaged[p] = value;
+        try {
+          assert.ok(deserializeArrowTable(damaged) instanceof Table);
+        } catch (err) {
+          assert.ok(err instanceof DecodeError, `byte ${p} = ${value}: ${String(err)}`);
+        }
+      }
+    }
+  });
+}
+
+// ---------------------------------------------------------------------------------
+// The compression decoders
+
+const LZ4_FRAMES: Array<[string, string]> = [
+  ["lz4_frame_content_size.lz4", "content size, content checksum and linked blocks"],
+  ["lz4_frame_block_checksum.lz4", "block checksums"],
+  ["lz4_frame_no_checksum.lz4", "linked blocks and no checksum"],
+];
+
+for (const [file, what] of LZ4_FRAMES) {
+  test(`decompressLz4Frame() decodes a multi-block frame with ${what}`, () => {
+    assert.deepEqual(decompressLz4Frame(fixture(file)), LZ4_TEXT);
+  });
+}
+
+test("decompressLz4Frame() decodes concatenated frames and lz4js's own frames", () => {
+  const a = new TextEncoder().encode("first frame ".repeat(50));
+  const b = fixture("lz4_frame_no_checksum.lz4");
+  assert.deepEqual(decompressLz4Frame(concat(lz4js.compress(a), b)), concat(a, LZ4_TEXT));
+});
+
+test("decompressLz4Frame() verifies the checksums a frame carries", () => {
+  const withBlockSums = fixture("lz4_frame_block_checksum.lz4");
+  const damagedBlock = withBlockSums.slice();
+  damagedBlock[100] ^= 0x01; // inside the first block
+  assertDecodeError(() => decompressLz4Frame(damagedBlock), /block checksum mismatch/);
+
+  const withContentSum = fixture("lz4_frame_content_size.lz4");
+  const damagedContent = withContentSum.slice();
+  damagedContent[withContentSum.length - 1] ^= 0x01; // the content checksum itself
+  assertDecodeError(() => decompressLz4Frame(damagedContent), /content checksum mismatch/);
+
+  const damagedHeader = withContentSum.slice();
+  damagedHeader[6] ^= 0x01; // first content-size byte, covered by the header checksum
+  assertDecodeError(() => decompressLz4Frame(damagedHeader), /header checksum mismatch/);
+});
+
+test("decompressLz4Frame() rejects truncated, empty and foreign data with DecodeError", () => {
+  for (const [file] of LZ4_FRAMES) {
+    const frame = fixture(file);
+    for (const cut of [0, 3, 5, 7, 11, 1000, Math.floor(frame.length / 2), frame.length - 1]) {
+      assertDecodeError(() => decompressLz4Frame(frame.subarray(0, cut)));
+    }
+  }
+  assertDecodeError(() => decompressLz4Frame(randomBytes(100, 9)), /bad magic number/);
+  // A block claiming more than the frame's 64 KiB maximum.
+  const oversized = concat(
+    fixture("lz4_frame_no_checksum.lz4").subarray(0, 7),
+    new Uint8Array([0x01, 0x00, 0x01, 0x00]),
+  );
+  assertDecodeError(() => decompressLz4Frame(oversized), /over the frame's 65536-byte maximum/);
+});
+
+test("decompressZstd() rejects empty, truncated and foreign data with DecodeError", () => {
+  assertDecodeError(() => decompressZstd(new Uint8Array(0)), /^ZSTD data is empty$/);
+  assertDecodeError(() => decompressZstd(randomBytes(100, 10)), /^ZSTD data is corrupt/);
+  const bytes = fixture("stream_zstd.arrows");
+  const at = indexOfBytes(bytes, ZSTD_MAGIC);
+  assertDecodeError(() => decompressZstd(bytes.subarray(at, at + 12)), /^ZSTD data is corrupt/);
+});
+
+test("registerArrowCompression() is idempotent and leaves both decoders registered", () => {
+  registerArrowCompression();
+  registerArrowCompression();
+  assert.equal(typeof compressionRegistry.get(CompressionType.LZ4_FRAME)?.decode, "function");
+  assert.equal(typeof compressionRegistry.get(CompressionType.ZSTD)?.decode, "function");
+  assertFixtureTable(deserializeArrowTable(fixture("feather_lz4.arrow")));
+});
