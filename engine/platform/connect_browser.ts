@@ -1,0 +1,37 @@
+/**
+ * The NATS connect seam of the browser build (same exports as `connect.ts`):
+ * browsers reach NATS only over WebSocket, so `servers` are `ws://` or
+ * `wss://` URLs of nats-server's `websocket` listener (`broker_url:
+ * "ws://127.0.0.1:8443"`); `nats://` URLs cannot be dialled from a page.
+ *
+ * @module
+ */
+import { type ConnectionOptions, type NatsConnection, wsconnect } from "@nats-io/nats-core";
+
+/**
+ * Opens a NATS connection over WebSocket.
+ *
+ * @param options nats.js connection options; `servers` must be WebSocket URLs.
+ * @returns The connection.
+ *
+ * @example
+ * ```ts ignore
+ * import { openConnection } from "./connect_browser.ts";
+ * const nc = await openConnection({ servers: "ws://127.0.0.1:8443" });
+ * await nc.close();
+ * ```
+ */
+export function openConnection(options: ConnectionOptions): Promise<NatsConnection> {
+  const servers = options.servers === undefined
+    ? []
+    : Array.isArray(options.servers)
+    ? options.servers
+    : [options.servers];
+  const notWs = servers.find((s) => !/^wss?:\/\//i.test(s));
+  if (notWs !== undefined) {
+    return Promise.reject(
+      new Error(`browsers reach NATS over WebSocket only: "${notWs}" is not a ws:// or wss:// URL`),
+    );
+  }
+  return wsconnect(options);
+}

@@ -1,0 +1,187 @@
+/**
+ * Builds natsbridge for browsers: `mod.ts` bundled by esbuild (platform
+ * browser, format esm) into `.build/browser/natsbridge.js`, with the runtime
+ * seams swapped for their browser versions:
+ *
+ * | module | browser version | why |
+ * | --- | --- | --- |
+ * | `engine/platform/base64.ts` | `base64_browser.ts` | `toBase64`/`fromBase64`, no `Buffer` |
+ * | `engine/platform/sha256.ts` | `sha256_browser.ts` | hash-wasm, no `node:crypto` |
+ * | `engine/platform/connect.ts` | `connect_browser.ts` | `wsconnect` (nats-server's WebSocket listener) |
+ * | `engine/platform/file_source.ts` | `file_source_browser.ts` | no file paths |
+ * | `workers/pool.ts` | `workers/pool_browser.ts` | inline only, no piscina / `node:os` |
+ * | `@nats-io/obj` (from `engine/handlers/object_store.ts`) | `engine/platform/obj_browser.ts` | keeps the package's JS SHA-256 where the handler asks for `node:crypto` |
+ *
+ * The build fails when a browser version lacks an export of the module it
+ * replaces, or when anything in the bundle still imports a `node:` module.
+ *
+ * Usage: `deno run -A scripts/build_browser.ts [--outdir DIR] [--minify]`
+ * (also `bun scripts/build_browser.ts`).
+ *
+ * @module
+ */
+import { existsSync, readFileSync } from "node:fs";
+import { dirname, join, relative, resolve } from "node:path";
+import process from "node:process";
+import { fileURLToPath } from "node:url";
+import * as esbuild from "esbuild";
+
+/** Repository root (the folder holding deno.json above this script). */
+export const ROOT: string = (() => {
+  let dir = dirname(fileURLToPath(import.meta.url));
+  while (!existsSync(join(dir, "deno.json")) && dirname(dir) !== dir) dir = dirname(dir);
+  return dir;
+})();
+
+/** Source module → its browser version (paths relative to the repository root). */
+export const BROWSER_SEAMS: Readonly<Record<string, string>> = {
+  "engine/platform/base64.ts": "engine/platform/base64_browser.ts",
+  "engine/platform/sha256.ts": "engine/platform/sha256_browser.ts",
+  "engine/platform/connect.ts": "engine/platform/connect_browser.ts",
+  "engine/platform/file_source.ts": "engine/platform/file_source_browser.ts",
+  "workers/pool.ts": "workers/pool_browser.ts",
+};
+
+/** Packages whose import is redirected for given importers (importer → shim). */
+const PACKAGE_SHIMS: ReadonlyArray<{ pkg: string; importer: string; shim: string }> = [
+  {
+    pkg: "@nats-io/obj",
+    importer: "engine/handlers/object_store.ts",
+    shim: "engine/platform/obj_browser.ts",
+  },
+];
+
+/** The names a module exports (`export function|class|const|let|interface|type|async function NAME`). */
+function exportNames(file: string): Set<string> {
+  const text = readFileSync(file, "utf8");
+  const names = new Set<string>();
+  for (
+    const m of text.matchAll(
+      /^export\s+(?:declare\s+)?(?:async\s+)?(?:function\*?|class|const|let|var|interface|type|enum)\s+([A-Za-z_$][\w$]*)/gm,
+    )
+  ) {
+    names.add(m[1]);
+  }
+  return names;
+}
+
+/**
+ * Checks that every browser version exports what the module it replaces exports.
+ *
+ * @returns One message per missing export (empty when all is well).
+ */
+export function checkSeamParity(): string[] {
+  const problems: string[] = [];
+  for (const [from, to] of Object.entries(BROWSER_SEAMS)) {
+    const want = exportNames(join(ROOT, from));
+    const have = exportNames(join(ROOT, to));
+    for (const name of want) {
+      if (!have.has(name)) problems.push(`${to} lacks export "${name}" of ${from}`);
+    }
+  }
+  return problems;
+}
+
+/**
+ * The esbuild plugin that swaps the runtime seams for their browser versions.
+ *
+ * @returns The plugin.
+ */
+export function browserSeamsPlugin(): esbuild.Plugin {
+  const seams = new Map(
+    Object.entries(BROWSER_SEAMS).map(([f, t]) => [join(ROOT, f), join(ROOT, t)]),
+  );
+  return {
+    name: "natsbridge-browser-seams",
+    setup(build) {
+      build.onResolve({ filter: /\.ts$/ }, (args) => {
+        if (!args.path.startsWith(".")) return undefined;
+        const target = seams.get(resolve(args.resolveDir, args.path));
+        return target ? { path: target } : undefined;
+      });
+      // @nats-io/obj reaches node:crypto through a dynamic import only for its
+      // "native" backend, which obj_browser.ts never selects: an empty module
+      // stands in, so that path fails with the package's own clear message.
+      build.onResolve(
+        { filter: /^node:crypto$/ },
+        (args) =>
+          args.importer.includes(`${"@nats-io"}/obj/`)
+            ? { path: "node:crypto", namespace: "natsbridge-empty" }
+            : undefined,
+      );
+      build.onLoad(
+        { filter: /.*/, namespace: "natsbridge-empty" },
+        () => ({ contents: "export {};", loader: "js" }),
+      );
+      for (const { pkg, importer, shim } of PACKAGE_SHIMS) {
+        const filter = new RegExp(`^${pkg.replace(/[.*+?^${}()|[\]\\/]/g, "\\$&")}$`);
+        build.onResolve(
+          { filter },
+          (args) => args.importer === join(ROOT, importer) ? { path: join(ROOT, shim) } : undefined,
+        );
+      }
+    },
+  };
+}
+
+/** Options of {@link buildBrowser}. */
+export interface BuildBrowserOptions {
+  /** Output folder. @default {".build/browser"} */
+  outdir?: string;
+  /** Minify. @default {false} */
+  minify?: boolean;
+}
+
+/**
+ * Builds `natsbridge.js` for browsers.
+ *
+ * @param options Output folder, minification.
+ * @returns The path of the bundle and its size in bytes.
+ */
+export async function buildBrowser(
+  options: BuildBrowserOptions = {},
+): Promise<{ file: string; bytes: number }> {
+  const problems = checkSeamParity();
+  if (problems.length) throw new Error(`browser seams out of step:\n  ${problems.join("\n  ")}`);
+  const outdir = resolve(ROOT, options.outdir ?? ".build/browser");
+  const file = join(outdir, "natsbridge.js");
+  const result = await esbuild.build({
+    entryPoints: [join(ROOT, "mod.ts")],
+    outfile: file,
+    bundle: true,
+    platform: "browser",
+    format: "esm",
+    target: "es2022",
+    // top-level await (sha256_browser.ts) needs esm + es2022
+    minify: options.minify ?? false,
+    sourcemap: true,
+    metafile: true,
+    legalComments: "linked",
+    logLevel: "warning",
+    plugins: [browserSeamsPlugin()],
+  });
+  const nodeImports = Object.entries(result.metafile.inputs).flatMap(([input, info]) =>
+    info.imports.filter((i) => i.path.startsWith("node:") || i.path === "piscina").map((i) =>
+      `${input} → ${i.path}`
+    )
+  );
+  if (nodeImports.length) {
+    throw new Error(`browser bundle still imports Node modules:\n  ${nodeImports.join("\n  ")}`);
+  }
+  const bytes = result.metafile.outputs[relative(process.cwd(), file)]?.bytes ??
+    readFileSync(file).byteLength;
+  return { file, bytes };
+}
+
+// Deno and Bun set import.meta.main; bundled into another program (Node) it is undefined.
+if ((import.meta as { main?: boolean }).main) {
+  const args = process.argv.slice(2);
+  const outdir = args.includes("--outdir") ? args[args.indexOf("--outdir") + 1] : undefined;
+  try {
+    const { file, bytes } = await buildBrowser({ outdir, minify: args.includes("--minify") });
+    console.log(`${relative(process.cwd(), file)}: ${(bytes / 1024).toFixed(0)} KiB`);
+  } catch (err) {
+    console.error(`build_browser: ${(err as Error).message}`);
+    process.exit(1);
+  }
+}

@@ -1,0 +1,138 @@
+/**
+ * The codec pool of the browser build: the same exports as `pool.ts`, every
+ * task inline (no piscina, no `node:worker_threads`, no `node:os`). Large
+ * buffers are hashed in {@link INLINE_SLICE} slices with a yield to the event
+ * loop between slices, as `pool.ts` does for buffers it may not detach, so a
+ * big payload does not freeze the page for its whole length.
+ *
+ * @module
+ */
+import { decodeBase64, encodeBase64 } from "../engine/platform/base64.ts";
+import { createSha256, sha256Hex } from "../engine/platform/sha256.ts";
+
+/** Byte size from which a task would go to a worker (kept for parity; inline here). */
+export const DEFAULT_OFFLOAD_THRESHOLD = 256 * 1024;
+/** Slice hashed between yields to the event loop. */
+export const INLINE_SLICE = 1024 * 1024;
+
+/** Options of {@link CodecPool}. */
+export interface CodecPoolOptions {
+  /** Ignored in the browser build: everything runs inline. */
+  maxThreads?: number;
+  /**
+   * Byte size from which hashing yields to the event loop between slices.
+   * @default {262144}
+   */
+  offload_threshold?: number;
+  /** Ignored in the browser build. */
+  idleTimeout?: number;
+}
+
+/**
+ * SHA-256 and base64 work, inline (browser build).
+ *
+ * @example
+ * ```ts ignore
+ * import { CodecPool } from "./pool_browser.ts";
+ * const pool = new CodecPool();
+ * console.log(await pool.checksum(new Uint8Array(), { owned: false }));
+ * ```
+ */
+export class CodecPool {
+  /** Byte size from which hashing is sliced. */
+  readonly offloadThreshold: number;
+
+  /** @param options Cutoff; thread options are ignored. */
+  constructor(options: CodecPoolOptions = {}) {
+    this.offloadThreshold = options.offload_threshold ?? DEFAULT_OFFLOAD_THRESHOLD;
+  }
+
+  /** Tasks that ran on a worker: always 0 here. */
+  get offloaded(): number {
+    return 0;
+  }
+
+  /**
+   * Lowercase hex SHA-256.
+   *
+   * @param bytes Input (never detached here).
+   * @param _options Kept for parity with `pool.ts`.
+   * @returns The digest and the same bytes.
+   */
+  async checksum(
+    bytes: Uint8Array,
+    _options: { owned: boolean },
+  ): Promise<{ checksum: string; bytes: Uint8Array }> {
+    if (bytes.byteLength < this.offloadThreshold) return { checksum: sha256Hex(bytes), bytes };
+    return { checksum: await hashInSlices(bytes), bytes };
+  }
+
+  /**
+   * Base64 text and (optionally) SHA-256 of a direct payload.
+   *
+   * @param bytes Serialized payload.
+   * @param options `checksum` to hash too.
+   * @returns Base64, digest, and the same bytes.
+   */
+  async encodeDirect(
+    bytes: Uint8Array,
+    options: { owned: boolean; checksum: boolean },
+  ): Promise<{ base64: string; checksum: string | undefined; bytes: Uint8Array }> {
+    const checksum = options.checksum ? (await this.checksum(bytes, options)).checksum : undefined;
+    return { base64: encodeBase64(bytes), checksum, bytes };
+  }
+
+  /**
+   * Decodes base64 and hashes the bytes.
+   *
+   * @param text Base64.
+   * @returns The bytes and their digest.
+   * @throws {Error} With the decoder's message on malformed base64.
+   */
+  decodeDirect(text: string): Promise<{ bytes: Uint8Array; checksum: string }> {
+    let bytes: Uint8Array;
+    try {
+      bytes = decodeBase64(text);
+    } catch (err) {
+      return Promise.reject(err);
+    }
+    return this.checksum(bytes, { owned: true });
+  }
+
+  /** Nothing to stop in the browser build. */
+  async destroy(): Promise<void> {}
+}
+
+/** SHA-256 in slices, yielding to the event loop between them. */
+async function hashInSlices(bytes: Uint8Array): Promise<string> {
+  const h = createSha256();
+  for (let i = 0; i < bytes.byteLength; i += INLINE_SLICE) {
+    h.update(bytes.subarray(i, i + INLINE_SLICE));
+    await yieldToEventLoop();
+  }
+  return h.digestHex();
+}
+
+/** Lets pending I/O and timers run (a MessageChannel hop: no 4 ms timer clamp in pages). */
+export function yieldToEventLoop(): Promise<void> {
+  if (typeof MessageChannel === "undefined") return new Promise((r) => setTimeout(r, 0));
+  return new Promise((r) => {
+    const ch = new MessageChannel();
+    ch.port1.onmessage = () => {
+      ch.port1.close();
+      r();
+    };
+    ch.port2.postMessage(null);
+  });
+}
+
+let shared: CodecPool | undefined;
+
+/**
+ * The pool the engine uses unless given another.
+ *
+ * @returns The shared {@link CodecPool}.
+ */
+export function defaultCodecPool(): CodecPool {
+  return (shared ??= new CodecPool());
+}
