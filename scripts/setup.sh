@@ -33,4 +33,10 @@ if [ -d scripts/plik_compat ]; then
     (cd scripts/plik_compat && GOFLAGS=-mod=mod go build -o ../../.tools/bin/plik-compat .)
   fi
 fi
+# Chromium for the browser interop peer (interop/browser, npm run interop); Debian's package.
+if [ ! -x /usr/bin/chromium ]; then
+  log "apt-get install chromium"
+  { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; } >/dev/null 2>&1 ||
+    log "warning: could not install chromium; the browser interop peer cannot run"
+fi
 log "ok"
