@@ -56,6 +56,10 @@ export {
   plikUploadHandler,
 } from "./engine/handlers/plik.ts";
 export type { PlikOptions } from "./engine/handlers/plik.ts";
+export {
+  DEFAULT_MAX_ARROW_DECOMPRESSED_BYTES,
+  setMaxArrowDecompressedBytes,
+} from "./engine/codecs/arrow_compression.ts";
 export { consumeEnvelopes, ensureStream, publishToJetStream } from "./engine/jetstream.ts";
 export type {
   ConsumeOptions,

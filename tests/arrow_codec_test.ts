@@ -634,3 +634,20 @@ test("registerArrowCompression() is idempotent and leaves both decoders register
   assert.equal(typeof compressionRegistry.get(CompressionType.ZSTD)?.decode, "function");
   assertFixtureTable(deserializeArrowTable(fixture("feather_lz4.arrow")));
 });
+
+test("deserializeArrowTable() refuses a compressed buffer that decodes past the cap, before allocating it", async () => {
+  const { setMaxArrowDecompressedBytes, DEFAULT_MAX_ARROW_DECOMPRESSED_BYTES } = await import("../engine/codecs/arrow_compression.ts");
+  const fs = await import("node:fs");
+  const path = await import("node:path");
+  const dir = path.join(process.cwd(), "tests", "fixtures", "arrow");
+  for (const file of ["feather_zstd.arrow", "feather_lz4.arrow"]) {
+    const bytes = new Uint8Array(fs.readFileSync(path.join(dir, file)));
+    setMaxArrowDecompressedBytes(64);
+    try {
+      assert.throws(() => deserializeArrowTable(bytes), (e: Error & { code?: string }) => e.code === "DECODE_FAILED" && /cap/.test(e.message));
+    } finally {
+      setMaxArrowDecompressedBytes(DEFAULT_MAX_ARROW_DECOMPRESSED_BYTES);
+    }
+    assert.ok(deserializeArrowTable(bytes).numRows > 0);
+  }
+});

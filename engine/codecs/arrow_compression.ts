@@ -198,6 +198,7 @@ function parseLz4Frames(src: Uint8Array): Lz4Frame[] {
 export function decompressLz4Frame(data: Uint8Array): Uint8Array {
   const frames = parseLz4Frames(data);
   const total = frames.reduce((sum, f) => sum + f.bound, 0);
+  checkDecompressedSize(total, "LZ4");
   let out: Uint8Array;
   try {
     out = new Uint8Array(total);
@@ -272,6 +273,8 @@ export function decompressLz4Frame(data: Uint8Array): Uint8Array {
 export function decompressZstd(data: Uint8Array): Uint8Array {
   // fzstd returns an empty array for empty input; Arrow never writes an empty frame.
   if (data.length === 0) throw new DecodeError("ZSTD data is empty");
+  const declared = zstdContentSize(data);
+  if (declared !== undefined) checkDecompressedSize(declared, "ZSTD");
   let out: Uint8Array;
   try {
     out = zstdDecompress(data);
@@ -284,6 +287,53 @@ export function decompressZstd(data: Uint8Array): Uint8Array {
   // fzstd returns a view at byte offset 12 of its window buffer; apache-arrow needs
   // 8-byte aligned buffers to view Int64, Float64 and timestamp columns in place.
   return out.byteOffset % 8 === 0 ? out : out.slice();
+}
+
+/** Default {@link setMaxArrowDecompressedBytes}: 1 GiB per compressed Arrow buffer. */
+export const DEFAULT_MAX_ARROW_DECOMPRESSED_BYTES = 1024 * 1024 * 1024;
+let maxDecompressed = DEFAULT_MAX_ARROW_DECOMPRESSED_BYTES;
+
+/**
+ * Sets the largest size one compressed Arrow buffer may decode to. A peer's
+ * table claiming more (a decompression bomb) is a `DecodeError` before
+ * anything that large is allocated. Process-wide.
+ *
+ * @param bytes The cap.
+ *
+ * @example
+ * ```ts
+ * import { setMaxArrowDecompressedBytes } from "./arrow_compression.ts";
+ * setMaxArrowDecompressedBytes(256 * 1024 * 1024);
+ * setMaxArrowDecompressedBytes(1024 * 1024 * 1024);
+ * ```
+ */
+export function setMaxArrowDecompressedBytes(bytes: number): void {
+  if (!Number.isSafeInteger(bytes) || bytes < 0) throw new RangeError(`cap must be a non-negative integer, got ${bytes}`);
+  maxDecompressed = bytes;
+}
+
+function checkDecompressedSize(size: number, codec: string): void {
+  if (size > maxDecompressed) {
+    throw new DecodeError(
+      `${codec} data would decode to ${size} bytes, over the cap of ${maxDecompressed} (setMaxArrowDecompressedBytes)`,
+    );
+  }
+}
+
+/** The content size a Zstandard frame header declares, if it declares one. */
+function zstdContentSize(data: Uint8Array): number | undefined {
+  if (data.length < 6 || data[0] !== 0x28 || data[1] !== 0xb5 || data[2] !== 0x2f || data[3] !== 0xfd) return undefined;
+  const fhd = data[4];
+  const fcsFlag = fhd >> 6;
+  const single = (fhd >> 5) & 1;
+  const dictBytes = [0, 1, 2, 4][fhd & 3];
+  const fcsBytes = [single ? 1 : 0, 2, 4, 8][fcsFlag];
+  if (fcsBytes === 0) return undefined;
+  let at = 5 + (single ? 0 : 1) + dictBytes;
+  if (at + fcsBytes > data.length) return undefined;
+  let size = 0;
+  for (let i = fcsBytes - 1; i >= 0; i--) size = size * 256 + data[at + i];
+  return fcsBytes === 2 ? size + 256 : size;
 }
 
 let registered = false;
