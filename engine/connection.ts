@@ -54,7 +54,10 @@ export async function connectTo(
       servers: serversOf(brokerUrl).map(redactless),
     });
   } catch (err) {
-    throw new TransportError("CONNECTION_FAILED", `Cannot connect to NATS at ${redact(brokerUrl)}: ${(err as Error).message}`, {
+    const e = err as Error & { code?: string };
+    // Some transports (wsconnect) fail with an empty message: say at least what failed.
+    const why = e.message || e.code || e.name || String(err);
+    throw new TransportError("CONNECTION_FAILED", `Cannot connect to NATS at ${redact(brokerUrl)}: ${why}`, {
       correlationId,
       cause: err,
     });

@@ -168,6 +168,9 @@ export async function smartreceive(
     const expected = verify ? (p.metadata.checksum as string | undefined)?.toLowerCase() : undefined;
     let bytes: Uint8Array;
     let actual: string | undefined;
+    // Only buffers natsbridge made itself may be moved to a worker: a caller's
+    // handler may hand back memory it keeps (a cache), which must stay usable.
+    let owned = true;
     if (p.transport === "direct") {
       if (p.encoding === "json") {
         bytes = new TextEncoder().encode(p.data);
@@ -202,6 +205,7 @@ export async function smartreceive(
         }
       }
       const handler = explicitHandler ?? fromStore?.download ?? httpOnly(p.data, ctx);
+      owned = handler === fetchWithBackoff;
       bytes = await handler(p.data, maxRetries, baseDelay, maxDelay, correlationId, {
         ...dctx,
         onProgress,
@@ -220,7 +224,7 @@ export async function smartreceive(
       );
     }
     if (expected !== undefined) {
-      if (actual === undefined) ({ checksum: actual, bytes } = await pool.checksum(bytes, { owned: true }));
+      if (actual === undefined) ({ checksum: actual, bytes } = await pool.checksum(bytes, { owned }));
       if (actual !== expected) {
         throw new ChecksumError(
           `Checksum mismatch for payload "${p.dataname}" (correlation ${correlationId}): expected ${expected}, got ${actual}`,

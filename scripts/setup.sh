@@ -9,8 +9,10 @@ cd "$(dirname "$0")/.."
 log() { printf '[setup] %s\n' "$*"; }
 
 if [ ! -x node_modules/.bin/deno ] || [ ! -x node_modules/.bin/bun ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
-  log "npm ci"
-  npm ci --no-audit --no-fund --loglevel=error
+  # npm install, not npm ci: the deno package's per-platform optional
+  # dependencies are missing from a lock written on Linux, which npm ci rejects.
+  log "npm install"
+  npm install --no-audit --no-fund --loglevel=error
 fi
 node_modules/.bin/deno --version | head -1 | sed 's/^/[setup] /'
 node_modules/.bin/bun --version | sed 's/^/[setup] bun /'

@@ -226,3 +226,15 @@ test("smartreceive() refuses a link announcing more than max_download_bytes with
   assert.equal(e.dataname, "big");
   assert.equal(store.calls.download, 0);
 });
+
+test("smartreceive() never detaches the buffer a caller's download handler returns", async () => {
+  const cached = bytesOf(1_000_000, 4);
+  const store = memoryStore();
+  const [, json] = await smartsend("s", [["big", cached, "binary"]], { is_publish: false, size_threshold: 1, fileserver: store.fileserver });
+  const handler: DownloadHandler = async () => cached; // e.g. a cache that returns the same buffer each time
+  for (let i = 0; i < 2; i++) {
+    const r = await smartreceive(json, { fileserver_download_handler: handler, allowed_origins: ["http://files.test"], logger: quiet });
+    assert.equal((r.payloads[0][1] as Uint8Array).byteLength, 1_000_000);
+  }
+  assert.equal(cached.byteLength, 1_000_000);
+});
