@@ -11,6 +11,12 @@ suites=("${@:-deno bun node python}")
 suites=(${suites[@]})
 mkdir -p .build/logs
 passed=0 failed=0 skipped=0
+# Test files beyond tests/: the interop checks, the golden vectors, the README snippets.
+EXTRA_TS=(interop/check_test.ts interop/vectors/vectors_test.ts interop/readme_snippets_test.ts)
+# lib/ is what Node runs, and the README snippet tests use it on every runtime.
+if ! npm run --silent build >.build/logs/build.log 2>&1; then
+  cat .build/logs/build.log; echo "0 passed, 1 failed"; exit 1
+fi
 summary=()
 
 count() { # name pass fail skip
@@ -20,7 +26,7 @@ count() { # name pass fail skip
 
 run_deno() {
   local log=.build/logs/deno.log
-  deno test -A --quiet tests/ 2>&1 | tee "$log"
+  deno test -A --quiet tests/ "${EXTRA_TS[@]}" 2>&1 | tee "$log"
   local line; line=$(grep -E '^(ok|FAILED) \|' "$log" | tail -1)
   if [ -z "$line" ]; then count deno 0 1 0; return; fi
   count deno "$(sed -E 's/.* ([0-9]+) passed.*/\1/' <<<"$line")" \
@@ -30,7 +36,7 @@ run_deno() {
 
 run_bun() {
   local log=.build/logs/bun.log
-  bun test --timeout 60000 ./tests/ 2>&1 | tee "$log"
+  bun test --timeout 60000 ./tests/ "${EXTRA_TS[@]/#/./}" 2>&1 | tee "$log"
   local p f s
   p=$(grep -E '^ *[0-9]+ pass$' "$log" | tail -1 | grep -oE '[0-9]+'); f=$(grep -E '^ *[0-9]+ fail$' "$log" | tail -1 | grep -oE '[0-9]+')
   s=$(grep -E '^ *[0-9]+ skip$' "$log" | tail -1 | grep -oE '[0-9]+')
@@ -42,9 +48,9 @@ run_node() {
   local log=.build/logs/node.log
   # Node runs the built lib/ (what npm users get): tests import "natsbridge",
   # which resolves through package.json "exports" to lib/mod.js.
-  if ! npm run --silent build >"$log" 2>&1; then cat "$log"; count node 0 1 0; return; fi
+  : >"$log"
   rm -rf .build/node-tests && mkdir -p .build/node-tests
-  esbuild tests/*_test.ts --bundle --platform=node --format=esm --packages=external \
+  esbuild tests/*_test.ts "${EXTRA_TS[@]}" --bundle --platform=node --format=esm --packages=external \
     --outdir=.build/node-tests --out-extension:.js=.mjs --log-level=warning >>"$log" 2>&1 || { cat "$log"; count node 0 1 0; return; }
   node --test --test-concurrency=1 .build/node-tests/ 2>&1 | tee -a "$log"
   local p f s
@@ -59,7 +65,7 @@ run_python() {
   if [ ! -d interop/python/tests ]; then
     echo "python: skipped (no interop/python/tests yet)"; return
   fi
-  .venv/bin/python -m pytest -q interop/python/tests 2>&1 | tee "$log"
+  .venv/bin/python -m pytest -q interop/python/tests interop/vectors 2>&1 | tee "$log"
   local line; line=$(grep -E '[0-9]+ (passed|failed)' "$log" | tail -1)
   count python "$(grep -oE '[0-9]+ passed' <<<"$line" | grep -oE '[0-9]+' || echo 0)" \
     "$(grep -oE '[0-9]+ (failed|error)' <<<"$line" | grep -oE '[0-9]+' | paste -sd+ | bc 2>/dev/null || echo 0)" \
