@@ -9,8 +9,9 @@ import { execFileSync } from "node:child_process";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { createUser } from "@nats-io/nkeys";
-import { nkeyAuthenticator } from "@nats-io/nats-core";
+import { createAccount, createOperator, createUser } from "@nats-io/nkeys";
+import { credsAuthenticator, nkeyAuthenticator } from "@nats-io/nats-core";
+import { encodeAccount, encodeOperator, encodeUser, fmtCreds } from "@nats-io/jwt";
 import { Bridge, type BridgeOptions, smartsend } from "natsbridge";
 import { type NatsServer, startNats } from "../scripts/servers.ts";
 import { rejectsWithCode } from "./_helpers.ts";
@@ -100,4 +101,31 @@ test("NKey authentication through connect_options.authenticator", async () => {
     connect_options: { authenticator: nkeyAuthenticator(new TextEncoder().encode(seed)) },
   });
   assert.equal(r.text, "over a secured connection");
+});
+
+test("creds (JWT + NKey seed) authentication against a server in operator mode", async () => {
+  const operator = createOperator();
+  const system = createAccount();
+  const account = createAccount();
+  const user = createUser();
+  const opJwt = await encodeOperator("natsbridge-test-op", operator, { system_account: system.getPublicKey() });
+  const sysJwt = await encodeAccount("SYS", system, {}, { signer: operator });
+  // Unlimited account limits (the library's defaults allow 0 connections).
+  const limits = { conn: -1, subs: -1, data: -1, payload: -1, imports: -1, exports: -1, wildcards: true, leaf: -1 };
+  const accJwt = await encodeAccount("APP", account, { limits } as never, { signer: operator });
+  const userJwt = await encodeUser("app-user", user, account);
+  const creds = fmtCreds(userJwt, user);
+  const nats = await startNats({
+    config: [
+      `operator: ${opJwt}`,
+      `system_account: ${system.getPublicKey()}`,
+      "resolver: MEMORY",
+      `resolver_preload: { ${system.getPublicKey()}: ${sysJwt}, ${account.getPublicKey()}: ${accJwt} }`,
+    ].join("\n"),
+  });
+  servers.push(nats);
+  const r = await roundTrip({ broker_url: nats.url, connect_options: { authenticator: credsAuthenticator(creds) } });
+  assert.equal(r.text, "over a secured connection");
+  assert.ok(r.lines.every((l) => !l.includes(new TextDecoder().decode(user.getSeed()))));
+  await rejectsWithCode(() => Bridge.connect({ broker_url: nats.url, connect_options: { reconnect: false } }), "CONNECTION_FAILED");
 });
