@@ -5,7 +5,6 @@
  *
  * | module | browser version | why |
  * | --- | --- | --- |
- * | `engine/platform/base64.ts` | `base64_browser.ts` | `toBase64`/`fromBase64`, no `Buffer` |
  * | `engine/platform/sha256.ts` | `sha256_browser.ts` | hash-wasm, no `node:crypto` |
  * | `engine/platform/connect.ts` | `connect_browser.ts` | `wsconnect` (nats-server's WebSocket listener) |
  * | `engine/platform/file_source.ts` | `file_source_browser.ts` | no file paths |
@@ -35,7 +34,6 @@ export const ROOT: string = (() => {
 
 /** Source module → its browser version (paths relative to the repository root). */
 export const BROWSER_SEAMS: Readonly<Record<string, string>> = {
-  "engine/platform/base64.ts": "engine/platform/base64_browser.ts",
   "engine/platform/sha256.ts": "engine/platform/sha256_browser.ts",
   "engine/platform/connect.ts": "engine/platform/connect_browser.ts",
   "engine/platform/file_source.ts": "engine/platform/file_source_browser.ts",
