@@ -1,9 +1,8 @@
 /**
  * The canonical rendering of received values (`interop/python/README.md` §
  * Canonical rendering of a value), TypeScript side, for every runtime and the
- * browser. Grown from `interop/python/tests/ts_canonical.ts` (which the Python
- * tests keep using under Deno): the same rules, plus `date32`/`date64`/`list`,
- * and hashing through WebCrypto so it also runs in a page.
+ * browser, and for the Python peer's TypeScript interop tests: `date32`,
+ * `date64` and `list` included, hashing through WebCrypto so it also runs in a page.
  *
  * @module
  */

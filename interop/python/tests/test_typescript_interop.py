@@ -4,7 +4,7 @@ built here decoded by the TypeScript ``smartreceive``, both through deno
 (``node_modules/.bin/deno``) running small scripts beside this file. Link
 payloads go through the real Plik-compatible server both ways.
 
-The TypeScript side renders what it decoded with ``ts_canonical.ts``, an
+The TypeScript side renders what it decoded with ``interop/common/canonical.ts``, an
 implementation of the canonical rendering written from the README alone.
 """
 

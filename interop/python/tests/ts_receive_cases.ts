@@ -8,7 +8,7 @@
  * Usage: deno run -A ts_receive_cases.ts --fileserver URL
  */
 import { smartreceive } from "../../../mod.ts";
-import { renderValue } from "./ts_canonical.ts";
+import { renderValue } from "../../common/canonical.ts";
 
 const fileserver = Deno.args[Deno.args.indexOf("--fileserver") + 1];
 const input = await new Response(Deno.stdin.readable).text();
@@ -17,12 +17,12 @@ for (const line of input.split("\n").filter((l) => l.trim() !== "")) {
   try {
     const wire = JSON.parse(envelope_json);
     const env = await smartreceive(envelope_json, { fileserver_url: fileserver });
-    const payloads = env.payloads.map(([dataname, value, type], i) => ({
+    const payloads = await Promise.all(env.payloads.map(async ([dataname, value, type], i) => ({
       dataname,
       payload_type: type,
       transport: wire.payloads[i].transport,
-      value: renderValue(value, type),
-    }));
+      value: await renderValue(value, type),
+    })));
     console.log(JSON.stringify({ case: name, payloads }));
   } catch (err) {
     const e = err as { code?: string; message: string; correlationId?: string; dataname?: string };
