@@ -1,0 +1,198 @@
+/**
+ * Command-line parsing on `node:util` `parseArgs` (Node, Deno and Bun all ship
+ * it): the flags each command takes, and the small value parsers (durations,
+ * counts) that turn a bad value into a {@link UsageError} naming the flag.
+ *
+ * @module
+ */
+import { parseArgs } from "node:util";
+import { UsageError } from "./exit_codes.ts";
+
+/** One flag, as `parseArgs` takes it. */
+type Flag = { type: "string" | "boolean"; multiple?: boolean; short?: string };
+/** Flags by long name. */
+export type FlagSpec = Record<string, Flag>;
+
+/** Flags every command takes. */
+export const COMMON_FLAGS: FlagSpec = {
+  help: { type: "boolean", short: "h" },
+  json: { type: "boolean" },
+  verbose: { type: "boolean", short: "v" },
+};
+
+/** Where NATS and the file store are. */
+export const CONNECTION_FLAGS: FlagSpec = {
+  broker: { type: "string" },
+  fileserver: { type: "string" },
+  store: { type: "string" },
+  ttl: { type: "string" },
+  "one-shot": { type: "boolean" },
+};
+
+/** What a receiving command does with payloads. */
+export const RECEIVE_FLAGS: FlagSpec = {
+  out: { type: "string" },
+  "allow-origin": { type: "string", multiple: true },
+};
+
+/** Payloads to send, in command-line order. */
+export const PAYLOAD_FLAGS: FlagSpec = {
+  text: { type: "string", multiple: true },
+  dict: { type: "string", multiple: true },
+  table: { type: "string", multiple: true },
+  file: { type: "string", multiple: true },
+  name: { type: "string", multiple: true },
+  as: { type: "string", multiple: true },
+};
+
+/** Envelope fields and send behaviour. */
+export const ENVELOPE_FLAGS: FlagSpec = {
+  purpose: { type: "string" },
+  "correlation-id": { type: "string" },
+  "msg-id": { type: "string" },
+  "sender-name": { type: "string" },
+  "sender-id": { type: "string" },
+  "receiver-name": { type: "string" },
+  "receiver-id": { type: "string" },
+  "reply-to-msg-id": { type: "string" },
+  metadata: { type: "string" },
+  threshold: { type: "string" },
+};
+
+/** The outcome of parsing one command's arguments. */
+export interface ParsedArgs {
+  /** Flag values by long name. */
+  values: Record<string, string | boolean | string[] | undefined>;
+  /** Positional arguments after the command name. */
+  positionals: string[];
+  /** Options in command-line order (payload flags keep their order through these). */
+  tokens: { name: string; value: string | undefined }[];
+}
+
+/**
+ * Parses `argv` (without the command name) against `flags`.
+ *
+ * @param command Command name, for error messages.
+ * @param argv Arguments after the command name.
+ * @param flags Accepted flags.
+ * @returns Values, positionals and ordered option tokens.
+ * @throws {UsageError} On an unknown flag or a missing flag value.
+ */
+export function parseCommand(command: string, argv: string[], flags: FlagSpec): ParsedArgs {
+  let parsed;
+  try {
+    parsed = parseArgs({
+      args: argv,
+      options: flags,
+      allowPositionals: true,
+      strict: true,
+      tokens: true,
+    });
+  } catch (err) {
+    throw new UsageError(cleanParseError((err as Error).message), command);
+  }
+  const tokens = (parsed.tokens ?? [])
+    .filter((t) => t.kind === "option")
+    .map((t) => {
+      const o = t as { name: string; value?: string };
+      return { name: o.name, value: o.value };
+    });
+  return { values: parsed.values as ParsedArgs["values"], positionals: parsed.positionals, tokens };
+}
+
+/** parseArgs messages are long and Node-specific; keep the first sentence. */
+function cleanParseError(message: string): string {
+  const first = message.split(/\.\s|\n/)[0].replace(/\.$/, "");
+  return first.replace(/^Unknown option '([^']+)'.*$/, "unknown option $1")
+    .replace(/^Option '(-[^' ]+)[^']*' argument missing.*$/, "option $1 needs a value")
+    .replace(
+      /^Option '(-[^' ]+)[^']*' does not take an argument.*$/,
+      "option $1 does not take a value",
+    );
+}
+
+/**
+ * A string flag's value, or `undefined`.
+ *
+ * @param values Parsed values.
+ * @param name Flag name.
+ * @returns The value.
+ */
+export function stringFlag(values: ParsedArgs["values"], name: string): string | undefined {
+  const v = values[name];
+  return typeof v === "string" ? v : undefined;
+}
+
+/**
+ * A repeatable string flag's values.
+ *
+ * @param values Parsed values.
+ * @param name Flag name.
+ * @returns The values, `[]` when absent.
+ */
+export function listFlag(values: ParsedArgs["values"], name: string): string[] {
+  const v = values[name];
+  return Array.isArray(v) ? v : typeof v === "string" ? [v] : [];
+}
+
+/**
+ * Parses a non-negative integer flag (`--count 3`, `--threshold 500000`).
+ *
+ * @param value The flag's text.
+ * @param flag Flag name, for the error.
+ * @param command Command, for the error.
+ * @param min Smallest accepted value.
+ * @returns The number.
+ * @throws {UsageError} When it is not an integer ≥ `min`.
+ */
+export function parseCount(value: string, flag: string, command: string, min = 0): number {
+  const n = /^\d+$/.test(value.trim()) ? Number(value) : NaN;
+  if (!Number.isSafeInteger(n) || n < min) {
+    throw new UsageError(`--${flag} must be an integer ≥ ${min}, got "${value}"`, command);
+  }
+  return n;
+}
+
+/**
+ * Parses a duration: a number of seconds (`30`, `0.5`) or a number with a unit
+ * (`500ms`, `10s`, `2m`).
+ *
+ * @param value The flag's text.
+ * @param flag Flag name, for the error.
+ * @param command Command, for the error.
+ * @returns Milliseconds.
+ * @throws {UsageError} When it is not a positive duration.
+ */
+export function parseDuration(value: string, flag: string, command: string): number {
+  const m = /^(\d+(?:\.\d+)?)(ms|s|m|h)?$/.exec(value.trim());
+  const unit =
+    { ms: 1, s: 1000, m: 60_000, h: 3_600_000 }[(m?.[2] ?? "s") as "ms" | "s" | "m" | "h"];
+  const ms = m ? Math.round(Number(m[1]) * unit) : NaN;
+  if (!Number.isFinite(ms) || ms <= 0) {
+    throw new UsageError(
+      `--${flag} must be a positive duration like 30, 500ms, 10s or 2m, got "${value}"`,
+      command,
+    );
+  }
+  return ms;
+}
+
+/**
+ * Exactly one positional argument (the subject, or the envelope file).
+ *
+ * @param positionals Positionals after the command.
+ * @param what What the argument is, for the error.
+ * @param command Command, for the error.
+ * @returns The argument.
+ * @throws {UsageError} When there are none or several.
+ */
+export function onePositional(positionals: string[], what: string, command: string): string {
+  if (positionals.length === 0) throw new UsageError(`missing ${what}`, command);
+  if (positionals.length > 1) {
+    throw new UsageError(
+      `expected one ${what}, got ${positionals.length}: ${positionals.join(" ")}`,
+      command,
+    );
+  }
+  return positionals[0];
+}

@@ -1,0 +1,87 @@
+/**
+ * `natsbridge inspect <envelope.json|->`: check an envelope against the
+ * contract and explain every problem found, without fetching any link.
+ *
+ * @module
+ */
+import { readFile } from "node:fs/promises";
+import { originOf } from "../../origins.ts";
+import {
+  COMMON_FLAGS,
+  type FlagSpec,
+  listFlag,
+  onePositional,
+  parseCommand,
+  stringFlag,
+} from "../args.ts";
+import type { Command } from "../context.ts";
+import { EXIT, UsageError } from "../exit_codes.ts";
+import { HELP } from "../help.ts";
+import { formatBytes, printable, readStdin } from "../io.ts";
+import { inspectEnvelope } from "../problems.ts";
+
+const FLAGS: FlagSpec = {
+  ...COMMON_FLAGS,
+  fileserver: { type: "string" },
+  "allow-origin": { type: "string", multiple: true },
+};
+
+/** Runs `inspect`: exit 0 when valid, 1 when not. */
+export const inspect: Command = async (argv, ctx) => {
+  const { values, positionals } = parseCommand("inspect", argv, FLAGS);
+  const out = ctx.output(values.json === true);
+  if (values.help) {
+    await out.line(HELP.inspect);
+    return EXIT.OK;
+  }
+  const source = onePositional(positionals, "envelope file (or - for stdin)", "inspect");
+  const origins = [stringFlag(values, "fileserver"), ...listFlag(values, "allow-origin")].filter(
+    (o): o is string => o !== undefined,
+  );
+  for (const o of origins) {
+    if (originOf(o) === undefined) throw new UsageError(`not a URL or origin: "${o}"`, "inspect");
+  }
+  let input: Uint8Array;
+  try {
+    input = source === "-" ? await readStdin() : new Uint8Array(await readFile(source));
+  } catch (err) {
+    throw new UsageError(
+      `cannot read ${source} (${(err as { code?: string }).code ?? (err as Error).message})`,
+      "inspect",
+    );
+  }
+  const result = await inspectEnvelope(input, {
+    allowedOrigins: origins.length > 0 ? origins : undefined,
+  });
+  const valid = result.problems.length === 0;
+  if (out.json) {
+    await out.record({
+      event: "inspect",
+      source,
+      valid,
+      problems: result.problems,
+      notes: result.notes,
+    });
+  } else {
+    const n = result.problems.length;
+    await out.line(
+      valid
+        ? `${source}: valid msg_envelope_v1, ${result.payloads.length} payload(s)`
+        : `${source}: invalid, ${n} problem${n === 1 ? "" : "s"}`,
+    );
+    for (const p of result.problems) {
+      await out.line(`  ${p.field || "(envelope)"}: ${p.code} ${printable(p.message)}`);
+    }
+    if (valid) {
+      for (const p of result.payloads) {
+        await out.line(
+          `  ${printable(p.name)}  ${p.type}  ${formatBytes(p.size)}  ${p.transport}  checksum ${
+            p.checksum ? "present" : "none"
+          }`,
+        );
+      }
+    }
+    for (const note of result.notes) await out.line(`  note: ${printable(note)}`);
+  }
+  return valid ? EXIT.OK : EXIT.RUNTIME;
+};

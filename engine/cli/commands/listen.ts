@@ -1,0 +1,215 @@
+/**
+ * `natsbridge listen <subject> [options]`: print (and save) each message
+ * received, from a core NATS subscription or, with `--jetstream`, from a
+ * durable JetStream consumer through `Bridge.consume`.
+ *
+ * @module
+ */
+import {
+  COMMON_FLAGS,
+  CONNECTION_FLAGS,
+  type FlagSpec,
+  listFlag,
+  onePositional,
+  parseCommand,
+  parseCount,
+  parseDuration,
+  RECEIVE_FLAGS,
+  stringFlag,
+} from "../args.ts";
+import type { Command } from "../context.ts";
+import { codeOf, errorLine, EXIT, exitCodeOf, UsageError } from "../exit_codes.ts";
+import { HELP } from "../help.ts";
+import type { Output } from "../io.ts";
+import { streamExists } from "../jetstream_setup.ts";
+import { type Progress, progressBars } from "../progress.ts";
+import { receiveMessage, RecordingDownloads } from "../receive_message.ts";
+import { printEnvelope } from "../report.ts";
+import { openSession, type Session } from "../session.ts";
+
+const FLAGS: FlagSpec = {
+  ...COMMON_FLAGS,
+  ...CONNECTION_FLAGS,
+  ...RECEIVE_FLAGS,
+  count: { type: "string" },
+  timeout: { type: "string" },
+  queue: { type: "string" },
+  jetstream: { type: "boolean" },
+  stream: { type: "string" },
+  durable: { type: "string" },
+};
+
+/** How a listen run ends. */
+interface Tally {
+  /** Messages handled (printed or reported as failed). */
+  handled: number;
+  /** Exit code of the worst failure so far (0 when none). */
+  worst: number;
+}
+
+/** Runs `listen`. */
+export const listen: Command = async (argv, ctx) => {
+  const { values, positionals } = parseCommand("listen", argv, FLAGS);
+  const out = ctx.output(values.json === true);
+  if (values.help) {
+    await out.line(HELP.listen);
+    return EXIT.OK;
+  }
+  const subject = onePositional(positionals, "subject", "listen");
+  const countText = stringFlag(values, "count");
+  const count = countText === undefined ? undefined : parseCount(countText, "count", "listen", 1);
+  const timeoutText = stringFlag(values, "timeout");
+  const timeout = timeoutText === undefined
+    ? undefined
+    : parseDuration(timeoutText, "timeout", "listen");
+  const stream = stringFlag(values, "stream");
+  const durable = stringFlag(values, "durable");
+  if (values.jetstream && (stream === undefined || durable === undefined)) {
+    throw new UsageError("--jetstream needs --stream and --durable", "listen");
+  }
+  if (!values.jetstream && (stream !== undefined || durable !== undefined)) {
+    throw new UsageError("--stream and --durable need --jetstream", "listen");
+  }
+  if (values.jetstream && stringFlag(values, "queue") !== undefined) {
+    throw new UsageError(
+      "--queue does not apply to --jetstream (consumers share a durable instead)",
+      "listen",
+    );
+  }
+  const session = await openSession("listen", values, listFlag(values, "allow-origin"));
+  const progress = progressBars(out);
+  const stop = new AbortController();
+  const onAbort = () => stop.abort();
+  ctx.signal.addEventListener("abort", onAbort, { once: true });
+  let timedOut = false;
+  const timer = timeout === undefined ? undefined : setTimeout(() => {
+    timedOut = true;
+    stop.abort();
+  }, timeout);
+  const tally: Tally = { handled: 0, worst: EXIT.OK };
+  const options = {
+    out: stringFlag(values, "out"),
+    onProgress: progress.onProgress,
+    values: true,
+    signal: stop.signal,
+  };
+  try {
+    if (values.jetstream) {
+      await streamExists(session.nc, stream!, subject);
+      await out.status(`listening on ${subject} (stream ${stream}, durable ${durable})`);
+      if (out.json) await out.record({ event: "listening", subject, stream, durable });
+      const recorder = new RecordingDownloads(session.store);
+      const envelopes = session.bridge.consume({
+        stream: stream!,
+        durable: durable!,
+        filter_subject: subject,
+        signal: stop.signal,
+        receive: {
+          on_progress: progress.onProgress,
+          fileserver_download_handler: recorder.handler,
+          logger: session.logger,
+        },
+        on_error: (err, action) => {
+          recorder.seen.clear();
+          void reportFailure(out, progress, tally, err, subject, action);
+        },
+      });
+      for await (const env of envelopes) {
+        // A failure here (saving to --out) ends the loop, so consume naks the message for redelivery.
+        const report = await recorder.report(env, options);
+        await progress.finish();
+        await printEnvelope(out, "message", report);
+        tally.handled++;
+        // Aborting (not breaking) lets consume ack this message before it stops.
+        if (count !== undefined && tally.handled >= count) stop.abort();
+      }
+    } else {
+      await listenCore(
+        session,
+        subject,
+        stringFlag(values, "queue"),
+        count,
+        stop.signal,
+        out,
+        progress,
+        tally,
+        options,
+      );
+    }
+  } finally {
+    clearTimeout(timer);
+    ctx.signal.removeEventListener("abort", onAbort);
+    await progress.finish();
+    await session.close();
+  }
+  if (ctx.signal.aborted) return EXIT.INTERRUPTED;
+  if (timedOut && count !== undefined && tally.handled < count) {
+    await out.stderr(
+      `natsbridge: TIMEOUT ${tally.handled} of ${count} messages within ${timeoutText}\n`,
+    );
+    return EXIT.TIMEOUT;
+  }
+  return tally.worst;
+};
+
+async function listenCore(
+  session: Session,
+  subject: string,
+  queue: string | undefined,
+  count: number | undefined,
+  signal: AbortSignal,
+  out: Output,
+  progress: Progress,
+  tally: Tally,
+  options: Parameters<typeof receiveMessage>[2],
+): Promise<void> {
+  const sub = session.nc.subscribe(subject, { queue });
+  const stop = () => sub.unsubscribe();
+  signal.addEventListener("abort", stop, { once: true });
+  try {
+    await session.nc.flush(); // the subscription is registered on the server before we say so
+    await out.status(`listening on ${subject}${queue ? ` (queue ${queue})` : ""}`);
+    if (out.json) await out.record({ event: "listening", subject, ...(queue ? { queue } : {}) });
+    for await (const msg of sub) {
+      try {
+        const report = await receiveMessage(session, msg, options);
+        await progress.finish();
+        await printEnvelope(out, "message", report);
+      } catch (err) {
+        await reportFailure(out, progress, tally, err, msg.subject);
+      }
+      tally.handled++;
+      if (count !== undefined && tally.handled >= count) break;
+    }
+  } finally {
+    signal.removeEventListener("abort", stop);
+    sub.unsubscribe();
+  }
+}
+
+/** A message that could not be received: one stderr line (and a JSON record); listening goes on. */
+async function reportFailure(
+  out: Output,
+  progress: Progress,
+  tally: Tally,
+  err: unknown,
+  subject: string,
+  action?: string,
+): Promise<void> {
+  await progress.finish();
+  const code = exitCodeOf(err);
+  if (code > tally.worst && code !== EXIT.INTERRUPTED) tally.worst = code;
+  await out.stderr(`${errorLine(err)}${action ? ` (${action})` : ""}\n`);
+  if (out.json) {
+    const e = err as { correlationId?: string; dataname?: string; message?: string };
+    await out.record({
+      event: "error",
+      subject,
+      code: codeOf(err),
+      message: e.message ?? String(err),
+      correlation_id: e.correlationId ?? "",
+      dataname: e.dataname ?? "",
+      ...(action ? { action } : {}),
+    });
+  }
+}

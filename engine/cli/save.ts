@@ -1,0 +1,155 @@
+/**
+ * `--out DIR`: received payloads as files. Binary types are written as they
+ * are, `text` as `.txt`, `dictionary`/`jsontable` as `.json`, `arrowtable` as
+ * `.arrow` (IPC stream). The file name comes from the dataname, which a peer
+ * chose: path separators, control characters and leading dots are replaced,
+ * so a payload can never be written outside DIR. An existing file is never
+ * overwritten: `name_1.ext`, `name_2.ext`, … are used instead. Files are
+ * written as `*.part` and renamed only when every payload of the message
+ * arrived whole, so a failed message leaves no files behind.
+ *
+ * @module
+ */
+import { createWriteStream } from "node:fs";
+import { access, mkdir, rename, rm, writeFile } from "node:fs/promises";
+import { extname, join } from "node:path";
+import { serializeArrowTable } from "../codecs/arrow_table.ts";
+import type { PayloadType } from "../types.ts";
+import { jsonReplacer } from "./io.ts";
+
+const EXTENSIONS: Partial<Record<PayloadType, string>> = {
+  text: ".txt",
+  dictionary: ".json",
+  jsontable: ".json",
+  arrowtable: ".arrow",
+};
+
+/**
+ * A safe file name for a payload.
+ *
+ * @param dataname The payload's name (untrusted).
+ * @param type Its type, which decides the extension.
+ * @returns A name without directory parts.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { fileNameFor } from "./save.ts";
+ * assert.equal(fileNameFor("../../etc/passwd", "binary"), "__.._etc_passwd");
+ * assert.equal(fileNameFor("scores", "arrowtable"), "scores.arrow");
+ * ```
+ */
+export function fileNameFor(dataname: string, type: PayloadType): string {
+  // deno-lint-ignore no-control-regex
+  let name = dataname.replace(/[\/\\\x00-\x1f\x7f]/g, "_").replace(/^\.+/, "_").slice(0, 200);
+  if (name === "") name = "payload";
+  const ext = EXTENSIONS[type];
+  if (ext && extname(name).toLowerCase() !== ext) name += ext;
+  return name;
+}
+
+/** Writes one message's payloads into a folder, all or nothing. */
+export class PayloadWriter {
+  readonly #dir: string;
+  readonly #reserved = new Set<string>();
+  #parts: { part: string; final: string }[] = [];
+
+  /**
+   * Creates a writer for one message.
+   *
+   * @param dir The `--out` folder (created if missing).
+   */
+  constructor(dir: string) {
+    this.#dir = dir;
+  }
+
+  /**
+   * Writes a decoded payload to a `.part` file.
+   *
+   * @param dataname Payload name.
+   * @param type Payload type.
+   * @param value Decoded value, or a `ReadableStream` of bytes (verified as it flows).
+   * @returns The final path the file will have after {@link PayloadWriter.commit}.
+   */
+  async write(dataname: string, type: PayloadType, value: unknown): Promise<string> {
+    await mkdir(this.#dir, { recursive: true });
+    const final = await this.#freePath(fileNameFor(dataname, type));
+    const part = `${final}.part`;
+    this.#parts.push({ part, final });
+    if (value instanceof ReadableStream) {
+      await pipeToFile(value as ReadableStream<Uint8Array>, part);
+    } else {
+      await writeFile(part, bytesOf(type, value));
+    }
+    return final;
+  }
+
+  /** Renames every `.part` file to its final name. */
+  async commit(): Promise<void> {
+    for (const { part, final } of this.#parts) await rename(part, final);
+    this.#parts = [];
+  }
+
+  /** Deletes every `.part` file written so far. */
+  async discard(): Promise<void> {
+    await Promise.all(this.#parts.map(({ part }) => rm(part, { force: true })));
+    this.#parts = [];
+  }
+
+  async #freePath(name: string): Promise<string> {
+    const ext = extname(name);
+    const base = ext && ext !== name ? name.slice(0, -ext.length) : name;
+    for (let i = 0;; i++) {
+      const candidate = join(this.#dir, i === 0 ? name : `${base}_${i}${ext}`);
+      if (this.#reserved.has(candidate)) continue;
+      if (!(await exists(candidate)) && !(await exists(`${candidate}.part`))) {
+        this.#reserved.add(candidate);
+        return candidate;
+      }
+    }
+  }
+}
+
+async function exists(path: string): Promise<boolean> {
+  try {
+    await access(path);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** The bytes a decoded value is saved as. */
+function bytesOf(type: PayloadType, value: unknown): Uint8Array {
+  switch (type) {
+    case "text":
+      return new TextEncoder().encode(value as string);
+    case "dictionary":
+    case "jsontable":
+      return new TextEncoder().encode(`${JSON.stringify(value, jsonReplacer, 2)}\n`);
+    case "arrowtable":
+      return serializeArrowTable(value);
+    default:
+      return value as Uint8Array;
+  }
+}
+
+async function pipeToFile(stream: ReadableStream<Uint8Array>, path: string): Promise<void> {
+  const file = createWriteStream(path);
+  const closed = new Promise<void>((resolve, reject) => {
+    file.once("close", resolve);
+    file.once("error", reject);
+  });
+  const reader = stream.getReader();
+  try {
+    for (;;) {
+      const { value, done } = await reader.read();
+      if (done) break;
+      if (!file.write(value)) await new Promise((r) => file.once("drain", r));
+    }
+  } finally {
+    reader.releaseLock();
+    file.end();
+    await closed;
+  }
+}

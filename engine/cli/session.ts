@@ -1,0 +1,122 @@
+/**
+ * One command's NATS connection, file store and logger, from the connection
+ * flags: `--broker`, `--fileserver`, `--store plik|objectstore[:bucket]`,
+ * `--ttl`, `--one-shot`, `--verbose`.
+ *
+ * @module
+ */
+import type { NatsConnection } from "@nats-io/nats-core";
+import { Bridge } from "../bridge.ts";
+import { resolveBrokerUrl, resolveFileserverUrl } from "../config.ts";
+import { connectTo } from "../connection.ts";
+import { objectStoreFileServer } from "../handlers/object_store.ts";
+import { plikFileServer } from "../handlers/plik.ts";
+import { consoleLogger, type Logger, silentLogger } from "../logger.ts";
+import type { FileServer } from "../types.ts";
+import { type ParsedArgs, parseDuration, stringFlag } from "./args.ts";
+import { UsageError } from "./exit_codes.ts";
+
+/** What `--store` names. */
+export interface StoreSpec {
+  /** `plik` (HTTP file server) or `objectstore` (NATS JetStream Object Store). */
+  kind: "plik" | "objectstore";
+  /** Object Store bucket. */
+  bucket?: string;
+}
+
+/**
+ * Parses `--store`.
+ *
+ * @param value `plik`, `objectstore` or `objectstore:<bucket>`; `undefined` means plik.
+ * @param command For errors.
+ * @returns The spec.
+ * @throws {UsageError} On anything else.
+ */
+export function parseStore(value: string | undefined, command: string): StoreSpec {
+  if (value === undefined || value === "plik") return { kind: "plik" };
+  const m = /^objectstore(?::([A-Za-z0-9_-]+))?$/.exec(value);
+  if (m) return { kind: "objectstore", bucket: m[1] };
+  throw new UsageError(
+    `--store must be plik, objectstore or objectstore:<bucket>, got "${value}"`,
+    command,
+  );
+}
+
+/** An open connection and the defaults every call of the command uses. */
+export interface Session {
+  /** The connection (owned: {@link Session.close} drains it). */
+  nc: NatsConnection;
+  /** A bridge on `nc` with the session's defaults. */
+  bridge: Bridge;
+  /** The file store link payloads go to and come from. */
+  store: FileServer;
+  /** NATS URL(s). */
+  brokerUrl: string;
+  /** File-server URL (Plik). */
+  fileserverUrl: string;
+  /** Where engine log lines go (`--verbose`), else nowhere. */
+  logger: Logger;
+  /** Drains the connection. */
+  close(): Promise<void>;
+}
+
+/**
+ * Connects and sets up the store.
+ *
+ * @param command For errors.
+ * @param values Parsed flags.
+ * @param allowedOrigins Extra origins receivers accept (`--allow-origin`).
+ * @returns The session.
+ * @throws {TransportError} `CONNECTION_FAILED` when NATS cannot be reached.
+ */
+export async function openSession(
+  command: string,
+  values: ParsedArgs["values"],
+  allowedOrigins: readonly string[] = [],
+): Promise<Session> {
+  const spec = parseStore(stringFlag(values, "store"), command);
+  const ttlText = stringFlag(values, "ttl");
+  const ttl = ttlText === undefined
+    ? undefined
+    : Math.max(1, Math.round(parseDuration(ttlText, "ttl", command) / 1000));
+  const oneShot = values["one-shot"] === true;
+  if (oneShot && spec.kind !== "plik") {
+    throw new UsageError("--one-shot applies to --store plik only", command);
+  }
+  const brokerUrl = resolveBrokerUrl(stringFlag(values, "broker"));
+  const fileserverUrl = resolveFileserverUrl(stringFlag(values, "fileserver"));
+  for (const [flag, url] of [["broker", brokerUrl], ["fileserver", fileserverUrl]]) {
+    if (!url.split(",").every((u) => URL.canParse(u.trim()))) {
+      throw new UsageError(`--${flag} is not a URL: "${url}"`, command);
+    }
+  }
+  const logger = values.verbose === true ? consoleLogger("debug") : silentLogger;
+  const nc = await connectTo(brokerUrl, "");
+  try {
+    const store = spec.kind === "plik"
+      ? plikFileServer({ url: fileserverUrl, ttl, oneShot })
+      : await objectStoreFileServer({ connection: nc, bucket: spec.bucket, ttl });
+    const bridge = await Bridge.connect({
+      nats_connection: nc,
+      broker_url: brokerUrl,
+      fileserver_url: fileserverUrl,
+      fileserver: store,
+      allowed_origins: allowedOrigins,
+      logger,
+    });
+    return {
+      nc,
+      bridge,
+      store,
+      brokerUrl,
+      fileserverUrl,
+      logger,
+      close: async () => {
+        if (!nc.isClosed()) await nc.drain().catch(() => nc.close());
+      },
+    };
+  } catch (err) {
+    await nc.close().catch(() => {});
+    throw err;
+  }
+}

@@ -1,0 +1,717 @@
+/**
+ * The `natsbridge` command, run as a subprocess the way users run it — from
+ * source under Deno and Bun, from the built lib/ under Node — against a real
+ * nats-server (JetStream) and the Plik-compatible file server on loopback.
+ * No fakes: payloads go send → NATS (→ file server) → listen and are compared
+ * byte for byte with what was sent.
+ */
+import { after, test } from "node:test";
+import assert from "node:assert/strict";
+import { type ChildProcess, spawn, spawnSync } from "node:child_process";
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import process from "node:process";
+import { tableFromArrays, tableFromIPC, tableToIPC } from "apache-arrow";
+import { connect } from "@nats-io/transport-node";
+import { Bridge, plikFileServer, smartsend } from "natsbridge";
+import { ROOT, startNats, startPlik } from "../scripts/servers.ts";
+import { bytesOf, sampleEnvelope } from "./_helpers.ts";
+
+const nats = await startNats();
+const plik = await startPlik();
+const work = mkdtempSync(join(tmpdir(), "natsbridge-cli-"));
+const quiet = { log() {} };
+
+after(async () => {
+  await Promise.all([nats.stop(), plik.stop()]);
+  rmSync(work, { recursive: true, force: true });
+});
+
+const runtime = "Deno" in globalThis ? "deno" : process.versions.bun ? "bun" : "node";
+
+/** The command line that starts the CLI on this runtime. */
+const CLI: string[] = runtime === "deno"
+  ? [
+    process.execPath,
+    "run",
+    "-A",
+    "--quiet",
+    "--config",
+    join(ROOT, "deno.json"),
+    join(ROOT, "engine/cli/main.ts"),
+  ]
+  : runtime === "bun"
+  ? [process.execPath, join(ROOT, "engine/cli/main.ts")]
+  : [process.execPath, join(ROOT, "lib/engine/cli/main.js")];
+
+const ENV = {
+  ...process.env,
+  NATS_URL: nats.url,
+  FILESERVER_URL: plik.url,
+  NO_COLOR: "1",
+  SIZE_THRESHOLD: "",
+};
+
+interface Result {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+/** Runs the CLI to completion. */
+function run(
+  args: string[],
+  options: { input?: string; env?: Record<string, string> } = {},
+): Promise<Result> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(CLI[0], [...CLI.slice(1), ...args], {
+      cwd: work,
+      env: { ...ENV, ...options.env },
+      stdio: ["pipe", "pipe", "pipe"],
+    });
+    let stdout = "";
+    let stderr = "";
+    child.stdout!.on("data", (d) => (stdout += d));
+    child.stderr!.on("data", (d) => (stderr += d));
+    child.on("error", reject);
+    child.on("close", (code) => resolve({ code, stdout, stderr }));
+    child.stdin!.end(options.input ?? "");
+  });
+}
+
+/** A CLI process left running (listen), with its output as it arrives. */
+interface Running {
+  child: ChildProcess;
+  stdout(): string;
+  stderr(): string;
+  /** Resolves when stdout (or stderr) matches, rejects after `ms`. */
+  waitFor(pattern: RegExp, ms?: number, stream?: "stdout" | "stderr"): Promise<void>;
+  /** Resolves with the exit code. */
+  done(ms?: number): Promise<Result>;
+}
+
+function start(argv: string[], options: { env?: Record<string, string> } = {}): Running {
+  const child = spawn(argv[0], argv.slice(1), {
+    cwd: work,
+    env: { ...ENV, ...options.env },
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+  let out = "";
+  let err = "";
+  const listeners = new Set<() => void>();
+  const poke = () => listeners.forEach((l) => l());
+  child.stdout!.on("data", (d) => ((out += d), poke()));
+  child.stderr!.on("data", (d) => ((err += d), poke()));
+  const exited = new Promise<number | null>((r) => child.on("close", (code) => (poke(), r(code))));
+  return {
+    child,
+    stdout: () => out,
+    stderr: () => err,
+    waitFor(pattern, ms = 20_000, stream = "stdout") {
+      return new Promise((resolve, reject) => {
+        const check = () => {
+          if (pattern.test(stream === "stdout" ? out : err)) {
+            listeners.delete(check);
+            clearTimeout(timer);
+            resolve();
+          } else if (child.exitCode !== null) {
+            listeners.delete(check);
+            clearTimeout(timer);
+            reject(
+              new Error(
+                `exited ${child.exitCode} before ${pattern}\nstdout: ${out}\nstderr: ${err}`,
+              ),
+            );
+          }
+        };
+        const timer = setTimeout(() => {
+          listeners.delete(check);
+          child.kill("SIGKILL");
+          reject(new Error(`no ${pattern} within ${ms} ms\nstdout: ${out}\nstderr: ${err}`));
+        }, ms);
+        listeners.add(check);
+        check();
+      });
+    },
+    async done(ms = 30_000) {
+      const timer = setTimeout(() => child.kill("SIGKILL"), ms);
+      const code = await exited;
+      clearTimeout(timer);
+      return { code, stdout: out, stderr: err };
+    },
+  };
+}
+
+/** Starts `listen --json` and waits until it is subscribed. */
+async function listen(args: string[]): Promise<Running> {
+  const l = start([...CLI, "listen", ...args, "--json"]);
+  await l.waitFor(/"event":"listening"/);
+  return l;
+}
+
+/** Parsed JSON, indexed freely in assertions. */
+// deno-lint-ignore no-explicit-any
+type Json = Record<string, any>;
+
+/** JSON lines of `--json` output. */
+function records(stdout: string): Json[] {
+  return stdout.split("\n").filter((l) => l.trim() !== "").map((l) => JSON.parse(l));
+}
+
+let seq = 0;
+/** A fresh subject and output folder per test. */
+function fresh(): { subject: string; out: string } {
+  seq++;
+  const out = join(work, `out${seq}`);
+  mkdirSync(out);
+  return { subject: `cli.t${seq}`, out };
+}
+
+function file(name: string, data: Uint8Array | string): string {
+  const path = join(work, name);
+  writeFileSync(path, data);
+  return path;
+}
+
+const read = (path: string) => new Uint8Array(readFileSync(path));
+
+/** Rows of an Arrow IPC file as plain objects. */
+function arrowRows(path: string): Record<string, unknown>[] {
+  return tableFromIPC(read(path)).toArray().map((r) => ({ ...r.toJSON() }));
+}
+
+test("send → listen round-trips text, dictionary and tables from .csv, .json and .arrow", async () => {
+  const { subject, out } = fresh();
+  file("scores.csv", 'id,name,score,ok\n1,Alice,0.5,true\n2,"Bob, Jr.",,false\n');
+  file("rows.json", JSON.stringify([{ id: 1, name: "Alice" }, { id: 2, name: "Bob" }]));
+  file("config.json", JSON.stringify({ step_size: 0.01, tags: ["a", "b"] }));
+  file(
+    "matrix.arrow",
+    tableToIPC(
+      tableFromArrays({ x: Int32Array.from([1, 2, 3]), y: Float64Array.from([0.5, 1.5, 2.5]) }),
+    ),
+  );
+  const l = await listen([subject, "--count", "1", "--out", out]);
+  const sent = await run([
+    "send",
+    subject,
+    "--json",
+    "--text",
+    "Hello ✓",
+    "--name",
+    "config",
+    "--dict",
+    '{"step_size": 0.01}',
+    "--dict",
+    "@config.json",
+    "--table",
+    "scores.csv",
+    "--table",
+    "rows.json",
+    "--name",
+    "rows_arrow",
+    "--as",
+    "arrowtable",
+    "--table",
+    "rows.json",
+    "--table",
+    "matrix.arrow",
+    "--purpose",
+    "updateStatus",
+    "--sender-name",
+    "cli-test",
+    "--correlation-id",
+    "corr-1",
+  ]);
+  assert.equal(sent.code, 0, sent.stderr);
+  const [s] = records(sent.stdout);
+  assert.equal(s.event, "sent");
+  const { code, stdout, stderr } = await l.done();
+  assert.equal(code, 0, stderr);
+  const [msg] = records(stdout).filter((r) => r.event === "message");
+  assert.equal(msg.msg_id, s.msg_id);
+  assert.equal(msg.correlation_id, "corr-1");
+  assert.equal(msg.msg_purpose, "updateStatus");
+  assert.equal(msg.sender_name, "cli-test");
+  assert.deepEqual(
+    msg.payloads.map((p: Record<string, unknown>) => [p.name, p.type, p.transport, p.checksum]),
+    [
+      ["text", "text", "direct", "ok"],
+      ["config", "dictionary", "direct", "ok"],
+      ["config", "dictionary", "direct", "ok"],
+      ["scores", "arrowtable", "direct", "ok"],
+      ["rows", "jsontable", "direct", "ok"],
+      ["rows_arrow", "arrowtable", "direct", "ok"],
+      ["matrix", "arrowtable", "direct", "ok"],
+    ],
+  );
+  assert.deepEqual(
+    msg.payloads.map((p: Record<string, unknown>) => p.size),
+    s.payloads.map((p: Record<string, unknown>) => p.size),
+  );
+  assert.equal(msg.payloads[0].value, "Hello ✓");
+  assert.deepEqual(msg.payloads[1].value, { step_size: 0.01 });
+  assert.deepEqual(msg.payloads[2].value, { step_size: 0.01, tags: ["a", "b"] });
+  assert.deepEqual(msg.payloads[4].value, [{ id: 1, name: "Alice" }, { id: 2, name: "Bob" }]);
+
+  const files = readdirSync(out).sort();
+  assert.deepEqual(files, [
+    "config.json",
+    "config_1.json",
+    "matrix.arrow",
+    "rows.json",
+    "rows_arrow.arrow",
+    "scores.arrow",
+    "text.txt",
+  ]);
+  assert.equal(readFileSync(join(out, "text.txt"), "utf8"), "Hello ✓");
+  assert.deepEqual(JSON.parse(readFileSync(join(out, "config.json"), "utf8")), { step_size: 0.01 });
+  assert.deepEqual(JSON.parse(readFileSync(join(out, "config_1.json"), "utf8")), {
+    step_size: 0.01,
+    tags: ["a", "b"],
+  });
+  assert.deepEqual(JSON.parse(readFileSync(join(out, "rows.json"), "utf8")), [{
+    id: 1,
+    name: "Alice",
+  }, { id: 2, name: "Bob" }]);
+  assert.deepEqual(arrowRows(join(out, "scores.arrow")), [
+    { id: 1, name: "Alice", score: 0.5, ok: true },
+    { id: 2, name: "Bob, Jr.", score: null, ok: false },
+  ]);
+  assert.deepEqual(arrowRows(join(out, "rows_arrow.arrow")), [{ id: 1, name: "Alice" }, {
+    id: 2,
+    name: "Bob",
+  }]);
+  assert.deepEqual(arrowRows(join(out, "matrix.arrow")), [{ x: 1, y: 0.5 }, { x: 2, y: 1.5 }, {
+    x: 3,
+    y: 2.5,
+  }]);
+});
+
+test("send → listen round-trips image, audio, video and binary files, the large one by link", async () => {
+  const { subject, out } = fresh();
+  const png = bytesOf(2_000, 11);
+  const wav = bytesOf(3_000, 12);
+  const mp4 = bytesOf(4_000, 13);
+  const big = bytesOf(600_000, 14); // above the default 500_000 threshold
+  file("photo.png", png);
+  file("clip.wav", wav);
+  file("movie.mp4", mp4);
+  file("big.bin", big);
+  const l = await listen([subject, "--count", "1", "--out", out]);
+  const sent = await run([
+    "send",
+    subject,
+    "--json",
+    "--file",
+    "photo.png:image",
+    "--file",
+    "clip.wav:audio",
+    "--name",
+    "film",
+    "--file",
+    "movie.mp4:video",
+    "--file",
+    "big.bin",
+  ]);
+  assert.equal(sent.code, 0, sent.stderr);
+  const { code, stdout, stderr } = await l.done();
+  assert.equal(code, 0, stderr);
+  const [msg] = records(stdout).filter((r) => r.event === "message");
+  assert.deepEqual(
+    msg.payloads.map((
+      p: Record<string, unknown>,
+    ) => [p.name, p.type, p.size, p.transport, p.checksum]),
+    [
+      ["photo.png", "image", 2_000, "direct", "ok"],
+      ["clip.wav", "audio", 3_000, "direct", "ok"],
+      ["film", "video", 4_000, "direct", "ok"],
+      ["big.bin", "binary", 600_000, "link", "ok"],
+    ],
+  );
+  assert.ok(msg.payloads[3].url.startsWith(`${plik.url}/file/`), msg.payloads[3].url);
+  assert.deepEqual(read(join(out, "photo.png")), png);
+  assert.deepEqual(read(join(out, "clip.wav")), wav);
+  assert.deepEqual(read(join(out, "film")), mp4);
+  assert.deepEqual(read(join(out, "big.bin")), big);
+  assert.deepEqual(readdirSync(out).filter((f) => f.endsWith(".part")), []);
+});
+
+test("send --threshold and --store objectstore move payloads by nats-obj:// link; listen resolves them", async () => {
+  const { subject, out } = fresh();
+  const data = bytesOf(50_000, 21);
+  file("obj.bin", data);
+  const l = await listen([
+    subject,
+    "--count",
+    "1",
+    "--out",
+    out,
+    "--store",
+    "objectstore:cli_bucket",
+  ]);
+  const sent = await run([
+    "send",
+    subject,
+    "--json",
+    "--store",
+    "objectstore:cli_bucket",
+    "--threshold",
+    "1000",
+    "--file",
+    "obj.bin",
+    "--text",
+    "small",
+  ]);
+  assert.equal(sent.code, 0, sent.stderr);
+  const [s] = records(sent.stdout);
+  assert.match(s.payloads[0].url, /^nats-obj:\/\/cli_bucket\//);
+  const { code, stdout, stderr } = await l.done();
+  assert.equal(code, 0, stderr);
+  const [msg] = records(stdout).filter((r) => r.event === "message");
+  assert.equal(msg.payloads[0].transport, "link");
+  assert.deepEqual(read(join(out, "obj.bin")), data);
+});
+
+test("listen --jetstream consumes a durable through Bridge.consume and acks what it printed", async () => {
+  const { subject, out } = fresh();
+  file("js.bin", bytesOf(600_000, 31));
+  const sent = await run([
+    "send",
+    subject,
+    "--jetstream",
+    "--stream",
+    "CLI_JS",
+    "--text",
+    "stored",
+    "--file",
+    "js.bin",
+    "--json",
+  ]);
+  assert.equal(sent.code, 0, sent.stderr);
+  const first = await run([
+    "listen",
+    subject,
+    "--jetstream",
+    "--stream",
+    "CLI_JS",
+    "--durable",
+    "d1",
+    "--count",
+    "1",
+    "--out",
+    out,
+    "--json",
+    "--timeout",
+    "20s",
+  ]);
+  assert.equal(first.code, 0, first.stderr);
+  const [msg] = records(first.stdout).filter((r) => r.event === "message");
+  assert.equal(msg.msg_id, records(sent.stdout)[0].msg_id);
+  assert.deepEqual(msg.payloads.map((p: Record<string, unknown>) => [p.name, p.transport]), [[
+    "text",
+    "direct",
+  ], ["js.bin", "link"]]);
+  assert.equal(msg.payloads[0].value, "stored");
+  assert.deepEqual(read(join(out, "js.bin")), bytesOf(600_000, 31));
+  // Acked: the same durable gets nothing more, and --timeout ends the wait with exit 4.
+  const again = await run([
+    "listen",
+    subject,
+    "--jetstream",
+    "--stream",
+    "CLI_JS",
+    "--durable",
+    "d1",
+    "--count",
+    "1",
+    "--timeout",
+    "1500ms",
+  ]);
+  assert.equal(again.code, 4, again.stderr);
+  assert.match(again.stderr, /^natsbridge: TIMEOUT 0 of 1 messages within 1500ms$/m);
+});
+
+test("inspect accepts a valid envelope from a file and from stdin (exit 0)", async () => {
+  const [, json] = await smartsend(
+    "chat",
+    [["msg", "hi", "text"], ["cfg", { a: 1 }, "dictionary"]],
+    {
+      is_publish: false,
+      logger: quiet,
+    },
+  );
+  const path = file("good.json", json);
+  const fromFile = await run(["inspect", path]);
+  assert.equal(fromFile.code, 0, fromFile.stdout + fromFile.stderr);
+  assert.match(fromFile.stdout, /valid msg_envelope_v1, 2 payload\(s\)/);
+  const fromStdin = await run(["inspect", "-", "--json"], { input: json });
+  assert.equal(fromStdin.code, 0, fromStdin.stderr);
+  assert.deepEqual(records(fromStdin.stdout)[0], {
+    event: "inspect",
+    source: "-",
+    valid: true,
+    problems: [],
+    notes: [],
+  });
+});
+
+test("inspect lists every problem of a broken envelope (exit 1)", async () => {
+  const env = sampleEnvelope() as Json;
+  const good = env.payloads[0];
+  delete env.reply_to_msg_id;
+  env.correlation_id = "";
+  env.msg_id = 5;
+  env.timestamp = "yesterday";
+  env.metadata = [];
+  env.payloads = [
+    {
+      ...good,
+      id: "",
+      dataname: "a",
+      payload_type: "pdf",
+      encoding: "hex",
+      size: "2",
+      metadata: { checksum: "zz" },
+    },
+    { ...good, dataname: "b", transport: "pigeon", encoding: "none" },
+    { ...good, dataname: "c", size: 3, metadata: {} },
+    { ...good, dataname: "d", metadata: { checksum: "0".repeat(64) } },
+    {
+      ...good,
+      dataname: "e",
+      payload_type: "image",
+      transport: "link",
+      encoding: "none",
+      data: "http://169.254.169.254/x",
+    },
+    { ...good, dataname: "f", payload_type: "dictionary", size: 3, data: "e3s=", metadata: {} },
+    7,
+    { ...good, dataname: "g" },
+  ];
+  const path = file("bad.json", JSON.stringify(env));
+  const { code, stdout } = await run(["inspect", path, "--json", "--fileserver", plik.url]);
+  assert.equal(code, 1);
+  const [r] = records(stdout);
+  assert.equal(r.valid, false);
+  assert.deepEqual(r.problems.map((p: Record<string, string>) => [p.field, p.code]), [
+    ["reply_to_msg_id", "ENVELOPE_INVALID"],
+    ["correlation_id", "ENVELOPE_INVALID"],
+    ["msg_id", "ENVELOPE_INVALID"],
+    ["timestamp", "ENVELOPE_INVALID"],
+    ["metadata", "ENVELOPE_INVALID"],
+    ["payloads[0].id", "ENVELOPE_INVALID"],
+    ["payloads[0].size", "ENVELOPE_INVALID"],
+    ["payloads[0].metadata.checksum", "ENVELOPE_INVALID"],
+    ["payloads[0].payload_type", "UNKNOWN_PAYLOAD_TYPE"],
+    ["payloads[0].encoding", "UNKNOWN_ENCODING"],
+    ["payloads[1].transport", "UNKNOWN_TRANSPORT"],
+    ["payloads[2]", "SIZE_MISMATCH"],
+    ["payloads[3]", "CHECKSUM_MISMATCH"],
+    ["payloads[4].data", "ORIGIN_REFUSED"],
+    ["payloads[5]", "SIZE_MISMATCH"],
+    ["payloads[5]", "DECODE_FAILED"],
+    ["payloads[6]", "ENVELOPE_INVALID"],
+  ]);
+  assert.match(r.problems[3].message, /"timestamp" is not ISO 8601: "yesterday"/);
+  assert.match(r.problems[14].message, /announced 3 bytes but carries 2/);
+  assert.ok(r.notes.some((n: string) => /extra|no checksum/.test(n)));
+
+  // Human output names every problem too, one per line.
+  const human = await run(["inspect", path, "--fileserver", plik.url]);
+  assert.equal(human.code, 1);
+  assert.match(human.stdout, /invalid, 17 problems/);
+  assert.equal(
+    human.stdout.split("\n").filter((l) =>
+      /^ {2}(payloads|reply_to|correlation|msg_id|timestamp|metadata)\S*: [A-Z_]+ /.test(l)
+    ).length,
+    17,
+  );
+});
+
+test("inspect: invalid JSON is one problem (exit 1); an unreadable file is a usage error (exit 2)", async () => {
+  const bad = await run(["inspect", "-"], { input: '{"msg_id": ' });
+  assert.equal(bad.code, 1);
+  assert.match(bad.stdout, /ENVELOPE_INVALID Envelope is not valid JSON/);
+  const missing = await run(["inspect", join(work, "nope.json")]);
+  assert.equal(missing.code, 2);
+  assert.match(missing.stderr, /^natsbridge: USAGE cannot read .*nope\.json \(ENOENT\)/);
+});
+
+test("request prints the reply of a replier, its link payload saved; no replier is a timeout (exit 4)", async () => {
+  const { subject, out } = fresh();
+  const bridge = await Bridge.connect({
+    broker_url: nats.url,
+    fileserver: plikFileServer({ url: plik.url }),
+    logger: quiet,
+  });
+  const blob = bytesOf(700_000, 41);
+  const served = (async () => {
+    for await (const env of bridge.subscribe(subject)) {
+      await bridge.reply(env, [["echo", `echo: ${env.payloads[0][1]}`, "text"], [
+        "blob",
+        blob,
+        "binary",
+      ]]);
+      break;
+    }
+  })();
+  try {
+    const r = await run([
+      "request",
+      subject,
+      "--text",
+      "ping",
+      "--json",
+      "--out",
+      out,
+      "--timeout",
+      "15s",
+    ]);
+    assert.equal(r.code, 0, r.stderr);
+    const [reply] = records(r.stdout);
+    assert.equal(reply.event, "reply");
+    assert.deepEqual(
+      reply.payloads.map((p: Record<string, unknown>) => [p.name, p.transport, p.value]),
+      [
+        ["echo", "direct", "echo: ping"],
+        ["blob", "link", undefined],
+      ],
+    );
+    assert.deepEqual(read(join(out, "blob")), blob);
+    await served;
+  } finally {
+    await bridge.close();
+  }
+  const none = await run(["request", `${subject}.nobody`, "--text", "ping", "--timeout", "700ms"]);
+  assert.equal(none.code, 4);
+  assert.match(none.stderr, /^natsbridge: TIMEOUT No reply on "cli\.t\d+\.nobody" within 700ms\n$/);
+});
+
+test("a message that fails to receive is one stderr line with its code; listen goes on and exits 3", async () => {
+  const { subject } = fresh();
+  const l = await listen([subject, "--count", "2"]);
+  const nc = await connect({ servers: nats.url });
+  try {
+    const env = sampleEnvelope();
+    env.send_to = subject;
+    env.payloads[0].metadata = { checksum: "0".repeat(64) };
+    nc.publish(subject, JSON.stringify(env));
+    nc.publish(subject, JSON.stringify(sampleEnvelope()));
+    await nc.flush();
+  } finally {
+    await nc.close();
+  }
+  const { code, stdout, stderr } = await l.done();
+  assert.equal(code, 3);
+  assert.match(
+    stderr,
+    /^natsbridge: CHECKSUM_MISMATCH Checksum mismatch for payload "msg" \(correlation c0ffee00-0000-4000-8000-000000000001\): expected 0{64}, got 8f43/m,
+  );
+  const recs = records(stdout);
+  assert.deepEqual(recs.map((r) => r.event), ["listening", "error", "message"]);
+  assert.equal(recs[1].code, "CHECKSUM_MISMATCH");
+  assert.equal(recs[2].payloads[0].value, "hi");
+});
+
+test("errors are one line on stderr with documented exit codes", async () => {
+  const usage = await run(["send", "chat", "--bogus"]);
+  assert.equal(usage.code, 2);
+  assert.equal(
+    usage.stderr,
+    "natsbridge: USAGE unknown option --bogus (see: natsbridge send --help)\n",
+  );
+  const noSubject = await run(["listen"]);
+  assert.equal(noSubject.code, 2);
+  assert.match(noSubject.stderr, /^natsbridge: USAGE missing subject/);
+  const unknown = await run(["frobnicate"]);
+  assert.equal(unknown.code, 2);
+  const missingFile = await run(["send", "chat", "--file", "nope.bin"]);
+  assert.equal(missingFile.code, 2);
+  assert.match(
+    missingFile.stderr,
+    /^natsbridge: USAGE --file nope\.bin: cannot read the file \(ENOENT\)/,
+  );
+  const badCsv = await run(["send", "chat", "--table", file("bad.csv", 'a,b\n1,"2\n')]);
+  assert.equal(badCsv.code, 2);
+  assert.match(badCsv.stderr, /quoted field is never closed/);
+  const closed = await run(["send", "chat", "--text", "hi", "--broker", "nats://127.0.0.1:9"]);
+  assert.equal(closed.code, 1);
+  assert.match(
+    closed.stderr,
+    /^natsbridge: CONNECTION_FAILED Cannot connect to NATS at nats:\/\/127\.0\.0\.1:9: /,
+  );
+  assert.equal(closed.stderr.split("\n").length, 2, closed.stderr);
+  for (const r of [usage, noSubject, unknown, missingFile, badCsv, closed]) {
+    assert.equal(r.stdout, "");
+  }
+});
+
+test("--help for every command and --version exit 0", async () => {
+  for (
+    const args of [["--help"], ["send", "--help"], ["listen", "--help"], ["request", "--help"], [
+      "inspect",
+      "--help",
+    ]]
+  ) {
+    const r = await run(args);
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stdout, /Usage:/);
+  }
+  const v = await run(["--version"]);
+  assert.equal(v.code, 0);
+  assert.match(v.stdout, /^natsbridge \d+\.\d+\.\d+/);
+});
+
+const hasScript = spawnSync("script", ["--version"]).status === 0;
+
+/** A shell command line from arguments. */
+const shell = (args: string[]) => args.map((a) => `'${a.replace(/'/g, `'\\''`)}'`).join(" ");
+
+test("progress bars are drawn on a terminal for link uploads and downloads, never without one", {
+  skip: !hasScript && "script (util-linux) not installed",
+}, async () => {
+  const { subject, out } = fresh();
+  file("tty.bin", bytesOf(3_000_000, 51));
+  // `script` gives the CLI a pseudo-terminal; everything it wrote arrives on script's stdout.
+  const ttyListen = start([
+    "script",
+    "-qfec",
+    shell([...CLI, "listen", subject, "--count", "1", "--out", out]),
+    "/dev/null",
+  ]);
+  await ttyListen.waitFor(/listening on/);
+  const ttySend = start([
+    "script",
+    "-qfec",
+    shell([...CLI, "send", subject, "--file", "tty.bin"]),
+    "/dev/null",
+  ]);
+  const sent = await ttySend.done();
+  assert.equal(sent.code, 0, sent.stdout);
+  assert.match(sent.stdout, /upload {2,}\[#{24}\] 100% {2}2\.9 MiB \/ 2\.9 MiB {2}tty\.bin/);
+  const got = await ttyListen.done();
+  assert.equal(got.code, 0, got.stdout);
+  assert.match(got.stdout, /download {2}\[#{24}\] 100% {2}2\.9 MiB \/ 2\.9 MiB {2}tty\.bin/);
+
+  // The same without a terminal: no bar anywhere.
+  const l = await listen([subject, "--count", "1"]);
+  const plain = await run(["send", subject, "--file", "tty.bin"]);
+  assert.equal(plain.code, 0, plain.stderr);
+  assert.doesNotMatch(plain.stderr + plain.stdout, /\[#|%/);
+  const plainListen = await l.done();
+  assert.doesNotMatch(plainListen.stderr, /\[#|%/);
+  // --json is quiet even on a terminal.
+  const l2 = await listen([subject, "--count", "1"]);
+  const quietTty = start([
+    "script",
+    "-qfec",
+    shell([...CLI, "send", subject, "--file", "tty.bin", "--json"]),
+    "/dev/null",
+  ]);
+  const q = await quietTty.done();
+  assert.equal(q.code, 0, q.stdout);
+  assert.doesNotMatch(q.stdout, /\[#|%/);
+  await l2.done();
+});
