@@ -15,7 +15,21 @@ import { smartreceive, type SmartReceiveOptions } from "./receive.ts";
 import { smartsend, type SmartSendOptions } from "./send.ts";
 import type { MsgEnvelopeV1, ReceivedEnvelope, SendItem } from "./types.ts";
 
-/** Defaults a {@link Bridge} applies to every send and receive. */
+/**
+ * Defaults a {@link Bridge} applies to every send and receive.
+ *
+ * @example
+ * ```ts ignore
+ * import { Bridge, type BridgeOptions, plikFileServer } from "natsbridge";
+ * const options: BridgeOptions = {
+ *   broker_url: "nats://127.0.0.1:4222",
+ *   fileserver: plikFileServer({ url: "http://127.0.0.1:8080" }),
+ *   sender_name: "sensor-7",
+ *   size_threshold: 1_000_000,
+ * };
+ * const bridge = await Bridge.connect(options);
+ * ```
+ */
 export type BridgeOptions =
   & Omit<SmartSendOptions, "nats_connection" | "signal" | "correlation_id" | "msg_id" | "reply_to" | "reply_to_msg_id">
   & Omit<SmartReceiveOptions, "signal" | "logger" | "on_progress">
@@ -24,7 +38,20 @@ export type BridgeOptions =
     nats_connection?: NatsConnection;
   };
 
-/** Options of {@link Bridge.subscribe}. */
+/**
+ * Options of {@link Bridge.subscribe}.
+ *
+ * @example A queue group that reports bad messages
+ * ```ts ignore
+ * import { Bridge, type SubscribeOptions } from "natsbridge";
+ * const bridge = await Bridge.connect({ broker_url: "nats://127.0.0.1:4222" });
+ * const options: SubscribeOptions = {
+ *   queue: "workers",
+ *   on_error: (err) => console.error(err.code, err.correlationId, err.message),
+ * };
+ * for await (const env of bridge.subscribe("jobs", options)) console.log(env.payloads);
+ * ```
+ */
 export interface SubscribeOptions {
   /** Queue group: each message goes to one member of the group. */
   queue?: string;
@@ -40,7 +67,17 @@ export interface SubscribeOptions {
   receive?: Omit<SmartReceiveOptions, "signal">;
 }
 
-/** Options of {@link Bridge.request}. */
+/**
+ * Options of {@link Bridge.request}.
+ *
+ * @example
+ * ```ts ignore
+ * import { Bridge, type RequestOptions } from "natsbridge";
+ * const bridge = await Bridge.connect({ broker_url: "nats://127.0.0.1:4222" });
+ * const options: RequestOptions = { timeout: 5000, msg_purpose: "query" };
+ * const reply = await bridge.request("svc.echo", [["q", "ping", "text"]], options);
+ * ```
+ */
 export type RequestOptions = Omit<SmartSendOptions, "reply_to" | "nats_connection"> & {
   /**
    * Milliseconds to wait for the reply.

@@ -7,17 +7,71 @@
  */
 import { OptionsError } from "./errors.ts";
 
-/** Default NATS URL when neither `broker_url` nor `NATS_URL` is set. */
+/**
+ * Default NATS URL when neither `broker_url` nor `NATS_URL` is set.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { DEFAULT_BROKER_URL } from "natsbridge";
+ * assert.equal(DEFAULT_BROKER_URL, "nats://localhost:4222");
+ * ```
+ */
 export const DEFAULT_BROKER_URL = "nats://localhost:4222";
-/** Default file-server URL when neither `fileserver_url` nor `FILESERVER_URL` is set. */
+/**
+ * Default file-server URL when neither `fileserver_url` nor `FILESERVER_URL` is set.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { DEFAULT_FILESERVER_URL } from "natsbridge";
+ * assert.equal(new URL(DEFAULT_FILESERVER_URL).port, "8080");
+ * ```
+ */
 export const DEFAULT_FILESERVER_URL = "http://localhost:8080";
-/** Serialized size (bytes) from which a payload goes by link (DESIGN.md §1). */
+/**
+ * Serialized size (bytes) from which a payload goes by link (DESIGN.md §1).
+ *
+ * @example Sending a payload by link from a lower size
+ * ```ts ignore
+ * import { DEFAULT_SIZE_THRESHOLD, smartsend } from "natsbridge";
+ * await smartsend("chat", items, { size_threshold: DEFAULT_SIZE_THRESHOLD / 10 });
+ * ```
+ */
 export const DEFAULT_SIZE_THRESHOLD = 500_000;
-/** Download attempts before giving up. */
+/**
+ * Download attempts before giving up.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { DEFAULT_BASE_DELAY, DEFAULT_MAX_DELAY, DEFAULT_MAX_RETRIES } from "natsbridge";
+ * // The waits between the 5 attempts: 100, 200, 400, 800 ms (each capped at 5000).
+ * const waits = Array.from({ length: DEFAULT_MAX_RETRIES - 1 }, (_, i) => Math.min(DEFAULT_BASE_DELAY * 2 ** i, DEFAULT_MAX_DELAY));
+ * assert.deepEqual(waits, [100, 200, 400, 800]);
+ * ```
+ */
 export const DEFAULT_MAX_RETRIES = 5;
-/** First backoff delay, ms. */
+/**
+ * First backoff delay, ms.
+ *
+ * @example Retrying a flaky file server for longer
+ * ```ts ignore
+ * import { DEFAULT_BASE_DELAY, smartreceive } from "natsbridge";
+ * const env = await smartreceive(msg, { max_retries: 10, base_delay: DEFAULT_BASE_DELAY * 5 });
+ * ```
+ */
 export const DEFAULT_BASE_DELAY = 100;
-/** Longest backoff delay, ms. */
+/**
+ * Longest backoff delay, ms.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { DEFAULT_BASE_DELAY, DEFAULT_MAX_DELAY } from "natsbridge";
+ * assert.equal(Math.min(DEFAULT_BASE_DELAY * 2 ** 10, DEFAULT_MAX_DELAY), 5000);
+ * ```
+ */
 export const DEFAULT_MAX_DELAY = 5000;
 
 /**

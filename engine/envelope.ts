@@ -22,7 +22,19 @@ const NON_EMPTY_KEYS = new Set(["correlation_id", "msg_id"]);
 const TIMESTAMP = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?(Z|[+-]\d{2}:?\d{2})?$/;
 const HEX64 = /^[0-9a-fA-F]{64}$/;
 
-/** A payload after validation, with its type resolved to a canonical name. */
+/**
+ * A payload after validation, with its type resolved to a canonical name.
+ *
+ * @example A legacy type name resolved
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { type CheckedPayload, parseEnvelope, smartsend } from "natsbridge";
+ * const [env] = await smartsend("chat", [["t", [{ a: 1 }], "arrowtable"]], { is_publish: false });
+ * env.payloads[0].payload_type = "table"; // as older Python peers write it
+ * const [p]: CheckedPayload[] = parseEnvelope(env).payloads;
+ * assert.equal(p.resolvedType, "arrowtable");
+ * ```
+ */
 export interface CheckedPayload extends MsgPayloadV1 {
   /** `payload_type` with aliases (`table`) resolved. */
   readonly resolvedType: PayloadType;

@@ -7,7 +7,18 @@
  * @module
  */
 
-/** Stable machine-readable error codes. Never renamed once released. */
+/**
+ * Stable machine-readable error codes. Never renamed once released.
+ *
+ * @example Deciding whether to retry
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { ChecksumError, type ErrorCode, TransportError } from "natsbridge";
+ * const retryable: ReadonlySet<ErrorCode> = new Set(["DOWNLOAD_FAILED", "CONNECTION_FAILED", "PUBLISH_FAILED", "TIMEOUT"]);
+ * assert.ok(retryable.has(new TransportError("TIMEOUT", "No reply").code));
+ * assert.ok(!retryable.has(new ChecksumError("Checksum mismatch").code));
+ * ```
+ */
 export type ErrorCode =
   | "INVALID_OPTION"
   | "INVALID_INPUT"
@@ -28,7 +39,20 @@ export type ErrorCode =
   | "TIMEOUT"
   | "ABORTED";
 
-/** Facts an error can carry besides its message. */
+/**
+ * Facts an error can carry besides its message.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { DecodeError, type NatsBridgeErrorOptions } from "natsbridge";
+ * const cause = new SyntaxError("Unexpected token");
+ * const options: NatsBridgeErrorOptions = { correlationId: "c-1", dataname: "config", cause };
+ * const err = new DecodeError("dictionary payload is not valid JSON", options);
+ * assert.equal(err.dataname, "config");
+ * assert.equal(err.cause, cause);
+ * ```
+ */
 export interface NatsBridgeErrorOptions extends ErrorOptions {
   /** Correlation id of the message being sent or received, when known. */
   correlationId?: string;
@@ -62,6 +86,8 @@ export class NatsBridgeError extends Error {
   readonly field: string;
 
   /**
+   * Creates the error.
+   *
    * @param code Stable error code.
    * @param message Human-readable description; names the failing value.
    * @param options Correlation id, payload name, field and cause.
@@ -88,7 +114,12 @@ export class NatsBridgeError extends Error {
  * ```
  */
 export class OptionsError extends NatsBridgeError {
-  /** @param message What is wrong. @param options Context. */
+  /**
+   * Creates the error.
+   *
+   * @param message What is wrong.
+   * @param options Context.
+   */
   constructor(message: string, options?: NatsBridgeErrorOptions) {
     super("INVALID_OPTION", message, options);
     this.name = "OptionsError";
@@ -107,7 +138,12 @@ export class OptionsError extends NatsBridgeError {
  * ```
  */
 export class InputError extends NatsBridgeError {
-  /** @param message What is wrong. @param options Context. */
+  /**
+   * Creates the error.
+   *
+   * @param message What is wrong.
+   * @param options Context.
+   */
   constructor(message: string, options?: NatsBridgeErrorOptions) {
     super("INVALID_INPUT", message, options);
     this.name = "InputError";
@@ -128,6 +164,8 @@ export class InputError extends NatsBridgeError {
  */
 export class EnvelopeError extends NatsBridgeError {
   /**
+   * Creates the error.
+   *
    * @param message What is wrong.
    * @param options Context.
    * @param code One of the envelope-level codes; `ENVELOPE_INVALID` by default.
@@ -155,7 +193,12 @@ export class EnvelopeError extends NatsBridgeError {
  * ```
  */
 export class DecodeError extends NatsBridgeError {
-  /** @param message What is wrong. @param options Context. */
+  /**
+   * Creates the error.
+   *
+   * @param message What is wrong.
+   * @param options Context.
+   */
   constructor(message: string, options?: NatsBridgeErrorOptions) {
     super("DECODE_FAILED", message, options);
     this.name = "DecodeError";
@@ -173,7 +216,12 @@ export class DecodeError extends NatsBridgeError {
  * ```
  */
 export class SizeMismatchError extends NatsBridgeError {
-  /** @param message What is wrong. @param options Context. */
+  /**
+   * Creates the error.
+   *
+   * @param message What is wrong.
+   * @param options Context.
+   */
   constructor(message: string, options?: NatsBridgeErrorOptions) {
     super("SIZE_MISMATCH", message, options);
     this.name = "SizeMismatchError";
@@ -191,7 +239,12 @@ export class SizeMismatchError extends NatsBridgeError {
  * ```
  */
 export class ChecksumError extends NatsBridgeError {
-  /** @param message What is wrong. @param options Context. */
+  /**
+   * Creates the error.
+   *
+   * @param message What is wrong.
+   * @param options Context.
+   */
   constructor(message: string, options?: NatsBridgeErrorOptions) {
     super("CHECKSUM_MISMATCH", message, options);
     this.name = "ChecksumError";
@@ -210,7 +263,12 @@ export class ChecksumError extends NatsBridgeError {
  * ```
  */
 export class OriginRefusedError extends NatsBridgeError {
-  /** @param message What is wrong. @param options Context. */
+  /**
+   * Creates the error.
+   *
+   * @param message What is wrong.
+   * @param options Context.
+   */
   constructor(message: string, options?: NatsBridgeErrorOptions) {
     super("ORIGIN_REFUSED", message, options);
     this.name = "OriginRefusedError";
@@ -237,6 +295,8 @@ export class DownloadError extends NatsBridgeError {
   readonly status: number;
 
   /**
+   * Creates the error.
+   *
    * @param message What is wrong.
    * @param options Context, attempts made and last status.
    * @param code Which kind of download failure.
@@ -266,7 +326,12 @@ export class DownloadError extends NatsBridgeError {
 export class UploadError extends NatsBridgeError {
   /** HTTP status of the refusal, or 0. */
   readonly status: number;
-  /** @param message What is wrong. @param options Context and status. */
+  /**
+   * Creates the error.
+   *
+   * @param message What is wrong.
+   * @param options Context and status.
+   */
   constructor(message: string, options: NatsBridgeErrorOptions & { status?: number } = {}) {
     super("UPLOAD_FAILED", message, options);
     this.name = "UploadError";
@@ -286,7 +351,13 @@ export class UploadError extends NatsBridgeError {
  * ```
  */
 export class TransportError extends NatsBridgeError {
-  /** @param code Which failure. @param message What is wrong. @param options Context. */
+  /**
+   * Creates the error.
+   *
+   * @param code Which failure.
+   * @param message What is wrong.
+   * @param options Context.
+   */
   constructor(
     code: "CONNECTION_FAILED" | "PUBLISH_FAILED" | "TIMEOUT",
     message: string,
@@ -307,7 +378,12 @@ export class TransportError extends NatsBridgeError {
  * ```
  */
 export class AbortedError extends NatsBridgeError {
-  /** @param message What was aborted. @param options Context. */
+  /**
+   * Creates the error.
+   *
+   * @param message What was aborted.
+   * @param options Context.
+   */
   constructor(message: string, options?: NatsBridgeErrorOptions) {
     super("ABORTED", message, options);
     this.name = "AbortedError";

@@ -5,7 +5,18 @@
  * @module
  */
 
-/** The payload types every NATSBridge peer understands. */
+/**
+ * The payload types every NATSBridge peer understands.
+ *
+ * @example Checking a type name from the wire
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { PAYLOAD_TYPES, type PayloadType } from "natsbridge";
+ * const isPayloadType = (s: string): s is PayloadType => (PAYLOAD_TYPES as readonly string[]).includes(s);
+ * assert.ok(isPayloadType("arrowtable"));
+ * assert.ok(!isPayloadType("pdf"));
+ * ```
+ */
 export type PayloadType =
   | "text"
   | "dictionary"
@@ -16,7 +27,17 @@ export type PayloadType =
   | "video"
   | "binary";
 
-/** All payload types, in the order the spec lists them. */
+/**
+ * All payload types, in the order the spec lists them.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { PAYLOAD_TYPES } from "natsbridge";
+ * assert.equal(PAYLOAD_TYPES.length, 8);
+ * assert.equal(PAYLOAD_TYPES[0], "text");
+ * ```
+ */
 export const PAYLOAD_TYPES: readonly PayloadType[] = Object.freeze([
   "text",
   "dictionary",
@@ -28,7 +49,18 @@ export const PAYLOAD_TYPES: readonly PayloadType[] = Object.freeze([
   "binary",
 ]);
 
-/** How a payload travels: inside the message, or as a URL to a file server. */
+/**
+ * How a payload travels: inside the message, or as a URL to a file server.
+ *
+ * @example Which payloads went by link
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { smartsend, type Transport } from "natsbridge";
+ * const [env] = await smartsend("chat", [["m", "hi", "text"]], { is_publish: false });
+ * const transports: Transport[] = env.payloads.map((p) => p.transport as Transport);
+ * assert.deepEqual(transports, ["direct"]);
+ * ```
+ */
 export type Transport = "direct" | "link";
 
 /**
@@ -66,6 +98,15 @@ export interface MsgPayloadV1 {
  * The message envelope as it appears on the wire (`msg_envelope_v1`): exactly
  * these 14 keys, always present, `""` where unknown. Extra keys a peer adds are
  * kept on receive.
+ *
+ * @example Building the envelope without publishing it
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { type MsgEnvelopeV1, smartsend } from "natsbridge";
+ * const [env, json]: [MsgEnvelopeV1, string] = await smartsend("chat", [["m", "hi", "text"]], { is_publish: false });
+ * assert.equal(env.send_to, "chat");
+ * assert.deepEqual(JSON.parse(json), env);
+ * ```
  */
 export interface MsgEnvelopeV1 {
   /** Groups related messages for tracing; every log line carries it. */
@@ -98,7 +139,17 @@ export interface MsgEnvelopeV1 {
   payloads: MsgPayloadV1[];
 }
 
-/** The 14 envelope keys, in wire order. */
+/**
+ * The 14 envelope keys, in wire order.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { ENVELOPE_KEYS, smartsend } from "natsbridge";
+ * const [env] = await smartsend("chat", [], { is_publish: false });
+ * assert.deepEqual(Object.keys(env), [...ENVELOPE_KEYS]);
+ * ```
+ */
 export const ENVELOPE_KEYS: readonly (keyof MsgEnvelopeV1)[] = Object.freeze([
   "correlation_id",
   "msg_id",
@@ -116,7 +167,17 @@ export const ENVELOPE_KEYS: readonly (keyof MsgEnvelopeV1)[] = Object.freeze([
   "payloads",
 ]);
 
-/** The 8 payload keys, in wire order. */
+/**
+ * The 8 payload keys, in wire order.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { PAYLOAD_KEYS, smartsend } from "natsbridge";
+ * const [env] = await smartsend("chat", [["m", "hi", "text"]], { is_publish: false });
+ * assert.deepEqual(Object.keys(env.payloads[0]), [...PAYLOAD_KEYS]);
+ * ```
+ */
 export const PAYLOAD_KEYS: readonly (keyof MsgPayloadV1)[] = Object.freeze([
   "id",
   "dataname",
@@ -136,6 +197,19 @@ export const PAYLOAD_KEYS: readonly (keyof MsgPayloadV1)[] = Object.freeze([
  * objects; `image`/`audio`/`video`/`binary` a `Uint8Array` (a Node `Buffer` is one),
  * or — streamed by link, never held whole in memory — a `ReadableStream<Uint8Array>`,
  * a `Blob`, a file path or a `file:` URL.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { type SendItem, smartsend } from "natsbridge";
+ * const items: SendItem[] = [
+ *   ["message", "Hello!", "text"],
+ *   ["config", { step_size: 0.01 }, "dictionary"],
+ *   ["image", new Uint8Array([0x89, 0x50, 0x4e, 0x47]), "image"],
+ * ];
+ * const [env] = await smartsend("chat", items, { is_publish: false });
+ * assert.equal(env.payloads.length, 3);
+ * ```
  */
 export type SendItem = readonly [dataname: string, data: unknown, payload_type: PayloadType];
 
@@ -143,6 +217,15 @@ export type SendItem = readonly [dataname: string, data: unknown, payload_type: 
  * One received payload: `[dataname, value, payload_type]`. Values: `text` string;
  * `dictionary` object or array; `jsontable` array of row objects; `arrowtable`
  * apache-arrow `Table`; `image`/`audio`/`video`/`binary` `Uint8Array`.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { type ReceivedPayload, smartreceive, smartsend } from "natsbridge";
+ * const [, json] = await smartsend("chat", [["message", "Hello!", "text"]], { is_publish: false });
+ * const [first]: ReceivedPayload[] = (await smartreceive(json)).payloads;
+ * assert.deepEqual(first, ["message", "Hello!", "text"]);
+ * ```
  */
 export type ReceivedPayload = [dataname: string, value: unknown, payload_type: PayloadType];
 
@@ -150,13 +233,33 @@ export type ReceivedPayload = [dataname: string, value: unknown, payload_type: P
  * What `smartreceive` returns: the envelope with `payloads` replaced by
  * `[dataname, value, payload_type]` tuples, in order. Unknown extra keys a peer
  * sent are kept.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { type ReceivedEnvelope, smartreceive, smartsend } from "natsbridge";
+ * const [, json] = await smartsend("chat", [["config", { a: 1 }, "dictionary"]], { is_publish: false, correlation_id: "c-1" });
+ * const env: ReceivedEnvelope = await smartreceive(json);
+ * assert.equal(env.correlation_id, "c-1");
+ * assert.deepEqual(env.payloads, [["config", { a: 1 }, "dictionary"]]);
+ * ```
  */
 export type ReceivedEnvelope =
   & Omit<MsgEnvelopeV1, "payloads">
   & { payloads: ReceivedPayload[] }
   & Record<string, unknown>;
 
-/** Progress of one link upload or download. */
+/**
+ * Progress of one link upload or download.
+ *
+ * @example Printing upload progress
+ * ```ts ignore
+ * import { smartsend, type TransferProgress } from "natsbridge";
+ * const show = (p: TransferProgress) =>
+ *   console.log(`${p.direction} ${p.dataname}: ${p.done}/${p.total ?? "?"} bytes`);
+ * await smartsend("files", [["video", "./movie.mp4", "video"]], { on_progress: show });
+ * ```
+ */
 export interface TransferProgress {
   /** `dataname` of the payload. */
   dataname: string;
@@ -168,10 +271,34 @@ export interface TransferProgress {
   total: number | undefined;
 }
 
-/** Called as a link transfer progresses. */
+/**
+ * Called as a link transfer progresses.
+ *
+ * @example Counting bytes downloaded
+ * ```ts ignore
+ * import { type ProgressCallback, smartreceive } from "natsbridge";
+ * let bytes = 0;
+ * const onProgress: ProgressCallback = ({ direction, done }) => {
+ *   if (direction === "download") bytes = done;
+ * };
+ * const env = await smartreceive(msg, { on_progress: onProgress });
+ * ```
+ */
 export type ProgressCallback = (progress: TransferProgress) => void;
 
-/** What an upload handler returns (the spec's `{status, uploadid, fileid, url}`). */
+/**
+ * What an upload handler returns (the spec's `{status, uploadid, fileid, url}`).
+ *
+ * @example An upload handler of your own
+ * ```ts ignore
+ * import type { UploadHandler, UploadResult } from "natsbridge";
+ * const upload: UploadHandler = async (fileserver_url, dataname, data): Promise<UploadResult> => {
+ *   const res = await fetch(`${fileserver_url}/put/${encodeURIComponent(dataname)}`, { method: "PUT", body: data });
+ *   const { id } = await res.json();
+ *   return { status: res.status, uploadid: id, fileid: id, url: `${fileserver_url}/get/${id}` };
+ * };
+ * ```
+ */
 export interface UploadResult {
   /** HTTP-like status of the upload, 200 on success. */
   status: number;
@@ -188,7 +315,20 @@ export interface UploadResult {
   checksum?: string;
 }
 
-/** What a streaming upload returns: the result plus what the stream turned out to hold. */
+/**
+ * What a streaming upload returns: the result plus what the stream turned out to hold.
+ *
+ * @example
+ * ```ts ignore
+ * import { plikStreamUploadHandler, type StreamUploadResult } from "natsbridge";
+ * const { stream, size } = { stream: (await fetch("http://example.com/big")).body!, size: undefined };
+ * const res: StreamUploadResult = await plikStreamUploadHandler()("http://127.0.0.1:8080", "big", stream, {
+ *   correlationId: "c-1",
+ *   size,
+ * });
+ * console.log(res.url, res.size, res.checksum);
+ * ```
+ */
 export interface StreamUploadResult extends UploadResult {
   /** Bytes uploaded. */
   size: number;
@@ -196,7 +336,20 @@ export interface StreamUploadResult extends UploadResult {
   checksum: string;
 }
 
-/** Extras natsbridge passes to an upload handler beyond the spec's three arguments. */
+/**
+ * Extras natsbridge passes to an upload handler beyond the spec's three arguments.
+ *
+ * @example A handler that reports progress and honours cancellation
+ * ```ts ignore
+ * import type { UploadContext, UploadHandler } from "natsbridge";
+ * const upload: UploadHandler = async (url, dataname, data, context?: UploadContext) => {
+ *   context?.onProgress?.(0, data.byteLength);
+ *   const res = await fetch(`${url}/put/${dataname}`, { method: "PUT", body: data, signal: context?.signal });
+ *   context?.onProgress?.(data.byteLength, data.byteLength);
+ *   return { status: res.status, uploadid: dataname, fileid: dataname, url: `${url}/get/${dataname}` };
+ * };
+ * ```
+ */
 export interface UploadContext {
   /** Correlation id of the message being sent. */
   correlationId: string;
@@ -212,6 +365,16 @@ export interface UploadContext {
  * Uploads one serialized payload and returns where it can be fetched.
  * Signature of the spec: `(fileserver_url, dataname, data)`; the 4th argument is
  * natsbridge's extra context and may be ignored.
+ *
+ * @example
+ * ```ts ignore
+ * import { smartsend, type UploadHandler } from "natsbridge";
+ * const upload: UploadHandler = async (fileserver_url, dataname, data) => {
+ *   const res = await fetch(`${fileserver_url}/put/${dataname}`, { method: "PUT", body: data });
+ *   return { status: res.status, uploadid: dataname, fileid: dataname, url: `${fileserver_url}/get/${dataname}` };
+ * };
+ * await smartsend("files", [["big", new Uint8Array(600_000), "binary"]], { fileserver_upload_handler: upload });
+ * ```
  */
 export type UploadHandler = (
   fileserver_url: string,
@@ -220,7 +383,19 @@ export type UploadHandler = (
   context?: UploadContext,
 ) => Promise<UploadResult>;
 
-/** Extras natsbridge passes to a download handler beyond the spec's five arguments. */
+/**
+ * Extras natsbridge passes to a download handler beyond the spec's five arguments.
+ *
+ * @example A handler that checks the announced size
+ * ```ts ignore
+ * import type { DownloadContext, DownloadHandler } from "natsbridge";
+ * const download: DownloadHandler = async (url, _retries, _base, _max, _correlation, context?: DownloadContext) => {
+ *   const bytes = new Uint8Array(await (await fetch(url, { signal: context?.signal })).arrayBuffer());
+ *   if (context?.expectedSize !== undefined && bytes.byteLength > context.expectedSize) throw new Error("too large");
+ *   return bytes;
+ * };
+ * ```
+ */
 export interface DownloadContext {
   /** `dataname` of the payload. */
   dataname: string;
@@ -246,6 +421,16 @@ export interface DownloadContext {
  * Downloads one link payload, retrying with exponential backoff.
  * Signature of the spec: `(url, max_retries, base_delay, max_delay, correlation_id)`;
  * the 6th argument is natsbridge's extra context and may be ignored.
+ *
+ * @example
+ * ```ts ignore
+ * import { type DownloadHandler, fetchWithBackoff, smartreceive } from "natsbridge";
+ * const logged: DownloadHandler = (url, ...rest) => {
+ *   console.log("fetching", url);
+ *   return fetchWithBackoff(url, ...rest);
+ * };
+ * const env = await smartreceive(msg, { fileserver_download_handler: logged });
+ * ```
  */
 export type DownloadHandler = (
   url: string,
@@ -260,6 +445,14 @@ export type DownloadHandler = (
  * A file store as one object: the upload and download handlers that belong
  * together and the URL origins its links use (so receivers accept them).
  * `plikFileServer()` and `objectStoreFileServer()` return one.
+ *
+ * @example Plik as the store for both ends
+ * ```ts ignore
+ * import { type FileServer, plikFileServer, smartreceive, smartsend } from "natsbridge";
+ * const store: FileServer = plikFileServer({ url: "http://127.0.0.1:8080", ttl: 3600 });
+ * await smartsend("files", [["big", new Uint8Array(600_000), "binary"]], { fileserver: store });
+ * const env = await smartreceive(msg, { fileserver: store });
+ * ```
  */
 export interface FileServer {
   /** Uploads a payload. */
