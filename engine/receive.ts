@@ -36,7 +36,21 @@ import type {
   ReceivedPayload,
 } from "./types.ts";
 
-/** Options of {@link smartreceive}: the spec's, then natsbridge's extras. */
+/**
+ * Options of {@link smartreceive}: the spec's, then natsbridge's extras.
+ *
+ * @example
+ * ```ts ignore
+ * import { smartreceive, type SmartReceiveOptions } from "natsbridge";
+ * const options: SmartReceiveOptions = {
+ *   fileserver_url: "http://127.0.0.1:8080",
+ *   max_retries: 8,
+ *   max_download_bytes: 100 * 1024 * 1024,
+ *   on_progress: (p) => console.log(p.dataname, p.done, p.total),
+ * };
+ * for await (const msg of nc.subscribe("files")) console.log((await smartreceive(msg, options)).payloads);
+ * ```
+ */
 export interface SmartReceiveOptions {
   /**
    * Downloads a link payload. Takes precedence over `fileserver.download`.
@@ -100,10 +114,29 @@ export interface SmartReceiveOptions {
   max_download_bytes?: number;
 }
 
-/** Default {@link SmartReceiveOptions.max_download_bytes}. */
+/**
+ * Default {@link SmartReceiveOptions.max_download_bytes}.
+ *
+ * @example Accepting larger links than the default
+ * ```ts ignore
+ * import { DEFAULT_MAX_DOWNLOAD_BYTES, smartreceive } from "natsbridge";
+ * const env = await smartreceive(msg, { max_download_bytes: 4 * DEFAULT_MAX_DOWNLOAD_BYTES, stream: true });
+ * ```
+ */
 export const DEFAULT_MAX_DOWNLOAD_BYTES = 2 * 1024 * 1024 * 1024;
 
-/** A NATS message as nats.js delivers it (only what is read here). */
+/**
+ * A NATS message as nats.js delivers it (only what is read here).
+ *
+ * @example Receiving a message that did not come from nats.js
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { type MsgLike, smartreceive, smartsend } from "natsbridge";
+ * const [, json] = await smartsend("chat", [["m", "hi", "text"]], { is_publish: false });
+ * const msg: MsgLike = { subject: "chat", data: new TextEncoder().encode(json) };
+ * assert.deepEqual((await smartreceive(msg)).payloads, [["m", "hi", "text"]]);
+ * ```
+ */
 export interface MsgLike {
   /** Message body. */
   data: Uint8Array;

@@ -25,12 +25,34 @@ import { decodeBase64, encodeBase64 } from "../engine/platform/base64.ts";
 import { createSha256, sha256Hex } from "../engine/platform/sha256.ts";
 import type { BufferSlice } from "./codec_worker.ts";
 
-/** Byte size from which a task goes to a worker. */
+/**
+ * Byte size from which a task goes to a worker.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { CodecPool, DEFAULT_OFFLOAD_THRESHOLD } from "natsbridge";
+ * const pool = new CodecPool({ maxThreads: 0 });
+ * assert.equal(pool.offloadThreshold, DEFAULT_OFFLOAD_THRESHOLD);
+ * ```
+ */
 export const DEFAULT_OFFLOAD_THRESHOLD = 256 * 1024;
 /** Slice hashed between yields when a large buffer must stay on the main thread. */
 export const INLINE_SLICE = 1024 * 1024;
 
-/** Options of {@link CodecPool}. */
+/**
+ * Options of {@link CodecPool}.
+ *
+ * @example A pool of two workers, offloading from 1 MiB
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { CodecPool, type CodecPoolOptions } from "natsbridge";
+ * const options: CodecPoolOptions = { maxThreads: 2, offload_threshold: 1024 * 1024, idleTimeout: 5000 };
+ * const pool = new CodecPool(options);
+ * assert.equal(pool.offloadThreshold, 1024 * 1024);
+ * await pool.destroy();
+ * ```
+ */
 export interface CodecPoolOptions {
   /**
    * Worker threads; 0 runs everything inline (browsers, or to compare).
@@ -69,7 +91,11 @@ export class CodecPool {
   #piscina: Piscina | undefined;
   #offloaded = 0;
 
-  /** @param options Threads, cutoff, idle timeout. */
+  /**
+   * Creates a pool; no worker starts until a task needs one.
+   *
+   * @param options Threads, cutoff, idle timeout.
+   */
   constructor(options: CodecPoolOptions = {}) {
     this.#maxThreads = options.maxThreads ?? Math.max(1, availableParallelism());
     this.offloadThreshold = options.offload_threshold ?? DEFAULT_OFFLOAD_THRESHOLD;
@@ -204,6 +230,14 @@ let shared: CodecPool | undefined;
  * The process-wide pool the engine uses unless given another.
  *
  * @returns The shared {@link CodecPool}.
+ *
+ * @example Letting the process exit without waiting for idle workers
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { defaultCodecPool } from "natsbridge";
+ * assert.equal(defaultCodecPool(), defaultCodecPool());
+ * await defaultCodecPool().destroy();
+ * ```
  */
 export function defaultCodecPool(): CodecPool {
   return (shared ??= new CodecPool());

@@ -289,7 +289,16 @@ export function decompressZstd(data: Uint8Array): Uint8Array {
   return out.byteOffset % 8 === 0 ? out : out.slice();
 }
 
-/** Default {@link setMaxArrowDecompressedBytes}: 1 GiB per compressed Arrow buffer. */
+/**
+ * Default {@link setMaxArrowDecompressedBytes}: 1 GiB per compressed Arrow buffer.
+ *
+ * @example Restoring the default after lowering the cap
+ * ```ts
+ * import { DEFAULT_MAX_ARROW_DECOMPRESSED_BYTES, setMaxArrowDecompressedBytes } from "natsbridge";
+ * setMaxArrowDecompressedBytes(64 * 1024 * 1024);
+ * setMaxArrowDecompressedBytes(DEFAULT_MAX_ARROW_DECOMPRESSED_BYTES);
+ * ```
+ */
 export const DEFAULT_MAX_ARROW_DECOMPRESSED_BYTES = 1024 * 1024 * 1024;
 let maxDecompressed = DEFAULT_MAX_ARROW_DECOMPRESSED_BYTES;
 

@@ -17,7 +17,17 @@ import { fetchWithBackoff, openWithBackoff } from "./http_download.ts";
 import { uuid4 } from "../ids.ts";
 import { meteredStream } from "../streams.ts";
 
-/** Options of the Plik handlers. */
+/**
+ * Options of the Plik handlers.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { plikFileServer, type PlikOptions } from "natsbridge";
+ * const options: PlikOptions = { url: "http://127.0.0.1:8080", ttl: 3600, oneShot: false };
+ * assert.deepEqual(plikFileServer(options).origins, ["http://127.0.0.1:8080"]);
+ * ```
+ */
 export interface PlikOptions {
   /**
    * Seconds the file lives on the server.
@@ -36,7 +46,16 @@ export interface PlikOptions {
   url?: string;
 }
 
-/** Default lifetime of an uploaded payload, seconds. */
+/**
+ * Default lifetime of an uploaded payload, seconds.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { DEFAULT_PLIK_TTL } from "natsbridge";
+ * assert.equal(DEFAULT_PLIK_TTL, 24 * 60 * 60);
+ * ```
+ */
 export const DEFAULT_PLIK_TTL = 86_400;
 
 /**
@@ -119,6 +138,17 @@ function plikSession(options: PlikOptions) {
  *
  * @param options TTL, one-shot, token, URL.
  * @returns A `FileServer["uploadStream"]`.
+ *
+ * @example Uploading a file of any size without reading it into memory
+ * ```ts ignore
+ * import { openAsBlob } from "node:fs";
+ * import { plikStreamUploadHandler } from "natsbridge";
+ * const upload = plikStreamUploadHandler({ ttl: 3600 });
+ * const res = await upload("http://127.0.0.1:8080", "movie.mp4", (await openAsBlob("movie.mp4")).stream(), {
+ *   correlationId: "c-1",
+ * });
+ * console.log(res.url, res.size, res.checksum);
+ * ```
  */
 export function plikStreamUploadHandler(options: PlikOptions = {}): NonNullable<FileServer["uploadStream"]> {
   const session = plikSession(options);
