@@ -27,7 +27,16 @@ import { logEvent, type Logger } from "./logger.ts";
 import { smartreceive, type SmartReceiveOptions } from "./receive.ts";
 import type { ReceivedEnvelope } from "./types.ts";
 
-/** Options of a JetStream publish (`smartsend(…, { jetstream: {…} })`). */
+/**
+ * Options of a JetStream publish (`smartsend(…, { jetstream: {…} })`).
+ *
+ * @example
+ * ```ts ignore
+ * import { smartsend, type JetStreamPublishOptions } from "natsbridge";
+ * const js: JetStreamPublishOptions = { timeout: 2000, attempts: 5, expect_stream: "JOBS" };
+ * const [env] = await smartsend("jobs.new", [["job", { id: 1 }, "dictionary"]], { jetstream: js });
+ * ```
+ */
 export interface JetStreamPublishOptions {
   /**
    * Milliseconds to wait for the stream's ack per attempt.
@@ -56,6 +65,14 @@ export interface JetStreamPublishOptions {
  * @param correlationId For errors and logs.
  * @param logger Log sink.
  * @returns The stream's ack (`duplicate` is true when it already had this msg_id).
+ *
+ * @example Publishing an envelope built elsewhere
+ * ```ts ignore
+ * import { consoleLogger, publishToJetStream, smartsend } from "natsbridge";
+ * const [env, json] = await smartsend("jobs.new", [["job", { id: 1 }, "dictionary"]], { is_publish: false });
+ * const ack = await publishToJetStream(nc, "jobs.new", json, env.msg_id, {}, env.correlation_id, consoleLogger());
+ * console.log(ack.stream, ack.seq, ack.duplicate);
+ * ```
  */
 export async function publishToJetStream(
   nc: NatsConnection,
@@ -92,7 +109,22 @@ export async function publishToJetStream(
   }
 }
 
-/** Options of {@link ensureStream}. */
+/**
+ * Options of {@link ensureStream}.
+ *
+ * @example A work queue kept for a week, on three nodes
+ * ```ts ignore
+ * import { ensureStream, type EnsureStreamOptions } from "natsbridge";
+ * const options: EnsureStreamOptions = {
+ *   name: "JOBS",
+ *   subjects: ["jobs.>"],
+ *   retention: "workqueue",
+ *   max_age: 7 * 24 * 3600 * 1000,
+ *   replicas: 3,
+ * };
+ * await ensureStream(nc, options);
+ * ```
+ */
 export interface EnsureStreamOptions {
   /** Stream name. */
   name: string;
@@ -114,9 +146,15 @@ export interface EnsureStreamOptions {
    * @default {0}
    */
   max_age?: number;
-  /** @default {1} */
+  /**
+   * Copies of the stream in a cluster (1, 3 or 5).
+   * @default {1}
+   */
   replicas?: number;
-  /** @default {"file"} */
+  /**
+   * Where the stream keeps messages.
+   * @default {"file"}
+   */
   storage?: "file" | "memory";
 }
 
@@ -153,7 +191,24 @@ export async function ensureStream(nc: NatsConnection, options: EnsureStreamOpti
   }
 }
 
-/** Options of {@link consumeEnvelopes} / `Bridge.consume`. */
+/**
+ * Options of {@link consumeEnvelopes} / `Bridge.consume`.
+ *
+ * @example
+ * ```ts ignore
+ * import { Bridge, type ConsumeOptions } from "natsbridge";
+ * const bridge = await Bridge.connect({ broker_url: "nats://127.0.0.1:4222" });
+ * const stop = new AbortController();
+ * const options: ConsumeOptions = {
+ *   stream: "JOBS",
+ *   durable: "worker",
+ *   max_deliver: 3,
+ *   signal: stop.signal,
+ *   on_error: (err, action) => console.error(action, err.code, err.message),
+ * };
+ * for await (const env of bridge.consume(options)) console.log(env.payloads);
+ * ```
+ */
 export interface ConsumeOptions {
   /** Stream to read. */
   stream: string;
@@ -220,7 +275,18 @@ const PERMANENT = new Set([
   "INVALID_OPTION",
 ]);
 
-/** What a dead-letter message holds (JSON). */
+/**
+ * What a dead-letter message holds (JSON).
+ *
+ * @example Watching the dead letters of a stream
+ * ```ts ignore
+ * import type { DeadLetter } from "natsbridge";
+ * for await (const m of nc.subscribe("natsbridge.dead.JOBS")) {
+ *   const dead = JSON.parse(new TextDecoder().decode(m.data)) as DeadLetter;
+ *   console.error(`${dead.stream}#${dead.stream_seq}: ${dead.code} ${dead.reason}`);
+ * }
+ * ```
+ */
 export interface DeadLetter {
   /** Error code. */
   code: string;
@@ -252,6 +318,14 @@ export interface DeadLetter {
  * @param options Stream, durable, dead-letter subject, retries.
  * @param logger Log sink.
  * @returns An async iterable of decoded envelopes.
+ *
+ * @example Without a Bridge
+ * ```ts ignore
+ * import { consoleLogger, consumeEnvelopes } from "natsbridge";
+ * for await (const env of consumeEnvelopes(nc, { stream: "JOBS", durable: "worker" }, consoleLogger())) {
+ *   console.log(env.payloads); // acked when the loop asks for the next one
+ * }
+ * ```
  */
 export async function* consumeEnvelopes(
   nc: NatsConnection,

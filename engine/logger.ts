@@ -5,7 +5,20 @@
  * @module
  */
 
-/** Severity of a log line. */
+/**
+ * Severity of a log line.
+ *
+ * @example Keeping warnings and errors only
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import type { Logger, LogLevel } from "natsbridge";
+ * const kept: string[] = [];
+ * const wanted: ReadonlySet<LogLevel> = new Set(["warn", "error"]);
+ * const logger: Logger = { log: (level, line) => void (wanted.has(level) && kept.push(line)) };
+ * logger.log("info", "[t] [Correlation: c] Message published to chat", { timestamp: "t", correlationId: "c", message: "" });
+ * assert.equal(kept.length, 0);
+ * ```
+ */
 export type LogLevel = "debug" | "info" | "warn" | "error";
 
 const LEVEL_RANK: Record<LogLevel, number> = { debug: 10, info: 20, warn: 30, error: 40 };
@@ -23,6 +36,8 @@ const LEVEL_RANK: Record<LogLevel, number> = { debug: 10, info: 20, warn: 30, er
  */
 export interface Logger {
   /**
+   * Receives one log event.
+   *
    * @param level Severity.
    * @param line The formatted `[timestamp] [Correlation: id] message` line.
    * @param fields The same facts, unformatted.
@@ -78,7 +93,17 @@ export function consoleLogger(minLevel: LogLevel = "warn"): Logger {
   };
 }
 
-/** A logger that drops everything. */
+/**
+ * A logger that drops everything.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { silentLogger, smartsend } from "natsbridge";
+ * const [env] = await smartsend("chat", [["m", "hi", "text"]], { is_publish: false, logger: silentLogger });
+ * assert.equal(env.payloads.length, 1);
+ * ```
+ */
 export const silentLogger: Logger = Object.freeze({ log() {} });
 
 /** Formats and emits one event; the single place that builds log lines. */

@@ -33,7 +33,26 @@ import type {
   UploadResult,
 } from "./types.ts";
 
-/** Options of {@link smartsend}: the spec's, then natsbridge's extras. */
+/**
+ * Options of {@link smartsend}: the spec's, then natsbridge's extras.
+ *
+ * @example A status update to one receiver, replies expected
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { smartsend, type SmartSendOptions } from "natsbridge";
+ * const options: SmartSendOptions = {
+ *   msg_purpose: "updateStatus",
+ *   sender_name: "sensor-7",
+ *   receiver_name: "dashboard",
+ *   reply_to: "sensor-7.replies",
+ *   metadata: { site: "lab" },
+ *   is_publish: false,
+ * };
+ * const [env] = await smartsend("status", [["reading", { t: 21.5 }, "dictionary"]], options);
+ * assert.equal(env.reply_to, "sensor-7.replies");
+ * assert.deepEqual(env.metadata, { site: "lab" });
+ * ```
+ */
 export interface SmartSendOptions {
   /**
    * NATS URL to connect to when no `nats_connection` is given; also written to the envelope.
@@ -55,19 +74,40 @@ export interface SmartSendOptions {
    * @default {env SIZE_THRESHOLD, else 500000}
    */
   size_threshold?: number;
-  /** @default {a new UUID v4} */
+  /**
+   * Groups related messages for tracing; every log line carries it.
+   * @default {a new UUID v4}
+   */
   correlation_id?: string;
-  /** @default {"chat"} */
+  /**
+   * What the message is for: `chat`, `ACK`, `NACK`, `updateStatus`, `shutdown`, ….
+   * @default {"chat"}
+   */
   msg_purpose?: string;
-  /** @default {"NATSBridge"} */
+  /**
+   * Sender application name.
+   * @default {"NATSBridge"}
+   */
   sender_name?: string;
-  /** @default {""} */
+  /**
+   * Intended receiver name, `""` for broadcast.
+   * @default {""}
+   */
   receiver_name?: string;
-  /** @default {""} */
+  /**
+   * Intended receiver id, `""` for broadcast.
+   * @default {""}
+   */
   receiver_id?: string;
-  /** @default {""} */
+  /**
+   * Subject a reply should go to.
+   * @default {""}
+   */
   reply_to?: string;
-  /** @default {""} */
+  /**
+   * `msg_id` of the message this one replies to.
+   * @default {""}
+   */
   reply_to_msg_id?: string;
   /**
    * Publish the envelope; `false` only builds it (uploads still happen).
@@ -83,9 +123,15 @@ export interface SmartSendOptions {
    * from `broker_url`.
    */
   connect_options?: Partial<ConnectionOptions>;
-  /** @default {a new UUID v4} */
+  /**
+   * Id of this message (JetStream mode: also its `Nats-Msg-Id`).
+   * @default {a new UUID v4}
+   */
   msg_id?: string;
-  /** @default {a new UUID v4} */
+  /**
+   * Sender id.
+   * @default {a new UUID v4}
+   */
   sender_id?: string;
 
   /** Beyond the spec: a file store (`plikFileServer()`, `objectStoreFileServer()`) for link payloads. */
