@@ -1,0 +1,58 @@
+#!/usr/bin/env bash
+# The whole benchmark: every row on Deno, Bun and Node (the built lib/), CPU
+# profiles of the throughput row, then bench/RESULTS.md and bench/results.svg.
+#   npm run bench                  (~15 min on 2 cores)
+#   BENCH_QUICK=1 npm run bench    (~2 min; writes under bench/results/quick/)
+# Set BENCH_RUNTIMES="deno node" to run a subset, BENCH_PROFILE=0 to skip profiles.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export PATH="$PWD/node_modules/.bin:$PATH" NO_COLOR=1
+bash scripts/setup.sh >/dev/null
+
+runtimes=(${BENCH_RUNTIMES:-deno bun node})
+results=bench/results
+[ "${BENCH_QUICK:-0}" = 1 ] && results=bench/results/quick
+mkdir -p "$results" .build/bench
+status=0
+
+bundle_node() {
+  npm run --silent build
+  esbuild bench/run.ts --bundle --platform=node --format=esm --packages=external \
+    --outfile=.build/bench/run.mjs --log-level=warning
+}
+
+for rt in "${runtimes[@]}"; do
+  echo "=== bench on $rt"
+  case "$rt" in
+    deno) deno run -A bench/run.ts || status=1 ;;
+    bun) bun bench/run.ts || status=1 ;;
+    node) bundle_node && node .build/bench/run.mjs || status=1 ;;
+  esac
+done
+
+# CPU profiles of row 1's natsbridge mode alone (sender and receiver processes),
+# the evidence RESULTS.md quotes when the throughput targets are missed.
+if [ "${BENCH_PROFILE:-1}" = 1 ]; then
+  prof=.build/bench/prof
+  mkdir -p "$results/profiles"
+  for rt in deno node; do
+    [[ " ${runtimes[*]} " == *" $rt "* ]] || continue
+    echo "=== profile row 1 on $rt"
+    rm -rf "$prof" && mkdir -p "$prof"
+    case "$rt" in
+      deno) BENCH_ROW1_MODES=natsbridge BENCH_CHILD_FLAGS="--cpu-prof --cpu-prof-dir=$prof" \
+              deno run -A --cpu-prof --cpu-prof-dir="$prof" bench/run.ts --row 1 >/dev/null || true ;;
+      node) [ -f .build/bench/run.mjs ] || bundle_node
+            BENCH_ROW1_MODES=natsbridge node --cpu-prof --cpu-prof-dir="$prof" .build/bench/run.mjs --row 1 >/dev/null || true ;;
+    esac
+    for f in "$prof"/*.cpuprofile; do
+      [ -f "$f" ] || continue
+      # The receiver child's profile is the one holding row1Receiver.
+      if grep -q '"row1Receiver"' "$f"; then role=receiver; else role=sender; fi
+      deno run -A bench/cpuprof.ts "$f" 15 >"$results/profiles/row1_${rt}_${role}.md"
+    done
+  done
+fi
+
+deno run -A bench/report.ts
+exit $status

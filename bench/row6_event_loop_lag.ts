@@ -1,0 +1,221 @@
+/**
+ * Row 6 — main-thread event-loop lag while 100 MiB payloads go end to end
+ * (`smartsend` by Object Store link → subscriber → `smartreceive`), with the
+ * default `CodecPool` (worker threads) against an inline one
+ * (`new CodecPool({ maxThreads: 0 })`). Lag is sampled with `setInterval(…, 1)`
+ * on every runtime (see `startLagSampler`); p99 and max over all ticks of all
+ * repetitions.
+ *
+ * Raw nats.js in the same run is the floor: `putBlob` + `getBlob`, and
+ * `putBlob` + `get()` read as a stream (no final concatenation); and the time
+ * one `slice()` of the payload takes (the copy getBlob and `new Blob` make).
+ *
+ * Two more variants show where the pool acts:
+ * - the same through Plik (an owned download is hashed on a worker);
+ * - a 100 MiB *owned* buffer checksummed: `pool.checksum(bytes, { owned: true })`
+ *   on the default pool (worker), on the inline pool (1 MiB slices with yields),
+ *   and one-shot `sha256` on the main thread; plus a bare `worker_threads`
+ *   worker doing the same by transfer (the floor under any pool).
+ *
+ * @module
+ */
+import { createHash } from "node:crypto";
+import { Worker } from "node:worker_threads";
+import { Objm, setSha256Backend } from "@nats-io/obj";
+import { CodecPool, objectStoreFileServer, plikFileServer, smartreceive, smartsend } from "natsbridge";
+import type { FileServer } from "natsbridge";
+import {
+  type BenchContext,
+  check,
+  type LagSummary,
+  log,
+  MiB,
+  now,
+  randomBytes,
+  result,
+  type RowResult,
+  size,
+  sleep,
+  startLagSampler,
+  summarize,
+} from "./_harness.ts";
+import { clearBucket } from "./_store.ts";
+
+const TARGET_P99_MS = 5;
+
+/**
+ * Lag over several runs of `op`, all ticks pooled. `prepare` makes each run's
+ * input before the sampler starts (so a copy is not counted as lag).
+ */
+async function lagDuring<T = undefined>(
+  reps: number,
+  op: (input: T) => Promise<unknown>,
+  prepare: () => T = () => undefined as T,
+): Promise<LagSummary & { op_ms: number }> {
+  const all: number[] = [];
+  const times: number[] = [];
+  for (let r = 0; r < reps; r++) {
+    const input = prepare();
+    await sleep(50);
+    const s = startLagSampler();
+    const t0 = now();
+    await op(input);
+    times.push(now() - t0);
+    await sleep(5); // a tick held up by a synchronous op fires only now: let it record its lag
+    all.push(...s.stop().samples);
+  }
+  return { ...summarize(all), ticks: all.length, op_ms: summarize(times).p50 };
+}
+
+/** Row 6. */
+export async function row6(ctx: BenchContext): Promise<RowResult[]> {
+  const len = size(100 * MiB, 10 * MiB);
+  const reps = size(5, 2);
+  const bytes = randomBytes(len);
+  const mib = len / MiB;
+  const nc = ctx.nc;
+  const os = await objectStoreFileServer({ connection: nc, bucket: "bench_r6" });
+  const osHandle = await new Objm(nc).open("bench_r6");
+  const plik = plikFileServer({ url: ctx.plik.url });
+  const subject = "bench.r6";
+  const sub = nc.subscribe(subject);
+  const it = sub[Symbol.asyncIterator]();
+
+  const endToEnd = (fs: FileServer, pool: CodecPool) => async () => {
+    await smartsend(subject, [["blob", bytes, "binary"]], { nats_connection: nc, fileserver: fs, fileserver_url: ctx.plik.url, pool });
+    const msg = (await it.next()).value!;
+    const env = await smartreceive(msg, { fileserver: fs, fileserver_url: ctx.plik.url, pool });
+    if ((env.payloads[0][1] as Uint8Array).byteLength !== len) throw new Error("row 6: wrong size back");
+    if (fs === os) await clearBucket(osHandle);
+  };
+
+  // Raw nats.js, the floor under any Object Store link: putBlob + getBlob of the same bytes.
+  setSha256Backend("native");
+  const rawStore = await new Objm(nc).create("bench_r6_raw");
+  const rawPutGet = async () => {
+    await rawStore.putBlob({ name: "blob", options: { max_chunk_size: MiB } }, bytes);
+    if ((await rawStore.getBlob("blob"))?.byteLength !== len) throw new Error("row 6: raw get failed");
+    await rawStore.delete("blob");
+  };
+  // The same, but read with get() as a stream (no final concatenation, as getBlob does).
+  const rawPutStream = async () => {
+    await rawStore.putBlob({ name: "blob", options: { max_chunk_size: MiB } }, bytes);
+    const r = await rawStore.get("blob");
+    const reader = r!.data.getReader();
+    let n = 0;
+    for (;;) {
+      const { done, value } = await reader.read();
+      if (done) break;
+      n += value.byteLength;
+    }
+    if (n !== len) throw new Error("row 6: raw streamed get failed");
+    await rawStore.delete("blob");
+  };
+  // What one copy of the payload costs the main thread here (getBlob and new Blob([bytes]) each make one).
+  const copyMs = await lagDuring(3, async () => void bytes.slice());
+
+  const pooled = new CodecPool();
+  const inline = new CodecPool({ maxThreads: 0 });
+  // Warm both (the pool starts its worker on the first large owned task).
+  await pooled.checksum(randomBytes(MiB), { owned: true });
+  await endToEnd(os, pooled)();
+  await endToEnd(os, inline)();
+
+  const idle = await lagDuring(1, () => sleep(size(1000, 300)));
+  const osPool = await lagDuring(reps, endToEnd(os, pooled));
+  const osInline = await lagDuring(reps, endToEnd(os, inline));
+  const raw = await lagDuring(reps, rawPutGet);
+  const rawStreamed = await lagDuring(reps, rawPutStream);
+  log(`row 6 Object Store: pool p99 ${osPool.p99.toFixed(2)} / max ${osPool.max.toFixed(1)} ms; inline p99 ${osInline.p99.toFixed(2)} / max ${osInline.max.toFixed(1)} ms; raw nats.js p99 ${raw.p99.toFixed(2)} / max ${raw.max.toFixed(1)} ms`);
+  const plikPool = await lagDuring(reps, endToEnd(plik, pooled));
+  const plikInline = await lagDuring(reps, endToEnd(plik, inline));
+  log(`row 6 Plik: pool p99 ${plikPool.p99.toFixed(2)} / max ${plikPool.max.toFixed(1)} ms; inline p99 ${plikInline.p99.toFixed(2)} / max ${plikInline.max.toFixed(1)} ms`);
+
+  // The owned-buffer checksum: each run gets a fresh copy (the pool detaches it).
+  const sumReps = size(10, 5);
+  const fresh = () => bytes.slice();
+  const sumPool = await lagDuring(sumReps, (b) => pooled.checksum(b, { owned: true }), fresh);
+  const sumSliced = await lagDuring(sumReps, (b) => inline.checksum(b, { owned: true }), fresh);
+  const sumOneShot = await lagDuring(sumReps, async (b) => createHash("sha256").update(b).digest("hex"), fresh);
+  // The floor under any pool: a bare worker_threads worker, buffer transferred there and back.
+  const worker = new Worker(
+    `const { parentPort } = require("node:worker_threads");
+     const { createHash } = require("node:crypto");
+     parentPort.on("message", (b) => {
+       const hex = createHash("sha256").update(new Uint8Array(b)).digest("hex");
+       parentPort.postMessage({ hex, b }, [b]);
+     });`,
+    { eval: true },
+  );
+  const viaWorker = (b: Uint8Array) =>
+    new Promise((res) => {
+      worker.once("message", res);
+      worker.postMessage(b.buffer, [b.buffer as ArrayBuffer]);
+    });
+  await viaWorker(randomBytes(MiB));
+  const sumWorker = await lagDuring(sumReps, viaWorker, fresh);
+  await worker.terminate();
+  log(`row 6 checksum ${mib} MiB owned: pool p99 ${sumPool.p99.toFixed(2)} / max ${sumPool.max.toFixed(1)}; sliced inline max ${sumSliced.max.toFixed(1)}; one-shot max ${sumOneShot.max.toFixed(1)} ms`);
+
+  sub.unsubscribe();
+  await osHandle.destroy();
+  await rawStore.destroy();
+  await pooled.destroy();
+  await inline.destroy();
+
+  return [
+    result({
+      row: 6,
+      id: "6a",
+      name: `event-loop lag, ${mib} MiB by Object Store link, pool vs inline`,
+      measured: { label: "lag p99, default CodecPool", value: osPool.p99, unit: "ms" },
+      baseline: { label: "lag p99, CodecPool({ maxThreads: 0 })", value: osInline.p99, unit: "ms" },
+      ratio: osPool.p99 / osInline.p99,
+      ratioLabel: "× inline",
+      checks: [check("p99 ≤ 5 ms (pool)", osPool.p99, "<=", TARGET_P99_MS)],
+      extra: {
+        pool_max_ms: osPool.max,
+        inline_max_ms: osInline.max,
+        pool_op_ms: osPool.op_ms,
+        inline_op_ms: osInline.op_ms,
+        raw_natsjs_p99_ms: raw.p99,
+        raw_natsjs_max_ms: raw.max,
+        raw_natsjs_op_ms: raw.op_ms,
+        raw_natsjs_streamed_get_p99_ms: rawStreamed.p99,
+        raw_natsjs_streamed_get_max_ms: rawStreamed.max,
+        copy_payload_ms: copyMs.op_ms,
+        idle_p99_ms: idle.p99,
+        idle_max_ms: idle.max,
+        ticks_pool: osPool.ticks,
+        plik_pool_p99_ms: plikPool.p99,
+        plik_pool_max_ms: plikPool.max,
+        plik_inline_p99_ms: plikInline.p99,
+        plik_inline_max_ms: plikInline.max,
+        plik_pool_op_ms: plikPool.op_ms,
+        plik_inline_op_ms: plikInline.op_ms,
+      },
+    }),
+    result({
+      row: 6,
+      id: "6b",
+      name: `event-loop lag, checksum of a ${mib} MiB owned buffer: pool vs one-shot inline sha256`,
+      measured: { label: "lag p99, pool.checksum(owned)", value: sumPool.p99, unit: "ms" },
+      baseline: { label: "lag p99, one-shot sha256 on the main thread", value: sumOneShot.p99, unit: "ms" },
+      ratio: sumPool.p99 / sumOneShot.p99,
+      ratioLabel: "× inline",
+      checks: [check("p99 ≤ 5 ms (pool)", sumPool.p99, "<=", TARGET_P99_MS)],
+      extra: {
+        pool_max_ms: sumPool.max,
+        pool_op_ms: sumPool.op_ms,
+        oneshot_max_ms: sumOneShot.max,
+        oneshot_op_ms: sumOneShot.op_ms,
+        bare_worker_p99_ms: sumWorker.p99,
+        bare_worker_max_ms: sumWorker.max,
+        bare_worker_op_ms: sumWorker.op_ms,
+        sliced_inline_p99_ms: sumSliced.p99,
+        sliced_inline_max_ms: sumSliced.max,
+        sliced_inline_op_ms: sumSliced.op_ms,
+      },
+    }),
+  ];
+}
