@@ -47,6 +47,11 @@ export interface Logger {
     line: string,
     fields: { timestamp: string; correlationId: string; message: string },
   ): void;
+  /**
+   * Optional: whether lines of `level` are kept at all. When it says no,
+   * natsbridge does not even format the line (a send logs at "info").
+   */
+  enabled?(level: LogLevel): boolean;
 }
 
 /**
@@ -85,6 +90,7 @@ export function formatLogLine(correlationId: string, message: string, at: Date =
 export function consoleLogger(minLevel: LogLevel = "warn"): Logger {
   const threshold = LEVEL_RANK[minLevel];
   return {
+    enabled: (level) => LEVEL_RANK[level] >= threshold,
     log(level, line) {
       if (LEVEL_RANK[level] < threshold) return;
       if (level === "error") console.error(line);
@@ -104,7 +110,7 @@ export function consoleLogger(minLevel: LogLevel = "warn"): Logger {
  * assert.equal(env.payloads.length, 1);
  * ```
  */
-export const silentLogger: Logger = Object.freeze({ log() {} });
+export const silentLogger: Logger = Object.freeze({ log() {}, enabled: () => false });
 
 /** Formats and emits one event; the single place that builds log lines. */
 export function logEvent(
@@ -113,6 +119,7 @@ export function logEvent(
   correlationId: string,
   message: string,
 ): void {
+  if (logger.enabled?.(level) === false) return;
   const at = new Date();
   logger.log(level, formatLogLine(correlationId, message, at), {
     timestamp: at.toISOString(),

@@ -240,7 +240,10 @@ async function readBody(
       throw tooLarge(errContext, cap, done + value.byteLength);
     }
     if (done + value.byteLength > out.byteLength) {
-      const grown = new Uint8Array(Math.max(out.byteLength * 2, done + value.byteLength));
+      // Grow straight to the announced size once the bytes prove it real, so
+      // the result is exact (no slack, no slice a worker cannot take).
+      const want = Math.max(out.byteLength * 2, done + value.byteLength);
+      const grown = new Uint8Array(total !== undefined && total >= done + value.byteLength ? Math.min(want, total) : want);
       grown.set(out.subarray(0, done));
       out = grown;
     }
