@@ -4,7 +4,7 @@
  * msg_envelope_v1 messages from a shell.
  *
  * Runs on Node (`natsbridge`, the package's `bin`, built to
- * `lib/engine/cli/main.js`), Deno (`deno task cli …`, or
+ * `lib/engine/cli/main.js`), Deno (`deno run -A engine/cli/main.ts …`, or
  * `deno run -A jsr:@natsbridge/natsbridge/cli …`) and Bun
  * (`bun engine/cli/main.ts …`). Errors are one line on stderr,
  * `natsbridge: CODE message`; exit codes are in {@link EXIT}.
