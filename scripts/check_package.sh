@@ -37,6 +37,9 @@ step() {
   fi
 }
 
+# Deno, Bun, nats-server and node_modules, as scripts/test.sh gets them (idempotent).
+step "scripts/setup.sh" bash scripts/setup.sh
+
 # --- JSR -----------------------------------------------------------------------
 
 # Local modules the JSR entry points reach (their doc examples are run as tests).
