@@ -58,6 +58,11 @@ export interface PlikOptions {
  */
 export const DEFAULT_PLIK_TTL = 86_400;
 
+/** Byte size from which a byte payload is uploaded as a streamed body. */
+const STREAM_FROM = 1024 * 1024;
+/** Slice of a byte payload per body chunk. */
+const STREAM_CHUNK = 1024 * 1024;
+
 /**
  * Makes an upload handler for Plik with the given options.
  *
@@ -73,7 +78,22 @@ export const DEFAULT_PLIK_TTL = 86_400;
  */
 export function plikUploadHandler(options: PlikOptions = {}): UploadHandler {
   const session = plikSession(options);
+  const streamed = plikStreamUploadHandler(options);
   return function plikUpload(fileserver_url, dataname, data, context) {
+    if (data.byteLength >= STREAM_FROM) {
+      // Large payloads go as a streamed body of views into `data`: no copy into
+      // a Blob (a stall of 40-100 ms at 100 MiB), and hashed on the way, so the
+      // sender need not hash them again.
+      let at = 0;
+      const body = new ReadableStream<Uint8Array>({
+        pull(controller) {
+          if (at >= data.byteLength) return controller.close();
+          controller.enqueue(data.subarray(at, at + STREAM_CHUNK));
+          at += STREAM_CHUNK;
+        },
+      }, { highWaterMark: 1 });
+      return streamed(fileserver_url, dataname, body, { correlationId: "", ...context, size: data.byteLength });
+    }
     const form = new FormData();
     form.append("file", new Blob([data as Uint8Array<ArrayBuffer>]), safeFileName(dataname));
     context?.onProgress?.(0, data.byteLength);
