@@ -10,6 +10,7 @@ import { resolveBrokerUrl } from "./config.ts";
 import { connectTo } from "./connection.ts";
 import { NatsBridgeError, OptionsError, TransportError } from "./errors.ts";
 import { type ConsumeOptions, consumeEnvelopes } from "./jetstream.ts";
+import { uuid4 } from "./ids.ts";
 import { consoleLogger, type Logger, logEvent } from "./logger.ts";
 import { smartreceive, type SmartReceiveOptions } from "./receive.ts";
 import { smartsend, type SmartSendOptions } from "./send.ts";
@@ -217,15 +218,28 @@ export class Bridge {
       throw new OptionsError(`timeout must be a positive number of ms, got ${timeout}`, { field: "timeout" });
     }
     const inbox = createInbox();
+    const msgId = options.msg_id || uuid4();
     const controller = new AbortController();
     const timer = setTimeout(() => controller.abort(), timeout);
     const signal = options.signal ? AbortSignal.any([options.signal, controller.signal]) : controller.signal;
-    const replies = this.subscribe(inbox, { signal });
+    // A reply that fails to decode (bad checksum, download error) is the
+    // answer to this request all the same: surface its error, don't time out.
+    let failure: NatsBridgeError | undefined;
+    const replies = this.subscribe(inbox, {
+      signal,
+      on_error: (err, raw) => {
+        if (replyToOf(raw) === msgId) {
+          failure = err;
+          controller.abort();
+        }
+      },
+    });
     try {
-      const [request] = await this.send(subject, items, { ...options, reply_to: inbox, signal });
+      const [request] = await this.send(subject, items, { ...options, msg_id: msgId, reply_to: inbox, signal });
       for await (const env of replies) {
         if (env.reply_to_msg_id === request.msg_id) return env;
       }
+      if (failure) throw failure;
       if (options.signal?.aborted) throw abortReason(options.signal, "Request", request.correlation_id);
       throw new TransportError("TIMEOUT", `No reply on "${subject}" within ${timeout} ms`, {
         correlationId: request.correlation_id,
@@ -332,5 +346,15 @@ export class Bridge {
       verify_checksum: d.verify_checksum,
       logger: this.#logger,
     };
+  }
+}
+
+/** The `reply_to_msg_id` of a raw envelope, if it has one (to match replies that fail to decode). */
+function replyToOf(raw: Uint8Array): string | undefined {
+  try {
+    const v = JSON.parse(new TextDecoder().decode(raw));
+    return typeof v?.reply_to_msg_id === "string" ? v.reply_to_msg_id : undefined;
+  } catch {
+    return undefined;
   }
 }

@@ -96,6 +96,16 @@ export async function publishToJetStream(
       if (ack.duplicate) logEvent(logger, "info", correlationId, `JetStream already held msg_id ${msgId} (seq ${ack.seq})`);
       return ack;
     } catch (err) {
+      // Nothing answered for the subject: either no stream captures it (retrying
+      // cannot help: say so now) or JetStream is still starting (retry).
+      if (/no responders|503|jetstream is not enabled/i.test(`${(err as Error).message} ${(err as { code?: unknown }).code ?? ""}`)) {
+        if (await noStreamFor(nc, subject)) {
+          throw new TransportError("PUBLISH_FAILED", `No JetStream stream captures "${subject}" (create one with ensureStream)`, {
+            correlationId,
+            cause: err,
+          });
+        }
+      }
       const delay = delays[attempt - 1];
       if (delay === undefined) {
         throw new TransportError("PUBLISH_FAILED", `JetStream publish to "${subject}" failed after ${attempt} attempts: ${(err as Error).message}`, {
@@ -183,8 +193,10 @@ export async function ensureStream(nc: NatsConnection, options: EnsureStreamOpti
     max_age: (options.max_age ?? 0) * 1_000_000,
   };
   try {
-    await jsm.streams.info(options.name);
-    await jsm.streams.update(options.name, { subjects: config.subjects, duplicate_window: config.duplicate_window });
+    const info = await jsm.streams.info(options.name);
+    // Add our subjects to the stream's: other producers may rely on the rest.
+    const subjects = [...new Set([...(info.config.subjects ?? []), ...config.subjects])];
+    await jsm.streams.update(options.name, { subjects, duplicate_window: config.duplicate_window });
   } catch (err) {
     if (!/not found/i.test((err as Error).message)) throw err;
     await jsm.streams.add(config);
@@ -468,3 +480,13 @@ class RecentIds {
 }
 
 export type { PubAck };
+
+/** True only when JetStream answers and says no stream captures `subject`. */
+async function noStreamFor(nc: NatsConnection, subject: string): Promise<boolean> {
+  try {
+    await (await jetstreamManager(nc, { timeout: 2000 })).streams.find(subject);
+    return false;
+  } catch (err) {
+    return /no stream matches subject/i.test((err as Error).message);
+  }
+}

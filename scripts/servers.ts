@@ -60,13 +60,21 @@ function hookExit(): void {
   hooked = true;
   // Test runners do not all run after-hooks (deno test skips node:test's
   // `after`); killing by PID on exit keeps servers from outliving the run.
-  process.on("exit", () => {
+  const killAll = () => {
     for (const child of running) {
       try {
         child.kill("SIGKILL");
       } catch { /* already gone */ }
     }
-  });
+  };
+  process.on("exit", killAll);
+  // A run stopped by a signal ends without "exit" handlers: stop the servers, then go.
+  for (const sig of ["SIGINT", "SIGTERM"] as const) {
+    process.once(sig, () => {
+      killAll();
+      process.exit(130);
+    });
+  }
 }
 
 /**

@@ -292,3 +292,36 @@ test("an AbortSignal cancels a stalled download promptly", async () => {
   assert.ok(Date.now() - t0 < 3000);
   await stall.close();
 });
+
+test("Bridge.request() surfaces a reply that fails to decode instead of timing out", async () => {
+  const service = bridge.subscribe("svc.broken");
+  (async () => {
+    for await (const env of service) {
+      const [, json] = await smartsend(env.reply_to, [["r", "x", "text"]], {
+        is_publish: false, reply_to_msg_id: env.msg_id, correlation_id: env.correlation_id,
+      });
+      const bad = JSON.parse(json);
+      bad.payloads[0].metadata.checksum = "0".repeat(64);
+      bridge.connection.publish(env.reply_to, JSON.stringify(bad));
+    }
+  })();
+  const t0 = Date.now();
+  await rejectsWithCode(() => bridge.request("svc.broken", [["q", "?", "text"]], { timeout: 5000 }), "CHECKSUM_MISMATCH");
+  assert.ok(Date.now() - t0 < 4000, "did not wait for the timeout");
+  service.unsubscribe();
+});
+
+test("ensureStream() keeps the subjects a stream already has", async () => {
+  const { ensureStream } = await import("natsbridge");
+  const { jetstreamManager } = await import("@nats-io/jetstream");
+  await ensureStream(bridge.connection, { name: "MERGE", subjects: ["merge.a"] });
+  await ensureStream(bridge.connection, { name: "MERGE", subjects: ["merge.b"] });
+  const info = await (await jetstreamManager(bridge.connection)).streams.info("MERGE");
+  assert.deepEqual([...info.config.subjects].sort(), ["merge.a", "merge.b"]);
+});
+
+test("a JetStream publish to a subject no stream captures fails fast and says so", async () => {
+  const t0 = Date.now();
+  await rejectsWithCode(() => bridge.send("nostream.here", [["t", "x", "text"]], { jetstream: true }), "PUBLISH_FAILED", /No JetStream stream captures/);
+  assert.ok(Date.now() - t0 < 3000, `took ${Date.now() - t0} ms`);
+});
