@@ -230,7 +230,8 @@ export async function smartreceive(
         : undefined;
       const dctx = { dataname: p.dataname, expectedSize: p.size, expectedChecksum: expected, signal, logger };
       if (streamWanted(p)) {
-        const open = explicitHandler ? undefined : (fromStore ?? DEFAULT_HTTP).downloadStream;
+        // Without its store, only an HTTP(S) link can be opened (httpOnly throws otherwise).
+        const open = explicitHandler ? undefined : (fromStore ?? (httpOnly(p.data, ctx), DEFAULT_HTTP)).downloadStream;
         if (open) {
           const raw = await open(p.data, maxRetries, baseDelay, maxDelay, correlationId, dctx);
           const stream = verifiedStream(raw, { size: p.size, checksum: expected, ...ctx, onProgress });

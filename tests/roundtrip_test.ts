@@ -238,3 +238,15 @@ test("smartreceive() never detaches the buffer a caller's download handler retur
   }
   assert.equal(cached.byteLength, 1_000_000);
 });
+
+test("smartreceive({stream}) refuses a nats-obj link without its store at once, naming the fix", async () => {
+  const env = sampleEnvelope();
+  Object.assign(env.payloads[0], { payload_type: "binary", transport: "link", encoding: "none", data: "nats-obj://bucket/x" });
+  const t0 = Date.now();
+  await rejectsWithCode(
+    () => smartreceive(env, { stream: true, allowed_origins: ["nats-obj://bucket"], logger: quiet }),
+    "DOWNLOAD_FAILED",
+    /fileserver option/,
+  );
+  assert.ok(Date.now() - t0 < 500, "no retries for a link no handler can open");
+});
