@@ -13,8 +13,7 @@
  * @module
  */
 export { Bridge } from "./engine/bridge.ts";
-export type { Status } from "@nats-io/nats-core";
-export type { BridgeOptions, RequestOptions, SubscribeOptions } from "./engine/bridge.ts";
+export type { BridgeOptions, BridgeStatus, RequestOptions, SubscribeOptions } from "./engine/bridge.ts";
 export {
   DEFAULT_BASE_DELAY,
   DEFAULT_BROKER_URL,

@@ -4,7 +4,7 @@
  *
  * @module
  */
-import { createInbox, type NatsConnection, type Status, type Subscription } from "@nats-io/nats-core";
+import { createInbox, type NatsConnection, type Subscription } from "@nats-io/nats-core";
 import { abortReason } from "./backoff.ts";
 import { resolveBrokerUrl } from "./config.ts";
 import { connectTo } from "./connection.ts";
@@ -313,8 +313,11 @@ export class Bridge {
    * for await (const s of bridge.status()) console.log(s.type);
    * ```
    */
-  status(): AsyncIterable<Status> {
-    return this.connection.status();
+  async *status(): AsyncGenerator<BridgeStatus> {
+    for await (const s of this.connection.status()) {
+      const { type, ...rest } = s as { type: string } & Record<string, unknown>;
+      yield { type, data: rest };
+    }
   }
 
   /** Drains and closes the connection, if the bridge opened it. */
@@ -357,4 +360,21 @@ function replyToOf(raw: Uint8Array): string | undefined {
   } catch {
     return undefined;
   }
+}
+
+/**
+ * One connection event from {@link Bridge.status}.
+ *
+ * @example
+ * ```ts
+ * import type { BridgeStatus } from "./bridge.ts";
+ * const s: BridgeStatus = { type: "reconnect", data: { server: "127.0.0.1:4222" } };
+ * console.log(s.type); // "reconnect"
+ * ```
+ */
+export interface BridgeStatus {
+  /** `disconnect`, `reconnecting`, `reconnect`, `error`, `slowConsumer`, `staleConnection`, `close`, … */
+  type: string;
+  /** The event's details as nats.js reports them (server, error, counts). */
+  data: Record<string, unknown>;
 }
