@@ -30,6 +30,58 @@ export function backoffDelays(attempts: number, baseDelay: number, maxDelay: num
   return delays;
 }
 
+/** Options of {@link retry}. */
+export interface RetryOptions {
+  /** Total attempts (at least one is made). */
+  attempts: number;
+  /** First delay, ms. */
+  baseDelay: number;
+  /** Longest delay, ms. */
+  maxDelay: number;
+  /** Cuts a wait short with {@link AbortedError}. */
+  signal?: AbortSignal;
+  /** Errors for which another attempt cannot help: thrown as they are. */
+  isFinal?: (err: unknown) => boolean;
+  /** Called before each wait (for a log line). */
+  onRetry?: (err: unknown, attempt: number, delay: number) => void;
+  /** The error to throw once the last attempt has failed. */
+  exhausted: (err: unknown, attempts: number) => Error;
+}
+
+/**
+ * Runs `fn` until it succeeds, waiting the {@link backoffDelays} between
+ * attempts: the one retry loop of the download, upload and publish paths.
+ *
+ * @param fn The operation; gets the attempt number (from 1).
+ * @param options Attempts, delays, which errors are final, the give-up error.
+ * @returns What `fn` returned.
+ *
+ * @example
+ * ```ts
+ * import { retry } from "./backoff.ts";
+ * let calls = 0;
+ * const v = await retry(async () => {
+ *   if (++calls < 3) throw new Error("busy");
+ *   return "done";
+ * }, { attempts: 5, baseDelay: 1, maxDelay: 4, exhausted: (e) => e as Error });
+ * console.log(v, calls); // "done" 3
+ * ```
+ */
+export async function retry<T>(fn: (attempt: number) => Promise<T>, options: RetryOptions): Promise<T> {
+  const delays = backoffDelays(Math.max(1, options.attempts), options.baseDelay, options.maxDelay);
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await fn(attempt);
+    } catch (err) {
+      if (options.isFinal?.(err)) throw err;
+      const delay = delays[attempt - 1];
+      if (delay === undefined) throw options.exhausted(err, attempt);
+      options.onRetry?.(err, attempt, delay);
+      await sleep(delay, options.signal);
+    }
+  }
+}
+
 /**
  * Resolves after `ms`, or rejects with {@link AbortedError} as soon as `signal` aborts.
  *

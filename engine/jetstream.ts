@@ -19,7 +19,7 @@ import {
   RetentionPolicy,
   StorageType,
 } from "@nats-io/jetstream";
-import { backoffDelays, sleep } from "./backoff.ts";
+import { backoffDelays, retry, sleep } from "./backoff.ts";
 import { parseEnvelope } from "./envelope.ts";
 import { NatsBridgeError, OptionsError, TransportError } from "./errors.ts";
 import { originOf } from "./origins.ts";
@@ -74,7 +74,7 @@ export interface JetStreamPublishOptions {
  * console.log(ack.stream, ack.seq, ack.duplicate);
  * ```
  */
-export async function publishToJetStream(
+export function publishToJetStream(
   nc: NatsConnection,
   subject: string,
   json: string,
@@ -84,9 +84,7 @@ export async function publishToJetStream(
   logger: Logger,
 ): Promise<PubAck> {
   const js = jetstream(nc);
-  const attempts = options.attempts ?? 10;
-  const delays = backoffDelays(attempts, 100, 2000);
-  for (let attempt = 1; ; attempt++) {
+  return retry(async () => {
     try {
       const ack = await js.publish(subject, json, {
         msgID: msgId,
@@ -106,17 +104,21 @@ export async function publishToJetStream(
           });
         }
       }
-      const delay = delays[attempt - 1];
-      if (delay === undefined) {
-        throw new TransportError("PUBLISH_FAILED", `JetStream publish to "${subject}" failed after ${attempt} attempts: ${(err as Error).message}`, {
-          correlationId,
-          cause: err,
-        });
-      }
-      logEvent(logger, "warn", correlationId, `JetStream publish to "${subject}" failed (${(err as Error).message}), retrying in ${delay} ms`);
-      await sleep(delay);
+      throw err;
     }
-  }
+  }, {
+    attempts: options.attempts ?? 10,
+    baseDelay: 100,
+    maxDelay: 2000,
+    isFinal: (err) => err instanceof NatsBridgeError,
+    onRetry: (err, _attempt, delay) =>
+      logEvent(logger, "warn", correlationId, `JetStream publish to "${subject}" failed (${(err as Error).message}), retrying in ${delay} ms`),
+    exhausted: (err, attempts) =>
+      new TransportError("PUBLISH_FAILED", `JetStream publish to "${subject}" failed after ${attempts} attempts: ${(err as Error).message}`, {
+        correlationId,
+        cause: err,
+      }),
+  });
 }
 
 /**

@@ -5,7 +5,7 @@
  *
  * @module
  */
-import { abortReason, backoffDelays, sleep } from "../backoff.ts";
+import { abortReason, retry } from "../backoff.ts";
 import { DownloadError, NatsBridgeError } from "../errors.ts";
 import { logEvent } from "../logger.ts";
 import type { DownloadContext, FileServer } from "../types.ts";
@@ -118,7 +118,7 @@ class RetryableError extends NatsBridgeError {
   }
 }
 
-async function withBackoff<T>(
+function withBackoff<T>(
   url: string,
   max_retries: number,
   base_delay: number,
@@ -131,9 +131,7 @@ async function withBackoff<T>(
   const { dataname, signal, logger } = context;
   const errContext = { correlationId: correlation_id, dataname };
   const attempts = Math.max(1, max_retries);
-  const delays = backoffDelays(attempts, base_delay, max_delay);
-  let last: RetryableError | undefined;
-  for (let attempt = 1; attempt <= attempts; attempt++) {
+  return retry(async (attempt) => {
     if (signal?.aborted) throw abortReason(signal, `Download of "${dataname}"`, correlation_id);
     try {
       return await attemptOnce(url, context, errContext, consume, idleDuringConsume);
@@ -142,21 +140,26 @@ async function withBackoff<T>(
       if (err instanceof DownloadError) {
         throw new DownloadError(err.message, { ...errContext, attempts: attempt, status: err.status }, err.code as ConstructorParameters<typeof DownloadError>[2]);
       }
-      if (!(err instanceof RetryableError)) throw err;
-      last = err;
-      const delay = delays[attempt - 1];
-      if (delay === undefined) break;
-      if (logger) {
-        logEvent(logger, "warn", correlation_id, `Download of "${dataname}" failed (${err.message}), attempt ${attempt}/${attempts}, retrying in ${delay} ms`);
-      }
-      await sleep(delay, signal);
+      throw err;
     }
-  }
-  throw new DownloadError(`Download of "${dataname}" failed after ${attempts} attempts: ${last?.message}`, {
-    ...errContext,
+  }, {
     attempts,
-    status: last?.status ?? 0,
-    cause: last?.cause,
+    baseDelay: base_delay,
+    maxDelay: max_delay,
+    signal,
+    isFinal: (err) => !(err instanceof RetryableError),
+    onRetry: (err, attempt, delay) =>
+      logger &&
+      logEvent(logger, "warn", correlation_id, `Download of "${dataname}" failed (${(err as Error).message}), attempt ${attempt}/${attempts}, retrying in ${delay} ms`),
+    exhausted: (err) => {
+      const last = err as RetryableError;
+      return new DownloadError(`Download of "${dataname}" failed after ${attempts} attempts: ${last.message}`, {
+        ...errContext,
+        attempts,
+        status: last.status,
+        cause: last.cause,
+      });
+    },
   });
 }
 

@@ -11,7 +11,7 @@
  */
 import type { NatsConnection } from "@nats-io/nats-core";
 import { type ObjectInfo, Objm, type ObjectStore, setSha256Backend, StorageType } from "@nats-io/obj";
-import { abortReason, backoffDelays, sleep } from "../backoff.ts";
+import { abortReason, retry } from "../backoff.ts";
 import { DownloadError, NatsBridgeError, UploadError } from "../errors.ts";
 import { uuid4 } from "../ids.ts";
 import { logEvent } from "../logger.ts";
@@ -130,7 +130,7 @@ export async function objectStoreFileServer(
     checksum: digestToHex(info.digest),
   });
 
-  async function upload(
+  function upload(
     _fileserver_url: string,
     dataname: string,
     data: Uint8Array,
@@ -140,18 +140,24 @@ export async function objectStoreFileServer(
     // Bytes can be put again: a put that fails mid-way (a cluster node dying,
     // a timeout during a leader change) is retried under a fresh name; the
     // failed attempt's chunks are purged by the client or expire with the TTL.
-    const delays = backoffDelays(PUT_ATTEMPTS, 250, 2000);
-    for (let attempt = 1; ; attempt++) {
+    const signal = context?.signal;
+    return retry(async () => {
       try {
         const info = await store.putBlob(meta(dataname), data);
         context?.onProgress?.(data.byteLength, data.byteLength);
         return resultOf(info);
       } catch (err) {
-        const delay = delays[attempt - 1];
-        if (delay === undefined || context?.signal?.aborted) throw putFailed(dataname, context, err);
-        await sleep(delay, context?.signal);
+        if (signal?.aborted) throw putFailed(dataname, context, err);
+        throw err;
       }
-    }
+    }, {
+      attempts: PUT_ATTEMPTS,
+      baseDelay: 250,
+      maxDelay: 2000,
+      signal,
+      isFinal: (err) => err instanceof NatsBridgeError,
+      exhausted: (err) => putFailed(dataname, context, err),
+    });
   }
 
   async function uploadStream(
@@ -198,7 +204,8 @@ export async function objectStoreFileServer(
   }
 
   /** Runs `fn` with the spec's backoff on transient (non-natsbridge) errors. */
-  async function retrying<T>(
+  /** Runs `fn` with the spec's backoff on transient (non-natsbridge) errors. */
+  function retrying<T>(
     what: string,
     max_retries: number,
     base_delay: number,
@@ -208,27 +215,26 @@ export async function objectStoreFileServer(
     fn: () => Promise<T>,
   ): Promise<T> {
     const { dataname, signal, logger } = context;
-    const delays = backoffDelays(Math.max(1, max_retries), base_delay, max_delay);
-    for (let attempt = 1; ; attempt++) {
+    return retry(() => {
       if (signal?.aborted) throw abortReason(signal, `${what} of "${dataname}"`, correlation_id);
-      try {
-        return await fn();
-      } catch (err) {
-        if (err instanceof NatsBridgeError) throw err;
-        const delay = delays[attempt - 1];
-        if (delay === undefined) {
-          throw new DownloadError(
-            `Object Store ${what.toLowerCase()} of "${dataname}" failed after ${attempt} attempts: ${(err as Error).message}`,
-            { correlationId: correlation_id, dataname, attempts: attempt, cause: err },
-          );
-        }
-        if (logger) {
-          logEvent(logger, "warn", correlation_id, `Object Store ${what.toLowerCase()} of "${dataname}" failed (${(err as Error).message}), retrying in ${delay} ms`);
-        }
-        await sleep(delay, signal);
-      }
-    }
+      return fn();
+    }, {
+      attempts: max_retries,
+      baseDelay: base_delay,
+      maxDelay: max_delay,
+      signal,
+      isFinal: (err) => err instanceof NatsBridgeError,
+      onRetry: (err, _attempt, delay) =>
+        logger &&
+        logEvent(logger, "warn", correlation_id, `Object Store ${what.toLowerCase()} of "${dataname}" failed (${(err as Error).message}), retrying in ${delay} ms`),
+      exhausted: (err, attempts) =>
+        new DownloadError(
+          `Object Store ${what.toLowerCase()} of "${dataname}" failed after ${attempts} attempts: ${(err as Error).message}`,
+          { correlationId: correlation_id, dataname, attempts, cause: err },
+        ),
+    });
   }
+
 
   function download(
     url: string,
