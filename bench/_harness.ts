@@ -352,6 +352,22 @@ export async function idleRss(ms = 300): Promise<number> {
   return median(samples);
 }
 
+/**
+ * CPU time (user + system, µs) another process has used so far, from
+ * `/proc/<pid>/stat`; `NaN` where there is no procfs. Clock-tick resolution
+ * (10 ms): read it over runs of a second or more.
+ */
+export function procCpuUs(pid: number): number {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+    // Fields after the parenthesised command name: utime and stime are the 12th and 13th.
+    const f = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+    return ((Number(f[11]) + Number(f[12])) / 100) * 1e6;
+  } catch {
+    return NaN;
+  }
+}
+
 export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 // ---------------------------------------------------------------------------

@@ -5,22 +5,26 @@
  * The parent publishes N messages as fast as it can on one reused connection
  * and the clock runs until the receiver reports that it decoded all N. Modes:
  *
- * - `raw`: nats.js `publish` of the bytes; the receiver counts them.
+ * - `raw`: nats.js `publish` of the bytes, 256 in a synchronous burst, then
+ *   `await flush()`; the receiver counts them.
  * - `naive`: what someone writes in ten lines: `JSON.stringify({ ...fields,
  *   data: Buffer base64 })`, and `JSON.parse` + `Buffer.from(data, "base64")`
- *   on receive. No checksum.
- * - `natsbridge`: `await smartsend(…, { nats_connection })` in a loop, checksums
- *   on; the receiver `smartreceive`s (checksum verified).
- * - `naive-await` (evidence): naive, with one `await` between publishes as any
- *   async send API has: nats.js then writes each message to the socket on its own
- *   instead of coalescing a synchronous burst into one write.
- * - `natsbridge-window` (evidence): the same with 64 sends in flight.
- * - `natsbridge-noflush` (evidence): the same loop on a connection whose
- *   `flush()` returns at once (a real flush every 256 messages, as raw does):
- *   isolates the round trip `smartsend` waits for on every call.
+ *   on receive. No checksum. Same bursts as raw.
+ * - `natsbridge`: the same bursts: 256 `smartsend(…, { nats_connection })`
+ *   started together and awaited with `Promise.all`, then `await flush()`;
+ *   checksums on; the receiver `smartreceive`s (checksum verified).
+ * - `naive-await` (evidence): naive, with one `await` between publishes: nats.js
+ *   then writes each message to the socket on its own instead of coalescing a
+ *   burst into one write.
+ * - `natsbridge-await` (evidence): `await smartsend(…)` one at a time, the
+ *   counterpart of naive-await.
+ * - `natsbridge-confirm` (evidence): natsbridge-await with `confirm: true`, a
+ *   server round trip per send (every send paid it before it became opt-in).
  *
- * raw and naive flush every 256 messages so the receiver is never flooded
- * beyond what a subscriber can hold.
+ * Everything flushes every 256 messages so the receiver is never flooded
+ * beyond what a subscriber can hold. CPU time per message is recorded for the
+ * sender, the receiver and nats-server: three busy processes share the cores,
+ * so throughput is bounded by their sum.
  *
  * @module
  */
@@ -35,6 +39,7 @@ import {
   log,
   median,
   now,
+  procCpuUs,
   randomBytes,
   result,
   type RowResult,
@@ -45,10 +50,21 @@ import {
 import type { NatsConnection } from "@nats-io/nats-core";
 
 const PAYLOAD = 10 * KiB;
-const MODES = ["raw", "naive", "naive-await", "natsbridge", "natsbridge-window", "natsbridge-noflush"] as const;
+const MODES = ["raw", "naive", "natsbridge", "naive-await", "natsbridge-await", "natsbridge-confirm"] as const;
 type Mode = typeof MODES[number];
 const BATCH = 256;
-const WINDOW = 64;
+
+interface Run {
+  rate: number;
+  senderUs: number;
+  receiverUs: number;
+  serverUs: number;
+}
+
+const describe = (r: Run): string =>
+  `${Math.round(r.rate)} msgs/s; CPU µs/msg sender ${r.senderUs.toFixed(1)}, receiver ${r.receiverUs.toFixed(1)}, nats-server ${
+    r.serverUs.toFixed(1)
+  }`;
 
 /** Receiver child: `--child row1-receiver <natsUrl> <prefix>`. */
 export async function row1Receiver(natsUrl: string, prefix: string): Promise<void> {
@@ -57,6 +73,7 @@ export async function row1Receiver(natsUrl: string, prefix: string): Promise<voi
   let count = 0;
   let runId = "";
   let bytes = 0;
+  let cpu0 = process.cpuUsage();
   nc.subscribe(`${prefix}.ctl`, {
     callback: (_err, m) => {
       const c = JSON.parse(m.string());
@@ -64,6 +81,7 @@ export async function row1Receiver(natsUrl: string, prefix: string): Promise<voi
       count = 0;
       bytes = 0;
       runId = c.id;
+      cpu0 = process.cpuUsage();
       m.respond("ok");
     },
   });
@@ -78,8 +96,8 @@ export async function row1Receiver(natsUrl: string, prefix: string): Promise<voi
       return (env.payloads[0][1] as Uint8Array).byteLength;
     },
     "naive-await": (d, m) => decoders.naive(d, m),
-    "natsbridge-window": (d, m) => decoders.natsbridge(d, m),
-    "natsbridge-noflush": (d, m) => decoders.natsbridge(d, m),
+    "natsbridge-await": (d, m) => decoders.natsbridge(d, m),
+    "natsbridge-confirm": (d, m) => decoders.natsbridge(d, m),
   };
   for (const mode of MODES) {
     const sub = nc.subscribe(`${prefix}.${mode}`);
@@ -87,7 +105,8 @@ export async function row1Receiver(natsUrl: string, prefix: string): Promise<voi
       for await (const m of sub) {
         bytes += await decoders[mode](m.data, m);
         if (++count === target) {
-          nc.publish(`${prefix}.done`, JSON.stringify({ id: runId, count, bytes }));
+          const cpu = process.cpuUsage(cpu0);
+          nc.publish(`${prefix}.done`, JSON.stringify({ id: runId, count, bytes, cpu_us: cpu.user + cpu.system }));
         }
       }
     })().catch((err) => {
@@ -113,17 +132,6 @@ function naiveEncode(subject: string, bytes: Uint8Array): string {
   });
 }
 
-/** A connection whose flush() returns at once; everything else is the real one. */
-function noFlush(nc: NatsConnection): NatsConnection {
-  return new Proxy(nc, {
-    get(target, key) {
-      if (key === "flush") return () => Promise.resolve();
-      const v = Reflect.get(target, key, target);
-      return typeof v === "function" ? v.bind(target) : v;
-    },
-  });
-}
-
 async function publishAll(mode: Mode, nc: NatsConnection, subject: string, bytes: Uint8Array, n: number): Promise<void> {
   switch (mode) {
     case "raw":
@@ -146,29 +154,26 @@ async function publishAll(mode: Mode, nc: NatsConnection, subject: string, bytes
       }
       break;
     case "natsbridge":
+      for (let i = 0; i < n; i += BATCH) {
+        const burst: Promise<unknown>[] = [];
+        for (let k = i; k < Math.min(n, i + BATCH); k++) {
+          burst.push(smartsend(subject, [["payload", bytes, "binary"]], { nats_connection: nc }));
+        }
+        await Promise.all(burst);
+        await nc.flush();
+      }
+      break;
+    case "natsbridge-await":
       for (let i = 0; i < n; i++) {
         await smartsend(subject, [["payload", bytes, "binary"]], { nats_connection: nc });
-      }
-      break;
-    case "natsbridge-window": {
-      const inflight = new Set<Promise<unknown>>();
-      for (let i = 0; i < n; i++) {
-        const p = smartsend(subject, [["payload", bytes, "binary"]], { nats_connection: nc });
-        inflight.add(p);
-        p.finally(() => inflight.delete(p));
-        if (inflight.size >= WINDOW) await Promise.race(inflight);
-      }
-      await Promise.all(inflight);
-      break;
-    }
-    case "natsbridge-noflush": {
-      const fast = noFlush(nc);
-      for (let i = 0; i < n; i++) {
-        await smartsend(subject, [["payload", bytes, "binary"]], { nats_connection: fast });
         if (i % BATCH === BATCH - 1) await nc.flush();
       }
       break;
-    }
+    case "natsbridge-confirm":
+      for (let i = 0; i < n; i++) {
+        await smartsend(subject, [["payload", bytes, "binary"]], { nats_connection: nc, confirm: true });
+      }
+      break;
   }
 }
 
@@ -190,9 +195,12 @@ export async function row1(ctx: BenchContext): Promise<RowResult[]> {
     childGone.catch(() => {});
     let seq = 0;
 
-    const runOnce = async (mode: Mode, count: number): Promise<number> => {
+    /** One run: msgs/s, and CPU µs per message of the sender, the receiver and nats-server. */
+    const runOnce = async (mode: Mode, count: number): Promise<Run> => {
       const id = `${mode}-${++seq}`;
       await nc.request(`${prefix}.ctl`, JSON.stringify({ id, n: count }), { timeout: 10_000 });
+      const server0 = procCpuUs(ctx.nats.pid);
+      const sender0 = process.cpuUsage();
       const t0 = now();
       const finished = (async () => {
         for (;;) {
@@ -203,32 +211,49 @@ export async function row1(ctx: BenchContext): Promise<RowResult[]> {
           ]);
           if (r.done) throw new Error("done subscription closed");
           const msg = JSON.parse(r.value.string());
-          if (msg.id === id) return;
+          if (msg.id === id) return msg.cpu_us as number;
         }
       })();
       await publishAll(mode, nc, `${prefix}.${mode}`, bytes, count);
-      await finished;
-      return (count / (now() - t0)) * 1000;
+      const receiverUs = await finished;
+      const elapsed = now() - t0;
+      const sender = process.cpuUsage(sender0);
+      return {
+        rate: (count / elapsed) * 1000,
+        senderUs: (sender.user + sender.system) / count,
+        receiverUs: receiverUs / count,
+        serverUs: (procCpuUs(ctx.nats.pid) - server0) / count,
+      };
     };
 
     // BENCH_ROW1_MODES=natsbridge runs only those modes and reports nothing: for CPU profiles of one mode.
     const only = process.env.BENCH_ROW1_MODES?.split(",") as Mode[] | undefined;
     if (only) {
       for (const mode of only) await runOnce(mode, Math.min(1000, n));
-      for (const mode of only) log(`row 1 ${mode} (profiling run): ${Math.round(await runOnce(mode, n))} msgs/s`);
+      for (const mode of only) log(`row 1 ${mode} (profiling run): ${describe(await runOnce(mode, n))}`);
       return [];
     }
     for (const mode of MODES) await runOnce(mode, Math.min(1000, n)); // warm-up: JIT, worker-free paths
-    const rates: Record<Mode, number[]> = Object.fromEntries(MODES.map((m) => [m, []])) as unknown as Record<Mode, number[]>;
+    const runs: Record<Mode, Run[]> = Object.fromEntries(MODES.map((m) => [m, []])) as unknown as Record<Mode, Run[]>;
     for (let r = 0; r < reps; r++) {
       for (const mode of MODES) {
-        const rate = await runOnce(mode, n);
-        rates[mode].push(rate);
-        log(`row 1 rep ${r + 1}/${reps} ${mode}: ${Math.round(rate)} msgs/s`);
+        const run = await runOnce(mode, n);
+        runs[mode].push(run);
+        log(`row 1 rep ${r + 1}/${reps} ${mode}: ${describe(run)}`);
       }
     }
     done.unsubscribe();
-    const m = Object.fromEntries(MODES.map((k) => [k, median(rates[k])])) as Record<Mode, number>;
+    const med = (k: Mode, f: keyof Run) => median(runs[k].map((r) => r[f]));
+    const m = Object.fromEntries(MODES.map((k) => [k, med(k, "rate")])) as Record<Mode, number>;
+    // CPU per message on each side: with three busy processes on few cores,
+    // throughput is bounded by their sum, so this says where the time goes.
+    const cpu = Object.fromEntries(
+      MODES.flatMap((k) => [
+        [`${k}_cpu_us_sender`, med(k, "senderUs")],
+        [`${k}_cpu_us_receiver`, med(k, "receiverUs")],
+        [`${k}_cpu_us_server`, med(k, "serverUs")],
+      ]),
+    );
     const extra = {
       n,
       reps,
@@ -237,21 +262,20 @@ export async function row1(ctx: BenchContext): Promise<RowResult[]> {
       naive_msgs_s: m.naive,
       naive_await_msgs_s: m["naive-await"],
       natsbridge_MB_s: (m.natsbridge * PAYLOAD) / 1e6,
-      window64_msgs_s: m["natsbridge-window"],
-      window64_vs_raw: m["natsbridge-window"] / m.raw,
-      window64_vs_naive: m["natsbridge-window"] / m.naive,
-      noflush_msgs_s: m["natsbridge-noflush"],
-      noflush_vs_raw: m["natsbridge-noflush"] / m.raw,
-      noflush_vs_naive: m["natsbridge-noflush"] / m.naive,
+      await_msgs_s: m["natsbridge-await"],
+      await_vs_naive_await: m["natsbridge-await"] / m["naive-await"],
+      confirm_msgs_s: m["natsbridge-confirm"],
+      confirm_vs_raw: m["natsbridge-confirm"] / m.raw,
+      ...cpu,
     };
-    const measured = { label: "smartsend → smartreceive, 10 KiB direct", value: m.natsbridge, unit: "msgs/s" };
+    const measured = { label: "smartsend → smartreceive, 10 KiB direct, bursts of 256", value: m.natsbridge, unit: "msgs/s" };
     return [
       result({
         row: 1,
         id: "1a",
         name: "10 KiB direct, 2 processes: vs raw nats.js",
         measured,
-        baseline: { label: "raw nats.js publish of the bytes", value: m.raw, unit: "msgs/s" },
+        baseline: { label: "raw nats.js publish of the bytes, bursts of 256", value: m.raw, unit: "msgs/s" },
         ratio: m.natsbridge / m.raw,
         ratioLabel: "× raw",
         checks: [check("≥ 0.5× raw", m.natsbridge / m.raw, ">=", 0.5)],
@@ -262,7 +286,7 @@ export async function row1(ctx: BenchContext): Promise<RowResult[]> {
         id: "1b",
         name: "10 KiB direct, 2 processes: vs naive JSON+base64",
         measured,
-        baseline: { label: "naive JSON+base64 envelope", value: m.naive, unit: "msgs/s" },
+        baseline: { label: "naive JSON+base64 envelope, bursts of 256", value: m.naive, unit: "msgs/s" },
         ratio: m.natsbridge / m.naive,
         ratioLabel: "× naive",
         checks: [check("≥ 1.2× naive", m.natsbridge / m.naive, ">=", 1.2)],

@@ -59,7 +59,7 @@ export interface JetStreamPublishOptions {
  *
  * @param nc Connection.
  * @param subject Subject (must be bound to a stream).
- * @param json Envelope JSON.
+ * @param json Envelope JSON, as text or its UTF-8 bytes.
  * @param msgId The envelope's `msg_id`, used as `Nats-Msg-Id`.
  * @param options Timeout, attempts, expected stream.
  * @param correlationId For errors and logs.
@@ -77,7 +77,7 @@ export interface JetStreamPublishOptions {
 export function publishToJetStream(
   nc: NatsConnection,
   subject: string,
-  json: string,
+  json: string | Uint8Array,
   msgId: string,
   options: JetStreamPublishOptions,
   correlationId: string,

@@ -145,6 +145,24 @@ export class CodecPool {
   }
 
   /**
+   * {@link CodecPool.encodeDirect} on the calling thread, synchronously, when
+   * the payload is below the offload cutoff; `undefined` when it belongs on a
+   * worker. A send made only of small payloads then reaches the connection
+   * without yielding, so sends started together leave in one socket write.
+   *
+   * @param bytes Serialized payload.
+   * @param options `checksum` to hash too.
+   * @returns Base64 and digest, or `undefined` above the cutoff.
+   */
+  encodeDirectSync(
+    bytes: Uint8Array,
+    options: { checksum: boolean },
+  ): { base64: string; checksum: string | undefined } | undefined {
+    if (bytes.byteLength >= this.offloadThreshold) return undefined;
+    return { base64: encodeBase64(bytes), checksum: options.checksum ? sha256Hex(bytes) : undefined };
+  }
+
+  /**
    * Decodes base64 and hashes the bytes.
    *
    * @param text Base64.

@@ -83,6 +83,21 @@ export class CodecPool {
   }
 
   /**
+   * {@link CodecPool.encodeDirect} synchronously below the cutoff, else `undefined`.
+   *
+   * @param bytes Serialized payload.
+   * @param options `checksum` to hash too.
+   * @returns Base64 and digest, or `undefined` above the cutoff.
+   */
+  encodeDirectSync(
+    bytes: Uint8Array,
+    options: { checksum: boolean },
+  ): { base64: string; checksum: string | undefined } | undefined {
+    if (bytes.byteLength >= this.offloadThreshold) return undefined;
+    return { base64: encodeBase64(bytes), checksum: options.checksum ? sha256Hex(bytes) : undefined };
+  }
+
+  /**
    * Decodes base64 and hashes the bytes.
    *
    * @param text Base64.

@@ -1,0 +1,124 @@
+/**
+ * Core-mode publishing: hand the envelope to the connection without waiting
+ * for the server, but never into a connection that is known to be down.
+ *
+ * nats.js discards whatever was published while it was disconnected when it
+ * dials again (`resetOutbound`), so a publish during an outage would vanish
+ * silently. Each connection's status events are followed (public `status()`
+ * iterator) and a publish while it is down fails at once. A connection seen
+ * for the first time is checked with one round trip, since it may already be
+ * down. `confirm: true` waits for the server to acknowledge the publish: a
+ * PING after the PUB, its PONG proves the server read it; sends in flight
+ * together share one PING, so a window of concurrent sends costs one round
+ * trip, not one each.
+ *
+ * Measured here (bench row 1, Deno, 10 KiB direct): a round trip per send
+ * held throughput to ~8,000 msgs/s against ~17,000 without it.
+ *
+ * @module
+ */
+import type { NatsConnection } from "@nats-io/nats-core";
+
+/** What is known about one connection. */
+interface ConnectionState {
+  /** The server's status stream said it is disconnected, or it is closed. */
+  down: boolean;
+  /** A round trip has succeeded since this state was created. */
+  verified: boolean;
+  /** The PING that publishes of the current synchronous stretch share. */
+  pendingFlush?: Promise<void>;
+}
+
+const states = new WeakMap<NatsConnection, ConnectionState>();
+
+/**
+ * Follows `nc`'s status events from now on (idempotent). Call it right after
+ * connecting, while the connection is known to be up, to spare the first send
+ * its round trip.
+ *
+ * @param nc The connection.
+ * @param knownUp The caller just opened it.
+ *
+ * @example
+ * ```ts ignore
+ * import { watchConnection } from "./publisher.ts";
+ * watchConnection(nc, true);
+ * ```
+ */
+export function watchConnection(nc: NatsConnection, knownUp = false): void {
+  let state = states.get(nc);
+  if (!state) {
+    state = { down: nc.isClosed(), verified: false };
+    states.set(nc, state);
+    follow(nc, state);
+  }
+  if (knownUp && !state.down) state.verified = true;
+}
+
+function follow(nc: NatsConnection, state: ConnectionState): void {
+  (async () => {
+    for await (const s of nc.status()) {
+      switch (s.type) {
+        case "disconnect":
+        case "reconnecting":
+        case "staleConnection":
+        case "forceReconnect":
+          state.down = true;
+          break;
+        case "reconnect":
+          state.down = false;
+          break;
+        case "close":
+          state.down = true;
+          return;
+      }
+    }
+  })().catch(() => {
+    // The status stream ends with the connection; nothing is left to follow.
+    state.down = true;
+  });
+}
+
+/**
+ * Publishes `data` on `nc`; with `confirm`, resolves once the server has it.
+ *
+ * @param nc An open connection.
+ * @param subject Subject.
+ * @param data The envelope's bytes.
+ * @param confirm Wait for the server's acknowledgement (one shared round trip).
+ * @throws {Error} `connection is down` while disconnected; nats.js errors
+ *   (closed connection, bad subject) as they are. The caller wraps them.
+ *
+ * @example
+ * ```ts ignore
+ * import { publishEnvelope } from "./publisher.ts";
+ * await publishEnvelope(nc, "jobs", bytes, false);
+ * ```
+ */
+export async function publishEnvelope(
+  nc: NatsConnection,
+  subject: string,
+  data: Uint8Array,
+  confirm: boolean,
+): Promise<void> {
+  watchConnection(nc);
+  const state = states.get(nc)!;
+  if (state.down) throw new Error(nc.isClosed() ? "connection closed" : "connection is down (reconnecting)");
+  nc.publish(subject, data);
+  if (confirm || !state.verified) {
+    await sharedFlush(nc, state);
+    state.verified = true;
+  }
+}
+
+/** One PING for every publish made before it is sent. */
+function sharedFlush(nc: NatsConnection, state: ConnectionState): Promise<void> {
+  if (!state.pendingFlush) {
+    // Issued after the current synchronous stretch, so it follows every PUB made in it.
+    state.pendingFlush = Promise.resolve().then(() => {
+      state.pendingFlush = undefined;
+      return nc.flush();
+    });
+  }
+  return state.pendingFlush;
+}

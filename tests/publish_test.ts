@@ -1,0 +1,107 @@
+/**
+ * Core-mode publishing against a real nats-server: what `is_publish`,
+ * `confirm` and the connection's state do to a send, and that the envelope
+ * text published is exactly `JSON.stringify(envelope)` whatever it holds.
+ */
+import { after, test } from "node:test";
+import assert from "node:assert/strict";
+import fc from "fast-check";
+import { connect } from "@nats-io/transport-node";
+import { smartreceive, smartsend } from "natsbridge";
+import { startNats } from "../scripts/servers.ts";
+import { bytesOf, rejectsWithCode } from "./_helpers.ts";
+
+const quiet = { log() {} };
+const nats = await startNats();
+const nc = await connect({ servers: nats.url });
+after(async () => {
+  await nc.close();
+  await nats.stop();
+});
+
+/** Messages on `subject` within `ms`. */
+async function collect(subject: string, send: () => Promise<unknown>, ms = 300): Promise<Uint8Array[]> {
+  const sub = nc.subscribe(subject);
+  await nc.flush();
+  const got: Uint8Array[] = [];
+  const loop = (async () => {
+    for await (const m of sub) got.push(m.data);
+  })();
+  await send();
+  await new Promise((r) => setTimeout(r, ms));
+  sub.unsubscribe();
+  await loop;
+  return got;
+}
+
+test("is_publish: false with a nats_connection builds the envelope and publishes nothing", async () => {
+  const got = await collect("pub.none", () =>
+    smartsend("pub.none", [["t", "x", "text"]], { is_publish: false, nats_connection: nc, logger: quiet }));
+  assert.equal(got.length, 0);
+});
+
+test("a send returns once handed to the connection; every one arrives, in order", async () => {
+  const n = 200;
+  const got = await collect("pub.burst", async () => {
+    for (let i = 0; i < n; i++) await smartsend("pub.burst", [["i", String(i), "text"]], { nats_connection: nc, logger: quiet });
+  });
+  const seen = await Promise.all(got.map(async (d) => (await smartreceive(d, { logger: quiet })).payloads[0][1]));
+  assert.deepEqual(seen, Array.from({ length: n }, (_, i) => String(i)));
+});
+
+test("confirm: true resolves after the server has the message; sends in flight together share the round trip", async () => {
+  const got = await collect("pub.confirm", () =>
+    Promise.all(Array.from({ length: 50 }, (_, i) =>
+      smartsend("pub.confirm", [["i", bytesOf(1000, i), "binary"]], { nats_connection: nc, confirm: true, logger: quiet }))));
+  assert.equal(got.length, 50);
+});
+
+test("a send with confirm on a closed connection fails with PUBLISH_FAILED", async () => {
+  const other = await connect({ servers: nats.url });
+  await smartsend("pub.closed", [["t", "x", "text"]], { nats_connection: other, logger: quiet });
+  await other.close();
+  await rejectsWithCode(
+    () => smartsend("pub.closed", [["t", "x", "text"]], { nats_connection: other, confirm: true, logger: quiet }),
+    "PUBLISH_FAILED",
+  );
+  await rejectsWithCode(
+    () => smartsend("pub.closed", [["t", "x", "text"]], { nats_connection: other, logger: quiet }),
+    "PUBLISH_FAILED",
+  );
+});
+
+test("the published bytes are JSON.stringify(envelope), for any text, names and metadata", async () => {
+  const sub = nc.subscribe("pub.json");
+  await nc.flush();
+  const it = sub[Symbol.asyncIterator]();
+  await fc.assert(
+    fc.asyncProperty(
+      fc.string({ unit: "binary" }),
+      fc.string({ unit: "binary", minLength: 1 }),
+      fc.dictionary(fc.string(), fc.jsonValue()),
+      fc.uint8Array({ maxLength: 64 }),
+      async (text, name, metadata, bin) => {
+        const [env, json] = await smartsend("pub.json", [[name, text, "text"], ["b", bin, "binary"]], {
+          nats_connection: nc, metadata, sender_name: name, logger: quiet,
+        });
+        assert.equal(json, JSON.stringify(env));
+        const m = await it.next();
+        assert.equal(new TextDecoder().decode(m.value!.data), json);
+        const back = await smartreceive(m.value!.data, { logger: quiet });
+        assert.equal(back.payloads[0][1], text.toWellFormed());
+        assert.deepEqual(back.payloads[1][1], bin);
+      },
+    ),
+    { numRuns: 150 },
+  );
+  sub.unsubscribe();
+});
+
+test("sends of small payloads reach the connection before smartsend yields, so a burst leaves together", async () => {
+  await smartsend("pub.sync", [["t", "warm", "text"]], { nats_connection: nc, logger: quiet });
+  const before = nc.stats().outMsgs;
+  const burst = Array.from({ length: 10 }, (_, i) =>
+    smartsend("pub.sync", [["i", bytesOf(10_240, i), "binary"]], { nats_connection: nc, logger: quiet }));
+  assert.equal(nc.stats().outMsgs, before + 10);
+  await Promise.all(burst);
+});
