@@ -7,6 +7,7 @@
 import type { ConnectionOptions, NatsConnection } from "@nats-io/nats-core";
 import { TransportError } from "./errors.ts";
 import { openConnection } from "./platform/connect.ts";
+import { watchConnection } from "./publisher.ts";
 
 /**
  * Splits `broker_url` into nats.js `servers` (comma-separated URLs allowed).
@@ -43,8 +44,9 @@ export async function connectTo(
   correlationId: string,
   options: Partial<ConnectionOptions> = {},
 ): Promise<NatsConnection> {
+  let nc: NatsConnection;
   try {
-    return await openConnection({
+    nc = await openConnection({
       name: "natsbridge",
       // Keep reconnecting (nats.js waits reconnectTimeWait, with jitter, between
       // attempts) rather than giving up after 10 tries and closing for good.
@@ -62,6 +64,9 @@ export async function connectTo(
       cause: err,
     });
   }
+  // Just opened, so known to be up: its first send need not check with a round trip.
+  watchConnection(nc, true);
+  return nc;
 }
 
 /**
