@@ -39,6 +39,7 @@ export {
   UploadError,
 } from "./engine/errors.ts";
 export type { ErrorCode, NatsBridgeErrorOptions } from "./engine/errors.ts";
+export type { ConnectOptions, NatsConnection } from "./engine/nats_types.ts";
 export { fetchWithBackoff, httpFileServer, openWithBackoff } from "./engine/handlers/http_download.ts";
 export {
   digestToHex,

@@ -4,7 +4,8 @@
  *
  * @module
  */
-import { createInbox, type NatsConnection, type Subscription } from "@nats-io/nats-core";
+import { createInbox, type Subscription } from "@nats-io/nats-core";
+import type { NatsConnection } from "./nats_types.ts";
 import { abortReason } from "./backoff.ts";
 import { resolveBrokerUrl } from "./config.ts";
 import { connectTo } from "./connection.ts";

@@ -4,7 +4,7 @@
  *
  * @module
  */
-import type { ConnectionOptions, NatsConnection } from "@nats-io/nats-core";
+import type { ConnectOptions, NatsConnection } from "./nats_types.ts";
 import { TransportError } from "./errors.ts";
 import { openConnection } from "./platform/connect.ts";
 import { watchConnection } from "./publisher.ts";
@@ -42,7 +42,7 @@ export function serversOf(brokerUrl: string): string[] {
 export async function connectTo(
   brokerUrl: string,
   correlationId: string,
-  options: Partial<ConnectionOptions> = {},
+  options: ConnectOptions = {},
 ): Promise<NatsConnection> {
   let nc: NatsConnection;
   try {
@@ -78,7 +78,7 @@ export async function withConnection<T>(
   brokerUrl: string,
   correlationId: string,
   fn: (nc: NatsConnection) => Promise<T>,
-  options?: Partial<ConnectionOptions>,
+  options?: ConnectOptions,
 ): Promise<T> {
   if (nc) return fn(nc);
   const own = await connectTo(brokerUrl, correlationId, options);

@@ -8,7 +8,7 @@
  *
  * @module
  */
-import type { NatsConnection } from "@nats-io/nats-core";
+import type { NatsConnection } from "./nats_types.ts";
 import {
   AckPolicy,
   DeliverPolicy,

@@ -4,7 +4,7 @@
  *
  * @module
  */
-import type { ConnectionOptions, NatsConnection } from "@nats-io/nats-core";
+import type { ConnectOptions, NatsConnection } from "./nats_types.ts";
 import { throwIfAborted } from "./backoff.ts";
 import { codecFor, resolvePayloadType } from "./codecs/registry.ts";
 import {
@@ -124,7 +124,7 @@ export interface SmartSendOptions {
    * `authenticator` for NKeys or creds, reconnect settings). `servers` comes
    * from `broker_url`.
    */
-  connect_options?: Partial<ConnectionOptions>;
+  connect_options?: ConnectOptions;
   /**
    * Id of this message (JetStream mode: also its `Nats-Msg-Id`).
    * @default {a new UUID v4}

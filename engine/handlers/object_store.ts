@@ -9,7 +9,7 @@
  *
  * @module
  */
-import type { NatsConnection } from "@nats-io/nats-core";
+import type { NatsConnection } from "../nats_types.ts";
 import { type ObjectInfo, Objm, type ObjectStore, setSha256Backend, StorageType } from "@nats-io/obj";
 import { abortReason, retry } from "../backoff.ts";
 import { DownloadError, NatsBridgeError, UploadError } from "../errors.ts";
