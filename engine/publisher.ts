@@ -17,7 +17,7 @@
  *
  * @module
  */
-import type { NatsConnection } from "@nats-io/nats-core";
+import type { NatsConnection } from "./nats_types.ts";
 
 /** What is known about one connection. */
 interface ConnectionState {
