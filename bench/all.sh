@@ -4,6 +4,7 @@
 #   npm run bench                  (~15 min on 2 cores)
 #   BENCH_QUICK=1 npm run bench    (~2 min; writes under bench/results/quick/)
 # Set BENCH_RUNTIMES="deno node" to run a subset, BENCH_PROFILE=0 to skip profiles.
+# Then the codec micro-benchmarks: `deno bench` on Deno, tinybench on Bun and Node.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH="$PWD/node_modules/.bin:$PATH" NO_COLOR=1
@@ -27,6 +28,20 @@ for rt in "${runtimes[@]}"; do
     deno) deno run -A bench/run.ts || status=1 ;;
     bun) bun bench/run.ts || status=1 ;;
     node) bundle_node && node .build/bench/run.mjs || status=1 ;;
+  esac
+done
+
+# The codec micro-benchmarks (bench/codec_cases.ts): deno bench on Deno, tinybench
+# on Bun and Node, all written in deno bench's JSON shape for the report.
+[ "${BENCH_QUICK:-0}" = 1 ] && export BENCH_CODEC_MS=100
+for rt in "${runtimes[@]}"; do
+  echo "=== codec micro-benchmarks on $rt"
+  case "$rt" in
+    deno) deno bench -A --json bench/codec_bench.ts >"$results/codec_deno.json" || status=1 ;;
+    bun) bun bench/codec_tinybench.ts --json "$results/codec_bun.json" || status=1 ;;
+    node) esbuild bench/codec_tinybench.ts --bundle --platform=node --format=esm --packages=external \
+            --outfile=.build/bench/codec_tinybench.mjs --log-level=warning &&
+          node .build/bench/codec_tinybench.mjs --json "$results/codec_node.json" || status=1 ;;
   esac
 done
 

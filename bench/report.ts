@@ -13,7 +13,7 @@
 import { existsSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import process from "node:process";
-import type { RowResult, RunFile } from "./_harness.ts";
+import { round, type RowResult, type RunFile } from "./_harness.ts";
 import { fmtNumber, formatTable } from "./_table.ts";
 import { chartSvg } from "./_chart.ts";
 import { WHY } from "./_why.ts";
@@ -54,6 +54,50 @@ function profilesFor(row: number): string[] {
     .filter((f) => f.startsWith(`row${row}_`) && f.endsWith(".md"))
     .sort()
     .map((f) => `<details><summary>CPU profile: ${f.replace(/\.md$/, "")}</summary>\n\n${readFileSync(join(dir, f), "utf8").trim()}\n\n</details>`);
+}
+
+/** One case of a codec micro-benchmark file (deno bench --json's shape; tinybench writes it too). */
+interface CodecBench {
+  group: string;
+  name: string;
+  baseline: boolean;
+  results: { ok?: { avg: number; n: number } }[];
+}
+
+/** The codec micro-benchmarks: per group, µs/op on each runtime and the ratio to the group's baseline. */
+function codecSection(): string[] {
+  const files = RUNTIMES.map((rt) => ({ rt, f: join(DIR, `codec_${rt}.json`) })).filter(({ f }) => existsSync(f));
+  if (files.length === 0) return [];
+  const data = files.map(({ rt, f }) => ({ rt, benches: (JSON.parse(readFileSync(f, "utf8")).benches as CodecBench[]) }));
+  const out = [
+    "## Codec micro-benchmarks",
+    "",
+    "`deno bench -A bench/codec_bench.ts` on Deno, `bench/codec_tinybench.ts` (tinybench) on Bun and Node: the",
+    "same cases (`bench/codec_cases.ts`), mean µs per operation and, in brackets, the ratio to the group's",
+    "baseline (the first line of each group), measured in the same run.",
+    "",
+  ];
+  const groups = [...new Set(data.flatMap((d) => d.benches.map((b) => b.group)))];
+  for (const group of groups) {
+    out.push(`| ${group} | ${data.map((d) => d.rt).join(" | ")} |`);
+    out.push(`| --- | ${data.map(() => "---:").join(" | ")} |`);
+    const names = [...new Set(data.flatMap((d) => d.benches.filter((b) => b.group === group).map((b) => b.name)))];
+    for (const name of names) {
+      const cells = data.map((d) => {
+        const inGroup = d.benches.filter((b) => b.group === group);
+        const b = inGroup.find((x) => x.name === name);
+        const base = inGroup.find((x) => x.baseline);
+        const ns = b?.results[0]?.ok?.avg;
+        if (ns === undefined) return "—";
+        const baseNs = base?.results[0]?.ok?.avg;
+        const ratio = b!.baseline || baseNs === undefined ? "" : ` (${fmtNumber(round(ns / baseNs))}×)`;
+        return `${fmtNumber(round(ns / 1000))}${ratio}`;
+      });
+      out.push(`| ${name} | ${cells.join(" | ")} |`);
+    }
+    out.push("");
+  }
+  return out;
 }
 
 function main(): void {
@@ -97,6 +141,8 @@ function main(): void {
     lines.push("</details>");
     lines.push("");
   }
+
+  lines.push(...codecSection());
 
   const missed = ids.filter((id) => runs.some((r) => byId(r, id)?.checks.some((c) => !c.pass)));
   const errors = runs.flatMap((r) => r.errors.map((e) => ({ ...e, runtime: r.runtime })));

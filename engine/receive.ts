@@ -222,7 +222,7 @@ export async function smartreceive(
         bytes = new TextEncoder().encode(p.data);
       } else {
         try {
-          ({ bytes, checksum: actual } = await pool.decodeDirect(p.data));
+          ({ bytes, checksum: actual } = await pool.decodeDirect(p.data, { checksum: expected !== undefined }));
         } catch (err) {
           throw new DecodeError(`Payload "${p.dataname}" data is not valid base64: ${(err as Error).message}`, ctx);
         }

@@ -57,3 +57,22 @@ test("CodecPool with maxThreads 0 runs everything inline with the same results",
   assert.equal(pool.offloaded, 0);
   await assert.rejects(() => pool.decodeDirect("a$b="), /base64/i);
 });
+
+test("a receive that verifies no checksum hashes nothing (verify_checksum: false, or none announced)", async () => {
+  const { smartreceive, smartsend } = await import("natsbridge");
+  class CountingPool extends CodecPool {
+    hashed = 0;
+    override checksum(bytes: Uint8Array, options: { owned: boolean }) {
+      this.hashed++;
+      return super.checksum(bytes, options);
+    }
+  }
+  const pool = new CountingPool({ maxThreads: 0 });
+  const [, withSum] = await smartsend("s", [["b", bytesOf(10_240), "binary"]], { is_publish: false });
+  const [, noSum] = await smartsend("s", [["b", bytesOf(10_240), "binary"]], { is_publish: false, checksum: false });
+  await smartreceive(withSum, { verify_checksum: false, pool });
+  await smartreceive(noSum, { pool });
+  assert.equal(pool.hashed, 0);
+  await smartreceive(withSum, { pool });
+  assert.equal(pool.hashed, 1);
+});

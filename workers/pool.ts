@@ -163,15 +163,21 @@ export class CodecPool {
   }
 
   /**
-   * Decodes base64 and hashes the bytes.
+   * Decodes base64 and, unless told not to, hashes the bytes.
    *
    * @param text Base64.
-   * @returns The bytes and their digest.
+   * @param options `checksum: false` when nothing will be verified: small
+   *   payloads are then not hashed at all (a worker hashes as it decodes anyway).
+   * @returns The bytes and their digest (`undefined` when not computed).
    * @throws {Error} With the decoder's message on malformed base64.
    */
-  async decodeDirect(text: string): Promise<{ bytes: Uint8Array; checksum: string }> {
+  async decodeDirect(
+    text: string,
+    options: { checksum?: boolean } = {},
+  ): Promise<{ bytes: Uint8Array; checksum: string | undefined }> {
     if (text.length * 0.75 < this.offloadThreshold || !this.#workersOn()) {
-      return this.checksum(decodeBase64(text), { owned: true });
+      const bytes = decodeBase64(text);
+      return options.checksum === false ? { bytes, checksum: undefined } : this.checksum(bytes, { owned: true });
     }
     const r = await this.#pool().run(text, { name: "decodeDirect" }) as
       | { hex: string; slice: BufferSlice }

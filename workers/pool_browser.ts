@@ -98,19 +98,24 @@ export class CodecPool {
   }
 
   /**
-   * Decodes base64 and hashes the bytes.
+   * Decodes base64 and, unless told not to, hashes the bytes.
    *
    * @param text Base64.
-   * @returns The bytes and their digest.
+   * @param options `checksum: false` when nothing will be verified.
+   * @returns The bytes and their digest (`undefined` when not computed).
    * @throws {Error} With the decoder's message on malformed base64.
    */
-  decodeDirect(text: string): Promise<{ bytes: Uint8Array; checksum: string }> {
+  decodeDirect(
+    text: string,
+    options: { checksum?: boolean } = {},
+  ): Promise<{ bytes: Uint8Array; checksum: string | undefined }> {
     let bytes: Uint8Array;
     try {
       bytes = decodeBase64(text);
     } catch (err) {
       return Promise.reject(err);
     }
+    if (options.checksum === false) return Promise.resolve({ bytes, checksum: undefined });
     return this.checksum(bytes, { owned: true });
   }
 
