@@ -10,22 +10,13 @@
  *
  * @module
  */
-import type { MsgEnvelopeV1, MsgPayloadV1 } from "./types.ts";
+import { ENVELOPE_KEYS, type MsgEnvelopeV1, type MsgPayloadV1 } from "./types.ts";
 
-const ENVELOPE_STRING_KEYS = [
-  "correlation_id",
-  "msg_id",
-  "timestamp",
-  "send_to",
-  "msg_purpose",
-  "sender_name",
-  "sender_id",
-  "receiver_name",
-  "receiver_id",
-  "reply_to",
-  "reply_to_msg_id",
-  "broker_url",
-] as const;
+// Every envelope key but the two objects, in the contract's order (which smartsend builds in).
+const ENVELOPE_STRING_KEYS = ENVELOPE_KEYS.filter((k) => k !== "metadata" && k !== "payloads") as readonly Exclude<
+  keyof MsgEnvelopeV1,
+  "metadata" | "payloads"
+>[];
 
 /**
  * The JSON text of an envelope natsbridge built: the same text as
