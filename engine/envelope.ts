@@ -19,6 +19,7 @@ const strictUtf8 = new TextDecoder("utf-8", { fatal: true });
 const lenientUtf8 = new TextDecoder("utf-8");
 const STRING_KEYS = ENVELOPE_KEYS.filter((k) => k !== "metadata" && k !== "payloads");
 const NON_EMPTY_KEYS = new Set(["correlation_id", "msg_id"]);
+const PAYLOAD_STRING_KEYS = ["id", "dataname", "payload_type", "transport", "encoding", "data"] as const;
 // Senders write `Z`; Julia's `Dates.now(UTC)` writes no zone; offsets are legal ISO 8601.
 const TIMESTAMP = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?(Z|[+-]\d{2}:?\d{2})?$/;
 const HEX64 = /^[0-9a-fA-F]{64}$/;
@@ -104,29 +105,30 @@ function checkPayload(
   for (const key of PAYLOAD_KEYS) {
     if (!Object.hasOwn(p, key)) throw fail(`${at}.${key}`, `${at} is missing key "${key}"`);
   }
-  for (const key of ["id", "dataname", "payload_type", "transport", "encoding", "data"] as const) {
+  for (const key of PAYLOAD_STRING_KEYS) {
     if (typeof p[key] !== "string") {
       throw fail(`${at}.${key}`, `${at}.${key} must be a string, got ${kind(p[key])}`);
     }
   }
   const payload = p as unknown as MsgPayloadV1;
-  const name = `${at} ("${clip(payload.dataname)}")`;
-  if (payload.id === "") throw fail(`${at}.id`, `${name} has an empty id`);
+  // Built only for an error message: receive profiles showed it on every payload.
+  const name = () => `${at} ("${clip(payload.dataname)}")`;
+  if (payload.id === "") throw fail(`${at}.id`, `${name()} has an empty id`);
   if (typeof payload.size !== "number" || !Number.isSafeInteger(payload.size) || payload.size < 0) {
-    throw fail(`${at}.size`, `${name} size must be a non-negative integer, got ${kind(payload.size)}`);
+    throw fail(`${at}.size`, `${name()} size must be a non-negative integer, got ${kind(payload.size)}`);
   }
   if (!isPlainObject(payload.metadata)) {
-    throw fail(`${at}.metadata`, `${name} metadata must be an object, got ${kind(payload.metadata)}`);
+    throw fail(`${at}.metadata`, `${name()} metadata must be an object, got ${kind(payload.metadata)}`);
   }
   const checksum = payload.metadata.checksum;
   if (checksum !== undefined && (typeof checksum !== "string" || !HEX64.test(checksum))) {
-    throw fail(`${at}.metadata.checksum`, `${name} checksum must be 64 hex characters (SHA-256)`);
+    throw fail(`${at}.metadata.checksum`, `${name()} checksum must be 64 hex characters (SHA-256)`);
   }
   const resolvedType = resolvePayloadType(payload.payload_type);
   if (!resolvedType) {
     throw fail(
       `${at}.payload_type`,
-      `${name} has unknown payload_type "${clip(payload.payload_type)}"`,
+      `${name()} has unknown payload_type "${clip(payload.payload_type)}"`,
       "UNKNOWN_PAYLOAD_TYPE",
     );
   }
@@ -136,7 +138,7 @@ function checkPayload(
     if (!ok) {
       throw fail(
         `${at}.encoding`,
-        `${name} has encoding "${clip(payload.encoding)}", not supported for direct ${resolvedType} (expected "base64"${
+        `${name()} has encoding "${clip(payload.encoding)}", not supported for direct ${resolvedType} (expected "base64"${
           JSON_TYPES.has(resolvedType) ? ' or "json"' : ""
         })`,
         "UNKNOWN_ENCODING",
@@ -148,17 +150,17 @@ function checkPayload(
     if (payload.encoding !== "none" && !(payload.encoding === "arrow-ipc" && resolvedType === "arrowtable")) {
       throw fail(
         `${at}.encoding`,
-        `${name} has encoding "${clip(payload.encoding)}", not supported for link transport (expected "none")`,
+        `${name()} has encoding "${clip(payload.encoding)}", not supported for link transport (expected "none")`,
         "UNKNOWN_ENCODING",
       );
     }
     if (!URL.canParse(payload.data)) {
-      throw fail(`${at}.data`, `${name} link is not a valid URL: "${clip(payload.data)}"`);
+      throw fail(`${at}.data`, `${name()} link is not a valid URL: "${clip(payload.data)}"`);
     }
   } else {
     throw fail(
       `${at}.transport`,
-      `${name} has unknown transport "${clip(payload.transport)}" (expected "direct" or "link")`,
+      `${name()} has unknown transport "${clip(payload.transport)}" (expected "direct" or "link")`,
       "UNKNOWN_TRANSPORT",
     );
   }

@@ -26,6 +26,7 @@ import {
 import { fetchWithBackoff, httpFileServer } from "./handlers/http_download.ts";
 import { consoleLogger, type Logger, logEvent } from "./logger.ts";
 import { assertAllowedOrigin, originOf } from "./origins.ts";
+import { sha256Hex } from "./platform/sha256.ts";
 import { verifiedStream } from "./streams.ts";
 import { type CodecPool, defaultCodecPool } from "../workers/pool.ts";
 import type {
@@ -211,7 +212,7 @@ export async function smartreceive(
 
   const receiveOne = async (p: CheckedPayload): Promise<ReceivedPayload> => {
     const ctx = { correlationId, dataname: p.dataname };
-    const expected = verify ? (p.metadata.checksum as string | undefined)?.toLowerCase() : undefined;
+    const expected = expectedOf(p);
     let bytes: Uint8Array;
     let actual: string | undefined;
     // Only buffers natsbridge made itself may be moved to a worker: a caller's
@@ -224,7 +225,7 @@ export async function smartreceive(
         try {
           ({ bytes, checksum: actual } = await pool.decodeDirect(p.data, { checksum: expected !== undefined }));
         } catch (err) {
-          throw new DecodeError(`Payload "${p.dataname}" data is not valid base64: ${(err as Error).message}`, ctx);
+          throw notBase64(p, err);
         }
       }
     } else {
@@ -263,32 +264,79 @@ export async function smartreceive(
         throw new DownloadError(`Download handler returned no bytes for "${p.dataname}"`, ctx);
       }
     }
+    checkSize(p, bytes);
+    if (expected !== undefined && actual === undefined) ({ checksum: actual, bytes } = await pool.checksum(bytes, { owned }));
+    checkDigest(p, expected, actual);
+    const value = streamWanted(p) ? new Blob([bytes as Uint8Array<ArrayBuffer>]).stream() : codecFor(p.resolvedType).deserialize(bytes);
+    return [p.dataname, value, p.resolvedType];
+  };
+
+  const checkSize = (p: CheckedPayload, bytes: Uint8Array) => {
     // encoding "json" carries the JSON text itself; peers disagree on what its
     // `size` counts, so only base64 and link sizes are held to the byte.
     if (p.encoding !== "json" && bytes.byteLength !== p.size) {
       throw new SizeMismatchError(
         `Payload "${p.dataname}" announced ${p.size} bytes but carries ${bytes.byteLength}`,
-        ctx,
+        { correlationId, dataname: p.dataname },
       );
     }
-    if (expected !== undefined) {
-      if (actual === undefined) ({ checksum: actual, bytes } = await pool.checksum(bytes, { owned }));
-      if (actual !== expected) {
-        throw new ChecksumError(
-          `Checksum mismatch for payload "${p.dataname}" (correlation ${correlationId}): expected ${expected}, got ${actual}`,
-          ctx,
-        );
-      }
+  };
+  const checkDigest = (p: CheckedPayload, expected: string | undefined, actual: string | undefined) => {
+    if (expected !== undefined && actual !== expected) {
+      throw new ChecksumError(
+        `Checksum mismatch for payload "${p.dataname}" (correlation ${correlationId}): expected ${expected}, got ${actual}`,
+        { correlationId, dataname: p.dataname },
+      );
     }
-    const value = streamWanted(p) ? new Blob([bytes as Uint8Array<ArrayBuffer>]).stream() : codecFor(p.resolvedType).deserialize(bytes);
-    return [p.dataname, value, p.resolvedType];
+  };
+  const expectedOf = (p: CheckedPayload) => verify ? (p.metadata.checksum as string | undefined)?.toLowerCase() : undefined;
+  const notBase64 = (p: CheckedPayload, err: unknown) =>
+    new DecodeError(`Payload "${p.dataname}" data is not valid base64: ${(err as Error).message}`, {
+      correlationId,
+      dataname: p.dataname,
+    });
+
+  /**
+   * A small direct payload, received without yielding; `undefined` when it
+   * needs a download or a worker. A message of such payloads, most of them,
+   * then costs no promise per payload.
+   */
+  const receiveInline = (p: CheckedPayload): ReceivedPayload | undefined => {
+    if (p.transport !== "direct") return undefined;
+    const expected = expectedOf(p);
+    let decoded: { bytes: Uint8Array; checksum: string | undefined } | undefined;
+    if (p.encoding === "json") {
+      const bytes = new TextEncoder().encode(p.data);
+      // A large one is hashed by the pool (receiveOne), off this thread.
+      if (expected !== undefined && bytes.byteLength >= pool.offloadThreshold) return undefined;
+      decoded = { bytes, checksum: expected === undefined ? undefined : sha256Hex(bytes) };
+    } else {
+      try {
+        decoded = pool.decodeDirectSync(p.data, { checksum: expected !== undefined });
+      } catch (err) {
+        throw notBase64(p, err);
+      }
+      if (!decoded) return undefined;
+    }
+    checkSize(p, decoded.bytes);
+    checkDigest(p, expected, decoded.checksum);
+    return [p.dataname, codecFor(p.resolvedType).deserialize(decoded.bytes), p.resolvedType];
   };
 
+  const inContext = (p: CheckedPayload, err: unknown) =>
+    withContext(err, { correlationId, dataname: p.dataname }, (m, o) => new DecodeError(m, o));
   let received: ReceivedPayload[];
   try {
-    received = await Promise.all(payloads.map((p) =>
-      receiveOne(p).catch((err) => {
-        const e = withContext(err, { correlationId, dataname: p.dataname }, (m, o) => new DecodeError(m, o));
+    const inline = payloads.map((p) => {
+      try {
+        return receiveInline(p);
+      } catch (err) {
+        throw inContext(p, err);
+      }
+    });
+    received = inline.every((r) => r !== undefined) ? inline as ReceivedPayload[] : await Promise.all(payloads.map((p, i) =>
+      inline[i] ?? receiveOne(p).catch((err) => {
+        const e = inContext(p, err);
         abort?.abort(e);
         throw e;
       })

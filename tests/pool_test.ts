@@ -66,6 +66,11 @@ test("a receive that verifies no checksum hashes nothing (verify_checksum: false
       this.hashed++;
       return super.checksum(bytes, options);
     }
+    override decodeDirectSync(text: string, options: { checksum?: boolean } = {}) {
+      const r = super.decodeDirectSync(text, options);
+      if (r?.checksum !== undefined) this.hashed++;
+      return r;
+    }
   }
   const pool = new CountingPool({ maxThreads: 0 });
   const [, withSum] = await smartsend("s", [["b", bytesOf(10_240), "binary"]], { is_publish: false });

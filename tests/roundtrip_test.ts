@@ -191,18 +191,28 @@ test("smartsend() rejects bad items with INVALID_INPUT naming the item", async (
   await rejectsWithCode(() => smartsend("s", [], { is_publish: false, size_threshold: -1 }), "INVALID_OPTION");
 });
 
-test("smartreceive() cancels sibling downloads when one payload fails", async () => {
+test("smartreceive() cancels sibling downloads when one payload fails; a bad direct payload fails before any download", async () => {
   let cancelled = false;
-  const slow: DownloadHandler = (_u, _r, _b, _m, _c, ctx) =>
-    new Promise((_res, rej) => ctx?.signal?.addEventListener("abort", () => { cancelled = true; rej(new Error("aborted")); }));
-  const env = sampleEnvelope();
-  env.payloads.push({ ...env.payloads[0], id: "x", dataname: "slow", transport: "link", encoding: "none", data: "http://files.test/f" });
-  env.payloads[0].data = "aGo=";
-  await rejectsWithCode(
-    () => smartreceive(env, { fileserver_download_handler: slow, allowed_origins: ["http://files.test"], logger: quiet }),
-    "CHECKSUM_MISMATCH",
-  );
-  assert.ok(cancelled);
+  let calls = 0;
+  const handler: DownloadHandler = (url, _r, _b, _m, _c, ctx) => {
+    calls++;
+    if (url.endsWith("/bad")) return Promise.resolve(new Uint8Array(1)); // wrong size
+    return new Promise((_res, rej) => ctx?.signal?.addEventListener("abort", () => { cancelled = true; rej(new Error("aborted")); }));
+  };
+  const link = (dataname: string, data: string) => ({ ...sampleEnvelope().payloads[0], id: dataname, dataname, transport: "link", encoding: "none", data });
+  const options = { fileserver_download_handler: handler, allowed_origins: ["http://files.test"], logger: quiet };
+
+  const twoLinks = sampleEnvelope();
+  twoLinks.payloads = [link("slow", "http://files.test/slow"), link("bad", "http://files.test/bad")];
+  await rejectsWithCode(() => smartreceive(twoLinks, options), "SIZE_MISMATCH");
+  assert.ok(cancelled, "the slow sibling download was aborted");
+
+  calls = 0;
+  const badDirect = sampleEnvelope();
+  badDirect.payloads[0].data = "aGo=";
+  badDirect.payloads.push(link("slow", "http://files.test/slow"));
+  await rejectsWithCode(() => smartreceive(badDirect, options), "CHECKSUM_MISMATCH");
+  assert.equal(calls, 0, "no download started for an envelope already known to be bad");
 });
 
 test("smartsend() never writes broker credentials into the envelope", async () => {

@@ -175,7 +175,9 @@ export class CodecPool {
     text: string,
     options: { checksum?: boolean } = {},
   ): Promise<{ bytes: Uint8Array; checksum: string | undefined }> {
-    if (text.length * 0.75 < this.offloadThreshold || !this.#workersOn()) {
+    const inline = this.decodeDirectSync(text, options);
+    if (inline) return inline;
+    if (!this.#workersOn()) {
       const bytes = decodeBase64(text);
       return options.checksum === false ? { bytes, checksum: undefined } : this.checksum(bytes, { owned: true });
     }
@@ -185,6 +187,24 @@ export class CodecPool {
     this.#offloaded++;
     if ("error" in r) throw new Error(r.error);
     return { bytes: viewOf(r.slice), checksum: r.hex };
+  }
+
+  /**
+   * {@link CodecPool.decodeDirect} on the calling thread, synchronously, below
+   * the offload cutoff; `undefined` above it.
+   *
+   * @param text Base64.
+   * @param options `checksum: false` to skip the hash.
+   * @returns The bytes and their digest, or `undefined` above the cutoff.
+   * @throws {Error} With the decoder's message on malformed base64.
+   */
+  decodeDirectSync(
+    text: string,
+    options: { checksum?: boolean } = {},
+  ): { bytes: Uint8Array; checksum: string | undefined } | undefined {
+    if (text.length * 0.75 >= this.offloadThreshold) return undefined;
+    const bytes = decodeBase64(text);
+    return { bytes, checksum: options.checksum === false ? undefined : sha256Hex(bytes) };
   }
 
   /** Stops the workers. The pool restarts them on the next large task. */

@@ -119,6 +119,23 @@ export class CodecPool {
     return this.checksum(bytes, { owned: true });
   }
 
+  /**
+   * {@link CodecPool.decodeDirect} synchronously below the cutoff, else `undefined`.
+   *
+   * @param text Base64.
+   * @param options `checksum: false` to skip the hash.
+   * @returns The bytes and their digest, or `undefined` above the cutoff.
+   * @throws {Error} With the decoder's message on malformed base64.
+   */
+  decodeDirectSync(
+    text: string,
+    options: { checksum?: boolean } = {},
+  ): { bytes: Uint8Array; checksum: string | undefined } | undefined {
+    if (text.length * 0.75 >= this.offloadThreshold) return undefined;
+    const bytes = decodeBase64(text);
+    return { bytes, checksum: options.checksum === false ? undefined : sha256Hex(bytes) };
+  }
+
   /** Nothing to stop in the browser build. */
   async destroy(): Promise<void> {}
 }
