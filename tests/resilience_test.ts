@@ -20,7 +20,12 @@ test("a bridge reports disconnect/reconnect and keeps its subscription across a 
   const sub = bridge.subscribe("res");
   const loop = (async () => { for await (const e of sub) { got.push(e.payloads[0][1]); if (got.length === 2) break; } })();
   try {
+    // A send returns once handed to the connection, not once delivered: wait
+    // for the delivery before killing the server, or it may die with it in flight.
     await bridge.send("res", [["t", "before", "text"]]);
+    const seen = Date.now() + 10_000;
+    while (got.length === 0 && Date.now() < seen) await new Promise((r) => setTimeout(r, 20));
+    assert.deepEqual(got, ["before"]);
     const { port, storeDir } = nats;
     await nats.stop({ signal: "SIGKILL", keepStore: true });
     await new Promise((r) => setTimeout(r, 300));
