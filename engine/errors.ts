@@ -40,6 +40,29 @@ export type ErrorCode =
   | "ABORTED";
 
 /**
+ * Codes saying the message itself is bad: what arrived breaks the contract
+ * or fails its own checks. Receiving it again cannot help; the JetStream
+ * consumer dead-letters on them and the CLI exits with its "invalid" code.
+ *
+ * @example
+ * ```ts ignore
+ * import { INVALID_MESSAGE_CODES } from "./errors.ts";
+ * console.log(INVALID_MESSAGE_CODES.has("CHECKSUM_MISMATCH")); // true
+ * ```
+ */
+export const INVALID_MESSAGE_CODES: ReadonlySet<string> = new Set<ErrorCode>([
+  "ENVELOPE_INVALID",
+  "UNKNOWN_PAYLOAD_TYPE",
+  "UNKNOWN_ENCODING",
+  "UNKNOWN_TRANSPORT",
+  "DECODE_FAILED",
+  "SIZE_MISMATCH",
+  "CHECKSUM_MISMATCH",
+  "ORIGIN_REFUSED",
+  "PAYLOAD_TOO_LARGE",
+]);
+
+/**
  * Facts an error can carry besides its message.
  *
  * @example

@@ -21,7 +21,7 @@ import {
 } from "@nats-io/jetstream";
 import { backoffDelays, retry, sleep } from "./backoff.ts";
 import { parseEnvelope } from "./envelope.ts";
-import { NatsBridgeError, OptionsError, TransportError } from "./errors.ts";
+import { INVALID_MESSAGE_CODES, NatsBridgeError, OptionsError, TransportError } from "./errors.ts";
 import { originOf } from "./origins.ts";
 import { logEvent, type Logger } from "./logger.ts";
 import { smartreceive, type SmartReceiveOptions } from "./receive.ts";
@@ -275,19 +275,7 @@ export interface ConsumeOptions {
 }
 
 /** Error codes after which retrying a message cannot help. */
-const PERMANENT = new Set([
-  "ENVELOPE_INVALID",
-  "UNKNOWN_PAYLOAD_TYPE",
-  "UNKNOWN_ENCODING",
-  "UNKNOWN_TRANSPORT",
-  "DECODE_FAILED",
-  "SIZE_MISMATCH",
-  "CHECKSUM_MISMATCH",
-  "ORIGIN_REFUSED",
-  "PAYLOAD_GONE",
-  "PAYLOAD_TOO_LARGE",
-  "INVALID_OPTION",
-]);
+const PERMANENT: ReadonlySet<string> = new Set([...INVALID_MESSAGE_CODES, "PAYLOAD_GONE", "INVALID_OPTION"]);
 
 /**
  * What a dead-letter message holds (JSON).

@@ -374,16 +374,17 @@ export async function smartsend(
       json = await fitWithinMaxPayload(envelope, limit, moveToLink, logger, base64Trusted);
       if (bytes) bytes = encoder.encode(json);
     }
-    // is_publish: false may still pass a connection, for its max_payload only.
+    // is_publish: false may still pass a connection, for its max_payload only;
+    // with publish set, `bytes` holds the envelope.
     if (nc && publish) {
       throwIfAborted(signal, "Send", correlationId);
       try {
         if (options.jetstream) {
           const js = options.jetstream === true ? {} : options.jetstream;
-          const ack = await publishToJetStream(nc, subject, bytes ?? json, envelope.msg_id, js, correlationId, logger);
+          const ack = await publishToJetStream(nc, subject, bytes!, envelope.msg_id, js, correlationId, logger);
           logEvent(logger, "debug", correlationId, `Stored in stream ${ack.stream} at seq ${ack.seq}`);
         } else {
-          await publishEnvelope(nc, subject, bytes ?? encoder.encode(json), options.confirm ?? false);
+          await publishEnvelope(nc, subject, bytes!, options.confirm ?? false);
         }
       } catch (err) {
         throw withContext(err, ctx, (m, o) => new TransportError("PUBLISH_FAILED", `Publish to "${subject}" failed: ${m}`, o));

@@ -136,7 +136,10 @@ export class CodecPool {
     bytes: Uint8Array,
     options: { owned: boolean; checksum: boolean },
   ): Promise<{ base64: string; checksum: string | undefined; bytes: Uint8Array }> {
-    if (bytes.byteLength < this.offloadThreshold || !options.owned || !this.#canTransfer(bytes)) {
+    const inline = this.encodeDirectSync(bytes, options);
+    if (inline) return { ...inline, bytes };
+    if (!options.owned || !this.#canTransfer(bytes)) {
+      // Large but not ours to move: hashed here in slices (checksum() yields between them).
       const checksum = options.checksum ? (await this.checksum(bytes, options)).checksum : undefined;
       return { base64: encodeBase64(bytes), checksum, bytes };
     }

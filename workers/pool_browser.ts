@@ -111,6 +111,8 @@ export class CodecPool {
   ): Promise<{ bytes: Uint8Array; checksum: string | undefined }> {
     let bytes: Uint8Array;
     try {
+      const inline = this.decodeDirectSync(text, options);
+      if (inline) return Promise.resolve(inline);
       bytes = decodeBase64(text);
     } catch (err) {
       return Promise.reject(err);

@@ -4,7 +4,7 @@
  *
  * @module
  */
-import { NatsBridgeError } from "../errors.ts";
+import { INVALID_MESSAGE_CODES, NatsBridgeError } from "../errors.ts";
 
 /** Exit codes, documented in the README ("Command line"). */
 export const EXIT = Object.freeze({
@@ -39,19 +39,6 @@ export class UsageError extends Error {
   }
 }
 
-/** Error codes that mean "what arrived is not a valid message". */
-const INVALID_CODES: ReadonlySet<string> = new Set([
-  "ENVELOPE_INVALID",
-  "UNKNOWN_PAYLOAD_TYPE",
-  "UNKNOWN_ENCODING",
-  "UNKNOWN_TRANSPORT",
-  "DECODE_FAILED",
-  "SIZE_MISMATCH",
-  "CHECKSUM_MISMATCH",
-  "ORIGIN_REFUSED",
-  "PAYLOAD_TOO_LARGE",
-]);
-
 /** Error codes caused by what the user typed or pointed at. */
 const USAGE_CODES: ReadonlySet<string> = new Set(["INVALID_OPTION", "INVALID_INPUT"]);
 
@@ -66,7 +53,7 @@ export function exitCodeOf(err: unknown): number {
   const code = codeOf(err);
   if (code === "TIMEOUT") return EXIT.TIMEOUT;
   if (code === "ABORTED") return EXIT.INTERRUPTED;
-  if (INVALID_CODES.has(code)) return EXIT.INVALID;
+  if (INVALID_MESSAGE_CODES.has(code)) return EXIT.INVALID;
   if (USAGE_CODES.has(code)) return EXIT.USAGE;
   return EXIT.RUNTIME;
 }

@@ -236,6 +236,19 @@ export async function objectStoreFileServer(
   }
 
 
+  /** The object behind `url` and a get of it; `PAYLOAD_GONE` when it is not there (any more). */
+  async function open(url: string, correlation_id: string, context: DownloadContext) {
+    const info = await locate(url, correlation_id, context);
+    const result = await store.get(info.name);
+    if (!result) {
+      throw new DownloadError(`Payload "${context.dataname}" vanished during download`, {
+        correlationId: correlation_id,
+        dataname: context.dataname,
+      }, "PAYLOAD_GONE");
+    }
+    return { info, result };
+  }
+
   function download(
     url: string,
     max_retries: number,
@@ -245,18 +258,11 @@ export async function objectStoreFileServer(
     context: DownloadContext = { dataname: "" },
   ): Promise<Uint8Array> {
     return retrying("Download", max_retries, base_delay, max_delay, correlation_id, context, async () => {
-      const info = await locate(url, correlation_id, context);
       // One get, read into a buffer of the known size as chunks arrive: getBlob
       // would look the object up again and copy it whole at the end (a 50+ ms
       // stall and twice the memory at 100 MiB). The get checks the object's
       // SHA-256 digest as it reads; `result.error` reports a mismatch.
-      const result = await store.get(info.name);
-      if (!result) {
-        throw new DownloadError(`Payload "${context.dataname}" vanished during download`, {
-          correlationId: correlation_id,
-          dataname: context.dataname,
-        }, "PAYLOAD_GONE");
-      }
+      const { info, result } = await open(url, correlation_id, context);
       const bytes = new Uint8Array(info.size);
       let done = 0;
       for await (const chunk of result.data as unknown as AsyncIterable<Uint8Array>) {
@@ -288,14 +294,7 @@ export async function objectStoreFileServer(
     context: DownloadContext,
   ): Promise<ReadableStream<Uint8Array>> {
     return retrying("Download", max_retries, base_delay, max_delay, correlation_id, context, async () => {
-      const info = await locate(url, correlation_id, context);
-      const result = await store.get(info.name);
-      if (!result) {
-        throw new DownloadError(`Payload "${context.dataname}" vanished during download`, {
-          correlationId: correlation_id,
-          dataname: context.dataname,
-        }, "PAYLOAD_GONE");
-      }
+      const { info, result } = await open(url, correlation_id, context);
       result.error.catch(() => {}); // surfaced through the stream itself
       return result.data;
     });
