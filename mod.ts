@@ -43,11 +43,13 @@ export type { ConnectOptions, NatsConnection } from "./engine/nats_types.ts";
 export { fetchWithBackoff, httpFileServer, openWithBackoff } from "./engine/handlers/http_download.ts";
 export {
   digestToHex,
+  OBJECT_CHUNK_SIZE,
   OBJECT_STORE_SCHEME,
   objectStoreFileServer,
   parseObjectStoreUrl,
 } from "./engine/handlers/object_store.ts";
 export type { ObjectStoreFileServerOptions } from "./engine/handlers/object_store.ts";
+export { READ_AHEAD_CHUNKS } from "./engine/handlers/object_store_reader.ts";
 export {
   DEFAULT_PLIK_TTL,
   plikFileServer,

@@ -248,8 +248,20 @@ export async function smartreceive(
         // Without its store, only an HTTP(S) link can be opened (httpOnly throws otherwise).
         const open = explicitHandler ? undefined : (fromStore ?? (httpOnly(p.data, ctx), DEFAULT_HTTP)).downloadStream;
         if (open) {
-          const raw = await open(p.data, maxRetries, baseDelay, maxDelay, correlationId, dctx);
-          const stream = verifiedStream(raw, { size: p.size, checksum: expected, ...ctx, onProgress });
+          // A store that hashes as it streams reports its digest; compared below, not recomputed.
+          let reported: string | undefined;
+          const selfVerified = fromStore?.verifiesStreams === true && open === fromStore.downloadStream;
+          const raw = await open(p.data, maxRetries, baseDelay, maxDelay, correlationId, {
+            ...dctx,
+            onVerified: (hex) => (reported = hex.toLowerCase()),
+          });
+          const stream = verifiedStream(raw, {
+            size: p.size,
+            checksum: expected,
+            ...ctx,
+            onProgress,
+            reportedChecksum: selfVerified ? () => reported : undefined,
+          });
           return [p.dataname, stream, p.resolvedType];
         }
       }

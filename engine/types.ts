@@ -479,7 +479,8 @@ export interface FileServer {
   delete?: (url: string) => Promise<void>;
   /**
    * Opens a link as a stream (after the same retries as `download` for the
-   * response to start). The stream is not verified; natsbridge wraps it.
+   * response to start). natsbridge wraps the stream to check its size, and its
+   * checksum unless {@link FileServer.verifiesStreams} says the store does.
    */
   downloadStream?: (
     url: string,
@@ -489,4 +490,11 @@ export interface FileServer {
     correlation_id: string,
     context: DownloadContext,
   ) => Promise<ReadableStream<Uint8Array>>;
+  /**
+   * `true` when `downloadStream` hashes the bytes itself as they flow and
+   * reports the digest through `context.onVerified` before its stream ends
+   * (the Object Store does); natsbridge then compares that digest with the
+   * envelope's checksum instead of hashing every byte a second time.
+   */
+  verifiesStreams?: boolean;
 }

@@ -9,7 +9,18 @@ import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { createHash } from "node:crypto";
-import { Bridge, type FileServer, objectStoreFileServer, plikFileServer, smartreceive, smartsend, type TransferProgress } from "natsbridge";
+import {
+  Bridge,
+  type FileServer,
+  objectStoreFileServer,
+  plikFileServer,
+  READ_AHEAD_CHUNKS,
+  smartreceive,
+  smartsend,
+  type TransferProgress,
+} from "natsbridge";
+import { headers } from "@nats-io/nats-core";
+import { jetstream, jetstreamManager } from "@nats-io/jetstream";
 import { startNats, startPlik } from "../scripts/servers.ts";
 import { bytesOf, rejectsWithCode } from "./_helpers.ts";
 
@@ -119,4 +130,39 @@ test("a streamed send over a live subscription delivers the whole file", async (
   assert.equal(bytes.byteLength, src.size);
   assert.equal(createHash("sha256").update(bytes).digest("hex"), src.sha);
   assert.equal(env.payloads[1][1], "attached");
+});
+
+// Object Store reads ask the server for chunks as the stream is read; a slow
+// reader must not make the whole object pile up in memory.
+const jsm = await jetstreamManager(bridge.connection);
+const objectConsumers = async () => (await jsm.consumers.list("OBJ_streams").next()).map((c) => c.delivered.consumer_seq);
+
+test("[objectstore] a slow stream reader holds only a few chunks in flight, and its consumer is deleted on cancel", async () => {
+  const src = generated(48, 256 * 1024); // 12 MiB: 12 chunks of 1 MiB in the store
+  const [, json] = await smartsend("s", [["bin", src.stream, "binary"]], { is_publish: false, fileserver: stores.objectstore, logger: quiet });
+  const r = await smartreceive(json, { fileserver: stores.objectstore, stream: true, logger: quiet });
+  const reader = (r.payloads[0][1] as ReadableStream<Uint8Array>).getReader();
+  assert.equal((await reader.read()).value!.byteLength, 1024 * 1024);
+  await new Promise((res) => setTimeout(res, 300)); // time enough for the server to send everything, were it asked
+  const [delivered] = await objectConsumers();
+  assert.ok(delivered <= 1 + READ_AHEAD_CHUNKS + 1, `server delivered ${delivered} of 12 chunks to a reader that took 1`);
+  await reader.cancel();
+  for (let i = 0; i < 50 && (await objectConsumers()).length > 0; i++) await new Promise((res) => setTimeout(res, 20));
+  assert.deepEqual(await objectConsumers(), [], "the read's consumer is gone");
+});
+
+test("[objectstore] an object that does not match its own digest is refused, as a stream and as bytes", async () => {
+  const src = generated(8);
+  const [, json] = await smartsend("s", [["bin", src.stream, "binary"]], { is_publish: false, fileserver: stores.objectstore, logger: quiet });
+  // Rewrite the object's meta record with another digest: the chunks no longer match it.
+  const name = decodeURIComponent(new URL(JSON.parse(json).payloads[0].data).pathname.slice(1));
+  const metaSubject = `$O.streams.M.${btoa(name).replace(/\+/g, "-").replace(/\//g, "_")}`;
+  const meta = (await jsm.streams.getMessage("OBJ_streams", { last_by_subj: metaSubject }))!.json<Record<string, unknown>>();
+  const forged = { ...meta, digest: `SHA-256=${btoa(String.fromCharCode(...new Uint8Array(32).fill(7))).replace(/\+/g, "-").replace(/\//g, "_")}` };
+  const h = headers();
+  h.set("Nats-Rollup", "sub");
+  await jetstream(bridge.connection).publish(metaSubject, JSON.stringify(forged), { headers: h });
+  const r = await smartreceive(json, { fileserver: stores.objectstore, stream: true, logger: quiet });
+  await rejectsWithCode(() => drain(r.payloads[0][1] as ReadableStream<Uint8Array>), "CHECKSUM_MISMATCH");
+  await rejectsWithCode(() => smartreceive(json, { fileserver: stores.objectstore, logger: quiet }), "CHECKSUM_MISMATCH");
 });
