@@ -9,7 +9,6 @@
  * | `engine/platform/connect.ts` | `connect_browser.ts` | `wsconnect` (nats-server's WebSocket listener) |
  * | `engine/platform/file_source.ts` | `file_source_browser.ts` | no file paths |
  * | `workers/pool.ts` | `workers/pool_browser.ts` | inline only, no piscina / `node:os` |
- * | `@nats-io/obj` (from `engine/handlers/object_store.ts`) | `engine/platform/obj_browser.ts` | keeps the package's JS SHA-256 where the handler asks for `node:crypto` |
  *
  * The build fails when a browser version lacks an export of the module it
  * replaces, or when anything in the bundle still imports a `node:` module.
@@ -39,15 +38,6 @@ export const BROWSER_SEAMS: Readonly<Record<string, string>> = {
   "engine/platform/file_source.ts": "engine/platform/file_source_browser.ts",
   "workers/pool.ts": "workers/pool_browser.ts",
 };
-
-/** Packages whose import is redirected for given importers (importer → shim). */
-const PACKAGE_SHIMS: ReadonlyArray<{ pkg: string; importer: string; shim: string }> = [
-  {
-    pkg: "@nats-io/obj",
-    importer: "engine/handlers/object_store.ts",
-    shim: "engine/platform/obj_browser.ts",
-  },
-];
 
 /** The names a module exports (`export function|class|const|let|interface|type|async function NAME`). */
 function exportNames(file: string): Set<string> {
@@ -98,8 +88,9 @@ export function browserSeamsPlugin(): esbuild.Plugin {
         return target ? { path: target } : undefined;
       });
       // @nats-io/obj reaches node:crypto through a dynamic import only for its
-      // "native" backend, which obj_browser.ts never selects: an empty module
-      // stands in, so that path fails with the package's own clear message.
+      // "native" SHA-256 backend, which natsbridge never selects (its own
+      // reader and writer hash): an empty module stands in, so that path fails
+      // with the package's own clear message.
       build.onResolve(
         { filter: /^node:crypto$/ },
         (args) =>
@@ -111,13 +102,6 @@ export function browserSeamsPlugin(): esbuild.Plugin {
         { filter: /.*/, namespace: "natsbridge-empty" },
         () => ({ contents: "export {};", loader: "js" }),
       );
-      for (const { pkg, importer, shim } of PACKAGE_SHIMS) {
-        const filter = new RegExp(`^${pkg.replace(/[.*+?^${}()|[\]\\/]/g, "\\$&")}$`);
-        build.onResolve(
-          { filter },
-          (args) => args.importer === join(ROOT, importer) ? { path: join(ROOT, shim) } : undefined,
-        );
-      }
     },
   };
 }

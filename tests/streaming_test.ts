@@ -11,6 +11,7 @@ import { join } from "node:path";
 import { createHash } from "node:crypto";
 import {
   Bridge,
+  digestToHex,
   type FileServer,
   objectStoreFileServer,
   plikFileServer,
@@ -21,6 +22,7 @@ import {
 } from "natsbridge";
 import { headers } from "@nats-io/nats-core";
 import { jetstream, jetstreamManager } from "@nats-io/jetstream";
+import { Objm } from "@nats-io/obj";
 import { startNats, startPlik } from "../scripts/servers.ts";
 import { bytesOf, rejectsWithCode } from "./_helpers.ts";
 
@@ -135,6 +137,8 @@ test("a streamed send over a live subscription delivers the whole file", async (
 // Object Store reads ask the server for chunks as the stream is read; a slow
 // reader must not make the whole object pile up in memory.
 const jsm = await jetstreamManager(bridge.connection);
+/** The object name in a link envelope's first payload. */
+const nameOf = (json: string) => decodeURIComponent(new URL(JSON.parse(json).payloads[0].data).pathname.slice(1));
 const objectConsumers = async () => (await jsm.consumers.list("OBJ_streams").next()).map((c) => c.delivered.consumer_seq);
 
 test("[objectstore] a slow stream reader holds only a few chunks in flight, and its consumer is deleted on cancel", async () => {
@@ -155,8 +159,7 @@ test("[objectstore] an object that does not match its own digest is refused, as 
   const src = generated(8);
   const [, json] = await smartsend("s", [["bin", src.stream, "binary"]], { is_publish: false, fileserver: stores.objectstore, logger: quiet });
   // Rewrite the object's meta record with another digest: the chunks no longer match it.
-  const name = decodeURIComponent(new URL(JSON.parse(json).payloads[0].data).pathname.slice(1));
-  const metaSubject = `$O.streams.M.${btoa(name).replace(/\+/g, "-").replace(/\//g, "_")}`;
+  const metaSubject = `$O.streams.M.${btoa(nameOf(json)).replace(/\+/g, "-").replace(/\//g, "_")}`;
   const meta = (await jsm.streams.getMessage("OBJ_streams", { last_by_subj: metaSubject }))!.json<Record<string, unknown>>();
   const forged = { ...meta, digest: `SHA-256=${btoa(String.fromCharCode(...new Uint8Array(32).fill(7))).replace(/\+/g, "-").replace(/\//g, "_")}` };
   const h = headers();
@@ -165,4 +168,47 @@ test("[objectstore] an object that does not match its own digest is refused, as 
   const r = await smartreceive(json, { fileserver: stores.objectstore, stream: true, logger: quiet });
   await rejectsWithCode(() => drain(r.payloads[0][1] as ReadableStream<Uint8Array>), "CHECKSUM_MISMATCH");
   await rejectsWithCode(() => smartreceive(json, { fileserver: stores.objectstore, logger: quiet }), "CHECKSUM_MISMATCH");
+});
+
+// natsbridge writes Object Store objects itself (chunks published as views,
+// acks pipelined); nats.js's own client is the reference reader.
+test("[objectstore] objects natsbridge writes read back through nats.js, digest verified, whatever the source's chunk sizes", async () => {
+  const reference = await new Objm(bridge.connection).open("streams");
+  const whole = bytesOf(2 * 1024 * 1024 + 12_345, 3);
+  const pieces = [1, 4096, 1024 * 1024, 1024 * 1024 + 1, 7]; // odd sizes: re-chunked to 1 MiB on the way
+  let at = 0;
+  const odd = new ReadableStream<Uint8Array>({
+    pull(c) {
+      if (at >= whole.byteLength) return c.close();
+      const n = pieces[at % pieces.length] ?? 4096;
+      c.enqueue(whole.slice(at, at + n));
+      at += n;
+    },
+  });
+  const cases: [string, unknown][] = [["bytes", whole], ["odd stream", odd], ["empty stream", new Blob([])]];
+  for (const [label, data] of cases) {
+    const [env, json] = await smartsend("s", [["bin", data, "binary"]], { is_publish: false, fileserver: stores.objectstore, logger: quiet });
+    const want = label === "empty stream" ? new Uint8Array() : whole;
+    const info = (await reference.info(nameOf(json)))!;
+    assert.equal(info.size, want.byteLength, label);
+    assert.equal(digestToHex(info.digest), createHash("sha256").update(want).digest("hex"), label);
+    assert.equal(env.payloads[0].metadata.checksum, digestToHex(info.digest), `${label}: the envelope carries the store's digest`);
+    assert.deepEqual(await reference.getBlob(nameOf(json)), want, label); // getBlob fails on a digest mismatch
+  }
+});
+
+test("[objectstore] a source that fails mid-upload leaves no chunks behind", async () => {
+  const before = (await jsm.streams.info("OBJ_streams")).state.messages;
+  let n = 0;
+  const failing = new ReadableStream<Uint8Array>({
+    pull(c) {
+      if (n++ === 3) return c.error(new Error("disk went away"));
+      c.enqueue(bytesOf(1024 * 1024, n));
+    },
+  });
+  await rejectsWithCode(
+    () => smartsend("s", [["bin", failing, "binary"]], { is_publish: false, fileserver: stores.objectstore, logger: quiet }),
+    "UPLOAD_FAILED",
+  );
+  assert.equal((await jsm.streams.info("OBJ_streams")).state.messages, before);
 });

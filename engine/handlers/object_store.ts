@@ -10,7 +10,7 @@
  * @module
  */
 import type { NatsConnection } from "../nats_types.ts";
-import { type ObjectInfo, Objm, type ObjectStore, setSha256Backend, StorageType } from "@nats-io/obj";
+import { type ObjectInfo, Objm, type ObjectStore, StorageType } from "@nats-io/obj";
 import { abortReason, retry } from "../backoff.ts";
 import { DownloadError, NatsBridgeError, UploadError } from "../errors.ts";
 import { uuid4 } from "../ids.ts";
@@ -18,6 +18,8 @@ import { logEvent } from "../logger.ts";
 import { decodeBase64 } from "../platform/base64.ts";
 import { meteredStream } from "../streams.ts";
 import { jetStreamOf, readObjectChunks } from "./object_store_reader.ts";
+import { type WrittenObject, writeObject } from "./object_store_writer.ts";
+import { yieldToEventLoop } from "../../workers/pool.ts";
 import type { DownloadContext, FileServer, StreamUploadResult, UploadContext, UploadResult } from "../types.ts";
 
 /** Attempts of a byte put before giving up (streams cannot be replayed: one attempt). */
@@ -85,11 +87,6 @@ export interface ObjectStoreFileServerOptions {
   storage?: "file" | "memory";
 }
 
-// node:crypto SHA-256 is 5-10× faster than the package's pure-JS default and
-// gives the same digest; every runtime this file runs on has it (the browser
-// build does not include this handler).
-setSha256Backend("native");
-
 /**
  * Opens (creating if needed) an Object Store bucket and returns it as a
  * {@link FileServer} whose links are `nats-obj://<bucket>/<name>`.
@@ -121,24 +118,26 @@ export async function objectStoreFileServer(
   const origin = `${OBJECT_STORE_SCHEME}//${bucket.toLowerCase()}`;
   const js = jetStreamOf(options.connection);
 
-  const meta = (dataname: string) => ({
-    name: uuid4(),
-    description: dataname.slice(0, 200),
-    options: { max_chunk_size: OBJECT_CHUNK_SIZE },
-  });
+  const put = (dataname: string, data: Uint8Array | ReadableStream<Uint8Array>, onProgress?: (done: number) => void) =>
+    writeObject(js, bucket, data, {
+      name: uuid4(),
+      description: dataname.slice(0, 200),
+      chunkSize: OBJECT_CHUNK_SIZE,
+      onProgress,
+    });
   const putFailed = (dataname: string, context: UploadContext | undefined, err: unknown) =>
     new UploadError(`Object Store put of "${dataname}" failed: ${(err as Error).message}`, {
       correlationId: context?.correlationId,
       dataname,
       cause: err,
     });
-  const resultOf = (info: ObjectInfo): UploadResult => ({
+  const resultOf = (written: WrittenObject): UploadResult => ({
     status: 200,
     uploadid: bucket,
-    fileid: info.name,
-    url: `${OBJECT_STORE_SCHEME}//${bucket}/${encodeURIComponent(info.name)}`,
-    // The store hashed every byte with SHA-256 already: reuse it (hash once).
-    checksum: digestToHex(info.digest),
+    fileid: written.name,
+    url: `${OBJECT_STORE_SCHEME}//${bucket}/${encodeURIComponent(written.name)}`,
+    // The put hashed every byte for the object's digest already: reuse it (hash once).
+    checksum: written.checksum,
   });
 
   function upload(
@@ -150,13 +149,12 @@ export async function objectStoreFileServer(
     context?.onProgress?.(0, data.byteLength);
     // Bytes can be put again: a put that fails mid-way (a cluster node dying,
     // a timeout during a leader change) is retried under a fresh name; the
-    // failed attempt's chunks are purged by the client or expire with the TTL.
+    // failed attempt's chunks are purged, or expire with the TTL.
     const signal = context?.signal;
+    const onProgress = context?.onProgress && ((done: number) => context.onProgress!(done, data.byteLength));
     return retry(async () => {
       try {
-        const info = await store.putBlob(meta(dataname), data);
-        context?.onProgress?.(data.byteLength, data.byteLength);
-        return resultOf(info);
+        return resultOf(await put(dataname, data, onProgress));
       } catch (err) {
         if (signal?.aborted) throw putFailed(dataname, context, err);
         throw err;
@@ -178,14 +176,12 @@ export async function objectStoreFileServer(
     context: UploadContext & { size?: number },
   ): Promise<StreamUploadResult> {
     const metered = meteredStream(data, { hash: false, total: context.size, onProgress: context.onProgress });
-    let info: ObjectInfo;
     try {
-      info = await store.put(meta(dataname), metered.stream);
+      const written = await put(dataname, metered.stream);
+      return { ...resultOf(written), size: written.size, checksum: written.checksum };
     } catch (err) {
       throw putFailed(dataname, context, err);
     }
-    const r = resultOf(info);
-    return { ...r, size: info.size, checksum: r.checksum! };
   }
 
   /** Looks the object up; `PAYLOAD_GONE` when it is not there. */
@@ -300,6 +296,7 @@ export async function objectStoreFileServer(
             dataname: context.dataname,
           }, "PAYLOAD_TOO_LARGE");
         }
+        await yieldToEventLoop();
         bytes.set(chunk, done);
         done += chunk.byteLength;
         context.onProgress?.(done, bytes.byteLength);

@@ -20,6 +20,7 @@ import type { NatsConnection } from "../nats_types.ts";
 import { abortReason } from "../backoff.ts";
 import { ChecksumError, DownloadError, SizeMismatchError } from "../errors.ts";
 import { createSha256 } from "../platform/sha256.ts";
+import { yieldToEventLoop } from "../../workers/pool.ts";
 
 /**
  * Chunks an Object Store read asks the server for ahead of its reader: enough
@@ -126,7 +127,10 @@ export function readObjectChunks(
       filter_subjects: [`$O.${bucket}.C.${info.nuid}`],
       inactive_threshold: STALL_MS * 1_000_000,
     });
-    messages = await consumer.consume({ max_messages: READ_AHEAD_CHUNKS });
+    // Heartbeats every second: a consumer lost with a cluster node is noticed
+    // (two missed) and recreated from the last chunk seen within ~2 s, where
+    // the 30 s default would hold the read that long.
+    messages = await consumer.consume({ max_messages: READ_AHEAD_CHUNKS, expires: 5_000, idle_heartbeat: 1_000 });
     iterator = messages[Symbol.asyncIterator]();
   };
 
@@ -196,6 +200,7 @@ export function readObjectChunks(
             "PAYLOAD_TOO_LARGE",
           );
         }
+        await yieldToEventLoop();
         hasher.update(data);
         controller.enqueue(data);
         if (received === info.size) {

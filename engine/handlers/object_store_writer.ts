@@ -1,0 +1,176 @@
+/**
+ * Writes one Object Store object: its chunks, then its meta record, in the
+ * layout every NATS client reads (`$O.<bucket>.C.<nuid>` for the chunks,
+ * `$O.<bucket>.M.<base64url(name)>` for the JSON info, rolled up).
+ *
+ * `@nats-io/obj`'s `put()` copies every chunk out of an internal buffer, hashes
+ * it and waits for its ack before sending the next. Here a chunk of the
+ * caller's bytes is published as the view it already is, hashed after a yield
+ * to the event loop (so no task holds the main thread for more than about one
+ * chunk's hash), and up to {@link PUBLISHES_IN_FLIGHT} chunks await their
+ * acks at once.
+ *
+ * @module
+ */
+import { headers, nuid } from "@nats-io/nats-core";
+import type { JetStreamClient, PubAck } from "@nats-io/jetstream";
+import { createSha256 } from "../platform/sha256.ts";
+import { encodeBase64 } from "../platform/base64.ts";
+import { yieldToEventLoop } from "../../workers/pool.ts";
+
+/**
+ * Chunks published ahead of their acks: enough to keep the server busy across
+ * a round trip, few enough to bound what one put holds (4 MiB at 1 MiB).
+ */
+export const PUBLISHES_IN_FLIGHT = 4;
+
+/** The object as stored: what a reader's `info()` returns, in brief. */
+export interface WrittenObject {
+  /** Object name. */
+  name: string;
+  /** Bytes written. */
+  size: number;
+  /** Lowercase hex SHA-256 of the bytes. */
+  checksum: string;
+}
+
+/** Where and how {@link writeObject} writes. */
+export interface WriteObjectOptions {
+  /** Object name (unique: an existing object of the same name is not cleaned up). */
+  name: string;
+  /** Free text kept with the object. */
+  description: string;
+  /** Bytes per chunk. */
+  chunkSize: number;
+  /** Bytes written so far. */
+  onProgress?: (done: number) => void;
+}
+
+/** base64url with padding, as the Object Store names its meta subjects and digests. */
+function base64Url(bytes: Uint8Array): string {
+  return encodeBase64(bytes).replace(/\+/g, "-").replace(/\//g, "_");
+}
+
+function hexToBytes(hex: string): Uint8Array {
+  const out = new Uint8Array(hex.length / 2);
+  for (let i = 0; i < out.length; i++) out[i] = parseInt(hex.slice(2 * i, 2 * i + 2), 16);
+  return out;
+}
+
+/**
+ * Cuts a byte source into chunks of exactly `size` (the last may be shorter).
+ * A chunk that already has that size passes as it is, uncopied.
+ */
+async function* rechunk(source: Uint8Array | ReadableStream<Uint8Array>, size: number): AsyncGenerator<Uint8Array> {
+  if (source instanceof Uint8Array) {
+    for (let i = 0; i < source.byteLength; i += size) yield source.subarray(i, i + size);
+    return;
+  }
+  let pending: Uint8Array | undefined;
+  let filled = 0;
+  // A reader, not `for await`: Safari's streams are not async iterable.
+  const reader = source.getReader();
+  let ended = false;
+  try {
+    for (;;) {
+      const { done, value: piece } = await reader.read();
+      if (done) break;
+      let at = 0;
+      while (at < piece.byteLength) {
+        if (filled === 0 && piece.byteLength - at >= size) {
+          yield piece.subarray(at, at + size);
+          at += size;
+          continue;
+        }
+        pending ??= new Uint8Array(size);
+        const n = Math.min(size - filled, piece.byteLength - at);
+        pending.set(piece.subarray(at, at + n), filled);
+        filled += n;
+        at += n;
+        if (filled === size) {
+          yield pending;
+          pending = undefined; // handed to the connection: a new buffer for the next
+          filled = 0;
+        }
+      }
+    }
+    ended = true;
+  } finally {
+    // Stopped early (a publish failed): tell the source to stop producing.
+    if (!ended) await reader.cancel().catch(() => {});
+    reader.releaseLock();
+  }
+  if (filled > 0) yield pending!.subarray(0, filled);
+}
+
+/**
+ * Writes `source` as the object `options.name` of `bucket`, and returns once
+ * the server has acknowledged every chunk and the meta record. On failure the
+ * chunks already stored are purged (best effort) and the error is rethrown.
+ *
+ * @param js JetStream client of the connection holding the bucket.
+ * @param bucket Bucket name (its stream is `OBJ_<bucket>`).
+ * @param source The bytes, whole or as a stream of chunks of any size.
+ * @param options Name, description, chunk size, progress.
+ * @returns Name, size and hex SHA-256 of what was stored.
+ *
+ * @example
+ * ```ts ignore
+ * import { jetstream } from "@nats-io/jetstream";
+ * import { writeObject } from "./object_store_writer.ts";
+ * const info = await writeObject(jetstream(nc), "payloads", new Uint8Array(3_000_000), {
+ *   name: "report", description: "", chunkSize: 1024 * 1024,
+ * });
+ * console.log(info.size); // 3000000
+ * ```
+ */
+export async function writeObject(
+  js: JetStreamClient,
+  bucket: string,
+  source: Uint8Array | ReadableStream<Uint8Array>,
+  options: WriteObjectOptions,
+): Promise<WrittenObject> {
+  const id = nuid.next();
+  const chunkSubject = `$O.${bucket}.C.${id}`;
+  const hasher = createSha256();
+  const inFlight: Promise<PubAck>[] = [];
+  let size = 0;
+  let chunks = 0;
+  try {
+    for await (const chunk of rechunk(source, options.chunkSize)) {
+      if (inFlight.length >= PUBLISHES_IN_FLIGHT) await inFlight.shift();
+      await yieldToEventLoop();
+      hasher.update(chunk);
+      const ack = js.publish(chunkSubject, chunk);
+      ack.catch(() => {}); // awaited below; a failure must not be unhandled meanwhile
+      inFlight.push(ack);
+      size += chunk.byteLength;
+      chunks++;
+      options.onProgress?.(size);
+    }
+    await Promise.all(inFlight);
+    const checksum = hasher.digestHex();
+    const info = {
+      name: options.name,
+      description: options.description,
+      options: { max_chunk_size: options.chunkSize },
+      bucket,
+      nuid: id,
+      size,
+      chunks,
+      mtime: new Date().toISOString(),
+      digest: `SHA-256=${base64Url(hexToBytes(checksum))}`,
+      deleted: false,
+    };
+    const h = headers();
+    h.set("Nats-Rollup", "sub");
+    const metaSubject = `$O.${bucket}.M.${base64Url(new TextEncoder().encode(options.name))}`;
+    await js.publish(metaSubject, JSON.stringify(info), { headers: h });
+    return { name: options.name, size, checksum };
+  } catch (err) {
+    await Promise.allSettled(inFlight);
+    const jsm = await js.jetstreamManager().catch(() => undefined);
+    await jsm?.streams.purge(`OBJ_${bucket}`, { filter: chunkSubject }).catch(() => {});
+    throw err;
+  }
+}
