@@ -9,6 +9,7 @@ import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { createHash } from "node:crypto";
+import process from "node:process";
 import {
   Bridge,
   digestToHex,
@@ -211,4 +212,23 @@ test("[objectstore] a source that fails mid-upload leaves no chunks behind", asy
     "UPLOAD_FAILED",
   );
   assert.equal((await jsm.streams.info("OBJ_streams")).state.messages, before);
+});
+
+test("[objectstore] a streamed receive with a signal lets each chunk go once read (no whole-object retention)", async () => {
+  // 256 MiB read as a stream with an AbortSignal that never fires: chunks must
+  // become garbage as they pass. Kept whole, the growth would be >= 256 MiB.
+  const chunk = bytesOf(1024 * 1024, 5);
+  let n = 0;
+  const src = new ReadableStream<Uint8Array>({ pull: (c) => (n++ < 256 ? c.enqueue(chunk.slice()) : c.close()) });
+  const [, json] = await smartsend("s", [["bin", src, "binary"]], { is_publish: false, fileserver: stores.objectstore, logger: quiet });
+  const before = process.memoryUsage().rss;
+  const r = await smartreceive(json, { fileserver: stores.objectstore, stream: true, signal: new AbortController().signal, logger: quiet });
+  let peak = 0;
+  let size = 0;
+  for await (const c of r.payloads[0][1] as unknown as AsyncIterable<Uint8Array>) {
+    size += c.byteLength;
+    peak = Math.max(peak, process.memoryUsage().rss - before);
+  }
+  assert.equal(size, 256 * 1024 * 1024);
+  assert.ok(peak < 160 * 1024 * 1024, `RSS grew ${Math.round(peak / 2 ** 20)} MiB while streaming 256 MiB`);
 });

@@ -113,15 +113,6 @@ export function readObjectChunks(
     if (messages) consumer?.delete().catch(() => {});
   };
 
-  // One abort listener for the whole read, raced against every chunk.
-  const aborted = signal &&
-    new Promise<never>((_, reject) => {
-      const fail = () => reject(abortReason(signal, `Object Store read of "${errContext.dataname}"`, errContext.correlationId));
-      if (signal.aborted) fail();
-      else signal.addEventListener("abort", fail, { once: true });
-    });
-  aborted?.catch(() => {}); // observed through the race; never unhandled
-
   const open = async () => {
     consumer = await js.consumers.get(`OBJ_${bucket}`, {
       filter_subjects: [`$O.${bucket}.C.${info.nuid}`],
@@ -136,8 +127,12 @@ export function readObjectChunks(
 
   const next = async (): Promise<Uint8Array | undefined> => {
     if (!iterator) await open();
+    // A fresh guard per chunk, settled or dropped with it: racing every chunk
+    // against one long-lived promise (an abort that never comes) would keep
+    // every chunk reachable from that promise's reactions until the read ends.
     let timer: ReturnType<typeof setTimeout> | undefined;
-    const stalled = new Promise<never>((_, reject) => {
+    let onAbort: (() => void) | undefined;
+    const guard = new Promise<never>((_, reject) => {
       timer = setTimeout(
         () =>
           reject(
@@ -148,12 +143,17 @@ export function readObjectChunks(
           ),
         STALL_MS,
       );
+      if (!signal) return;
+      onAbort = () => reject(abortReason(signal, `Object Store read of "${errContext.dataname}"`, errContext.correlationId));
+      if (signal.aborted) onAbort();
+      else signal.addEventListener("abort", onAbort, { once: true });
     });
     try {
-      const r = await Promise.race(aborted ? [iterator!.next(), stalled, aborted] : [iterator!.next(), stalled]);
+      const r = await Promise.race([iterator!.next(), guard]);
       return r.done ? undefined : r.value.data;
     } finally {
       clearTimeout(timer);
+      if (onAbort) signal!.removeEventListener("abort", onAbort);
     }
   };
 
