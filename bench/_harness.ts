@@ -14,6 +14,7 @@ import { type ChildProcess, spawn } from "node:child_process";
 import { randomFillSync } from "node:crypto";
 import { readFileSync, writeFileSync } from "node:fs";
 import { cpus, platform, release, totalmem } from "node:os";
+import { constants as perfConstants, PerformanceObserver } from "node:perf_hooks";
 import { createInterface } from "node:readline";
 import { fileURLToPath } from "node:url";
 import process from "node:process";
@@ -257,6 +258,40 @@ export const mbPerSec = (bytes: number, ms: number): number => bytes / 1e6 / (ms
 export interface LagSummary extends Summary {
   /** Ticks of the sampler. */
   ticks: number;
+}
+
+/** Garbage-collector pauses seen while observing (ms). */
+export interface GcPauses {
+  /** Major (mark-compact) pauses. */
+  major: number[];
+  /** Minor (scavenge) pauses. */
+  minor: number[];
+}
+
+/**
+ * Records the garbage collector's pauses through `PerformanceObserver`'s
+ * `"gc"` entries. Only Node reports them; elsewhere `stop()` returns
+ * `undefined`.
+ */
+export function startGcObserver(): { stop(): GcPauses | undefined } {
+  const seen: GcPauses = { major: [], minor: [] };
+  let observer: PerformanceObserver | undefined;
+  if (RUNTIME === "node") {
+    observer = new PerformanceObserver((list) => {
+      for (const e of list.getEntries()) {
+        const kind = (e as { detail?: { kind?: number } }).detail?.kind;
+        if (kind === perfConstants.NODE_PERFORMANCE_GC_MAJOR) seen.major.push(e.duration);
+        else if (kind === perfConstants.NODE_PERFORMANCE_GC_MINOR) seen.minor.push(e.duration);
+      }
+    });
+    observer.observe({ entryTypes: ["gc"] });
+  }
+  return {
+    stop() {
+      observer?.disconnect();
+      return observer ? seen : undefined;
+    },
+  };
 }
 
 /** A lag sampler's outcome: the summary and every tick's lag (ms). */

@@ -27,6 +27,7 @@ import type { FileServer } from "natsbridge";
 import {
   type BenchContext,
   check,
+  type GcPauses,
   type LagSummary,
   log,
   MiB,
@@ -36,6 +37,7 @@ import {
   type RowResult,
   size,
   sleep,
+  startGcObserver,
   startLagSampler,
   summarize,
 } from "./_harness.ts";
@@ -51,20 +53,41 @@ async function lagDuring<T = undefined>(
   reps: number,
   op: (input: T) => Promise<unknown>,
   prepare: () => T = () => undefined as T,
-): Promise<LagSummary & { op_ms: number }> {
+): Promise<LagSummary & { op_ms: number; gc?: GcPauses }> {
   const all: number[] = [];
   const times: number[] = [];
+  const gc: GcPauses = { major: [], minor: [] };
+  let gcSeen = false;
   for (let r = 0; r < reps; r++) {
     const input = prepare();
     await sleep(50);
     const s = startLagSampler();
+    const g = startGcObserver();
     const t0 = now();
     await op(input);
     times.push(now() - t0);
     await sleep(5); // a tick held up by a synchronous op fires only now: let it record its lag
     all.push(...s.stop().samples);
+    const pauses = g.stop();
+    if (pauses) {
+      gcSeen = true;
+      gc.major.push(...pauses.major);
+      gc.minor.push(...pauses.minor);
+    }
   }
-  return { ...summarize(all), ticks: all.length, op_ms: summarize(times).p50 };
+  return { ...summarize(all), ticks: all.length, op_ms: summarize(times).p50, gc: gcSeen ? gc : undefined };
+}
+
+/** The GC figures of a lag run (Node only): major and minor pauses per run, and the major ones' p99 and max. */
+function gcExtra(l: { gc?: GcPauses }, reps: number): Record<string, number> {
+  if (!l.gc) return {};
+  const major = summarize(l.gc.major.length ? l.gc.major : [0]);
+  return {
+    gc_major_per_op: l.gc.major.length / reps,
+    gc_major_p99_ms: major.p99,
+    gc_major_max_ms: major.max,
+    gc_minor_per_op: l.gc.minor.length / reps,
+  };
 }
 
 /** Row 6. */
@@ -187,6 +210,7 @@ export async function row6(ctx: BenchContext): Promise<RowResult[]> {
         idle_p99_ms: idle.p99,
         idle_max_ms: idle.max,
         ticks_pool: osPool.ticks,
+        ...gcExtra(osPool, reps),
         plik_pool_p99_ms: plikPool.p99,
         plik_pool_max_ms: plikPool.max,
         plik_inline_p99_ms: plikInline.p99,
