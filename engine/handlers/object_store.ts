@@ -264,7 +264,7 @@ export async function objectStoreFileServer(
         "PAYLOAD_TOO_LARGE",
       );
     }
-    const data = readObjectChunks(js, bucket, info, {
+    const data = await readObjectChunks(js, bucket, info, {
       errContext,
       digestHex: digestToHex(info.digest),
       onVerified: context.onVerified,
