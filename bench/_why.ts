@@ -19,21 +19,50 @@ export interface WhyContext {
 type Why = (c: WhyContext) => string;
 
 /** `deno 1.2, bun 3.4, node 5.6` for one figure of one result. */
-function each(c: WhyContext, id: string, pick: (r: RowResult) => number | string | undefined, unit = ""): string {
+function each(
+  c: WhyContext,
+  id: string,
+  pick: (r: RowResult) => number | string | undefined,
+  unit = "",
+): string {
   return c.runs
     .map((run) => {
       const r = c.get(run.runtime, id);
       const v = r ? pick(r) : undefined;
-      return `${run.runtime} ${v === undefined ? "—" : typeof v === "number" ? fmtNumber(round(v)) : v}${unit}`;
+      return `${run.runtime} ${
+        v === undefined ? "—" : typeof v === "number" ? fmtNumber(round(v)) : v
+      }${unit}`;
     })
     .join(", ");
+}
+
+/** Like {@link each}, but only the runtimes that recorded the figure. */
+function where(
+  c: WhyContext,
+  id: string,
+  pick: (r: RowResult) => number | undefined,
+  unit = "",
+): string {
+  return c.runs
+    .map((run) => ({
+      run,
+      v: (() => {
+        const r = c.get(run.runtime, id);
+        return r ? pick(r) : undefined;
+      })(),
+    }))
+    .filter(({ v }) => v !== undefined)
+    .map(({ run, v }) => `${run.runtime} ${fmtNumber(round(v!))}${unit}`)
+    .join(", ") || "none";
 }
 
 const x = (r: RowResult, k: string) => r.extra[k] as number;
 
 /** `sender/receiver/nats-server` CPU µs per message of one row 1 mode. */
 const cpuOf = (r: RowResult, mode: string) =>
-  ["sender", "receiver", "server"].map((p) => fmtNumber(round(x(r, `${mode}_cpu_us_${p}`)))).join(" / ");
+  ["sender", "receiver", "server"].map((p) => fmtNumber(round(x(r, `${mode}_cpu_us_${p}`)))).join(
+    " / ",
+  );
 const cpuSum = (r: RowResult, mode: string) =>
   ["sender", "receiver", "server"].reduce((a, p) => a + x(r, `${mode}_cpu_us_${p}`), 0);
 
@@ -46,8 +75,12 @@ ${
   c.runs.map((run) => {
     const r = c.get(run.runtime, "1a");
     if (!r) return `- ${run.runtime}: —`;
-    return `- **${run.runtime}**: raw ${cpuOf(r, "raw")}; naive ${cpuOf(r, "naive")}; natsbridge ${cpuOf(r, "natsbridge")} ` +
-      `(sum ${fmtNumber(round(cpuSum(r, "natsbridge")))} against naive's ${fmtNumber(round(cpuSum(r, "naive")))})`;
+    return `- **${run.runtime}**: raw ${cpuOf(r, "raw")}; naive ${cpuOf(r, "naive")}; natsbridge ${
+      cpuOf(r, "natsbridge")
+    } ` +
+      `(sum ${fmtNumber(round(cpuSum(r, "natsbridge")))} against naive's ${
+        fmtNumber(round(cpuSum(r, "naive")))
+      })`;
   }).join("\n")
 }
 
@@ -56,7 +89,9 @@ natsbridge's excess over naive on each side is mostly what the target asks it to
 \`bench/codec_bench.ts\`), plus validating the envelope on receipt. Reaching ≥ 0.5× raw
 (${each(c, "1a", (r) => Math.round(r.baseline.value / 2))} msgs/s) leaves at most
 ${each(c, "1a", (r) => round(4e6 / r.baseline.value), " µs")} of CPU per message across the three
-processes — raw alone spends ${each(c, "1a", (r) => round(cpuSum(r, "raw")), " µs")} moving 10 KiB, and a
+processes — raw alone spends ${
+  each(c, "1a", (r) => round(cpuSum(r, "raw")), " µs")
+} moving 10 KiB, and a
 14 KB base64 envelope with two hashes cannot fit the rest. ≥ 1.2× naive asks code that does strictly
 more per message to spend less CPU than ten lines that skip the checksum.
 
@@ -66,7 +101,12 @@ ${each(c, "1a", (r) => x(r, "confirm_msgs_s"))} msgs/s, shows its cost), a send 
 reaches the connection without yielding so a burst leaves in one socket write, the envelope JSON is
 spliced around the base64 instead of \`JSON.stringify\`-ed, and the receiver's UTF-8 check no
 longer uses the strict decoder on every message. One send at a time (\`natsbridge-await\`):
-${each(c, "1a", (r) => `${fmtNumber(x(r, "await_msgs_s"))} (${fmtNumber(round(x(r, "await_vs_naive_await")))}× naive-await)`)} msgs/s.`;
+${
+  each(c, "1a", (r) =>
+    `${fmtNumber(x(r, "await_msgs_s"))} (${
+      fmtNumber(round(x(r, "await_vs_naive_await")))
+    }× naive-await)`)
+} msgs/s.`;
 
 const plikLatency: Why = (c) => `
 **Why.** The floor is the file server path, not natsbridge: the same 0.5 MiB through the bare Plik
@@ -81,35 +121,43 @@ payload, to build the multipart body (\`engine/handlers/plik.ts\`).`;
 const objectStoreLatency: Why = (c) => `
 **Why.** The bare \`putBlob\` + \`getBlob\` of the same 0.5 MiB takes p50
 ${each(c, "3b", (r) => x(r, "raw_p50_ms"), " ms")} in this run; natsbridge's p50 is
-${each(c, "3b", (r) => x(r, "p50_vs_raw"), "×")} that: one more metadata lookup before the download
-(\`locate()\` then \`getBlob\`, which looks the object up again) and the envelope JSON.`;
+${each(c, "3b", (r) => x(r, "p50_vs_raw"), "×")} that: a metadata lookup before the download
+(\`locate()\`), the read's own ordered consumer, and the envelope JSON.`;
 
 const objectStore100: Why = (c) => `
-**Why.** natsbridge does what the raw baseline does (putBlob with 1 MiB chunks and native SHA-256,
-the store's digest reused as the checksum; getBlob, which verifies the digest as it reads) plus
-one extra metadata lookup before the download (\`locate()\` calls \`store.info()\`, then \`getBlob\`
-looks it up again) and a tiny envelope publish. Per-repetition times in this run —
-natsbridge ${each(c, "4", (r) => r.extra.natsbridge_ms_all as string, " ms")}; raw
+**Why.** natsbridge writes and reads Object Store objects itself
+(\`engine/handlers/object_store_writer.ts\`, \`object_store_reader.ts\`): chunks go out as views of
+the caller's bytes with four acks in flight and come back through an ordered pull consumer four
+chunks ahead, each byte hashed once per side. The baseline is nats.js \`putBlob\` (one ack at a
+time, each chunk copied out of a staging buffer) and \`getBlob\` (which concatenates the chunks at
+the end). Per-repetition times in this run — natsbridge
+${each(c, "4", (r) => r.extra.natsbridge_ms_all as string, " ms")}; raw
 ${each(c, "4", (r) => r.extra.raw_ms_all as string, " ms")} — overlap: where the ratio falls below
 0.9 it is within the spread of three repetitions on a shared machine, and the MB/s target is then
-bounded by nats.js and the server's disk writes (raw ${each(c, "4", (r) => r.baseline.value, " MB/s")}).`;
+bounded by nats.js and the server's disk writes (raw ${
+  each(c, "4", (r) => r.baseline.value, " MB/s")
+}).`;
 
 const lagLink: Why = (c) => `
-**Why.** The pool cannot act here. On an Object Store link both checksums come from the store's own
-SHA-256 (\`putBlob\` hashes as it uploads, \`getBlob\` verifies as it reads; natsbridge reuses the
-digest), so the default pool and the inline one run the same code; their difference is noise. The
-stalls are nats.js's: the bare \`putBlob\` + \`getBlob\` of the same bytes in the same run shows
-p99 ${each(c, "6a", (r) => x(r, "raw_natsjs_p99_ms"), " ms")}, max ${each(c, "6a", (r) => x(r, "raw_natsjs_max_ms"), " ms")}.
-Two sources: \`getBlob\` gathers the chunks and concatenates them at the end (\`DataBuffer.pack()\`:
-one copy of the payload, and one \`slice()\` of it takes ${each(c, "6a", (r) => x(r, "copy_payload_ms"), " ms")}
-here), and the inbound processing of the 1 MiB chunk messages, which blocks for several ms at a
-time even when the object is read as a stream: bare \`putBlob\` + \`get()\` drained shows p99
-${each(c, "6a", (r) => x(r, "raw_natsjs_streamed_get_p99_ms"), " ms")}, max
-${each(c, "6a", (r) => x(r, "raw_natsjs_streamed_get_max_ms"), " ms")}. The first is avoidable in
-natsbridge (\`download()\` in \`engine/handlers/object_store.ts\` could read with \`get()\` into a
-buffer of the size the store announces); the second is inside nats.js, so ≤ 5 ms p99 is not reachable through nats.js's
-Object Store client on this machine whatever the pool does. Through Plik, where the pool does hash the
-download, p99 is ${each(c, "6a", (r) => x(r, "plik_pool_p99_ms"), " ms")} with the pool and
+**Why.** On an Object Store link the pool has nothing to take: natsbridge hashes each 1 MiB chunk
+as it passes (about 0.6 ms), after a yield to the event loop, on both sides, so the default pool and
+the inline one run the same code and their difference is noise. What is left on the main thread is
+nats.js's handling of each 1 MiB message and the garbage collector. Where the runtime reports GC
+pauses (Node), this run saw ${where(c, "6a", (r) => x(r, "gc_major_per_op"))} major GCs per 100 MiB
+round trip with pauses up to ${where(c, "6a", (r) => x(r, "gc_major_max_ms"), " ms")}
+(p99 ${
+  where(c, "6a", (r) => x(r, "gc_major_p99_ms"), " ms")
+}): several MiB of short-lived ArrayBuffers
+are made per MiB moved — nats.js's inbound buffer grows by doubling until a 1 MiB message fits, its
+outbound one packs each publish into a new buffer, and the socket reads 64 KiB at a time — and V8
+collects by external-memory pressure. The bare nats.js \`putBlob\` + \`getBlob\` of the same bytes in
+the same run: p99 ${each(c, "6a", (r) => x(r, "raw_natsjs_p99_ms"), " ms")}, max
+${each(c, "6a", (r) => x(r, "raw_natsjs_max_ms"), " ms")}; read as a stream, p99
+${
+  each(c, "6a", (r) =>
+    x(r, "raw_natsjs_streamed_get_p99_ms"), " ms")
+}. Through Plik, where the pool does
+hash the download, p99 is ${each(c, "6a", (r) => x(r, "plik_pool_p99_ms"), " ms")} with the pool and
 ${each(c, "6a", (r) => x(r, "plik_inline_p99_ms"), " ms")} inline; its max
 (${each(c, "6a", (r) => x(r, "plik_pool_max_ms"), " ms")}) comes from copies of the whole payload on
 the main thread: \`new Blob([bytes])\` for the multipart upload, and, above 64 MiB, the download
@@ -128,21 +176,25 @@ ${each(c, "6b", (r) => x(r, "sliced_inline_p99_ms"), " ms")} at about the same w
 reach p99.`;
 
 const rss: Why = (c) => `
-**Why.** The same file through bare nats.js (\`put\` of a 1 MiB-chunk file stream, \`get\` drained
-into a hash, same run) peaks at ${each(c, "7a", (r) => r.baseline.value, " MiB")} above idle on the
-sender and ${each(c, "7b", (r) => r.baseline.value, " MiB")} on the receiver; natsbridge is at
-${each(c, "7a", (r) => r.ratio, "×")} (sender) and ${each(c, "7b", (r) => r.ratio, "×")} (receiver)
-of that, so the target is below what nats.js itself needs on Deno and Bun. The engine streams as
-designed — 1 MiB chunks, never the whole file — and the excess is mostly garbage not yet collected:
-every chunk is read into a fresh buffer, copied into a JetStream message, and on receive arrives as
-a fresh message buffer, so a GiB streamed is a GiB of short-lived ArrayBuffers that V8 and
-JavaScriptCore reclaim when their own heuristics decide. With the GC forced every 50 ms the same
-natsbridge transfer peaks at ${each(c, "7a", (r) => x(r, "with_forced_gc_MiB"), " MiB")} (sender) and
-${each(c, "7b", (r) => x(r, "with_forced_gc_MiB"), " MiB")} (receiver). On Deno forcing the GC does not
-bring it under 64 MiB and the raw baseline is about as high: there the memory is out of the
-JavaScript GC's reach (we did not trace where Deno keeps it), and nats.js alone needs it too. With a 100 MiB file
-(\`BENCH_QUICK=1\`) the same figures are of the same order (45–100 MiB on our runs): ten times
-the data gives at most about twice the peak.`;
+**Why.** The engine streams as designed — 1 MiB chunks, four ahead of the reader or awaiting their
+acks, never the whole file (\`tests/streaming_test.ts\` checks that a slow reader holds only a few
+chunks, and that RSS stays bounded while 256 MiB stream). What the peak adds on top is garbage the
+runtime has not collected yet: every chunk is read into a fresh buffer, packed into a fresh outbound
+buffer by nats.js, and on receive assembled in a buffer that grows by doubling, so a GiB streamed
+is several GiB of short-lived ArrayBuffers that V8 and JavaScriptCore reclaim when their own
+heuristics decide. With the GC forced every 50 ms the same natsbridge transfer peaks at
+${each(c, "7a", (r) => x(r, "with_forced_gc_MiB"), " MiB")} (sender) and
+${each(c, "7b", (r) => x(r, "with_forced_gc_MiB"), " MiB")} (receiver) above idle. Bare nats.js
+(\`put\` of a 1 MiB-chunk file stream, \`get\` drained into a hash, same run) peaks at
+${each(c, "7a", (r) => r.baseline.value, " MiB")} on the sender and
+${each(c, "7b", (r) => r.baseline.value, " MiB")} on the receiver; natsbridge is at
+${each(c, "7a", (r) => r.ratio, "×")} and ${
+  each(c, "7b", (r) => r.ratio, "×")
+} of that, while moving the
+GiB in ${each(c, "7a", (r) => x(r, "seconds"), " s")} against nats.js's
+${each(c, "7a", (r) => x(r, "raw_seconds"), " s")} — faster reading makes garbage faster, which is
+where the receiver's excess over nats.js comes from. On Deno even a forced GC leaves the receiver
+above 64 MiB, as it leaves nats.js: that memory is outside the JavaScript heap.`;
 
 /** Explanations by result id. */
 export const WHY: Record<string, Why> = {

@@ -15,7 +15,12 @@
  *
  * @module
  */
-import { type Consumer, type ConsumerMessages, type JetStreamClient, jetstream } from "@nats-io/jetstream";
+import {
+  type Consumer,
+  type ConsumerMessages,
+  jetstream,
+  type JetStreamClient,
+} from "@nats-io/jetstream";
 import type { ObjectInfo } from "@nats-io/obj";
 import type { NatsConnection } from "../nats_types.ts";
 import { abortReason } from "../backoff.ts";
@@ -120,7 +125,11 @@ export async function readObjectChunks(
     // Heartbeats every second: a consumer lost with a cluster node is noticed
     // (two missed) and recreated from the last chunk seen within ~2 s, where
     // the 30 s default would hold the read that long.
-    messages = await consumer.consume({ max_messages: READ_AHEAD_CHUNKS, expires: 5_000, idle_heartbeat: 1_000 });
+    messages = await consumer.consume({
+      max_messages: READ_AHEAD_CHUNKS,
+      expires: 5_000,
+      idle_heartbeat: 1_000,
+    });
     iterator = messages[Symbol.asyncIterator]();
   };
 
@@ -135,14 +144,23 @@ export async function readObjectChunks(
         () =>
           reject(
             new DownloadError(
-              `Object Store read of "${errContext.dataname}" received nothing for ${STALL_MS / 1000} s at ${received} of ${info.size} bytes`,
+              `Object Store read of "${errContext.dataname}" received nothing for ${
+                STALL_MS / 1000
+              } s at ${received} of ${info.size} bytes`,
               errContext,
             ),
           ),
         STALL_MS,
       );
       if (!signal) return;
-      onAbort = () => reject(abortReason(signal, `Object Store read of "${errContext.dataname}"`, errContext.correlationId));
+      onAbort = () =>
+        reject(
+          abortReason(
+            signal,
+            `Object Store read of "${errContext.dataname}"`,
+            errContext.correlationId,
+          ),
+        );
       if (signal.aborted) onAbort();
       else signal.addEventListener("abort", onAbort, { once: true });
     });
@@ -205,7 +223,9 @@ export async function readObjectChunks(
       } catch (err) {
         stop();
         throw err instanceof NatsBridgeError ? err : new DownloadError(
-          `Object Store read of "${errContext.dataname}" failed at ${received} of ${info.size} bytes: ${(err as Error).message}`,
+          `Object Store read of "${errContext.dataname}" failed at ${received} of ${info.size} bytes: ${
+            (err as Error).message
+          }`,
           { ...errContext, cause: err },
         );
       }

@@ -61,7 +61,10 @@ function hexToBytes(hex: string): Uint8Array {
  * Cuts a byte source into chunks of exactly `size` (the last may be shorter).
  * A chunk that already has that size passes as it is, uncopied.
  */
-async function* rechunk(source: Uint8Array | ReadableStream<Uint8Array>, size: number): AsyncGenerator<Uint8Array> {
+async function* rechunk(
+  source: Uint8Array | ReadableStream<Uint8Array>,
+  size: number,
+): AsyncGenerator<Uint8Array> {
   if (source instanceof Uint8Array) {
     for (let i = 0; i < source.byteLength; i += size) yield source.subarray(i, i + size);
     return;
