@@ -232,3 +232,23 @@ test("[objectstore] a streamed receive with a signal lets each chunk go once rea
   assert.equal(size, 256 * 1024 * 1024);
   assert.ok(peak < 160 * 1024 * 1024, `RSS grew ${Math.round(peak / 2 ** 20)} MiB while streaming 256 MiB`);
 });
+
+test("[objectstore] an aborted upload stops at its next chunk with ABORTED and leaves no chunks behind", async () => {
+  const before = (await jsm.streams.info("OBJ_streams")).state.messages;
+  const ac = new AbortController();
+  let n = 0;
+  const slow = new ReadableStream<Uint8Array>({
+    async pull(c) {
+      if (n === 40) return c.close();
+      if (++n === 3) ac.abort();
+      await new Promise((res) => setTimeout(res, 10));
+      c.enqueue(bytesOf(1024 * 1024, n));
+    },
+  });
+  await rejectsWithCode(
+    () => smartsend("s", [["bin", slow, "binary"]], { is_publish: false, fileserver: stores.objectstore, signal: ac.signal, logger: quiet }),
+    "ABORTED",
+  );
+  assert.ok(n < 40, `the source was read to chunk ${n} of 40`);
+  assert.equal((await jsm.streams.info("OBJ_streams")).state.messages, before);
+});

@@ -118,15 +118,22 @@ export async function objectStoreFileServer(
   const origin = `${OBJECT_STORE_SCHEME}//${bucket.toLowerCase()}`;
   const js = jetStreamOf(options.connection);
 
-  const put = (dataname: string, data: Uint8Array | ReadableStream<Uint8Array>, onProgress?: (done: number) => void) =>
+  const put = (
+    dataname: string,
+    data: Uint8Array | ReadableStream<Uint8Array>,
+    signal: AbortSignal | undefined,
+    onProgress?: (done: number) => void,
+  ) =>
     writeObject(js, bucket, data, {
       name: uuid4(),
       description: dataname.slice(0, 200),
       chunkSize: OBJECT_CHUNK_SIZE,
       onProgress,
+      signal,
     });
+  // An abort stays ABORTED and bad input INVALID_INPUT; anything else is the store's failure.
   const putFailed = (dataname: string, context: UploadContext | undefined, err: unknown) =>
-    new UploadError(`Object Store put of "${dataname}" failed: ${(err as Error).message}`, {
+    err instanceof NatsBridgeError ? err : new UploadError(`Object Store put of "${dataname}" failed: ${(err as Error).message}`, {
       correlationId: context?.correlationId,
       dataname,
       cause: err,
@@ -154,7 +161,7 @@ export async function objectStoreFileServer(
     const onProgress = context?.onProgress && ((done: number) => context.onProgress!(done, data.byteLength));
     return retry(async () => {
       try {
-        return resultOf(await put(dataname, data, onProgress));
+        return resultOf(await put(dataname, data, signal, onProgress));
       } catch (err) {
         if (signal?.aborted) throw putFailed(dataname, context, err);
         throw err;
@@ -177,7 +184,7 @@ export async function objectStoreFileServer(
   ): Promise<StreamUploadResult> {
     const metered = meteredStream(data, { hash: false, total: context.size, onProgress: context.onProgress });
     try {
-      const written = await put(dataname, metered.stream);
+      const written = await put(dataname, metered.stream, context.signal);
       return { ...resultOf(written), size: written.size, checksum: written.checksum };
     } catch (err) {
       throw putFailed(dataname, context, err);

@@ -17,6 +17,7 @@ import type { JetStreamClient, PubAck } from "@nats-io/jetstream";
 import { createSha256 } from "../platform/sha256.ts";
 import { encodeBase64 } from "../platform/base64.ts";
 import { yieldToEventLoop } from "../../workers/pool.ts";
+import { abortReason } from "../backoff.ts";
 
 /**
  * Chunks published ahead of their acks: enough to keep the server busy across
@@ -44,6 +45,8 @@ export interface WriteObjectOptions {
   chunkSize: number;
   /** Bytes written so far. */
   onProgress?: (done: number) => void;
+  /** Stops the put before its next chunk (the chunks already stored are purged). */
+  signal?: AbortSignal;
 }
 
 /** base64url with padding, as the Object Store names its meta subjects and digests. */
@@ -141,6 +144,7 @@ export async function writeObject(
   let chunks = 0;
   try {
     for await (const chunk of rechunk(source, options.chunkSize)) {
+      if (options.signal?.aborted) throw abortReason(options.signal, `Object Store put of "${options.description}"`);
       if (inFlight.length >= PUBLISHES_IN_FLIGHT) await inFlight.shift();
       await yieldToEventLoop();
       hasher.update(chunk);
