@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import shutil
 import sys
 from pathlib import Path
 from typing import Iterator
@@ -9,10 +11,22 @@ from typing import Iterator
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # _servers, _helpers
-from _servers import PEER_DIR, PLIK_TOKEN, Server, start_nats, start_plik  # noqa: E402
+from _servers import PEER_DIR, PLIK_TOKEN, ROOT, Server, start_nats, start_plik  # noqa: E402
 
 if str(PEER_DIR) not in sys.path:  # importable even when pytest runs without pyproject.toml
     sys.path.insert(0, str(PEER_DIR))
+
+DENO = os.environ.get("DENO_BIN") or str(ROOT / "node_modules" / ".bin" / "deno")
+
+
+@pytest.fixture(scope="session")
+def deno() -> str:
+    """The deno binary that runs the TypeScript side of the interop tests."""
+    if not (os.path.exists(DENO) or shutil.which(DENO)):
+        reason = f"deno not found at {DENO}: TypeScript interop not tested (run npm install)"
+        print(reason)
+        pytest.skip(reason)
+    return DENO
 
 
 @pytest.fixture(scope="session")

@@ -14,7 +14,6 @@ import asyncio
 import json
 import os
 import re
-import shutil
 import subprocess
 
 import pytest
@@ -25,18 +24,8 @@ from natsbridge.cases import CASES, get_case
 from natsbridge.peer import render_expected, render_inputs, render_received
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-DENO = os.environ.get("DENO_BIN") or str(ROOT / "node_modules" / ".bin" / "deno")
 UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}")
 COMPARED = ("dataname", "payload_type", "transport", "value")
-
-
-@pytest.fixture(scope="module")
-def deno() -> str:
-    if not (os.path.exists(DENO) or shutil.which(DENO)):
-        reason = f"deno not found at {DENO}: TypeScript interop not tested (run npm install)"
-        print(reason)
-        pytest.skip(reason)
-    return DENO
 
 
 def run_deno(deno: str, script: str, lines: list, fileserver: str) -> list:
