@@ -16,7 +16,8 @@ import {
   type FileServer,
   objectStoreFileServer,
   plikFileServer,
-  READ_AHEAD_CHUNKS,
+  OBJECT_CHUNK_SIZE,
+  READ_AHEAD_BYTES,
   smartreceive,
   smartsend,
   type TransferProgress,
@@ -143,14 +144,17 @@ const nameOf = (json: string) => decodeURIComponent(new URL(JSON.parse(json).pay
 const objectConsumers = async () => (await jsm.consumers.list("OBJ_streams").next()).map((c) => c.delivered.consumer_seq);
 
 test("[objectstore] a slow stream reader holds only a few chunks in flight, and its consumer is deleted on cancel", async () => {
-  const src = generated(48, 256 * 1024); // 12 MiB: 12 chunks of 1 MiB in the store
+  const src = generated(48, 256 * 1024); // 12 MiB
+  const chunks = (12 * 1024 * 1024) / OBJECT_CHUNK_SIZE;
+  const ahead = READ_AHEAD_BYTES / OBJECT_CHUNK_SIZE;
   const [, json] = await smartsend("s", [["bin", src.stream, "binary"]], { is_publish: false, fileserver: stores.objectstore, logger: quiet });
   const r = await smartreceive(json, { fileserver: stores.objectstore, stream: true, logger: quiet });
   const reader = (r.payloads[0][1] as ReadableStream<Uint8Array>).getReader();
-  assert.equal((await reader.read()).value!.byteLength, 1024 * 1024);
+  assert.equal((await reader.read()).value!.byteLength, OBJECT_CHUNK_SIZE);
   await new Promise((res) => setTimeout(res, 300)); // time enough for the server to send everything, were it asked
   const [delivered] = await objectConsumers();
-  assert.ok(delivered <= 1 + READ_AHEAD_CHUNKS + 1, `server delivered ${delivered} of 12 chunks to a reader that took 1`);
+  assert.ok(delivered <= 1 + ahead + 1, `server delivered ${delivered} of ${chunks} chunks to a reader that took 1`);
+  assert.ok(ahead + 2 < chunks, "the object is larger than the read-ahead");
   await reader.cancel();
   for (let i = 0; i < 50 && (await objectConsumers()).length > 0; i++) await new Promise((res) => setTimeout(res, 20));
   assert.deepEqual(await objectConsumers(), [], "the read's consumer is gone");
@@ -176,7 +180,7 @@ test("[objectstore] an object that does not match its own digest is refused, as 
 test("[objectstore] objects natsbridge writes read back through nats.js, digest verified, whatever the source's chunk sizes", async () => {
   const reference = await new Objm(bridge.connection).open("streams");
   const whole = bytesOf(2 * 1024 * 1024 + 12_345, 3);
-  const pieces = [1, 4096, 1024 * 1024, 1024 * 1024 + 1, 7]; // odd sizes: re-chunked to 1 MiB on the way
+  const pieces = [1, 4096, OBJECT_CHUNK_SIZE, OBJECT_CHUNK_SIZE + 1, 7]; // odd sizes: re-chunked on the way
   let at = 0;
   const odd = new ReadableStream<Uint8Array>({
     pull(c) {

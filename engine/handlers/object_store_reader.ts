@@ -7,7 +7,7 @@
  * ends up with the whole object queued in memory (measured: a reader pausing
  * 3 ms per 1 MiB chunk held 255 MiB of a 300 MiB object). Here the chunks come
  * from an ordered pull consumer that asks the server for the next few only as
- * the stream is read, so memory stays at {@link READ_AHEAD_CHUNKS} chunks
+ * the stream is read, so memory stays at {@link READ_AHEAD_BYTES} of chunks
  * whatever the object's size or the reader's pace (34 MiB for the same read).
  * The SHA-256 computed on the way is checked against the object's digest and
  * reported, so the receiver compares it with the envelope's checksum without
@@ -29,18 +29,21 @@ import { createSha256 } from "../platform/sha256.ts";
 import { yieldToEventLoop } from "../../workers/pool.ts";
 
 /**
- * Chunks an Object Store read asks the server for ahead of its reader: enough
- * to keep the link busy while one chunk is consumed, few enough that an object
- * in 1 MiB chunks holds ~4 MiB in flight however large it is and however
- * slowly it is read.
+ * Bytes of chunks an Object Store read asks the server for ahead of its
+ * reader: enough to keep the link busy while one chunk is consumed, little
+ * enough that a read holds a few MiB however large the object is and however
+ * slowly it is read. Counted in the object's own chunks (at least two).
  *
- * @example Memory a streamed Object Store receive holds, at most
+ * @example Chunks a streamed Object Store receive holds ahead of its reader
  * ```ts
- * import { OBJECT_CHUNK_SIZE, READ_AHEAD_CHUNKS } from "natsbridge";
- * console.log(`${(READ_AHEAD_CHUNKS * OBJECT_CHUNK_SIZE) / 2 ** 20} MiB ahead of the reader`); // "4 MiB ahead of the reader"
+ * import { OBJECT_CHUNK_SIZE, READ_AHEAD_BYTES } from "natsbridge";
+ * console.log(READ_AHEAD_BYTES / OBJECT_CHUNK_SIZE); // 16 (of natsbridge's 256 KiB chunks)
  * ```
  */
-export const READ_AHEAD_CHUNKS = 4;
+export const READ_AHEAD_BYTES = 4 * 1024 * 1024;
+
+/** Chunk size of objects whose meta does not say (the Object Store clients' default). */
+const DEFAULT_CHUNK = 128 * 1024;
 
 /**
  * A read that receives nothing for this long fails instead of waiting forever
@@ -126,7 +129,7 @@ export async function readObjectChunks(
     // (two missed) and recreated from the last chunk seen within ~2 s, where
     // the 30 s default would hold the read that long.
     messages = await consumer.consume({
-      max_messages: READ_AHEAD_CHUNKS,
+      max_messages: Math.max(2, Math.ceil(READ_AHEAD_BYTES / (info.options?.max_chunk_size || DEFAULT_CHUNK))),
       expires: 5_000,
       idle_heartbeat: 1_000,
     });

@@ -7,7 +7,7 @@
  * it and waits for its ack before sending the next. Here a chunk of the
  * caller's bytes is published as the view it already is, hashed after a yield
  * to the event loop (so no task holds the main thread for more than about one
- * chunk's hash), and up to {@link PUBLISHES_IN_FLIGHT} chunks await their
+ * chunk's hash), and up to {@link PUT_IN_FLIGHT_BYTES} of chunks await their
  * acks at once.
  *
  * @module
@@ -20,10 +20,10 @@ import { yieldToEventLoop } from "../../workers/pool.ts";
 import { abortReason } from "../backoff.ts";
 
 /**
- * Chunks published ahead of their acks: enough to keep the server busy across
- * a round trip, few enough to bound what one put holds (4 MiB at 1 MiB).
+ * Bytes of chunks published ahead of their acks: enough to keep the server
+ * busy across a round trip, little enough to bound what one put holds.
  */
-export const PUBLISHES_IN_FLIGHT = 4;
+export const PUT_IN_FLIGHT_BYTES = 4 * 1024 * 1024;
 
 /** The object as stored: what a reader's `info()` returns, in brief. */
 export interface WrittenObject {
@@ -140,12 +140,13 @@ export async function writeObject(
   const chunkSubject = `$O.${bucket}.C.${id}`;
   const hasher = createSha256();
   const inFlight: Promise<PubAck>[] = [];
+  const maxInFlight = Math.max(1, Math.floor(PUT_IN_FLIGHT_BYTES / options.chunkSize));
   let size = 0;
   let chunks = 0;
   try {
     for await (const chunk of rechunk(source, options.chunkSize)) {
       if (options.signal?.aborted) throw abortReason(options.signal, `Object Store put of "${options.description}"`);
-      if (inFlight.length >= PUBLISHES_IN_FLIGHT) await inFlight.shift();
+      if (inFlight.length >= maxInFlight) await inFlight.shift();
       await yieldToEventLoop();
       hasher.update(chunk);
       const ack = js.publish(chunkSubject, chunk);

@@ -19,6 +19,7 @@ from _servers import ROOT
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 MiB = 1024 * 1024
+CHUNK = 256 * 1024  # natsbridge's OBJECT_CHUNK_SIZE
 
 
 def pattern(size: int) -> bytes:
@@ -42,9 +43,9 @@ def run_ts(deno: str, nats_url: str, bucket: str, mode: str, jobs: list) -> dict
 WRITES = [
     {"label": "empty", "size": 0},
     {"label": "one byte", "size": 1},
-    {"label": "exactly one chunk", "size": MiB},
+    {"label": "exactly one chunk", "size": CHUNK},
     {"label": "two chunks and a bit", "size": 2 * MiB + 12_345},
-    {"label": "stream of odd pieces", "size": 2 * MiB + 777, "pieces": [1, 4096, MiB + 1, 65_536]},
+    {"label": "stream of odd pieces", "size": 2 * MiB + 777, "pieces": [1, 4096, CHUNK + 1, MiB, 65_536]},
     {"label": "empty stream", "size": 0, "pieces": [1]},
 ]
 
@@ -64,7 +65,7 @@ async def test_nats_py_reads_objects_natsbridge_wrote(deno, nats_server):
             assert res.info.size == job["size"]
             digest = base64.urlsafe_b64encode(hashlib.sha256(want).digest()).decode()
             assert res.info.digest == f"SHA-256={digest}", job["label"]
-            assert res.info.chunks == -(-job["size"] // MiB), job["label"]
+            assert res.info.chunks == -(-job["size"] // CHUNK), job["label"]
     finally:
         await nc.close()
 
