@@ -126,9 +126,9 @@ ${each(c, "3b", (r) => x(r, "p50_vs_raw"), "×")} that: a metadata lookup before
 
 const objectStore100: Why = (c) => `
 **Why.** natsbridge writes and reads Object Store objects itself
-(\`engine/handlers/object_store_writer.ts\`, \`object_store_reader.ts\`): chunks go out as views of
-the caller's bytes with four acks in flight and come back through an ordered pull consumer four
-chunks ahead, each byte hashed once per side. The baseline is nats.js \`putBlob\` (one ack at a
+(\`engine/handlers/object_store_writer.ts\`, \`object_store_reader.ts\`): 256 KiB chunks go out as
+views of the caller's bytes with 4 MiB awaiting acks and come back through an ordered pull consumer
+4 MiB ahead, each byte hashed once per side. The baseline is nats.js \`putBlob\` (one ack at a
 time, each chunk copied out of a staging buffer) and \`getBlob\` (which concatenates the chunks at
 the end). Per-repetition times in this run — natsbridge
 ${each(c, "4", (r) => r.extra.natsbridge_ms_all as string, " ms")}; raw
@@ -139,18 +139,19 @@ bounded by nats.js and the server's disk writes (raw ${
 }).`;
 
 const lagLink: Why = (c) => `
-**Why.** On an Object Store link the pool has nothing to take: natsbridge hashes each 1 MiB chunk
-as it passes (about 0.6 ms), after a yield to the event loop, on both sides, so the default pool and
+**Why.** On an Object Store link the pool has nothing to take: natsbridge hashes each 256 KiB chunk
+as it passes (about 0.15 ms), after a yield to the event loop, on both sides, so the default pool and
 the inline one run the same code and their difference is noise. What is left on the main thread is
-nats.js's handling of each 1 MiB message and the garbage collector. Where the runtime reports GC
+nats.js's handling of each chunk message and the garbage collector. Where the runtime reports GC
 pauses (Node), this run saw ${where(c, "6a", (r) => x(r, "gc_major_per_op"))} major GCs per 100 MiB
 round trip with pauses up to ${where(c, "6a", (r) => x(r, "gc_major_max_ms"), " ms")}
 (p99 ${
   where(c, "6a", (r) => x(r, "gc_major_p99_ms"), " ms")
 }): several MiB of short-lived ArrayBuffers
-are made per MiB moved — nats.js's inbound buffer grows by doubling until a 1 MiB message fits, its
+are made per MiB moved — nats.js's inbound buffer grows by doubling until a chunk message fits, its
 outbound one packs each publish into a new buffer, and the socket reads 64 KiB at a time — and V8
-collects by external-memory pressure. The bare nats.js \`putBlob\` + \`getBlob\` of the same bytes in
+collects by external-memory pressure. (Smaller messages mean less of it: going from 1 MiB to
+256 KiB chunks took Node's p99 from about 9.4 to 6–7 ms.) The bare nats.js \`putBlob\` + \`getBlob\` of the same bytes in
 the same run: p99 ${each(c, "6a", (r) => x(r, "raw_natsjs_p99_ms"), " ms")}, max
 ${each(c, "6a", (r) => x(r, "raw_natsjs_max_ms"), " ms")}; read as a stream, p99
 ${
@@ -176,8 +177,8 @@ ${each(c, "6b", (r) => x(r, "sliced_inline_p99_ms"), " ms")} at about the same w
 reach p99.`;
 
 const rss: Why = (c) => `
-**Why.** The engine streams as designed — 1 MiB chunks, four ahead of the reader or awaiting their
-acks, never the whole file (\`tests/streaming_test.ts\` checks that a slow reader holds only a few
+**Why.** The engine streams as designed — 256 KiB chunks, 4 MiB of them ahead of the reader or
+awaiting their acks, never the whole file (\`tests/streaming_test.ts\` checks that a slow reader holds only a few
 chunks, and that RSS stays bounded while 256 MiB stream). What the peak adds on top is garbage the
 runtime has not collected yet: every chunk is read into a fresh buffer, packed into a fresh outbound
 buffer by nats.js, and on receive assembled in a buffer that grows by doubling, so a GiB streamed
@@ -193,8 +194,9 @@ ${each(c, "7a", (r) => r.ratio, "×")} and ${
 } of that, while moving the
 GiB in ${each(c, "7a", (r) => x(r, "seconds"), " s")} against nats.js's
 ${each(c, "7a", (r) => x(r, "raw_seconds"), " s")} — faster reading makes garbage faster, which is
-where the receiver's excess over nats.js comes from. On Deno even a forced GC leaves the receiver
-above 64 MiB, as it leaves nats.js: that memory is outside the JavaScript heap.`;
+where the receiver's excess over nats.js comes from. Where a forced GC does not bring a side under
+64 MiB (the Deno receiver), the memory is outside the JavaScript heap, in the runtime's own I/O
+buffers; we did not trace it further.`;
 
 /** Explanations by result id. */
 export const WHY: Record<string, Why> = {
