@@ -256,3 +256,20 @@ test("[objectstore] an aborted upload stops at its next chunk with ABORTED and l
   assert.ok(n < 40, `the source was read to chunk ${n} of 40`);
   assert.equal((await jsm.streams.info("OBJ_streams")).state.messages, before);
 });
+
+test("[objectstore] a server whose max_payload is below the chunk size gets chunks that fit", async () => {
+  const small = await startNats({ config: "max_payload: 65536" });
+  const nc = await Bridge.connect({ broker_url: small.url, logger: quiet });
+  try {
+    const store = await objectStoreFileServer({ connection: nc.connection, bucket: "small_payload" });
+    const data = bytesOf(1_200_000, 4); // over the 1 MB threshold: by link
+    const [, json] = await smartsend("s", [["bin", data, "binary"]], { is_publish: false, fileserver: store, logger: quiet });
+    const r = await smartreceive(json, { fileserver: store, logger: quiet });
+    assert.deepEqual(r.payloads[0][1], data);
+    const info = (await (await new Objm(nc.connection).open("small_payload")).info(nameOf(json)))!;
+    assert.ok(info.options!.max_chunk_size! <= 65536, `chunks of ${info.options!.max_chunk_size}`);
+  } finally {
+    await nc.close();
+    await small.stop();
+  }
+});

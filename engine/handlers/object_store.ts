@@ -131,7 +131,8 @@ export async function objectStoreFileServer(
     writeObject(js, bucket, data, {
       name: uuid4(),
       description: dataname.slice(0, 200),
-      chunkSize: OBJECT_CHUNK_SIZE,
+      // A server may allow less per message than our chunk size (max_payload).
+      chunkSize: Math.min(OBJECT_CHUNK_SIZE, options.connection.info?.max_payload || OBJECT_CHUNK_SIZE),
       onProgress,
       signal,
     });
