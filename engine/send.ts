@@ -5,7 +5,7 @@
  * @module
  */
 import type { ConnectOptions, NatsConnection } from "./nats_types.ts";
-import { throwIfAborted } from "./backoff.ts";
+import { retry, throwIfAborted } from "./backoff.ts";
 import { codecFor, resolvePayloadType } from "./codecs/registry.ts";
 import {
   checkFunction,
@@ -16,7 +16,7 @@ import {
 } from "./config.ts";
 import { redact, withConnection } from "./connection.ts";
 import { stringifyEnvelope } from "./envelope_json.ts";
-import { InputError, OptionsError, TransportError, UploadError, withContext } from "./errors.ts";
+import { InputError, NatsBridgeError, OptionsError, TransportError, UploadError, withContext } from "./errors.ts";
 import { plikFileServer } from "./handlers/plik.ts";
 import { isoTimestamp, uuid4 } from "./ids.ts";
 import { consoleLogger, type Logger, logEvent } from "./logger.ts";
@@ -285,7 +285,24 @@ export async function smartsend(
     }
   };
 
-  const uploadSource = async (p: Prepared): Promise<MsgPayloadV1> => {
+  const uploadSource = (p: Prepared): Promise<MsgPayloadV1> => {
+    // A file or a Blob can be read again, so a streamed upload of one that
+    // failed for a passing reason (a store restarting, HTTP 5xx) starts over,
+    // as a byte upload does; a ReadableStream is spent once read.
+    if (p.source instanceof ReadableStream || !uploadStream) return uploadSourceOnce(p);
+    return retry(() => uploadSourceOnce(p), {
+      attempts: SOURCE_UPLOAD_ATTEMPTS,
+      baseDelay: 250,
+      maxDelay: 2000,
+      signal,
+      isFinal: (err) => !isTransientUploadError(err),
+      onRetry: (err, attempt, delay) =>
+        logEvent(logger, "warn", correlationId, `Upload of "${p.dataname}" failed (${(err as Error).message}), reading it again from the start in ${delay} ms (attempt ${attempt + 1})`),
+      exhausted: (err) => err as Error,
+    });
+  };
+
+  const uploadSourceOnce = async (p: Prepared): Promise<MsgPayloadV1> => {
     throwIfAborted(signal, "Send", correlationId);
     const source = await openSource(p.source, p.dataname);
     try {
@@ -400,6 +417,18 @@ export async function smartsend(
 
 /** Plik with its defaults, the spec's default store. */
 const DEFAULT_PLIK: FileServer = plikFileServer();
+
+/** Attempts of a streamed upload of a file or Blob (each reads the source from the start). */
+const SOURCE_UPLOAD_ATTEMPTS = 4;
+
+/**
+ * An upload failure another attempt may cure: no answer (status 0) or a
+ * server-side HTTP status, and not caused by natsbridge refusing something.
+ */
+function isTransientUploadError(err: unknown): boolean {
+  if (!(err instanceof UploadError) || err.cause instanceof NatsBridgeError) return false;
+  return err.status === 0 || err.status >= 500 || err.status === 408 || err.status === 429;
+}
 
 const BINARY_TYPES: ReadonlySet<PayloadType> = new Set(["image", "audio", "video", "binary"]);
 

@@ -21,6 +21,7 @@ import {
   smartreceive,
   smartsend,
   type TransferProgress,
+  UploadError,
 } from "natsbridge";
 import { headers } from "@nats-io/nats-core";
 import { jetstream, jetstreamManager } from "@nats-io/jetstream";
@@ -273,4 +274,38 @@ test("[objectstore] a server whose max_payload is below the chunk size gets chun
     await nc.close();
     await small.stop();
   }
+});
+
+test("a file or Blob whose streamed upload fails transiently is uploaded again from the start; a ReadableStream is not", async () => {
+  // The real Plik store, with its first streamed upload refused after part of the stream was read.
+  let attempts = 0;
+  const flaky: FileServer = {
+    ...stores.plik,
+    async uploadStream(url, dataname, data, context) {
+      if (++attempts === 1) {
+        const reader = data.getReader();
+        await reader.read();
+        reader.releaseLock();
+        throw new UploadError("Plik answered HTTP 503", { status: 503, dataname });
+      }
+      return await stores.plik.uploadStream!(url, dataname, data, context);
+    },
+  };
+  const bytes = bytesOf(3_000_000, 21) as Uint8Array<ArrayBuffer>;
+  const want = createHash("sha256").update(bytes).digest("hex");
+  const path = join(dir, "flaky.bin");
+  writeFileSync(path, bytes);
+  for (const source of [path, new Blob([bytes])]) {
+    attempts = 0;
+    const [env, json] = await smartsend("s", [["bin", source, "binary"]], { is_publish: false, fileserver: flaky, logger: quiet });
+    assert.equal(attempts, 2);
+    assert.equal(env.payloads[0].metadata.checksum, want);
+    assert.deepEqual((await smartreceive(json, { fileserver: stores.plik, logger: quiet })).payloads[0][1], bytes);
+  }
+  attempts = 0;
+  await rejectsWithCode(
+    () => smartsend("s", [["bin", new Blob([bytes]).stream(), "binary"]], { is_publish: false, fileserver: flaky, logger: quiet }),
+    "UPLOAD_FAILED",
+  );
+  assert.equal(attempts, 1, "a ReadableStream cannot be read twice");
 });

@@ -3,11 +3,15 @@
  * and restart on the same port and store. A 40 MiB put is interrupted mid-way
  * (the put is retried under a fresh name); a 40 MiB streamed read is
  * interrupted mid-way (its ordered consumer is recreated from the last chunk
- * seen). Both must end with every byte verified.
+ * seen); a 40 MiB file sent by path is interrupted mid-upload (the file is read
+ * again from the start). All must end with every byte verified.
  */
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { dirname, join } from "node:path";
 import { Bridge, objectStoreFileServer, smartreceive, smartsend, type TransferProgress } from "natsbridge";
 import { type NatsServer, startNats } from "../../scripts/servers.ts";
 import { bytesOf } from "../_helpers.ts";
@@ -23,7 +27,7 @@ async function crashAndRestart(nats: NatsServer, downMs: number): Promise<NatsSe
   return await startNats({ port, storeDir });
 }
 
-test("Object Store: a 40 MiB put and a 40 MiB streamed read each survive a nats-server kill and restart", async () => {
+test("Object Store: a 40 MiB put, a 40 MiB streamed read and a 40 MiB file by path each survive a nats-server kill and restart", async () => {
   let nats = await startNats();
   const bridge = await Bridge.connect({ broker_url: nats.url, logger: quiet });
   const t0 = Date.now();
@@ -64,7 +68,28 @@ test("Object Store: a 40 MiB put and a 40 MiB streamed read each survive a nats-
     assert.ok(killed, "the server was killed during the read");
     assert.equal(n, data.byteLength);
     assert.equal(h.digest("hex"), want);
-    console.log(`fault/object-store-restart: ${put}; streamed read interrupted at 10 MiB, verified ${((Date.now() - t1) / 1000).toFixed(1)}s`);
+    const read = `streamed read interrupted at 10 MiB, verified ${((Date.now() - t1) / 1000).toFixed(1)}s`;
+
+    // A file sent by path: streamed, and read again from the start after the failure.
+    const t2 = Date.now();
+    const path = join(mkdtempSync(join(tmpdir(), "natsbridge-fault-")), "payload.bin");
+    writeFileSync(path, data);
+    restarting = undefined;
+    const [fileEnv, fileJson] = await smartsend("fault.obj", [["file", path, "binary"]], {
+      is_publish: false,
+      fileserver: store,
+      on_progress: onProgress,
+      logger: quiet,
+    });
+    assert.ok(restarting, "the server was killed during the file's upload");
+    nats = await restarting!;
+    assert.equal(fileEnv.payloads[0].metadata.checksum, want);
+    const back = await smartreceive(fileJson, { fileserver: store, logger: quiet });
+    assert.equal(createHash("sha256").update(back.payloads[0][1] as Uint8Array).digest("hex"), want);
+    rmSync(dirname(path), { recursive: true, force: true });
+    console.log(
+      `fault/object-store-restart: ${put}; ${read}; file by path interrupted at 10 MiB, uploaded again and verified ${((Date.now() - t2) / 1000).toFixed(1)}s`,
+    );
   } finally {
     await bridge.close().catch(() => {});
     await nats.stop();
