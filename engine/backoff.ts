@@ -30,6 +30,12 @@ export function backoffDelays(attempts: number, baseDelay: number, maxDelay: num
   return delays;
 }
 
+/**
+ * How uploads that can be made again (bytes, files, Blobs) retry a transient
+ * failure: 4 attempts, 250 ms doubling to 2 s between them.
+ */
+export const UPLOAD_RETRY = { attempts: 4, baseDelay: 250, maxDelay: 2000 } as const;
+
 /** Options of {@link retry}. */
 export interface RetryOptions {
   /** Total attempts (at least one is made). */

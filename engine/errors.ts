@@ -363,6 +363,26 @@ export class UploadError extends NatsBridgeError {
 }
 
 /**
+ * Whether another attempt may cure an upload failure: no answer (status 0) or
+ * a server-side HTTP status (5xx, 408, 429), not caused by natsbridge refusing
+ * something itself.
+ *
+ * @param err What an upload threw.
+ * @returns `true` for a failure worth retrying.
+ *
+ * @example
+ * ```ts
+ * import { isTransientUploadError, UploadError } from "./errors.ts";
+ * console.log(isTransientUploadError(new UploadError("busy", { status: 503 }))); // true
+ * console.log(isTransientUploadError(new UploadError("no", { status: 401 }))); // false
+ * ```
+ */
+export function isTransientUploadError(err: unknown): boolean {
+  if (!(err instanceof UploadError) || err.cause instanceof NatsBridgeError) return false;
+  return err.status === 0 || err.status >= 500 || err.status === 408 || err.status === 429;
+}
+
+/**
  * Connecting to NATS or publishing failed. `code` is `CONNECTION_FAILED`,
  * `PUBLISH_FAILED` or `TIMEOUT`.
  *

@@ -5,7 +5,7 @@
  * @module
  */
 import type { ConnectOptions, NatsConnection } from "./nats_types.ts";
-import { retry, throwIfAborted } from "./backoff.ts";
+import { retry, throwIfAborted, UPLOAD_RETRY } from "./backoff.ts";
 import { codecFor, resolvePayloadType } from "./codecs/registry.ts";
 import {
   checkFunction,
@@ -16,7 +16,7 @@ import {
 } from "./config.ts";
 import { redact, withConnection } from "./connection.ts";
 import { stringifyEnvelope } from "./envelope_json.ts";
-import { InputError, NatsBridgeError, OptionsError, TransportError, UploadError, withContext } from "./errors.ts";
+import { InputError, isTransientUploadError, OptionsError, TransportError, UploadError, withContext } from "./errors.ts";
 import { plikFileServer } from "./handlers/plik.ts";
 import { isoTimestamp, uuid4 } from "./ids.ts";
 import { consoleLogger, type Logger, logEvent } from "./logger.ts";
@@ -291,9 +291,7 @@ export async function smartsend(
     // as a byte upload does; a ReadableStream is spent once read.
     if (p.source instanceof ReadableStream || !uploadStream) return uploadSourceOnce(p);
     return retry(() => uploadSourceOnce(p), {
-      attempts: SOURCE_UPLOAD_ATTEMPTS,
-      baseDelay: 250,
-      maxDelay: 2000,
+      ...UPLOAD_RETRY,
       signal,
       isFinal: (err) => !isTransientUploadError(err),
       onRetry: (err, attempt, delay) =>
@@ -418,17 +416,6 @@ export async function smartsend(
 /** Plik with its defaults, the spec's default store. */
 const DEFAULT_PLIK: FileServer = plikFileServer();
 
-/** Attempts of a streamed upload of a file or Blob (each reads the source from the start). */
-const SOURCE_UPLOAD_ATTEMPTS = 4;
-
-/**
- * An upload failure another attempt may cure: no answer (status 0) or a
- * server-side HTTP status, and not caused by natsbridge refusing something.
- */
-function isTransientUploadError(err: unknown): boolean {
-  if (!(err instanceof UploadError) || err.cause instanceof NatsBridgeError) return false;
-  return err.status === 0 || err.status >= 500 || err.status === 408 || err.status === 429;
-}
 
 const BINARY_TYPES: ReadonlySet<PayloadType> = new Set(["image", "audio", "video", "binary"]);
 

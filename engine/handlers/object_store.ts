@@ -11,7 +11,7 @@
  */
 import type { NatsConnection } from "../nats_types.ts";
 import { type ObjectInfo, Objm, type ObjectStore, StorageType } from "@nats-io/obj";
-import { abortReason, retry } from "../backoff.ts";
+import { abortReason, retry, UPLOAD_RETRY } from "../backoff.ts";
 import { DownloadError, NatsBridgeError, UploadError } from "../errors.ts";
 import { uuid4 } from "../ids.ts";
 import { logEvent } from "../logger.ts";
@@ -22,8 +22,6 @@ import { type WrittenObject, writeObject } from "./object_store_writer.ts";
 import { yieldToEventLoop } from "../../workers/pool.ts";
 import type { DownloadContext, FileServer, StreamUploadResult, UploadContext, UploadResult } from "../types.ts";
 
-/** Attempts of a byte put before giving up (streams cannot be replayed: one attempt). */
-const PUT_ATTEMPTS = 4;
 
 /**
  * URL scheme of Object Store links.
@@ -172,9 +170,7 @@ export async function objectStoreFileServer(
         throw err;
       }
     }, {
-      attempts: PUT_ATTEMPTS,
-      baseDelay: 250,
-      maxDelay: 2000,
+      ...UPLOAD_RETRY,
       signal,
       isFinal: (err) => err instanceof NatsBridgeError,
       exhausted: (err) => putFailed(dataname, context, err),

@@ -10,7 +10,8 @@
  *
  * @module
  */
-import { UploadError } from "../errors.ts";
+import { isTransientUploadError, UploadError } from "../errors.ts";
+import { retry, UPLOAD_RETRY } from "../backoff.ts";
 import { originOf } from "../origins.ts";
 import type { FileServer, UploadContext, UploadHandler, UploadResult } from "../types.ts";
 import { fetchWithBackoff, openWithBackoff } from "./http_download.ts";
@@ -79,7 +80,19 @@ const STREAM_CHUNK = 1024 * 1024;
 export function plikUploadHandler(options: PlikOptions = {}): UploadHandler {
   const session = plikSession(options);
   const streamed = plikStreamUploadHandler(options);
+  // Bytes can be sent again: a failure another attempt may cure (Plik
+  // restarting, HTTP 5xx) is retried with a new upload; the abandoned one
+  // expires with its TTL.
   return function plikUpload(fileserver_url, dataname, data, context) {
+    return retry(() => uploadOnce(fileserver_url, dataname, data, context), {
+      ...UPLOAD_RETRY,
+      signal: context?.signal,
+      isFinal: (err) => !isTransientUploadError(err),
+      exhausted: (err) => err as Error,
+    });
+  };
+
+  function uploadOnce(fileserver_url: string, dataname: string, data: Uint8Array, context: UploadContext | undefined) {
     if (data.byteLength >= STREAM_FROM) {
       // Large payloads go as a streamed body of views into `data`: no copy into
       // a Blob (a stall of 40-100 ms at 100 MiB), and hashed on the way, so the
@@ -101,7 +114,7 @@ export function plikUploadHandler(options: PlikOptions = {}): UploadHandler {
       context?.onProgress?.(data.byteLength, data.byteLength);
       return res;
     });
-  };
+  }
 }
 
 /** The two requests of a Plik upload, with the body of the second left to the caller. */

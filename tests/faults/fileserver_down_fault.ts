@@ -2,9 +2,13 @@
  * Fault test 3: the file server goes down during downloads. Down for 2 s:
  * the receivers' backoff rides it out. Down for good: each receive fails with
  * a typed error carrying the correlation id, within the configured retry budget.
+ * Down for 1 s during uploads: bytes, files and Blobs are uploaded once it is back.
  */
 import { test } from "node:test";
 import assert from "node:assert/strict";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { type NatsBridgeError, smartreceive, smartsend } from "natsbridge";
 import { startPlik } from "../../scripts/servers.ts";
 import { bytesOf } from "../_helpers.ts";
@@ -62,4 +66,37 @@ test(`file server down for good: ${N} typed errors with correlation ids within t
     assert.equal(e.dataname, "blob");
   });
   assert.ok(elapsed < budget + 3000, `gave up in ${elapsed} ms`);
+});
+
+test("file server down for 1 s during uploads: bytes, a file and a Blob are uploaded once it is back", async () => {
+  let plik = await startPlik();
+  const { port, dataDir, url } = plik;
+  await plik.stop({ keepStore: true });
+  const t0 = Date.now();
+  setTimeout(async () => (plik = await startPlik({ port, dataDir })), 1000);
+  const dir = mkdtempSync(join(tmpdir(), "natsbridge-upfault-"));
+  try {
+    const small = bytesOf(200_000, 1); // one multipart POST
+    const large = bytesOf(3_000_000, 2); // a streamed body
+    const path = join(dir, "file.bin");
+    writeFileSync(path, large);
+    const sources: [string, unknown, Uint8Array][] = [
+      ["bytes", small, small],
+      ["large bytes", large, large],
+      ["file", path, large],
+      ["Blob", new Blob([large as Uint8Array<ArrayBuffer>]), large],
+    ];
+    const sent = await Promise.all(sources.map(([name, data]) =>
+      smartsend("up", [[name, data, "binary"]], { is_publish: false, size_threshold: 1, fileserver_url: url, logger: quiet })
+    ));
+    console.log(`fault/fileserver-upload-1s: ${sent.length}/${sources.length} uploads done after ${(Date.now() - t0) / 1000}s`);
+    for (const [i, [, json]] of sent.entries()) {
+      const env = await smartreceive(json, { fileserver_url: url, logger: quiet });
+      assert.deepEqual(env.payloads[0][1], sources[i][2], sources[i][0]);
+    }
+  } finally {
+    await new Promise((r) => setTimeout(r, Math.max(0, 1100 - (Date.now() - t0))));
+    await plik.stop();
+    rmSync(dir, { recursive: true, force: true });
+  }
 });
