@@ -41,12 +41,9 @@ test("Object Store: a 40 MiB put, a 40 MiB streamed read and a 40 MiB file by pa
     const onProgress = (p: TransferProgress) => {
       if (!restarting && p.direction === "upload" && p.done >= 10 * MiB) restarting = crashAndRestart(nats, 1000);
     };
-    const [, json] = await smartsend("fault.obj", [["blob", data, "binary"]], {
-      is_publish: false,
-      fileserver: store,
-      on_progress: onProgress,
-      logger: quiet,
-    });
+    const send = (name: string, payload: unknown) =>
+      smartsend("fault.obj", [[name, payload, "binary"]], { is_publish: false, fileserver: store, on_progress: onProgress, logger: quiet });
+    const [, json] = await send("blob", data);
     assert.ok(restarting, "the server was killed during the put");
     nats = await restarting!;
     const put = `put interrupted at 10 MiB, completed ${((Date.now() - t0) / 1000).toFixed(1)}s`;
@@ -75,12 +72,7 @@ test("Object Store: a 40 MiB put, a 40 MiB streamed read and a 40 MiB file by pa
     const path = join(mkdtempSync(join(tmpdir(), "natsbridge-fault-")), "payload.bin");
     writeFileSync(path, data);
     restarting = undefined;
-    const [fileEnv, fileJson] = await smartsend("fault.obj", [["file", path, "binary"]], {
-      is_publish: false,
-      fileserver: store,
-      on_progress: onProgress,
-      logger: quiet,
-    });
+    const [fileEnv, fileJson] = await send("file", path);
     assert.ok(restarting, "the server was killed during the file's upload");
     nats = await restarting!;
     assert.equal(fileEnv.payloads[0].metadata.checksum, want);
