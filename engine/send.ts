@@ -416,7 +416,6 @@ export async function smartsend(
 /** Plik with its defaults, the spec's default store. */
 const DEFAULT_PLIK: FileServer = plikFileServer();
 
-
 const BINARY_TYPES: ReadonlySet<PayloadType> = new Set(["image", "audio", "video", "binary"]);
 
 function prepareItem(item: unknown, index: number, correlationId: string): Prepared {
