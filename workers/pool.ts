@@ -22,8 +22,9 @@
 import { availableParallelism } from "node:os";
 import { Piscina } from "piscina";
 import { decodeBase64, encodeBase64 } from "../engine/platform/base64.ts";
-import { createSha256, sha256Hex } from "../engine/platform/sha256.ts";
+import { sha256Hex } from "../engine/platform/sha256.ts";
 import type { BufferSlice } from "./codec_worker.ts";
+import { decodeInline, encodeInline, hashInSlices } from "./inline_codec.ts";
 
 /**
  * Byte size from which a task goes to a worker.
@@ -37,8 +38,6 @@ import type { BufferSlice } from "./codec_worker.ts";
  * ```
  */
 export const DEFAULT_OFFLOAD_THRESHOLD = 256 * 1024;
-/** Slice hashed between yields when a large buffer must stay on the main thread. */
-export const INLINE_SLICE = 1024 * 1024;
 
 /**
  * Options of {@link CodecPool}.
@@ -162,7 +161,7 @@ export class CodecPool {
     options: { checksum: boolean },
   ): { base64: string; checksum: string | undefined } | undefined {
     if (bytes.byteLength >= this.offloadThreshold) return undefined;
-    return { base64: encodeBase64(bytes), checksum: options.checksum ? sha256Hex(bytes) : undefined };
+    return encodeInline(bytes, options.checksum);
   }
 
   /**
@@ -206,8 +205,7 @@ export class CodecPool {
     options: { checksum?: boolean } = {},
   ): { bytes: Uint8Array; checksum: string | undefined } | undefined {
     if (text.length * 0.75 >= this.offloadThreshold) return undefined;
-    const bytes = decodeBase64(text);
-    return { bytes, checksum: options.checksum === false ? undefined : sha256Hex(bytes) };
+    return decodeInline(text, options.checksum !== false);
   }
 
   /** Stops the workers. The pool restarts them on the next large task. */
@@ -254,22 +252,6 @@ export class CodecPool {
 }
 
 const viewOf = (s: BufferSlice) => new Uint8Array(s.buffer, s.byteOffset, s.byteLength);
-
-/** SHA-256 of a buffer we may not detach, yielding to the event loop between slices. */
-async function hashInSlices(bytes: Uint8Array): Promise<string> {
-  const h = createSha256();
-  for (let i = 0; i < bytes.byteLength; i += INLINE_SLICE) {
-    h.update(bytes.subarray(i, i + INLINE_SLICE));
-    await yieldToEventLoop();
-  }
-  return h.digestHex();
-}
-
-/** Lets pending I/O and timers run (setImmediate where it exists: no 1 ms clamp). */
-export function yieldToEventLoop(): Promise<void> {
-  const g = globalThis as unknown as { setImmediate?: (f: () => void) => void };
-  return new Promise((r) => (g.setImmediate ? g.setImmediate(r) : setTimeout(r, 0)));
-}
 
 let shared: CodecPool | undefined;
 

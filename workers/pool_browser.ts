@@ -1,19 +1,18 @@
 /**
  * The codec pool of the browser build: the same exports as `pool.ts`, every
  * task inline (no piscina, no `node:worker_threads`, no `node:os`). Large
- * buffers are hashed in {@link INLINE_SLICE} slices with a yield to the event
+ * buffers are hashed in 1 MiB slices (`inline_codec.ts`) with a yield to the event
  * loop between slices, as `pool.ts` does for buffers it may not detach, so a
  * big payload does not freeze the page for its whole length.
  *
  * @module
  */
 import { decodeBase64, encodeBase64 } from "../engine/platform/base64.ts";
-import { createSha256, sha256Hex } from "../engine/platform/sha256.ts";
+import { sha256Hex } from "../engine/platform/sha256.ts";
+import { decodeInline, encodeInline, hashInSlices } from "./inline_codec.ts";
 
 /** Byte size from which a task would go to a worker (kept for parity; inline here). */
 export const DEFAULT_OFFLOAD_THRESHOLD = 256 * 1024;
-/** Slice hashed between yields to the event loop. */
-export const INLINE_SLICE = 1024 * 1024;
 
 /** Options of {@link CodecPool}. */
 export interface CodecPoolOptions {
@@ -94,7 +93,7 @@ export class CodecPool {
     options: { checksum: boolean },
   ): { base64: string; checksum: string | undefined } | undefined {
     if (bytes.byteLength >= this.offloadThreshold) return undefined;
-    return { base64: encodeBase64(bytes), checksum: options.checksum ? sha256Hex(bytes) : undefined };
+    return encodeInline(bytes, options.checksum);
   }
 
   /**
@@ -134,35 +133,11 @@ export class CodecPool {
     options: { checksum?: boolean } = {},
   ): { bytes: Uint8Array; checksum: string | undefined } | undefined {
     if (text.length * 0.75 >= this.offloadThreshold) return undefined;
-    const bytes = decodeBase64(text);
-    return { bytes, checksum: options.checksum === false ? undefined : sha256Hex(bytes) };
+    return decodeInline(text, options.checksum !== false);
   }
 
   /** Nothing to stop in the browser build. */
   async destroy(): Promise<void> {}
-}
-
-/** SHA-256 in slices, yielding to the event loop between them. */
-async function hashInSlices(bytes: Uint8Array): Promise<string> {
-  const h = createSha256();
-  for (let i = 0; i < bytes.byteLength; i += INLINE_SLICE) {
-    h.update(bytes.subarray(i, i + INLINE_SLICE));
-    await yieldToEventLoop();
-  }
-  return h.digestHex();
-}
-
-/** Lets pending I/O and timers run (a MessageChannel hop: no 4 ms timer clamp in pages). */
-export function yieldToEventLoop(): Promise<void> {
-  if (typeof MessageChannel === "undefined") return new Promise((r) => setTimeout(r, 0));
-  return new Promise((r) => {
-    const ch = new MessageChannel();
-    ch.port1.onmessage = () => {
-      ch.port1.close();
-      r();
-    };
-    ch.port2.postMessage(null);
-  });
 }
 
 let shared: CodecPool | undefined;

@@ -19,7 +19,7 @@ import { decodeBase64 } from "../platform/base64.ts";
 import { meteredStream } from "../streams.ts";
 import { jetStreamOf, readObjectChunks } from "./object_store_reader.ts";
 import { type WrittenObject, writeObject } from "./object_store_writer.ts";
-import { yieldToEventLoop } from "../../workers/pool.ts";
+import { yieldToEventLoop } from "../../workers/inline_codec.ts";
 import type { DownloadContext, FileServer, StreamUploadResult, UploadContext, UploadResult } from "../types.ts";
 
 

@@ -26,7 +26,7 @@ import type { NatsConnection } from "../nats_types.ts";
 import { abortReason } from "../backoff.ts";
 import { ChecksumError, DownloadError, NatsBridgeError, SizeMismatchError } from "../errors.ts";
 import { createSha256 } from "../platform/sha256.ts";
-import { yieldToEventLoop } from "../../workers/pool.ts";
+import { yieldToEventLoop } from "../../workers/inline_codec.ts";
 
 /**
  * Bytes of chunks an Object Store read asks the server for ahead of its

@@ -16,7 +16,7 @@ import { headers, nuid } from "@nats-io/nats-core";
 import type { JetStreamClient, PubAck } from "@nats-io/jetstream";
 import { createSha256 } from "../platform/sha256.ts";
 import { encodeBase64 } from "../platform/base64.ts";
-import { yieldToEventLoop } from "../../workers/pool.ts";
+import { yieldToEventLoop } from "../../workers/inline_codec.ts";
 import { abortReason } from "../backoff.ts";
 
 /**
