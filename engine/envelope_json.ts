@@ -51,6 +51,10 @@ export function stringifyEnvelope(envelope: MsgEnvelopeV1, base64Trusted: Readon
   out += `"metadata":${metadata},"payloads":[`;
   for (let i = 0; i < envelope.payloads.length; i++) {
     const p = envelope.payloads[i];
+    // The payload keys are written out rather than looped over PAYLOAD_KEYS:
+    // the loop measured 1.4 -> 1.7 µs per 10 KiB envelope on Deno, on every
+    // send. tests/publish_test.ts checks the text against JSON.stringify, so
+    // a key added to the contract and not here fails there.
     const data = base64Trusted.has(p) ? `"${p.data}"` : JSON.stringify(p.data);
     out += `${i === 0 ? "" : ","}{"id":${JSON.stringify(p.id)},"dataname":${JSON.stringify(p.dataname)},` +
       `"payload_type":${JSON.stringify(p.payload_type)},"transport":${JSON.stringify(p.transport)},` +
