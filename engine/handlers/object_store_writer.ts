@@ -10,14 +10,27 @@
  * chunk's hash), and up to {@link PUT_IN_FLIGHT_BYTES} of chunks await their
  * acks at once.
  *
+ * Those chunks are also what a put needs to resume: when acks fail for a
+ * reason another try may cure (the server restarting, a timeout), the put
+ * waits, asks the server which of them it kept, and publishes the rest again,
+ * so a stream that cannot be read twice still arrives whole and a large put
+ * does not start over.
+ *
  * @module
  */
-import { headers, nuid } from "@nats-io/nats-core";
-import type { JetStreamClient, PubAck } from "@nats-io/jetstream";
+import { errors, headers, nuid } from "@nats-io/nats-core";
+import {
+  type JetStreamClient,
+  JetStreamApiError,
+  type MsgRequest,
+  type NextMsgRequest,
+  type PubAck,
+} from "@nats-io/jetstream";
 import { createSha256 } from "../platform/sha256.ts";
 import { encodeBase64 } from "../platform/base64.ts";
 import { yieldToEventLoop } from "../../workers/inline_codec.ts";
-import { abortReason } from "../backoff.ts";
+import { abortReason, retry, UPLOAD_RETRY } from "../backoff.ts";
+import { NatsBridgeError } from "../errors.ts";
 
 /**
  * Bytes of chunks published ahead of their acks: enough to keep the server
@@ -47,6 +60,28 @@ export interface WriteObjectOptions {
   onProgress?: (done: number) => void;
   /** Stops the put before its next chunk (the chunks already stored are purged). */
   signal?: AbortSignal;
+}
+
+/** A chunk published whose ack has not been seen yet. */
+interface Unconfirmed {
+  bytes: Uint8Array;
+  ack: Promise<PubAck>;
+}
+
+/**
+ * Whether a failed chunk publish may succeed when made again: not when the
+ * put was aborted, the connection closed for good, or the server answered
+ * with an error of its own (a full stream, a limit).
+ */
+function mayResume(err: unknown, signal: AbortSignal | undefined): boolean {
+  return !signal?.aborted && !(err instanceof NatsBridgeError) && !(err instanceof errors.ClosedConnectionError) &&
+    !(err instanceof JetStreamApiError);
+}
+
+function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
+  if (a.byteLength !== b.byteLength) return false;
+  for (let i = 0; i < a.byteLength; i++) if (a[i] !== b[i]) return false;
+  return true;
 }
 
 /** base64url with padding, as the Object Store names its meta subjects and digests. */
@@ -111,7 +146,9 @@ async function* rechunk(
 
 /**
  * Writes `source` as the object `options.name` of `bucket`, and returns once
- * the server has acknowledged every chunk and the meta record. On failure the
+ * the server has acknowledged every chunk and the meta record. Chunks whose
+ * acks fail for a passing reason are published again (the put resumes,
+ * {@link UPLOAD_RETRY} attempts per failure); on a failure that stays, the
  * chunks already stored are purged (best effort) and the error is rethrown.
  *
  * @param js JetStream client of the connection holding the bucket.
@@ -137,26 +174,88 @@ export async function writeObject(
   options: WriteObjectOptions,
 ): Promise<WrittenObject> {
   const id = nuid.next();
+  const stream = `OBJ_${bucket}`;
   const chunkSubject = `$O.${bucket}.C.${id}`;
   const hasher = createSha256();
-  const inFlight: Promise<PubAck>[] = [];
+  // In publish order; the first is the oldest chunk not yet known to be stored.
+  const unconfirmed: Unconfirmed[] = [];
   const maxInFlight = Math.max(1, Math.floor(PUT_IN_FLIGHT_BYTES / options.chunkSize));
   let size = 0;
   let chunks = 0;
+  // Stream sequence of the last chunk known to be stored.
+  let lastSeq = 0;
+  let resumed = false;
+  const publish = (bytes: Uint8Array) => {
+    const ack = js.publish(chunkSubject, bytes);
+    ack.catch(() => {}); // awaited in order; a failure must not be unhandled meanwhile
+    return ack;
+  };
+
+  /**
+   * After failed acks: every publish has settled; the server may have kept
+   * some of the unconfirmed chunks although their acks were lost. Those must
+   * be the first ones, in order (checked byte for byte), and are dropped from
+   * the list; the others are published again and awaited.
+   */
+  const resumeOnce = async () => {
+    await Promise.allSettled(unconfirmed.map((u) => u.ack));
+    const jsm = await js.jetstreamManager();
+    for (;;) {
+      // The server's STREAM.MSG.GET takes next_by_subj; nats.js types it only
+      // for direct gets, which need allow_direct on the stream.
+      const next: NextMsgRequest = { next_by_subj: chunkSubject, seq: lastSeq + 1 };
+      const kept = await jsm.streams.getMessage(stream, next as unknown as MsgRequest);
+      if (!kept) break;
+      if (!unconfirmed.length || !sameBytes(kept.data, unconfirmed[0].bytes)) {
+        // A plain Error: a put of bytes may still start over under a new name.
+        throw new Error(`the server kept chunks of "${options.description}" out of order; the put cannot resume`);
+      }
+      lastSeq = kept.seq;
+      unconfirmed.shift();
+    }
+    for (const u of unconfirmed) u.ack = publish(u.bytes);
+    while (unconfirmed.length) {
+      lastSeq = (await unconfirmed[0].ack).seq;
+      unconfirmed.shift();
+    }
+  };
+
+  /** Waits for the oldest unconfirmed chunk's ack; if it failed, resumes. */
+  const confirmOldest = async () => {
+    try {
+      lastSeq = (await unconfirmed[0].ack).seq;
+      unconfirmed.shift();
+    } catch (err) {
+      if (!mayResume(err, options.signal)) throw err;
+      resumed = true;
+      await retry(resumeOnce, {
+        ...UPLOAD_RETRY,
+        signal: options.signal,
+        isFinal: (e) => !mayResume(e, options.signal),
+        exhausted: (e) => e as Error,
+      });
+    }
+  };
+
   try {
     for await (const chunk of rechunk(source, options.chunkSize)) {
       if (options.signal?.aborted) throw abortReason(options.signal, `Object Store put of "${options.description}"`);
-      if (inFlight.length >= maxInFlight) await inFlight.shift();
+      while (unconfirmed.length >= maxInFlight) await confirmOldest();
       await yieldToEventLoop();
       hasher.update(chunk);
-      const ack = js.publish(chunkSubject, chunk);
-      ack.catch(() => {}); // awaited below; a failure must not be unhandled meanwhile
-      inFlight.push(ack);
+      unconfirmed.push({ bytes: chunk, ack: publish(chunk) });
       size += chunk.byteLength;
       chunks++;
       options.onProgress?.(size);
     }
-    await Promise.all(inFlight);
+    while (unconfirmed.length) await confirmOldest();
+    if (resumed) {
+      // A publish that reached the server after the check above would be a chunk stored twice.
+      const jsm = await js.jetstreamManager();
+      const si = await jsm.streams.info(stream, { subjects_filter: chunkSubject });
+      const stored = si.state.subjects?.[chunkSubject] ?? 0;
+      if (stored !== chunks) throw new Error(`the server holds ${stored} chunks of "${options.description}", ${chunks} were sent`);
+    }
     const checksum = hasher.digestHex();
     const info = {
       name: options.name,
@@ -176,9 +275,9 @@ export async function writeObject(
     await js.publish(metaSubject, JSON.stringify(info), { headers: h });
     return { name: options.name, size, checksum };
   } catch (err) {
-    await Promise.allSettled(inFlight);
+    await Promise.allSettled(unconfirmed.map((u) => u.ack));
     const jsm = await js.jetstreamManager().catch(() => undefined);
-    await jsm?.streams.purge(`OBJ_${bucket}`, { filter: chunkSubject }).catch(() => {});
+    await jsm?.streams.purge(stream, { filter: chunkSubject }).catch(() => {});
     throw err;
   }
 }

@@ -1,10 +1,12 @@
 /**
  * Fault test: the Object Store claim check across a nats-server kill (SIGKILL)
  * and restart on the same port and store. A 40 MiB put is interrupted mid-way
- * (the put is retried under a fresh name); a 40 MiB streamed read is
+ * (it resumes after the chunks the server kept); a 40 MiB streamed read is
  * interrupted mid-way (its ordered consumer is recreated from the last chunk
  * seen); a 40 MiB file sent by path is interrupted mid-upload (the file is read
- * again from the start). All must end with every byte verified.
+ * again from the start); a 40 MiB ReadableStream is interrupted mid-upload (the
+ * put resumes after the chunks the server kept). All must end with every byte
+ * verified.
  */
 import { test } from "node:test";
 import assert from "node:assert/strict";
@@ -27,7 +29,7 @@ async function crashAndRestart(nats: NatsServer, downMs: number): Promise<NatsSe
   return await startNats({ port, storeDir });
 }
 
-test("Object Store: a 40 MiB put, a 40 MiB streamed read and a 40 MiB file by path each survive a nats-server kill and restart", async () => {
+test("Object Store: a 40 MiB put, a 40 MiB streamed read, a 40 MiB file by path and a 40 MiB ReadableStream each survive a nats-server kill and restart", async () => {
   let nats = await startNats();
   const bridge = await Bridge.connect({ broker_url: nats.url, logger: quiet });
   const t0 = Date.now();
@@ -79,8 +81,42 @@ test("Object Store: a 40 MiB put, a 40 MiB streamed read and a 40 MiB file by pa
     const back = await smartreceive(fileJson, { fileserver: store, logger: quiet });
     assert.equal(createHash("sha256").update(back.payloads[0][1] as Uint8Array).digest("hex"), want);
     rmSync(dirname(path), { recursive: true, force: true });
+    const file = `file by path interrupted at 10 MiB, verified ${((Date.now() - t2) / 1000).toFixed(1)}s`;
+
+    // A ReadableStream cannot be read again: the put resumes after the chunks the server kept.
+    const t3 = Date.now();
+    restarting = undefined;
+    let streamed = 0;
+    let backwards = false;
+    const piece = 100_000; // not a multiple of the chunk size
+    const source = new ReadableStream<Uint8Array>({
+      pull(c) {
+        if (streamed >= data.byteLength) return c.close();
+        c.enqueue(data.slice(streamed, streamed + piece));
+        streamed += piece;
+      },
+    });
+    let lastDone = 0;
+    const [streamEnv, streamJson] = await smartsend("fault.obj", [["stream", source, "binary"]], {
+      is_publish: false,
+      fileserver: store,
+      logger: quiet,
+      on_progress: (p) => {
+        if (p.done < lastDone) backwards = true;
+        lastDone = p.done;
+        onProgress(p);
+      },
+    });
+    assert.ok(restarting, "the server was killed during the stream's upload");
+    nats = await restarting!;
+    assert.equal(backwards, false, "progress never went back");
+    assert.equal(streamEnv.payloads[0].metadata.checksum, want);
+    const streamBack = await smartreceive(streamJson, { fileserver: store, logger: quiet });
+    assert.equal(createHash("sha256").update(streamBack.payloads[0][1] as Uint8Array).digest("hex"), want);
     console.log(
-      `fault/object-store-restart: ${put}; ${read}; file by path interrupted at 10 MiB, uploaded again and verified ${((Date.now() - t2) / 1000).toFixed(1)}s`,
+      `fault/object-store-restart: ${put}; ${read}; ${file}; ReadableStream interrupted at 10 MiB, resumed and verified ${
+        ((Date.now() - t3) / 1000).toFixed(1)
+      }s`,
     );
   } finally {
     await bridge.close().catch(() => {});
