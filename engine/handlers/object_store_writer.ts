@@ -30,7 +30,7 @@ import { createSha256 } from "../platform/sha256.ts";
 import { encodeBase64 } from "../platform/base64.ts";
 import { yieldToEventLoop } from "../../workers/inline_codec.ts";
 import { abortReason, retry, UPLOAD_RETRY } from "../backoff.ts";
-import { NatsBridgeError } from "../errors.ts";
+import { NatsBridgeError, TransportError, UploadError } from "../errors.ts";
 
 /**
  * Bytes of chunks published ahead of their acks: enough to keep the server
@@ -69,13 +69,19 @@ interface Unconfirmed {
 }
 
 /**
+ * The server kept chunks other than the first unconfirmed ones: resuming
+ * cannot put the object together, starting over (bytes, files) can.
+ */
+class CannotResume extends Error {}
+
+/**
  * Whether a failed chunk publish may succeed when made again: not when the
- * put was aborted, the connection closed for good, or the server answered
- * with an error of its own (a full stream, a limit).
+ * put was aborted, the connection closed for good, the server answered with
+ * an error of its own (a full stream, a limit), or it kept chunks out of order.
  */
 function mayResume(err: unknown, signal: AbortSignal | undefined): boolean {
   return !signal?.aborted && !(err instanceof NatsBridgeError) && !(err instanceof errors.ClosedConnectionError) &&
-    !(err instanceof JetStreamApiError);
+    !(err instanceof JetStreamApiError) && !(err instanceof CannotResume);
 }
 
 function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
@@ -207,8 +213,7 @@ export async function writeObject(
       const kept = await jsm.streams.getMessage(stream, next as unknown as MsgRequest);
       if (!kept) break;
       if (!unconfirmed.length || !sameBytes(kept.data, unconfirmed[0].bytes)) {
-        // A plain Error: a put of bytes may still start over under a new name.
-        throw new Error(`the server kept chunks of "${options.description}" out of order; the put cannot resume`);
+        throw new CannotResume(`the server kept chunks of "${options.description}" out of order; the put cannot resume`);
       }
       lastSeq = kept.seq;
       unconfirmed.shift();
@@ -232,7 +237,14 @@ export async function writeObject(
         ...UPLOAD_RETRY,
         signal: options.signal,
         isFinal: (e) => !mayResume(e, options.signal),
-        exhausted: (e) => e as Error,
+        // Final: a put started over would wait out the same outage again.
+        exhausted: (e, attempts) => {
+          const why = `chunks not acknowledged, and ${attempts} attempts to resume failed: ${(e as Error).message}`;
+          return new UploadError(`Object Store put of "${options.description}" failed: ${why}`, {
+            dataname: options.description,
+            cause: new TransportError("PUBLISH_FAILED", why, { cause: e }),
+          });
+        },
       });
     }
   };
@@ -254,7 +266,9 @@ export async function writeObject(
       const jsm = await js.jetstreamManager();
       const si = await jsm.streams.info(stream, { subjects_filter: chunkSubject });
       const stored = si.state.subjects?.[chunkSubject] ?? 0;
-      if (stored !== chunks) throw new Error(`the server holds ${stored} chunks of "${options.description}", ${chunks} were sent`);
+      if (stored !== chunks) {
+        throw new CannotResume(`the server holds ${stored} chunks of "${options.description}", ${chunks} were sent`);
+      }
     }
     const checksum = hasher.digestHex();
     const info = {

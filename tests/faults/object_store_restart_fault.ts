@@ -3,10 +3,11 @@
  * and restart on the same port and store. A 40 MiB put is interrupted mid-way
  * (it resumes after the chunks the server kept); a 40 MiB streamed read is
  * interrupted mid-way (its ordered consumer is recreated from the last chunk
- * seen); a 40 MiB file sent by path is interrupted mid-upload (the file is read
- * again from the start); a 40 MiB ReadableStream is interrupted mid-upload (the
- * put resumes after the chunks the server kept). All must end with every byte
- * verified.
+ * seen); a 40 MiB file sent by path and a 40 MiB ReadableStream are each
+ * interrupted mid-upload (the put resumes after the chunks the server kept).
+ * All must end with every byte verified. A server killed for good during a
+ * put must give `UPLOAD_FAILED` once the resume attempts are spent, not hang or
+ * start the put over.
  */
 import { test } from "node:test";
 import assert from "node:assert/strict";
@@ -14,7 +15,15 @@ import { createHash } from "node:crypto";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
-import { Bridge, objectStoreFileServer, smartreceive, smartsend, type TransferProgress } from "natsbridge";
+import {
+  Bridge,
+  NatsBridgeError,
+  objectStoreFileServer,
+  smartreceive,
+  smartsend,
+  type TransferProgress,
+  UploadError,
+} from "natsbridge";
 import { type NatsServer, startNats } from "../../scripts/servers.ts";
 import { bytesOf } from "../_helpers.ts";
 
@@ -69,7 +78,7 @@ test("Object Store: a 40 MiB put, a 40 MiB streamed read, a 40 MiB file by path 
     assert.equal(h.digest("hex"), want);
     const read = `streamed read interrupted at 10 MiB, verified ${((Date.now() - t1) / 1000).toFixed(1)}s`;
 
-    // A file sent by path: streamed, and read again from the start after the failure.
+    // A file sent by path: streamed; the put resumes after the failure.
     const t2 = Date.now();
     const path = join(mkdtempSync(join(tmpdir(), "natsbridge-fault-")), "payload.bin");
     writeFileSync(path, data);
@@ -81,7 +90,7 @@ test("Object Store: a 40 MiB put, a 40 MiB streamed read, a 40 MiB file by path 
     const back = await smartreceive(fileJson, { fileserver: store, logger: quiet });
     assert.equal(createHash("sha256").update(back.payloads[0][1] as Uint8Array).digest("hex"), want);
     rmSync(dirname(path), { recursive: true, force: true });
-    const file = `file by path interrupted at 10 MiB, verified ${((Date.now() - t2) / 1000).toFixed(1)}s`;
+    const file = `file by path interrupted at 10 MiB, resumed and verified ${((Date.now() - t2) / 1000).toFixed(1)}s`;
 
     // A ReadableStream cannot be read again: the put resumes after the chunks the server kept.
     const t3 = Date.now();
@@ -121,5 +130,42 @@ test("Object Store: a 40 MiB put, a 40 MiB streamed read, a 40 MiB file by path 
   } finally {
     await bridge.close().catch(() => {});
     await nats.stop();
+  }
+});
+
+test("Object Store: a put whose server is killed for good fails with UPLOAD_FAILED once its resume attempts are spent", async () => {
+  const nats = await startNats();
+  const bridge = await Bridge.connect({ broker_url: nats.url, logger: quiet, connect_options: { maxReconnectAttempts: -1 } });
+  try {
+    const store = await objectStoreFileServer({ connection: bridge.connection, bucket: "fault_obj_gone" });
+    let killed: Promise<void> | undefined;
+    let t0 = 0;
+    const source = new ReadableStream<Uint8Array>({
+      pull(c) {
+        c.enqueue(bytesOf(MiB, 3)); // endless: only the kill ends this put
+      },
+    });
+    const err = await smartsend("fault.obj", [["stream", source, "binary"]], {
+      is_publish: false,
+      fileserver: store,
+      logger: quiet,
+      on_progress: (p) => {
+        if (!killed && p.done >= 10 * MiB) {
+          t0 = Date.now();
+          killed = nats.stop({ signal: "SIGKILL" });
+        }
+      },
+    }).then(() => undefined, (e) => e);
+    await killed;
+    const after = (Date.now() - t0) / 1000;
+    assert.ok(err instanceof UploadError, `expected UploadError, got ${err}`);
+    assert.equal(err.code, "UPLOAD_FAILED");
+    assert.match(err.message, /attempts to resume failed/);
+    assert.ok(err.cause instanceof NatsBridgeError, "the cause says the publish failed");
+    assert.ok(after < 90, `failed ${after.toFixed(1)}s after the kill`);
+    console.log(`fault/object-store-gone: server killed at 10 MiB, UPLOAD_FAILED ${after.toFixed(1)}s later: ${err.message}`);
+  } finally {
+    await bridge.close().catch(() => {});
+    await nats.stop().catch(() => {});
   }
 });
