@@ -9,24 +9,13 @@ import { execFileSync } from "node:child_process";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import process from "node:process";
 import { createAccount, createOperator, createUser } from "@nats-io/nkeys";
 import { credsAuthenticator, nkeyAuthenticator } from "@nats-io/nats-core";
 import { encodeAccount, encodeOperator, encodeUser, fmtCreds } from "@nats-io/jwt";
 import { Bridge, type BridgeOptions, smartsend } from "natsbridge";
 import { type NatsServer, startNats } from "../scripts/servers.ts";
 import { rejectsWithCode } from "./_helpers.ts";
-
-// Under Deno, nats.js's node transport can see a late ECONNRESET on the socket of
-// a connection the server refused (wrong credentials), after connect() already
-// rejected with the real error and released the socket. Deno reports that as an
-// uncaught error of whichever test runs next; it is not an error of the code
-// under test (Node and Bun do not raise it), so this file lets it pass.
-(globalThis as { addEventListener?: (t: string, f: (e: ErrorEvent) => void) => void }).addEventListener?.(
-  "error",
-  (e) => {
-    if ((e.error as { code?: string })?.code === "ECONNRESET") e.preventDefault();
-  },
-);
 
 const dir = mkdtempSync(join(tmpdir(), "natsbridge-tls-"));
 const servers: NatsServer[] = [];
@@ -64,6 +53,37 @@ async function roundTrip(options: BridgeOptions): Promise<{ text: unknown; broke
     await bridge.close();
   }
 }
+
+test("a connect the server refuses leaves no socket error behind to be thrown later", async () => {
+  // Under Deno the server's reset after "Authorization Violation" reached a
+  // socket nats.js had already stripped of its listeners, and was thrown as
+  // an uncaught error: an application crashed on a wrong password.
+  const nats = await startNats({ config: `authorization { token: "t0ken-secret" }` });
+  servers.push(nats);
+  const uncaught: unknown[] = [];
+  const onError = (e: ErrorEvent) => {
+    uncaught.push(e.error);
+    e.preventDefault();
+  };
+  const target = globalThis as { addEventListener?: (t: string, f: (e: ErrorEvent) => void) => void; removeEventListener?: (t: string, f: (e: ErrorEvent) => void) => void };
+  const onUncaught = (err: unknown) => uncaught.push(err);
+  target.addEventListener?.("error", onError);
+  process.on("uncaughtException", onUncaught);
+  try {
+    for (let i = 0; i < 20; i++) {
+      await rejectsWithCode(
+        () => Bridge.connect({ broker_url: `nats://wrong@127.0.0.1:${nats.port}`, connect_options: { reconnect: false } }),
+        "CONNECTION_FAILED",
+        /Authorization Violation/,
+      );
+    }
+    await new Promise((r) => setTimeout(r, 300));
+  } finally {
+    target.removeEventListener?.("error", onError);
+    process.off("uncaughtException", onUncaught);
+  }
+  assert.deepEqual(uncaught.map(String), []);
+});
 
 test("TLS (tls://) with a custom CA connects and round-trips; without the CA it is refused", async () => {
   const { ca, cert, key } = makeCerts();

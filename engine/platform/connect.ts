@@ -1,13 +1,56 @@
 /**
  * The one seam through which natsbridge opens NATS connections. Deno, Bun and
- * Node use `@nats-io/transport-node` (`@nats-io/transport-deno` lives only on
- * JSR, which a JSR build can swap in here); the browser build replaces this file
- * with `connect_browser.ts`, which uses `wsconnect`.
+ * Node use `@nats-io/transport-node`'s transport (`@nats-io/transport-deno`
+ * lives only on JSR, which a JSR build can swap in here); the browser build
+ * replaces this file with `connect_browser.ts`, which uses `wsconnect`.
+ *
+ * The transport is the one `@nats-io/transport-node`'s `connect()` installs,
+ * with one guard added: nats.js strips every listener from a socket it is done
+ * with, so a read error already on its way to that socket is thrown as an
+ * uncaught error. Deno reports the server's reset after an
+ * "Authorization Violation" that way, which crashed an application on a wrong
+ * password; a socket nats.js has let go of now keeps a listener that drops it
+ * (the connection's own error was already reported).
  *
  * @module
  */
-import { connect } from "@nats-io/transport-node";
+import { errors, hasWsProtocol, NatsConnectionImpl, setTransportFactory } from "@nats-io/nats-core/internal";
 import type { ConnectionOptions, NatsConnection } from "@nats-io/nats-core";
+import { NodeTransport, nodeResolveHost } from "@nats-io/transport-node/lib/node_transport.js";
+
+const ignore = () => {};
+
+/** Gives a socket nats.js left without an `error` listener one that drops what comes. */
+function keepQuiet(socket: { listenerCount(event: string): number; on(event: string, f: () => void): unknown } | undefined) {
+  if (socket && socket.listenerCount("error") === 0) socket.on("error", ignore);
+}
+
+/** A transport whose sockets, once let go, cannot raise uncaught errors. */
+function guardedTransport(): NodeTransport {
+  const t = new NodeTransport();
+  const connect = t.connect.bind(t);
+  const close = t.close.bind(t);
+  const disconnect = t.disconnect.bind(t);
+  t.connect = (hp, options) =>
+    connect(hp, options).catch((err) => {
+      keepQuiet(t.socket);
+      throw err;
+    });
+  // close() lets the socket go before its first await; disconnect() after a last flush.
+  t.close = (err) => {
+    const socket = t.socket;
+    const closed = close(err);
+    keepQuiet(socket);
+    return closed.finally(() => keepQuiet(socket));
+  };
+  t.disconnect = () => {
+    const socket = t.socket;
+    disconnect();
+    keepQuiet(socket);
+    void t.closed().finally(() => keepQuiet(socket));
+  };
+  return t;
+}
 
 /**
  * Opens a NATS connection.
@@ -23,5 +66,13 @@ import type { ConnectionOptions, NatsConnection } from "@nats-io/nats-core";
  * ```
  */
 export function openConnection(options: ConnectionOptions): Promise<NatsConnection> {
-  return connect(options);
+  if (hasWsProtocol(options)) {
+    return Promise.reject(
+      errors.InvalidArgumentError.format("servers", "ws:// and wss:// need a WebSocket transport (natsbridge's browser build)"),
+    );
+  }
+  // Set on every call, as transport-node's connect() does: nats.js keeps one
+  // factory per process, and an application may have installed its own since.
+  setTransportFactory({ factory: guardedTransport, dnsResolveFn: nodeResolveHost });
+  return NatsConnectionImpl.connect(options);
 }
