@@ -1,10 +1,14 @@
 /**
  * Fault test 2: a 3-node NATS cluster with an R3 Object Store bucket; one
  * node is killed during 100 transfers of 10 MB. All must complete and verify.
+ * Then the bucket's stream leader is killed in the middle of a 40 MiB
+ * `ReadableStream` put, once while the client is connected elsewhere and once
+ * while connected to it: a stream cannot be read twice, so the put must resume.
  */
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
+import { jetstreamManager } from "@nats-io/jetstream";
 import { Bridge, objectStoreFileServer } from "natsbridge";
 import { startCluster } from "../../scripts/servers.ts";
 import { bytesOf } from "../_helpers.ts";
@@ -44,6 +48,65 @@ test(`R3 Object Store: ${TRANSFERS} transfers of ${SIZE / 1048576} MB survive a 
     assert.equal(ok, TRANSFERS);
   } finally {
     await bridge.close().catch(() => {});
+    await Promise.all(cluster.nodes.map((n) => n.stop()));
+  }
+});
+
+test("R3 Object Store: a ReadableStream put resumes across the stream leader's kill", async () => {
+  const MiB = 1024 * 1024;
+  const cluster = await startCluster(3);
+  const quiet = { log() {} };
+  const admin = await Bridge.connect({ broker_url: cluster.urls, logger: quiet });
+  try {
+    await objectStoreFileServer({ connection: admin.connection, bucket: "r3s", replicas: 3, ttl: 600 });
+    const jsm = await jetstreamManager(admin.connection);
+    const data = bytesOf(40 * MiB, 5);
+    const want = createHash("sha256").update(data).digest("hex");
+    const rounds: string[] = [];
+    for (const onLeader of [false, true]) {
+      const leader = (await jsm.streams.info("OBJ_r3s")).cluster?.leader;
+      const victim = cluster.nodes.findIndex((_, i) => `n${i}` === leader);
+      assert.ok(victim >= 0, `stream leader ${leader} is one of the nodes`);
+      const others = cluster.nodes.filter((_, i) => i !== victim).map((n) => n.url);
+      // On the leader: listed first and not shuffled, so the client starts there and fails over.
+      const bridge = await Bridge.connect({
+        broker_url: (onLeader ? [cluster.nodes[victim].url, ...others] : others).join(","),
+        connect_options: { noRandomize: true },
+        logger: quiet,
+      });
+      try {
+        const store = await objectStoreFileServer({ connection: bridge.connection, bucket: "r3s", replicas: 3, ttl: 600 });
+        let streamed = 0;
+        let killed: Promise<void> | undefined;
+        const source = new ReadableStream<Uint8Array>({
+          pull(c) {
+            if (streamed >= data.byteLength) return c.close();
+            c.enqueue(data.slice(streamed, streamed + 100_000));
+            streamed += 100_000;
+          },
+        });
+        const t0 = Date.now();
+        const [env, json] = await bridge.send("r3s", [["stream", source, "binary"]], {
+          is_publish: false,
+          fileserver: store,
+          on_progress: (p) => {
+            if (!killed && p.done >= 10 * MiB) killed = cluster.nodes[victim].stop({ signal: "SIGKILL", keepStore: true });
+          },
+        });
+        assert.ok(killed, "the leader was killed during the put");
+        await killed;
+        assert.equal(env.payloads[0].metadata.checksum, want);
+        const got = await bridge.receive(json, { fileserver: store, max_retries: 8, base_delay: 200 });
+        assert.equal(createHash("sha256").update(got.payloads[0][1] as Uint8Array).digest("hex"), want);
+        rounds.push(`leader n${victim} killed${onLeader ? " under the client" : ""}, put resumed and verified in ${(Date.now() - t0) / 1000}s`);
+      } finally {
+        await bridge.close().catch(() => {});
+      }
+      await cluster.restart(victim);
+    }
+    console.log(`fault/cluster-leader-stream: ${rounds.join("; ")}`);
+  } finally {
+    await admin.close().catch(() => {});
     await Promise.all(cluster.nodes.map((n) => n.stop()));
   }
 });
