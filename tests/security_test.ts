@@ -65,7 +65,8 @@ test("a connect the server refuses leaves no socket error behind to be thrown la
     uncaught.push(e.error);
     e.preventDefault();
   };
-  const target = globalThis as { addEventListener?: (t: string, f: (e: ErrorEvent) => void) => void; removeEventListener?: (t: string, f: (e: ErrorEvent) => void) => void };
+  type OnError = (t: string, f: (e: ErrorEvent) => void) => void;
+  const target = globalThis as { addEventListener?: OnError; removeEventListener?: OnError };
   const onUncaught = (err: unknown) => uncaught.push(err);
   target.addEventListener?.("error", onError);
   process.on("uncaughtException", onUncaught);
