@@ -18,12 +18,14 @@
 import {
   type Consumer,
   type ConsumerMessages,
+  DeliverPolicy,
   jetstream,
   type JetStreamClient,
+  type JsMsg,
 } from "@nats-io/jetstream";
 import type { ObjectInfo } from "@nats-io/obj";
 import type { NatsConnection } from "../nats_types.ts";
-import { abortReason } from "../backoff.ts";
+import { abortReason, sleep } from "../backoff.ts";
 import { ChecksumError, DownloadError, NatsBridgeError, SizeMismatchError } from "../errors.ts";
 import { createSha256 } from "../platform/sha256.ts";
 import { yieldToEventLoop } from "../../workers/inline_codec.ts";
@@ -50,6 +52,17 @@ const DEFAULT_CHUNK = 128 * 1024;
  * (an object purged mid-read, a server that went away for good).
  */
 export const STALL_MS = 30_000;
+
+/**
+ * A read that has waited this long for its next chunk replaces its consumer
+ * with a new one starting after the last chunk delivered. nats.js recreates
+ * a lost ordered consumer by itself, but not always when the stream's leader
+ * dies under it: measured in an R3 cluster, its pulls were answered 503 and
+ * then nothing came, or a recreated consumer kept sending heartbeats without
+ * delivering, until {@link STALL_MS} failed the read. A healthy consumer of a
+ * finished object delivers its next chunk in milliseconds.
+ */
+const REOPEN_AFTER_MS = 5_000;
 
 /** What {@link readObjectChunks} checks the bytes against, and where errors point. */
 export interface ReadObjectOptions {
@@ -108,8 +121,12 @@ export async function readObjectChunks(
   let received = 0;
   let consumer: Consumer | undefined;
   let messages: ConsumerMessages | undefined;
-  let iterator: AsyncIterator<{ data: Uint8Array }> | undefined;
+  let iterator: AsyncIterator<JsMsg> | undefined;
   let stopped = false;
+  // Stream sequence of the last chunk delivered: where a replacement consumer starts.
+  let lastSeq = 0;
+  // The current consumer was stopped to be replaced: its iterator's end is not the object's.
+  let replacing = false;
 
   const stop = () => {
     if (stopped) return;
@@ -124,6 +141,7 @@ export async function readObjectChunks(
     consumer = await js.consumers.get(`OBJ_${bucket}`, {
       filter_subjects: [`$O.${bucket}.C.${info.nuid}`],
       inactive_threshold: STALL_MS * 1_000_000,
+      ...(lastSeq > 0 ? { deliver_policy: DeliverPolicy.StartSequence, opt_start_seq: lastSeq + 1 } : {}),
     });
     // Heartbeats every second: a consumer lost with a cluster node is noticed
     // (two missed) and recreated from the last chunk seen within ~2 s, where
@@ -134,6 +152,45 @@ export async function readObjectChunks(
       idle_heartbeat: 1_000,
     });
     iterator = messages[Symbol.asyncIterator]();
+  };
+
+  /** A new consumer from the chunk after the last one delivered, tried until one opens or the read stops. */
+  const reopen = async () => {
+    consumer?.delete().catch(() => {});
+    for (;;) {
+      try {
+        return await open();
+      } catch {
+        // No leader yet: the election after a node's death takes a few seconds.
+        if (stopped) return;
+        await sleep(500);
+      }
+    }
+  };
+
+  /** The next chunk message's data, across consumer replacements; undefined at the end. */
+  const pullOne = async (): Promise<Uint8Array | undefined> => {
+    for (;;) {
+      const current = messages!;
+      const timer = setTimeout(() => {
+        if (current !== messages || stopped) return;
+        replacing = true;
+        current.stop(); // ends the iterator; a chunk already on its way still comes first
+      }, REOPEN_AFTER_MS);
+      let r: IteratorResult<JsMsg>;
+      try {
+        r = await iterator!.next();
+      } finally {
+        clearTimeout(timer);
+      }
+      if (!r.done) {
+        lastSeq = r.value.seq;
+        return r.value.data;
+      }
+      if (!replacing || stopped) return undefined;
+      await reopen();
+      replacing = false;
+    }
   };
 
   const next = async (): Promise<Uint8Array | undefined> => {
@@ -168,8 +225,7 @@ export async function readObjectChunks(
       else signal.addEventListener("abort", onAbort, { once: true });
     });
     try {
-      const r = await Promise.race([iterator!.next(), guard]);
-      return r.done ? undefined : r.value.data;
+      return await Promise.race([pullOne(), guard]);
     } finally {
       clearTimeout(timer);
       if (onAbort) signal!.removeEventListener("abort", onAbort);

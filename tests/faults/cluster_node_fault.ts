@@ -4,6 +4,8 @@
  * Then the bucket's stream leader is killed in the middle of a 40 MiB
  * `ReadableStream` put, once while the client is connected elsewhere and once
  * while connected to it: a stream cannot be read twice, so the put must resume.
+ * And the leader is killed in the middle of a 40 MiB streamed read, four
+ * times: the read must go on from the last chunk it delivered.
  */
 import { test } from "node:test";
 import assert from "node:assert/strict";
@@ -52,6 +54,21 @@ test(`R3 Object Store: ${TRANSFERS} transfers of ${SIZE / 1048576} MB survive a 
   }
 });
 
+/**
+ * Waits until the stream is whole again after a node's restart (a leader, and
+ * both other replicas current), and returns its leader's index.
+ */
+async function healedLeader(jsm: Awaited<ReturnType<typeof jetstreamManager>>, stream: string): Promise<number> {
+  const deadline = Date.now() + 60_000;
+  for (;;) {
+    const c = await jsm.streams.info(stream).then((si) => si.cluster, () => undefined);
+    const replicas = c?.replicas ?? [];
+    if (c?.leader && replicas.length === 2 && replicas.every((r) => r.current && !r.offline)) return Number(c.leader.slice(1));
+    if (Date.now() > deadline) throw new Error(`${stream} not whole 60 s after a restart: ${JSON.stringify(c)}`);
+    await new Promise((r) => setTimeout(r, 250));
+  }
+}
+
 test("R3 Object Store: a ReadableStream put resumes across the stream leader's kill", async () => {
   const MiB = 1024 * 1024;
   const cluster = await startCluster(3);
@@ -64,9 +81,7 @@ test("R3 Object Store: a ReadableStream put resumes across the stream leader's k
     const want = createHash("sha256").update(data).digest("hex");
     const rounds: string[] = [];
     for (const onLeader of [false, true]) {
-      const leader = (await jsm.streams.info("OBJ_r3s")).cluster?.leader;
-      const victim = cluster.nodes.findIndex((_, i) => `n${i}` === leader);
-      assert.ok(victim >= 0, `stream leader ${leader} is one of the nodes`);
+      const victim = await healedLeader(jsm, "OBJ_r3s");
       const others = cluster.nodes.filter((_, i) => i !== victim).map((n) => n.url);
       // On the leader: listed first and not shuffled, so the client starts there and fails over.
       const bridge = await Bridge.connect({
@@ -105,6 +120,57 @@ test("R3 Object Store: a ReadableStream put resumes across the stream leader's k
       await cluster.restart(victim);
     }
     console.log(`fault/cluster-leader-stream: ${rounds.join("; ")}`);
+  } finally {
+    await admin.close().catch(() => {});
+    await Promise.all(cluster.nodes.map((n) => n.stop()));
+  }
+});
+
+test("R3 Object Store: a streamed read resumes across the stream leader's kill", async () => {
+  const MiB = 1024 * 1024;
+  const cluster = await startCluster(3);
+  const quiet = { log() {} };
+  const admin = await Bridge.connect({ broker_url: cluster.urls, logger: quiet });
+  try {
+    await objectStoreFileServer({ connection: admin.connection, bucket: "r3r", replicas: 3, ttl: 600 });
+    const jsm = await jetstreamManager(admin.connection);
+    const data = bytesOf(40 * MiB, 6);
+    const want = createHash("sha256").update(data).digest("hex");
+    const rounds: string[] = [];
+    for (const onLeader of [false, true, false, true]) {
+      const victim = await healedLeader(jsm, "OBJ_r3r");
+      const others = cluster.nodes.filter((_, i) => i !== victim).map((n) => n.url);
+      const bridge = await Bridge.connect({
+        broker_url: (onLeader ? [cluster.nodes[victim].url, ...others] : others).join(","),
+        connect_options: { noRandomize: true },
+        logger: quiet,
+      });
+      try {
+        const store = await objectStoreFileServer({ connection: bridge.connection, bucket: "r3r", replicas: 3, ttl: 600 });
+        const [, json] = await bridge.send("r3r", [["blob", data, "binary"]], { is_publish: false, fileserver: store });
+        const t0 = Date.now();
+        const got = await bridge.receive(json, { fileserver: store, stream: true });
+        const h = createHash("sha256");
+        let n = 0;
+        let killed = false;
+        for await (const chunk of got.payloads[0][1] as unknown as AsyncIterable<Uint8Array>) {
+          h.update(chunk);
+          n += chunk.byteLength;
+          if (!killed && n >= 10 * MiB) {
+            killed = true;
+            await cluster.nodes[victim].stop({ signal: "SIGKILL", keepStore: true });
+          }
+        }
+        assert.ok(killed, "the leader was killed during the read");
+        assert.equal(n, data.byteLength);
+        assert.equal(h.digest("hex"), want);
+        rounds.push(`n${victim}${onLeader ? " (the client's node)" : ""} ${(Date.now() - t0) / 1000}s`);
+      } finally {
+        await bridge.close().catch(() => {});
+      }
+      await cluster.restart(victim);
+    }
+    console.log(`fault/cluster-leader-read: stream leader killed during a 40 MiB streamed read, read verified: ${rounds.join("; ")}`);
   } finally {
     await admin.close().catch(() => {});
     await Promise.all(cluster.nodes.map((n) => n.stop()));
