@@ -11,8 +11,9 @@
  * acks at once.
  *
  * Those chunks are also what a put needs to resume: when acks fail for a
- * reason another try may cure (the server restarting, a timeout), the put
- * waits, asks the server which of them it kept, and publishes the rest again,
+ * reason another try may cure (the server restarting, a timeout, a cluster
+ * leader change), the put waits, asks the server which of them it kept (in
+ * order; what it kept out of order is deleted), and publishes the rest again,
  * so a stream that cannot be read twice still arrives whole and a large put
  * does not start over.
  *
@@ -69,15 +70,17 @@ interface Unconfirmed {
 }
 
 /**
- * The server kept chunks other than the first unconfirmed ones: resuming
- * cannot put the object together, starting over (bytes, files) can.
+ * The chunks stored are not the object's in order (a publish reached the
+ * server after the put had moved on): resuming cannot put the object
+ * together, starting over (bytes, files) can.
  */
 class CannotResume extends Error {}
 
 /**
  * Whether a failed chunk publish may succeed when made again: not when the
  * put was aborted, the connection closed for good, the server answered with
- * an error of its own (a full stream, a limit), or it kept chunks out of order.
+ * an error of its own (a full stream, a limit), or it stored chunks out of
+ * order.
  */
 function mayResume(err: unknown, signal: AbortSignal | undefined): boolean {
   return !signal?.aborted && !(err instanceof NatsBridgeError) && !(err instanceof errors.ClosedConnectionError) &&
@@ -197,39 +200,42 @@ export async function writeObject(
     return ack;
   };
 
+  /** Takes the oldest unconfirmed chunk as stored at `seq`, which must follow the last one. */
+  const confirmed = (seq: number) => {
+    if (seq <= lastSeq) throw new CannotResume(`a chunk of "${options.description}" was stored out of order`);
+    lastSeq = seq;
+    unconfirmed.shift();
+  };
+
   /**
-   * After failed acks: every publish has settled; the server may have kept
-   * some of the unconfirmed chunks although their acks were lost. Those must
-   * be the first ones, in order (checked byte for byte), and are dropped from
-   * the list; the others are published again and awaited.
+   * After failed acks, once every publish has settled: the server may have
+   * kept unconfirmed chunks although their acks were lost, and across a
+   * cluster leader change it may have kept later ones and lost earlier ones.
+   * What it kept after the last confirmed chunk is compared with the chunks
+   * due, in order and byte for byte: a match is confirmed, anything else
+   * deleted. The chunks still unconfirmed are then published again.
    */
   const resumeOnce = async () => {
     await Promise.allSettled(unconfirmed.map((u) => u.ack));
     const jsm = await js.jetstreamManager();
-    for (;;) {
+    for (let from = lastSeq + 1;;) {
       // The server's STREAM.MSG.GET takes next_by_subj; nats.js types it only
       // for direct gets, which need allow_direct on the stream.
-      const next: NextMsgRequest = { next_by_subj: chunkSubject, seq: lastSeq + 1 };
+      const next: NextMsgRequest = { next_by_subj: chunkSubject, seq: from };
       const kept = await jsm.streams.getMessage(stream, next as unknown as MsgRequest);
       if (!kept) break;
-      if (!unconfirmed.length || !sameBytes(kept.data, unconfirmed[0].bytes)) {
-        throw new CannotResume(`the server kept chunks of "${options.description}" out of order; the put cannot resume`);
-      }
-      lastSeq = kept.seq;
-      unconfirmed.shift();
+      from = kept.seq + 1;
+      if (unconfirmed.length && sameBytes(kept.data, unconfirmed[0].bytes)) confirmed(kept.seq);
+      else await jsm.streams.deleteMessage(stream, kept.seq, false);
     }
     for (const u of unconfirmed) u.ack = publish(u.bytes);
-    while (unconfirmed.length) {
-      lastSeq = (await unconfirmed[0].ack).seq;
-      unconfirmed.shift();
-    }
+    while (unconfirmed.length) confirmed((await unconfirmed[0].ack).seq);
   };
 
   /** Waits for the oldest unconfirmed chunk's ack; if it failed, resumes. */
   const confirmOldest = async () => {
     try {
-      lastSeq = (await unconfirmed[0].ack).seq;
-      unconfirmed.shift();
+      confirmed((await unconfirmed[0].ack).seq);
     } catch (err) {
       if (!mayResume(err, options.signal)) throw err;
       resumed = true;

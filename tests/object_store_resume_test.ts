@@ -1,0 +1,100 @@
+/**
+ * Object Store puts that resume, against a real nats-server. The server is
+ * real; what a fault would do to single publishes (an ack lost, a publish
+ * lost while later ones are stored, as across a cluster leader change) is
+ * injected in the JetStream client the writer is given, so each case happens
+ * every run instead of when a node happens to die at the right moment (the
+ * fault tests do that too: `tests/faults/cluster_node_fault.ts`).
+ */
+import { after, test } from "node:test";
+import assert from "node:assert/strict";
+import { createHash } from "node:crypto";
+import { errors } from "@nats-io/nats-core";
+import { connect } from "@nats-io/transport-node";
+import { jetstream, type JetStreamClient, jetstreamManager, type PubAck } from "@nats-io/jetstream";
+import { Objm } from "@nats-io/obj";
+import { writeObject } from "../engine/handlers/object_store_writer.ts";
+import { startNats } from "../scripts/servers.ts";
+import { bytesOf } from "./_helpers.ts";
+
+const nats = await startNats();
+const nc = await connect({ servers: nats.url });
+const objm = new Objm(nc);
+const js = jetstream(nc);
+after(async () => {
+  await nc.close();
+  await nats.stop();
+});
+
+type Publish = JetStreamClient["publish"];
+
+/**
+ * `js` with its chunk publishes (the n-th, from 0) handed to `fault`, which
+ * may publish for real, or not, and say the ack was lost either way.
+ */
+function faulty(fault: (n: number, publish: () => Promise<PubAck>) => Promise<PubAck> | undefined): JetStreamClient {
+  let n = 0;
+  const publish: Publish = (subject, data, options) => {
+    const real = () => js.publish(subject, data, options);
+    if (!subject.includes(".C.")) return real();
+    return fault(n++, real) ?? real();
+  };
+  return new Proxy(js, { get: (target, key) => key === "publish" ? publish : Reflect.get(target, key) });
+}
+
+/** An ack that never came. */
+const lost = () => new Promise<PubAck>((_, reject) => setTimeout(() => reject(new errors.TimeoutError()), 20));
+
+async function storedChunks(bucket: string): Promise<number> {
+  const jsm = await jetstreamManager(nc);
+  const si = await jsm.streams.info(`OBJ_${bucket}`, { subjects_filter: `$O.${bucket}.C.>` });
+  return Object.values(si.state.subjects ?? {}).reduce((a, b) => a + b, 0);
+}
+
+async function readBack(bucket: string, name: string): Promise<Uint8Array> {
+  const store = await objm.open(bucket);
+  const bytes = await store.getBlob(name); // nats.js's reader, which checks the object's digest
+  assert.ok(bytes, `${name} is readable`);
+  return bytes;
+}
+
+test("a chunk lost while the ones after it were stored (a leader change) is put back in order", async () => {
+  const bucket = "resume_order";
+  await objm.create(bucket);
+  const data = bytesOf(64 * 1024, 21);
+  // Chunks 3 and 4 never reach the server; 5 and later are stored and acked.
+  const client = faulty((n) => n === 3 || n === 4 ? lost() : undefined);
+  const written = await writeObject(client, bucket, data, { name: "o", description: "o", chunkSize: 1024 });
+  assert.equal(written.checksum, createHash("sha256").update(data).digest("hex"));
+  assert.deepEqual(await readBack(bucket, "o"), data);
+  assert.equal(await storedChunks(bucket), 64, "every chunk once, the ones stored out of order deleted");
+});
+
+test("a chunk the server stored although its ack was lost is not stored twice", async () => {
+  const bucket = "resume_dup";
+  await objm.create(bucket);
+  const data = bytesOf(64 * 1024, 22);
+  // Chunks 10 to 12 are stored, but their acks are lost.
+  const client = faulty((n, publish) => n >= 10 && n <= 12 ? publish().then(lost) : undefined);
+  await writeObject(client, bucket, data, { name: "o", description: "o", chunkSize: 1024 });
+  assert.deepEqual(await readBack(bucket, "o"), data);
+  assert.equal(await storedChunks(bucket), 64);
+});
+
+test("a ReadableStream put resumes after lost acks (it cannot be read again)", async () => {
+  const bucket = "resume_stream";
+  await objm.create(bucket);
+  const data = bytesOf(100 * 1024, 23);
+  let at = 0;
+  const source = new ReadableStream<Uint8Array>({
+    pull(c) {
+      if (at >= data.byteLength) return c.close();
+      c.enqueue(data.slice(at, at + 3000)); // pieces that do not line up with the chunks
+      at += 3000;
+    },
+  });
+  const client = faulty((n, publish) => n === 7 ? lost() : n === 9 ? publish().then(lost) : undefined);
+  await writeObject(client, bucket, source, { name: "o", description: "o", chunkSize: 1024 });
+  assert.deepEqual(await readBack(bucket, "o"), data);
+  assert.equal(await storedChunks(bucket), 100);
+});
