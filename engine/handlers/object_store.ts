@@ -157,10 +157,10 @@ export async function objectStoreFileServer(
     context?: UploadContext,
   ): Promise<UploadResult> {
     context?.onProgress?.(0, data.byteLength);
-    // A put resumes across a passing failure by itself; one that cannot (the
-    // server kept chunks out of order across a leader change) is retried
-    // under a fresh name, since bytes can be put again. The failed attempt's
-    // chunks are purged, or expire with the TTL.
+    // A put resumes across a passing failure by itself; one that cannot (a
+    // publish reached the server after the put had moved on) is retried under
+    // a fresh name, since bytes can be put again. The failed attempt's chunks
+    // are purged, or expire with the TTL.
     const signal = context?.signal;
     const onProgress = context?.onProgress && ((done: number) => context.onProgress!(done, data.byteLength));
     return retry(async () => {
