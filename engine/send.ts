@@ -274,6 +274,7 @@ export async function smartsend(
         checksum: known,
         signal,
         onProgress: progressOf(p.dataname),
+        logger,
       });
       const url = checkUploadResult(res, p.dataname);
       const size = bytes.byteLength;
@@ -314,6 +315,7 @@ export async function smartsend(
         signal,
         size: source.size,
         onProgress: progressOf(p.dataname),
+        logger,
       });
       const url = checkUploadResult(res, p.dataname);
       return linked(p, url, res.size, withChecksum ? res.checksum : undefined);

@@ -359,6 +359,8 @@ export interface UploadContext {
   signal?: AbortSignal;
   /** Reports bytes uploaded. */
   onProgress?: (done: number, total: number | undefined) => void;
+  /** Where a store reports what it recovered from (a put resumed after a server restart). */
+  logger?: import("./logger.ts").Logger;
 }
 
 /**

@@ -64,10 +64,19 @@ test("a chunk lost while the ones after it were stored (a leader change) is put 
   const data = bytesOf(64 * 1024, 21);
   // Chunks 3 and 4 never reach the server; 5 and later are stored and acked.
   const client = faulty((n) => n === 3 || n === 4 ? lost() : undefined);
-  const written = await writeObject(client, bucket, data, { name: "o", description: "o", chunkSize: 1024 });
+  const said: string[] = [];
+  const written = await writeObject(client, bucket, data, {
+    name: "o",
+    description: "o",
+    chunkSize: 1024,
+    onResume: (m) => said.push(m),
+  });
   assert.equal(written.checksum, createHash("sha256").update(data).digest("hex"));
   assert.deepEqual(await readBack(bucket, "o"), data);
   assert.equal(await storedChunks(bucket), 64, "every chunk once, the ones stored out of order deleted");
+  assert.equal(said.length, 2, said.join("\n"));
+  assert.match(said[0], /^61 chunks not acknowledged \(.*timeout.*\); resuming after stream sequence \d+$/i);
+  assert.match(said[1], /of 61 unacknowledged chunks the server had 0, 61 were published again, 59 stored out of order were deleted$/);
 });
 
 test("a chunk the server stored although its ack was lost is not stored twice", async () => {
@@ -76,9 +85,11 @@ test("a chunk the server stored although its ack was lost is not stored twice", 
   const data = bytesOf(64 * 1024, 22);
   // Chunks 10 to 12 are stored, but their acks are lost.
   const client = faulty((n, publish) => n >= 10 && n <= 12 ? publish().then(lost) : undefined);
-  await writeObject(client, bucket, data, { name: "o", description: "o", chunkSize: 1024 });
+  const said: string[] = [];
+  await writeObject(client, bucket, data, { name: "o", description: "o", chunkSize: 1024, onResume: (m) => said.push(m) });
   assert.deepEqual(await readBack(bucket, "o"), data);
   assert.equal(await storedChunks(bucket), 64);
+  assert.match(said.at(-1) ?? "", /of 54 unacknowledged chunks the server had 54, 0 were published again$/);
 });
 
 test("a ReadableStream put resumes after lost acks (it cannot be read again)", async () => {

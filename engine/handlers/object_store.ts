@@ -123,7 +123,7 @@ export async function objectStoreFileServer(
   const put = (
     dataname: string,
     data: Uint8Array | ReadableStream<Uint8Array>,
-    signal: AbortSignal | undefined,
+    context: UploadContext | undefined,
     onProgress?: (done: number) => void,
   ) =>
     writeObject(js, bucket, data, {
@@ -132,7 +132,9 @@ export async function objectStoreFileServer(
       // A server may allow less per message than our chunk size (max_payload).
       chunkSize: Math.min(OBJECT_CHUNK_SIZE, options.connection.info?.max_payload || OBJECT_CHUNK_SIZE),
       onProgress,
-      signal,
+      signal: context?.signal,
+      onResume: context?.logger &&
+        ((m) => logEvent(context.logger!, "warn", context.correlationId, `Object Store put of "${dataname}": ${m}`)),
     });
   // An abort stays ABORTED and bad input INVALID_INPUT; anything else is the store's failure.
   const putFailed = (dataname: string, context: UploadContext | undefined, err: unknown) =>
@@ -165,7 +167,7 @@ export async function objectStoreFileServer(
     const onProgress = context?.onProgress && ((done: number) => context.onProgress!(done, data.byteLength));
     return retry(async () => {
       try {
-        return resultOf(await put(dataname, data, signal, onProgress));
+        return resultOf(await put(dataname, data, context, onProgress));
       } catch (err) {
         if (signal?.aborted) throw putFailed(dataname, context, err);
         throw err;
@@ -186,7 +188,7 @@ export async function objectStoreFileServer(
   ): Promise<StreamUploadResult> {
     const metered = meteredStream(data, { hash: false, total: context.size, onProgress: context.onProgress });
     try {
-      const written = await put(dataname, metered.stream, context.signal);
+      const written = await put(dataname, metered.stream, context);
       return { ...resultOf(written), size: written.size, checksum: written.checksum };
     } catch (err) {
       throw putFailed(dataname, context, err);
@@ -273,11 +275,14 @@ export async function objectStoreFileServer(
         "PAYLOAD_TOO_LARGE",
       );
     }
+    const { logger } = context;
     const data = await readObjectChunks(js, bucket, info, {
       errContext,
       digestHex: digestToHex(info.digest),
       onVerified: context.onVerified,
       signal: context.signal,
+      onReopen: logger &&
+        ((m) => logEvent(logger, "warn", correlation_id, `Object Store read of "${context.dataname}": ${m}`)),
     });
     return { info, data };
   }

@@ -74,6 +74,8 @@ export interface ReadObjectOptions {
   onVerified?: (hex: string) => void;
   /** Cancels the read. */
   signal?: AbortSignal;
+  /** Told, in a sentence, when the read replaces a consumer that went silent. */
+  onReopen?: (message: string) => void;
 }
 
 /**
@@ -188,6 +190,9 @@ export async function readObjectChunks(
         return r.value.data;
       }
       if (!replacing || stopped) return undefined;
+      options.onReopen?.(
+        `nothing for ${REOPEN_AFTER_MS / 1000} s at ${received} of ${info.size} bytes; reading on with a new consumer after stream sequence ${lastSeq}`,
+      );
       await reopen();
       replacing = false;
     }

@@ -61,6 +61,8 @@ export interface WriteObjectOptions {
   onProgress?: (done: number) => void;
   /** Stops the put before its next chunk (the chunks already stored are purged). */
   signal?: AbortSignal;
+  /** Told, in a sentence, when the put resumes after failed acks and how it went. */
+  onResume?: (message: string) => void;
 }
 
 /** A chunk published whose ack has not been seen yet. */
@@ -218,6 +220,8 @@ export async function writeObject(
   const resumeOnce = async () => {
     await Promise.allSettled(unconfirmed.map((u) => u.ack));
     const jsm = await js.jetstreamManager();
+    const due = unconfirmed.length;
+    let removed = 0;
     for (let from = lastSeq + 1;;) {
       // The server's STREAM.MSG.GET takes next_by_subj; nats.js types it only
       // for direct gets, which need allow_direct on the stream.
@@ -226,10 +230,18 @@ export async function writeObject(
       if (!kept) break;
       from = kept.seq + 1;
       if (unconfirmed.length && sameBytes(kept.data, unconfirmed[0].bytes)) confirmed(kept.seq);
-      else await jsm.streams.deleteMessage(stream, kept.seq, false);
+      else {
+        await jsm.streams.deleteMessage(stream, kept.seq, false);
+        removed++;
+      }
     }
+    const again = unconfirmed.length;
     for (const u of unconfirmed) u.ack = publish(u.bytes);
     while (unconfirmed.length) confirmed((await unconfirmed[0].ack).seq);
+    options.onResume?.(
+      `resumed at ${size} bytes: of ${due} unacknowledged chunks the server had ${due - again}, ` +
+        `${again} were published again${removed ? `, ${removed} stored out of order were deleted` : ""}`,
+    );
   };
 
   /** Waits for the oldest unconfirmed chunk's ack; if it failed, resumes. */
@@ -239,6 +251,9 @@ export async function writeObject(
     } catch (err) {
       if (!mayResume(err, options.signal)) throw err;
       resumed = true;
+      options.onResume?.(
+        `${unconfirmed.length} chunks not acknowledged (${(err as Error).message}); resuming after stream sequence ${lastSeq}`,
+      );
       await retry(resumeOnce, {
         ...UPLOAD_RETRY,
         signal: options.signal,

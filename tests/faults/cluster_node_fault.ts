@@ -84,10 +84,11 @@ test("R3 Object Store: a ReadableStream put resumes across the stream leader's k
       const victim = await healedLeader(jsm, "OBJ_r3s");
       const others = cluster.nodes.filter((_, i) => i !== victim).map((n) => n.url);
       // On the leader: listed first and not shuffled, so the client starts there and fails over.
+      const lines: string[] = [];
       const bridge = await Bridge.connect({
         broker_url: (onLeader ? [cluster.nodes[victim].url, ...others] : others).join(","),
         connect_options: { noRandomize: true },
-        logger: quiet,
+        logger: { log: (_level, line) => lines.push(line) },
       });
       try {
         const store = await objectStoreFileServer({ connection: bridge.connection, bucket: "r3s", replicas: 3, ttl: 600 });
@@ -113,7 +114,10 @@ test("R3 Object Store: a ReadableStream put resumes across the stream leader's k
         assert.equal(env.payloads[0].metadata.checksum, want);
         const got = await bridge.receive(json, { fileserver: store, max_retries: 8, base_delay: 200 });
         assert.equal(createHash("sha256").update(got.payloads[0][1] as Uint8Array).digest("hex"), want);
-        rounds.push(`leader n${victim} killed${onLeader ? " under the client" : ""}, put resumed and verified in ${(Date.now() - t0) / 1000}s`);
+        const resumes = lines.filter((l) => l.includes("resumed at")).length;
+        rounds.push(
+          `leader n${victim} killed${onLeader ? " under the client" : ""}, put resumed ${resumes}x and verified in ${(Date.now() - t0) / 1000}s`,
+        );
       } finally {
         await bridge.close().catch(() => {});
       }
@@ -140,10 +144,11 @@ test("R3 Object Store: a streamed read resumes across the stream leader's kill",
     for (const onLeader of [false, true, false, true]) {
       const victim = await healedLeader(jsm, "OBJ_r3r");
       const others = cluster.nodes.filter((_, i) => i !== victim).map((n) => n.url);
+      const lines: string[] = [];
       const bridge = await Bridge.connect({
         broker_url: (onLeader ? [cluster.nodes[victim].url, ...others] : others).join(","),
         connect_options: { noRandomize: true },
-        logger: quiet,
+        logger: { log: (_level, line) => lines.push(line) },
       });
       try {
         const store = await objectStoreFileServer({ connection: bridge.connection, bucket: "r3r", replicas: 3, ttl: 600 });
@@ -164,7 +169,8 @@ test("R3 Object Store: a streamed read resumes across the stream leader's kill",
         assert.ok(killed, "the leader was killed during the read");
         assert.equal(n, data.byteLength);
         assert.equal(h.digest("hex"), want);
-        rounds.push(`n${victim}${onLeader ? " (the client's node)" : ""} ${(Date.now() - t0) / 1000}s`);
+        const reopened = lines.filter((l) => l.includes("with a new consumer")).length;
+        rounds.push(`n${victim}${onLeader ? " (the client's node)" : ""} ${(Date.now() - t0) / 1000}s, consumer replaced ${reopened}x`);
       } finally {
         await bridge.close().catch(() => {});
       }
