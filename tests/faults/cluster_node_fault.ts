@@ -11,7 +11,7 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
 import { jetstreamManager } from "@nats-io/jetstream";
-import { Bridge, objectStoreFileServer } from "natsbridge";
+import { Bridge, type FileServer, objectStoreFileServer } from "natsbridge";
 import { startCluster } from "../../scripts/servers.ts";
 import { bytesOf } from "../_helpers.ts";
 
@@ -69,116 +69,112 @@ async function healedLeader(jsm: Awaited<ReturnType<typeof jetstreamManager>>, s
   }
 }
 
-test("R3 Object Store: a ReadableStream put resumes across the stream leader's kill", async () => {
-  const MiB = 1024 * 1024;
+/** What a round of {@link leaderKillRounds} gets: a client, its store, and the node to kill. */
+interface Round {
+  bridge: Bridge;
+  store: FileServer;
+  kill: () => Promise<void>;
+  /** The client's log lines so far. */
+  lines: string[];
+}
+
+/**
+ * An R3 bucket on a fresh 3-node cluster, then one round per entry of
+ * `onLeader`: a client connected to the nodes other than the stream's leader
+ * (`false`) or to the leader first (`true`: it must fail over), `round` run
+ * with a `kill()` of the leader, the node restarted after. Returns what each
+ * round said.
+ */
+async function leaderKillRounds(bucket: string, onLeader: boolean[], round: (r: Round) => Promise<string>): Promise<string[]> {
   const cluster = await startCluster(3);
-  const quiet = { log() {} };
-  const admin = await Bridge.connect({ broker_url: cluster.urls, logger: quiet });
+  const admin = await Bridge.connect({ broker_url: cluster.urls, logger: { log() {} } });
+  const storeOf = (bridge: Bridge) => objectStoreFileServer({ connection: bridge.connection, bucket, replicas: 3, ttl: 600 });
+  const said: string[] = [];
   try {
-    await objectStoreFileServer({ connection: admin.connection, bucket: "r3s", replicas: 3, ttl: 600 });
+    await storeOf(admin);
     const jsm = await jetstreamManager(admin.connection);
-    const data = bytesOf(40 * MiB, 5);
-    const want = createHash("sha256").update(data).digest("hex");
-    const rounds: string[] = [];
-    for (const onLeader of [false, true]) {
-      const victim = await healedLeader(jsm, "OBJ_r3s");
+    for (const first of onLeader) {
+      const victim = await healedLeader(jsm, `OBJ_${bucket}`);
       const others = cluster.nodes.filter((_, i) => i !== victim).map((n) => n.url);
-      // On the leader: listed first and not shuffled, so the client starts there and fails over.
       const lines: string[] = [];
+      // On the leader: listed first and not shuffled, so the client starts there and fails over.
       const bridge = await Bridge.connect({
-        broker_url: (onLeader ? [cluster.nodes[victim].url, ...others] : others).join(","),
+        broker_url: (first ? [cluster.nodes[victim].url, ...others] : others).join(","),
         connect_options: { noRandomize: true },
         logger: { log: (_level, line) => lines.push(line) },
       });
       try {
-        const store = await objectStoreFileServer({ connection: bridge.connection, bucket: "r3s", replicas: 3, ttl: 600 });
-        let streamed = 0;
-        let killed: Promise<void> | undefined;
-        const source = new ReadableStream<Uint8Array>({
-          pull(c) {
-            if (streamed >= data.byteLength) return c.close();
-            c.enqueue(data.slice(streamed, streamed + 100_000));
-            streamed += 100_000;
-          },
-        });
-        const t0 = Date.now();
-        const [env, json] = await bridge.send("r3s", [["stream", source, "binary"]], {
-          is_publish: false,
-          fileserver: store,
-          on_progress: (p) => {
-            if (!killed && p.done >= 10 * MiB) killed = cluster.nodes[victim].stop({ signal: "SIGKILL", keepStore: true });
-          },
-        });
-        assert.ok(killed, "the leader was killed during the put");
-        await killed;
-        assert.equal(env.payloads[0].metadata.checksum, want);
-        const got = await bridge.receive(json, { fileserver: store, max_retries: 8, base_delay: 200 });
-        assert.equal(createHash("sha256").update(got.payloads[0][1] as Uint8Array).digest("hex"), want);
-        const resumes = lines.filter((l) => l.includes("resumed at")).length;
-        rounds.push(
-          `leader n${victim} killed${onLeader ? " under the client" : ""}, put resumed ${resumes}x and verified in ${(Date.now() - t0) / 1000}s`,
-        );
+        const kill = () => cluster.nodes[victim].stop({ signal: "SIGKILL", keepStore: true });
+        said.push(`leader n${victim} killed${first ? " under the client" : ""}: ${await round({ bridge, store: await storeOf(bridge), kill, lines })}`);
       } finally {
         await bridge.close().catch(() => {});
       }
       await cluster.restart(victim);
     }
-    console.log(`fault/cluster-leader-stream: ${rounds.join("; ")}`);
+    return said;
   } finally {
     await admin.close().catch(() => {});
     await Promise.all(cluster.nodes.map((n) => n.stop()));
   }
+}
+
+test("R3 Object Store: a ReadableStream put resumes across the stream leader's kill", async () => {
+  const MiB = 1024 * 1024;
+  const data = bytesOf(40 * MiB, 5);
+  const want = createHash("sha256").update(data).digest("hex");
+  const rounds = await leaderKillRounds("r3s", [false, true], async ({ bridge, store, kill, lines }) => {
+    let streamed = 0;
+    let killed: Promise<void> | undefined;
+    const source = new ReadableStream<Uint8Array>({
+      pull(c) {
+        if (streamed >= data.byteLength) return c.close();
+        c.enqueue(data.slice(streamed, streamed + 100_000));
+        streamed += 100_000;
+      },
+    });
+    const t0 = Date.now();
+    const [env, json] = await bridge.send("r3s", [["stream", source, "binary"]], {
+      is_publish: false,
+      fileserver: store,
+      on_progress: (p) => {
+        if (!killed && p.done >= 10 * MiB) killed = kill();
+      },
+    });
+    assert.ok(killed, "the leader was killed during the put");
+    await killed;
+    assert.equal(env.payloads[0].metadata.checksum, want);
+    const got = await bridge.receive(json, { fileserver: store, max_retries: 8, base_delay: 200 });
+    assert.equal(createHash("sha256").update(got.payloads[0][1] as Uint8Array).digest("hex"), want);
+    const resumes = lines.filter((l) => l.includes("resumed at")).length;
+    return `put resumed ${resumes}x, verified in ${(Date.now() - t0) / 1000}s`;
+  });
+  console.log(`fault/cluster-leader-stream: 40 MiB ReadableStream puts: ${rounds.join("; ")}`);
 });
 
 test("R3 Object Store: a streamed read resumes across the stream leader's kill", async () => {
   const MiB = 1024 * 1024;
-  const cluster = await startCluster(3);
-  const quiet = { log() {} };
-  const admin = await Bridge.connect({ broker_url: cluster.urls, logger: quiet });
-  try {
-    await objectStoreFileServer({ connection: admin.connection, bucket: "r3r", replicas: 3, ttl: 600 });
-    const jsm = await jetstreamManager(admin.connection);
-    const data = bytesOf(40 * MiB, 6);
-    const want = createHash("sha256").update(data).digest("hex");
-    const rounds: string[] = [];
-    for (const onLeader of [false, true, false, true]) {
-      const victim = await healedLeader(jsm, "OBJ_r3r");
-      const others = cluster.nodes.filter((_, i) => i !== victim).map((n) => n.url);
-      const lines: string[] = [];
-      const bridge = await Bridge.connect({
-        broker_url: (onLeader ? [cluster.nodes[victim].url, ...others] : others).join(","),
-        connect_options: { noRandomize: true },
-        logger: { log: (_level, line) => lines.push(line) },
-      });
-      try {
-        const store = await objectStoreFileServer({ connection: bridge.connection, bucket: "r3r", replicas: 3, ttl: 600 });
-        const [, json] = await bridge.send("r3r", [["blob", data, "binary"]], { is_publish: false, fileserver: store });
-        const t0 = Date.now();
-        const got = await bridge.receive(json, { fileserver: store, stream: true });
-        const h = createHash("sha256");
-        let n = 0;
-        let killed = false;
-        for await (const chunk of got.payloads[0][1] as unknown as AsyncIterable<Uint8Array>) {
-          h.update(chunk);
-          n += chunk.byteLength;
-          if (!killed && n >= 10 * MiB) {
-            killed = true;
-            await cluster.nodes[victim].stop({ signal: "SIGKILL", keepStore: true });
-          }
-        }
-        assert.ok(killed, "the leader was killed during the read");
-        assert.equal(n, data.byteLength);
-        assert.equal(h.digest("hex"), want);
-        const reopened = lines.filter((l) => l.includes("with a new consumer")).length;
-        rounds.push(`n${victim}${onLeader ? " (the client's node)" : ""} ${(Date.now() - t0) / 1000}s, consumer replaced ${reopened}x`);
-      } finally {
-        await bridge.close().catch(() => {});
+  const data = bytesOf(40 * MiB, 6);
+  const want = createHash("sha256").update(data).digest("hex");
+  const rounds = await leaderKillRounds("r3r", [false, true, false, true], async ({ bridge, store, kill, lines }) => {
+    const [, json] = await bridge.send("r3r", [["blob", data, "binary"]], { is_publish: false, fileserver: store });
+    const t0 = Date.now();
+    const got = await bridge.receive(json, { fileserver: store, stream: true });
+    const h = createHash("sha256");
+    let n = 0;
+    let killed = false;
+    for await (const chunk of got.payloads[0][1] as unknown as AsyncIterable<Uint8Array>) {
+      h.update(chunk);
+      n += chunk.byteLength;
+      if (!killed && n >= 10 * MiB) {
+        killed = true;
+        await kill();
       }
-      await cluster.restart(victim);
     }
-    console.log(`fault/cluster-leader-read: stream leader killed during a 40 MiB streamed read, read verified: ${rounds.join("; ")}`);
-  } finally {
-    await admin.close().catch(() => {});
-    await Promise.all(cluster.nodes.map((n) => n.stop()));
-  }
+    assert.ok(killed, "the leader was killed during the read");
+    assert.equal(n, data.byteLength);
+    assert.equal(h.digest("hex"), want);
+    const reopened = lines.filter((l) => l.includes("with a new consumer")).length;
+    return `read verified in ${(Date.now() - t0) / 1000}s, consumer replaced ${reopened}x`;
+  });
+  console.log(`fault/cluster-leader-read: 40 MiB streamed reads: ${rounds.join("; ")}`);
 });
