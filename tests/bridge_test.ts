@@ -264,6 +264,46 @@ test("a link outside the allowed origins is refused without any request reaching
   await evil.close();
 });
 
+for (const honoursRange of [true, false]) {
+  test(`a streamed download that breaks off goes on from where it broke (server ${honoursRange ? "answers the Range" : "ignores the Range"})`, async () => {
+    const data = bytesOf(3_000_000, 31);
+    const [, json] = await smartsend("cut", [["f", data, "binary"]], { is_publish: false, size_threshold: 1, fileserver_url: plik.url });
+    const ranges: (string | undefined)[] = [];
+    // In front of the real Plik: the first response is cut after 1 MB.
+    const proxy = await httpServer(async (req, res) => {
+      const range = (req as { headers?: Record<string, string> }).headers?.range;
+      ranges.push(range);
+      const upstream = await fetch(plik.url + req.url, { headers: honoursRange && range ? { range } : {} });
+      const body = new Uint8Array(await upstream.arrayBuffer());
+      const headers: Record<string, string> = { "content-length": String(body.byteLength) };
+      const contentRange = upstream.headers.get("content-range");
+      if (contentRange) headers["content-range"] = contentRange;
+      res.writeHead(upstream.status, headers);
+      if (ranges.length === 1) {
+        res.write(body.subarray(0, 1_000_000));
+        setTimeout(() => (res as unknown as { destroy(): void }).destroy(), 50);
+        return;
+      }
+      res.end(body);
+    });
+    const lines: string[] = [];
+    const env = await smartreceive(json.replaceAll(plik.url, proxy.url), {
+      fileserver_url: proxy.url,
+      stream: true,
+      base_delay: 20,
+      logger: { log: (_l, line) => lines.push(line) },
+    });
+    const got = new Uint8Array(await new Response(env.payloads[0][1] as ReadableStream<Uint8Array>).arrayBuffer());
+    assert.equal(got.byteLength, data.byteLength);
+    assert.ok(got.every((b, i) => b === data[i]), "the bytes, in order, once");
+    assert.equal(ranges.length, 2);
+    assert.equal(ranges[0], undefined);
+    assert.match(ranges[1] ?? "", /^bytes=\d+-$/);
+    assert.match(lines.join("\n"), /Download of "f" broke off at \d+ bytes \(.*\); resuming from there/);
+    await proxy.close();
+  });
+}
+
 test("a server sending more bytes than announced is cut off with PAYLOAD_TOO_LARGE", async () => {
   const liar = await httpServer((_req, res) => {
     res.writeHead(200);

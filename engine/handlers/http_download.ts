@@ -61,7 +61,13 @@ export function fetchWithBackoff(
 
 /**
  * Opens `url` as a stream, with the same retries as {@link fetchWithBackoff}
- * until the response starts; after that, a failure errors the stream.
+ * until the response starts. A body that breaks off later (the server
+ * restarting, the network dropping, no byte for {@link DEFAULT_IDLE_TIMEOUT})
+ * is asked for again from the first byte not yet delivered (`Range`), with
+ * the same retries; a server that ignores the range sends the whole body
+ * again and what was delivered is skipped. The stream errors only once those
+ * retries are spent, or when the file is gone (a one-shot file cannot be read
+ * twice).
  *
  * @param url The link.
  * @param max_retries Total attempts to get a response.
@@ -86,8 +92,82 @@ export function openWithBackoff(
   context: DownloadContext = { dataname: "" },
 ): Promise<ReadableStream<Uint8Array>> {
   // The idle timer covers getting a response; the stream outlives the attempt.
-  return withBackoff(url, max_retries, base_delay, max_delay, correlation_id, context, (res) =>
-    Promise.resolve(res.body ?? new Blob([]).stream()), false);
+  const open = (from: number) =>
+    withBackoff(url, max_retries, base_delay, max_delay, correlation_id, context, (res) => Promise.resolve(res), false, from);
+  return open(0).then((first) => resumableBody(first, open, correlation_id, context));
+}
+
+/**
+ * `first`'s body, read on across breaks: `open(n)` gets a response from byte
+ * `n` on (206), or the whole body again (200, the first `n` bytes skipped).
+ */
+function resumableBody(
+  first: Response,
+  open: (from: number) => Promise<Response>,
+  correlation_id: string,
+  context: DownloadContext,
+): ReadableStream<Uint8Array> {
+  const { dataname, signal, logger } = context;
+  const total = contentLength(first);
+  let reader = (first.body ?? new Blob([]).stream()).getReader();
+  let delivered = 0;
+  let skip = 0;
+
+  /** One read, abandoned after DEFAULT_IDLE_TIMEOUT without a byte. */
+  const read = async () => {
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const idle = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new Error(`no data for ${DEFAULT_IDLE_TIMEOUT / 1000} s`)), DEFAULT_IDLE_TIMEOUT);
+    });
+    try {
+      return await Promise.race([reader.read(), idle]);
+    } finally {
+      clearTimeout(timer);
+    }
+  };
+
+  return new ReadableStream<Uint8Array>({
+    async pull(controller) {
+      for (;;) {
+        try {
+          const { value, done } = await read();
+          if (done) {
+            if (total !== undefined && delivered < total) throw new Error(`the body ended at ${delivered} of ${total} bytes`);
+            controller.close();
+            return;
+          }
+          const dropped = Math.min(skip, value.byteLength);
+          skip -= dropped;
+          if (dropped === value.byteLength) continue;
+          delivered += value.byteLength - dropped;
+          controller.enqueue(dropped ? value.subarray(dropped) : value);
+          return;
+        } catch (err) {
+          if (signal?.aborted) throw abortReason(signal, `Download of "${dataname}"`, correlation_id);
+          if (err instanceof NatsBridgeError) throw err;
+          reader.cancel().catch(() => {});
+          if (logger) {
+            logEvent(logger, "warn", correlation_id, `Download of "${dataname}" broke off at ${delivered} bytes (${(err as Error).message}); resuming from there`);
+          }
+          const res = await open(delivered);
+          // 206: the rest, as asked. 200: the server ignored the range and starts over.
+          const start = Number(/^bytes (\d+)-/.exec(res.headers.get("content-range") ?? "")?.[1] ?? NaN);
+          if (res.status === 206 && start !== delivered) {
+            await res.body?.cancel();
+            throw new DownloadError(
+              `Download of "${dataname}" asked to go on from byte ${delivered}, the server answered from ${start}`,
+              { correlationId: correlation_id, dataname },
+            );
+          }
+          skip = res.status === 206 ? 0 : delivered;
+          reader = (res.body ?? new Blob([]).stream()).getReader();
+        }
+      }
+    },
+    cancel(reason) {
+      return reader.cancel(reason);
+    },
+  });
 }
 
 /**
@@ -127,6 +207,7 @@ function withBackoff<T>(
   context: DownloadContext,
   consume: (res: Response, errContext: ErrContext, touch: () => void) => Promise<T>,
   idleDuringConsume = true,
+  from = 0,
 ): Promise<T> {
   const { dataname, signal, logger } = context;
   const errContext = { correlationId: correlation_id, dataname };
@@ -134,7 +215,7 @@ function withBackoff<T>(
   return retry(async (attempt) => {
     if (signal?.aborted) throw abortReason(signal, `Download of "${dataname}"`, correlation_id);
     try {
-      return await attemptOnce(url, context, errContext, consume, idleDuringConsume);
+      return await attemptOnce(url, context, errContext, consume, idleDuringConsume, from);
     } catch (err) {
       if (signal?.aborted) throw abortReason(signal, `Download of "${dataname}"`, correlation_id);
       if (err instanceof DownloadError) {
@@ -169,6 +250,7 @@ async function attemptOnce<T>(
   errContext: ErrContext,
   consume: (res: Response, errContext: ErrContext, touch: () => void) => Promise<T>,
   idleDuringConsume: boolean,
+  from: number,
 ): Promise<T> {
   const idle = new AbortController();
   const fetchSignal = context.signal ? AbortSignal.any([context.signal, idle.signal]) : idle.signal;
@@ -181,7 +263,8 @@ async function attemptOnce<T>(
   try {
     let res: Response;
     try {
-      res = await fetch(url, { signal: fetchSignal, redirect: "error" });
+      const headers = from > 0 ? { range: `bytes=${from}-` } : undefined;
+      res = await fetch(url, { signal: fetchSignal, redirect: "error", headers });
     } catch (err) {
       throw new RetryableError(0, err);
     }

@@ -3,9 +3,13 @@
  * the receivers' backoff rides it out. Down for good: each receive fails with
  * a typed error carrying the correlation id, within the configured retry budget.
  * Down for 1 s during uploads: bytes, files and Blobs are uploaded once it is back.
+ * Killed in the middle of a streamed download: the stream goes on from where
+ * it broke (a Range request) once the server is back, and errors with
+ * `DOWNLOAD_FAILED` within the retry budget if it never is.
  */
 import { test } from "node:test";
 import assert from "node:assert/strict";
+import { createHash } from "node:crypto";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -99,4 +103,70 @@ test("file server down for 1 s during uploads: bytes, a file and a Blob are uplo
     await plik.stop();
     rmSync(dir, { recursive: true, force: true });
   }
+});
+
+test("file server killed during a 40 MiB streamed download: the stream goes on from where it broke once the server is back", async () => {
+  let plik = await startPlik();
+  const MiB = 1024 * 1024;
+  const data = bytesOf(40 * MiB, 9);
+  const want = createHash("sha256").update(data).digest("hex");
+  const [, json] = await smartsend("down", [["big", data, "binary"]], { is_publish: false, size_threshold: 1, fileserver_url: plik.url });
+  const { port, dataDir, url } = plik;
+  const lines: string[] = [];
+  try {
+    const env = await smartreceive(json, {
+      fileserver_url: url,
+      stream: true,
+      max_retries: 7,
+      base_delay: 100,
+      max_delay: 1000,
+      logger: { log: (_level, line) => lines.push(line) },
+    });
+    const t0 = Date.now();
+    let restarted: Promise<unknown> | undefined;
+    const h = createHash("sha256");
+    let n = 0;
+    for await (const chunk of env.payloads[0][1] as unknown as AsyncIterable<Uint8Array>) {
+      h.update(chunk);
+      n += chunk.byteLength;
+      if (!restarted && n >= 10 * MiB) {
+        await plik.stop({ signal: "SIGKILL", keepStore: true });
+        restarted = new Promise((r) => setTimeout(r, 1000)).then(async () => (plik = await startPlik({ port, dataDir })));
+      }
+    }
+    assert.ok(restarted, "the server was killed during the download");
+    await restarted;
+    assert.equal(n, data.byteLength);
+    assert.equal(h.digest("hex"), want);
+    const resumed = lines.filter((l) => l.includes("resuming")).length;
+    console.log(`fault/fileserver-stream: killed at 10 MiB, back after 1 s; stream resumed ${resumed}x and verified ${(Date.now() - t0) / 1000}s`);
+  } finally {
+    await plik.stop();
+  }
+});
+
+test("file server killed for good during a streamed download: the stream errors with DOWNLOAD_FAILED within the retry budget", async () => {
+  const plik = await startPlik();
+  const MiB = 1024 * 1024;
+  const [, json] = await smartsend("down", [["big", bytesOf(40 * MiB, 10), "binary"]], {
+    is_publish: false, size_threshold: 1, fileserver_url: plik.url, correlation_id: "gone-stream",
+  });
+  const env = await smartreceive(json, { fileserver_url: plik.url, stream: true, max_retries: 5, base_delay: 50, logger: quiet });
+  let n = 0;
+  let t0 = 0;
+  const err = await (async () => {
+    for await (const chunk of env.payloads[0][1] as unknown as AsyncIterable<Uint8Array>) {
+      n += chunk.byteLength;
+      if (!t0 && n >= 10 * MiB) {
+        await plik.stop({ signal: "SIGKILL" });
+        t0 = Date.now();
+      }
+    }
+  })().then(() => undefined, (e) => e as NatsBridgeError);
+  const elapsed = Date.now() - t0;
+  assert.ok(err, "the stream errored");
+  assert.equal(err.code, "DOWNLOAD_FAILED");
+  assert.equal(err.correlationId, "gone-stream");
+  assert.ok(elapsed < 750 + 3000, `gave up ${elapsed} ms after the kill`);
+  console.log(`fault/fileserver-stream-gone: killed at 10 MiB, the stream errored ${elapsed} ms later: ${err.code} ${err.message}`);
 });
