@@ -54,15 +54,23 @@ const DEFAULT_CHUNK = 128 * 1024;
 export const STALL_MS = 30_000;
 
 /**
- * A read that has waited this long for its next chunk replaces its consumer
- * with a new one starting after the last chunk delivered. nats.js recreates
- * a lost ordered consumer by itself, but not always when the stream's leader
+ * A read that has waited this long for its next chunk, and longer than
+ * {@link PATIENCE_FACTOR} times its slowest chunk so far, replaces its consumer
+ * with a new one starting after the last chunk delivered. nats.js recreates a
+ * lost ordered consumer by itself, but not always when the stream's leader
  * dies under it: measured in an R3 cluster, its pulls were answered 503 and
  * then nothing came, or a recreated consumer kept sending heartbeats without
  * delivering, until {@link STALL_MS} failed the read. A healthy consumer of a
- * finished object delivers its next chunk in milliseconds.
+ * finished object delivers its next chunk in milliseconds on a fast link, and
+ * in about the time its earlier chunks took on a slow one
+ * (`tests/faults/slow_link_fault.ts`: at 40 KB/s a chunk takes 6.5 s). Until
+ * a first chunk has shown the link's pace, the read does not replace its
+ * consumer.
  */
 const REOPEN_AFTER_MS = 5_000;
+
+/** How many times its slowest chunk a read waits before it takes its consumer for silent. */
+const PATIENCE_FACTOR = 4;
 
 /** What {@link readObjectChunks} checks the bytes against, and where errors point. */
 export interface ReadObjectOptions {
@@ -125,6 +133,7 @@ export async function readObjectChunks(
   let messages: ConsumerMessages | undefined;
   let iterator: AsyncIterator<JsMsg> | undefined;
   let stopped = false;
+  const chunkSize = info.options?.max_chunk_size || DEFAULT_CHUNK;
   // Stream sequence of the last chunk delivered: where a replacement consumer starts.
   let lastSeq = 0;
   // The current consumer was stopped to be replaced: its iterator's end is not the object's.
@@ -149,7 +158,7 @@ export async function readObjectChunks(
     // (two missed) and recreated from the last chunk seen within ~2 s, where
     // the 30 s default would hold the read that long.
     messages = await consumer.consume({
-      max_messages: Math.max(2, Math.ceil(READ_AHEAD_BYTES / (info.options?.max_chunk_size || DEFAULT_CHUNK))),
+      max_messages: Math.max(2, Math.ceil(READ_AHEAD_BYTES / chunkSize)),
       expires: 5_000,
       idle_heartbeat: 1_000,
     });
@@ -170,15 +179,20 @@ export async function readObjectChunks(
     }
   };
 
+  // Longest wait for a chunk so far, ms: the link's pace.
+  let slowest = 0;
+
   /** The next chunk message's data, across consumer replacements; undefined at the end. */
   const pullOne = async (): Promise<Uint8Array | undefined> => {
     for (;;) {
       const current = messages!;
-      const timer = setTimeout(() => {
+      const began = Date.now();
+      const patience = Math.max(REOPEN_AFTER_MS, PATIENCE_FACTOR * slowest);
+      const timer = lastSeq === 0 ? undefined : setTimeout(() => {
         if (current !== messages || stopped) return;
         replacing = true;
         current.stop(); // ends the iterator; a chunk already on its way still comes first
-      }, REOPEN_AFTER_MS);
+      }, patience);
       let r: IteratorResult<JsMsg>;
       try {
         r = await iterator!.next();
@@ -186,12 +200,13 @@ export async function readObjectChunks(
         clearTimeout(timer);
       }
       if (!r.done) {
+        slowest = Math.max(slowest, Date.now() - began);
         lastSeq = r.value.seq;
         return r.value.data;
       }
       if (!replacing || stopped) return undefined;
       options.onReopen?.(
-        `nothing for ${REOPEN_AFTER_MS / 1000} s at ${received} of ${info.size} bytes; reading on with a new consumer after stream sequence ${lastSeq}`,
+        `nothing for ${Math.round((Date.now() - began) / 100) / 10} s at ${received} of ${info.size} bytes; reading on with a new consumer after stream sequence ${lastSeq}`,
       );
       await reopen();
       replacing = false;

@@ -1,0 +1,90 @@
+/**
+ * Fault test: a slow link. The receiver reaches nats-server through a TCP
+ * proxy that lets ~40 KB/s through towards the client, so one 256 KiB Object
+ * Store chunk takes ~6.5 s to arrive: longer than the wait after which a read
+ * replaces a consumer it takes for silent. A slow link is not a silent
+ * consumer: the read must go on, not start its consumer over and over.
+ */
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { createHash } from "node:crypto";
+import { createServer, connect as tcpConnect, type Socket } from "node:net";
+import { Bridge, objectStoreFileServer } from "natsbridge";
+import { startNats } from "../../scripts/servers.ts";
+import { bytesOf } from "../_helpers.ts";
+
+const BYTES_PER_SECOND = 40_000;
+
+/** A proxy to `port` that passes server → client bytes at BYTES_PER_SECOND, in 4 KB steps. */
+async function slowProxy(port: number): Promise<{ url: string; close(): Promise<void> }> {
+  const sockets = new Set<Socket>();
+  const srv = createServer((client) => {
+    const upstream = tcpConnect(port, "127.0.0.1");
+    sockets.add(client).add(upstream);
+    client.pipe(upstream);
+    const queue: Buffer[] = [];
+    let timer: ReturnType<typeof setInterval> | undefined;
+    upstream.on("data", (d: Buffer) => {
+      queue.push(d);
+      timer ??= setInterval(() => {
+        let budget = BYTES_PER_SECOND / 10;
+        while (budget > 0 && queue.length) {
+          const head = queue[0];
+          const n = Math.min(budget, head.byteLength);
+          client.write(head.subarray(0, n));
+          budget -= n;
+          if (n === head.byteLength) queue.shift();
+          else queue[0] = head.subarray(n);
+        }
+      }, 100);
+    });
+    const end = () => {
+      clearInterval(timer);
+      client.destroy();
+      upstream.destroy();
+    };
+    client.on("close", end).on("error", end);
+    upstream.on("close", end).on("error", end);
+  });
+  await new Promise<void>((r) => srv.listen(0, "127.0.0.1", () => r()));
+  const { port: own } = srv.address() as { port: number };
+  return {
+    url: `nats://127.0.0.1:${own}`,
+    close: () => {
+      for (const s of sockets) s.destroy();
+      return new Promise<void>((r) => srv.close(() => r()));
+    },
+  };
+}
+
+test("a streamed Object Store read over a slow link goes on; it does not take the link for a silent consumer", async () => {
+  const nats = await startNats();
+  const proxy = await slowProxy(nats.port);
+  const quiet = { log() {} };
+  const sender = await Bridge.connect({ broker_url: nats.url, logger: quiet });
+  const lines: string[] = [];
+  const receiver = await Bridge.connect({ broker_url: proxy.url, logger: { log: (_l, line) => lines.push(line) } });
+  try {
+    const data = bytesOf(600 * 1024, 12); // three chunks: 256 + 256 + 88 KiB
+    const store = await objectStoreFileServer({ connection: sender.connection, bucket: "slow" });
+    const [, json] = await sender.send("slow", [["blob", data, "binary"]], { is_publish: false, fileserver: store });
+    const t0 = Date.now();
+    const env = await receiver.receive(json, { fileserver: await objectStoreFileServer({ connection: receiver.connection, bucket: "slow" }), stream: true });
+    const h = createHash("sha256");
+    let n = 0;
+    for await (const chunk of env.payloads[0][1] as unknown as AsyncIterable<Uint8Array>) {
+      h.update(chunk);
+      n += chunk.byteLength;
+    }
+    assert.equal(n, data.byteLength);
+    assert.equal(h.digest("hex"), createHash("sha256").update(data).digest("hex"));
+    const reopened = lines.filter((l) => l.includes("with a new consumer")).length;
+    console.log(`fault/slow-link: 600 KiB streamed at ~${BYTES_PER_SECOND / 1000} KB/s in ${(Date.now() - t0) / 1000}s, consumer replaced ${reopened}x`);
+    assert.equal(reopened, 0, lines.join("\n"));
+  } finally {
+    await receiver.close().catch(() => {});
+    await sender.close().catch(() => {});
+    await proxy.close();
+    await nats.stop();
+  }
+});
