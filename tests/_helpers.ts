@@ -3,6 +3,7 @@
  * the same tests hold whether natsbridge is loaded from source or from lib/.
  */
 import assert from "node:assert/strict";
+import { createHash } from "node:crypto";
 
 /** Asserts that `fn` rejects (or throws) a natsbridge error with `code`; returns it. */
 export async function rejectsWithCode(
@@ -21,6 +22,47 @@ export async function rejectsWithCode(
   assert.equal(e.code, code, `expected code ${code}, got ${e.code}: ${e.message}`);
   if (match) assert.match(e.message, match);
   return e;
+}
+
+/**
+ * `data` as a stream of unknown size, cut into pieces of the given sizes in
+ * turn (not lined up with any chunk size unless asked).
+ */
+export function piecesOf(data: Uint8Array, ...sizes: number[]): ReadableStream<Uint8Array> {
+  let at = 0;
+  let k = 0;
+  return new ReadableStream<Uint8Array>({
+    pull(c) {
+      if (at >= data.byteLength) return c.close();
+      const n = sizes[k++ % sizes.length];
+      c.enqueue(data.slice(at, at + n));
+      at += n;
+    },
+  });
+}
+
+/**
+ * Reads a stream payload to its end, hashing it. `midway` runs once, awaited,
+ * when `at` bytes have been read: to break something in the middle of a read.
+ * Rejects as the stream does.
+ */
+export async function drainBreakingAt(
+  stream: unknown,
+  at: number,
+  midway: () => Promise<unknown>,
+): Promise<{ size: number; sha256: string; brokeAt: boolean }> {
+  const h = createHash("sha256");
+  let size = 0;
+  let brokeAt = false;
+  for await (const chunk of stream as AsyncIterable<Uint8Array>) {
+    h.update(chunk);
+    size += chunk.byteLength;
+    if (!brokeAt && size >= at) {
+      brokeAt = true;
+      await midway();
+    }
+  }
+  return { size, sha256: h.digest("hex"), brokeAt };
 }
 
 /** Deterministic pseudo-random bytes. */

@@ -15,7 +15,7 @@ import { jetstream, type JetStreamClient, jetstreamManager, type PubAck } from "
 import { Objm } from "@nats-io/obj";
 import { writeObject } from "../engine/handlers/object_store_writer.ts";
 import { startNats } from "../scripts/servers.ts";
-import { bytesOf } from "./_helpers.ts";
+import { bytesOf, piecesOf } from "./_helpers.ts";
 
 const nats = await startNats();
 const nc = await connect({ servers: nats.url });
@@ -96,14 +96,7 @@ test("a ReadableStream put resumes after lost acks (it cannot be read again)", a
   const bucket = "resume_stream";
   await objm.create(bucket);
   const data = bytesOf(100 * 1024, 23);
-  let at = 0;
-  const source = new ReadableStream<Uint8Array>({
-    pull(c) {
-      if (at >= data.byteLength) return c.close();
-      c.enqueue(data.slice(at, at + 3000)); // pieces that do not line up with the chunks
-      at += 3000;
-    },
-  });
+  const source = piecesOf(data, 3000); // pieces that do not line up with the chunks
   const client = faulty((n, publish) => n === 7 ? lost() : n === 9 ? publish().then(lost) : undefined);
   await writeObject(client, bucket, source, { name: "o", description: "o", chunkSize: 1024 });
   assert.deepEqual(await readBack(bucket, "o"), data);

@@ -27,7 +27,7 @@ import { headers } from "@nats-io/nats-core";
 import { jetstream, jetstreamManager } from "@nats-io/jetstream";
 import { Objm } from "@nats-io/obj";
 import { startNats, startPlik } from "../scripts/servers.ts";
-import { bytesOf, rejectsWithCode } from "./_helpers.ts";
+import { bytesOf, piecesOf, rejectsWithCode } from "./_helpers.ts";
 
 const nats = await startNats();
 const plik = await startPlik();
@@ -181,17 +181,8 @@ test("[objectstore] an object that does not match its own digest is refused, as 
 test("[objectstore] objects natsbridge writes read back through nats.js, digest verified, whatever the source's chunk sizes", async () => {
   const reference = await new Objm(bridge.connection).open("streams");
   const whole = bytesOf(2 * 1024 * 1024 + 12_345, 3);
-  const pieces = [1, 4096, OBJECT_CHUNK_SIZE, OBJECT_CHUNK_SIZE + 1, 7]; // odd sizes: re-chunked on the way
-  let at = 0;
-  let k = 0;
-  const odd = new ReadableStream<Uint8Array>({
-    pull(c) {
-      if (at >= whole.byteLength) return c.close();
-      const n = pieces[k++ % pieces.length];
-      c.enqueue(whole.slice(at, at + n));
-      at += n;
-    },
-  });
+  // Odd sizes: re-chunked on the way.
+  const odd = piecesOf(whole, 1, 4096, OBJECT_CHUNK_SIZE, OBJECT_CHUNK_SIZE + 1, 7);
   const cases: [string, unknown][] = [["bytes", whole], ["odd stream", odd], ["empty Blob", new Blob([])]];
   for (const [label, data] of cases) {
     const [env, json] = await smartsend("s", [["bin", data, "binary"]], { is_publish: false, fileserver: stores.objectstore, logger: quiet });

@@ -13,7 +13,7 @@ import { createHash } from "node:crypto";
 import { jetstreamManager } from "@nats-io/jetstream";
 import { Bridge, type FileServer, objectStoreFileServer } from "natsbridge";
 import { startCluster } from "../../scripts/servers.ts";
-import { bytesOf } from "../_helpers.ts";
+import { bytesOf, drainBreakingAt, piecesOf } from "../_helpers.ts";
 
 const env = (globalThis as { process?: { env: Record<string, string> } }).process?.env ?? {};
 const TRANSFERS = Number(env.FAULT_TRANSFERS ?? 100);
@@ -123,15 +123,8 @@ test("R3 Object Store: a ReadableStream put resumes across the stream leader's k
   const data = bytesOf(40 * MiB, 5);
   const want = createHash("sha256").update(data).digest("hex");
   const rounds = await leaderKillRounds("r3s", [false, true], async ({ bridge, store, kill, lines }) => {
-    let streamed = 0;
     let killed: Promise<void> | undefined;
-    const source = new ReadableStream<Uint8Array>({
-      pull(c) {
-        if (streamed >= data.byteLength) return c.close();
-        c.enqueue(data.slice(streamed, streamed + 100_000));
-        streamed += 100_000;
-      },
-    });
+    const source = piecesOf(data, 100_000);
     const t0 = Date.now();
     const [env, json] = await bridge.send("r3s", [["stream", source, "binary"]], {
       is_publish: false,
@@ -159,20 +152,10 @@ test("R3 Object Store: a streamed read resumes across the stream leader's kill",
     const [, json] = await bridge.send("r3r", [["blob", data, "binary"]], { is_publish: false, fileserver: store });
     const t0 = Date.now();
     const got = await bridge.receive(json, { fileserver: store, stream: true });
-    const h = createHash("sha256");
-    let n = 0;
-    let killed = false;
-    for await (const chunk of got.payloads[0][1] as unknown as AsyncIterable<Uint8Array>) {
-      h.update(chunk);
-      n += chunk.byteLength;
-      if (!killed && n >= 10 * MiB) {
-        killed = true;
-        await kill();
-      }
-    }
-    assert.ok(killed, "the leader was killed during the read");
-    assert.equal(n, data.byteLength);
-    assert.equal(h.digest("hex"), want);
+    const read = await drainBreakingAt(got.payloads[0][1], 10 * MiB, kill);
+    assert.ok(read.brokeAt, "the leader was killed during the read");
+    assert.equal(read.size, data.byteLength);
+    assert.equal(read.sha256, want);
     const reopened = lines.filter((l) => l.includes("with a new consumer")).length;
     return `read verified in ${(Date.now() - t0) / 1000}s, consumer replaced ${reopened}x`;
   });

@@ -15,7 +15,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { type NatsBridgeError, smartreceive, smartsend } from "natsbridge";
 import { startPlik } from "../../scripts/servers.ts";
-import { bytesOf } from "../_helpers.ts";
+import { bytesOf, drainBreakingAt } from "../_helpers.ts";
 
 const quiet = { log() {} };
 const N = 20;
@@ -124,20 +124,14 @@ test("file server killed during a 40 MiB streamed download: the stream goes on f
     });
     const t0 = Date.now();
     let restarted: Promise<unknown> | undefined;
-    const h = createHash("sha256");
-    let n = 0;
-    for await (const chunk of env.payloads[0][1] as unknown as AsyncIterable<Uint8Array>) {
-      h.update(chunk);
-      n += chunk.byteLength;
-      if (!restarted && n >= 10 * MiB) {
-        await plik.stop({ signal: "SIGKILL", keepStore: true });
-        restarted = new Promise((r) => setTimeout(r, 1000)).then(async () => (plik = await startPlik({ port, dataDir })));
-      }
-    }
-    assert.ok(restarted, "the server was killed during the download");
+    const got = await drainBreakingAt(env.payloads[0][1], 10 * MiB, async () => {
+      await plik.stop({ signal: "SIGKILL", keepStore: true });
+      restarted = new Promise((r) => setTimeout(r, 1000)).then(async () => (plik = await startPlik({ port, dataDir })));
+    });
+    assert.ok(got.brokeAt, "the server was killed during the download");
     await restarted;
-    assert.equal(n, data.byteLength);
-    assert.equal(h.digest("hex"), want);
+    assert.equal(got.size, data.byteLength);
+    assert.equal(got.sha256, want);
     const resumed = lines.filter((l) => l.includes("resuming")).length;
     console.log(`fault/fileserver-stream: killed at 10 MiB, back after 1 s; stream resumed ${resumed}x and verified ${(Date.now() - t0) / 1000}s`);
   } finally {
@@ -152,17 +146,11 @@ test("file server killed for good during a streamed download: the stream errors 
     is_publish: false, size_threshold: 1, fileserver_url: plik.url, correlation_id: "gone-stream",
   });
   const env = await smartreceive(json, { fileserver_url: plik.url, stream: true, max_retries: 5, base_delay: 50, logger: quiet });
-  let n = 0;
   let t0 = 0;
-  const err = await (async () => {
-    for await (const chunk of env.payloads[0][1] as unknown as AsyncIterable<Uint8Array>) {
-      n += chunk.byteLength;
-      if (!t0 && n >= 10 * MiB) {
-        await plik.stop({ signal: "SIGKILL" });
-        t0 = Date.now();
-      }
-    }
-  })().then(() => undefined, (e) => e as NatsBridgeError);
+  const err = await drainBreakingAt(env.payloads[0][1], 10 * MiB, async () => {
+    await plik.stop({ signal: "SIGKILL" });
+    t0 = Date.now();
+  }).then(() => undefined, (e) => e as NatsBridgeError);
   const elapsed = Date.now() - t0;
   assert.ok(err, "the stream errored");
   assert.equal(err.code, "DOWNLOAD_FAILED");

@@ -7,12 +7,42 @@
  */
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { Bridge, ensureStream, type SendItem } from "natsbridge";
+import { Bridge, type ConsumeOptions, ensureStream, type SendItem } from "natsbridge";
 import { jetstreamManager } from "@nats-io/jetstream";
 import { startCluster, startNats, startPlik } from "../../scripts/servers.ts";
 import { bytesOf } from "../_helpers.ts";
 
 const TOTAL = Number((globalThis as { process?: { env: Record<string, string> } }).process?.env.FAULT_MESSAGES ?? 10_000);
+
+/**
+ * Consumes `stream` (durable "fault") with `receiver`, counting deliveries
+ * per `msg_id`, until `total` distinct ones have come or `stop()`.
+ */
+function countDeliveries(receiver: Bridge, stream: string, total: number, receive?: ConsumeOptions["receive"]) {
+  const ac = new AbortController();
+  const delivered = new Map<string, number>();
+  const consuming = (async () => {
+    for await (const env of receiver.consume({ stream, durable: "fault", signal: ac.signal, receive })) {
+      delivered.set(env.msg_id, (delivered.get(env.msg_id) ?? 0) + 1);
+      if (delivered.size === total) ac.abort();
+    }
+  })();
+  return {
+    delivered,
+    stop: () => ac.abort(),
+    /** Waits up to `waitMs` for all `total`, stops, and counts the `sent` ids lost and the ones delivered twice. */
+    async finish(sent: Set<string>, waitMs: number): Promise<{ lost: number; duplicated: number }> {
+      const deadline = Date.now() + waitMs;
+      while (delivered.size < total && Date.now() < deadline) await new Promise((r) => setTimeout(r, 200));
+      ac.abort();
+      await consuming;
+      return {
+        lost: [...sent].filter((id) => !delivered.has(id)).length,
+        duplicated: [...delivered.values()].filter((n) => n > 1).length,
+      };
+    },
+  };
+}
 
 test(`JetStream: ${TOTAL} mixed messages across a nats-server kill and restart â€” 0 lost, 0 duplicated`, async () => {
   let nats = await startNats();
@@ -23,18 +53,9 @@ test(`JetStream: ${TOTAL} mixed messages across a nats-server kill and restart â
   const receiver = await Bridge.connect(opts);
   await ensureStream(sender.connection, { name: "FAULT", subjects: ["fault.>"] });
   const sent = new Set<string>();
-  const delivered = new Map<string, number>();
-  const ac = new AbortController();
+  const counted = countDeliveries(receiver, "FAULT", TOTAL, { max_retries: 8 });
   let restarted = false;
   try {
-    const consuming = (async () => {
-      for await (const env of receiver.consume({ stream: "FAULT", durable: "fault", signal: ac.signal, receive: { max_retries: 8 } })) {
-        const i = (env.payloads[0][1] as { i: number }).i;
-        delivered.set(env.msg_id, (delivered.get(env.msg_id) ?? 0) + 1);
-        if (i >= 0 && delivered.size === TOTAL) ac.abort();
-      }
-    })();
-
     const t0 = Date.now();
     for (let i = 0; i < TOTAL; i++) {
       if (i === Math.floor(TOTAL / 2) && !restarted) {
@@ -52,18 +73,13 @@ test(`JetStream: ${TOTAL} mixed messages across a nats-server kill and restart â
       const [env] = await sender.send("fault.mixed", items, { jetstream: { attempts: 30, timeout: 2000 } });
       sent.add(env.msg_id);
     }
-    const deadline = Date.now() + 120_000;
-    while (delivered.size < TOTAL && Date.now() < deadline) await new Promise((r) => setTimeout(r, 200));
-    ac.abort();
-    await consuming;
-    const lost = [...sent].filter((id) => !delivered.has(id)).length;
-    const duplicated = [...delivered.values()].filter((n) => n > 1).length;
-    console.log(`fault/jetstream-restart: sent ${sent.size}, delivered ${delivered.size}, lost ${lost}, duplicated ${duplicated}, ${(Date.now() - t0) / 1000}s`);
+    const { lost, duplicated } = await counted.finish(sent, 120_000);
+    console.log(`fault/jetstream-restart: sent ${sent.size}, delivered ${counted.delivered.size}, lost ${lost}, duplicated ${duplicated}, ${(Date.now() - t0) / 1000}s`);
     assert.equal(sent.size, TOTAL);
     assert.equal(lost, 0);
     assert.equal(duplicated, 0);
   } finally {
-    ac.abort();
+    counted.stop();
     await sender.close().catch(() => {});
     await receiver.close().catch(() => {});
     await nats.stop();
@@ -78,17 +94,11 @@ test("JetStream: 3000 messages across the R3 stream leader's kill â€” 0 lost, 0 
   const sender = await Bridge.connect({ broker_url: cluster.urls, logger: quiet });
   const receiver = await Bridge.connect({ broker_url: cluster.urls, logger: quiet });
   const sent = new Set<string>();
-  const delivered = new Map<string, number>();
-  const ac = new AbortController();
+  let counted: ReturnType<typeof countDeliveries> | undefined;
   try {
     await ensureStream(sender.connection, { name: "FAULT_R3", subjects: ["fault3.>"], replicas: 3 });
     const jsm = await jetstreamManager(sender.connection);
-    const consuming = (async () => {
-      for await (const env of receiver.consume({ stream: "FAULT_R3", durable: "fault", signal: ac.signal })) {
-        delivered.set(env.msg_id, (delivered.get(env.msg_id) ?? 0) + 1);
-        if (delivered.size === total) ac.abort();
-      }
-    })();
+    counted = countDeliveries(receiver, "FAULT_R3", total);
     const t0 = Date.now();
     let killed = "";
     for (let i = 0; i < total; i++) {
@@ -99,17 +109,12 @@ test("JetStream: 3000 messages across the R3 stream leader's kill â€” 0 lost, 0 
       const [env] = await sender.send("fault3.x", [["n", { i }, "dictionary"]], { jetstream: { attempts: 30, timeout: 2000 } });
       sent.add(env.msg_id);
     }
-    const deadline = Date.now() + 60_000;
-    while (delivered.size < total && Date.now() < deadline) await new Promise((r) => setTimeout(r, 200));
-    ac.abort();
-    await consuming;
-    const lost = [...sent].filter((id) => !delivered.has(id)).length;
-    const duplicated = [...delivered.values()].filter((n) => n > 1).length;
-    console.log(`fault/jetstream-leader: stream leader ${killed} killed halfway; sent ${sent.size}, delivered ${delivered.size}, lost ${lost}, duplicated ${duplicated}, ${(Date.now() - t0) / 1000}s`);
+    const { lost, duplicated } = await counted.finish(sent, 60_000);
+    console.log(`fault/jetstream-leader: stream leader ${killed} killed halfway; sent ${sent.size}, delivered ${counted.delivered.size}, lost ${lost}, duplicated ${duplicated}, ${(Date.now() - t0) / 1000}s`);
     assert.equal(lost, 0);
     assert.equal(duplicated, 0);
   } finally {
-    ac.abort();
+    counted?.stop();
     await sender.close().catch(() => {});
     await receiver.close().catch(() => {});
     await Promise.all(cluster.nodes.map((n) => n.stop()));

@@ -25,7 +25,7 @@ import {
   UploadError,
 } from "natsbridge";
 import { type NatsServer, startNats } from "../../scripts/servers.ts";
-import { bytesOf } from "../_helpers.ts";
+import { bytesOf, drainBreakingAt, piecesOf } from "../_helpers.ts";
 
 const MiB = 1024 * 1024;
 const quiet = { log() {} };
@@ -62,20 +62,10 @@ test("Object Store: a 40 MiB put, a 40 MiB streamed read, a 40 MiB file by path 
     // The read: the server dies a quarter of the way through the stream.
     const t1 = Date.now();
     const r = await smartreceive(json, { fileserver: store, stream: true, logger: quiet });
-    const h = createHash("sha256");
-    let n = 0;
-    let killed = false;
-    for await (const chunk of r.payloads[0][1] as unknown as AsyncIterable<Uint8Array>) {
-      h.update(chunk);
-      n += chunk.byteLength;
-      if (!killed && n >= 10 * MiB) {
-        killed = true;
-        nats = await crashAndRestart(nats, 1000);
-      }
-    }
-    assert.ok(killed, "the server was killed during the read");
-    assert.equal(n, data.byteLength);
-    assert.equal(h.digest("hex"), want);
+    const got = await drainBreakingAt(r.payloads[0][1], 10 * MiB, async () => (nats = await crashAndRestart(nats, 1000)));
+    assert.ok(got.brokeAt, "the server was killed during the read");
+    assert.equal(got.size, data.byteLength);
+    assert.equal(got.sha256, want);
     const read = `streamed read interrupted at 10 MiB, verified ${((Date.now() - t1) / 1000).toFixed(1)}s`;
 
     // A file sent by path: streamed; the put resumes after the failure.
@@ -95,16 +85,8 @@ test("Object Store: a 40 MiB put, a 40 MiB streamed read, a 40 MiB file by path 
     // A ReadableStream cannot be read again: the put resumes after the chunks the server kept.
     const t3 = Date.now();
     restarting = undefined;
-    let streamed = 0;
     let backwards = false;
-    const piece = 100_000; // not a multiple of the chunk size
-    const source = new ReadableStream<Uint8Array>({
-      pull(c) {
-        if (streamed >= data.byteLength) return c.close();
-        c.enqueue(data.slice(streamed, streamed + piece));
-        streamed += piece;
-      },
-    });
+    const source = piecesOf(data, 100_000); // not a multiple of the chunk size
     let lastDone = 0;
     const [streamEnv, streamJson] = await smartsend("fault.obj", [["stream", source, "binary"]], {
       is_publish: false,
