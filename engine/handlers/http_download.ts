@@ -109,7 +109,8 @@ function resumableBody(
 ): ReadableStream<Uint8Array> {
   const { dataname, signal, logger } = context;
   const total = contentLength(first);
-  let reader = (first.body ?? new Blob([]).stream()).getReader();
+  const readerOf = (res: Response) => (res.body ?? new Blob([]).stream()).getReader();
+  let reader = readerOf(first);
   let delivered = 0;
   let skip = 0;
 
@@ -160,7 +161,7 @@ function resumableBody(
             );
           }
           skip = res.status === 206 ? 0 : delivered;
-          reader = (res.body ?? new Blob([]).stream()).getReader();
+          reader = readerOf(res);
         }
       }
     },
