@@ -14,6 +14,7 @@ import { connect } from "@nats-io/transport-node";
 import { jetstream, type JetStreamClient, jetstreamManager, type PubAck } from "@nats-io/jetstream";
 import { Objm } from "@nats-io/obj";
 import { writeObject } from "../engine/handlers/object_store_writer.ts";
+import { ACK_WAIT_MS, AckPace, FIRST_ACK_WAIT_MS, PUT_IN_FLIGHT_BYTES } from "../engine/handlers/ack_pace.ts";
 import { startNats } from "../scripts/servers.ts";
 import { bytesOf, piecesOf } from "./_helpers.ts";
 
@@ -101,4 +102,26 @@ test("a ReadableStream put resumes after lost acks (it cannot be read again)", a
   await writeObject(client, bucket, source, { name: "o", description: "o", chunkSize: 1024 });
   assert.deepEqual(await readBack(bucket, "o"), data);
   assert.equal(await storedChunks(bucket), 100);
+});
+
+test("a put paces its chunks by the acks: two chunks until the link shows its pace, then about a second of it", () => {
+  const chunk = 256 * 1024;
+  const pace = new AckPace(chunk);
+  assert.equal(pace.windowBytes(), 2 * chunk);
+  assert.equal(pace.ackTimeout(chunk), FIRST_ACK_WAIT_MS, "a slow link and a dead server look alike before the first ack");
+  // ~100 KB/s: two chunks in flight, and the second's ack may take 4x the 5.2 s they take.
+  pace.acked(chunk, 0, 2_621);
+  assert.equal(Math.round(pace.rate / 1000), 100);
+  assert.equal(pace.windowBytes(), 2 * chunk);
+  assert.equal(pace.ackTimeout(2 * chunk), 20_968);
+  // A fast link: 4 MiB at most, and nats.js's 5 s for any ack at least.
+  const fast = new AckPace(chunk);
+  for (let t = 0; t < 10; t++) fast.acked(chunk, t, t + 1);
+  assert.equal(fast.windowBytes(), PUT_IN_FLIGHT_BYTES);
+  assert.equal(fast.ackTimeout(PUT_IN_FLIGHT_BYTES), ACK_WAIT_MS);
+  // The link time of a chunk queued behind others starts at the previous ack, not its publication.
+  const queued = new AckPace(chunk);
+  queued.acked(chunk, 0, 1_000);
+  queued.acked(chunk, 0, 2_000);
+  assert.equal(Math.round(queued.rate), chunk);
 });

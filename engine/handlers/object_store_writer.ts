@@ -7,8 +7,8 @@
  * it and waits for its ack before sending the next. Here a chunk of the
  * caller's bytes is published as the view it already is, hashed after a yield
  * to the event loop (so no task holds the main thread for more than about one
- * chunk's hash), and up to {@link PUT_IN_FLIGHT_BYTES} of chunks await their
- * acks at once.
+ * chunk's hash), and up to 4 MiB of chunks await their acks at once: fewer
+ * over a slow link, whose pace {@link AckPace} measures.
  *
  * Those chunks are also what a put needs to resume: when acks fail for a
  * reason another try may cure (the server restarting, a timeout, a cluster
@@ -32,12 +32,7 @@ import { encodeBase64 } from "../platform/base64.ts";
 import { yieldToEventLoop } from "../../workers/inline_codec.ts";
 import { abortReason, retry, UPLOAD_RETRY } from "../backoff.ts";
 import { NatsBridgeError, TransportError, UploadError } from "../errors.ts";
-
-/**
- * Bytes of chunks published ahead of their acks: enough to keep the server
- * busy across a round trip, little enough to bound what one put holds.
- */
-export const PUT_IN_FLIGHT_BYTES = 4 * 1024 * 1024;
+import { AckPace } from "./ack_pace.ts";
 
 /** The object as stored: what a reader's `info()` returns, in brief. */
 export interface WrittenObject {
@@ -190,15 +185,20 @@ export async function writeObject(
   const hasher = createSha256();
   // In publish order; the first is the oldest chunk not yet known to be stored.
   const unconfirmed: Unconfirmed[] = [];
-  const maxInFlight = Math.max(1, Math.floor(PUT_IN_FLIGHT_BYTES / options.chunkSize));
+  let unconfirmedBytes = 0;
+  const pace = new AckPace(options.chunkSize);
   let size = 0;
   let chunks = 0;
   // Stream sequence of the last chunk known to be stored.
   let lastSeq = 0;
   let resumed = false;
-  const publish = (bytes: Uint8Array) => {
-    const ack = js.publish(chunkSubject, bytes);
-    ack.catch(() => {}); // awaited in order; a failure must not be unhandled meanwhile
+  /** Publishes a chunk behind `ahead` bytes still awaiting their acks. */
+  const publish = (bytes: Uint8Array, ahead: number) => {
+    const publishedAt = performance.now();
+    const ack = js.publish(chunkSubject, bytes, { timeout: pace.ackTimeout(ahead + bytes.byteLength) });
+    // Timed as it arrives, not when awaited; a failure is awaited in order,
+    // and must not be unhandled meanwhile.
+    ack.then(() => pace.acked(bytes.byteLength, publishedAt), () => {});
     return ack;
   };
 
@@ -206,7 +206,7 @@ export async function writeObject(
   const confirmed = (seq: number) => {
     if (seq <= lastSeq) throw new CannotResume(`a chunk of "${options.description}" was stored out of order`);
     lastSeq = seq;
-    unconfirmed.shift();
+    unconfirmedBytes -= unconfirmed.shift()!.bytes.byteLength;
   };
 
   /**
@@ -236,7 +236,11 @@ export async function writeObject(
       }
     }
     const again = unconfirmed.length;
-    for (const u of unconfirmed) u.ack = publish(u.bytes);
+    let ahead = 0;
+    for (const u of unconfirmed) {
+      u.ack = publish(u.bytes, ahead);
+      ahead += u.bytes.byteLength;
+    }
     while (unconfirmed.length) confirmed((await unconfirmed[0].ack).seq);
     options.onResume?.(
       `resumed at ${size} bytes: of ${due} unacknowledged chunks the server had ${due - again}, ` +
@@ -273,10 +277,11 @@ export async function writeObject(
   try {
     for await (const chunk of rechunk(source, options.chunkSize)) {
       if (options.signal?.aborted) throw abortReason(options.signal, `Object Store put of "${options.description}"`);
-      while (unconfirmed.length >= maxInFlight) await confirmOldest();
+      while (unconfirmed.length && unconfirmedBytes + chunk.byteLength > pace.windowBytes()) await confirmOldest();
       await yieldToEventLoop();
       hasher.update(chunk);
-      unconfirmed.push({ bytes: chunk, ack: publish(chunk) });
+      unconfirmed.push({ bytes: chunk, ack: publish(chunk, unconfirmedBytes) });
+      unconfirmedBytes += chunk.byteLength;
       size += chunk.byteLength;
       chunks++;
       options.onProgress?.(size);

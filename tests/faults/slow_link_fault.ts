@@ -1,9 +1,10 @@
 /**
- * Fault test: a slow link. The receiver reaches nats-server through a TCP
- * proxy that lets ~40 KB/s through towards the client, so one 256 KiB Object
- * Store chunk takes ~6.5 s to arrive: longer than the wait after which a read
- * replaces a consumer it takes for silent. A slow link is not a silent
- * consumer: the read must go on, not start its consumer over and over.
+ * Fault tests: a slow link. A client reaches nats-server through a TCP proxy
+ * that lets ~40 KB/s through one way, so one 256 KiB Object Store chunk takes
+ * ~6.5 s to cross: longer than the wait after which a read replaces a
+ * consumer it takes for silent, and longer than nats.js's 5 s publish-ack
+ * timeout. A slow link is neither a silent consumer nor a dead server: reads
+ * and puts must go on at the link's pace.
  */
 import { test } from "node:test";
 import assert from "node:assert/strict";
@@ -13,25 +14,31 @@ import { Bridge, objectStoreFileServer } from "natsbridge";
 import { startNats } from "../../scripts/servers.ts";
 import { bytesOf } from "../_helpers.ts";
 
-const BYTES_PER_SECOND = 40_000;
-
-/** A proxy to `port` that passes server → client bytes at BYTES_PER_SECOND, in 4 KB steps. */
-async function slowProxy(port: number): Promise<{ url: string; close(): Promise<void> }> {
+/**
+ * A proxy to `port` that passes the bytes going `slowWay` at `bytesPerSecond`,
+ * in tenth-of-a-second steps, and the other way at full speed.
+ */
+async function slowProxy(
+  port: number,
+  slowWay: "toClient" | "toServer",
+  bytesPerSecond: number,
+): Promise<{ url: string; close(): Promise<void> }> {
   const sockets = new Set<Socket>();
   const srv = createServer((client) => {
     const upstream = tcpConnect(port, "127.0.0.1");
     sockets.add(client).add(upstream);
-    client.pipe(upstream);
+    const [from, to] = slowWay === "toClient" ? [upstream, client] : [client, upstream];
+    to.pipe(from);
     const queue: Buffer[] = [];
     let timer: ReturnType<typeof setInterval> | undefined;
-    upstream.on("data", (d: Buffer) => {
+    from.on("data", (d: Buffer) => {
       queue.push(d);
       timer ??= setInterval(() => {
-        let budget = BYTES_PER_SECOND / 10;
+        let budget = bytesPerSecond / 10;
         while (budget > 0 && queue.length) {
           const head = queue[0];
           const n = Math.min(budget, head.byteLength);
-          client.write(head.subarray(0, n));
+          to.write(head.subarray(0, n));
           budget -= n;
           if (n === head.byteLength) queue.shift();
           else queue[0] = head.subarray(n);
@@ -59,7 +66,7 @@ async function slowProxy(port: number): Promise<{ url: string; close(): Promise<
 
 test("a streamed Object Store read over a slow link goes on; it does not take the link for a silent consumer", async () => {
   const nats = await startNats();
-  const proxy = await slowProxy(nats.port);
+  const proxy = await slowProxy(nats.port, "toClient", 40_000);
   const quiet = { log() {} };
   const sender = await Bridge.connect({ broker_url: nats.url, logger: quiet });
   const lines: string[] = [];
@@ -79,8 +86,35 @@ test("a streamed Object Store read over a slow link goes on; it does not take th
     assert.equal(n, data.byteLength);
     assert.equal(h.digest("hex"), createHash("sha256").update(data).digest("hex"));
     const reopened = lines.filter((l) => l.includes("with a new consumer")).length;
-    console.log(`fault/slow-link: 600 KiB streamed at ~${BYTES_PER_SECOND / 1000} KB/s in ${(Date.now() - t0) / 1000}s, consumer replaced ${reopened}x`);
+    console.log(`fault/slow-link: 600 KiB streamed at ~40 KB/s in ${(Date.now() - t0) / 1000}s, consumer replaced ${reopened}x`);
     assert.equal(reopened, 0, lines.join("\n"));
+  } finally {
+    await receiver.close().catch(() => {});
+    await sender.close().catch(() => {});
+    await proxy.close();
+    await nats.stop();
+  }
+});
+
+test("an Object Store put over a slow link arrives whole, at the link's pace, without resuming", async () => {
+  const nats = await startNats();
+  const proxy = await slowProxy(nats.port, "toServer", 100_000);
+  const lines: string[] = [];
+  const sender = await Bridge.connect({ broker_url: proxy.url, logger: { log: (_l, line) => lines.push(line) } });
+  const receiver = await Bridge.connect({ broker_url: nats.url, logger: { log() {} } });
+  try {
+    // Eight chunks: all of them in flight at once would wait ~21 s for the last
+    // ack, four times nats.js's publish-ack timeout.
+    const data = bytesOf(2 * 1024 * 1024, 13);
+    const store = await objectStoreFileServer({ connection: sender.connection, bucket: "slowput" });
+    const t0 = Date.now();
+    const [, json] = await sender.send("slowput", [["blob", data, "binary"]], { is_publish: false, fileserver: store });
+    const seconds = (Date.now() - t0) / 1000;
+    const env = await receiver.receive(json, { fileserver: await objectStoreFileServer({ connection: receiver.connection, bucket: "slowput" }) });
+    assert.deepEqual(env.payloads[0][1], data);
+    const resumed = lines.filter((l) => l.includes("not acknowledged")).length;
+    console.log(`fault/slow-link: 2 MiB put at ~100 KB/s in ${seconds}s, resumed ${resumed}x`);
+    assert.equal(resumed, 0, lines.join("\n"));
   } finally {
     await receiver.close().catch(() => {});
     await sender.close().catch(() => {});
