@@ -7,6 +7,7 @@
 import { after, test } from "node:test";
 import assert from "node:assert/strict";
 import { createServer } from "node:http";
+import { connect as tcpConnect, createServer as createTcpServer, type Socket } from "node:net";
 import { connect } from "@nats-io/transport-node";
 import {
   Bridge,
@@ -18,7 +19,7 @@ import {
   smartsend,
 } from "natsbridge";
 import { startNats, startPlik } from "../scripts/servers.ts";
-import { bytesOf, rejectsWithCode } from "./_helpers.ts";
+import { bytesOf, piecesOf, rejectsWithCode } from "./_helpers.ts";
 
 const nats = await startNats();
 const small = await startNats({ config: "max_payload: 65536" });
@@ -250,6 +251,74 @@ test("a file server that stays down gives DOWNLOAD_FAILED with the correlation i
   assert.equal(e.correlationId, "down-1");
   assert.equal((e as unknown as { attempts: number }).attempts, 4);
   assert.ok(Date.now() - t0 < 5000);
+});
+
+/**
+ * A TCP server in front of `target` that passes everything on until a request
+ * matching `stall` begins, and from then on swallows that connection's bytes
+ * and never answers: a file server that hangs. Without `target`, every
+ * connection hangs from its first byte.
+ */
+async function hangingServer(stall: RegExp, target?: string): Promise<{ url: string; close(): Promise<void> }> {
+  const sockets = new Set<Socket>();
+  const srv = createTcpServer((client) => {
+    sockets.add(client);
+    const upstream = target ? tcpConnect(Number(new URL(target).port), "127.0.0.1") : undefined;
+    if (upstream) {
+      sockets.add(upstream);
+      upstream.pipe(client);
+      upstream.on("error", () => client.destroy());
+    }
+    let hung = !upstream;
+    client.on("data", (d: Buffer) => {
+      hung ||= stall.test(d.toString("latin1"));
+      if (!hung) upstream!.write(d);
+    });
+    client.on("error", () => upstream?.destroy());
+  });
+  await new Promise<void>((r) => srv.listen(0, "127.0.0.1", () => r()));
+  return {
+    url: `http://127.0.0.1:${(srv.address() as { port: number }).port}`,
+    close: () => {
+      for (const s of sockets) s.destroy();
+      return new Promise<void>((r) => srv.close(() => r()));
+    },
+  };
+}
+
+test("a Plik upload to a server that never answers fails with UPLOAD_FAILED after its idle timeout, it does not hang", async () => {
+  const silent = await hangingServer(/./);
+  try {
+    const fileserver = plikFileServer({ url: silent.url, idleTimeout: 200 });
+    const t0 = Date.now();
+    // Bytes are retried (4 attempts); a stream is uploaded once.
+    const e = await rejectsWithCode(() => smartsend("hang", [["f", bytesOf(1000), "binary"]], {
+      is_publish: false, size_threshold: 1, fileserver, correlation_id: "hang-1",
+    }), "UPLOAD_FAILED", /no answer for 0.2 s/);
+    assert.equal(e.correlationId, "hang-1");
+    assert.ok(Date.now() - t0 < 10_000, `${Date.now() - t0} ms`);
+    await rejectsWithCode(() => smartsend("hang", [["f", piecesOf(bytesOf(100_000), 10_000), "binary"]], {
+      is_publish: false, fileserver,
+    }), "UPLOAD_FAILED", /no answer for 0.2 s/);
+  } finally {
+    await silent.close();
+  }
+});
+
+test("a Plik upload whose file request hangs mid-body fails with UPLOAD_FAILED after its idle timeout", async () => {
+  const hanging = await hangingServer(/^POST \/file\//, plik.url);
+  try {
+    const fileserver = plikFileServer({ url: hanging.url, idleTimeout: 300 });
+    // 8 MiB: more than loopback's socket buffers take, so the body's writer waits too.
+    for (const data of [bytesOf(8 * 1024 * 1024, 3), piecesOf(bytesOf(8 * 1024 * 1024, 4), 65_536)]) {
+      const t0 = Date.now();
+      await rejectsWithCode(() => smartsend("hang", [["f", data, "binary"]], { is_publish: false, fileserver }),
+        "UPLOAD_FAILED", /no answer for 0.3 s/);
+      assert.ok(Date.now() - t0 < 10_000, `${Date.now() - t0} ms`);
+    }
+  } finally {
+    await hanging.close();
+  }
 });
 
 test("a link outside the allowed origins is refused without any request reaching it", async () => {

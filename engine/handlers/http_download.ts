@@ -8,6 +8,7 @@
 import { abortReason, retry } from "../backoff.ts";
 import { DownloadError, NatsBridgeError } from "../errors.ts";
 import { logEvent } from "../logger.ts";
+import { idleGuard } from "./idle_guard.ts";
 import type { DownloadContext, FileServer } from "../types.ts";
 
 /** Milliseconds without a byte arriving before an attempt is abandoned. */
@@ -253,19 +254,13 @@ async function attemptOnce<T>(
   idleDuringConsume: boolean,
   from: number,
 ): Promise<T> {
-  const idle = new AbortController();
-  const fetchSignal = context.signal ? AbortSignal.any([context.signal, idle.signal]) : idle.signal;
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  const touch = () => {
-    clearTimeout(timer);
-    timer = setTimeout(() => idle.abort(new Error("idle timeout")), DEFAULT_IDLE_TIMEOUT);
-  };
-  touch();
+  const idle = idleGuard(DEFAULT_IDLE_TIMEOUT, context.signal);
+  const touch = () => idle.touch();
   try {
     let res: Response;
     try {
       const headers = from > 0 ? { range: `bytes=${from}-` } : undefined;
-      res = await fetch(url, { signal: fetchSignal, redirect: "error", headers });
+      res = await fetch(url, { signal: idle.signal, redirect: "error", headers });
     } catch (err) {
       throw new RetryableError(0, err);
     }
@@ -290,7 +285,7 @@ async function attemptOnce<T>(
       await res.body?.cancel();
       throw tooLarge(errContext, context.expectedSize, announced);
     }
-    if (!idleDuringConsume) clearTimeout(timer);
+    if (!idleDuringConsume) idle.stop();
     try {
       return await consume(res, errContext, idleDuringConsume ? touch : () => {});
     } catch (err) {
@@ -298,7 +293,7 @@ async function attemptOnce<T>(
       throw new RetryableError(0, err);
     }
   } finally {
-    clearTimeout(timer);
+    idle.stop();
   }
 }
 

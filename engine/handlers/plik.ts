@@ -14,7 +14,8 @@ import { isTransientUploadError, UploadError } from "../errors.ts";
 import { retry, UPLOAD_RETRY } from "../backoff.ts";
 import { originOf } from "../origins.ts";
 import type { FileServer, UploadContext, UploadHandler, UploadResult } from "../types.ts";
-import { fetchWithBackoff, openWithBackoff } from "./http_download.ts";
+import { DEFAULT_IDLE_TIMEOUT, fetchWithBackoff, openWithBackoff } from "./http_download.ts";
+import { idleGuard, type IdleGuard } from "./idle_guard.ts";
 import { uuid4 } from "../ids.ts";
 import { meteredStream } from "../streams.ts";
 
@@ -45,6 +46,13 @@ export interface PlikOptions {
   token?: string;
   /** Base URL of the Plik server; when set, uploads go there whatever `fileserver_url` says. */
   url?: string;
+  /**
+   * Milliseconds an upload may go without progress (no body bytes taken, no
+   * answer) before it is abandoned as failed; bytes, files and Blobs are then
+   * tried again.
+   * @default {30000}
+   */
+  idleTimeout?: number;
 }
 
 /**
@@ -122,44 +130,51 @@ function plikSession(options: PlikOptions) {
   const ttl = options.ttl ?? DEFAULT_PLIK_TTL;
   const oneShot = options.oneShot ?? false;
   const authHeaders: Record<string, string> = options.token ? { "X-PlikToken": options.token } : {};
+  /** The idle guard of one upload; a streamed body touches it as the server takes it. */
+  const guard = (context: UploadContext | undefined): IdleGuard =>
+    idleGuard(options.idleTimeout ?? DEFAULT_IDLE_TIMEOUT, context?.signal);
   return {
+    guard,
     async upload(
       fileserver_url: string,
       dataname: string,
       body: BodyInit,
       headers: Record<string, string>,
       context: UploadContext | undefined,
+      idle: IdleGuard = guard(context),
     ): Promise<UploadResult> {
       // A store made for one server uploads there, whatever fileserver_url the call carries.
       const base = (options.url ?? fileserver_url).replace(/\/+$/, "");
       const errContext = { correlationId: context?.correlationId ?? "", dataname };
-      const signal = context?.signal;
-      const created = await postJson(`${base}/upload`, {
-        method: "POST",
-        headers: { "Content-Type": "application/json", ...authHeaders },
-        body: JSON.stringify({ ttl, oneShot }),
-        signal,
-      }, "create the upload", errContext);
-      const uploadid = stringField(created, "id", errContext);
-      const uploadToken = stringField(created, "uploadToken", errContext);
-      const file = await postJson(`${base}/file/${encodeURIComponent(uploadid)}`, {
-        method: "POST",
-        headers: { "X-UploadToken": uploadToken, ...authHeaders, ...headers },
-        body,
-        signal,
-        // Needed by fetch for a streamed request body.
-        ...(body instanceof ReadableStream ? { duplex: "half" } : {}),
-      } as RequestInit, "upload the file", errContext);
-      const fileid = stringField(file, "id", errContext);
-      const storedName = typeof file.fileName === "string" ? file.fileName : safeFileName(dataname);
-      return {
-        status: 200,
-        uploadid,
-        fileid,
-        url: `${base}/file/${encodeURIComponent(uploadid)}/${encodeURIComponent(fileid)}/${
-          encodeURIComponent(storedName)
-        }`,
-      };
+      try {
+        const created = await postJson(`${base}/upload`, {
+          method: "POST",
+          headers: { "Content-Type": "application/json", ...authHeaders },
+          body: JSON.stringify({ ttl, oneShot }),
+        }, "create the upload", errContext, idle);
+        const uploadid = stringField(created, "id", errContext);
+        const uploadToken = stringField(created, "uploadToken", errContext);
+        idle.touch();
+        const file = await postJson(`${base}/file/${encodeURIComponent(uploadid)}`, {
+          method: "POST",
+          headers: { "X-UploadToken": uploadToken, ...authHeaders, ...headers },
+          body,
+          // Needed by fetch for a streamed request body.
+          ...(body instanceof ReadableStream ? { duplex: "half" } : {}),
+        } as RequestInit, "upload the file", errContext, idle);
+        const fileid = stringField(file, "id", errContext);
+        const storedName = typeof file.fileName === "string" ? file.fileName : safeFileName(dataname);
+        return {
+          status: 200,
+          uploadid,
+          fileid,
+          url: `${base}/file/${encodeURIComponent(uploadid)}/${encodeURIComponent(fileid)}/${
+            encodeURIComponent(storedName)
+          }`,
+        };
+      } finally {
+        idle.stop();
+      }
     },
   };
 }
@@ -195,9 +210,11 @@ export function plikStreamUploadHandler(options: PlikOptions = {}): NonNullable<
     const tail = enc.encode(`\r\n--${boundary}--\r\n`);
     const metered = meteredStream(data, { hash: true, total: context.size, onProgress: context.onProgress });
     const reader = metered.stream.getReader();
+    const idle = session.guard(context);
     let stage = 0;
     const body = new ReadableStream<Uint8Array>({
       async pull(controller) {
+        idle.touch(); // the server is taking the body
         if (stage === 0) {
           stage = 1;
           controller.enqueue(head);
@@ -216,7 +233,7 @@ export function plikStreamUploadHandler(options: PlikOptions = {}): NonNullable<
     });
     const res = await session.upload(fileserver_url, dataname, body, {
       "Content-Type": `multipart/form-data; boundary=${boundary}`,
-    }, context);
+    }, context, idle);
     const { size, checksum } = await metered.done;
     return { ...res, size, checksum: checksum! };
   };
@@ -259,23 +276,25 @@ export function plikFileServer(options: PlikOptions = {}): FileServer {
   };
 }
 
+/** One request of an upload, its answer read as JSON; abandoned when `idle` fires. */
 async function postJson(
   url: string,
   init: RequestInit,
   what: string,
   errContext: { correlationId: string; dataname: string },
+  idle: IdleGuard,
 ): Promise<Record<string, unknown>> {
   let res: Response;
+  let text: string;
   try {
-    res = await fetch(url, init);
+    res = await fetch(url, { ...init, signal: idle.signal });
+    text = await res.text();
   } catch (err) {
-    if (init.signal?.aborted) throw err;
-    throw new UploadError(`Cannot reach the Plik server to ${what} (${url}): ${(err as Error).message}`, {
-      ...errContext,
-      cause: err,
-    });
+    // The caller's abort is its own; the guard's is no answer (status 0: tried again).
+    if (idle.signal.aborted && !idle.fired) throw idle.signal.reason;
+    const why = idle.fired ? (idle.signal.reason as Error).message : (err as Error).message;
+    throw new UploadError(`Cannot reach the Plik server to ${what} (${url}): ${why}`, { ...errContext, cause: err });
   }
-  const text = await res.text();
   if (!res.ok) {
     throw new UploadError(
       `Plik refused to ${what}: HTTP ${res.status} ${text.slice(0, 200).trim()}`,
