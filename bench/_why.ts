@@ -127,7 +127,7 @@ ${each(c, "3b", (r) => x(r, "p50_vs_raw"), "×")} that: a metadata lookup before
 const objectStore100: Why = (c) => `
 **Why.** natsbridge writes and reads Object Store objects itself
 (\`engine/handlers/object_store_writer.ts\`, \`object_store_reader.ts\`): 256 KiB chunks go out as
-views of the caller's bytes with 4 MiB awaiting acks and come back through an ordered pull consumer
+views of the caller's bytes with up to 4 MiB awaiting acks (all 4 on loopback; fewer on a slow link) and come back through an ordered pull consumer
 4 MiB ahead, each byte hashed once per side. The baseline is nats.js \`putBlob\` (one ack at a
 time, each chunk copied out of a staging buffer) and \`getBlob\` (which concatenates the chunks at
 the end). Per-repetition times in this run — natsbridge
