@@ -255,9 +255,9 @@ test("a file server that stays down gives DOWNLOAD_FAILED with the correlation i
 
 /**
  * A TCP server in front of `target` that passes everything on until a request
- * matching `stall` begins, and from then on swallows that connection's bytes
- * and never answers: a file server that hangs. Without `target`, every
- * connection hangs from its first byte.
+ * matching `stall` begins, and from then on stops reading that connection and
+ * never answers: a file server that hangs. Without `target`, every connection
+ * hangs from its first byte.
  */
 async function hangingServer(stall: RegExp, target?: string): Promise<{ url: string; close(): Promise<void> }> {
   const sockets = new Set<Socket>();
@@ -272,7 +272,8 @@ async function hangingServer(stall: RegExp, target?: string): Promise<{ url: str
     let hung = !upstream;
     client.on("data", (d: Buffer) => {
       hung ||= stall.test(d.toString("latin1"));
-      if (!hung) upstream!.write(d);
+      if (hung) client.pause(); // what the client sends from now on fills the socket buffers, then waits
+      else upstream!.write(d);
     });
     client.on("error", () => upstream?.destroy());
   });
@@ -309,7 +310,7 @@ test("a Plik upload whose file request hangs mid-body fails with UPLOAD_FAILED a
   const hanging = await hangingServer(/^POST \/file\//, plik.url);
   try {
     const fileserver = plikFileServer({ url: hanging.url, idleTimeout: 300 });
-    // 8 MiB: more than loopback's socket buffers take, so the body's writer waits too.
+    // 8 MiB: more than loopback's socket buffers take, so the body stops being taken.
     for (const data of [bytesOf(8 * 1024 * 1024, 3), piecesOf(bytesOf(8 * 1024 * 1024, 4), 65_536)]) {
       const t0 = Date.now();
       await rejectsWithCode(() => smartsend("hang", [["f", data, "binary"]], { is_publish: false, fileserver }),

@@ -1,10 +1,11 @@
 /**
  * Fault tests: a slow link. A client reaches nats-server through a TCP proxy
- * that lets ~40 KB/s through one way, so one 256 KiB Object Store chunk takes
- * ~6.5 s to cross: longer than the wait after which a read replaces a
- * consumer it takes for silent, and longer than nats.js's 5 s publish-ack
- * timeout. A slow link is neither a silent consumer nor a dead server: reads
- * and puts must go on at the link's pace.
+ * that lets 40 KB/s (the read) or 100 KB/s (the put) through one way, so one
+ * 256 KiB Object Store chunk takes 6.5 s or 2.6 s to cross: longer than the
+ * wait after which a read replaces a consumer it takes for silent, and, a
+ * few chunks at a time, longer than nats.js's 5 s publish-ack timeout. A slow
+ * link is neither a silent consumer nor a dead server: reads and puts must go
+ * on at the link's pace.
  */
 import { test } from "node:test";
 import assert from "node:assert/strict";
