@@ -306,6 +306,12 @@ test("a Plik upload to a server that never answers fails with UPLOAD_FAILED afte
   }
 });
 
+test("a Plik idle timeout that is not a positive number of ms is refused when the handler is made", async () => {
+  for (const idleTimeout of [0, -1, Number.NaN, Infinity, "30" as unknown as number]) {
+    await rejectsWithCode(() => plikFileServer({ idleTimeout }), "INVALID_OPTION", /idleTimeout must be a positive number of ms/);
+  }
+});
+
 test("a Plik upload whose file request hangs mid-body fails with UPLOAD_FAILED after its idle timeout", async () => {
   const hanging = await hangingServer(/^POST \/file\//, plik.url);
   try {
