@@ -18,6 +18,20 @@
  * @module
  */
 import type { NatsConnection } from "./nats_types.ts";
+import { abortReason } from "./backoff.ts";
+
+/**
+ * Milliseconds a confirmed send waits for the server: long enough for an
+ * envelope of 1 MiB over a ~100 KB/s link, short enough that a hung server
+ * is reported while the caller still cares.
+ *
+ * @example
+ * ```ts ignore
+ * import { DEFAULT_CONFIRM_TIMEOUT } from "./publisher.ts";
+ * console.log(DEFAULT_CONFIRM_TIMEOUT); // 10000
+ * ```
+ */
+export const DEFAULT_CONFIRM_TIMEOUT = 10_000;
 
 /** What is known about one connection. */
 interface ConnectionState {
@@ -86,6 +100,8 @@ function follow(nc: NatsConnection, state: ConnectionState): void {
  * @param subject Subject.
  * @param data The envelope's bytes.
  * @param confirm Wait for the server's acknowledgement (one shared round trip).
+ * @param confirmTimeout Milliseconds that wait may take.
+ * @param signal Ends that wait.
  * @throws {Error} `connection is down` while disconnected; nats.js errors
  *   (closed connection, bad subject) as they are. The caller wraps them.
  *
@@ -100,14 +116,41 @@ export async function publishEnvelope(
   subject: string,
   data: Uint8Array,
   confirm: boolean,
+  confirmTimeout: number = DEFAULT_CONFIRM_TIMEOUT,
+  signal?: AbortSignal,
 ): Promise<void> {
   watchConnection(nc);
   const state = states.get(nc)!;
   if (state.down) throw new Error(nc.isClosed() ? "connection closed" : "connection is down (reconnecting)");
   nc.publish(subject, data);
   if (confirm || !state.verified) {
-    await sharedFlush(nc, state);
+    await confirmed(sharedFlush(nc, state), confirmTimeout, signal);
     state.verified = true;
+  }
+}
+
+/**
+ * `flush`, given up after `ms` or on `signal`. nats.js's flush has no timeout
+ * of its own: a server that hangs with its socket open would hold the send
+ * until the stale-connection check, minutes later.
+ */
+async function confirmed(flush: Promise<void>, ms: number, signal: AbortSignal | undefined): Promise<void> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  let onAbort: (() => void) | undefined;
+  const givenUp = new Promise<never>((_, reject) => {
+    timer = setTimeout(
+      () => reject(new Error(`not confirmed by the server within ${ms / 1000} s: it may still arrive`)),
+      ms,
+    );
+    onAbort = () => reject(abortReason(signal!, "Send"));
+    signal?.addEventListener("abort", onAbort, { once: true });
+  });
+  try {
+    // The flush is shared by other sends and settles on its own; race() keeps it handled.
+    await Promise.race([flush, givenUp]);
+  } finally {
+    clearTimeout(timer);
+    signal?.removeEventListener("abort", onAbort!);
   }
 }
 

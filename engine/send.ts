@@ -8,6 +8,7 @@ import type { ConnectOptions, NatsConnection } from "./nats_types.ts";
 import { retry, throwIfAborted, UPLOAD_RETRY } from "./backoff.ts";
 import { codecFor, resolvePayloadType } from "./codecs/registry.ts";
 import {
+  checkCount,
   checkFunction,
   checkString,
   resolveBrokerUrl,
@@ -22,7 +23,7 @@ import { isoTimestamp, uuid4 } from "./ids.ts";
 import { consoleLogger, type Logger, logEvent } from "./logger.ts";
 import { isStreamSource, openSource } from "./streams.ts";
 import { type JetStreamPublishOptions, publishToJetStream } from "./jetstream.ts";
-import { publishEnvelope } from "./publisher.ts";
+import { DEFAULT_CONFIRM_TIMEOUT, publishEnvelope } from "./publisher.ts";
 import { type CodecPool, defaultCodecPool } from "../workers/pool.ts";
 import type {
   FileServer,
@@ -163,6 +164,13 @@ export interface SmartSendOptions {
    * @default {false}
    */
   confirm?: boolean;
+  /**
+   * Beyond the spec: milliseconds a send waits for the server's confirmation
+   * (`confirm`, and the first send on a connection natsbridge has not seen)
+   * before it fails with `PUBLISH_FAILED`; the message may still arrive.
+   * @default {10000}
+   */
+  confirm_timeout?: number;
   /** Beyond the spec: cancels uploads and the publish. */
   signal?: AbortSignal;
   /** Beyond the spec: progress of link uploads. */
@@ -239,6 +247,7 @@ export async function smartsend(
   let fileserverUrl: string | undefined;
   const fileserverUrlOf = () => (fileserverUrl ??= resolveFileserverUrl(options.fileserver_url));
   const threshold = resolveSizeThreshold(options.size_threshold);
+  const confirmTimeout = checkCount(options.confirm_timeout ?? DEFAULT_CONFIRM_TIMEOUT, "confirm_timeout", 1);
   const correlationId = checkString(options.correlation_id, "correlation_id") || uuid4();
   const explicitUpload = checkFunction(options.fileserver_upload_handler, "fileserver_upload_handler");
   const store = options.fileserver ?? DEFAULT_PLIK;
@@ -401,7 +410,7 @@ export async function smartsend(
           const ack = await publishToJetStream(nc, subject, bytes!, envelope.msg_id, js, correlationId, logger);
           logEvent(logger, "debug", correlationId, `Stored in stream ${ack.stream} at seq ${ack.seq}`);
         } else {
-          await publishEnvelope(nc, subject, bytes!, options.confirm ?? false);
+          await publishEnvelope(nc, subject, bytes!, options.confirm ?? false, confirmTimeout, signal);
         }
       } catch (err) {
         throw withContext(err, ctx, (m, o) => new TransportError("PUBLISH_FAILED", `Publish to "${subject}" failed: ${m}`, o));

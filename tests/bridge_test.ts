@@ -306,9 +306,9 @@ test("a Plik upload to a server that never answers fails with UPLOAD_FAILED afte
   }
 });
 
-test("a Plik idle timeout that is not a positive number of ms is refused when the handler is made", async () => {
+test("a Plik idle timeout that is not a whole number of ms ≥ 1 is refused when the handler is made", async () => {
   for (const idleTimeout of [0, -1, Number.NaN, Infinity, "30" as unknown as number]) {
-    await rejectsWithCode(() => plikFileServer({ idleTimeout }), "INVALID_OPTION", /idleTimeout must be a positive number of ms/);
+    await rejectsWithCode(() => plikFileServer({ idleTimeout }), "INVALID_OPTION", /idleTimeout must be an integer ≥ 1/);
   }
 });
 

@@ -4,6 +4,8 @@
  * text published is exactly `JSON.stringify(envelope)` whatever it holds.
  */
 import { after, test } from "node:test";
+import process from "node:process";
+import { readFileSync } from "node:fs";
 import assert from "node:assert/strict";
 import fc from "fast-check";
 import { connect } from "@nats-io/transport-node";
@@ -104,4 +106,50 @@ test("sends of small payloads reach the connection before smartsend yields, so a
     smartsend("pub.sync", [["i", bytesOf(10_240, i), "binary"]], { nats_connection: nc, logger: quiet }));
   assert.equal(nc.stats().outMsgs, before + 10);
   await Promise.all(burst);
+});
+
+/** Stops process `pid` (SIGSTOP) and waits until the kernel shows it stopped: a signal lands a moment later. */
+async function suspend(pid: number): Promise<void> {
+  process.kill(pid, "SIGSTOP");
+  const deadline = Date.now() + 5000;
+  while (readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1]?.[0] !== "T") {
+    if (Date.now() > deadline) throw new Error(`process ${pid} did not stop`);
+    await new Promise((r) => setTimeout(r, 10));
+  }
+}
+
+test("confirm on a server that hangs fails with PUBLISH_FAILED after confirm_timeout instead of waiting for ever; an abort ends the wait too", async () => {
+  const hung = await startNats();
+  const conn = await connect({ servers: hung.url });
+  try {
+    await smartsend("pub.hung", [["t", "x", "text"]], { nats_connection: conn, confirm: true, logger: quiet });
+    await suspend(hung.pid); // the socket stays open; nothing answers
+    let t0 = Date.now();
+    await rejectsWithCode(
+      () => smartsend("pub.hung", [["t", "x", "text"]], { nats_connection: conn, confirm: true, confirm_timeout: 300, logger: quiet }),
+      "PUBLISH_FAILED",
+      /not confirmed by the server within 0.3 s: it may still arrive/,
+    );
+    assert.ok(Date.now() - t0 < 3000, `${Date.now() - t0} ms`);
+    t0 = Date.now();
+    await rejectsWithCode(
+      () => smartsend("pub.hung", [["t", "x", "text"]], { nats_connection: conn, confirm: true, signal: AbortSignal.timeout(200), logger: quiet }),
+      "ABORTED",
+    );
+    assert.ok(Date.now() - t0 < 3000, `${Date.now() - t0} ms`);
+  } finally {
+    process.kill(hung.pid, "SIGCONT");
+    await conn.close().catch(() => {});
+    await hung.stop();
+  }
+});
+
+test("a confirm_timeout that is not a whole number of ms ≥ 1 is refused before anything is sent", async () => {
+  for (const confirm_timeout of [0, -5, 1.5, Number.NaN]) {
+    await rejectsWithCode(
+      () => smartsend("pub.bad", [["t", "x", "text"]], { nats_connection: nc, confirm: true, confirm_timeout, logger: quiet }),
+      "INVALID_OPTION",
+      /confirm_timeout must be an integer ≥ 1/,
+    );
+  }
 });

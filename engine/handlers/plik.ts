@@ -10,7 +10,8 @@
  *
  * @module
  */
-import { isTransientUploadError, OptionsError, UploadError } from "../errors.ts";
+import { isTransientUploadError, UploadError } from "../errors.ts";
+import { checkCount } from "../config.ts";
 import { retry, UPLOAD_RETRY } from "../backoff.ts";
 import { originOf } from "../origins.ts";
 import type { FileServer, UploadContext, UploadHandler, UploadResult } from "../types.ts";
@@ -130,13 +131,8 @@ function plikSession(options: PlikOptions) {
   const ttl = options.ttl ?? DEFAULT_PLIK_TTL;
   const oneShot = options.oneShot ?? false;
   const authHeaders: Record<string, string> = options.token ? { "X-PlikToken": options.token } : {};
-  const idleTimeout = options.idleTimeout ?? DEFAULT_IDLE_TIMEOUT;
   // Refused now: 0 would fail every upload, NaN or Infinity would never fail one.
-  if (typeof idleTimeout !== "number" || !(idleTimeout > 0) || !Number.isFinite(idleTimeout)) {
-    throw new OptionsError(`idleTimeout must be a positive number of ms, got ${String(idleTimeout)}`, {
-      field: "idleTimeout",
-    });
-  }
+  const idleTimeout = checkCount(options.idleTimeout ?? DEFAULT_IDLE_TIMEOUT, "idleTimeout", 1);
   /** The idle guard of one upload; a streamed body touches it as the server takes it. */
   const guard = (context: UploadContext | undefined): IdleGuard => idleGuard(idleTimeout, context?.signal);
   return {
