@@ -7,8 +7,8 @@
 import { createInbox, type Subscription } from "@nats-io/nats-core";
 import type { NatsConnection } from "./nats_types.ts";
 import { abortReason } from "./backoff.ts";
-import { resolveBrokerUrl } from "./config.ts";
-import { connectTo } from "./connection.ts";
+import { checkCount, resolveBrokerUrl } from "./config.ts";
+import { connectTo, DRAIN_TIMEOUT, drainWithin } from "./connection.ts";
 import { NatsBridgeError, OptionsError, TransportError } from "./errors.ts";
 import { type ConsumeOptions, consumeEnvelopes } from "./jetstream.ts";
 import { uuid4 } from "./ids.ts";
@@ -321,9 +321,22 @@ export class Bridge {
     }
   }
 
-  /** Drains and closes the connection, if the bridge opened it. */
-  async close(): Promise<void> {
-    if (this.#owned && !this.connection.isClosed()) await this.connection.drain();
+  /**
+   * Drains and closes the connection, if the bridge opened it. A drain that
+   * takes longer than `options.timeout` ms (a server that hangs) is given up
+   * and the connection closed: what was not yet flushed is lost, as it would
+   * be with that server anyway.
+   *
+   * @param options `timeout`: longest wait for the drain, default {@link DRAIN_TIMEOUT} (10 s).
+   *
+   * @example
+   * ```ts ignore
+   * await bridge.close({ timeout: 2_000 });
+   * ```
+   */
+  async close(options: { timeout?: number } = {}): Promise<void> {
+    const timeout = checkCount(options.timeout ?? DRAIN_TIMEOUT, "timeout", 1);
+    if (this.#owned && !this.connection.isClosed()) await drainWithin(this.connection, timeout);
   }
 
   /** `await using bridge = await Bridge.connect()` closes it at scope end. */

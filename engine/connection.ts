@@ -70,8 +70,47 @@ export async function connectTo(
 }
 
 /**
+ * Milliseconds a drain may take before the connection is closed instead. A
+ * drain waits for the server to answer, and nats.js gives it no timeout: a
+ * server that hangs with its socket open would hold a close until the
+ * stale-connection check, minutes later. On a server that answers, a drain
+ * takes a few round trips.
+ *
+ * @example
+ * ```ts ignore
+ * import { DRAIN_TIMEOUT } from "./connection.ts";
+ * console.log(DRAIN_TIMEOUT); // 10000
+ * ```
+ */
+export const DRAIN_TIMEOUT = 10_000;
+
+/**
+ * Drains `nc` (what was published reaches the server, subscriptions end), or
+ * closes it once `ms` have passed or the drain failed.
+ *
+ * @param nc The connection.
+ * @param ms Longest wait for the drain.
+ *
+ * @example
+ * ```ts ignore
+ * import { drainWithin } from "./connection.ts";
+ * await drainWithin(nc, 2_000);
+ * ```
+ */
+export async function drainWithin(nc: NatsConnection, ms: number = DRAIN_TIMEOUT): Promise<void> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const late = new Promise<false>((resolve) => timer = setTimeout(() => resolve(false), ms));
+  try {
+    const drained = await Promise.race([nc.drain().then(() => true, () => false), late]);
+    if (!drained) await nc.close().catch(() => {});
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/**
  * Runs `fn` on `nc`, or on a connection opened to `brokerUrl` for the call and
- * drained afterwards.
+ * drained afterwards (closed after `drainTimeout` ms if the drain hangs).
  */
 export async function withConnection<T>(
   nc: NatsConnection | undefined,
@@ -79,13 +118,14 @@ export async function withConnection<T>(
   correlationId: string,
   fn: (nc: NatsConnection) => Promise<T>,
   options?: ConnectOptions,
+  drainTimeout: number = DRAIN_TIMEOUT,
 ): Promise<T> {
   if (nc) return fn(nc);
   const own = await connectTo(brokerUrl, correlationId, options);
   try {
     return await fn(own);
   } finally {
-    await own.drain().catch(() => own.close());
+    await drainWithin(own, drainTimeout);
   }
 }
 

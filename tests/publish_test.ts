@@ -9,7 +9,8 @@ import { readFileSync } from "node:fs";
 import assert from "node:assert/strict";
 import fc from "fast-check";
 import { connect } from "@nats-io/transport-node";
-import { smartreceive, smartsend } from "natsbridge";
+import { Bridge, smartreceive, smartsend } from "natsbridge";
+import { withConnection } from "../engine/connection.ts";
 import { startNats } from "../scripts/servers.ts";
 import { bytesOf, rejectsWithCode } from "./_helpers.ts";
 
@@ -151,5 +152,31 @@ test("a confirm_timeout that is not a whole number of ms ≥ 1 is refused before
       "INVALID_OPTION",
       /confirm_timeout must be an integer ≥ 1/,
     );
+  }
+});
+
+test("closing on a server that hangs does not wait for ever: Bridge.close() and a call's own connection give up draining and close", async () => {
+  const hung = await startNats();
+  const bridge = await Bridge.connect({ broker_url: hung.url, logger: quiet });
+  try {
+    await bridge.send("pub.close", [["t", "x", "text"]], { confirm: true });
+    bridge.subscribe("pub.close.sub"); // a subscription to drain as well
+    await suspend(hung.pid);
+    let t0 = Date.now();
+    await bridge.close({ timeout: 300 });
+    assert.ok(Date.now() - t0 < 3000, `Bridge.close: ${Date.now() - t0} ms`);
+    assert.ok(bridge.connection.isClosed());
+    process.kill(hung.pid, "SIGCONT");
+    t0 = Date.now();
+    let own: { isClosed(): boolean } | undefined;
+    await withConnection(undefined, hung.url, "c-1", async (nc) => {
+      own = nc;
+      await suspend(hung.pid);
+    }, undefined, 300);
+    assert.ok(Date.now() - t0 < 3000, `withConnection: ${Date.now() - t0} ms`);
+    assert.ok(own?.isClosed());
+  } finally {
+    process.kill(hung.pid, "SIGCONT");
+    await hung.stop();
   }
 });

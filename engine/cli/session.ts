@@ -8,7 +8,7 @@
 import type { NatsConnection } from "@nats-io/nats-core";
 import { Bridge } from "../bridge.ts";
 import { resolveBrokerUrl, resolveFileserverUrl } from "../config.ts";
-import { connectTo } from "../connection.ts";
+import { connectTo, drainWithin } from "../connection.ts";
 import { objectStoreFileServer } from "../handlers/object_store.ts";
 import { plikFileServer } from "../handlers/plik.ts";
 import { consoleLogger, type Logger, silentLogger } from "../logger.ts";
@@ -112,7 +112,7 @@ export async function openSession(
       fileserverUrl,
       logger,
       close: async () => {
-        if (!nc.isClosed()) await nc.drain().catch(() => nc.close());
+        if (!nc.isClosed()) await drainWithin(nc);
       },
     };
   } catch (err) {
