@@ -140,16 +140,18 @@ export function natsServerBin(): string {
  * Starts nats-server with JetStream on a free loopback port.
  *
  * @param options `websocket: true` adds a WebSocket listener (no TLS);
- *   `args` adds raw nats-server flags; `port` reuses a port (restart tests).
+ *   `args` adds raw nats-server flags; `port` reuses a port (restart tests);
+ *   `jetstream: false` leaves JetStream off.
  * @returns The running server.
  */
 export async function startNats(
-  options: { websocket?: boolean; args?: string[]; port?: number; storeDir?: string; config?: string } = {},
+  options: { websocket?: boolean; args?: string[]; port?: number; storeDir?: string; config?: string; jetstream?: boolean } = {},
 ): Promise<NatsServer> {
   hookExit();
   const port = options.port ?? await freePort();
   const storeDir = options.storeDir ?? mkdtempSync(join(tmpdir(), "natsbridge-js-"));
-  const args = ["-a", "127.0.0.1", "-p", String(port), "-js", "-sd", storeDir, ...(options.args ?? [])];
+  const js = options.jetstream === false ? [] : ["-js", "-sd", storeDir];
+  const args = ["-a", "127.0.0.1", "-p", String(port), ...js, ...(options.args ?? [])];
   let wsPort: number | undefined;
   let confDir: string | undefined;
   if (options.websocket || options.config) {

@@ -8,10 +8,12 @@ import { after, test } from "node:test";
 import assert from "node:assert/strict";
 import { createServer } from "node:http";
 import { connect as tcpConnect, createServer as createTcpServer, type Socket } from "node:net";
+import process from "node:process";
 import { connect } from "@nats-io/transport-node";
 import {
   Bridge,
   type NatsBridgeError,
+  objectStoreFileServer,
   plikFileServer,
   plikUploadHandler,
   type ReceivedEnvelope,
@@ -325,6 +327,31 @@ test("a Plik upload whose file request hangs mid-body fails with UPLOAD_FAILED a
     }
   } finally {
     await hanging.close();
+  }
+});
+
+test("an Object Store on a server without JetStream, or on one that hangs, is a typed error naming the bucket", async () => {
+  const plain = await startNats({ jetstream: false });
+  const conn = await connect({ servers: plain.url });
+  try {
+    await rejectsWithCode(() => objectStoreFileServer({ connection: conn, bucket: "nojs" }), "CONNECTION_FAILED",
+      /Cannot open Object Store bucket "nojs": JetStream is not enabled on this server/);
+  } finally {
+    await conn.close();
+    await plain.stop();
+  }
+  const hung = await startNats();
+  const conn2 = await connect({ servers: hung.url });
+  try {
+    await conn2.flush();
+    process.kill(hung.pid, "SIGSTOP");
+    await new Promise((r) => setTimeout(r, 100)); // the stop lands a moment after the signal
+    await rejectsWithCode(() => objectStoreFileServer({ connection: conn2, bucket: "hung" }), "TIMEOUT",
+      /Cannot open Object Store bucket "hung": the server did not answer/);
+  } finally {
+    process.kill(hung.pid, "SIGCONT");
+    await conn2.close();
+    await hung.stop();
   }
 });
 

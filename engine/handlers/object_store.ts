@@ -12,7 +12,8 @@
 import type { NatsConnection } from "../nats_types.ts";
 import { type ObjectInfo, Objm, type ObjectStore, StorageType } from "@nats-io/obj";
 import { abortReason, retry, UPLOAD_RETRY } from "../backoff.ts";
-import { DownloadError, NatsBridgeError, UploadError } from "../errors.ts";
+import { DownloadError, NatsBridgeError, TransportError, UploadError } from "../errors.ts";
+import { errors } from "@nats-io/nats-core";
 import { uuid4 } from "../ids.ts";
 import { logEvent } from "../logger.ts";
 import { decodeBase64 } from "../platform/base64.ts";
@@ -89,12 +90,27 @@ export interface ObjectStoreFileServerOptions {
   storage?: "file" | "memory";
 }
 
+/** Why a bucket could not be opened, as a typed error: nats.js's own say little (`timeout`). */
+function bucketUnavailable(bucket: string, err: unknown): TransportError {
+  const what = `Cannot open Object Store bucket "${bucket}"`;
+  const message = (err as Error)?.message ?? String(err);
+  if (err instanceof errors.TimeoutError) {
+    return new TransportError("TIMEOUT", `${what}: the server did not answer in time (${message})`, { cause: err });
+  }
+  const why = /no responders|503|jetstream is not enabled/i.test(message)
+    ? "JetStream is not enabled on this server (start nats-server with -js, or enable it for the account)"
+    : message;
+  return new TransportError("CONNECTION_FAILED", `${what}: ${why}`, { cause: err });
+}
+
 /**
  * Opens (creating if needed) an Object Store bucket and returns it as a
  * {@link FileServer} whose links are `nats-obj://<bucket>/<name>`.
  *
  * @param options Connection, bucket, TTL.
  * @returns The file server; pass it as the `fileserver` option.
+ * @throws {TransportError} `CONNECTION_FAILED` when the bucket cannot be opened
+ *   (JetStream not enabled, no permission), `TIMEOUT` when the server does not answer.
  *
  * @example
  * ```ts ignore
@@ -112,11 +128,16 @@ export async function objectStoreFileServer(
   }
   const objm = new Objm(options.connection);
   const ttlSeconds = options.ttl ?? 86_400;
-  const store: ObjectStore = await objm.create(bucket, {
-    ttl: ttlSeconds * 1_000_000_000,
-    replicas: options.replicas ?? 1,
-    storage: options.storage === "memory" ? StorageType.Memory : StorageType.File,
-  });
+  let store: ObjectStore;
+  try {
+    store = await objm.create(bucket, {
+      ttl: ttlSeconds * 1_000_000_000,
+      replicas: options.replicas ?? 1,
+      storage: options.storage === "memory" ? StorageType.Memory : StorageType.File,
+    });
+  } catch (err) {
+    throw bucketUnavailable(bucket, err);
+  }
   const origin = `${OBJECT_STORE_SCHEME}//${bucket.toLowerCase()}`;
   const js = jetStreamOf(options.connection);
 
