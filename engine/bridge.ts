@@ -169,11 +169,21 @@ export class Bridge {
    * @param subject Subject (wildcards allowed).
    * @param options Queue group, cancellation, error callback.
    * @returns An async iterable of envelopes.
+   * @throws {OptionsError} `INVALID_OPTION` for a subject or queue nats.js refuses.
+   * @throws {TransportError} `CONNECTION_FAILED` when the connection is closed.
    */
   subscribe(subject: string, options: SubscribeOptions = {}): AsyncIterable<ReceivedEnvelope> & {
     unsubscribe(): void;
   } {
-    const sub: Subscription = this.connection.subscribe(subject, { queue: options.queue });
+    let sub: Subscription;
+    try {
+      sub = this.connection.subscribe(subject, { queue: options.queue });
+    } catch (err) {
+      const what = `Cannot subscribe to "${subject}": ${(err as Error).message}`;
+      throw /^Invalid/.test((err as Error).name)
+        ? new OptionsError(what, { field: "subject", cause: err })
+        : new TransportError("CONNECTION_FAILED", what, { cause: err });
+    }
     const { signal } = options;
     const stop = () => sub.unsubscribe();
     signal?.addEventListener("abort", stop, { once: true });

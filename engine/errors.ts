@@ -363,6 +363,40 @@ export class UploadError extends NatsBridgeError {
 }
 
 /**
+ * A nats.js failure of a JetStream set-up (a stream, a consumer, a bucket) as
+ * a natsbridge error whose message starts with `what`: `TIMEOUT` when the
+ * server did not answer, `CONNECTION_FAILED` when it has no JetStream or the
+ * connection failed, `INVALID_OPTION` when nats.js or the server refused what
+ * was asked (a name, a subject, a stream that does not exist). nats.js's own
+ * errors carry numeric codes or none.
+ *
+ * @param what What was being done, e.g. `Cannot set up stream "JOBS"`.
+ * @param err What nats.js threw.
+ * @returns The error to throw (a natsbridge error is returned as it is).
+ *
+ * @example
+ * ```ts
+ * import { jetStreamError } from "./errors.ts";
+ * const e = jetStreamError(`Cannot set up stream "S"`, new Error("jetstream is not enabled"));
+ * console.log(e.code); // "CONNECTION_FAILED"
+ * ```
+ */
+export function jetStreamError(what: string, err: unknown): NatsBridgeError {
+  if (err instanceof NatsBridgeError) return err;
+  const name = (err as Error)?.name ?? "";
+  const message = (err as Error)?.message ?? String(err);
+  if (name === "TimeoutError") {
+    return new TransportError("TIMEOUT", `${what}: the server did not answer in time`, { cause: err });
+  }
+  if (/jetstream is not enabled|no responders|503/i.test(message)) {
+    const why = "JetStream is not enabled on this server (start nats-server with -js, or enable it for the account)";
+    return new TransportError("CONNECTION_FAILED", `${what}: ${why}`, { cause: err });
+  }
+  if (/^Invalid|NotFound|^JetStreamApiError$/.test(name)) return new OptionsError(`${what}: ${message}`, { cause: err });
+  return new TransportError("CONNECTION_FAILED", `${what}: ${message}`, { cause: err });
+}
+
+/**
  * Whether another attempt may cure an upload failure: no answer (status 0) or
  * a server-side HTTP status (5xx, 408, 429), not caused by natsbridge refusing
  * something itself.

@@ -11,6 +11,7 @@
 import type { NatsConnection } from "./nats_types.ts";
 import {
   AckPolicy,
+  type Consumer,
   DeliverPolicy,
   type JsMsg,
   jetstream,
@@ -21,7 +22,7 @@ import {
 } from "@nats-io/jetstream";
 import { backoffDelays, retry, sleep } from "./backoff.ts";
 import { parseEnvelope } from "./envelope.ts";
-import { INVALID_MESSAGE_CODES, NatsBridgeError, OptionsError, TransportError } from "./errors.ts";
+import { INVALID_MESSAGE_CODES, jetStreamError, NatsBridgeError, OptionsError, TransportError } from "./errors.ts";
 import { originOf } from "./origins.ts";
 import { logEvent, type Logger } from "./logger.ts";
 import { smartreceive, type SmartReceiveOptions } from "./receive.ts";
@@ -184,6 +185,14 @@ export interface EnsureStreamOptions {
  * ```
  */
 export async function ensureStream(nc: NatsConnection, options: EnsureStreamOptions): Promise<void> {
+  try {
+    await createOrExtendStream(nc, options);
+  } catch (err) {
+    throw jetStreamError(`Cannot set up stream "${options.name}"`, err);
+  }
+}
+
+async function createOrExtendStream(nc: NatsConnection, options: EnsureStreamOptions): Promise<void> {
   const jsm = await jetstreamManager(nc);
   const config = {
     name: options.name,
@@ -308,6 +317,39 @@ export interface DeadLetter {
   data: string;
 }
 
+/** The durable consumer `options` names, created if missing, and checked against `delete_after_ack`. */
+async function openConsumer(nc: NatsConnection, options: ConsumeOptions, maxDeliver: number): Promise<Consumer> {
+  const jsm = await jetstreamManager(nc);
+  try {
+    await jsm.consumers.info(options.stream, options.durable);
+  } catch {
+    await jsm.consumers.add(options.stream, {
+      durable_name: options.durable,
+      ack_policy: AckPolicy.Explicit,
+      deliver_policy: DeliverPolicy.All,
+      ack_wait: (options.ack_wait ?? 30_000) * 1_000_000,
+      // One more than ours: we dead-letter on the last delivery ourselves.
+      max_deliver: maxDeliver + 1,
+      ...(options.filter_subject ? { filter_subject: options.filter_subject } : {}),
+    });
+  }
+  if (options.delete_after_ack) {
+    const si = await jsm.streams.info(options.stream);
+    if (si.config.retention !== RetentionPolicy.Workqueue) {
+      throw new OptionsError(
+        `delete_after_ack needs a work-queue stream (each message acked by one consumer); "${options.stream}" has ${si.config.retention} retention`,
+        { field: "delete_after_ack" },
+      );
+    }
+    if (!options.receive?.fileserver?.delete) {
+      throw new OptionsError("delete_after_ack needs receive.fileserver with delete (objectStoreFileServer)", {
+        field: "delete_after_ack",
+      });
+    }
+  }
+  return await jetstream(nc).consumers.get(options.stream, options.durable);
+}
+
 /**
  * Consumes envelopes from a durable JetStream consumer. Each yielded envelope
  * is acked when the loop asks for the next one, i.e. once the loop body that
@@ -334,37 +376,14 @@ export async function* consumeEnvelopes(
   options: ConsumeOptions,
   logger: Logger,
 ): AsyncGenerator<ReceivedEnvelope> {
-  const jsm = await jetstreamManager(nc);
   const maxDeliver = options.max_deliver ?? 5;
-  const ackWaitNs = (options.ack_wait ?? 30_000) * 1_000_000;
+  let consumer: Consumer;
   try {
-    await jsm.consumers.info(options.stream, options.durable);
-  } catch {
-    await jsm.consumers.add(options.stream, {
-      durable_name: options.durable,
-      ack_policy: AckPolicy.Explicit,
-      deliver_policy: DeliverPolicy.All,
-      ack_wait: ackWaitNs,
-      // One more than ours: we dead-letter on the last delivery ourselves.
-      max_deliver: maxDeliver + 1,
-      ...(options.filter_subject ? { filter_subject: options.filter_subject } : {}),
-    });
+    consumer = await openConsumer(nc, options, maxDeliver);
+  } catch (err) {
+    throw jetStreamError(`Cannot consume from stream "${options.stream}"`, err);
   }
   const store = options.receive?.fileserver;
-  if (options.delete_after_ack) {
-    const si = await jsm.streams.info(options.stream);
-    if (si.config.retention !== RetentionPolicy.Workqueue) {
-      throw new OptionsError(
-        `delete_after_ack needs a work-queue stream (each message acked by one consumer); "${options.stream}" has ${si.config.retention} retention`,
-        { field: "delete_after_ack" },
-      );
-    }
-    if (!store?.delete) {
-      throw new OptionsError("delete_after_ack needs receive.fileserver with delete (objectStoreFileServer)", {
-        field: "delete_after_ack",
-      });
-    }
-  }
   const cleanUp = async (m: JsMsg, correlationId: string) => {
     if (!options.delete_after_ack || !store?.delete) return;
     const origins = new Set(store.origins.map((o) => originOf(o)));
@@ -375,7 +394,6 @@ export async function* consumeEnvelopes(
       );
     }
   };
-  const consumer = await jetstream(nc).consumers.get(options.stream, options.durable);
   const { signal } = options;
   // One message per pull: nothing is prefetched, so nothing sits unacked in a
   // buffer (waiting out ack_wait) when the loop stops.

@@ -9,7 +9,7 @@ import { createServer } from "node:http";
 import { jetstreamManager } from "@nats-io/jetstream";
 import { Bridge, type ConsumeOptions, objectStoreFileServer, type DeadLetter, ensureStream, type NatsBridgeError, type ReceivedEnvelope, smartsend } from "natsbridge";
 import { startNats, startPlik } from "../scripts/servers.ts";
-import { bytesOf } from "./_helpers.ts";
+import { bytesOf, rejectsWithCode } from "./_helpers.ts";
 
 const nats = await startNats();
 const plik = await startPlik();
@@ -148,4 +148,36 @@ test("delete_after_ack removes Object Store payloads once acked, and is refused 
     refused = (e as { code: string }).code;
   }
   assert.equal(refused, "INVALID_OPTION");
+});
+
+test("JetStream set-up failures are typed errors naming the stream: a missing stream, bad names, overlapping subjects, no JetStream", async () => {
+  const b = await Bridge.connect({ broker_url: nats.url, logger: { log() {} } });
+  const plain = await startNats({ jetstream: false });
+  const nojs = await Bridge.connect({ broker_url: plain.url, logger: { log() {} } });
+  const first = (it: AsyncIterable<unknown>) => (async () => { for await (const _ of it) break; })();
+  try {
+    await rejectsWithCode(() => first(b.consume({ stream: "NOPE_S", durable: "d" })), "INVALID_OPTION",
+      /^Cannot consume from stream "NOPE_S": stream not found/);
+    await rejectsWithCode(() => first(b.consume({ stream: "NOPE_S", durable: "a.b" })), "INVALID_OPTION",
+      /^Cannot consume from stream "NOPE_S": durable name \('a\.b'\) cannot contain '\.'/);
+    await ensureStream(b.connection, { name: "OVL1", subjects: ["ovl.>"] });
+    await rejectsWithCode(() => ensureStream(b.connection, { name: "OVL2", subjects: ["ovl.x"] }), "INVALID_OPTION",
+      /^Cannot set up stream "OVL2": subjects overlap with an existing stream/);
+    await rejectsWithCode(() => ensureStream(b.connection, { name: "a.b", subjects: ["ab.x"] }), "INVALID_OPTION",
+      /^Cannot set up stream "a.b": stream name \('a\.b'\) cannot contain '\.'/);
+    await rejectsWithCode(() => ensureStream(nojs.connection, { name: "S", subjects: ["s.x"] }), "CONNECTION_FAILED",
+      /^Cannot set up stream "S": JetStream is not enabled on this server/);
+    await rejectsWithCode(() => first(nojs.consume({ stream: "S", durable: "d" })), "CONNECTION_FAILED",
+      /^Cannot consume from stream "S": JetStream is not enabled on this server/);
+  } finally {
+    await nojs.close();
+    await plain.stop();
+    await b.close();
+  }
+});
+
+test("subscribing to a subject nats.js refuses is INVALID_OPTION, as a send to it is", async () => {
+  for (const subject of ["", "a b", "a\tb"]) {
+    await rejectsWithCode(() => bridge.subscribe(subject), "INVALID_OPTION", /^Cannot subscribe to ".*": /);
+  }
 });

@@ -12,8 +12,7 @@
 import type { NatsConnection } from "../nats_types.ts";
 import { type ObjectInfo, Objm, type ObjectStore, StorageType } from "@nats-io/obj";
 import { abortReason, retry, UPLOAD_RETRY } from "../backoff.ts";
-import { DownloadError, NatsBridgeError, TransportError, UploadError } from "../errors.ts";
-import { errors } from "@nats-io/nats-core";
+import { DownloadError, jetStreamError, NatsBridgeError, UploadError } from "../errors.ts";
 import { uuid4 } from "../ids.ts";
 import { logEvent } from "../logger.ts";
 import { decodeBase64 } from "../platform/base64.ts";
@@ -90,19 +89,6 @@ export interface ObjectStoreFileServerOptions {
   storage?: "file" | "memory";
 }
 
-/** Why a bucket could not be opened, as a typed error: nats.js's own say little (`timeout`). */
-function bucketUnavailable(bucket: string, err: unknown): TransportError {
-  const what = `Cannot open Object Store bucket "${bucket}"`;
-  const message = (err as Error)?.message ?? String(err);
-  if (err instanceof errors.TimeoutError) {
-    return new TransportError("TIMEOUT", `${what}: the server did not answer in time (${message})`, { cause: err });
-  }
-  const why = /no responders|503|jetstream is not enabled/i.test(message)
-    ? "JetStream is not enabled on this server (start nats-server with -js, or enable it for the account)"
-    : message;
-  return new TransportError("CONNECTION_FAILED", `${what}: ${why}`, { cause: err });
-}
-
 /**
  * Opens (creating if needed) an Object Store bucket and returns it as a
  * {@link FileServer} whose links are `nats-obj://<bucket>/<name>`.
@@ -136,7 +122,7 @@ export async function objectStoreFileServer(
       storage: options.storage === "memory" ? StorageType.Memory : StorageType.File,
     });
   } catch (err) {
-    throw bucketUnavailable(bucket, err);
+    throw jetStreamError(`Cannot open Object Store bucket "${bucket}"`, err);
   }
   const origin = `${OBJECT_STORE_SCHEME}//${bucket.toLowerCase()}`;
   const js = jetStreamOf(options.connection);
