@@ -135,6 +135,28 @@ export function checkString(value: unknown, name: string): string | undefined {
   return value;
 }
 
+/** Throws unless `value` is an absolute http: or https: URL. */
+export function checkHttpUrl(value: unknown, name: string): string {
+  let ok = false;
+  try {
+    ok = typeof value === "string" && /^https?:$/.test(new URL(value).protocol);
+  } catch { /* not a URL: reported below */ }
+  if (!ok) {
+    throw new OptionsError(`${name} must be an http(s) URL, got ${JSON.stringify(value) ?? String(value)}`, { field: name });
+  }
+  return value as string;
+}
+
+/** Throws unless `value` is a non-empty string. */
+export function checkNonEmpty(value: unknown, name: string): string {
+  if (typeof value !== "string" || value === "") {
+    throw new OptionsError(`${name} must be a non-empty string, got ${JSON.stringify(value) ?? String(value)}`, {
+      field: name,
+    });
+  }
+  return value;
+}
+
 /** Throws unless `value` is a safe integer ≥ `min`. */
 export function checkCount(value: unknown, name: string, min: number): number {
   if (typeof value !== "number" || !Number.isSafeInteger(value) || value < min) {

@@ -22,6 +22,7 @@ import {
 } from "@nats-io/jetstream";
 import { backoffDelays, retry, sleep } from "./backoff.ts";
 import { parseEnvelope } from "./envelope.ts";
+import { checkCount, checkNonEmpty } from "./config.ts";
 import { INVALID_MESSAGE_CODES, jetStreamError, NatsBridgeError, OptionsError, TransportError } from "./errors.ts";
 import { originOf } from "./origins.ts";
 import { logEvent, type Logger } from "./logger.ts";
@@ -376,7 +377,13 @@ export async function* consumeEnvelopes(
   options: ConsumeOptions,
   logger: Logger,
 ): AsyncGenerator<ReceivedEnvelope> {
-  const maxDeliver = options.max_deliver ?? 5;
+  checkNonEmpty(options.stream, "stream");
+  checkNonEmpty(options.durable, "durable");
+  const maxDeliver = checkCount(options.max_deliver ?? 5, "max_deliver", 1);
+  checkCount(options.ack_wait ?? 30_000, "ack_wait", 1);
+  const nakBase = checkCount(options.nak_base_delay ?? 1000, "nak_base_delay", 0);
+  const nakMax = checkCount(options.nak_max_delay ?? 30_000, "nak_max_delay", 0);
+  const dedupeWindow = checkCount(options.dedupe_window ?? 100_000, "dedupe_window", 0);
   let consumer: Consumer;
   try {
     consumer = await openConsumer(nc, options, maxDeliver);
@@ -413,8 +420,8 @@ export async function* consumeEnvelopes(
   }
   const messages = pull();
   const deadLetterSubject = options.dead_letter_subject ?? `natsbridge.dead.${options.stream}`;
-  const seen = new RecentIds(options.dedupe_window ?? 100_000);
-  const nakDelays = backoffDelays(maxDeliver + 1, options.nak_base_delay ?? 1000, options.nak_max_delay ?? 30_000);
+  const seen = new RecentIds(dedupeWindow);
+  const nakDelays = backoffDelays(maxDeliver + 1, nakBase, nakMax);
 
   const deadLetter = async (m: JsMsg, err: NatsBridgeError) => {
     const record: DeadLetter = {
@@ -449,7 +456,7 @@ export async function* consumeEnvelopes(
         const permanent = PERMANENT.has(err.code) || m.info.deliveryCount >= maxDeliver;
         options.on_error?.(err, permanent ? "dead-letter" : "nak");
         if (permanent) await deadLetter(m, err);
-        else m.nak(nakDelays[m.info.deliveryCount - 1] ?? options.nak_max_delay ?? 30_000);
+        else m.nak(nakDelays[m.info.deliveryCount - 1] ?? nakMax);
         continue;
       }
       if (seen.has(env.msg_id)) {

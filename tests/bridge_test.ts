@@ -468,3 +468,9 @@ test("a JetStream publish to a subject no stream captures fails fast and says so
   await rejectsWithCode(() => bridge.send("nostream.here", [["t", "x", "text"]], { jetstream: true }), "PUBLISH_FAILED", /No JetStream stream captures/);
   assert.ok(Date.now() - t0 < 3000, `took ${Date.now() - t0} ms`);
 });
+
+test("store options that cannot work are INVALID_OPTION when the store is made", async () => {
+  await rejectsWithCode(() => plikFileServer({ url: "not a url" }), "INVALID_OPTION", /url must be an http\(s\) URL, got "not a url"/);
+  await rejectsWithCode(() => plikFileServer({ url: "ftp://127.0.0.1/" }), "INVALID_OPTION", /url must be an http\(s\) URL/);
+  await rejectsWithCode(() => objectStoreFileServer({ connection: undefined as never }), "INVALID_OPTION", /connection must be an open NATS connection/);
+});

@@ -181,3 +181,21 @@ test("subscribing to a subject nats.js refuses is INVALID_OPTION, as a send to i
     await rejectsWithCode(() => bridge.subscribe(subject), "INVALID_OPTION", /^Cannot subscribe to ".*": /);
   }
 });
+
+test("consume options out of range are INVALID_OPTION before anything is created", async () => {
+  const first = (it: AsyncIterable<unknown>) => (async () => { for await (const _ of it) break; })();
+  const bad: [Partial<ConsumeOptions>, RegExp][] = [
+    [{ max_deliver: 0 }, /max_deliver must be an integer ≥ 1/],
+    [{ ack_wait: -1 }, /ack_wait must be an integer ≥ 1/],
+    [{ nak_base_delay: -5 }, /nak_base_delay must be an integer ≥ 0/],
+    [{ nak_max_delay: 1.5 }, /nak_max_delay must be an integer ≥ 0/],
+    [{ dedupe_window: -1 }, /dedupe_window must be an integer ≥ 0/],
+    [{ stream: "" }, /stream must be a non-empty string/],
+    [{ durable: "" }, /durable must be a non-empty string/],
+  ];
+  for (const [options, message] of bad) {
+    await rejectsWithCode(() => first(bridge.consume({ stream: "JOBS", durable: "never", ...options } as ConsumeOptions)), "INVALID_OPTION", message);
+  }
+  const jsm = await jetstreamManager(bridge.connection);
+  await assert.rejects(jsm.consumers.info("JOBS", "never"), /consumer not found/);
+});

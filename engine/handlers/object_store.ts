@@ -12,7 +12,7 @@
 import type { NatsConnection } from "../nats_types.ts";
 import { type ObjectInfo, Objm, type ObjectStore, StorageType } from "@nats-io/obj";
 import { abortReason, retry, UPLOAD_RETRY } from "../backoff.ts";
-import { DownloadError, jetStreamError, NatsBridgeError, UploadError } from "../errors.ts";
+import { DownloadError, jetStreamError, NatsBridgeError, OptionsError, UploadError } from "../errors.ts";
 import { uuid4 } from "../ids.ts";
 import { logEvent } from "../logger.ts";
 import { decodeBase64 } from "../platform/base64.ts";
@@ -108,6 +108,9 @@ export interface ObjectStoreFileServerOptions {
 export async function objectStoreFileServer(
   options: ObjectStoreFileServerOptions,
 ): Promise<FileServer> {
+  if (typeof options?.connection?.request !== "function") {
+    throw new OptionsError("connection must be an open NATS connection (nats.js NatsConnection)", { field: "connection" });
+  }
   const bucket = options.bucket ?? DEFAULT_BUCKET;
   if (!/^[A-Za-z0-9_-]+$/.test(bucket)) {
     throw new UploadError(`Object Store bucket name must match [A-Za-z0-9_-]+, got "${bucket}"`);

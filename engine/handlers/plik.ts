@@ -11,7 +11,7 @@
  * @module
  */
 import { isTransientUploadError, UploadError } from "../errors.ts";
-import { checkCount } from "../config.ts";
+import { checkCount, checkHttpUrl } from "../config.ts";
 import { retry, UPLOAD_RETRY } from "../backoff.ts";
 import { originOf } from "../origins.ts";
 import type { FileServer, UploadContext, UploadHandler, UploadResult } from "../types.ts";
@@ -268,7 +268,7 @@ export const plikUpload: UploadHandler = plikUploadHandler();
  * ```
  */
 export function plikFileServer(options: PlikOptions = {}): FileServer {
-  const origin = options.url ? originOf(options.url) : undefined;
+  const origin = options.url !== undefined ? checkHttpUrl(options.url, "url") && originOf(options.url) : undefined;
   return {
     upload: plikUploadHandler(options),
     uploadStream: plikStreamUploadHandler(options),
