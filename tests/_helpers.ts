@@ -4,6 +4,8 @@
  */
 import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
+import { readFileSync } from "node:fs";
+import process from "node:process";
 
 /** Asserts that `fn` rejects (or throws) a natsbridge error with `code`; returns it. */
 export async function rejectsWithCode(
@@ -105,4 +107,14 @@ export function sampleEnvelope(): Record<string, unknown> & { payloads: Record<s
       metadata: { checksum: "8f434346648f6b96df89dda901c5176b10a6d83961dd3c1ac88b59b2dc327aa4" },
     }],
   };
+}
+
+/** Stops process `pid` (SIGSTOP) and waits until the kernel shows it stopped: a signal lands a moment later. */
+export async function suspend(pid: number): Promise<void> {
+  process.kill(pid, "SIGSTOP");
+  const deadline = Date.now() + 5000;
+  while (readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1]?.[0] !== "T") {
+    if (Date.now() > deadline) throw new Error(`process ${pid} did not stop`);
+    await new Promise((r) => setTimeout(r, 10));
+  }
 }

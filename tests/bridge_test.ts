@@ -21,7 +21,7 @@ import {
   smartsend,
 } from "natsbridge";
 import { startNats, startPlik } from "../scripts/servers.ts";
-import { bytesOf, piecesOf, rejectsWithCode } from "./_helpers.ts";
+import { bytesOf, piecesOf, rejectsWithCode, suspend } from "./_helpers.ts";
 
 const nats = await startNats();
 const small = await startNats({ config: "max_payload: 65536" });
@@ -344,8 +344,7 @@ test("an Object Store on a server without JetStream, or on one that hangs, is a 
   const conn2 = await connect({ servers: hung.url });
   try {
     await conn2.flush();
-    process.kill(hung.pid, "SIGSTOP");
-    await new Promise((r) => setTimeout(r, 100)); // the stop lands a moment after the signal
+    await suspend(hung.pid);
     await rejectsWithCode(() => objectStoreFileServer({ connection: conn2, bucket: "hung" }), "TIMEOUT",
       /Cannot open Object Store bucket "hung": the server did not answer/);
   } finally {

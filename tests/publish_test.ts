@@ -5,14 +5,13 @@
  */
 import { after, test } from "node:test";
 import process from "node:process";
-import { readFileSync } from "node:fs";
 import assert from "node:assert/strict";
 import fc from "fast-check";
 import { connect } from "@nats-io/transport-node";
 import { Bridge, smartreceive, smartsend } from "natsbridge";
 import { withConnection } from "../engine/connection.ts";
 import { startNats } from "../scripts/servers.ts";
-import { bytesOf, rejectsWithCode } from "./_helpers.ts";
+import { bytesOf, rejectsWithCode, suspend } from "./_helpers.ts";
 
 const quiet = { log() {} };
 const nats = await startNats();
@@ -108,16 +107,6 @@ test("sends of small payloads reach the connection before smartsend yields, so a
   assert.equal(nc.stats().outMsgs, before + 10);
   await Promise.all(burst);
 });
-
-/** Stops process `pid` (SIGSTOP) and waits until the kernel shows it stopped: a signal lands a moment later. */
-async function suspend(pid: number): Promise<void> {
-  process.kill(pid, "SIGSTOP");
-  const deadline = Date.now() + 5000;
-  while (readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1]?.[0] !== "T") {
-    if (Date.now() > deadline) throw new Error(`process ${pid} did not stop`);
-    await new Promise((r) => setTimeout(r, 10));
-  }
-}
 
 test("confirm on a server that hangs fails with PUBLISH_FAILED after confirm_timeout instead of waiting for ever; an abort ends the wait too", async () => {
   const hung = await startNats();
