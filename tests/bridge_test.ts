@@ -472,4 +472,11 @@ test("store options that cannot work are INVALID_OPTION when the store is made",
   await rejectsWithCode(() => plikFileServer({ url: "not a url" }), "INVALID_OPTION", /url must be an http\(s\) URL, got "not a url"/);
   await rejectsWithCode(() => plikFileServer({ url: "ftp://127.0.0.1/" }), "INVALID_OPTION", /url must be an http\(s\) URL/);
   await rejectsWithCode(() => objectStoreFileServer({ connection: undefined as never }), "INVALID_OPTION", /connection must be an open NATS connection/);
+  const conn = await connect({ servers: nats.url });
+  try {
+    await rejectsWithCode(() => objectStoreFileServer({ connection: conn, bucket: "a.b" }), "INVALID_OPTION",
+      /bucket name must match \[A-Za-z0-9_-\]\+, got "a.b"/);
+  } finally {
+    await conn.close();
+  }
 });

@@ -113,7 +113,7 @@ export async function objectStoreFileServer(
   }
   const bucket = options.bucket ?? DEFAULT_BUCKET;
   if (!/^[A-Za-z0-9_-]+$/.test(bucket)) {
-    throw new UploadError(`Object Store bucket name must match [A-Za-z0-9_-]+, got "${bucket}"`);
+    throw new OptionsError(`Object Store bucket name must match [A-Za-z0-9_-]+, got "${bucket}"`, { field: "bucket" });
   }
   const objm = new Objm(options.connection);
   const ttlSeconds = options.ttl ?? 86_400;
