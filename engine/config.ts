@@ -135,6 +135,29 @@ export function checkString(value: unknown, name: string): string | undefined {
   return value;
 }
 
+/**
+ * Throws unless `value` is a NATS subject the server would take and could
+ * match: dot-separated tokens, none empty, no whitespace; when subscribing
+ * (`wildcards`), `*` tokens and a `>` last token; when publishing, neither.
+ * Wildcard characters inside a longer token are literal, as NATS reads them.
+ * nats.js checks only emptiness and whitespace: the rest reached the server,
+ * which answered with a status error and left the subscription empty.
+ */
+export function checkSubject(value: unknown, wildcards: boolean, name = "subject"): string {
+  const refuse = (why: string) => new OptionsError(`${name} ${JSON.stringify(value) ?? String(value)}${why}`, { field: name });
+  if (typeof value !== "string" || value === "") throw refuse(" must be a non-empty string");
+  if (/\s/.test(value)) throw refuse(" must not contain whitespace");
+  const tokens = value.split(".");
+  tokens.forEach((t, i) => {
+    if (t === "") throw refuse(" has an empty token");
+    if (t === ">" && i < tokens.length - 1) throw refuse(': ">" may only be the last token');
+  });
+  if (!wildcards && tokens.some((t) => t === "*" || t === ">")) {
+    throw new OptionsError(`cannot publish to the wildcard subject ${JSON.stringify(value)}: name one subject`, { field: name });
+  }
+  return value;
+}
+
 /** Throws unless `value` is an absolute http: or https: URL. */
 export function checkHttpUrl(value: unknown, name: string): string {
   let ok = false;

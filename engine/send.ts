@@ -10,6 +10,7 @@ import { codecFor, resolvePayloadType } from "./codecs/registry.ts";
 import {
   checkCount,
   checkFunction,
+  checkSubject,
   checkString,
   resolveBrokerUrl,
   resolveFileserverUrl,
@@ -17,7 +18,7 @@ import {
 } from "./config.ts";
 import { redact, withConnection } from "./connection.ts";
 import { stringifyEnvelope } from "./envelope_json.ts";
-import { InputError, isTransientUploadError, OptionsError, TransportError, UploadError, withContext } from "./errors.ts";
+import { InputError, isTransientUploadError, TransportError, UploadError, withContext } from "./errors.ts";
 import { plikFileServer } from "./handlers/plik.ts";
 import { isoTimestamp, uuid4 } from "./ids.ts";
 import { consoleLogger, type Logger, logEvent } from "./logger.ts";
@@ -234,11 +235,7 @@ export async function smartsend(
   data: readonly SendItem[],
   options: SmartSendOptions = {},
 ): Promise<[MsgEnvelopeV1, string]> {
-  if (typeof subject !== "string" || subject === "" || /\s/.test(subject)) {
-    throw new OptionsError(`subject must be a non-empty string without whitespace, got ${JSON.stringify(subject)}`, {
-      field: "subject",
-    });
-  }
+  checkSubject(subject, false);
   if (!Array.isArray(data)) {
     throw new InputError(`data must be an array of [dataname, data, payload_type] items`);
   }
