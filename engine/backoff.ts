@@ -116,6 +116,53 @@ export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
   });
 }
 
+/**
+ * `work`, unless `ms` pass first (it rejects with `late()`) or `signal`
+ * aborts (with {@link AbortedError}). `work` itself goes on: a timer cannot
+ * stop it, and its own settling later stays handled. Each call has its own
+ * timer and listener, both gone when it settles, so nothing keeps `work`'s
+ * result reachable afterwards.
+ *
+ * @param work What to wait for.
+ * @param ms Longest wait.
+ * @param late The error for a wait that ran out.
+ * @param signal Optional cancellation.
+ * @param what What an abort says was aborted.
+ * @param correlationId Correlation id for the abort error.
+ * @returns What `work` resolves to.
+ *
+ * @example
+ * ```ts
+ * import { settleWithin } from "./backoff.ts";
+ * const n = await settleWithin(Promise.resolve(42), 1000, () => new Error("too slow"));
+ * console.log(n); // 42
+ * ```
+ */
+export async function settleWithin<T>(
+  work: Promise<T>,
+  ms: number,
+  late: () => Error,
+  signal?: AbortSignal,
+  what = "Operation",
+  correlationId = "",
+): Promise<T> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  let onAbort: (() => void) | undefined;
+  const guard = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(late()), ms);
+    if (!signal) return;
+    onAbort = () => reject(abortReason(signal, what, correlationId));
+    if (signal.aborted) onAbort();
+    else signal.addEventListener("abort", onAbort, { once: true });
+  });
+  try {
+    return await Promise.race([work, guard]);
+  } finally {
+    clearTimeout(timer);
+    if (onAbort) signal!.removeEventListener("abort", onAbort);
+  }
+}
+
 /** Throws {@link AbortedError} if `signal` has aborted. */
 export function throwIfAborted(signal: AbortSignal | undefined, what: string, correlationId = ""): void {
   if (signal?.aborted) throw abortReason(signal, what, correlationId);

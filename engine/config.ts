@@ -144,18 +144,18 @@ export function checkString(value: unknown, name: string): string | undefined {
  * which answered with a status error and left the subscription empty.
  */
 export function checkSubject(value: unknown, wildcards: boolean, name = "subject"): string {
-  const refuse = (why: string) => new OptionsError(`${name} ${JSON.stringify(value) ?? String(value)}${why}`, { field: name });
-  if (typeof value !== "string" || value === "") throw refuse(" must be a non-empty string");
-  if (/\s/.test(value)) throw refuse(" must not contain whitespace");
-  const tokens = value.split(".");
+  const subject = checkNonEmpty(value, name);
+  const refuse = (why: string) => new OptionsError(`${name} ${JSON.stringify(subject)}${why}`, { field: name });
+  if (/\s/.test(subject)) throw refuse(" must not contain whitespace");
+  const tokens = subject.split(".");
   tokens.forEach((t, i) => {
     if (t === "") throw refuse(" has an empty token");
     if (t === ">" && i < tokens.length - 1) throw refuse(': ">" may only be the last token');
   });
   if (!wildcards && tokens.some((t) => t === "*" || t === ">")) {
-    throw new OptionsError(`cannot publish to the wildcard subject ${JSON.stringify(value)}: name one subject`, { field: name });
+    throw new OptionsError(`cannot publish to the wildcard subject ${JSON.stringify(subject)}: name one subject`, { field: name });
   }
-  return value;
+  return subject;
 }
 
 /** Throws unless `value` is an absolute http: or https: URL. */

@@ -8,6 +8,7 @@ import type { ConnectOptions, NatsConnection } from "./nats_types.ts";
 import { TransportError } from "./errors.ts";
 import { openConnection } from "./platform/connect.ts";
 import { watchConnection } from "./publisher.ts";
+import { settleWithin } from "./backoff.ts";
 
 /**
  * Splits `broker_url` into nats.js `servers` (comma-separated URLs allowed).
@@ -98,13 +99,10 @@ export const DRAIN_TIMEOUT = 10_000;
  * ```
  */
 export async function drainWithin(nc: NatsConnection, ms: number = DRAIN_TIMEOUT): Promise<void> {
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  const late = new Promise<false>((resolve) => timer = setTimeout(() => resolve(false), ms));
   try {
-    const drained = await Promise.race([nc.drain().then(() => true, () => false), late]);
-    if (!drained) await nc.close().catch(() => {});
-  } finally {
-    clearTimeout(timer);
+    await settleWithin(nc.drain(), ms, () => new Error(`drain took over ${ms} ms`));
+  } catch {
+    await nc.close().catch(() => {});
   }
 }
 

@@ -18,7 +18,7 @@
  * @module
  */
 import type { NatsConnection } from "./nats_types.ts";
-import { abortReason } from "./backoff.ts";
+import { settleWithin } from "./backoff.ts";
 
 /**
  * Milliseconds a confirmed send waits for the server: long enough for an
@@ -124,33 +124,12 @@ export async function publishEnvelope(
   if (state.down) throw new Error(nc.isClosed() ? "connection closed" : "connection is down (reconnecting)");
   nc.publish(subject, data);
   if (confirm || !state.verified) {
-    await confirmed(sharedFlush(nc, state), confirmTimeout, signal);
+    // nats.js's flush has no timeout of its own: a server that hangs with its
+    // socket open would hold the send until the stale-connection check,
+    // minutes later. The flush is shared by other sends and settles on its own.
+    const late = () => new Error(`not confirmed by the server within ${confirmTimeout / 1000} s: it may still arrive`);
+    await settleWithin(sharedFlush(nc, state), confirmTimeout, late, signal, "Send");
     state.verified = true;
-  }
-}
-
-/**
- * `flush`, given up after `ms` or on `signal`. nats.js's flush has no timeout
- * of its own: a server that hangs with its socket open would hold the send
- * until the stale-connection check, minutes later.
- */
-async function confirmed(flush: Promise<void>, ms: number, signal: AbortSignal | undefined): Promise<void> {
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  let onAbort: (() => void) | undefined;
-  const givenUp = new Promise<never>((_, reject) => {
-    timer = setTimeout(
-      () => reject(new Error(`not confirmed by the server within ${ms / 1000} s: it may still arrive`)),
-      ms,
-    );
-    onAbort = () => reject(abortReason(signal!, "Send"));
-    signal?.addEventListener("abort", onAbort, { once: true });
-  });
-  try {
-    // The flush is shared by other sends and settles on its own; race() keeps it handled.
-    await Promise.race([flush, givenUp]);
-  } finally {
-    clearTimeout(timer);
-    signal?.removeEventListener("abort", onAbort!);
   }
 }
 

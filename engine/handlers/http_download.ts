@@ -5,7 +5,7 @@
  *
  * @module
  */
-import { abortReason, retry } from "../backoff.ts";
+import { abortReason, retry, settleWithin } from "../backoff.ts";
 import { DownloadError, NatsBridgeError } from "../errors.ts";
 import { logEvent } from "../logger.ts";
 import { idleGuard } from "./idle_guard.ts";
@@ -116,17 +116,8 @@ function resumableBody(
   let skip = 0;
 
   /** One read, abandoned after DEFAULT_IDLE_TIMEOUT without a byte. */
-  const read = async () => {
-    let timer: ReturnType<typeof setTimeout> | undefined;
-    const idle = new Promise<never>((_, reject) => {
-      timer = setTimeout(() => reject(new Error(`no data for ${DEFAULT_IDLE_TIMEOUT / 1000} s`)), DEFAULT_IDLE_TIMEOUT);
-    });
-    try {
-      return await Promise.race([reader.read(), idle]);
-    } finally {
-      clearTimeout(timer);
-    }
-  };
+  const read = () =>
+    settleWithin(reader.read(), DEFAULT_IDLE_TIMEOUT, () => new Error(`no data for ${DEFAULT_IDLE_TIMEOUT / 1000} s`));
 
   return new ReadableStream<Uint8Array>({
     async pull(controller) {

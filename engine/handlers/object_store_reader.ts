@@ -25,7 +25,7 @@ import {
 } from "@nats-io/jetstream";
 import type { ObjectInfo } from "@nats-io/obj";
 import type { NatsConnection } from "../nats_types.ts";
-import { abortReason, sleep } from "../backoff.ts";
+import { settleWithin, sleep } from "../backoff.ts";
 import { ChecksumError, DownloadError, NatsBridgeError, SizeMismatchError } from "../errors.ts";
 import { createSha256 } from "../platform/sha256.ts";
 import { yieldToEventLoop } from "../../workers/inline_codec.ts";
@@ -213,44 +213,25 @@ export async function readObjectChunks(
     }
   };
 
-  const next = async (): Promise<Uint8Array | undefined> => {
-    // A fresh guard per chunk, settled or dropped with it: racing every chunk
-    // against one long-lived promise (an abort that never comes) would keep
-    // every chunk reachable from that promise's reactions until the read ends.
-    let timer: ReturnType<typeof setTimeout> | undefined;
-    let onAbort: (() => void) | undefined;
-    const guard = new Promise<never>((_, reject) => {
-      timer = setTimeout(
-        () =>
-          reject(
-            new DownloadError(
-              `Object Store read of "${errContext.dataname}" received nothing for ${
-                STALL_MS / 1000
-              } s at ${received} of ${info.size} bytes`,
-              errContext,
-            ),
-          ),
-        STALL_MS,
-      );
-      if (!signal) return;
-      onAbort = () =>
-        reject(
-          abortReason(
-            signal,
-            `Object Store read of "${errContext.dataname}"`,
-            errContext.correlationId,
-          ),
-        );
-      if (signal.aborted) onAbort();
-      else signal.addEventListener("abort", onAbort, { once: true });
-    });
-    try {
-      return await Promise.race([pullOne(), guard]);
-    } finally {
-      clearTimeout(timer);
-      if (onAbort) signal!.removeEventListener("abort", onAbort);
-    }
-  };
+  // A fresh guard per chunk (settleWithin), settled or dropped with it: racing
+  // every chunk against one long-lived promise (an abort that never comes)
+  // would keep every chunk reachable from that promise's reactions until the
+  // read ends.
+  const next = (): Promise<Uint8Array | undefined> =>
+    settleWithin(
+      pullOne(),
+      STALL_MS,
+      () =>
+        new DownloadError(
+          `Object Store read of "${errContext.dataname}" received nothing for ${
+            STALL_MS / 1000
+          } s at ${received} of ${info.size} bytes`,
+          errContext,
+        ),
+      signal,
+      `Object Store read of "${errContext.dataname}"`,
+      errContext.correlationId,
+    );
 
   const finish = () => {
     const hex = hasher.digestHex();

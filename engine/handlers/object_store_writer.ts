@@ -185,7 +185,7 @@ export async function writeObject(
   const hasher = createSha256();
   // In publish order; the first is the oldest chunk not yet known to be stored.
   const unconfirmed: Unconfirmed[] = [];
-  let unconfirmedBytes = 0;
+  const unconfirmedBytes = () => unconfirmed.reduce((n, u) => n + u.bytes.byteLength, 0);
   const pace = new AckPace(options.chunkSize);
   let size = 0;
   let chunks = 0;
@@ -206,7 +206,7 @@ export async function writeObject(
   const confirmed = (seq: number) => {
     if (seq <= lastSeq) throw new CannotResume(`a chunk of "${options.description}" was stored out of order`);
     lastSeq = seq;
-    unconfirmedBytes -= unconfirmed.shift()!.bytes.byteLength;
+    unconfirmed.shift();
   };
 
   /**
@@ -277,11 +277,10 @@ export async function writeObject(
   try {
     for await (const chunk of rechunk(source, options.chunkSize)) {
       if (options.signal?.aborted) throw abortReason(options.signal, `Object Store put of "${options.description}"`);
-      while (unconfirmed.length && unconfirmedBytes + chunk.byteLength > pace.windowBytes()) await confirmOldest();
+      while (unconfirmed.length && unconfirmedBytes() + chunk.byteLength > pace.windowBytes()) await confirmOldest();
       await yieldToEventLoop();
       hasher.update(chunk);
-      unconfirmed.push({ bytes: chunk, ack: publish(chunk, unconfirmedBytes) });
-      unconfirmedBytes += chunk.byteLength;
+      unconfirmed.push({ bytes: chunk, ack: publish(chunk, unconfirmedBytes()) });
       size += chunk.byteLength;
       chunks++;
       options.onProgress?.(size);
