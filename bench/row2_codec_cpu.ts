@@ -61,6 +61,7 @@ export async function row2(_ctx: BenchContext): Promise<RowResult[]> {
   // Two steps of smartsend's publish, timed alone on this envelope: the non-ASCII regex scan
   // (send.ts byteLength) and the UTF-8 encode it stands in for (which nats.js's publish does anyway).
   const encoder = new TextEncoder();
+  // deno-lint-ignore no-control-regex
   const scan = await microsPerOp(() => /[^\x00-\x7f]/.test(json), per, batches);
   const utf8 = await microsPerOp(() => encoder.encode(json), per, batches);
 

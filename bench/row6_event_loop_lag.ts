@@ -135,7 +135,7 @@ export async function row6(ctx: BenchContext): Promise<RowResult[]> {
     await rawStore.delete("blob");
   };
   // What one copy of the payload costs the main thread here (getBlob and new Blob([bytes]) each make one).
-  const copyMs = await lagDuring(3, async () => void bytes.slice());
+  const copyMs = await lagDuring(3, () => Promise.resolve(void bytes.slice()));
 
   const pooled = new CodecPool();
   const inline = new CodecPool({ maxThreads: 0 });
@@ -159,7 +159,7 @@ export async function row6(ctx: BenchContext): Promise<RowResult[]> {
   const fresh = () => bytes.slice();
   const sumPool = await lagDuring(sumReps, (b) => pooled.checksum(b, { owned: true }), fresh);
   const sumSliced = await lagDuring(sumReps, (b) => inline.checksum(b, { owned: true }), fresh);
-  const sumOneShot = await lagDuring(sumReps, async (b) => createHash("sha256").update(b).digest("hex"), fresh);
+  const sumOneShot = await lagDuring(sumReps, (b) => Promise.resolve(createHash("sha256").update(b).digest("hex")), fresh);
   // The floor under any pool: a bare worker_threads worker, buffer transferred there and back.
   const worker = new Worker(
     `const { parentPort } = require("node:worker_threads");

@@ -19,7 +19,7 @@ import {
   ChecksumError,
   DecodeError,
   DownloadError,
-  NatsBridgeError,
+  type NatsBridgeError,
   SizeMismatchError,
   withContext,
 } from "./errors.ts";

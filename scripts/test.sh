@@ -1,13 +1,13 @@
 #!/usr/bin/env bash
-# Runs every test suite — Deno, Bun, Node (against the built lib/) and the
+# Runs every test suite — deno lint, Deno, Bun, Node (against the built lib/) and the
 # Python peer when present — and ends with one line "N passed, N failed, N skipped".
-# Usage: scripts/test.sh [deno|bun|node|python ...]   (default: all)
+# Usage: scripts/test.sh [lint|deno|bun|node|python ...]   (default: all)
 set -uo pipefail
 cd "$(dirname "$0")/.."
 export PATH="$PWD/node_modules/.bin:$PATH" NO_COLOR=1
 
 bash scripts/setup.sh >/dev/null || { echo "setup failed"; echo "0 passed, 1 failed"; exit 1; }
-suites=("${@:-deno bun node python}")
+suites=("${@:-lint deno bun node python}")
 suites=(${suites[@]})
 mkdir -p .build/logs
 passed=0 failed=0 skipped=0
@@ -58,6 +58,12 @@ run_node() {
   s=$(grep -E '^# skipped ' "$log" | tail -1 | grep -oE '[0-9]+')
   if [ -z "$p" ]; then count node 0 1 0; return; fi
   count node "${p:-0}" "${f:-0}" "${s:-0}"
+}
+
+run_lint() {
+  # One check: deno lint's recommended rules over the whole project (deno.json excludes).
+  local log=.build/logs/lint.log
+  if deno lint --compact >"$log" 2>&1; then count lint 1 0 0; else cat "$log"; count lint 0 1 0; fi
 }
 
 run_python() {

@@ -142,6 +142,7 @@ test("the subscriber loop reports every bad message as a typed error and keeps g
   const nc = await connect({ servers: nats.url });
   const [, valid] = await smartsend("hostile", [["ok", "first", "text"]], { is_publish: false });
   const v = JSON.parse(valid);
+  // deno-lint-ignore no-explicit-any
   const mutate = (f: (e: Record<string, any>) => void) => {
     const e = structuredClone(v);
     f(e);

@@ -19,11 +19,13 @@ const CODES = new Set([
 
 // A fake store (unit-level fuzzing; the real ones are covered by the integration tests).
 const files = new Map<string, Uint8Array>();
+// deno-lint-ignore require-await -- a handler is async by contract
 const download: DownloadHandler = async (url) => {
   const f = files.get(url);
   if (!f) throw new Error("no such file");
   return f;
 };
+// deno-lint-ignore require-await -- a handler is async by contract
 const upload = async (_u: string, name: string, data: Uint8Array) => {
   const url = `http://files.test/f/${files.size}/${name}`;
   files.set(url, data.slice());
@@ -112,6 +114,7 @@ test("fuzz: 1500 byte-level corruptions of the envelope text never crash, hang o
 });
 
 test("fuzz: arbitrary JSON values and oversize/deep documents are rejected as ENVELOPE_INVALID", async () => {
+  // deno-lint-ignore require-await -- a handler is async by contract
   await fc.assert(fc.asyncProperty(anyJson, async (v) => survive(JSON.stringify(v))), { numRuns: 500, seed: 7 });
   for (const hostile of ["[".repeat(1_000_000), '{"a":' .repeat(100_000), `"${"x".repeat(20_000_000)}"`]) {
     await survive(hostile);

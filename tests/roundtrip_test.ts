@@ -24,12 +24,14 @@ const quiet = { log() {} };
 function memoryStore(origin = "http://files.test") {
   const files = new Map<string, Uint8Array>();
   const calls = { upload: 0, download: 0 };
+  // deno-lint-ignore require-await -- a handler is async by contract
   const upload: UploadHandler = async (_url, dataname, data) => {
     calls.upload++;
     const url = `${origin}/file/${files.size}/${encodeURIComponent(dataname)}`;
     files.set(url, data.slice());
     return { status: 200, uploadid: String(files.size), fileid: "f", url };
   };
+  // deno-lint-ignore require-await -- a handler is async by contract
   const download: DownloadHandler = async (url) => {
     calls.download++;
     const f = files.get(url);
@@ -241,6 +243,7 @@ test("smartreceive() never detaches the buffer a caller's download handler retur
   const cached = bytesOf(1_000_000, 4);
   const store = memoryStore();
   const [, json] = await smartsend("s", [["big", cached, "binary"]], { is_publish: false, size_threshold: 1, fileserver: store.fileserver });
+  // deno-lint-ignore require-await -- a handler is async by contract
   const handler: DownloadHandler = async () => cached; // e.g. a cache that returns the same buffer each time
   for (let i = 0; i < 2; i++) {
     const r = await smartreceive(json, { fileserver_download_handler: handler, allowed_origins: ["http://files.test"], logger: quiet });

@@ -338,7 +338,7 @@ function zstdContentSize(data: Uint8Array): number | undefined {
   const dictBytes = [0, 1, 2, 4][fhd & 3];
   const fcsBytes = [single ? 1 : 0, 2, 4, 8][fcsFlag];
   if (fcsBytes === 0) return undefined;
-  let at = 5 + (single ? 0 : 1) + dictBytes;
+  const at = 5 + (single ? 0 : 1) + dictBytes;
   if (at + fcsBytes > data.length) return undefined;
   let size = 0;
   for (let i = fcsBytes - 1; i >= 0; i--) size = size * 256 + data[at + i];

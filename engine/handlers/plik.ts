@@ -324,6 +324,8 @@ function stringField(
 
 /** A file name Plik and every HTTP client accept; the dataname stays in the envelope. */
 function safeFileName(dataname: string): string {
+  // Control characters are exactly what is being removed.
+  // deno-lint-ignore no-control-regex
   const cleaned = dataname.replace(/[\/\\\x00-\x1f]/g, "_").slice(0, 200);
   return cleaned === "" || cleaned === "." || cleaned === ".." ? "payload" : cleaned;
 }
