@@ -7,6 +7,7 @@ import asyncio
 import base64
 import hashlib
 import json
+import socket
 import time
 
 import aiohttp
@@ -235,6 +236,89 @@ async def test_plik_token_protected_server(plik_with_token):
     assert err.status == 403
     res = await plik_upload_handler(token=PLIK_TOKEN)(plik_with_token.url, "x", DATA)
     assert await fetch_with_backoff(res["url"], 5, 10, 10, "c") == DATA  # downloads need no token
+
+
+def plik_imitation(on_file):
+    """A scripted Plik: ``POST /upload`` answers as Plik does, ``POST /file/...`` is ``on_file(request)``."""
+
+    async def handler(request, n):
+        if request.path == "/upload":
+            return web.Response(text=json.dumps({"id": "u1", "uploadToken": "t1"}))
+        return await on_file(request)
+
+    return handler
+
+
+async def test_plik_upload_stalled_mid_body_fails_after_the_idle_timeout_not_the_whole_budget():
+    release = asyncio.Event()
+
+    async def never_reads(request):
+        await asyncio.wait_for(release.wait(), 30)
+        return web.Response(status=500)
+
+    async with counting_server(plik_imitation(never_reads)) as srv:
+        upload = plik_upload_handler(idle_timeout=1)
+        start = time.monotonic()
+        # More than loopback's socket buffers hold, so the body write itself stops.
+        err = await raises_code(lambda: upload(srv.url, "big", bytes(48 << 20), correlation_id="c9"), "UPLOAD_FAILED")
+        elapsed = time.monotonic() - start
+        release.set()
+    assert "no progress for 1 s" in err.message and "of 50331648 bytes sent" in err.message, err.message
+    assert err.correlation_id == "c9" and err.dataname == "big"
+    assert elapsed < 10
+
+
+async def test_plik_upload_answered_never_fails_after_the_idle_timeout():
+    release = asyncio.Event()
+
+    async def reads_then_hangs(request):
+        await request.read()
+        await asyncio.wait_for(release.wait(), 30)
+        return web.Response(status=500)
+
+    async with counting_server(plik_imitation(reads_then_hangs)) as srv:
+        start = time.monotonic()
+        err = await raises_code(lambda: plik_upload_handler(idle_timeout=1)(srv.url, "x", DATA), "UPLOAD_FAILED")
+        elapsed = time.monotonic() - start
+        release.set()
+    assert "no progress for 1 s" in err.message and "upload the file" in err.message, err.message
+    assert elapsed < 10
+
+
+async def test_plik_upload_that_keeps_moving_is_not_cut_by_a_total_timeout():
+    # The server takes the body at ~6 MB/s through a small receive window
+    # (set on the listening socket, so loopback's autotuning cannot grow it to
+    # 32 MiB): the upload outlasts the idle timeout, and every moment some of
+    # it moves.
+    async def slow_reader(request):
+        got = 0
+        while chunk := await request.content.read(64 << 10):
+            got += len(chunk)
+            await asyncio.sleep(0.01)
+        return web.Response(text=json.dumps({"id": "f1", "fileName": "slow", "got": got}))
+
+    handler = plik_imitation(slow_reader)
+
+    async def route(request):
+        return await handler(request, 0)
+
+    app = web.Application()
+    app.router.add_route("*", "/{tail:.*}", route)
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    listener.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 64 << 10)
+    listener.bind(("127.0.0.1", 0))
+    site = web.SockSite(runner, listener)
+    await site.start()
+    try:
+        start = time.monotonic()
+        url = f"http://127.0.0.1:{listener.getsockname()[1]}"
+        res = await plik_upload_handler(idle_timeout=2)(url, "slow", bytes(24 << 20))
+        elapsed = time.monotonic() - start
+    finally:
+        await runner.cleanup()
+    assert res["fileid"] == "f1" and elapsed > 2, elapsed
 
 
 async def test_upload_to_a_server_that_is_down_is_upload_failed_with_context():
