@@ -195,7 +195,7 @@ interface Prepared {
   type: PayloadType;
   /** Serialized bytes; absent for streamed sources. */
   bytes?: Uint8Array;
-  /** natsbridge created `bytes` and may move them to a worker. */
+  /** natsbridge created `bytes` and may move them to a worker (until a handler has seen them). */
   owned: boolean;
   /** A stream, Blob or file path (binary types only). */
   source?: unknown;
@@ -284,8 +284,11 @@ export async function smartsend(
       });
       const url = checkUploadResult(res, p.dataname);
       const size = bytes.byteLength;
+      // Not ours to move any more, even if it was: the handler may have kept
+      // the buffer (an in-memory store, a cache), and a transfer to a worker
+      // would leave it empty.
       const checksum = known ?? res.checksum ??
-        (withChecksum ? (await pool.checksum(bytes, { owned: p.owned })).checksum : undefined);
+        (withChecksum ? (await pool.checksum(bytes, { owned: false })).checksum : undefined);
       return linked(p, url, size, withChecksum ? checksum : undefined);
     } catch (err) {
       throw withContext(err, { ...ctx, dataname: p.dataname }, (m, o) => new UploadError(m, o));
@@ -314,7 +317,7 @@ export async function smartsend(
       if (!uploadStream) {
         // Spec-signature handlers take bytes: collect the stream first.
         const bytes = new Uint8Array(await new Response(source.stream).arrayBuffer());
-        return await uploadBytes({ ...p, owned: true }, bytes);
+        return await uploadBytes(p, bytes);
       }
       const res = await uploadStream(fileserverUrlOf(), p.dataname, source.stream, {
         correlationId,

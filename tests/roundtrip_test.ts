@@ -252,6 +252,29 @@ test("smartreceive() never detaches the buffer a caller's download handler retur
   assert.equal(cached.byteLength, 1_000_000);
 });
 
+test("smartsend() leaves whole the bytes its upload handler was given and kept", async () => {
+  // A handler that keeps the buffer it is handed (an in-memory store, a cache,
+  // a background upload): serialized payloads above the offload cutoff were
+  // hashed on a worker after the handler returned, which detached its copy.
+  const kept = new Map<string, Uint8Array>();
+  // deno-lint-ignore require-await -- a handler is async by contract
+  const upload: UploadHandler = async (_url, dataname, data) => {
+    const url = `http://mem.test/${dataname}`;
+    kept.set(url, data);
+    return { status: 200, uploadid: "1", fileid: "1", url };
+  };
+  const items: [string, unknown, string][] = [
+    ["t", "y".repeat(300_000), "text"],
+    ["d", { rows: Array.from({ length: 20_000 }, (_, i) => i) }, "dictionary"],
+  ];
+  const [env, json] = await smartsend("s", items as never, { is_publish: false, size_threshold: 1000, fileserver_upload_handler: upload });
+  for (const p of env.payloads) assert.equal(kept.get(p.data)!.byteLength, p.size, p.dataname);
+  // deno-lint-ignore require-await -- a handler is async by contract
+  const download: DownloadHandler = async (url) => kept.get(url)!;
+  const r = await smartreceive(json, { fileserver_download_handler: download, allowed_origins: ["http://mem.test"], logger: quiet });
+  assert.equal(r.payloads[0][1], "y".repeat(300_000));
+});
+
 test("smartreceive({stream}) refuses a nats-obj link without its store at once, naming the fix", async () => {
   const env = sampleEnvelope();
   Object.assign(env.payloads[0], { payload_type: "binary", transport: "link", encoding: "none", data: "nats-obj://bucket/x" });
