@@ -7,7 +7,7 @@
 import { createInbox, type Subscription } from "@nats-io/nats-core";
 import type { NatsConnection } from "./nats_types.ts";
 import { abortReason } from "./backoff.ts";
-import { checkCount, checkSubject, resolveBrokerUrl } from "./config.ts";
+import { checkCount, checkQueue, checkSubject, resolveBrokerUrl } from "./config.ts";
 import { connectTo, DRAIN_TIMEOUT, drainWithin } from "./connection.ts";
 import { NatsBridgeError, OptionsError, TransportError } from "./errors.ts";
 import { type ConsumeOptions, consumeEnvelopes } from "./jetstream.ts";
@@ -176,6 +176,7 @@ export class Bridge {
     unsubscribe(): void;
   } {
     checkSubject(subject, true);
+    if (options.queue !== undefined) checkQueue(options.queue);
     let sub: Subscription;
     try {
       sub = this.connection.subscribe(subject, { queue: options.queue });

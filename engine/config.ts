@@ -158,6 +158,26 @@ export function checkSubject(value: unknown, wildcards: boolean, name = "subject
   return subject;
 }
 
+/**
+ * Throws unless `value` is a queue group name NATS accepts: a non-empty
+ * string without whitespace. nats.js sends any string, and a server that
+ * refuses the SUB closes the connection, which then refuses it again on every
+ * reconnect.
+ *
+ * @example
+ * ```ts
+ * import { checkQueue } from "./config.ts";
+ * checkQueue("workers.eu-1"); // ok
+ * ```
+ */
+export function checkQueue(value: unknown, name = "queue"): string {
+  const queue = checkNonEmpty(value, name);
+  if (/\s/.test(queue)) {
+    throw new OptionsError(`${name} ${JSON.stringify(queue)} must not contain whitespace`, { field: name });
+  }
+  return queue;
+}
+
 /** Throws unless `value` is an absolute http: or https: URL. */
 export function checkHttpUrl(value: unknown, name: string): string {
   let ok = false;

@@ -643,7 +643,14 @@ test("errors are one line on stderr with documented exit codes", async () => {
     /^natsbridge: CONNECTION_FAILED Cannot connect to NATS at nats:\/\/127\.0\.0\.1:9: /,
   );
   assert.equal(closed.stderr.split("\n").length, 2, closed.stderr);
-  for (const r of [usage, noSubject, unknown, missingFile, badCsv, closed]) {
+  // Refused before connecting: the server would drop the connection over them.
+  const badQueue = await run(["listen", "jobs", "--queue", "my workers"]);
+  assert.equal(badQueue.code, 2);
+  assert.equal(badQueue.stderr, 'natsbridge: INVALID_OPTION --queue "my workers" must not contain whitespace\n');
+  const badSubject = await run(["listen", "jobs..new"]);
+  assert.equal(badSubject.code, 2);
+  assert.match(badSubject.stderr, /^natsbridge: INVALID_OPTION subject "jobs\.\.new" has an empty token/);
+  for (const r of [usage, noSubject, unknown, missingFile, badCsv, closed, badQueue, badSubject]) {
     assert.equal(r.stdout, "");
   }
 });

@@ -194,6 +194,16 @@ test("a subject NATS would refuse or never match is INVALID_OPTION, for subscrib
   await bridge.send("a.*b", [["t", "x", "text"]]);
 });
 
+test("a queue group NATS would refuse is INVALID_OPTION, and the connection stays up", async () => {
+  // nats.js sent "SUB q.bad bad queue 7": the server closed the connection,
+  // and every reconnect sent it again, so the whole Bridge went dark.
+  for (const queue of ["bad queue", "a\tb", "", 5]) {
+    await rejectsWithCode(() => bridge.subscribe("q.bad", { queue: queue as string }), "INVALID_OPTION", /queue/);
+  }
+  bridge.subscribe("q.ok", { queue: "workers.eu-1" }).unsubscribe();
+  await bridge.send("q.good", [["a", "x", "text"]], { confirm: true });
+});
+
 test("consume options out of range are INVALID_OPTION before anything is created", async () => {
   const first = (it: AsyncIterable<unknown>) => (async () => { for await (const _ of it) break; })();
   const bad: [Partial<ConsumeOptions>, RegExp][] = [

@@ -17,6 +17,7 @@ import {
   RECEIVE_FLAGS,
   stringFlag,
 } from "../args.ts";
+import { checkQueue, checkSubject } from "../../config.ts";
 import type { Command } from "../context.ts";
 import { codeOf, errorLine, EXIT, exitCodeOf, UsageError } from "../exit_codes.ts";
 import { HELP } from "../help.ts";
@@ -70,6 +71,10 @@ export const listen: Command = async (argv, ctx) => {
   if (!values.jetstream && (stream !== undefined || durable !== undefined)) {
     throw new UsageError("--stream and --durable need --jetstream", "listen");
   }
+  // Checked before connecting: a subject or queue the server refuses would cost the connection.
+  checkSubject(subject, true);
+  const queueText = stringFlag(values, "queue");
+  if (queueText !== undefined) checkQueue(queueText, "--queue");
   if (values.jetstream && stringFlag(values, "queue") !== undefined) {
     throw new UsageError(
       "--queue does not apply to --jetstream (consumers share a durable instead)",
