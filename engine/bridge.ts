@@ -358,7 +358,7 @@ export class Bridge {
 
   #sendDefaults(): SmartSendOptions {
     const { fileserver_download_handler: _d, max_retries: _r, base_delay: _b, max_delay: _m,
-      allowed_origins: _a, verify_checksum: _v, ...send } = this.#defaults;
+      allowed_origins: _a, verify_checksum: _v, max_download_bytes: _x, stream: _s, ...send } = this.#defaults;
     return send;
   }
 
@@ -373,6 +373,9 @@ export class Bridge {
       allowed_origins: d.allowed_origins,
       fileserver: d.fileserver,
       verify_checksum: d.verify_checksum,
+      max_download_bytes: d.max_download_bytes,
+      stream: d.stream,
+      pool: d.pool,
       logger: this.#logger,
     };
   }

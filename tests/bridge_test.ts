@@ -128,6 +128,38 @@ test("Bridge.request() gets the reply whose reply_to_msg_id matches, via Bridge.
   await rejectsWithCode(() => bridge.request("svc.nobody", [["q", "ping", "text"]], { timeout: 200 }), "TIMEOUT");
 });
 
+test("Bridge.connect() receive options apply to what its subscribers receive: max_download_bytes, stream, pool", async () => {
+  const { CodecPool } = await import("natsbridge");
+  const pool = new CodecPool({ maxThreads: 0 });
+  const capped = await Bridge.connect({
+    broker_url: nats.url, fileserver_url: plik.url, logger: quiet, size_threshold: 10, max_download_bytes: 50,
+  });
+  const streaming = await Bridge.connect({
+    broker_url: nats.url, fileserver_url: plik.url, logger: quiet, size_threshold: 10, stream: true, pool,
+  });
+  try {
+    const errors: NatsBridgeError[] = [];
+    const a = capped.subscribe("defaults.capped", { on_error: (e) => errors.push(e) });
+    const b = streaming.subscribe("defaults.stream");
+    const firstOf = async (sub: AsyncIterable<ReceivedEnvelope>) => {
+      for await (const env of sub) return env;
+    };
+    const gotB = firstOf(b);
+    await capped.send("defaults.capped", [["blob", bytesOf(100, 1), "binary"]], { confirm: true });
+    await capped.send("defaults.capped", [["small", bytesOf(40, 2), "binary"]], { confirm: true });
+    const env = await firstOf(a);
+    assert.equal(env!.payloads[0][0], "small");
+    assert.deepEqual(errors.map((e) => [e.code, e.dataname]), [["PAYLOAD_TOO_LARGE", "blob"]]);
+    await streaming.send("defaults.stream", [["blob", bytesOf(100, 1), "binary"]], { confirm: true });
+    const streamed = (await gotB)!.payloads[0][1];
+    assert.ok(streamed instanceof ReadableStream, `a stream, got ${Object.prototype.toString.call(streamed)}`);
+    assert.equal((await new Response(streamed).arrayBuffer()).byteLength, 100);
+  } finally {
+    await Promise.all([capped.close(), streaming.close()]);
+    await pool.destroy();
+  }
+});
+
 test("the subscriber loop reports every bad message as a typed error and keeps going", async () => {
   const errors: NatsBridgeError[] = [];
   const ac = new AbortController();
