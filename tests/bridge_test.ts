@@ -341,6 +341,38 @@ test("a Plik upload to a server that never answers fails with UPLOAD_FAILED afte
   }
 });
 
+test("an aborted Plik upload is ABORTED with its correlation id and dataname, whatever the source", async () => {
+  // An abort was reported as UPLOAD_FAILED ("The signal has been aborted"), which
+  // an application retrying on UPLOAD_FAILED would retry.
+  const hanging = await hangingServer(/^POST \/file\//, plik.url);
+  try {
+    const fileserver = plikFileServer({ url: hanging.url });
+    const sources: [string, () => unknown][] = [
+      ["small bytes", () => bytesOf(1000, 1)],
+      ["large bytes", () => bytesOf(8 * 1024 * 1024, 3)],
+      ["stream", () => piecesOf(bytesOf(8 * 1024 * 1024, 4), 65_536)],
+      ["blob", () => new Blob([bytesOf(8 * 1024 * 1024, 5) as Uint8Array<ArrayBuffer>])],
+    ];
+    for (const [what, source] of sources) {
+      const t0 = Date.now();
+      const e = await rejectsWithCode(() => smartsend("hang", [[what, source(), "binary"]], {
+        is_publish: false, size_threshold: 1, fileserver, correlation_id: "abort-1", signal: AbortSignal.timeout(300),
+      }), "ABORTED");
+      assert.equal(e.correlationId, "abort-1", what);
+      assert.equal(e.dataname, what);
+      assert.ok(Date.now() - t0 < 5_000, `${what}: ${Date.now() - t0} ms`);
+      for (const ms of [0, 20]) {
+        const early = await rejectsWithCode(() => smartsend("hang", [[what, source(), "binary"]], {
+          is_publish: false, size_threshold: 1, fileserver, correlation_id: "abort-2", signal: AbortSignal.timeout(ms),
+        }), "ABORTED");
+        assert.deepEqual([early.correlationId, early.dataname], ["abort-2", what], `${what} after ${ms} ms`);
+      }
+    }
+  } finally {
+    await hanging.close();
+  }
+});
+
 test("a Plik idle timeout that is not a whole number of ms ≥ 1 is refused when the handler is made", async () => {
   for (const idleTimeout of [0, -1, Number.NaN, Infinity, "30" as unknown as number]) {
     await rejectsWithCode(() => plikFileServer({ idleTimeout }), "INVALID_OPTION", /idleTimeout must be an integer ≥ 1/);

@@ -12,7 +12,7 @@
  */
 import { isTransientUploadError, UploadError } from "../errors.ts";
 import { checkCount, checkHttpUrl } from "../config.ts";
-import { retry, UPLOAD_RETRY } from "../backoff.ts";
+import { abortReason, retry, UPLOAD_RETRY } from "../backoff.ts";
 import { originOf } from "../origins.ts";
 import type { FileServer, UploadContext, UploadHandler, UploadResult } from "../types.ts";
 import { DEFAULT_IDLE_TIMEOUT, fetchWithBackoff, openWithBackoff } from "./http_download.ts";
@@ -293,7 +293,9 @@ async function postJson(
     text = await res.text();
   } catch (err) {
     // The caller's abort is its own; the guard's is no answer (status 0: tried again).
-    if (idle.signal.aborted && !idle.fired) throw idle.signal.reason;
+    if (idle.signal.aborted && !idle.fired) {
+      throw abortReason(idle.signal, `Upload of "${errContext.dataname}"`, errContext.correlationId);
+    }
     const why = idle.fired ? (idle.signal.reason as Error).message : (err as Error).message;
     throw new UploadError(`Cannot reach the Plik server to ${what} (${url}): ${why}`, { ...errContext, cause: err });
   }
