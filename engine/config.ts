@@ -5,6 +5,7 @@
  *
  * @module
  */
+import { describe } from "./codecs/text.ts";
 import { OptionsError } from "./errors.ts";
 
 /**
@@ -176,6 +177,47 @@ export function checkQueue(value: unknown, name = "queue"): string {
     throw new OptionsError(`${name} ${JSON.stringify(queue)} must not contain whitespace`, { field: name });
   }
   return queue;
+}
+
+/**
+ * Throws unless `value` is `true`, `false` or absent: a string such as
+ * `"false"` would otherwise count as true.
+ *
+ * @example
+ * ```ts
+ * import { checkBoolean } from "./config.ts";
+ * console.log(checkBoolean(undefined, "confirm") ?? false); // false
+ * ```
+ */
+export function checkBoolean(value: unknown, name: string): boolean | undefined {
+  if (value === undefined || typeof value === "boolean") return value;
+  throw new OptionsError(`${name} must be true or false, got ${JSON.stringify(value) ?? String(value)}`, { field: name });
+}
+
+/**
+ * Throws unless `value` is absent or an object whose JSON is an object: what
+ * every receiver accepts as envelope metadata (an array, a Date, a BigInt or
+ * a cycle is refused here rather than by each subscriber).
+ *
+ * @example
+ * ```ts
+ * import { checkMetadata } from "./config.ts";
+ * console.log(checkMetadata({ site: "lab" }, "metadata")); // { site: "lab" }
+ * ```
+ */
+export function checkMetadata(value: unknown, name: string): Record<string, unknown> | undefined {
+  if (value === undefined) return undefined;
+  const refuse = (why: string) => new OptionsError(`${name} must be an object JSON can carry, ${why}`, { field: name });
+  if (typeof value !== "object" || value === null || Array.isArray(value)) throw refuse(`got ${describe(value)}`);
+  let text: string | undefined;
+  try {
+    text = JSON.stringify(value);
+  } catch (err) {
+    throw refuse(`but ${(err as Error).message}`);
+  }
+  // A toJSON() may turn it into something else (a Date into a string).
+  if (text?.[0] !== "{") throw refuse(`but ${describe(value)} is written as ${text?.slice(0, 40)}`);
+  return value as Record<string, unknown>;
 }
 
 /** Throws unless `value` is an absolute http: or https: URL. */

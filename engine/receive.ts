@@ -170,6 +170,7 @@ export async function smartreceive(
   msg: MsgLike | string | Uint8Array | object,
   options: SmartReceiveOptions = {},
 ): Promise<ReceivedEnvelope> {
+  options ??= {}; // null from plain JavaScript callers: no options
   const { envelope, payloads } = parseEnvelope(isMsg(msg) ? msg.data : msg);
   const correlationId = envelope.correlation_id;
   const pool = options.pool ?? defaultCodecPool();

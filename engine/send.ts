@@ -8,8 +8,10 @@ import type { ConnectOptions, NatsConnection } from "./nats_types.ts";
 import { retry, throwIfAborted, UPLOAD_RETRY } from "./backoff.ts";
 import { codecFor, resolvePayloadType } from "./codecs/registry.ts";
 import {
+  checkBoolean,
   checkCount,
   checkFunction,
+  checkMetadata,
   checkSubject,
   checkString,
   resolveBrokerUrl,
@@ -18,7 +20,7 @@ import {
 } from "./config.ts";
 import { redact, withConnection } from "./connection.ts";
 import { stringifyEnvelope } from "./envelope_json.ts";
-import { InputError, isTransientUploadError, TransportError, UploadError, withContext } from "./errors.ts";
+import { InputError, isTransientUploadError, OptionsError, TransportError, UploadError, withContext } from "./errors.ts";
 import { plikFileServer } from "./handlers/plik.ts";
 import { isoTimestamp, uuid4 } from "./ids.ts";
 import { consoleLogger, type Logger, logEvent } from "./logger.ts";
@@ -235,6 +237,7 @@ export async function smartsend(
   data: readonly SendItem[],
   options: SmartSendOptions = {},
 ): Promise<[MsgEnvelopeV1, string]> {
+  options ??= {}; // null from plain JavaScript callers: no options
   checkSubject(subject, false);
   if (!Array.isArray(data)) {
     throw new InputError(`data must be an array of [dataname, data, payload_type] items`);
@@ -246,12 +249,15 @@ export async function smartsend(
   const threshold = resolveSizeThreshold(options.size_threshold);
   const confirmTimeout = checkCount(options.confirm_timeout ?? DEFAULT_CONFIRM_TIMEOUT, "confirm_timeout", 1);
   const correlationId = checkString(options.correlation_id, "correlation_id") || uuid4();
+  // Every option is checked before anything is uploaded: a refusal after the
+  // uploads would leave their files behind.
+  const fields = sendFields(options, correlationId);
   const explicitUpload = checkFunction(options.fileserver_upload_handler, "fileserver_upload_handler");
   const store = options.fileserver ?? DEFAULT_PLIK;
   const upload = explicitUpload ?? store.upload;
   // A user-supplied handler takes bytes only; the store's streaming path applies when it is the store's.
   const uploadStream = explicitUpload ? undefined : store.uploadStream;
-  const withChecksum = options.checksum ?? true;
+  const { withChecksum } = fields;
   const pool = options.pool ?? defaultCodecPool();
   const logger = options.logger ?? consoleLogger();
   const { signal } = options;
@@ -367,19 +373,19 @@ export async function smartsend(
 
   const envelope: MsgEnvelopeV1 = {
     correlation_id: correlationId,
-    msg_id: checkString(options.msg_id, "msg_id") || uuid4(),
+    msg_id: fields.msg_id,
     timestamp: isoTimestamp(),
     send_to: subject,
-    msg_purpose: checkString(options.msg_purpose, "msg_purpose") ?? "chat",
-    sender_name: checkString(options.sender_name, "sender_name") ?? "NATSBridge",
-    sender_id: checkString(options.sender_id, "sender_id") || uuid4(),
-    receiver_name: checkString(options.receiver_name, "receiver_name") ?? "",
-    receiver_id: checkString(options.receiver_id, "receiver_id") ?? "",
-    reply_to: checkString(options.reply_to, "reply_to") ?? "",
-    reply_to_msg_id: checkString(options.reply_to_msg_id, "reply_to_msg_id") ?? "",
+    msg_purpose: fields.msg_purpose,
+    sender_name: fields.sender_name,
+    sender_id: fields.sender_id,
+    receiver_name: fields.receiver_name,
+    receiver_id: fields.receiver_id,
+    reply_to: fields.reply_to,
+    reply_to_msg_id: fields.reply_to_msg_id,
     // The envelope travels to every subscriber and into logs: never with credentials.
     broker_url: redact(brokerUrl),
-    metadata: options.metadata ?? {},
+    metadata: fields.metadata,
     payloads,
   };
 
@@ -388,7 +394,7 @@ export async function smartsend(
     return uploadBytes(p, p.bytes!, payloads[i].metadata.checksum as string | undefined);
   };
 
-  const publish = options.is_publish ?? true;
+  const { publish } = fields;
   const finish = async (nc: NatsConnection | undefined): Promise<[MsgEnvelopeV1, string]> => {
     const limit = options.max_payload ?? nc?.info?.max_payload;
     let json = stringifyEnvelope(envelope, base64Trusted);
@@ -410,7 +416,7 @@ export async function smartsend(
           const ack = await publishToJetStream(nc, subject, bytes!, envelope.msg_id, js, correlationId, logger);
           logEvent(logger, "debug", correlationId, `Stored in stream ${ack.stream} at seq ${ack.seq}`);
         } else {
-          await publishEnvelope(nc, subject, bytes!, options.confirm ?? false, confirmTimeout, signal);
+          await publishEnvelope(nc, subject, bytes!, fields.confirm, confirmTimeout, signal);
         }
       } catch (err) {
         throw withContext(err, ctx, (m, o) => new TransportError("PUBLISH_FAILED", `Publish to "${subject}" failed: ${m}`, o));
@@ -526,4 +532,26 @@ function exceeds(s: string, limit: number): boolean {
   if (s.length * 3 <= limit) return false;
   if (s.length > limit) return true;
   return encoder.encode(s).byteLength > limit;
+}
+
+/** The envelope fields and switches of a send, checked (INVALID_OPTION, with the correlation id). */
+function sendFields(options: SmartSendOptions, correlationId: string) {
+  try {
+    return {
+      msg_id: checkString(options.msg_id, "msg_id") || uuid4(),
+      msg_purpose: checkString(options.msg_purpose, "msg_purpose") ?? "chat",
+      sender_name: checkString(options.sender_name, "sender_name") ?? "NATSBridge",
+      sender_id: checkString(options.sender_id, "sender_id") || uuid4(),
+      receiver_name: checkString(options.receiver_name, "receiver_name") ?? "",
+      receiver_id: checkString(options.receiver_id, "receiver_id") ?? "",
+      reply_to: checkString(options.reply_to, "reply_to") ?? "",
+      reply_to_msg_id: checkString(options.reply_to_msg_id, "reply_to_msg_id") ?? "",
+      metadata: checkMetadata(options.metadata, "metadata") ?? {},
+      publish: checkBoolean(options.is_publish, "is_publish") ?? true,
+      confirm: checkBoolean(options.confirm, "confirm") ?? false,
+      withChecksum: checkBoolean(options.checksum, "checksum") ?? true,
+    };
+  } catch (err) {
+    throw withContext(err, { correlationId }, (m, o) => new OptionsError(m, o));
+  }
 }

@@ -193,6 +193,36 @@ test("smartsend() rejects bad items with INVALID_INPUT naming the item", async (
   await rejectsWithCode(() => smartsend("s", [], { is_publish: false, size_threshold: -1 }), "INVALID_OPTION");
 });
 
+test("smartsend() refuses what every receiver would reject, before uploading anything", async () => {
+  // Each of these was published, and every subscriber failed on it (or the
+  // send threw a plain TypeError after the uploads were done).
+  const store = memoryStore();
+  const send = (items: unknown[], options: Record<string, unknown>) =>
+    smartsend("s", items as never, { is_publish: false, size_threshold: 1, fileserver: store.fileserver, ...options });
+  const big: [string, unknown, string][] = [["big", new Uint8Array(100), "binary"]];
+  for (const metadata of ["str", [1, 2], null, { toJSON: () => 5 }, { n: 1n }, new Date(0)]) {
+    const e = await rejectsWithCode(() => send(big, { metadata, correlation_id: "meta-1" }), "INVALID_OPTION", /metadata/);
+    assert.equal(e.correlationId, "meta-1");
+  }
+  for (const dict of [new Date(0), new URL("http://x.test/"), { toJSON: () => "text" }]) {
+    await rejectsWithCode(() => send([["d", dict, "dictionary"]], {}), "INVALID_INPUT", /dictionary payload/);
+  }
+  for (const [name, value] of [["msg_id", 5], ["msg_purpose", 5], ["sender_name", {}], ["reply_to", 1]] as const) {
+    await rejectsWithCode(() => send(big, { [name]: value }), "INVALID_OPTION", new RegExp(name));
+  }
+  for (const name of ["is_publish", "confirm", "checksum"]) {
+    await rejectsWithCode(() => send(big, { [name]: "no" }), "INVALID_OPTION", new RegExp(`${name} must be true or false`));
+  }
+  assert.equal(store.calls.upload, 0);
+  // null options from plain JavaScript are no options, not a TypeError.
+  await rejectsWithCode(() => smartsend("s", [["t", 5, "text"]], null as never), "INVALID_INPUT");
+  const [, plain] = await smartsend("s", [["t", "hi", "text"]], { is_publish: false });
+  assert.equal((await smartreceive(plain, null as never)).payloads[0][1], "hi");
+  // Still fine: metadata with nested values, a dictionary that is an array.
+  const [env] = await send([["d", [1, { a: 2 }], "dictionary"]], { metadata: { a: { b: [1] } } });
+  assert.deepEqual(env.metadata, { a: { b: [1] } });
+});
+
 test("smartreceive() cancels sibling downloads when one payload fails; a bad direct payload fails before any download", async () => {
   let cancelled = false;
   let calls = 0;

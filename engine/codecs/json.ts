@@ -25,7 +25,13 @@ export function serializeDictionary(data: unknown): Uint8Array {
   if (data === null || typeof data !== "object" || data instanceof Uint8Array) {
     throw new InputError(`dictionary payload must be an object or an array, got ${describe(data)}`);
   }
-  return encoder.encode(stringify(data, "dictionary"));
+  const text = stringify(data, "dictionary");
+  // A toJSON() may write it as something else (a Date, a URL as a string),
+  // which every receiver would refuse.
+  if (text[0] !== "{" && text[0] !== "[") {
+    throw new InputError(`dictionary payload must be written as a JSON object or array, but ${describe(data)} is written as ${text.slice(0, 40)}`);
+  }
+  return encoder.encode(text);
 }
 
 /**
