@@ -7,7 +7,7 @@
 import { createInbox, type Subscription } from "@nats-io/nats-core";
 import type { NatsConnection } from "./nats_types.ts";
 import { abortReason } from "./backoff.ts";
-import { checkCount, checkQueue, checkSubject, resolveBrokerUrl } from "./config.ts";
+import { checkMillis, checkQueue, checkSubject, resolveBrokerUrl } from "./config.ts";
 import { connectTo, DRAIN_TIMEOUT, drainWithin } from "./connection.ts";
 import { NatsBridgeError, OptionsError, TransportError } from "./errors.ts";
 import { type ConsumeOptions, consumeEnvelopes } from "./jetstream.ts";
@@ -226,10 +226,7 @@ export class Bridge {
     items: readonly SendItem[],
     options: RequestOptions = {},
   ): Promise<ReceivedEnvelope> {
-    const timeout = options.timeout ?? 30_000;
-    if (!Number.isFinite(timeout) || timeout <= 0) {
-      throw new OptionsError(`timeout must be a positive number of ms, got ${timeout}`, { field: "timeout" });
-    }
+    const timeout = checkMillis(options.timeout ?? 30_000, "timeout", 1);
     const inbox = createInbox();
     const msgId = options.msg_id || uuid4();
     const controller = new AbortController();
@@ -347,7 +344,7 @@ export class Bridge {
    * ```
    */
   async close(options: { timeout?: number } = {}): Promise<void> {
-    const timeout = checkCount(options.timeout ?? DRAIN_TIMEOUT, "timeout", 1);
+    const timeout = checkMillis(options.timeout ?? DRAIN_TIMEOUT, "timeout", 1);
     if (this.#owned && !this.connection.isClosed()) await drainWithin(this.connection, timeout);
   }
 

@@ -242,6 +242,29 @@ export function checkNonEmpty(value: unknown, name: string): string {
   return value;
 }
 
+/** The longest delay `setTimeout` keeps (2^31 - 1 ms, about 24.8 days); beyond it, runtimes fire at once. */
+export const MAX_TIMER_MS = 2 ** 31 - 1;
+
+/**
+ * Throws unless `value` is a whole number of milliseconds from `min` to
+ * {@link MAX_TIMER_MS}: a longer timer would fire at once, not late.
+ *
+ * @example
+ * ```ts
+ * import { checkMillis } from "./config.ts";
+ * console.log(checkMillis(5000, "timeout", 1)); // 5000
+ * ```
+ */
+export function checkMillis(value: unknown, name: string, min: number): number {
+  if (typeof value !== "number" || !Number.isSafeInteger(value) || value < min || value > MAX_TIMER_MS) {
+    throw new OptionsError(
+      `${name} must be a whole number of ms from ${min} to at most ${MAX_TIMER_MS} (about 24.8 days), got ${String(value)}`,
+      { field: name },
+    );
+  }
+  return value;
+}
+
 /** Throws unless `value` is a safe integer ≥ `min`. */
 export function checkCount(value: unknown, name: string, min: number): number {
   if (typeof value !== "number" || !Number.isSafeInteger(value) || value < min) {

@@ -8,6 +8,7 @@ import { abortReason } from "./backoff.ts";
 import { codecFor } from "./codecs/registry.ts";
 import {
   checkCount,
+  checkMillis,
   checkFunction,
   DEFAULT_BASE_DELAY,
   DEFAULT_MAX_DELAY,
@@ -176,8 +177,8 @@ export async function smartreceive(
   const pool = options.pool ?? defaultCodecPool();
   const logger = options.logger ?? consoleLogger();
   const maxRetries = checkCount(options.max_retries ?? DEFAULT_MAX_RETRIES, "max_retries", 1);
-  const baseDelay = checkCount(options.base_delay ?? DEFAULT_BASE_DELAY, "base_delay", 0);
-  const maxDelay = checkCount(options.max_delay ?? DEFAULT_MAX_DELAY, "max_delay", 0);
+  const baseDelay = checkMillis(options.base_delay ?? DEFAULT_BASE_DELAY, "base_delay", 0);
+  const maxDelay = checkMillis(options.max_delay ?? DEFAULT_MAX_DELAY, "max_delay", 0);
   const explicitHandler = checkFunction(options.fileserver_download_handler, "fileserver_download_handler");
   const verify = options.verify_checksum ?? true;
   const maxDownload = checkCount(options.max_download_bytes ?? DEFAULT_MAX_DOWNLOAD_BYTES, "max_download_bytes", 0);

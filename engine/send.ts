@@ -9,9 +9,9 @@ import { retry, throwIfAborted, UPLOAD_RETRY } from "./backoff.ts";
 import { codecFor, resolvePayloadType } from "./codecs/registry.ts";
 import {
   checkBoolean,
-  checkCount,
   checkFunction,
   checkMetadata,
+  checkMillis,
   checkSubject,
   checkString,
   resolveBrokerUrl,
@@ -247,7 +247,7 @@ export async function smartsend(
   let fileserverUrl: string | undefined;
   const fileserverUrlOf = () => (fileserverUrl ??= resolveFileserverUrl(options.fileserver_url));
   const threshold = resolveSizeThreshold(options.size_threshold);
-  const confirmTimeout = checkCount(options.confirm_timeout ?? DEFAULT_CONFIRM_TIMEOUT, "confirm_timeout", 1);
+  const confirmTimeout = checkMillis(options.confirm_timeout ?? DEFAULT_CONFIRM_TIMEOUT, "confirm_timeout", 1);
   const correlationId = checkString(options.correlation_id, "correlation_id") || uuid4();
   // Every option is checked before anything is uploaded: a refusal after the
   // uploads would leave their files behind.

@@ -650,7 +650,11 @@ test("errors are one line on stderr with documented exit codes", async () => {
   const badSubject = await run(["listen", "jobs..new"]);
   assert.equal(badSubject.code, 2);
   assert.match(badSubject.stderr, /^natsbridge: INVALID_OPTION subject "jobs\.\.new" has an empty token/);
-  for (const r of [usage, noSubject, unknown, missingFile, badCsv, closed, badQueue, badSubject]) {
+  // A timer that long would fire at once: "600h" ended listen after 0.1 s with exit 4.
+  const tooLong = await run(["listen", "jobs", "--timeout", "600h"]);
+  assert.equal(tooLong.code, 2);
+  assert.match(tooLong.stderr, /^natsbridge: USAGE --timeout must be at most 596h \(about 24\.8 days\), got "600h"/);
+  for (const r of [usage, noSubject, unknown, missingFile, badCsv, closed, badQueue, badSubject, tooLong]) {
     assert.equal(r.stdout, "");
   }
 });

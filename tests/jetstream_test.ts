@@ -7,9 +7,9 @@ import { after, test } from "node:test";
 import assert from "node:assert/strict";
 import { createServer } from "node:http";
 import { jetstreamManager } from "@nats-io/jetstream";
-import { Bridge, type ConsumeOptions, objectStoreFileServer, type DeadLetter, ensureStream, type NatsBridgeError, type ReceivedEnvelope, smartsend } from "natsbridge";
+import { Bridge, type ConsumeOptions, objectStoreFileServer, type DeadLetter, ensureStream, type NatsBridgeError, plikFileServer, type ReceivedEnvelope, smartreceive, smartsend } from "natsbridge";
 import { startNats, startPlik } from "../scripts/servers.ts";
-import { bytesOf, rejectsWithCode } from "./_helpers.ts";
+import { bytesOf, rejectsWithCode, sampleEnvelope } from "./_helpers.ts";
 
 const nats = await startNats();
 const plik = await startPlik();
@@ -192,6 +192,17 @@ test("a subject NATS would refuse or never match is INVALID_OPTION, for subscrib
   // What NATS takes literally stays allowed: wildcard characters inside a token, and wildcards when subscribing.
   for (const subject of ["a.*b", "a.b>", "a.*.c", "a.>"]) bridge.subscribe(subject).unsubscribe();
   await bridge.send("a.*b", [["t", "x", "text"]]);
+});
+
+test("a timeout longer than a JavaScript timer can wait is INVALID_OPTION, not a timeout at once", async () => {
+  // setTimeout treats anything above 2^31-1 ms as 1 ms: a "wait practically
+  // for ever" request timed out after 3 ms.
+  const tooLong = 2 ** 31;
+  await rejectsWithCode(() => bridge.request("svc.none", [["q", "x", "text"]], { timeout: tooLong }), "INVALID_OPTION", /timeout must be .* at most 2147483647/);
+  await rejectsWithCode(() => bridge.send("a.b", [["t", "x", "text"]], { confirm: true, confirm_timeout: 3e9 }), "INVALID_OPTION", /confirm_timeout/);
+  await rejectsWithCode(() => Promise.resolve().then(() => plikFileServer({ idleTimeout: tooLong })), "INVALID_OPTION", /idleTimeout/);
+  await rejectsWithCode(() => smartreceive(JSON.stringify(sampleEnvelope()), { max_delay: tooLong }), "INVALID_OPTION", /max_delay/);
+  await bridge.send("a.b", [["t", "x", "text"]], { confirm: true, confirm_timeout: tooLong - 1 });
 });
 
 test("a queue group NATS would refuse is INVALID_OPTION, and the connection stays up", async () => {

@@ -139,7 +139,7 @@ test("a confirm_timeout that is not a whole number of ms ≥ 1 is refused before
     await rejectsWithCode(
       () => smartsend("pub.bad", [["t", "x", "text"]], { nats_connection: nc, confirm: true, confirm_timeout, logger: quiet }),
       "INVALID_OPTION",
-      /confirm_timeout must be an integer ≥ 1/,
+      /confirm_timeout must be a whole number of ms from 1/,
     );
   }
 });

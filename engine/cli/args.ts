@@ -6,6 +6,7 @@
  * @module
  */
 import { parseArgs } from "node:util";
+import { MAX_TIMER_MS } from "../config.ts";
 import { UsageError } from "./exit_codes.ts";
 
 /** One flag, as `parseArgs` takes it. */
@@ -173,6 +174,10 @@ export function parseDuration(value: string, flag: string, command: string): num
       `--${flag} must be a positive duration like 30, 500ms, 10s or 2m, got "${value}"`,
       command,
     );
+  }
+  if (ms > MAX_TIMER_MS) {
+    // 2^31 - 1 ms is 596 h 31 min: a JavaScript timer set longer fires at once.
+    throw new UsageError(`--${flag} must be at most 596h (about 24.8 days), got "${value}"`, command);
   }
   return ms;
 }

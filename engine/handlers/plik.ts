@@ -11,7 +11,7 @@
  * @module
  */
 import { isTransientUploadError, UploadError } from "../errors.ts";
-import { checkCount, checkHttpUrl } from "../config.ts";
+import { checkHttpUrl, checkMillis } from "../config.ts";
 import { abortReason, retry, UPLOAD_RETRY } from "../backoff.ts";
 import { originOf } from "../origins.ts";
 import type { FileServer, UploadContext, UploadHandler, UploadResult } from "../types.ts";
@@ -132,7 +132,7 @@ function plikSession(options: PlikOptions) {
   const oneShot = options.oneShot ?? false;
   const authHeaders: Record<string, string> = options.token ? { "X-PlikToken": options.token } : {};
   // Refused now: 0 would fail every upload, NaN or Infinity would never fail one.
-  const idleTimeout = checkCount(options.idleTimeout ?? DEFAULT_IDLE_TIMEOUT, "idleTimeout", 1);
+  const idleTimeout = checkMillis(options.idleTimeout ?? DEFAULT_IDLE_TIMEOUT, "idleTimeout", 1);
   /** The idle guard of one upload; a streamed body touches it as the server takes it. */
   const guard = (context: UploadContext | undefined): IdleGuard => idleGuard(idleTimeout, context?.signal);
   return {
