@@ -589,6 +589,54 @@ test("request prints the reply of a replier, its link payload saved; no replier 
   assert.match(none.stderr, /^natsbridge: TIMEOUT No reply on "cli\.t\d+\.nobody" within 700ms\n$/);
 });
 
+test("listen --out keeps every payload: names that meet each other's .part files, long non-ASCII names", async () => {
+  // "x.part" was written to x.part.part and "x" to x.part, so committing the
+  // first overwrote the second's file: one payload lost, listen said 0. A
+  // name of 150 "é" (300 bytes) failed with ENAMETOOLONG and lost the message.
+  const { subject, out } = fresh();
+  const l = await listen([subject, "--count", "1", "--out", out]);
+  const long = "é".repeat(150);
+  const sent = await run([
+    "send", subject,
+    "--name", "x.part", "--file", file("b.bin", "BBBB"),
+    "--name", "x", "--file", file("a.bin", "AAAA"),
+    "--name", long, "--text", "long",
+  ]);
+  assert.equal(sent.code, 0, sent.stderr);
+  const { code, stderr } = await l.done();
+  assert.equal(code, 0, stderr);
+  const files = readdirSync(out).sort();
+  assert.equal(files.length, 3, files.join(", "));
+  assert.deepEqual(files.filter((f) => !f.startsWith("é")), ["x.part", "x_1"]);
+  assert.equal(readFileSync(join(out, "x.part"), "utf8"), "BBBB");
+  assert.equal(readFileSync(join(out, "x_1"), "utf8"), "AAAA");
+  const saved = files.find((f) => f.startsWith("é"))!;
+  assert.ok(new TextEncoder().encode(saved).byteLength <= 255, saved);
+  assert.ok(saved.endsWith(".txt"), saved);
+  assert.equal(readFileSync(join(out, saved), "utf8"), "long");
+});
+
+test("control characters a sender put in a name never reach the terminal raw", async () => {
+  const { subject } = fresh();
+  const l = await listen([subject, "--count", "1"]);
+  const nc = await connect({ servers: nats.url });
+  try {
+    const env = sampleEnvelope();
+    env.send_to = subject;
+    env.payloads[0].dataname = "evil\x1b[2J\x1b[31mRED\rOVER\x07\u009b";
+    env.payloads[0].metadata = { checksum: "0".repeat(64) };
+    nc.publish(subject, JSON.stringify(env));
+    await nc.flush();
+  } finally {
+    await nc.close();
+  }
+  const { code, stderr } = await l.done();
+  assert.equal(code, 3);
+  assert.match(stderr, /CHECKSUM_MISMATCH Checksum mismatch for payload "evil\?\[2J\?\[31mRED\?OVER\?\?"/);
+  // deno-lint-ignore no-control-regex
+  assert.doesNotMatch(stderr.replace(/\n$/, ""), /[\x00-\x1f\x7f-\x9f]/);
+});
+
 test("a message that fails to receive is one stderr line with its code; listen goes on and exits 3", async () => {
   const { subject } = fresh();
   const l = await listen([subject, "--count", "2"]);
@@ -654,7 +702,11 @@ test("errors are one line on stderr with documented exit codes", async () => {
   const tooLong = await run(["listen", "jobs", "--timeout", "600h"]);
   assert.equal(tooLong.code, 2);
   assert.match(tooLong.stderr, /^natsbridge: USAGE --timeout must be at most 596h \(about 24\.8 days\), got "600h"/);
-  for (const r of [usage, noSubject, unknown, missingFile, badCsv, closed, badQueue, badSubject, tooLong]) {
+  // The password of a URL that does not parse is not printed either.
+  const badBroker = await run(["send", "jobs", "--text", "x", "--broker", "nats://user:secret@127.0.0.1:$"]);
+  assert.equal(badBroker.code, 2);
+  assert.equal(badBroker.stderr, 'natsbridge: USAGE --broker is not a URL: "nats://***@127.0.0.1:$" (see: natsbridge send --help)\n');
+  for (const r of [usage, noSubject, unknown, missingFile, badCsv, closed, badQueue, badSubject, tooLong, badBroker]) {
     assert.equal(r.stdout, "");
   }
 });

@@ -5,6 +5,7 @@
  * @module
  */
 import { INVALID_MESSAGE_CODES, NatsBridgeError } from "../errors.ts";
+import { printable } from "./io.ts";
 
 /** Exit codes, documented in the README ("Command line"). */
 export const EXIT = Object.freeze({
@@ -85,5 +86,7 @@ export function errorLine(err: unknown): string {
   if (err instanceof UsageError) {
     message += ` (see: natsbridge ${err.command ? `${err.command} ` : ""}--help)`;
   }
-  return `natsbridge: ${codeOf(err)} ${message.replace(/\s*\n\s*/g, " ").trim()}`;
+  // A message quotes what a peer sent (a dataname, a URL): a control character
+  // in it would move the cursor or recolour the screen of whoever reads stderr.
+  return `natsbridge: ${codeOf(err)} ${printable(message.replace(/\s*\n\s*/g, " ").trim())}`;
 }

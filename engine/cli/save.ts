@@ -41,11 +41,28 @@ const EXTENSIONS: Partial<Record<PayloadType, string>> = {
  */
 export function fileNameFor(dataname: string, type: PayloadType): string {
   // deno-lint-ignore no-control-regex
-  let name = dataname.replace(/[\/\\\x00-\x1f\x7f]/g, "_").replace(/^\.+/, "_").slice(0, 200);
+  let name = truncateUtf8(dataname.replace(/[\/\\\x00-\x1f\x7f]/g, "_").replace(/^\.+/, "_"), MAX_NAME_BYTES);
   if (name === "") name = "payload";
   const ext = EXTENSIONS[type];
   if (ext && extname(name).toLowerCase() !== ext) name += ext;
   return name;
+}
+
+// File systems limit a name to 255 bytes (not characters); this leaves room
+// for an extension, a "_N" to keep names apart, and ".part".
+const MAX_NAME_BYTES = 200;
+
+/** The longest prefix of `text` that is at most `max` bytes of UTF-8, whole characters only. */
+function truncateUtf8(text: string, max: number): string {
+  let bytes = 0;
+  let end = 0;
+  for (const ch of text) {
+    const cp = ch.codePointAt(0)!;
+    bytes += cp < 0x80 ? 1 : cp < 0x800 ? 2 : cp < 0x10000 ? 3 : 4;
+    if (bytes > max) break;
+    end += ch.length;
+  }
+  return text.slice(0, end);
 }
 
 /** Writes one message's payloads into a folder, all or nothing. */
@@ -101,9 +118,12 @@ export class PayloadWriter {
     const base = ext && ext !== name ? name.slice(0, -ext.length) : name;
     for (let i = 0;; i++) {
       const candidate = join(this.#dir, i === 0 ? name : `${base}_${i}${ext}`);
-      if (this.#reserved.has(candidate)) continue;
-      if (!(await exists(candidate)) && !(await exists(`${candidate}.part`))) {
-        this.#reserved.add(candidate);
+      // A payload's own .part file must not be another's final name, nor the reverse
+      // (names "x.part" and "x"): the commit would rename one over the other.
+      const part = `${candidate}.part`;
+      if (this.#reserved.has(candidate) || this.#reserved.has(part)) continue;
+      if (!(await exists(candidate)) && !(await exists(part))) {
+        this.#reserved.add(candidate).add(part);
         return candidate;
       }
     }

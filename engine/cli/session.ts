@@ -8,7 +8,7 @@
 import type { NatsConnection } from "@nats-io/nats-core";
 import { Bridge } from "../bridge.ts";
 import { resolveBrokerUrl, resolveFileserverUrl } from "../config.ts";
-import { connectTo, drainWithin } from "../connection.ts";
+import { connectTo, drainWithin, redact } from "../connection.ts";
 import { objectStoreFileServer } from "../handlers/object_store.ts";
 import { plikFileServer } from "../handlers/plik.ts";
 import { consoleLogger, type Logger, silentLogger } from "../logger.ts";
@@ -87,7 +87,7 @@ export async function openSession(
   const fileserverUrl = resolveFileserverUrl(stringFlag(values, "fileserver"));
   for (const [flag, url] of [["broker", brokerUrl], ["fileserver", fileserverUrl]]) {
     if (!url.split(",").every((u) => URL.canParse(u.trim()))) {
-      throw new UsageError(`--${flag} is not a URL: "${url}"`, command);
+      throw new UsageError(`--${flag} is not a URL: "${redact(url)}"`, command);
     }
   }
   const logger = values.verbose === true ? consoleLogger("debug") : silentLogger;
