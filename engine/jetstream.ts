@@ -12,6 +12,7 @@ import type { NatsConnection } from "./nats_types.ts";
 import {
   AckPolicy,
   type Consumer,
+  type ConsumerInfo,
   DeliverPolicy,
   type JsMsg,
   jetstream,
@@ -321,9 +322,25 @@ export interface DeadLetter {
 /** The durable consumer `options` names, created if missing, and checked against `delete_after_ack`. */
 async function openConsumer(nc: NatsConnection, options: ConsumeOptions, maxDeliver: number): Promise<Consumer> {
   const jsm = await jetstreamManager(nc);
+  let existing: ConsumerInfo | undefined;
   try {
-    await jsm.consumers.info(options.stream, options.durable);
-  } catch {
+    existing = await jsm.consumers.info(options.stream, options.durable);
+  } catch { /* no such consumer yet: made below */ }
+  if (existing && options.filter_subject !== undefined) {
+    // A durable keeps the filter it was made with; reusing it for another
+    // subject would deliver that subject's messages instead.
+    const c = existing.config;
+    const has = c.filter_subjects?.length ? c.filter_subjects : c.filter_subject ? [c.filter_subject] : [];
+    if (has.length !== 1 || has[0] !== options.filter_subject) {
+      throw new OptionsError(
+        `durable "${options.durable}" of stream "${options.stream}" already consumes ${
+          has.length ? has.map((f) => `"${f}"`).join(", ") : "every subject"
+        }, not "${options.filter_subject}": use another durable name, or delete that consumer`,
+        { field: "filter_subject" },
+      );
+    }
+  }
+  if (!existing) {
     await jsm.consumers.add(options.stream, {
       durable_name: options.durable,
       ack_policy: AckPolicy.Explicit,

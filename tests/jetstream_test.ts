@@ -131,6 +131,21 @@ test("leaving the loop mid-message leaves it unacked for the next consumer run, 
   assert.deepEqual(rest.map((e) => e.payloads[0][1]), ["first", "second"]);
 });
 
+test("a durable that already exists with another filter is INVALID_OPTION, not the wrong messages", async () => {
+  // The existing consumer's filter was used as it was: consuming "jobs.only_a"
+  // through a durable made for "jobs.>" delivered jobs.other's messages.
+  await collect({ stream: "JOBS", durable: "wide", filter_subject: "jobs.>" }, 0, 300);
+  const e = await rejectsWithCode(
+    () => collect({ stream: "JOBS", durable: "wide", filter_subject: "jobs.only_a" }, 1, 1000),
+    "INVALID_OPTION",
+    /durable "wide" of stream "JOBS" already consumes "jobs\.>", not "jobs\.only_a"/,
+  );
+  assert.equal(e.field, "filter_subject");
+  // The same filter, or none asked for, reuses it.
+  await collect({ stream: "JOBS", durable: "wide", filter_subject: "jobs.>" }, 0, 300);
+  await collect({ stream: "JOBS", durable: "wide" }, 0, 300);
+});
+
 test("delete_after_ack removes Object Store payloads once acked, and is refused on a fan-out stream", async () => {
   await ensureStream(bridge.connection, { name: "WQ", subjects: ["wq.>"], retention: "workqueue" });
   const store = await objectStoreFileServer({ connection: bridge.connection, bucket: "wq", ttl: 600 });
