@@ -407,9 +407,28 @@ test("serializeArrowTable() names the first row that is not an object", () => {
 
 test("serializeArrowTable() reports rows apache-arrow cannot convert as InputError", () => {
   assertInputError(
-    () => serializeArrowTable([{ a: 1n }, { a: 1.5 }]),
+    () => serializeArrowTable([{ a: () => 1 }]),
     /^arrowtable rows could not be made into an Arrow table: /,
   );
+});
+
+test("serializeArrowTable() refuses a column that mixes types instead of changing values", () => {
+  // apache-arrow typed each column by its first value: "x" after a number
+  // arrived as NaN, "yes" after a boolean as false, checksum and all.
+  const cases: Array<[unknown[], RegExp]> = [
+    [[{ id: 1, a: 1 }, { id: 2, a: "x" }], /^arrowtable column "a" mixes a number \(row 0\) and a string \(row 1\)/],
+    [[{ a: true }, { a: "yes" }], /column "a" mixes a boolean \(row 0\) and a string \(row 1\)/],
+    [[{ a: 1n }, { a: null }, { a: 1.5 }], /column "a" mixes a bigint \(row 0\) and a number \(row 2\)/],
+    [[{ a: new Date(0) }, { a: 0 }], /column "a" mixes a Date \(row 0\) and a number \(row 1\)/],
+  ];
+  for (const [rows, message] of cases) assertInputError(() => serializeArrowTable(rows), message);
+});
+
+test("serializeArrowTable() keeps a column that is null in every row", () => {
+  // It was dropped: the table arrived with one column less.
+  const table = deserializeArrowTable(serializeArrowTable([{ id: 1, a: null }, { id: 2 }]));
+  assert.deepEqual(table.schema.fields.map((f) => [f.name, String(f.type)]), [["id", "Float64"], ["a", "Null"]]);
+  assert.deepEqual(columnValues(table, "a"), [null, null]);
 });
 
 test("serializeArrowTable() rejects a duck-typed object that is no table with InputError", () => {

@@ -56,6 +56,7 @@ import {
   Utf8,
   Utf8View,
   Vector,
+  vectorFromArray,
 } from "apache-arrow";
 import { DecodeError, InputError } from "../errors.ts";
 import { registerArrowCompression } from "./arrow_compression.ts";
@@ -192,16 +193,30 @@ function tableFromRows(rows: unknown[]): Table {
   }
   // Every row gets every key, missing or undefined ones as null: tableFromJSON turns an
   // absent string into "", an absent boolean into false, and throws on an absent Date.
-  const normalized = rows.map((row) => {
+  // Each column's kind of value is noted on the way: apache-arrow types a column by its
+  // first value and converts the rest, so "x" after a number became NaN.
+  const firstOfKind = new Map<string, { kind: string; row: number }>();
+  const normalized = rows.map((row, i) => {
     const out: Record<string, unknown> = {};
     for (const key of keys) {
       const value = (row as Record<string, unknown>)[key];
       out[key] = value === undefined ? null : value;
+      if (value === undefined || value === null) continue;
+      const kind = kindOf(value);
+      const first = firstOfKind.get(key);
+      if (!first) firstOfKind.set(key, { kind, row: i });
+      else if (first.kind !== kind) {
+        throw new InputError(
+          `arrowtable column ${JSON.stringify(key)} mixes ${first.kind} (row ${first.row}) and ${kind} (row ${i}): ` +
+            `give each column one type (a Table built with explicit types, or strings throughout), or send the rows as a jsontable`,
+        );
+      }
     }
     return out;
   });
+  let table: Table;
   try {
-    return tableFromJSON(normalized);
+    table = tableFromJSON(normalized);
   } catch (err) {
     throw new InputError(
       `arrowtable rows could not be made into an Arrow table: ${messageOf(err)}`,
@@ -210,6 +225,19 @@ function tableFromRows(rows: unknown[]): Table {
       },
     );
   }
+  // tableFromJSON leaves out a column with no value in any row; it is kept, of type Null.
+  if (table.numCols === keys.size) return table;
+  const columns: Record<string, Vector> = {};
+  for (const key of keys) {
+    columns[key] = table.getChild(key) ?? vectorFromArray(new Array(rows.length).fill(null), new Null());
+  }
+  return new Table(columns);
+}
+
+/** What kind of value a row cell holds, as an error names it. */
+function kindOf(value: unknown): string {
+  if (typeof value !== "object") return `a ${typeof value}`;
+  return describe(value);
 }
 
 /* Minimal shapes of apache-arrow objects from any copy of the library. */
