@@ -4,7 +4,8 @@
  *
  * @module
  */
-import { OriginRefusedError } from "./errors.ts";
+import { describe } from "./codecs/text.ts";
+import { OptionsError, OriginRefusedError } from "./errors.ts";
 
 /**
  * The origin of a URL as `scheme://host[:port]`, lowercased, default ports
@@ -29,6 +30,41 @@ export function originOf(url: string): string | undefined {
     return undefined;
   }
   return `${u.protocol}//${u.host}`.toLowerCase();
+}
+
+/**
+ * Throws `INVALID_OPTION` unless `value` is a list of origins or URLs that
+ * have one (a scheme and a host): anything else could never match a link, and
+ * every link would then be refused for a reason the user did not cause.
+ *
+ * @param value The option as given.
+ * @param name The option's name, for the error.
+ * @returns The list.
+ *
+ * @example
+ * ```ts
+ * import { checkOrigins } from "./origins.ts";
+ * console.log(checkOrigins(["http://127.0.0.1:8080"], "allowed_origins").length); // 1
+ * ```
+ */
+export function checkOrigins(value: unknown, name: string): readonly string[] {
+  if (!Array.isArray(value)) {
+    throw new OptionsError(`${name} must be an array of origins like "http://host:8080", got ${describe(value)}`, {
+      field: name,
+    });
+  }
+  for (const o of value) {
+    let host = "";
+    try {
+      host = typeof o === "string" ? new URL(o).host : "";
+    } catch { /* reported below */ }
+    if (host === "") {
+      throw new OptionsError(`${name} ${JSON.stringify(o) ?? String(o)} is not an origin: give a scheme and a host, like "http://host:8080"`, {
+        field: name,
+      });
+    }
+  }
+  return value;
 }
 
 /**

@@ -26,7 +26,7 @@ import {
 } from "./errors.ts";
 import { fetchWithBackoff, httpFileServer } from "./handlers/http_download.ts";
 import { consoleLogger, type Logger, logEvent } from "./logger.ts";
-import { assertAllowedOrigin, originOf } from "./origins.ts";
+import { assertAllowedOrigin, checkOrigins, originOf } from "./origins.ts";
 import { sha256Hex } from "./platform/sha256.ts";
 import { verifiedStream } from "./streams.ts";
 import { type CodecPool, defaultCodecPool } from "../workers/pool.ts";
@@ -189,7 +189,7 @@ export async function smartreceive(
     linkPolicy ??= {
       allowed: [
         resolveFileserverUrl(options.fileserver_url),
-        ...(options.allowed_origins ?? []),
+        ...(options.allowed_origins === undefined ? [] : checkOrigins(options.allowed_origins, "allowed_origins")),
         ...(fileserver?.origins ?? []),
       ],
       storeOrigins: new Set(fileserver?.origins.map((o) => originOf(o))),

@@ -706,7 +706,11 @@ test("errors are one line on stderr with documented exit codes", async () => {
   const badBroker = await run(["send", "jobs", "--text", "x", "--broker", "nats://user:secret@127.0.0.1:$"]);
   assert.equal(badBroker.code, 2);
   assert.equal(badBroker.stderr, 'natsbridge: USAGE --broker is not a URL: "nats://***@127.0.0.1:$" (see: natsbridge send --help)\n');
-  for (const r of [usage, noSubject, unknown, missingFile, badCsv, closed, badQueue, badSubject, tooLong, badBroker]) {
+  // An origin that cannot match any link is refused, as inspect refuses it.
+  const badOrigin = await run(["listen", "jobs", "--allow-origin", "127.0.0.1:8080"]);
+  assert.equal(badOrigin.code, 2);
+  assert.match(badOrigin.stderr, /^natsbridge: INVALID_OPTION --allow-origin "127\.0\.0\.1:8080" is not an origin/);
+  for (const r of [usage, noSubject, unknown, missingFile, badCsv, closed, badQueue, badSubject, tooLong, badBroker, badOrigin]) {
     assert.equal(r.stdout, "");
   }
 });

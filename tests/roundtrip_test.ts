@@ -223,6 +223,22 @@ test("smartsend() refuses what every receiver would reject, before uploading any
   assert.deepEqual(env.metadata, { a: { b: [1] } });
 });
 
+test("smartreceive() refuses allowed_origins that are not a list of origins, instead of refusing the link", async () => {
+  // A string was split into characters (the right origin then got
+  // ORIGIN_REFUSED); a number was DECODE_FAILED "is not iterable".
+  const store = memoryStore();
+  const [, json] = await smartsend("s", [["big", new Uint8Array(100), "binary"]], { is_publish: false, size_threshold: 1, fileserver: store.fileserver });
+  for (const allowed_origins of ["http://files.test", 5, [5], ["files.test:80"], ["not a url"]]) {
+    await rejectsWithCode(
+      () => smartreceive(json, { fileserver_download_handler: store.fileserver.download, allowed_origins: allowed_origins as never, logger: quiet }),
+      "INVALID_OPTION",
+      /allowed_origins/,
+    );
+  }
+  const ok = await smartreceive(json, { fileserver_download_handler: store.fileserver.download, allowed_origins: ["http://files.test"], logger: quiet });
+  assert.equal((ok.payloads[0][1] as Uint8Array).byteLength, 100);
+});
+
 test("smartreceive() cancels sibling downloads when one payload fails; a bad direct payload fails before any download", async () => {
   let cancelled = false;
   let calls = 0;

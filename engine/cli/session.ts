@@ -9,6 +9,7 @@ import type { NatsConnection } from "@nats-io/nats-core";
 import { Bridge } from "../bridge.ts";
 import { resolveBrokerUrl, resolveFileserverUrl } from "../config.ts";
 import { connectTo, drainWithin, redact } from "../connection.ts";
+import { checkOrigins } from "../origins.ts";
 import { objectStoreFileServer } from "../handlers/object_store.ts";
 import { plikFileServer } from "../handlers/plik.ts";
 import { consoleLogger, type Logger, silentLogger } from "../logger.ts";
@@ -83,6 +84,7 @@ export async function openSession(
   if (oneShot && spec.kind !== "plik") {
     throw new UsageError("--one-shot applies to --store plik only", command);
   }
+  checkOrigins(allowedOrigins, "--allow-origin");
   const brokerUrl = resolveBrokerUrl(stringFlag(values, "broker"));
   const fileserverUrl = resolveFileserverUrl(stringFlag(values, "fileserver"));
   for (const [flag, url] of [["broker", brokerUrl], ["fileserver", fileserverUrl]]) {
