@@ -239,7 +239,7 @@ test("send → listen round-trips text, dictionary and tables from .csv, .json a
     [
       ["text", "text", "direct", "ok"],
       ["config", "dictionary", "direct", "ok"],
-      ["config", "dictionary", "direct", "ok"],
+      ["config_2", "dictionary", "direct", "ok"], // named after its file, "config" being taken
       ["scores", "arrowtable", "direct", "ok"],
       ["rows", "jsontable", "direct", "ok"],
       ["rows_arrow", "arrowtable", "direct", "ok"],
@@ -258,7 +258,7 @@ test("send → listen round-trips text, dictionary and tables from .csv, .json a
   const files = readdirSync(out).sort();
   assert.deepEqual(files, [
     "config.json",
-    "config_1.json",
+    "config_2.json",
     "matrix.arrow",
     "rows.json",
     "rows_arrow.arrow",
@@ -267,7 +267,7 @@ test("send → listen round-trips text, dictionary and tables from .csv, .json a
   ]);
   assert.equal(readFileSync(join(out, "text.txt"), "utf8"), "Hello ✓");
   assert.deepEqual(JSON.parse(readFileSync(join(out, "config.json"), "utf8")), { step_size: 0.01 });
-  assert.deepEqual(JSON.parse(readFileSync(join(out, "config_1.json"), "utf8")), {
+  assert.deepEqual(JSON.parse(readFileSync(join(out, "config_2.json"), "utf8")), {
     step_size: 0.01,
     tags: ["a", "b"],
   });
@@ -614,6 +614,20 @@ test("listen --out keeps every payload: names that meet each other's .part files
   assert.ok(new TextEncoder().encode(saved).byteLength <= 255, saved);
   assert.ok(saved.endsWith(".txt"), saved);
   assert.equal(readFileSync(join(out, saved), "utf8"), "long");
+});
+
+test("send gives every payload its own name; a --name used twice is a usage error", async () => {
+  // "--text a --name text_2 --text b --text c" sent two payloads named text_2,
+  // and two files x.png went as "x.png" and "x.png_2".
+  const { subject } = fresh();
+  const png = file("x.png", bytesOf(10, 1));
+  const sent = await run(["send", subject, "--json", "--text", "a", "--name", "text_2", "--text", "b", "--text", "c", "--file", png, "--file", png]);
+  assert.equal(sent.code, 0, sent.stderr);
+  const [rec] = records(sent.stdout);
+  assert.deepEqual(rec.payloads.map((p: { name: string }) => p.name), ["text", "text_2", "text_3", "x.png", "x_2.png"]);
+  const twice = await run(["send", subject, "--text", "a", "--name", "text", "--text", "b"]);
+  assert.equal(twice.code, 2);
+  assert.match(twice.stderr, /^natsbridge: USAGE --name "text" is already the name of another payload/);
 });
 
 test("control characters a sender put in a name never reach the terminal raw", async () => {

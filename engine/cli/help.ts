@@ -25,8 +25,8 @@ const PAYLOADS = `Payloads (repeatable, sent in command-line order):
                           type of the next --table (CSV and JSON only)
   --file PATH[:TYPE]      a file; TYPE is image, audio, video or binary (default binary). Files at or
                           above the threshold are streamed to the store by link, never read whole
-  --name NAME             name of the next payload (default: the file name; --table and --dict @FILE
-                          without extension; "text", "dict", "text_2", ...)`;
+  --name NAME             name of the next payload, used once (default: the file name; --table and
+                          --dict @FILE without extension; "text", "dict"; "_2", "_3", ... when taken)`;
 
 const ENVELOPE = `Envelope:
   --purpose STR           msg_purpose (default chat)

@@ -24,7 +24,8 @@ const TABLE_TYPES: readonly string[] = ["arrowtable", "jsontable"];
  * the `--table` that follows it. Without `--name`, a payload read from a file
  * is named after it (`--file` the base name, `--table` and `--dict @file` the
  * base name without extension); `--text` and inline `--dict` are `text` and
- * `dict` (`text_2`, … when repeated).
+ * `dict`. A default name already taken gets `_2`, `_3`, … (before a file's
+ * extension); a `--name` already taken is a usage error.
  *
  * A `--file` at least `threshold` bytes large is passed as its path, so
  * `smartsend` streams it to the file store by link without reading it into
@@ -42,12 +43,21 @@ export async function buildItems(
   threshold: number | undefined,
 ): Promise<SendItem[]> {
   const items: SendItem[] = [];
-  const used = new Map<string, number>();
+  // Every payload gets its own name: receivers save and report payloads by name.
+  const taken = new Set<string>();
   let name: string | undefined;
   let as: string | undefined;
   const nameFor = (fallback: string) => {
-    const chosen = name ?? numbered(fallback, used);
+    let chosen = name;
     name = undefined;
+    if (chosen !== undefined && taken.has(chosen)) {
+      throw new UsageError(`--name "${chosen}" is already the name of another payload`, command);
+    }
+    if (chosen === undefined) {
+      chosen = fallback;
+      for (let n = 2; taken.has(chosen); n++) chosen = numbered(fallback, n);
+    }
+    taken.add(chosen);
     return chosen;
   };
   for (const { name: flag, value } of tokens) {
@@ -86,8 +96,7 @@ export async function buildItems(
         as = undefined;
         break;
       case "file":
-        items.push(await fileItem(v, name, used, threshold, command));
-        name = undefined;
+        items.push(await fileItem(v, nameFor, threshold, command));
         break;
     }
   }
@@ -98,11 +107,10 @@ export async function buildItems(
   return items;
 }
 
-/** `text`, then `text_2`, `text_3`, … */
-function numbered(base: string, used: Map<string, number>): string {
-  const n = (used.get(base) ?? 0) + 1;
-  used.set(base, n);
-  return n === 1 ? base : `${base}_${n}`;
+/** The `n`th name made from `base`: `text_2`, or `photo_2.png` for a file name. */
+function numbered(base: string, n: number): string {
+  const ext = extname(base);
+  return ext && ext !== base ? `${base.slice(0, -ext.length)}_${n}${ext}` : `${base}_${n}`;
 }
 
 /** A file's base name without its extension. */
@@ -186,8 +194,7 @@ async function tableItem(
 /** `--file path[:type]`, the type one of image, audio, video, binary (default binary). */
 async function fileItem(
   spec: string,
-  name: string | undefined,
-  used: Map<string, number>,
+  nameFor: (fallback: string) => string,
   threshold: number | undefined,
   command: string,
 ): Promise<SendItem> {
@@ -214,7 +221,7 @@ async function fileItem(
       command,
     );
   }
-  const dataname = name ?? numbered(basename(path), used);
+  const dataname = nameFor(basename(path));
   // At or above the threshold the path itself goes to smartsend, which streams it by link.
   if (size >= resolveSizeThreshold(threshold)) return [dataname, path, type];
   return [dataname, await readBytes(path, "--file", command), type];
