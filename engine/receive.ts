@@ -27,6 +27,7 @@ import {
 import { fetchWithBackoff, httpFileServer } from "./handlers/http_download.ts";
 import { consoleLogger, type Logger, logEvent } from "./logger.ts";
 import { assertAllowedOrigin, checkOrigins, originOf } from "./origins.ts";
+import { progressReporter } from "./progress.ts";
 import { sha256Hex } from "./platform/sha256.ts";
 import { verifiedStream } from "./streams.ts";
 import { type CodecPool, defaultCodecPool } from "../workers/pool.ts";
@@ -241,10 +242,7 @@ export async function smartreceive(
         );
       }
       const fromStore = fileserver && storeOrigins.has(originOf(p.data)) ? fileserver : undefined;
-      const onProgress = options.on_progress
-        ? (done: number, total: number | undefined) =>
-          options.on_progress!({ dataname: p.dataname, direction: "download", done, total })
-        : undefined;
+      const onProgress = progressReporter(options.on_progress, p.dataname, "download", logger, correlationId);
       const dctx = { dataname: p.dataname, expectedSize: p.size, expectedChecksum: expected, signal: downloadSignal(), logger };
       if (streamWanted(p)) {
         // Without its store, only an HTTP(S) link can be opened (httpOnly throws otherwise).

@@ -24,6 +24,7 @@ import { InputError, isTransientUploadError, OptionsError, TransportError, Uploa
 import { plikFileServer } from "./handlers/plik.ts";
 import { isoTimestamp, uuid4 } from "./ids.ts";
 import { consoleLogger, type Logger, logEvent } from "./logger.ts";
+import { progressReporter } from "./progress.ts";
 import { isStreamSource, openSource } from "./streams.ts";
 import { type JetStreamPublishOptions, publishToJetStream } from "./jetstream.ts";
 import { DEFAULT_CONFIRM_TIMEOUT, publishEnvelope } from "./publisher.ts";
@@ -267,10 +268,7 @@ export async function smartsend(
   const prepared = data.map((item, i) => prepareItem(item, i, correlationId));
 
   const progressOf = (dataname: string) =>
-    options.on_progress
-      ? (done: number, total: number | undefined) =>
-        options.on_progress!({ dataname, direction: "upload", done, total })
-      : undefined;
+    progressReporter(options.on_progress, dataname, "upload", logger, correlationId);
 
   const linked = (p: Prepared, url: string, size: number, checksum: string | undefined): MsgPayloadV1 => {
     logEvent(logger, "debug", correlationId, `Uploaded "${p.dataname}" (${size} bytes) to ${url}`);

@@ -373,6 +373,25 @@ test("an aborted Plik upload is ABORTED with its correlation id and dataname, wh
   }
 });
 
+test("an on_progress callback that throws is logged once per transfer, and the transfer goes on", async () => {
+  // It failed the download as DOWNLOAD_FAILED after five attempts (the callback
+  // ran five times), and under consume would have naked the message over and over.
+  const warnings: string[] = [];
+  const logger = { log: (level: string, line: string) => void (level === "warn" && warnings.push(line)) };
+  const boom = () => {
+    throw new Error("bug in the progress bar");
+  };
+  const fileserver = plikFileServer({ url: plik.url });
+  const [, json] = await smartsend("progress", [["big", bytesOf(3_000_000, 9), "binary"]], {
+    is_publish: false, size_threshold: 1, fileserver, on_progress: boom, logger,
+  });
+  const r = await smartreceive(json, { fileserver, on_progress: boom, logger });
+  assert.deepEqual(r.payloads[0][1], bytesOf(3_000_000, 9));
+  assert.equal(warnings.length, 2, warnings.join("\n"));
+  assert.match(warnings[0], /on_progress threw for "big" \(upload\): bug in the progress bar; the transfer goes on/);
+  assert.match(warnings[1], /on_progress threw for "big" \(download\)/);
+});
+
 test("a Plik idle timeout that is not a whole number of ms ≥ 1 is refused when the handler is made", async () => {
   for (const idleTimeout of [0, -1, Number.NaN, Infinity, "30" as unknown as number]) {
     await rejectsWithCode(() => plikFileServer({ idleTimeout }), "INVALID_OPTION", /idleTimeout must be a whole number of ms from 1/);
