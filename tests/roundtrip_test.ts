@@ -191,6 +191,15 @@ test("smartsend() rejects bad items with INVALID_INPUT naming the item", async (
   }
   await rejectsWithCode(() => smartsend("", [], { is_publish: false }), "INVALID_OPTION");
   await rejectsWithCode(() => smartsend("s", [], { is_publish: false, size_threshold: -1 }), "INVALID_OPTION");
+  // UTF-8 cannot hold a lone surrogate: it arrived as U+FFFD, checksum verified.
+  await rejectsWithCode(
+    () => smartsend("s", [["t", "x\uD800y", "text"]], { is_publish: false }),
+    "INVALID_INPUT",
+    /text payload holds a lone surrogate at index 1/,
+  );
+  // In a dictionary it is written as an escape, and arrives intact.
+  const [, json] = await smartsend("s", [["d", { s: "x\uD800y" }, "dictionary"]], { is_publish: false });
+  assert.deepEqual((await smartreceive(json, { logger: quiet })).payloads[0][1], { s: "x\uD800y" });
 });
 
 test("smartsend() refuses what every receiver would reject, before uploading anything", async () => {

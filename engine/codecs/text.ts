@@ -25,7 +25,25 @@ export function serializeText(data: unknown): Uint8Array {
   if (typeof data !== "string") {
     throw new InputError(`text payload must be a string, got ${describe(data)}`);
   }
+  // TextEncoder would write a lone surrogate as U+FFFD, and the checksum
+  // would vouch for the changed text. isWellFormed is native and scans fast.
+  if (!(data as string & { isWellFormed(): boolean }).isWellFormed()) {
+    throw new InputError(`text payload holds a lone surrogate at index ${loneSurrogateAt(data)}: UTF-8 cannot carry it`);
+  }
   return encoder.encode(data);
+}
+
+/** Index of the first UTF-16 surrogate without its pair. */
+function loneSurrogateAt(s: string): number {
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    if (c >= 0xd800 && c <= 0xdbff) {
+      const next = s.charCodeAt(i + 1);
+      if (next >= 0xdc00 && next <= 0xdfff) i++;
+      else return i;
+    } else if (c >= 0xdc00 && c <= 0xdfff) return i;
+  }
+  return -1;
 }
 
 /**
