@@ -242,6 +242,48 @@ export function checkNonEmpty(value: unknown, name: string): string {
   return value;
 }
 
+/**
+ * Throws unless `value` is absent or an object with the named methods: a
+ * logger, a store or a pool of the wrong shape would otherwise fail deep in a
+ * transfer, reported as the transfer's failure.
+ *
+ * @example
+ * ```ts
+ * import { checkShape } from "./config.ts";
+ * checkShape({ log() {} }, "logger", ["log"], "a Logger ({ log(level, line) })"); // ok
+ * ```
+ */
+export function checkShape<T>(value: T | undefined, name: string, methods: readonly string[], what: string): T | undefined {
+  if (value === undefined) return undefined;
+  const v = value as Record<string, unknown>;
+  if (typeof value !== "object" || value === null || methods.some((m) => typeof v[m] !== "function")) {
+    throw new OptionsError(`${name} must be ${what}, got ${describe(value)}`, { field: name });
+  }
+  return value;
+}
+
+/**
+ * The checks every send and receive makes of the objects it is given:
+ * `logger`, `fileserver`, `pool`, `signal`.
+ *
+ * @example
+ * ```ts
+ * import { checkCommonShapes } from "./config.ts";
+ * checkCommonShapes({ signal: new AbortController().signal }); // ok
+ * ```
+ */
+export function checkCommonShapes(options: { logger?: unknown; fileserver?: unknown; pool?: unknown; signal?: unknown }): void {
+  checkShape(options.logger, "logger", ["log"], "a Logger ({ log(level, line, fields) })");
+  const fs = checkShape(options.fileserver, "fileserver", ["upload", "download"], "a FileServer (plikFileServer() or objectStoreFileServer())");
+  if (fs !== undefined && !Array.isArray((fs as { origins?: unknown }).origins)) {
+    throw new OptionsError("fileserver must be a FileServer with an origins array", { field: "fileserver" });
+  }
+  checkShape(options.pool, "pool", ["checksum", "encodeDirect"], "a CodecPool");
+  if (options.signal !== undefined && !(options.signal instanceof AbortSignal)) {
+    throw new OptionsError(`signal must be an AbortSignal, got ${describe(options.signal)}`, { field: "signal" });
+  }
+}
+
 /** The longest delay `setTimeout` keeps (2^31 - 1 ms, about 24.8 days); beyond it, runtimes fire at once. */
 export const MAX_TIMER_MS = 2 ** 31 - 1;
 

@@ -7,6 +7,7 @@
 import { abortReason } from "./backoff.ts";
 import { codecFor } from "./codecs/registry.ts";
 import {
+  checkCommonShapes,
   checkCount,
   checkMillis,
   checkFunction,
@@ -175,6 +176,11 @@ export async function smartreceive(
   options ??= {}; // null from plain JavaScript callers: no options
   const { envelope, payloads } = parseEnvelope(isMsg(msg) ? msg.data : msg);
   const correlationId = envelope.correlation_id;
+  try {
+    checkCommonShapes(options);
+  } catch (err) {
+    throw withContext(err, { correlationId }, (m, o) => new DecodeError(m, o));
+  }
   const pool = options.pool ?? defaultCodecPool();
   const logger = options.logger ?? consoleLogger();
   const maxRetries = checkCount(options.max_retries ?? DEFAULT_MAX_RETRIES, "max_retries", 1);

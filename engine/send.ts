@@ -9,9 +9,11 @@ import { retry, throwIfAborted, UPLOAD_RETRY } from "./backoff.ts";
 import { codecFor, resolvePayloadType } from "./codecs/registry.ts";
 import {
   checkBoolean,
+  checkCommonShapes,
   checkFunction,
   checkMetadata,
   checkMillis,
+  checkShape,
   checkSubject,
   checkString,
   resolveBrokerUrl,
@@ -535,6 +537,8 @@ function exceeds(s: string, limit: number): boolean {
 /** The envelope fields and switches of a send, checked (INVALID_OPTION, with the correlation id). */
 function sendFields(options: SmartSendOptions, correlationId: string) {
   try {
+    checkCommonShapes(options);
+    checkShape(options.nats_connection, "nats_connection", ["publish", "isClosed"], "an open NATS connection");
     return {
       msg_id: checkString(options.msg_id, "msg_id") || uuid4(),
       msg_purpose: checkString(options.msg_purpose, "msg_purpose") ?? "chat",

@@ -232,6 +232,29 @@ test("smartsend() refuses what every receiver would reject, before uploading any
   assert.deepEqual(env.metadata, { a: { b: [1] } });
 });
 
+test("options of the wrong shape are INVALID_OPTION naming the option, not a TypeError or a failed transfer", async () => {
+  // logger: {} was UPLOAD_FAILED "logger.log is not a function"; fileserver: {}
+  // UPLOAD_FAILED on send and DECODE_FAILED on receive; pool: 5 a TypeError;
+  // signal: "x" DECODE_FAILED.
+  const store = memoryStore();
+  const big: [string, unknown, string][] = [["big", new Uint8Array(100), "binary"]];
+  const [, json] = await smartsend("s", big as never, { is_publish: false, size_threshold: 1, fileserver: store.fileserver });
+  const wrong: Record<string, unknown>[] = [
+    { logger: {} }, { fileserver: {} }, { fileserver: { ...store.fileserver, origins: "x" } }, { pool: 5 }, { signal: "x" },
+  ];
+  for (const bad of wrong) {
+    const name = Object.keys(bad)[0];
+    await rejectsWithCode(
+      () => smartsend("s", big as never, { is_publish: false, size_threshold: 1, fileserver: store.fileserver, ...bad }),
+      "INVALID_OPTION",
+      new RegExp(`^${name} must be`),
+    );
+    await rejectsWithCode(() => smartreceive(json, { fileserver: store.fileserver, ...bad }), "INVALID_OPTION", new RegExp(`^${name} must be`));
+  }
+  await rejectsWithCode(() => smartsend("s", big as never, { nats_connection: {} as never }), "INVALID_OPTION", /^nats_connection must be/);
+  assert.equal(store.calls.upload, 1);
+});
+
 test("smartreceive() refuses allowed_origins that are not a list of origins, instead of refusing the link", async () => {
   // A string was split into characters (the right origin then got
   // ORIGIN_REFUSED); a number was DECODE_FAILED "is not iterable".
