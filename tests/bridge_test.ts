@@ -392,6 +392,28 @@ test("an on_progress callback that throws is logged once per transfer, and the t
   assert.match(warnings[1], /on_progress threw for "big" \(download\)/);
 });
 
+test("a source that fails while it is uploaded to Plik is INVALID_INPUT with its own reason, not retried", async () => {
+  // Both were UPLOAD_FAILED "Cannot reach the Plik server … fetch failed", the
+  // reason lost; a directory given as a file path was tried four times.
+  const fileserver = plikFileServer({ url: plik.url });
+  let pulls = 0;
+  const breaking = new ReadableStream<Uint8Array>({
+    pull(controller) {
+      if (++pulls > 2) throw new Error("source broke");
+      controller.enqueue(bytesOf(65_536, pulls));
+    },
+  });
+  const e = await rejectsWithCode(() => smartsend("src", [["s", breaking, "binary"]], {
+    is_publish: false, fileserver, correlation_id: "src-1",
+  }), "INVALID_INPUT", /the source of "s" failed after 131072 bytes: source broke/);
+  assert.equal(e.correlationId, "src-1");
+  const t0 = Date.now();
+  await rejectsWithCode(() => smartsend("src", [["d", new URL(".", import.meta.url), "binary"]], {
+    is_publish: false, fileserver, size_threshold: 1,
+  }), "INVALID_INPUT", /Cannot read file for payload "d": .* is not a regular file/);
+  assert.ok(Date.now() - t0 < 1000, `${Date.now() - t0} ms: not retried`);
+});
+
 test("a Plik idle timeout that is not a whole number of ms ≥ 1 is refused when the handler is made", async () => {
   for (const idleTimeout of [0, -1, Number.NaN, Infinity, "30" as unknown as number]) {
     await rejectsWithCode(() => plikFileServer({ idleTimeout }), "INVALID_OPTION", /idleTimeout must be a whole number of ms from 1/);

@@ -10,7 +10,7 @@
  *
  * @module
  */
-import { isTransientUploadError, UploadError } from "../errors.ts";
+import { InputError, isTransientUploadError, NatsBridgeError, UploadError } from "../errors.ts";
 import { checkHttpUrl, checkMillis } from "../config.ts";
 import { abortReason, retry, UPLOAD_RETRY } from "../backoff.ts";
 import { originOf } from "../origins.ts";
@@ -214,6 +214,8 @@ export function plikStreamUploadHandler(options: PlikOptions = {}): NonNullable<
     const reader = metered.stream.getReader();
     const idle = session.guard(context);
     let stage = 0;
+    let sourceError: unknown;
+    let sent = 0;
     const body = new ReadableStream<Uint8Array>({
       async pull(controller) {
         idle.touch(); // the server is taking the body
@@ -223,8 +225,19 @@ export function plikStreamUploadHandler(options: PlikOptions = {}): NonNullable<
           return;
         }
         if (stage === 1) {
-          const { value, done } = await reader.read();
-          if (!done) return controller.enqueue(value);
+          let next: ReadableStreamReadResult<Uint8Array>;
+          try {
+            next = await reader.read();
+          } catch (err) {
+            // fetch reports a body that errors as "fetch failed": keep the source's own reason.
+            sourceError = err;
+            throw err;
+          }
+          const { value, done } = next;
+          if (!done) {
+            sent += value.byteLength;
+            return controller.enqueue(value);
+          }
           stage = 2;
           controller.enqueue(tail);
           return;
@@ -233,9 +246,19 @@ export function plikStreamUploadHandler(options: PlikOptions = {}): NonNullable<
       },
       cancel: (reason) => reader.cancel(reason),
     });
-    const res = await session.upload(fileserver_url, dataname, body, {
-      "Content-Type": `multipart/form-data; boundary=${boundary}`,
-    }, context, idle);
+    let res: UploadResult;
+    try {
+      res = await session.upload(fileserver_url, dataname, body, {
+        "Content-Type": `multipart/form-data; boundary=${boundary}`,
+      }, context, idle);
+    } catch (err) {
+      if (sourceError === undefined) throw err;
+      if (sourceError instanceof NatsBridgeError) throw sourceError;
+      throw new InputError(
+        `the source of "${dataname}" failed after ${sent} bytes: ${(sourceError as Error)?.message ?? String(sourceError)}`,
+        { correlationId: context.correlationId, dataname, cause: sourceError },
+      );
+    }
     const { size, checksum } = await metered.done;
     return { ...res, size, checksum: checksum! };
   };

@@ -29,7 +29,10 @@ export async function openFileStream(
   const fh = await open(path, "r");
   let size: number;
   try {
-    size = (await fh.stat()).size;
+    const st = await fh.stat();
+    // A directory opens fine on Linux and fails only at the first read, inside the upload.
+    if (!st.isFile()) throw new Error(`${String(path)} is not a regular file`);
+    size = st.size;
   } catch (err) {
     await fh.close();
     throw err;
