@@ -10,6 +10,7 @@ import { codecFor, resolvePayloadType } from "./codecs/registry.ts";
 import {
   checkBoolean,
   checkCommonShapes,
+  checkCount,
   checkFunction,
   checkMetadata,
   checkMillis,
@@ -318,7 +319,9 @@ export async function smartsend(
 
   const uploadSourceOnce = async (p: Prepared): Promise<MsgPayloadV1> => {
     throwIfAborted(signal, "Send", correlationId);
-    const source = await openSource(p.source, p.dataname);
+    const source = await openSource(p.source, p.dataname).catch((err) => {
+      throw withContext(err, { ...ctx, dataname: p.dataname }, (m, o) => new UploadError(m, o));
+    });
     try {
       if (!uploadStream) {
         // Spec-signature handlers take bytes: collect the stream first.
@@ -396,7 +399,7 @@ export async function smartsend(
 
   const { publish } = fields;
   const finish = async (nc: NatsConnection | undefined): Promise<[MsgEnvelopeV1, string]> => {
-    const limit = options.max_payload ?? nc?.info?.max_payload;
+    const limit = fields.maxPayload ?? nc?.info?.max_payload;
     let json = stringifyEnvelope(envelope, base64Trusted);
     // Encoded here, not by nats.js, so max_payload is checked on the exact bytes.
     // (Filling a preallocated buffer with encodeInto measured slower on Deno:
@@ -539,7 +542,14 @@ function sendFields(options: SmartSendOptions, correlationId: string) {
   try {
     checkCommonShapes(options);
     checkShape(options.nats_connection, "nats_connection", ["publish", "isClosed"], "an open NATS connection");
+    const connect = options.connect_options;
+    if (connect !== undefined && (typeof connect !== "object" || connect === null)) {
+      throw new OptionsError(`connect_options must be an object (nats.js ConnectionOptions), got ${JSON.stringify(connect)}`, {
+        field: "connect_options",
+      });
+    }
     return {
+      maxPayload: options.max_payload === undefined ? undefined : checkCount(options.max_payload, "max_payload", 1),
       msg_id: checkString(options.msg_id, "msg_id") || uuid4(),
       msg_purpose: checkString(options.msg_purpose, "msg_purpose") ?? "chat",
       sender_name: checkString(options.sender_name, "sender_name") ?? "NATSBridge",

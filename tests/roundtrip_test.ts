@@ -222,7 +222,15 @@ test("smartsend() refuses what every receiver would reject, before uploading any
   for (const name of ["is_publish", "confirm", "checksum"]) {
     await rejectsWithCode(() => send(big, { [name]: "no" }), "INVALID_OPTION", new RegExp(`${name} must be true or false`));
   }
+  // max_payload "abc" or NaN was ignored; 0 or -1 failed PUBLISH_FAILED after every upload.
+  for (const max_payload of ["abc", Number.NaN, 0, -1, 1.5]) {
+    await rejectsWithCode(() => send(big, { max_payload }), "INVALID_OPTION", /max_payload/);
+  }
+  await rejectsWithCode(() => send(big, { connect_options: 5 }), "INVALID_OPTION", /connect_options must be an object/);
   assert.equal(store.calls.upload, 0);
+  // A file that cannot be read names the send's correlation id too.
+  const missing = await rejectsWithCode(() => send([["f", "/nonexistent/file.bin", "binary"]], { correlation_id: "c-7" }), "INVALID_INPUT");
+  assert.deepEqual([missing.correlationId, missing.dataname], ["c-7", "f"]);
   // null options from plain JavaScript are no options, not a TypeError.
   await rejectsWithCode(() => smartsend("s", [["t", 5, "text"]], null as never), "INVALID_INPUT");
   const [, plain] = await smartsend("s", [["t", "hi", "text"]], { is_publish: false });
