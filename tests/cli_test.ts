@@ -227,6 +227,11 @@ test("send → listen round-trips text, dictionary and tables from .csv, .json a
   assert.equal(sent.code, 0, sent.stderr);
   const [s] = records(sent.stdout);
   assert.equal(s.event, "sent");
+  // As the README says of --json: text, dictionary and jsontable values are included.
+  assert.equal(s.payloads[0].value, "Hello ✓");
+  assert.deepEqual(s.payloads[1].value, { step_size: 0.01 });
+  assert.deepEqual(s.payloads[4].value, [{ id: 1, name: "Alice" }, { id: 2, name: "Bob" }]);
+  assert.equal("value" in s.payloads[3], false); // an arrowtable is not printed
   const { code, stdout, stderr } = await l.done();
   assert.equal(code, 0, stderr);
   const [msg] = records(stdout).filter((r) => r.event === "message");

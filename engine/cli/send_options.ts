@@ -5,7 +5,7 @@
  * @module
  */
 import type { SmartSendOptions } from "../send.ts";
-import type { MsgEnvelopeV1, PayloadType } from "../types.ts";
+import type { MsgEnvelopeV1, PayloadType, SendItem } from "../types.ts";
 import { parseCount, type ParsedArgs, stringFlag } from "./args.ts";
 import { UsageError } from "./exit_codes.ts";
 import type { EnvelopeReport } from "./report.ts";
@@ -71,20 +71,23 @@ export function envelopeOptions(values: ParsedArgs["values"], command: string): 
  *
  * @param subject Subject it went to.
  * @param env The envelope `smartsend` returned.
+ * @param items What was sent, in the envelope's order: the values the report shows.
  * @returns The report (`checksum ok` meaning a checksum was set).
  */
-export function sentReport(subject: string, env: MsgEnvelopeV1): EnvelopeReport {
+export function sentReport(subject: string, env: MsgEnvelopeV1, items: readonly SendItem[] = []): EnvelopeReport {
   const { payloads, ...envelope } = env;
   return {
     subject,
     envelope,
-    payloads: payloads.map((p) => ({
+    payloads: payloads.map((p, i) => ({
       name: p.dataname,
       type: p.payload_type as PayloadType,
       size: p.size,
       transport: p.transport,
       checksum: typeof p.metadata.checksum === "string" ? "ok" : "none",
       ...(p.transport === "link" ? { url: p.data } : {}),
+      // printEnvelope decides which types' values are printed.
+      ...(items[i] ? { value: items[i][1] } : {}),
     })),
   };
 }

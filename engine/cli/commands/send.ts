@@ -60,7 +60,7 @@ export const send: Command = async (argv, ctx) => {
       logger: session.logger,
     });
     await progress.finish();
-    await printEnvelope(out, "sent", sentReport(subject, env));
+    await printEnvelope(out, "sent", sentReport(subject, env, items));
   } finally {
     await progress.finish();
     await session.close();
