@@ -90,7 +90,7 @@ export function parseCommand(command: string, argv: string[], flags: FlagSpec): 
       tokens: true,
     });
   } catch (err) {
-    throw new UsageError(cleanParseError((err as Error).message), command);
+    throw new UsageError(cleanParseError((err as Error).message, argv), command);
   }
   const tokens = (parsed.tokens ?? [])
     .filter((t) => t.kind === "option")
@@ -102,7 +102,13 @@ export function parseCommand(command: string, argv: string[], flags: FlagSpec): 
 }
 
 /** parseArgs messages are long and Node-specific; keep the first sentence. */
-function cleanParseError(message: string): string {
+function cleanParseError(message: string, argv: readonly string[]): string {
+  // A value that starts with "-" (--text -5): the fix, which the first sentence leaves out.
+  const ambiguous = /^Option '(--[^' ]+)[^']*' argument is ambiguous/.exec(message);
+  const value = ambiguous ? argv[argv.indexOf(ambiguous[1]) + 1] : undefined;
+  if (ambiguous && value !== undefined) {
+    return `${ambiguous[1]} ${JSON.stringify(value)} looks like an option: write ${ambiguous[1]}=${value}`;
+  }
   const first = message.split(/\.\s|\n/)[0].replace(/\.$/, "");
   return first.replace(/^Unknown option '([^']+)'.*$/, "unknown option $1")
     .replace(/^Option '(-[^' ]+)[^']*' argument missing.*$/, "option $1 needs a value")
