@@ -340,6 +340,16 @@ async function openConsumer(nc: NatsConnection, options: ConsumeOptions, maxDeli
       );
     }
   }
+  if (!existing && options.filter_subject !== undefined) {
+    // The server accepts a filter its stream never captures, and the consumer then waits for ever.
+    const captures = (await jsm.streams.info(options.stream)).config.subjects ?? [];
+    if (captures.length > 0 && !captures.some((c) => subjectsOverlap(c, options.filter_subject!))) {
+      throw new OptionsError(
+        `stream "${options.stream}" captures ${captures.map((c) => `"${c}"`).join(", ")}, which never includes "${options.filter_subject}"`,
+        { field: "filter_subject" },
+      );
+    }
+  }
   if (!existing) {
     await jsm.consumers.add(options.stream, {
       durable_name: options.durable,
@@ -521,4 +531,15 @@ async function noStreamFor(nc: NatsConnection, subject: string): Promise<boolean
   } catch (err) {
     return /no stream matches subject/i.test((err as Error).message);
   }
+}
+
+/** Whether some subject matches both NATS subject patterns (`*` one token, `>` the rest). */
+function subjectsOverlap(a: string, b: string): boolean {
+  const x = a.split(".");
+  const y = b.split(".");
+  for (let i = 0; i < x.length && i < y.length; i++) {
+    if (x[i] === ">" || y[i] === ">") return true;
+    if (x[i] !== "*" && y[i] !== "*" && x[i] !== y[i]) return false;
+  }
+  return x.length === y.length;
 }

@@ -146,6 +146,18 @@ test("a durable that already exists with another filter is INVALID_OPTION, not t
   await collect({ stream: "JOBS", durable: "wide" }, 0, 300);
 });
 
+test("a filter_subject the stream never captures is INVALID_OPTION, not a consumer that waits for ever", async () => {
+  // The server accepted the consumer; it could never deliver anything.
+  await rejectsWithCode(
+    () => collect({ stream: "JOBS", durable: "elsewhere", filter_subject: "other.x" }, 1, 1000),
+    "INVALID_OPTION",
+    /stream "JOBS" captures "jobs\.>", which never includes "other\.x"/,
+  );
+  // Overlapping filters are fine, wildcards included.
+  await collect({ stream: "JOBS", durable: "overlap1", filter_subject: "jobs.*" }, 0, 200);
+  await collect({ stream: "JOBS", durable: "overlap2", filter_subject: "*.x" }, 0, 200);
+});
+
 test("delete_after_ack removes Object Store payloads once acked, and is refused on a fan-out stream", async () => {
   await ensureStream(bridge.connection, { name: "WQ", subjects: ["wq.>"], retention: "workqueue" });
   const store = await objectStoreFileServer({ connection: bridge.connection, bucket: "wq", ttl: 600 });
