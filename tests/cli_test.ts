@@ -635,6 +635,19 @@ test("send gives every payload its own name; a --name used twice is a usage erro
   assert.match(twice.stderr, /^natsbridge: USAGE --name "text" is already the name of another payload/);
 });
 
+test("a CSV with a header and no rows arrives as a table with those columns and no rows", async () => {
+  // It arrived with no columns at all.
+  const { subject, out } = fresh();
+  const l = await listen([subject, "--count", "1", "--out", out]);
+  const sent = await run(["send", subject, "--table", file("empty.csv", "id,name,score\n")]);
+  assert.equal(sent.code, 0, sent.stderr);
+  const { code, stderr } = await l.done();
+  assert.equal(code, 0, stderr);
+  const table = tableFromIPC(read(join(out, "empty.arrow")));
+  assert.deepEqual(table.schema.fields.map((f) => f.name), ["id", "name", "score"]);
+  assert.equal(table.numRows, 0);
+});
+
 test("control characters a sender put in a name never reach the terminal raw", async () => {
   const { subject } = fresh();
   const l = await listen([subject, "--count", "1"]);

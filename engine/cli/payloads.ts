@@ -7,11 +7,12 @@
  */
 import { readFile, stat } from "node:fs/promises";
 import { basename, extname } from "node:path";
+import { Null, Table, vectorFromArray } from "apache-arrow";
 import { deserializeArrowTable } from "../codecs/arrow_table.ts";
 import { resolveSizeThreshold } from "../config.ts";
 import type { PayloadType, SendItem } from "../types.ts";
 import type { ParsedArgs } from "./args.ts";
-import { CsvError, parseCsv } from "./csv.ts";
+import { CsvError, csvRecords, parseCsv } from "./csv.ts";
 import { UsageError } from "./exit_codes.ts";
 
 const FILE_TYPES: readonly PayloadType[] = ["image", "audio", "video", "binary"];
@@ -171,7 +172,14 @@ async function tableItem(
   }
   if (ext === ".csv") {
     try {
-      const rows = parseCsv(await readText(path, "--table", command));
+      const text = await readText(path, "--table", command);
+      const rows = parseCsv(text);
+      if (rows.length === 0 && (as ?? "arrowtable") === "arrowtable") {
+        // A header and no rows: the columns are kept, typed Null since no cell says more.
+        const header = csvRecords(text)[0].fields.map((h) => h.trim());
+        const empty = new Table(Object.fromEntries(header.map((h) => [h, vectorFromArray([], new Null())])));
+        return [name, empty, "arrowtable"];
+      }
       return [name, rows, (as ?? "arrowtable") as PayloadType];
     } catch (err) {
       if (err instanceof CsvError) throw new UsageError(`--table ${path}: ${err.message}`, command);
