@@ -13,6 +13,7 @@ import {
   AckPolicy,
   type Consumer,
   type ConsumerInfo,
+  type StreamInfo,
   DeliverPolicy,
   type JsMsg,
   jetstream,
@@ -326,6 +327,9 @@ async function openConsumer(nc: NatsConnection, options: ConsumeOptions, maxDeli
   try {
     existing = await jsm.consumers.info(options.stream, options.durable);
   } catch { /* no such consumer yet: made below */ }
+  // Read once, by the filter check and by delete_after_ack, whichever asks first.
+  let streamInfo: Promise<StreamInfo> | undefined;
+  const infoOfStream = () => (streamInfo ??= jsm.streams.info(options.stream));
   if (existing && options.filter_subject !== undefined) {
     // A durable keeps the filter it was made with; reusing it for another
     // subject would deliver that subject's messages instead.
@@ -340,17 +344,16 @@ async function openConsumer(nc: NatsConnection, options: ConsumeOptions, maxDeli
       );
     }
   }
-  if (!existing && options.filter_subject !== undefined) {
+  if (!existing) {
+    const filter = options.filter_subject;
     // The server accepts a filter its stream never captures, and the consumer then waits for ever.
-    const captures = (await jsm.streams.info(options.stream)).config.subjects ?? [];
-    if (captures.length > 0 && !captures.some((c) => subjectsOverlap(c, options.filter_subject!))) {
+    const captures = filter === undefined ? [] : (await infoOfStream()).config.subjects ?? [];
+    if (captures.length > 0 && !captures.some((c) => subjectsOverlap(c, filter!))) {
       throw new OptionsError(
-        `stream "${options.stream}" captures ${captures.map((c) => `"${c}"`).join(", ")}, which never includes "${options.filter_subject}"`,
+        `stream "${options.stream}" captures ${captures.map((c) => `"${c}"`).join(", ")}, which never includes "${filter}"`,
         { field: "filter_subject" },
       );
     }
-  }
-  if (!existing) {
     await jsm.consumers.add(options.stream, {
       durable_name: options.durable,
       ack_policy: AckPolicy.Explicit,
@@ -362,7 +365,7 @@ async function openConsumer(nc: NatsConnection, options: ConsumeOptions, maxDeli
     });
   }
   if (options.delete_after_ack) {
-    const si = await jsm.streams.info(options.stream);
+    const si = await infoOfStream();
     if (si.config.retention !== RetentionPolicy.Workqueue) {
       throw new OptionsError(
         `delete_after_ack needs a work-queue stream (each message acked by one consumer); "${options.stream}" has ${si.config.retention} retention`,

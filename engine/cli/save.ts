@@ -54,15 +54,8 @@ const MAX_NAME_BYTES = 200;
 
 /** The longest prefix of `text` that is at most `max` bytes of UTF-8, whole characters only. */
 function truncateUtf8(text: string, max: number): string {
-  let bytes = 0;
-  let end = 0;
-  for (const ch of text) {
-    const cp = ch.codePointAt(0)!;
-    bytes += cp < 0x80 ? 1 : cp < 0x800 ? 2 : cp < 0x10000 ? 3 : 4;
-    if (bytes > max) break;
-    end += ch.length;
-  }
-  return text.slice(0, end);
+  // encodeInto stops before a character that does not fit, and says how much of the text it took.
+  return text.slice(0, new TextEncoder().encodeInto(text, new Uint8Array(max)).read);
 }
 
 /** Writes one message's payloads into a folder, all or nothing. */
