@@ -66,6 +66,7 @@ export { consumeEnvelopes, ensureStream, publishToJetStream } from "./engine/jet
 export type {
   ConsumeOptions,
   DeadLetter,
+  Delivery,
   EnsureStreamOptions,
   JetStreamPublishOptions,
   PubAck,

@@ -29,6 +29,7 @@ import { INVALID_MESSAGE_CODES, jetStreamError, NatsBridgeError, OptionsError, T
 import { originOf } from "./origins.ts";
 import { logEvent, type Logger } from "./logger.ts";
 import { smartreceive, type SmartReceiveOptions } from "./receive.ts";
+import { watchErrors } from "./streams.ts";
 import type { ReceivedEnvelope } from "./types.ts";
 
 /**
@@ -282,8 +283,40 @@ export interface ConsumeOptions {
    * @default {false}
    */
   delete_after_ack?: boolean;
-  /** Called for each message that failed (before nak or dead-letter). */
+  /**
+   * Called for each message that failed (before nak or dead-letter), also
+   * when a payload received as a stream (`receive.stream`) failed its size or
+   * checksum check while the loop body read it.
+   */
   on_error?: (error: NatsBridgeError, action: "nak" | "dead-letter") => void;
+  /**
+   * Called with each message as it is pulled, before its payloads are
+   * received: to log or audit the raw envelope, or to tell a redelivery
+   * (`deliveries` > 1).
+   */
+  on_delivery?: (delivery: Delivery) => void;
+}
+
+/**
+ * A message as `Bridge.consume` pulled it (see `ConsumeOptions.on_delivery`).
+ *
+ * @example Logging redeliveries
+ * ```ts ignore
+ * import type { Delivery } from "natsbridge";
+ * const on_delivery = (d: Delivery) => {
+ *   if (d.deliveries > 1) console.warn(`${d.subject}#${d.stream_seq} delivered ${d.deliveries} times`);
+ * };
+ * ```
+ */
+export interface Delivery {
+  /** Subject the message was published to. */
+  subject: string;
+  /** The envelope JSON as it arrived. */
+  data: Uint8Array;
+  /** The message's sequence number in its stream. */
+  stream_seq: number;
+  /** How many times the server has delivered it, this time included. */
+  deliveries: number;
 }
 
 /** Error codes after which retrying a message cannot help. */
@@ -472,8 +505,22 @@ export async function* consumeEnvelopes(
     logEvent(logger, "warn", err.correlationId, `Dead-lettered ${m.subject}#${m.seq} to ${deadLetterSubject}: ${err.code} ${err.message}`);
   };
 
+  const fail = async (m: JsMsg, e: unknown) => {
+    const err = e instanceof NatsBridgeError ? e : new TransportError("CONNECTION_FAILED", String(e));
+    const permanent = PERMANENT.has(err.code) || m.info.deliveryCount >= maxDeliver;
+    options.on_error?.(err, permanent ? "dead-letter" : "nak");
+    if (permanent) await deadLetter(m, err);
+    else m.nak(nakDelays[m.info.deliveryCount - 1] ?? nakMax);
+  };
+
   try {
     for await (const m of messages) {
+      try {
+        options.on_delivery?.({ subject: m.subject, data: m.data, stream_seq: m.seq, deliveries: m.info.deliveryCount });
+      } catch (err) {
+        // An observer's bug must not stop the consumer or strand the message.
+        logEvent(logger, "warn", "", `on_delivery threw: ${(err as Error)?.message ?? String(err)}`);
+      }
       let env: ReceivedEnvelope;
       try {
         env = await smartreceive(m.data, { ...options.receive, logger: options.receive?.logger ?? logger, signal });
@@ -482,11 +529,7 @@ export async function* consumeEnvelopes(
           m.nak();
           break;
         }
-        const err = e instanceof NatsBridgeError ? e : new TransportError("CONNECTION_FAILED", String(e));
-        const permanent = PERMANENT.has(err.code) || m.info.deliveryCount >= maxDeliver;
-        options.on_error?.(err, permanent ? "dead-letter" : "nak");
-        if (permanent) await deadLetter(m, err);
-        else m.nak(nakDelays[m.info.deliveryCount - 1] ?? nakMax);
+        await fail(m, e);
         continue;
       }
       if (seen.has(env.msg_id)) {
@@ -494,21 +537,46 @@ export async function* consumeEnvelopes(
         logEvent(logger, "debug", env.correlation_id, `Skipped redelivered msg_id ${env.msg_id}`);
         continue;
       }
-      let handed = false;
+      // A payload handed over as a stream is verified as the loop body reads it:
+      // its failure, seen here, makes the message fail as a receive failure would.
+      let streamError: unknown;
+      const handed = watchStreams(env, (e) => (streamError ??= e));
       try {
-        handed = true;
-        yield env;
-        seen.add(env.msg_id);
-        // Double-ack: the server confirms, so a lost ack cannot cause a redelivery we don't expect.
-        await m.ackAck().catch(() => m.ack());
-        await cleanUp(m, env.correlation_id);
+        yield handed.env;
+        if (streamError === undefined) {
+          seen.add(env.msg_id);
+          // Double-ack: the server confirms, so a lost ack cannot cause a redelivery we don't expect.
+          await m.ackAck().catch(() => m.ack());
+          await cleanUp(m, env.correlation_id);
+        }
       } finally {
-        if (handed && !seen.has(env.msg_id)) m.nak(); // loop exited mid-message: redeliver promptly
+        if (!seen.has(env.msg_id)) {
+          await handed.cancel();
+          // Loop exited mid-message, or a stream failed: redeliver promptly, or as the failure says.
+          if (streamError === undefined || signal?.aborted) m.nak();
+          else await fail(m, streamError);
+        }
       }
     }
   } finally {
     await messages.return(undefined);
   }
+}
+
+/** The envelope with its stream payloads watched for errors, and a way to stop their downloads. */
+function watchStreams(
+  env: ReceivedEnvelope,
+  onError: (error: unknown) => void,
+): { env: ReceivedEnvelope; cancel: () => Promise<void> } {
+  const stops: (() => Promise<void>)[] = [];
+  const payloads = env.payloads.map(([name, value, type]): ReceivedEnvelope["payloads"][number] => {
+    if (!(value instanceof ReadableStream)) return [name, value, type];
+    const { stream, stop } = watchErrors(value, onError);
+    stops.push(stop);
+    return [name, stream, type];
+  });
+  if (stops.length === 0) return { env, cancel: () => Promise.resolve() };
+  return { env: { ...env, payloads }, cancel: async () => void (await Promise.all(stops.map((s) => s()))) };
 }
 
 /** A bounded set of recently seen ids (insertion-ordered eviction). */

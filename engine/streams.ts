@@ -155,3 +155,39 @@ export function verifiedStream(
     }),
   );
 }
+
+/**
+ * Passes a stream through unchanged, telling `onError` the first error a read
+ * of it raised. `Bridge.consume` uses it to learn that a payload it handed
+ * over as a stream failed verification in the application's hands, which
+ * decides between ack, nak and dead letter.
+ *
+ * @param source The stream to watch.
+ * @param onError Called with an error read from `source`.
+ * @returns A stream of the same chunks that pulls from `source` only when
+ * read, and `stop`, which cancels `source` even while the stream is locked
+ * by a reader (that reader then sees the stream end).
+ */
+export function watchErrors(
+  source: ReadableStream<Uint8Array>,
+  onError: (error: unknown) => void,
+): { stream: ReadableStream<Uint8Array>; stop: () => Promise<void> } {
+  const reader = source.getReader();
+  const stream = new ReadableStream<Uint8Array>({
+    async pull(controller) {
+      let next: ReadableStreamReadResult<Uint8Array>;
+      try {
+        next = await reader.read();
+      } catch (err) {
+        onError(err);
+        throw err;
+      }
+      if (next.done) controller.close();
+      else controller.enqueue(next.value);
+    },
+    cancel(reason) {
+      return reader.cancel(reason);
+    },
+  }, { highWaterMark: 0 });
+  return { stream, stop: () => reader.cancel().catch(() => {}) };
+}

@@ -8,13 +8,15 @@
 import { after, test } from "node:test";
 import assert from "node:assert/strict";
 import { type ChildProcess, spawn, spawnSync } from "node:child_process";
-import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { createServer } from "node:http";
+import type { AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import process from "node:process";
 import { tableFromArrays, tableFromIPC, tableToIPC } from "apache-arrow";
 import { connect } from "@nats-io/transport-node";
-import { Bridge, plikFileServer, smartsend } from "natsbridge";
+import { Bridge, ensureStream, plikFileServer, smartsend } from "natsbridge";
 import { ROOT, startNats, startPlik } from "../scripts/servers.ts";
 import { bytesOf, sampleEnvelope } from "./_helpers.ts";
 
@@ -436,6 +438,122 @@ test("listen --jetstream consumes a durable through Bridge.consume and acks what
   ]);
   assert.equal(again.code, 4, again.stderr);
   assert.match(again.stderr, /^natsbridge: TIMEOUT 0 of 1 messages within 1500ms$/m);
+});
+
+test("listen --jetstream --out streams a link payload to disk as it arrives, not after", async () => {
+  // It was downloaded whole into memory first (a 1 GB file took over 1 GB of RAM).
+  // A file server that sends half the body and then waits shows the difference:
+  // the half must reach the .part file while the rest is still on its way.
+  const data = bytesOf(2_000_000, 41);
+  const half = 1_000_000;
+  let finish!: () => void;
+  const rest = new Promise<void>((r) => (finish = r));
+  const server = createServer((_req, res) => {
+    res.writeHead(200, { "content-length": String(data.byteLength) });
+    res.write(data.subarray(0, half));
+    void rest.then(() => res.end(data.subarray(half)));
+  });
+  await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
+  const origin = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  try {
+    const { subject, out } = fresh();
+    const nc = await connect({ servers: nats.url });
+    await ensureStream(nc, { name: "CLI_STREAMED", subjects: [subject] });
+    await smartsend(subject, [["big.bin", data, "binary"]], {
+      nats_connection: nc,
+      size_threshold: 1,
+      fileserver_upload_handler: () =>
+        Promise.resolve({ status: 200, uploadid: "u", fileid: "f", url: `${origin}/big.bin` }),
+      jetstream: {},
+      logger: quiet,
+    });
+    await nc.close();
+    const l = start([
+      ...CLI,
+      "listen",
+      subject,
+      "--jetstream",
+      "--stream",
+      "CLI_STREAMED",
+      "--durable",
+      "s1",
+      "--count",
+      "1",
+      "--out",
+      out,
+      "--allow-origin",
+      origin,
+      "--json",
+    ]);
+    const part = join(out, "big.bin.part");
+    const deadline = Date.now() + 20_000;
+    while (!(existsSync(part) && statSync(part).size >= half)) {
+      assert.ok(Date.now() < deadline, `no ${half} bytes in ${part} while the download waits`);
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    finish();
+    const { code, stdout, stderr } = await l.done();
+    assert.equal(code, 0, stderr);
+    const [msg] = records(stdout).filter((r) => r.event === "message");
+    assert.deepEqual(
+      [msg.payloads[0].transport, msg.payloads[0].size, msg.payloads[0].checksum, msg.payloads[0].url],
+      ["link", 2_000_000, "ok", `${origin}/big.bin`],
+    );
+    assert.deepEqual(read(join(out, "big.bin")), data);
+  } finally {
+    finish();
+    server.closeAllConnections();
+    await new Promise((r) => server.close(r));
+  }
+});
+
+test("listen --jetstream --out: a streamed payload that fails its checksum is reported and dead-lettered; no file is kept", async () => {
+  const { subject, out } = fresh();
+  const nc = await connect({ servers: nats.url });
+  try {
+    await ensureStream(nc, { name: "CLI_BADSUM", subjects: [subject] });
+    const [, json] = await smartsend(subject, [["bad.bin", bytesOf(300_000, 42), "binary"]], {
+      is_publish: false,
+      size_threshold: 1,
+      fileserver_url: plik.url,
+      logger: quiet,
+    });
+    const tampered = JSON.parse(json);
+    tampered.payloads[0].metadata.checksum = "0".repeat(64);
+    nc.publish(subject, JSON.stringify(tampered));
+    await smartsend(subject, [["good.bin", bytesOf(300_000, 43), "binary"]], {
+      nats_connection: nc,
+      size_threshold: 1,
+      fileserver_url: plik.url,
+      jetstream: {},
+      logger: quiet,
+    });
+  } finally {
+    await nc.close();
+  }
+  const l = start([
+    ...CLI,
+    "listen",
+    subject,
+    "--jetstream",
+    "--stream",
+    "CLI_BADSUM",
+    "--durable",
+    "b1",
+    "--count",
+    "1",
+    "--out",
+    out,
+    "--json",
+  ]);
+  const { code, stdout, stderr } = await l.done();
+  assert.equal(code, 3, stderr);
+  assert.match(stderr, /^natsbridge: CHECKSUM_MISMATCH .*"bad\.bin".* \(dead-letter\)$/m);
+  const recs = records(stdout);
+  assert.deepEqual(recs.map((r) => r.event), ["listening", "error", "message"]);
+  assert.deepEqual([recs[1].code, recs[1].action], ["CHECKSUM_MISMATCH", "dead-letter"]);
+  assert.equal(recs[2].payloads[0].name, "good.bin");
+  assert.deepEqual(readdirSync(out), ["good.bin"]);
 });
 
 test("inspect accepts a valid envelope from a file and from stdin (exit 0)", async () => {

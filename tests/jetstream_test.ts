@@ -117,6 +117,54 @@ test("a transient download failure is naked and the redelivery succeeds", async 
   proxy.close();
 });
 
+test("a payload received as a stream that fails its checksum in the loop body is dead-lettered, not acked", async () => {
+  // It was acked: the stream's error reached the application only, and the
+  // message counted as handled. Nothing told on_error or the dead-letter subject.
+  const dead: DeadLetter[] = [];
+  const dl = bridge.connection.subscribe("dead.streamed");
+  (async () => { for await (const m of dl) dead.push(m.json<DeadLetter>()); })();
+  const [, json] = await smartsend("x", [["blob", bytesOf(200_000, 7), "binary"]], {
+    is_publish: false, size_threshold: 1, fileserver_url: plik.url, logger: quiet,
+  });
+  const tampered = JSON.parse(json);
+  tampered.payloads[0].metadata.checksum = "0".repeat(64);
+  bridge.connection.publish("jobs.streamed", JSON.stringify(tampered));
+  await bridge.send("jobs.streamed", [["blob", bytesOf(200_000, 8), "binary"]], { jetstream: true, size_threshold: 1 });
+  const errors: [string, string][] = [];
+  const deliveries: [string, number, string][] = [];
+  const outcomes: string[] = [];
+  const ac = new AbortController();
+  const timer = setTimeout(() => ac.abort(), 15_000);
+  for await (const env of bridge.consume({
+    stream: "JOBS", durable: "streamed", filter_subject: "jobs.streamed", dead_letter_subject: "dead.streamed",
+    receive: { stream: true }, signal: ac.signal,
+    on_error: (e, action) => errors.push([e.code, action]),
+    on_delivery: (d) => deliveries.push([d.subject, d.deliveries, JSON.parse(new TextDecoder().decode(d.data)).msg_id]),
+  })) {
+    const reader = (env.payloads[0][1] as ReadableStream<Uint8Array>).getReader();
+    let size = 0;
+    try {
+      for (let r = await reader.read(); !r.done; r = await reader.read()) size += r.value.byteLength;
+      outcomes.push(`read ${size}`);
+      ac.abort();
+    } catch (err) {
+      outcomes.push((err as NatsBridgeError).code); // swallowed here, yet the message must not be acked
+    }
+  }
+  clearTimeout(timer);
+  assert.deepEqual(outcomes, ["CHECKSUM_MISMATCH", "read 200000"]);
+  assert.deepEqual(errors, [["CHECKSUM_MISMATCH", "dead-letter"]]);
+  assert.deepEqual(deliveries.map(([s, n]) => [s, n]), [["jobs.streamed", 1], ["jobs.streamed", 1]]);
+  assert.equal(deliveries[0][2], tampered.msg_id);
+  await bridge.connection.flush();
+  await new Promise((r) => setTimeout(r, 100));
+  assert.deepEqual(dead.map((d) => [d.code, d.correlation_id]), [["CHECKSUM_MISMATCH", tampered.correlation_id]]);
+  const ci = await (await jetstreamManager(bridge.connection)).consumers.info("JOBS", "streamed");
+  assert.equal(ci.num_ack_pending, 0);
+  assert.equal(ci.num_pending, 0);
+  dl.unsubscribe();
+});
+
 test("leaving the loop mid-message leaves it unacked for the next consumer run, delivered once there", async () => {
   await bridge.send("jobs.resume", [["n", "first", "text"]], { jetstream: true });
   await bridge.send("jobs.resume", [["n", "second", "text"]], { jetstream: true });

@@ -18,14 +18,16 @@ import {
   stringFlag,
 } from "../args.ts";
 import { checkQueue, checkSubject } from "../../config.ts";
+import { type CheckedPayload, parseEnvelope } from "../../envelope.ts";
+import { NatsBridgeError } from "../../errors.ts";
 import type { Command } from "../context.ts";
 import { codeOf, errorLine, EXIT, exitCodeOf, UsageError } from "../exit_codes.ts";
 import { HELP } from "../help.ts";
 import type { Output } from "../io.ts";
 import { streamExists } from "../jetstream_setup.ts";
 import { type Progress, progressBars } from "../progress.ts";
-import { receiveMessage, RecordingDownloads } from "../receive_message.ts";
-import { printEnvelope } from "../report.ts";
+import { receiveMessage, reportEnvelope } from "../receive_message.ts";
+import { type EnvelopeReport, printEnvelope } from "../report.ts";
 import { openSession, type Session } from "../session.ts";
 
 const FLAGS: FlagSpec = {
@@ -103,7 +105,8 @@ export const listen: Command = async (argv, ctx) => {
       await streamExists(session.nc, stream!, subject);
       await out.status(`listening on ${subject} (stream ${stream}, durable ${durable})`);
       if (out.json) await out.record({ event: "listening", subject, stream, durable });
-      const recorder = new RecordingDownloads(session.store);
+      // The wire facts of the message consume is receiving (links, announced sizes), for the report.
+      let delivered = { subject, wire: [] as CheckedPayload[] };
       const envelopes = session.bridge.consume({
         stream: stream!,
         durable: durable!,
@@ -111,17 +114,30 @@ export const listen: Command = async (argv, ctx) => {
         signal: stop.signal,
         receive: {
           on_progress: progress.onProgress,
-          fileserver_download_handler: recorder.handler,
           logger: session.logger,
+          stream: options.out !== undefined,
         },
-        on_error: (err, action) => {
-          recorder.seen.clear();
-          void reportFailure(out, progress, tally, err, subject, action);
+        on_delivery: (d) => {
+          try {
+            delivered = { subject: d.subject, wire: parseEnvelope(d.data).payloads };
+          } catch {
+            delivered = { subject: d.subject, wire: [] }; // receiving it fails too, and says why
+          }
         },
+        on_error: (err, action) => void reportFailure(out, progress, tally, err, delivered.subject, action),
       });
       for await (const env of envelopes) {
-        // A failure here (saving to --out) ends the loop, so consume naks the message for redelivery.
-        const report = await recorder.report(env, options);
+        let report: EnvelopeReport;
+        try {
+          report = await reportEnvelope(delivered.subject, env, delivered.wire, options);
+        } catch (err) {
+          // A payload that failed its checks as it streamed: consume reports it
+          // (on_error) and naks or dead-letters the message. Any other failure
+          // (saving to --out) ends the loop, and consume naks it for redelivery.
+          const streamed = env.payloads.some(([, v]) => v instanceof ReadableStream);
+          if (streamed && err instanceof NatsBridgeError) continue;
+          throw err;
+        }
         await progress.finish();
         await printEnvelope(out, "message", report);
         tally.handled++;
