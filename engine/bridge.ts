@@ -189,6 +189,7 @@ export class Bridge {
     const { signal } = options;
     const stop = () => sub.unsubscribe();
     signal?.addEventListener("abort", stop, { once: true });
+    if (signal?.aborted) stop(); // "abort" has fired already: it will not again
     const onError = options.on_error ?? ((err: NatsBridgeError) =>
       logEvent(this.#logger, "warn", err.correlationId, `Dropped a message on ${subject}: ${err.code} ${err.message}`));
     const receiveOptions = { ...this.#receiveDefaults(), ...options.receive, signal };
@@ -245,7 +246,17 @@ export class Bridge {
       },
     });
     try {
-      const [request] = await this.send(subject, items, { ...options, msg_id: msgId, reply_to: inbox, signal });
+      let request: MsgEnvelopeV1;
+      try {
+        [request] = await this.send(subject, items, { ...options, msg_id: msgId, reply_to: inbox, signal });
+      } catch (err) {
+        // Our own timer stopped the send: to the caller, the request timed out.
+        if (!controller.signal.aborted || options.signal?.aborted) throw err;
+        throw new TransportError("TIMEOUT", `No reply on "${subject}" within ${timeout} ms: the request was still being sent`, {
+          correlationId: (err as NatsBridgeError).correlationId,
+          cause: err,
+        });
+      }
       for await (const env of replies) {
         if (env.reply_to_msg_id === request.msg_id) return env;
       }

@@ -273,11 +273,17 @@ export async function smartreceive(
       }
       const handler = explicitHandler ?? fromStore?.download ?? httpOnly(p.data, ctx);
       owned = handler === fetchWithBackoff;
-      bytes = await handler(p.data, maxRetries, baseDelay, maxDelay, correlationId, {
-        ...dctx,
-        onProgress,
-        onVerified: (hex) => (actual = hex.toLowerCase()),
-      });
+      try {
+        bytes = await handler(p.data, maxRetries, baseDelay, maxDelay, correlationId, {
+          ...dctx,
+          onProgress,
+          onVerified: (hex) => (actual = hex.toLowerCase()),
+        });
+      } catch (err) {
+        // A caller's handler throws plain errors (a refused connection): that is a
+        // failed download, which may pass, not bytes that cannot be decoded.
+        throw withContext(err, ctx, (m, o) => new DownloadError(`Download of "${p.dataname}" failed: ${m}`, o));
+      }
       if (!(bytes instanceof Uint8Array)) {
         throw new DownloadError(`Download handler returned no bytes for "${p.dataname}"`, ctx);
       }

@@ -559,6 +559,30 @@ test("Bridge.request() surfaces a reply that fails to decode instead of timing o
   service.unsubscribe();
 });
 
+test("Bridge.subscribe() with a signal already aborted delivers nothing and ends", async () => {
+  // The abort listener never fired for a signal aborted before the call, so messages kept coming.
+  const ac = new AbortController();
+  ac.abort();
+  const got: string[] = [];
+  const done = (async () => {
+    for await (const env of bridge.subscribe("pre.aborted", { signal: ac.signal })) got.push(env.msg_id);
+  })();
+  await bridge.send("pre.aborted", [["t", "hi", "text"]]);
+  await bridge.connection.flush();
+  const ended = await Promise.race([done.then(() => true), new Promise((r) => setTimeout(() => r(false), 1000))]);
+  assert.deepEqual([ended, got], [true, []]);
+});
+
+test("Bridge.request() whose timeout passes while its payloads are still uploading is TIMEOUT, not ABORTED", async () => {
+  const stalled = new ReadableStream<Uint8Array>({ pull: () => new Promise(() => {}) });
+  const err = await rejectsWithCode(
+    () => bridge.request("svc.slow", [["big", stalled, "binary"]], { timeout: 300 }),
+    "TIMEOUT",
+    /within 300 ms/,
+  );
+  assert.ok(err.correlationId, "the request's correlation id");
+});
+
 test("ensureStream() keeps the subjects a stream already has", async () => {
   const { ensureStream } = await import("natsbridge");
   const { jetstreamManager } = await import("@nats-io/jetstream");

@@ -279,6 +279,21 @@ test("smartreceive() refuses allowed_origins that are not a list of origins, ins
   assert.equal((ok.payloads[0][1] as Uint8Array).byteLength, 100);
 });
 
+test("a download handler that throws a plain Error is DOWNLOAD_FAILED (transient), not DECODE_FAILED", async () => {
+  // It was DECODE_FAILED, which consume takes for permanent: the message was
+  // dead-lettered on its first delivery for what was a refused connection.
+  const handler: DownloadHandler = () => Promise.reject(new Error("connect ECONNREFUSED 127.0.0.1:9"));
+  const env = sampleEnvelope();
+  env.payloads[0] = { ...env.payloads[0], transport: "link", encoding: "none", data: "http://files.test/x" };
+  const err = await rejectsWithCode(
+    () => smartreceive(env, { fileserver_download_handler: handler, allowed_origins: ["http://files.test"], logger: quiet }),
+    "DOWNLOAD_FAILED",
+    /ECONNREFUSED/,
+  );
+  assert.equal(err.correlationId, env.correlation_id);
+  assert.equal(err.dataname, env.payloads[0].dataname);
+});
+
 test("smartreceive() cancels sibling downloads when one payload fails; a bad direct payload fails before any download", async () => {
   let cancelled = false;
   let calls = 0;
