@@ -250,7 +250,9 @@ export interface ConsumeOptions {
    */
   dead_letter_subject?: string;
   /**
-   * Deliveries before a transiently failing message is dead-lettered.
+   * Deliveries before a transiently failing message, or one the loop body
+   * keeps leaving unfinished, is dead-lettered. Set on an existing durable
+   * too, as is `ack_wait`.
    * @default {5}
    */
   max_deliver?: number;
@@ -377,6 +379,14 @@ async function openConsumer(nc: NatsConnection, options: ConsumeOptions, maxDeli
       );
     }
   }
+  const ackWait = (options.ack_wait ?? 30_000) * 1_000_000;
+  // One more than ours: we dead-letter on the last delivery ourselves.
+  const serverMaxDeliver = maxDeliver + 1;
+  if (existing && (existing.config.max_deliver !== serverMaxDeliver || existing.config.ack_wait !== ackWait)) {
+    // Counting deliveries against a max_deliver the server does not apply would
+    // let it drop a message before we dead-letter it: the durable takes ours.
+    await jsm.consumers.update(options.stream, options.durable, { max_deliver: serverMaxDeliver, ack_wait: ackWait });
+  }
   if (!existing) {
     const filter = options.filter_subject;
     // The server accepts a filter its stream never captures, and the consumer then waits for ever.
@@ -391,9 +401,8 @@ async function openConsumer(nc: NatsConnection, options: ConsumeOptions, maxDeli
       durable_name: options.durable,
       ack_policy: AckPolicy.Explicit,
       deliver_policy: DeliverPolicy.All,
-      ack_wait: (options.ack_wait ?? 30_000) * 1_000_000,
-      // One more than ours: we dead-letter on the last delivery ourselves.
-      max_deliver: maxDeliver + 1,
+      ack_wait: ackWait,
+      max_deliver: serverMaxDeliver,
       ...(options.filter_subject ? { filter_subject: options.filter_subject } : {}),
     });
   }
@@ -553,8 +562,17 @@ export async function* consumeEnvelopes(
         if (!seen.has(env.msg_id)) {
           await handed.cancel();
           // Loop exited mid-message, or a stream failed: redeliver promptly, or as the failure says.
-          if (streamError === undefined || signal?.aborted) m.nak();
-          else await fail(m, streamError);
+          if (streamError !== undefined && !signal?.aborted) await fail(m, streamError);
+          else if (m.info.deliveryCount >= maxDeliver) {
+            // The server would not deliver it again: keep it where someone can see it.
+            const err = new NatsBridgeError(
+              "ABORTED",
+              `The application left message ${m.subject}#${m.seq} unfinished on its last delivery (${m.info.deliveryCount} of max_deliver ${maxDeliver})`,
+              { correlationId: env.correlation_id },
+            );
+            options.on_error?.(err, "dead-letter");
+            await deadLetter(m, err);
+          } else m.nak();
         }
       }
     }

@@ -179,6 +179,48 @@ test("leaving the loop mid-message leaves it unacked for the next consumer run, 
   assert.deepEqual(rest.map((e) => e.payloads[0][1]), ["first", "second"]);
 });
 
+test("a message whose loop body never finishes is dead-lettered on its last delivery, not dropped", async () => {
+  // Each early exit naked it, also the last one: the server then stopped
+  // delivering it, and nothing reached the dead-letter subject.
+  const dead: DeadLetter[] = [];
+  const dl = bridge.connection.subscribe("dead.unfinished");
+  (async () => { for await (const m of dl) dead.push(m.json<DeadLetter>()); })();
+  const [sent] = await bridge.send("jobs.unfinished", [["job", { id: 1 }, "dictionary"]], { jetstream: true });
+  const opts = {
+    stream: "JOBS", durable: "unfinished", filter_subject: "jobs.unfinished", max_deliver: 2,
+    dead_letter_subject: "dead.unfinished",
+  };
+  const errors: [string, string][] = [];
+  let deliveries = 0;
+  for (let run = 0; run < 3; run++) {
+    const ac = new AbortController();
+    const timer = setTimeout(() => ac.abort(), 1500);
+    try {
+      for await (const _ of bridge.consume({ ...opts, signal: ac.signal, on_error: (e, a) => errors.push([e.code, a]) })) {
+        deliveries++;
+        throw new Error("a bug in the loop body");
+      }
+    } catch { /* the supervisor restarts the consumer */ }
+    clearTimeout(timer);
+  }
+  assert.equal(deliveries, 2);
+  assert.deepEqual(errors, [["ABORTED", "dead-letter"]]);
+  await bridge.connection.flush();
+  await new Promise((r) => setTimeout(r, 100));
+  assert.deepEqual(dead.map((d) => [d.code, d.correlation_id, d.deliveries]), [["ABORTED", sent.correlation_id, 2]]);
+  dl.unsubscribe();
+});
+
+test("an existing durable takes the max_deliver and ack_wait consume is given", async () => {
+  // The server kept the old max_deliver while consume counted with the new one,
+  // so a failing message stopped being delivered before it was dead-lettered.
+  const opts = { stream: "JOBS", durable: "retuned", filter_subject: "jobs.retuned" };
+  await collect({ ...opts, max_deliver: 2, ack_wait: 10_000 }, 0, 200);
+  await collect({ ...opts, max_deliver: 4, ack_wait: 20_000 }, 0, 200);
+  const ci = await (await jetstreamManager(bridge.connection)).consumers.info("JOBS", "retuned");
+  assert.deepEqual([ci.config.max_deliver, ci.config.ack_wait], [5, 20_000 * 1_000_000]);
+});
+
 test("a durable that already exists with another filter is INVALID_OPTION, not the wrong messages", async () => {
   // The existing consumer's filter was used as it was: consuming "jobs.only_a"
   // through a durable made for "jobs.>" delivered jobs.other's messages.
