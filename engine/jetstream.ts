@@ -22,7 +22,7 @@ import {
   RetentionPolicy,
   StorageType,
 } from "@nats-io/jetstream";
-import { backoffDelays, retry, sleep } from "./backoff.ts";
+import { backoffDelays, retry, settleWithin, sleep, throwIfAborted } from "./backoff.ts";
 import { parseEnvelope } from "./envelope.ts";
 import { checkCount, checkNonEmpty } from "./config.ts";
 import { INVALID_MESSAGE_CODES, jetStreamError, NatsBridgeError, OptionsError, TransportError } from "./errors.ts";
@@ -69,6 +69,9 @@ export interface JetStreamPublishOptions {
  * @param options Timeout, attempts, expected stream.
  * @param correlationId For errors and logs.
  * @param logger Log sink.
+ * @param signal Stops waiting and retrying: rejects with `ABORTED` at once.
+ * A publish that already left (nats.js also queues it while reconnecting) may
+ * still be stored; a later send of the same `msg_id` is then deduplicated.
  * @returns The stream's ack (`duplicate` is true when it already had this msg_id).
  *
  * @example Publishing an envelope built elsewhere
@@ -87,15 +90,22 @@ export function publishToJetStream(
   options: JetStreamPublishOptions,
   correlationId: string,
   logger: Logger,
+  signal?: AbortSignal,
 ): Promise<PubAck> {
   const js = jetstream(nc);
+  const timeout = options.timeout ?? 5000;
   return retry(async () => {
+    throwIfAborted(signal, "JetStream publish", correlationId);
     try {
-      const ack = await js.publish(subject, json, {
+      const publishing = js.publish(subject, json, {
         msgID: msgId,
-        timeout: options.timeout ?? 5000,
+        timeout,
         ...(options.expect_stream ? { expect: { streamName: options.expect_stream } } : {}),
       });
+      // nats.js takes no signal: the wait is raced (its own timeout fires first otherwise).
+      const ack = signal
+        ? await settleWithin(publishing, timeout + 1000, () => new Error(`no ack within ${timeout} ms`), signal, "JetStream publish", correlationId)
+        : await publishing;
       if (ack.duplicate) logEvent(logger, "info", correlationId, `JetStream already held msg_id ${msgId} (seq ${ack.seq})`);
       return ack;
     } catch (err) {
@@ -115,6 +125,7 @@ export function publishToJetStream(
     attempts: options.attempts ?? 10,
     baseDelay: 100,
     maxDelay: 2000,
+    signal,
     isFinal: (err) => err instanceof NatsBridgeError,
     onRetry: (err, _attempt, delay) =>
       logEvent(logger, "warn", correlationId, `JetStream publish to "${subject}" failed (${(err as Error).message}), retrying in ${delay} ms`),

@@ -416,7 +416,7 @@ export async function smartsend(
       try {
         if (options.jetstream) {
           const js = options.jetstream === true ? {} : options.jetstream;
-          const ack = await publishToJetStream(nc, subject, bytes!, envelope.msg_id, js, correlationId, logger);
+          const ack = await publishToJetStream(nc, subject, bytes!, envelope.msg_id, js, correlationId, logger, signal);
           logEvent(logger, "debug", correlationId, `Stored in stream ${ack.stream} at seq ${ack.seq}`);
         } else {
           await publishEnvelope(nc, subject, bytes!, fields.confirm, confirmTimeout, signal);

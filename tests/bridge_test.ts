@@ -12,6 +12,7 @@ import process from "node:process";
 import { connect } from "@nats-io/transport-node";
 import {
   Bridge,
+  ensureStream,
   type NatsBridgeError,
   objectStoreFileServer,
   plikFileServer,
@@ -456,6 +457,30 @@ test("an Object Store on a server without JetStream, or on one that hangs, is a 
   } finally {
     process.kill(hung.pid, "SIGCONT");
     await conn2.close();
+    await hung.stop();
+  }
+});
+
+test("a JetStream send to a server that does not answer is ABORTED as soon as its signal aborts", async () => {
+  // The signal was not passed on: the send went on waiting and retrying for
+  // seconds, and resolved once the server came back.
+  const hung = await startNats();
+  const conn = await connect({ servers: hung.url });
+  try {
+    await ensureStream(conn, { name: "HUNG", subjects: ["hung.>"] });
+    await suspend(hung.pid);
+    const ac = new AbortController();
+    setTimeout(() => ac.abort(), 300);
+    const t0 = Date.now();
+    const err = await rejectsWithCode(
+      () => smartsend("hung.x", [["t", "x", "text"]], { nats_connection: conn, jetstream: true, signal: ac.signal, logger: quiet }),
+      "ABORTED",
+    );
+    assert.ok(Date.now() - t0 < 2000, `aborted after ${Date.now() - t0} ms`);
+    assert.ok(err.correlationId);
+  } finally {
+    process.kill(hung.pid, "SIGCONT");
+    await conn.close();
     await hung.stop();
   }
 });
