@@ -49,7 +49,7 @@ export {
   parseObjectStoreUrl,
 } from "./engine/handlers/object_store.ts";
 export type { ObjectStoreFileServerOptions } from "./engine/handlers/object_store.ts";
-export { READ_AHEAD_BYTES } from "./engine/handlers/object_store_reader.ts";
+export { CONNECTION_READ_AHEAD_BYTES, READ_AHEAD_BYTES } from "./engine/handlers/object_store_reader.ts";
 export {
   DEFAULT_PLIK_TTL,
   plikFileServer,

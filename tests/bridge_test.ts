@@ -437,6 +437,25 @@ test("a Plik upload whose file request hangs mid-body fails with UPLOAD_FAILED a
   }
 });
 
+test("many Object Store payloads received at once on one connection keep it up: read-ahead is shared", async () => {
+  // Each read asked 4 MiB ahead whatever the others did: 30 at once passed the
+  // server's 64 MiB max_pending, which dropped the connection as a slow consumer.
+  const own = await Bridge.connect({ broker_url: nats.url, logger: quiet });
+  const events: string[] = [];
+  void (async () => { for await (const s of own.status()) events.push(s.type); })();
+  try {
+    const store = await objectStoreFileServer({ connection: own.connection, bucket: "many_reads" });
+    const items = Array.from({ length: 30 }, (_, i) => [`f${i}`, bytesOf(8_000_000, i + 1), "video"] as const);
+    const [env] = await own.send("many.reads", items, { fileserver: store, is_publish: false });
+    const got = await own.receive(env, { fileserver: store });
+    assert.equal(got.payloads.length, 30);
+    assert.deepEqual(got.payloads[29][1], items[29][1]);
+    assert.deepEqual(events.filter((e) => e === "disconnect"), []);
+  } finally {
+    await own.close();
+  }
+});
+
 test("an Object Store on a server without JetStream, or on one that hangs, is a typed error naming the bucket", async () => {
   const plain = await startNats({ jetstream: false });
   const conn = await connect({ servers: plain.url });

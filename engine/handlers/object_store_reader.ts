@@ -44,6 +44,26 @@ import { yieldToEventLoop } from "../../workers/inline_codec.ts";
  */
 export const READ_AHEAD_BYTES = 4 * 1024 * 1024;
 
+/**
+ * Read-ahead bytes all concurrent Object Store reads on one connection ask for
+ * together. Each read takes up to {@link READ_AHEAD_BYTES} of what is left, and
+ * two chunks when nothing is. Without a shared cap, 17 concurrent reads of
+ * 4 MiB passed nats-server's 64 MiB `max_pending` for one client: the server
+ * called the connection a slow consumer and dropped it (measured: 30 × 10 MB
+ * in one envelope took 10–17 s through three reconnects, against 0.3 s, and
+ * a core subscription on that connection lost a quarter of its messages).
+ *
+ * @example
+ * ```ts
+ * import { CONNECTION_READ_AHEAD_BYTES, READ_AHEAD_BYTES } from "natsbridge";
+ * console.log(CONNECTION_READ_AHEAD_BYTES / READ_AHEAD_BYTES); // 6
+ * ```
+ */
+export const CONNECTION_READ_AHEAD_BYTES = 24 * 1024 * 1024;
+
+/** Read-ahead bytes reserved by the open reads of each connection's JetStream client. */
+const reservedAhead = new WeakMap<JetStreamClient, number>();
+
 /** Chunk size of objects whose meta does not say (the Object Store clients' default). */
 const DEFAULT_CHUNK = 128 * 1024;
 
@@ -138,10 +158,23 @@ export async function readObjectChunks(
   let lastSeq = 0;
   // The current consumer was stopped to be replaced: its iterator's end is not the object's.
   let replacing = false;
+  // This read's share of the connection's read-ahead, held until it stops.
+  let ahead = 0;
+  const chunksAhead = () => {
+    if (ahead === 0) {
+      const reserved = reservedAhead.get(js) ?? 0;
+      const wanted = Math.max(2, Math.ceil(READ_AHEAD_BYTES / chunkSize));
+      const free = Math.floor(Math.max(0, CONNECTION_READ_AHEAD_BYTES - reserved) / chunkSize);
+      ahead = Math.max(2, Math.min(wanted, free));
+      reservedAhead.set(js, reserved + ahead * chunkSize);
+    }
+    return ahead;
+  };
 
   const stop = () => {
     if (stopped) return;
     stopped = true;
+    if (ahead > 0) reservedAhead.set(js, Math.max(0, (reservedAhead.get(js) ?? 0) - ahead * chunkSize));
     messages?.stop();
     // The ordered consumer is ephemeral: delete it now rather than leave it to
     // its inactivity threshold. Not awaited: nobody waits on the cleanup.
@@ -158,7 +191,7 @@ export async function readObjectChunks(
     // (two missed) and recreated from the last chunk seen within ~2 s, where
     // the 30 s default would hold the read that long.
     messages = await consumer.consume({
-      max_messages: Math.max(2, Math.ceil(READ_AHEAD_BYTES / chunkSize)),
+      max_messages: chunksAhead(),
       expires: 5_000,
       idle_heartbeat: 1_000,
     });
@@ -246,7 +279,14 @@ export async function readObjectChunks(
 
   // Opened before the stream is handed out, so a failure to start the read
   // (no such stream, no JetStream) reaches the caller's retries.
-  if (info.size > 0) await open();
+  if (info.size > 0) {
+    try {
+      await open();
+    } catch (err) {
+      stop(); // gives back its read-ahead
+      throw err;
+    }
+  }
   return new ReadableStream<Uint8Array>({
     async pull(controller) {
       try {
