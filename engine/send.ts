@@ -265,6 +265,8 @@ export async function smartsend(
   const pool = options.pool ?? defaultCodecPool();
   const logger = options.logger ?? consoleLogger();
   const { signal } = options;
+  // What uploads listen to: the caller's signal, joined by a sibling's failure (see encodeAll).
+  let uploadSignal = signal;
   const ctx = { correlationId };
 
   throwIfAborted(signal, "Send", correlationId);
@@ -280,12 +282,12 @@ export async function smartsend(
 
   /** Uploads bytes; `checksum` is reused when the caller already has it. */
   const uploadBytes = async (p: Prepared, bytes: Uint8Array, known?: string): Promise<MsgPayloadV1> => {
-    throwIfAborted(signal, "Send", correlationId);
+    throwIfAborted(uploadSignal, "Send", correlationId);
     try {
       const res = await upload(fileserverUrlOf(), p.dataname, bytes, {
         correlationId,
         checksum: known,
-        signal,
+        signal: uploadSignal,
         onProgress: progressOf(p.dataname),
         logger,
       });
@@ -309,7 +311,7 @@ export async function smartsend(
     if (p.source instanceof ReadableStream || !uploadStream) return uploadSourceOnce(p);
     return retry(() => uploadSourceOnce(p), {
       ...UPLOAD_RETRY,
-      signal,
+      signal: uploadSignal,
       isFinal: (err) => !isTransientUploadError(err),
       onRetry: (err, attempt, delay) =>
         logEvent(logger, "warn", correlationId, `Upload of "${p.dataname}" failed (${(err as Error).message}), reading it again from the start in ${delay} ms (attempt ${attempt + 1})`),
@@ -318,7 +320,7 @@ export async function smartsend(
   };
 
   const uploadSourceOnce = async (p: Prepared): Promise<MsgPayloadV1> => {
-    throwIfAborted(signal, "Send", correlationId);
+    throwIfAborted(uploadSignal, "Send", correlationId);
     const source = await openSource(p.source, p.dataname).catch((err) => {
       throw withContext(err, { ...ctx, dataname: p.dataname }, (m, o) => new UploadError(m, o));
     });
@@ -330,7 +332,7 @@ export async function smartsend(
       }
       const res = await uploadStream(fileserverUrlOf(), p.dataname, source.stream, {
         correlationId,
-        signal,
+        signal: uploadSignal,
         size: source.size,
         onProgress: progressOf(p.dataname),
         logger,
@@ -370,9 +372,36 @@ export async function smartsend(
   // With every payload inline nothing is awaited before the publish: sends
   // started together are then written to the socket together.
   const inline = prepared.map(encodeInline);
-  const payloads = inline.every((p) => p !== undefined)
-    ? inline as MsgPayloadV1[]
-    : await Promise.all(prepared.map((p, i) => inline[i] ?? encodeOne(p)));
+
+  /**
+   * Encodes and uploads what could not be done inline. The envelope goes
+   * whole or not at all: when one payload fails, the uploads still running
+   * are aborted (a store removes what an aborted upload wrote) and those that
+   * finished are deleted where the store can (the Object Store; Plik files
+   * expire by their TTL), so nothing is left that no envelope points to.
+   */
+  const encodeAll = async (): Promise<MsgPayloadV1[]> => {
+    const failed = new AbortController();
+    uploadSignal = signal ? AbortSignal.any([signal, failed.signal]) : failed.signal;
+    const tasks = prepared.map((p, i) => inline[i] ? Promise.resolve(inline[i]) : encodeOne(p));
+    try {
+      return await Promise.all(tasks);
+    } catch (err) {
+      failed.abort(err);
+      const settled = await Promise.allSettled(tasks);
+      const remove = explicitUpload ? undefined : store.delete;
+      if (remove) {
+        await Promise.all(settled.map((r) => {
+          if (r.status !== "fulfilled" || r.value.transport !== "link") return;
+          return remove(r.value.data).catch((e) =>
+            logEvent(logger, "warn", correlationId, `Could not remove ${r.value.data} after the send failed: ${(e as Error).message}`)
+          );
+        }));
+      }
+      throw err;
+    }
+  };
+  const payloads = inline.every((p) => p !== undefined) ? inline as MsgPayloadV1[] : await encodeAll();
 
   const envelope: MsgEnvelopeV1 = {
     correlation_id: correlationId,

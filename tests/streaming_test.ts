@@ -211,6 +211,43 @@ test("[objectstore] a source that fails mid-upload leaves no chunks behind", asy
   assert.equal((await jsm.streams.info("OBJ_streams")).state.messages, before);
 });
 
+test("[objectstore] a payload whose upload fails stops its siblings' uploads and removes what they stored", async () => {
+  // The others went on uploading after smartsend had failed, and stayed in the
+  // bucket as whole objects no envelope points to, until their TTL.
+  // Chunks only: a deleted object leaves its meta record behind, marked deleted.
+  const chunks = async () => {
+    const info = await jsm.streams.info("OBJ_streams", { subjects_filter: "$O.streams.C.>" } as never);
+    return Object.values(info.state.subjects ?? {}).reduce((a, b) => a + b, 0);
+  };
+  const before = await chunks();
+  let n = 0;
+  const failing = new ReadableStream<Uint8Array>({
+    async pull(c) {
+      await new Promise((r) => setTimeout(r, 50)); // after the small sibling is stored
+      if (n++ === 1) return c.error(new Error("disk went away"));
+      c.enqueue(bytesOf(256 * 1024, n));
+    },
+  });
+  const done: string[] = [];
+  await rejectsWithCode(
+    () =>
+      smartsend("s", [
+        ["small", bytesOf(600_000, 1), "binary"],
+        ["large", bytesOf(64 * 1024 * 1024, 2), "binary"],
+        ["bad", failing, "binary"],
+      ], {
+        is_publish: false,
+        fileserver: stores.objectstore,
+        logger: quiet,
+        on_progress: (p) => p.done === p.total && done.push(p.dataname),
+      }),
+    "UPLOAD_FAILED",
+    /disk went away/,
+  );
+  const after = await chunks();
+  assert.equal(after, before, `${after - before} chunks left in the bucket; uploads finished: ${done.join(", ")}`);
+});
+
 test("[objectstore] a streamed receive with a signal lets each chunk go once read (no whole-object retention)", async () => {
   // 256 MiB read as a stream with an AbortSignal that never fires: chunks must
   // become garbage as they pass. Kept whole, the growth would be >= 256 MiB.
