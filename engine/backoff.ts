@@ -163,6 +163,45 @@ export async function settleWithin<T>(
   }
 }
 
+/**
+ * `work`, or {@link AbortedError} as soon as `signal` aborts, for waits on
+ * things that take no signal themselves (a nats.js ack, a caller's stream).
+ * `work` itself goes on; its outcome is then ignored.
+ *
+ * @param work What to wait for.
+ * @param signal Cancellation; without one, `work` is returned as it is.
+ * @param what What an abort says was aborted.
+ * @param correlationId Correlation id for the abort error.
+ * @returns What `work` resolves to.
+ *
+ * @example
+ * ```ts
+ * import { untilAborted } from "./backoff.ts";
+ * const n = await untilAborted(Promise.resolve(42), new AbortController().signal, "Read");
+ * console.log(n); // 42
+ * ```
+ */
+export function untilAborted<T>(
+  work: Promise<T>,
+  signal: AbortSignal | undefined,
+  what = "Operation",
+  correlationId = "",
+): Promise<T> {
+  if (!signal) return work;
+  if (signal.aborted) {
+    work.catch(() => {}); // its failure, if any, is no longer anyone's
+    return Promise.reject(abortReason(signal, what, correlationId));
+  }
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = () => {
+      work.catch(() => {});
+      reject(abortReason(signal, what, correlationId));
+    };
+    signal.addEventListener("abort", onAbort, { once: true });
+    work.then(resolve, reject).finally(() => signal.removeEventListener("abort", onAbort));
+  });
+}
+
 /** Throws {@link AbortedError} if `signal` has aborted. */
 export function throwIfAborted(signal: AbortSignal | undefined, what: string, correlationId = ""): void {
   if (signal?.aborted) throw abortReason(signal, what, correlationId);

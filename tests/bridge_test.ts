@@ -504,6 +504,29 @@ test("a JetStream send to a server that does not answer is ABORTED as soon as it
   }
 });
 
+test("an Object Store upload to a server that stopped answering is ABORTED as soon as its signal aborts", async () => {
+  // Waits for chunk acks were not raced against the signal: an abort at 0.5 s
+  // still had the send pending 15 s later.
+  const hung = await startNats();
+  const conn = await connect({ servers: hung.url });
+  try {
+    const store = await objectStoreFileServer({ connection: conn, bucket: "hung_put" });
+    await suspend(hung.pid);
+    const ac = new AbortController();
+    setTimeout(() => ac.abort(), 500);
+    const t0 = Date.now();
+    await rejectsWithCode(
+      () => smartsend("x", [["big", bytesOf(20_000_000, 3), "binary"]], { is_publish: false, fileserver: store, signal: ac.signal, logger: quiet }),
+      "ABORTED",
+    );
+    assert.ok(Date.now() - t0 < 3500, `settled after ${Date.now() - t0} ms`);
+  } finally {
+    process.kill(hung.pid, "SIGCONT");
+    await conn.close();
+    await hung.stop();
+  }
+});
+
 test("a link outside the allowed origins is refused without any request reaching it", async () => {
   const evil = await httpServer((_req, res) => res.end("secret"));
   const [, json] = await smartsend("ssrf", [["f", bytesOf(100), "binary"]], {

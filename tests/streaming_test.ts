@@ -287,6 +287,29 @@ test("[objectstore] an aborted upload stops at its next chunk with ABORTED and l
   assert.equal((await jsm.streams.info("OBJ_streams")).state.messages, before);
 });
 
+test("[objectstore] an upload whose source stalls is ABORTED as soon as its signal aborts, and leaves no chunks", async () => {
+  // The signal was looked at only between chunks: a source that stopped
+  // producing held the send for ever, aborted or not.
+  const chunks = async () => {
+    const info = await jsm.streams.info("OBJ_streams", { subjects_filter: "$O.streams.C.>" } as never);
+    return Object.values(info.state.subjects ?? {}).reduce((a, b) => a + b, 0);
+  };
+  const before = await chunks();
+  let n = 0;
+  const stalling = new ReadableStream<Uint8Array>({
+    pull: (c) => n++ < 8 ? c.enqueue(bytesOf(256 * 1024, n)) : new Promise(() => {}),
+  });
+  const ac = new AbortController();
+  setTimeout(() => ac.abort(), 500);
+  const t0 = Date.now();
+  await rejectsWithCode(
+    () => smartsend("s", [["bin", stalling, "binary"]], { is_publish: false, fileserver: stores.objectstore, signal: ac.signal, logger: quiet }),
+    "ABORTED",
+  );
+  assert.ok(Date.now() - t0 < 2500, `settled after ${Date.now() - t0} ms`);
+  assert.equal(await chunks(), before);
+});
+
 test("[objectstore] a server whose max_payload is below the chunk size gets chunks that fit", async () => {
   const small = await startNats({ config: "max_payload: 65536" });
   const nc = await Bridge.connect({ broker_url: small.url, logger: quiet });

@@ -30,7 +30,7 @@ import {
 import { createSha256 } from "../platform/sha256.ts";
 import { encodeBase64 } from "../platform/base64.ts";
 import { yieldToEventLoop } from "../../workers/inline_codec.ts";
-import { abortReason, retry, UPLOAD_RETRY } from "../backoff.ts";
+import { abortReason, retry, settleWithin, untilAborted, UPLOAD_RETRY } from "../backoff.ts";
 import { NatsBridgeError, TransportError, UploadError } from "../errors.ts";
 import { AckPace } from "./ack_pace.ts";
 
@@ -108,6 +108,7 @@ function hexToBytes(hex: string): Uint8Array {
 async function* rechunk(
   source: Uint8Array | ReadableStream<Uint8Array>,
   size: number,
+  signal?: AbortSignal,
 ): AsyncGenerator<Uint8Array> {
   if (source instanceof Uint8Array) {
     for (let i = 0; i < source.byteLength; i += size) yield source.subarray(i, i + size);
@@ -118,6 +119,9 @@ async function* rechunk(
   // A reader, not `for await`: Safari's streams are not async iterable.
   const reader = source.getReader();
   let ended = false;
+  // An abort cancels the source at once, also while a read of it is pending.
+  const onAbort = () => void reader.cancel(signal!.reason).catch(() => {});
+  signal?.addEventListener("abort", onAbort, { once: true });
   try {
     for (;;) {
       const { done, value: piece } = await reader.read();
@@ -143,12 +147,16 @@ async function* rechunk(
     }
     ended = true;
   } finally {
+    signal?.removeEventListener("abort", onAbort);
     // Stopped early (a publish failed): tell the source to stop producing.
     if (!ended) await reader.cancel().catch(() => {});
     reader.releaseLock();
   }
   if (filled > 0) yield pending!.subarray(0, filled);
 }
+
+/** How long an aborted put waits for its purge before it reports the abort (the purge goes on). */
+const ABORT_PURGE_WAIT_MS = 1000;
 
 /**
  * Writes `source` as the object `options.name` of `bucket`, and returns once
@@ -248,10 +256,11 @@ export async function writeObject(
     );
   };
 
+  const what = `Object Store put of "${options.description}"`;
   /** Waits for the oldest unconfirmed chunk's ack; if it failed, resumes. */
   const confirmOldest = async () => {
     try {
-      confirmed((await unconfirmed[0].ack).seq);
+      confirmed((await untilAborted(unconfirmed[0].ack, options.signal, what)).seq);
     } catch (err) {
       if (!mayResume(err, options.signal)) throw err;
       resumed = true;
@@ -274,9 +283,14 @@ export async function writeObject(
     }
   };
 
+  const chunksOfSource = rechunk(source, options.chunkSize, options.signal);
   try {
-    for await (const chunk of rechunk(source, options.chunkSize)) {
-      if (options.signal?.aborted) throw abortReason(options.signal, `Object Store put of "${options.description}"`);
+    for (;;) {
+      // A source that stops producing must not hold an aborted put.
+      const next = await untilAborted(chunksOfSource.next(), options.signal, what);
+      if (next.done) break;
+      const chunk = next.value;
+      if (options.signal?.aborted) throw abortReason(options.signal, what);
       while (unconfirmed.length && unconfirmedBytes() + chunk.byteLength > pace.windowBytes()) await confirmOldest();
       await yieldToEventLoop();
       hasher.update(chunk);
@@ -314,9 +328,20 @@ export async function writeObject(
     await js.publish(metaSubject, JSON.stringify(info), { headers: h });
     return { name: options.name, size, checksum };
   } catch (err) {
-    await Promise.allSettled(unconfirmed.map((u) => u.ack));
-    const jsm = await js.jetstreamManager().catch(() => undefined);
-    await jsm?.streams.purge(stream, { filter: chunkSubject }).catch(() => {});
+    // Stops the source. After an abort a read of it may still be pending,
+    // which return() would wait behind: the abort has cancelled it already.
+    const stopSource = chunksOfSource.return(undefined).catch(() => undefined);
+    if (!options.signal?.aborted) await stopSource;
+    const purge = (async () => {
+      await Promise.allSettled(unconfirmed.map((u) => u.ack));
+      const jsm = await js.jetstreamManager().catch(() => undefined);
+      await jsm?.streams.purge(stream, { filter: chunkSubject }).catch(() => {});
+    })();
+    // An aborted put returns promptly: against a server that stopped
+    // answering, the acks take their timeouts to settle, and the purge
+    // carries on after the abort has been reported.
+    if (options.signal?.aborted) await settleWithin(purge, ABORT_PURGE_WAIT_MS, () => new Error("purge still running")).catch(() => {});
+    else await purge;
     throw err;
   }
 }
