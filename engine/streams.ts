@@ -37,7 +37,7 @@ export function isStreamSource(data: unknown): boolean {
  */
 export async function openSource(data: unknown, dataname: string): Promise<ByteSource> {
   if (data instanceof ReadableStream) return { stream: data, size: undefined };
-  if (typeof Blob !== "undefined" && data instanceof Blob) return { stream: data.stream(), size: data.size };
+  if (typeof Blob !== "undefined" && data instanceof Blob) return { stream: blobPieces(data), size: data.size };
   try {
     return await openFileStream(data as string | URL);
   } catch (err) {
@@ -46,6 +46,26 @@ export async function openSource(data: unknown, dataname: string): Promise<ByteS
       cause: err,
     });
   }
+}
+
+/** Bytes a Blob is read in: progress moves at least this often. */
+const BLOB_PIECE = 1024 * 1024;
+
+/**
+ * A Blob read a piece at a time. `Blob.stream()` hands over a Blob held in
+ * memory as one chunk on Deno and Node, so progress, which counts chunks as
+ * they are sent, jumped to 100% before the upload began.
+ */
+function blobPieces(blob: Blob): ReadableStream<Uint8Array> {
+  let at = 0;
+  return new ReadableStream<Uint8Array>({
+    async pull(controller) {
+      if (at >= blob.size) return controller.close();
+      const end = Math.min(at + BLOB_PIECE, blob.size);
+      controller.enqueue(new Uint8Array(await blob.slice(at, end).arrayBuffer()));
+      at = end;
+    },
+  }, { highWaterMark: 0 });
 }
 
 /** What a {@link meteredStream} learned once its source ended. */

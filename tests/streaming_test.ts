@@ -310,6 +310,22 @@ test("[objectstore] an upload whose source stalls is ABORTED as soon as its sign
   assert.equal(await chunks(), before);
 });
 
+test("a Blob's upload reports progress as its bytes go, not once at the start", async () => {
+  // Blob.stream() hands over a Blob held in memory as one chunk on Deno and
+  // Node: progress said 100% before the first byte was stored.
+  for (const store of ["plik", "objectstore"]) {
+    const seen: number[] = [];
+    const blob = new Blob([bytesOf(8 * 1024 * 1024, 9) as Uint8Array<ArrayBuffer>]);
+    await smartsend("s", [["blob", blob, "binary"]], {
+      is_publish: false, fileserver: stores[store], fileserver_url: plik.url, logger: quiet,
+      on_progress: (p) => seen.push(p.done),
+    });
+    assert.ok(seen.length >= 8, `${store}: ${seen.length} progress calls for 8 MiB`);
+    assert.equal(seen.at(-1), blob.size);
+    assert.ok(seen.every((d, i) => i === 0 || d >= seen[i - 1]), `${store}: progress goes forward`);
+  }
+});
+
 test("[objectstore] a server whose max_payload is below the chunk size gets chunks that fit", async () => {
   const small = await startNats({ config: "max_payload: 65536" });
   const nc = await Bridge.connect({ broker_url: small.url, logger: quiet });
