@@ -326,6 +326,25 @@ test("a Blob's upload reports progress as its bytes go, not once at the start", 
   }
 });
 
+test("[objectstore] an object deleted while it is read as a stream fails PAYLOAD_GONE within seconds", async () => {
+  // The read waited 30 s for chunks that no longer existed and then failed
+  // DOWNLOAD_FAILED, which consumers retry.
+  const [, json] = await smartsend("s", [["bin", bytesOf(24 * 1024 * 1024, 4), "binary"]], {
+    is_publish: false, fileserver: stores.objectstore, logger: quiet,
+  });
+  const env = await smartreceive(json, { fileserver: stores.objectstore, stream: true, logger: quiet });
+  const reader = (env.payloads[0][1] as ReadableStream<Uint8Array>).getReader();
+  let got = 0;
+  while (got < 4 * 1024 * 1024) got += (await reader.read()).value!.byteLength;
+  await stores.objectstore.delete!(JSON.parse(json).payloads[0].data);
+  const t0 = Date.now();
+  const err = await rejectsWithCode(async () => {
+    for (;;) if ((await reader.read()).done) break;
+  }, "PAYLOAD_GONE");
+  assert.ok(Date.now() - t0 < 15_000, `failed after ${Date.now() - t0} ms`);
+  assert.equal(err.dataname, "bin");
+});
+
 test("[objectstore] a server whose max_payload is below the chunk size gets chunks that fit", async () => {
   const small = await startNats({ config: "max_payload: 65536" });
   const nc = await Bridge.connect({ broker_url: small.url, logger: quiet });

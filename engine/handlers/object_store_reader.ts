@@ -214,6 +214,18 @@ export async function readObjectChunks(
 
   // Longest wait for a chunk so far, ms: the link's pace.
   let slowest = 0;
+  // The server holds fewer chunks than the object has: deleted, purged or expired under the read.
+  let gone = false;
+  const chunkSubject = `$O.${bucket}.C.${info.nuid}`;
+  const chunksLost = async (): Promise<boolean> => {
+    try {
+      const jsm = await js.jetstreamManager();
+      const si = await jsm.streams.info(`OBJ_${bucket}`, { subjects_filter: chunkSubject });
+      return (si.state.subjects?.[chunkSubject] ?? 0) < info.chunks;
+    } catch {
+      return false; // cannot tell (a server away): wait on as before
+    }
+  };
 
   /** The next chunk message's data, across consumer replacements; undefined at the end. */
   const pullOne = async (): Promise<Uint8Array | undefined> => {
@@ -221,9 +233,15 @@ export async function readObjectChunks(
       const current = messages!;
       const began = Date.now();
       const patience = Math.max(REOPEN_AFTER_MS, PATIENCE_FACTOR * slowest);
-      const timer = lastSeq === 0 ? undefined : setTimeout(() => {
+      // A long wait asks the server whether the chunks are still there; then,
+      // once a first chunk has shown the link's pace, replaces a silent consumer.
+      const timer = setTimeout(async () => {
         if (current !== messages || stopped) return;
-        replacing = true;
+        const lost = await chunksLost();
+        if (current !== messages || stopped) return;
+        if (lost) gone = true;
+        else if (lastSeq === 0) return;
+        else replacing = true;
         current.stop(); // ends the iterator; a chunk already on its way still comes first
       }, patience);
       let r: IteratorResult<JsMsg>;
@@ -236,6 +254,13 @@ export async function readObjectChunks(
         slowest = Math.max(slowest, Date.now() - began);
         lastSeq = r.value.seq;
         return r.value.data;
+      }
+      if (gone) {
+        throw new DownloadError(
+          `Object Store object of "${errContext.dataname}" was deleted or expired while it was read (at ${received} of ${info.size} bytes)`,
+          errContext,
+          "PAYLOAD_GONE",
+        );
       }
       if (!replacing || stopped) return undefined;
       options.onReopen?.(
