@@ -6,7 +6,7 @@
  */
 import { createInbox, type Subscription } from "@nats-io/nats-core";
 import type { NatsConnection } from "./nats_types.ts";
-import { abortReason } from "./backoff.ts";
+import { abortReason, settleWithin } from "./backoff.ts";
 import { checkMillis, checkQueue, checkSubject, resolveBrokerUrl } from "./config.ts";
 import { connectTo, DRAIN_TIMEOUT, drainWithin } from "./connection.ts";
 import { NatsBridgeError, OptionsError, TransportError } from "./errors.ts";
@@ -110,6 +110,8 @@ export class Bridge {
   readonly #defaults: BridgeOptions;
   readonly #owned: boolean;
   readonly #logger: Logger;
+  /** Sends not settled yet, which close() lets finish. */
+  readonly #sending = new Set<Promise<unknown>>();
 
   private constructor(connection: NatsConnection, defaults: BridgeOptions, owned: boolean) {
     this.connection = connection;
@@ -144,7 +146,11 @@ export class Bridge {
     items: readonly SendItem[],
     options: SmartSendOptions = {},
   ): Promise<[MsgEnvelopeV1, string]> {
-    return smartsend(subject, items, { ...this.#sendDefaults(), ...options, nats_connection: this.connection });
+    const sending = smartsend(subject, items, { ...this.#sendDefaults(), ...options, nats_connection: this.connection });
+    this.#sending.add(sending);
+    const done = () => void this.#sending.delete(sending);
+    sending.then(done, done);
+    return sending;
   }
 
   /**
@@ -342,7 +348,8 @@ export class Bridge {
   }
 
   /**
-   * Drains and closes the connection, if the bridge opened it. A drain that
+   * Drains and closes the connection, if the bridge opened it, once the sends
+   * in progress have finished (within the same timeout). A drain that
    * takes longer than `options.timeout` ms (a server that hangs) is given up
    * and the connection closed: what was not yet flushed is lost, as it would
    * be with that server anyway.
@@ -356,7 +363,12 @@ export class Bridge {
    */
   async close(options: { timeout?: number } = {}): Promise<void> {
     const timeout = checkMillis(options.timeout ?? DRAIN_TIMEOUT, "timeout", 1);
-    if (this.#owned && !this.connection.isClosed()) await drainWithin(this.connection, timeout);
+    if (!this.#owned || this.connection.isClosed()) return;
+    // A send still uploading needs the connection (an Object Store put, a
+    // JetStream ack): closing under it failed it and left its chunks behind.
+    const started = Date.now();
+    await settleWithin(Promise.allSettled([...this.#sending]), timeout, () => new Error("sends still running")).catch(() => {});
+    await drainWithin(this.connection, Math.max(1, timeout - (Date.now() - started)));
   }
 
   /** `await using bridge = await Bridge.connect()` closes it at scope end. */

@@ -527,6 +527,25 @@ test("an Object Store upload to a server that stopped answering is ABORTED as so
   }
 });
 
+test("Bridge.close() lets the sends in progress finish before it drains", async () => {
+  // close() drained at once: a 40 MB Object Store send then failed on the
+  // closed connection and left its chunks behind.
+  const own = await Bridge.connect({ broker_url: nats.url, logger: quiet });
+  const store = await objectStoreFileServer({ connection: own.connection, bucket: "close_mid" });
+  const sending = own.send("close.mid", [["big", bytesOf(40_000_000, 5), "binary"]], { fileserver: store });
+  await new Promise((r) => setTimeout(r, 20));
+  await own.close();
+  const [env] = await sending;
+  assert.equal(env.payloads[0].transport, "link");
+  const nc = await connect({ servers: nats.url });
+  try {
+    const got = await smartreceive(env, { fileserver: await objectStoreFileServer({ connection: nc, bucket: "close_mid" }), logger: quiet });
+    assert.equal((got.payloads[0][1] as Uint8Array).byteLength, 40_000_000);
+  } finally {
+    await nc.close();
+  }
+});
+
 test("a link outside the allowed origins is refused without any request reaching it", async () => {
   const evil = await httpServer((_req, res) => res.end("secret"));
   const [, json] = await smartsend("ssrf", [["f", bytesOf(100), "binary"]], {
