@@ -345,6 +345,15 @@ test("[objectstore] an object deleted while it is read as a stream fails PAYLOAD
   assert.equal(err.dataname, "bin");
 });
 
+test("[objectstore] a link into a bucket that was deleted is PAYLOAD_GONE at once, not retried", async () => {
+  const store = await objectStoreFileServer({ connection: bridge.connection, bucket: "soon_gone" });
+  const [, json] = await smartsend("s", [["bin", bytesOf(600_000, 6), "binary"]], { is_publish: false, fileserver: store, logger: quiet });
+  await (await new Objm(bridge.connection).open("soon_gone")).destroy();
+  const t0 = Date.now();
+  await rejectsWithCode(() => smartreceive(json, { fileserver: store, logger: quiet }), "PAYLOAD_GONE", /soon_gone/);
+  assert.ok(Date.now() - t0 < 1000, `failed after ${Date.now() - t0} ms`);
+});
+
 test("[objectstore] a server whose max_payload is below the chunk size gets chunks that fit", async () => {
   const small = await startNats({ config: "max_payload: 65536" });
   const nc = await Bridge.connect({ broker_url: small.url, logger: quiet });

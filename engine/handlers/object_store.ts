@@ -213,7 +213,19 @@ export async function objectStoreFileServer(
     if (linkBucket !== bucket) {
       throw new DownloadError(`Link names bucket "${linkBucket}" but this store serves "${bucket}"`, errContext);
     }
-    const info = await store.info(name);
+    let info: ObjectInfo | null;
+    try {
+      info = await store.info(name);
+    } catch (err) {
+      // The bucket's stream was deleted: so was everything in it.
+      if (/stream not found/i.test((err as Error).message)) {
+        throw new DownloadError(`Payload "${dataname}" is gone: Object Store bucket "${bucket}" no longer exists`, {
+          ...errContext,
+          cause: err,
+        }, "PAYLOAD_GONE");
+      }
+      throw err;
+    }
     if (!info || info.deleted) {
       throw new DownloadError(
         `Payload "${dataname}" is gone from Object Store bucket "${bucket}": expired or deleted`,
