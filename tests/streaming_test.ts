@@ -211,15 +211,19 @@ test("[objectstore] a source that fails mid-upload leaves no chunks behind", asy
   assert.equal((await jsm.streams.info("OBJ_streams")).state.messages, before);
 });
 
+/**
+ * Chunk messages in the "streams" bucket: what uploads leave behind. A deleted
+ * object's meta record stays (marked deleted), so whole-stream counts would not do.
+ */
+async function storedChunks(): Promise<number> {
+  const info = await jsm.streams.info("OBJ_streams", { subjects_filter: "$O.streams.C.>" } as never);
+  return Object.values(info.state.subjects ?? {}).reduce((a, b) => a + b, 0);
+}
+
 test("[objectstore] a payload whose upload fails stops its siblings' uploads and removes what they stored", async () => {
   // The others went on uploading after smartsend had failed, and stayed in the
   // bucket as whole objects no envelope points to, until their TTL.
-  // Chunks only: a deleted object leaves its meta record behind, marked deleted.
-  const chunks = async () => {
-    const info = await jsm.streams.info("OBJ_streams", { subjects_filter: "$O.streams.C.>" } as never);
-    return Object.values(info.state.subjects ?? {}).reduce((a, b) => a + b, 0);
-  };
-  const before = await chunks();
+  const before = await storedChunks();
   let n = 0;
   const failing = new ReadableStream<Uint8Array>({
     async pull(c) {
@@ -244,7 +248,7 @@ test("[objectstore] a payload whose upload fails stops its siblings' uploads and
     "UPLOAD_FAILED",
     /disk went away/,
   );
-  const after = await chunks();
+  const after = await storedChunks();
   assert.equal(after, before, `${after - before} chunks left in the bucket; uploads finished: ${done.join(", ")}`);
 });
 
@@ -290,11 +294,7 @@ test("[objectstore] an aborted upload stops at its next chunk with ABORTED and l
 test("[objectstore] an upload whose source stalls is ABORTED as soon as its signal aborts, and leaves no chunks", async () => {
   // The signal was looked at only between chunks: a source that stopped
   // producing held the send for ever, aborted or not.
-  const chunks = async () => {
-    const info = await jsm.streams.info("OBJ_streams", { subjects_filter: "$O.streams.C.>" } as never);
-    return Object.values(info.state.subjects ?? {}).reduce((a, b) => a + b, 0);
-  };
-  const before = await chunks();
+  const before = await storedChunks();
   let n = 0;
   const stalling = new ReadableStream<Uint8Array>({
     pull: (c) => n++ < 8 ? c.enqueue(bytesOf(256 * 1024, n)) : new Promise(() => {}),
@@ -307,7 +307,7 @@ test("[objectstore] an upload whose source stalls is ABORTED as soon as its sign
     "ABORTED",
   );
   assert.ok(Date.now() - t0 < 2500, `settled after ${Date.now() - t0} ms`);
-  assert.equal(await chunks(), before);
+  assert.equal(await storedChunks(), before);
 });
 
 test("a Blob's upload reports progress as its bytes go, not once at the start", async () => {
