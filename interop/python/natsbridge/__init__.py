@@ -7,7 +7,7 @@ See ``interop/python/README.md``.
 """
 
 from . import errors
-from .bridge import NATSBridge
+from .bridge import NATSBridge, Subscription
 from .config import (
     DEFAULT_BASE_DELAY,
     DEFAULT_BROKER_URL,
@@ -68,6 +68,7 @@ __all__ = [
     "ReceivedEnvelope",
     "ReceivedPayload",
     "SizeMismatchError",
+    "Subscription",
     "TransportError",
     "UploadError",
     "errors",

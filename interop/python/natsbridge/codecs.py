@@ -83,7 +83,7 @@ def deserialize(data: bytes, payload_type: str, *, arrow_output: str = "pandas")
         if arrow_output == "arrow":
             return table
         try:
-            return table.to_pandas()
+            return _exact_pandas(table)
         except Exception as err:  # pyarrow raises a family of ArrowException subclasses
             raise DecodeError(f"arrowtable payload cannot be converted to pandas: {err}") from None
     if payload_type in _BYTES_TYPES:
@@ -120,6 +120,25 @@ def arrow_table_of(value: Any):
         "arrowtable payload must be a pandas DataFrame, a pyarrow Table, a list of row dicts "
         f"or Arrow IPC bytes, got {_describe(value)}"
     )
+
+
+def _exact_pandas(table):
+    """``table.to_pandas()``, except that an integer column with a null becomes a
+    nullable pandas integer column (``Int64``, ``UInt64``, …) instead of float64,
+    which cannot hold every int64 (2**53 + 1) or uint64. Other columns are
+    converted as ``to_pandas()`` always does."""
+    import pandas as pd
+    import pyarrow as pa
+
+    df = table.to_pandas()
+    for i, field in enumerate(table.schema):
+        if not pa.types.is_integer(field.type) or table.column(i).null_count == 0:
+            continue
+        if isinstance(df.dtypes.iloc[i], pd.api.extensions.ExtensionDtype):
+            continue  # pandas metadata from the sender already restored a nullable dtype
+        nullable = pd.api.types.pandas_dtype(str(field.type).replace("int", "Int").replace("uInt", "UInt"))
+        df.isetitem(i, table.column(i).to_pandas(types_mapper={field.type: nullable}.get))
+    return df
 
 
 def read_arrow_table(data: bytes):
@@ -180,7 +199,28 @@ def _is_dataframe(value: Any) -> bool:
     return isinstance(value, pd.DataFrame)
 
 
+def _check_keys(value: Any, what: str) -> None:
+    """Refuses an object key that is not a string: ``json.dumps`` would turn ``1``
+    into ``"1"``, and of ``{1: "one", "1": "uno"}`` keep only one, silently."""
+    stack, seen = [value], set()
+    while stack:  # not recursive: nesting deeper than the stack is refused by json.dumps itself
+        v = stack.pop()
+        if not isinstance(v, (dict, list, tuple)) or id(v) in seen:
+            continue
+        seen.add(id(v))  # each container once: shared ones are fine, cycles end here
+        if isinstance(v, dict):
+            for k in v:
+                if not isinstance(k, str):
+                    raise InputError(
+                        f"{what} payload has key {k!r} ({type(k).__name__}); JSON object keys must be str"
+                    )
+            stack.extend(v.values())
+        else:
+            stack.extend(v)
+
+
 def _dump_json(value: Any, what: str) -> bytes:
+    _check_keys(value, what)
     try:
         # Compact and UTF-8 like JSON.stringify; NaN/Infinity are not JSON, so refuse them.
         text = json.dumps(value, ensure_ascii=False, separators=(",", ":"), allow_nan=False)

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import os
-from typing import Any, Optional
+import re
+from typing import Any, Iterable, Optional, Tuple
 
 from .errors import OptionsError
+from .origins import origin_of
 
 #: NATS URL when neither ``broker_url`` nor ``NATS_URL`` is set.
 DEFAULT_BROKER_URL = "nats://localhost:4222"
@@ -23,7 +25,8 @@ DEFAULT_MAX_DELAY = 5000
 
 def resolve_broker_url(option: Optional[str] = None) -> str:
     """``broker_url`` option, else ``$NATS_URL``, else the default."""
-    return check_string(option, "broker_url") or os.environ.get("NATS_URL") or DEFAULT_BROKER_URL
+    url = check_string(option, "broker_url") or os.environ.get("NATS_URL") or DEFAULT_BROKER_URL
+    return check_text(url, "broker_url")
 
 
 def resolve_fileserver_url(option: Optional[str] = None) -> str:
@@ -56,8 +59,10 @@ def resolve_size_threshold(option: Optional[int] = None) -> int:
 
 def check_string(value: Any, name: str) -> Optional[str]:
     """Returns ``value`` if it is ``None`` or a string, raises :class:`OptionsError` otherwise."""
-    if value is None or isinstance(value, str):
+    if value is None:
         return value
+    if isinstance(value, str):
+        return check_text(value, name)
     raise OptionsError(f"{name} must be a string, got {type(value).__name__}", field=name)
 
 
@@ -73,3 +78,69 @@ def check_callable(value: Any, name: str) -> Any:
     if value is not None and not callable(value):
         raise OptionsError(f"{name} must be callable, got {type(value).__name__}", field=name)
     return value
+
+
+def check_boolean(value: Any, name: str) -> bool:
+    """Returns ``value`` if it is a bool: a truthy ``"false"`` must not turn a switch on."""
+    if isinstance(value, bool):
+        return value
+    raise OptionsError(f"{name} must be True or False, got {value!r}", field=name)
+
+
+def check_text(value: str, name: str, error: type = OptionsError) -> str:
+    """Returns ``value`` if UTF-8 can carry it; a lone surrogate would otherwise fail
+    only when the envelope is encoded, after the uploads."""
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError as err:
+        raise error(f"{name} is not valid Unicode text: {err.reason} at index {err.start}", field=name) from None
+    return value
+
+
+def check_subject(value: Any, wildcards: bool, name: str = "subject") -> str:
+    """Returns ``value`` if NATS accepts it as a subject, like the TypeScript
+    ``checkSubject``: non-empty, no whitespace, no empty token, ``>`` only last,
+    and no wildcard at all when it is published to (``wildcards=False``)."""
+    if not isinstance(value, str) or value == "":
+        raise OptionsError(f"{name} must be a non-empty string, got {value!r}", field=name)
+    check_text(value, name)
+    if re.search(r"\s", value):
+        raise OptionsError(f"{name} {value!r} must not contain whitespace", field=name)
+    tokens = value.split(".")
+    for i, token in enumerate(tokens):
+        if token == "":
+            raise OptionsError(f"{name} {value!r} has an empty token", field=name)
+        if token == ">" and i < len(tokens) - 1:
+            raise OptionsError(f'{name} {value!r}: ">" may only be the last token', field=name)
+    if not wildcards and any(t in ("*", ">") for t in tokens):
+        raise OptionsError(f"cannot publish to the wildcard subject {value!r}: name one subject", field=name)
+    return value
+
+
+def check_queue(value: Any, name: str = "queue") -> str:
+    """Returns ``value`` if it is ``""`` (no queue group) or a name NATS accepts."""
+    if value == "":
+        return value
+    if not isinstance(value, str) or re.search(r"\s", value):
+        raise OptionsError(f"{name} must be a queue group name without whitespace, got {value!r}", field=name)
+    return check_text(value, name)
+
+
+def check_origins(value: Any, name: str = "allowed_origins") -> Tuple[str, ...]:
+    """Returns the origins as a tuple: one string is one origin (as in
+    ``smartreceive``), never its characters; every entry must have a scheme and a
+    host, since anything else could never match a link."""
+    if isinstance(value, str):
+        value = (value,)
+    if value is None or isinstance(value, (bytes, bytearray, dict)) or not isinstance(value, Iterable):
+        raise OptionsError(
+            f'{name} must be an origin like "http://host:8080" or a list of them, got {value!r}', field=name
+        )
+    origins = tuple(value)
+    for o in origins:
+        if origin_of(o) is None:
+            raise OptionsError(
+                f'{name} entry {o!r} is not an origin: give a scheme and a host, like "http://host:8080"',
+                field=name,
+            )
+    return origins

@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import asyncio
+import logging
+import re
 from contextlib import asynccontextmanager
-from typing import Any, AsyncIterator, Optional
+from typing import Any, AsyncIterator, List, Optional
 
 import nats
 from nats.aio.client import Client
 
 from .errors import TransportError
+from .log import log_event
 
 #: Seconds one TCP connect may take.
 DEFAULT_CONNECT_TIMEOUT = 5.0
@@ -17,8 +20,39 @@ DEFAULT_CONNECT_TIMEOUT = 5.0
 DEFAULT_CONNECT_BUDGET = 10.0
 
 
-async def _quiet(_err: Exception) -> None:
-    """nats-py logs every connection error itself; natsbridge raises typed errors instead."""
+_CREDENTIALS = re.compile(r"//[^/@,]*@")
+
+
+def redact(url: str) -> str:
+    """``url`` (one or several, comma-separated) with any ``user:pass@`` or
+    ``token@`` replaced by ``***@``, for envelopes, messages and logs.
+
+    >>> redact("nats://alice:pw@127.0.0.1:4222,nats://tok@10.0.0.2:4222")
+    'nats://***@127.0.0.1:4222,nats://***@10.0.0.2:4222'
+    """
+    return _CREDENTIALS.sub("//***@", url)
+
+
+def servers_of(broker_url: str) -> List[str]:
+    """The servers of a comma-separated ``broker_url``, as ``NATS_URL`` may list them.
+
+    >>> servers_of("nats://a:4222, nats://b:4222")
+    ['nats://a:4222', 'nats://b:4222']
+    """
+    return [s.strip() for s in broker_url.split(",") if s.strip()]
+
+
+async def report_error(err: Exception) -> None:
+    """nats-py's error callback. Connect and publish failures already reach the
+    caller as typed errors, so they are only logged at debug level; a message
+    dropped for a slow consumer is reported nowhere else, so it is a warning."""
+    if isinstance(err, nats.errors.SlowConsumerError):
+        log_event(
+            logging.WARNING, "",
+            f"Dropped a message on {err.subject}: SLOW_CONSUMER slow consumer, the reader fell behind",
+        )
+    else:
+        log_event(logging.DEBUG, "", f"NATS connection error: {type(err).__name__}: {redact(str(err))}")
 
 
 async def connect(
@@ -43,11 +77,11 @@ async def connect(
     if not options["allow_reconnect"]:
         options.setdefault("max_reconnect_attempts", 1)
         options.setdefault("reconnect_time_wait", 0.2)
-    options.setdefault("error_cb", _quiet)
+    options.setdefault("error_cb", report_error)
     nc = Client()
     try:
         await asyncio.wait_for(
-            nc.connect(servers=[broker_url], connect_timeout=connect_timeout, **options), budget
+            nc.connect(servers=servers_of(broker_url), connect_timeout=connect_timeout, **options), budget
         )
         return nc
     except (asyncio.TimeoutError, OSError, nats.errors.Error) as err:
@@ -56,7 +90,7 @@ async def connect(
         except Exception:  # never connected: nothing to close
             pass
         raise TransportError(
-            f"Cannot connect to {broker_url}: {type(err).__name__}: {err}",
+            f"Cannot connect to {redact(broker_url)}: {type(err).__name__}: {redact(str(err))}",
             code="CONNECTION_FAILED",
             correlation_id=correlation_id,
         ) from err

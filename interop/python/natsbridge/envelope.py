@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any, Dict, List, Optional, Tuple, Union
 from urllib.parse import urlsplit
 
-from .errors import EnvelopeError
+from .errors import EnvelopeError, InputError
 
 #: The payload types every NATSBridge peer understands, in the spec's order.
 PAYLOAD_TYPES: Tuple[str, ...] = (
@@ -138,8 +138,20 @@ class MsgEnvelopeV1:
         return out
 
     def to_json(self) -> str:
-        """The envelope as compact JSON text (UTF-8 characters kept, not escaped)."""
-        return json.dumps(self.to_dict(), ensure_ascii=False, separators=(",", ":"))
+        """The envelope as compact JSON text (UTF-8 characters kept, not escaped).
+
+        Raises:
+            InputError: ``INVALID_INPUT`` when a value is not JSON every peer reads
+                (``NaN``, ``Infinity``, an object JSON cannot carry, a lone surrogate).
+        """
+        try:
+            text = json.dumps(self.to_dict(), ensure_ascii=False, separators=(",", ":"), allow_nan=False)
+            text.encode("utf-8")
+        except (TypeError, ValueError, RecursionError) as err:  # UnicodeEncodeError is a ValueError
+            raise InputError(
+                f"envelope is not JSON every peer can read: {err}", correlation_id=str(self.correlation_id)
+            ) from None
+        return text
 
     @classmethod
     def from_dict(cls, obj: Dict[str, Any]) -> "MsgEnvelopeV1":

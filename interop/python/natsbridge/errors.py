@@ -32,6 +32,9 @@ ERROR_CODES = frozenset(
         "PUBLISH_FAILED",
         "TIMEOUT",
         "ABORTED",
+        # Python only: nats-py drops messages a subscriber does not read in time,
+        # where nats.js buffers without limit; so the TypeScript peer has no such code.
+        "SLOW_CONSUMER",
     }
 )
 
@@ -161,7 +164,8 @@ class UploadError(NatsBridgeError):
 
 class TransportError(NatsBridgeError):
     """Connecting to NATS or publishing failed: ``CONNECTION_FAILED``,
-    ``PUBLISH_FAILED`` or ``TIMEOUT``."""
+    ``PUBLISH_FAILED`` or ``TIMEOUT``; or a subscription lost a message because
+    its reader fell behind: ``SLOW_CONSUMER``."""
 
     default_code = "CONNECTION_FAILED"
 

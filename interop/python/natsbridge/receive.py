@@ -3,7 +3,6 @@ origins, verify size and checksum, and decode each payload by its type."""
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from dataclasses import dataclass, field
 from typing import Any, Callable, Dict, Iterable, List, Optional
@@ -11,12 +10,15 @@ from urllib.parse import urlsplit
 
 from . import codecs
 from ._callables import call_handler
+from ._tasks import all_or_none
 from .config import (
     DEFAULT_BASE_DELAY,
     DEFAULT_MAX_DELAY,
     DEFAULT_MAX_RETRIES,
+    check_boolean,
     check_callable,
     check_count,
+    check_origins,
     resolve_fileserver_url,
 )
 from .encoding import Base64Error, decode_base64, sha256_hex
@@ -125,15 +127,21 @@ async def receive_envelope(
     raw_msg = getattr(msg, "data", msg) if not isinstance(msg, (str, bytes, bytearray, dict)) else msg
     envelope, checked = parse_envelope(raw_msg)
     cid = envelope["correlation_id"]
-    check_count(max_retries, "max_retries", 1)
-    check_count(base_delay, "base_delay", 0)
-    check_count(max_delay, "max_delay", 0)
-    handler = check_callable(fileserver_download_handler, "fileserver_download_handler")
-    if arrow_output not in codecs.ARROW_OUTPUTS:
-        raise OptionsError(f"arrow_output must be one of {codecs.ARROW_OUTPUTS}", field="arrow_output")
-    if isinstance(allowed_origins, str):
-        allowed_origins = [allowed_origins]
-    allowed = [resolve_fileserver_url(fileserver_url), *allowed_origins]
+    try:
+        opts = check_receive_options(
+            fileserver_download_handler=fileserver_download_handler,
+            max_retries=max_retries,
+            base_delay=base_delay,
+            max_delay=max_delay,
+            fileserver_url=fileserver_url,
+            allowed_origins=allowed_origins,
+            verify_checksum=verify_checksum,
+            arrow_output=arrow_output,
+        )
+    except NatsBridgeError as err:
+        raise with_context(err, correlation_id=cid)
+    handler = opts["fileserver_download_handler"]
+    allowed = [opts["fileserver_url"], *opts["allowed_origins"]]
 
     async def receive_one(p: CheckedPayload) -> ReceivedPayload:
         wire = p.wire
@@ -144,10 +152,17 @@ async def receive_envelope(
             url = wire["data"]
             assert_allowed_origin(url, allowed, **ctx)
             fetch = handler or _http_only(url, ctx)
-            raw = await call_handler(
-                fetch, url, max_retries, base_delay, max_delay, cid,
-                dataname=p.dataname, expected_size=p.size,
-            )
+            try:
+                raw = await call_handler(
+                    fetch, url, max_retries, base_delay, max_delay, cid,
+                    dataname=p.dataname, expected_size=p.size,
+                )
+            except NatsBridgeError:
+                raise
+            except Exception as err:  # a custom handler's own failure is a failed download, not bad data
+                raise DownloadError(
+                    f'Download handler failed for payload "{p.dataname}": {type(err).__name__}: {err}', **ctx
+                ) from err
             if not isinstance(raw, (bytes, bytearray, memoryview)):
                 raise DownloadError(f'Download handler returned no bytes for "{p.dataname}"', **ctx)
             raw = bytes(raw)
@@ -183,31 +198,46 @@ async def receive_envelope(
     async def guarded(p: CheckedPayload) -> ReceivedPayload:
         try:
             return await receive_one(p)
+        except NatsBridgeError as err:
+            raise with_context(err, correlation_id=cid, dataname=p.dataname)  # keeps its own cause
         except Exception as err:
             raise with_context(err, correlation_id=cid, dataname=p.dataname) from err
 
     # One failed payload cancels the downloads of the others: the envelope is
     # returned whole or not at all.
-    tasks = [asyncio.ensure_future(guarded(p)) for p in checked]
     try:
-        if tasks:
-            await asyncio.wait(tasks, return_when=asyncio.FIRST_EXCEPTION)
-        for t in tasks:
-            if t.done() and not t.cancelled() and t.exception() is not None:
-                raise t.exception()
-        received = [t.result() for t in tasks]
+        received = await all_or_none(guarded(p) for p in checked)
     except NatsBridgeError as err:
         log_event(logging.WARNING, cid, f"Receive failed: {err.code} {err.message}")
         raise
-    finally:
-        for t in tasks:
-            if not t.done():
-                t.cancel()
-        pending = [t for t in tasks if not t.done()]
-        if pending:
-            await asyncio.gather(*pending, return_exceptions=True)
     log_event(logging.DEBUG, cid, f"Received {len(received)} payload(s) from {envelope['send_to']}")
     return ReceivedEnvelope(envelope=envelope, payloads=received)
+
+
+def check_receive_options(
+    *,
+    fileserver_download_handler: Optional[Callable[..., Any]] = None,
+    max_retries: int = DEFAULT_MAX_RETRIES,
+    base_delay: int = DEFAULT_BASE_DELAY,
+    max_delay: int = DEFAULT_MAX_DELAY,
+    fileserver_url: Optional[str] = None,
+    allowed_origins: Iterable[str] = (),
+    verify_checksum: bool = True,
+    arrow_output: str = "pandas",
+) -> Dict[str, Any]:
+    """The options of :func:`smartreceive`, checked (``INVALID_OPTION``) and
+    resolved; a subscription checks them once, before its first message."""
+    check_count(max_retries, "max_retries", 1)
+    check_count(base_delay, "base_delay", 0)
+    check_count(max_delay, "max_delay", 0)
+    check_boolean(verify_checksum, "verify_checksum")
+    if arrow_output not in codecs.ARROW_OUTPUTS:
+        raise OptionsError(f"arrow_output must be one of {codecs.ARROW_OUTPUTS}", field="arrow_output")
+    return {
+        "fileserver_download_handler": check_callable(fileserver_download_handler, "fileserver_download_handler"),
+        "fileserver_url": resolve_fileserver_url(fileserver_url),
+        "allowed_origins": check_origins(allowed_origins),
+    }
 
 
 def _decode_direct(wire: Dict[str, Any], ctx: Dict[str, str]) -> bytes:

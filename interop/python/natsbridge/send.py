@@ -6,20 +6,24 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import re
 from dataclasses import dataclass
 from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 from . import codecs
 from ._callables import call_handler
+from ._tasks import all_or_none
 from .config import (
+    check_boolean,
     check_callable,
+    check_count,
     check_string,
+    check_subject,
+    check_text,
     resolve_broker_url,
     resolve_fileserver_url,
     resolve_size_threshold,
 )
-from .connection import connection
+from .connection import connection, redact
 from .encoding import encode_base64, sha256_hex
 from .envelope import PAYLOAD_TYPES, resolve_payload_type
 from .errors import InputError, NatsBridgeError, OptionsError, TransportError, UploadError, with_context
@@ -73,8 +77,8 @@ async def smartsend(
     Args:
         subject: NATS subject to publish to.
         data: ``(dataname, value, payload_type)`` items.
-        broker_url: NATS URL (default ``$NATS_URL``, else ``nats://localhost:4222``);
-            also written to the envelope.
+        broker_url: NATS URL, or several comma-separated (default ``$NATS_URL``, else
+            ``nats://localhost:4222``); also written to the envelope, credentials as ``***@``.
         fileserver_url: File-server base URL handed to the upload handler
             (default ``$FILESERVER_URL``, else ``http://localhost:8080``).
         fileserver_upload_handler: ``async (fileserver_url, dataname, bytes) -> dict``
@@ -99,31 +103,47 @@ async def smartsend(
     Raises:
         OptionsError, InputError, UploadError, TransportError.
     """
-    if not isinstance(subject, str) or subject == "" or re.search(r"\s", subject):
-        raise OptionsError(
-            f"subject must be a non-empty string without whitespace, got {subject!r}", field="subject"
-        )
-    if not isinstance(data, (list, tuple)):
-        raise InputError("data must be a list of (dataname, data, payload_type) items")
-    broker = resolve_broker_url(broker_url)
-    fileserver = resolve_fileserver_url(fileserver_url)
-    threshold = resolve_size_threshold(size_threshold)
+    # The caller's correlation id first, so that every refusal below carries it;
+    # and every check before anything is uploaded: a refusal after the uploads
+    # would leave their files behind.
     cid = check_string(correlation_id, "correlation_id") or uuid4()
-    upload = check_callable(fileserver_upload_handler, "fileserver_upload_handler") or plik_upload
-    for name, value in (
-        ("msg_purpose", msg_purpose),
-        ("sender_name", sender_name),
-        ("receiver_name", receiver_name),
-        ("receiver_id", receiver_id),
-        ("reply_to", reply_to),
-        ("reply_to_msg_id", reply_to_msg_id),
-    ):
-        if not isinstance(value, str):
-            raise OptionsError(f"{name} must be a string, got {type(value).__name__}", field=name)
-    if metadata is not None and not isinstance(metadata, dict):
-        raise OptionsError("metadata must be a dict", field="metadata")
-    if arrow_format not in codecs.ARROW_FORMATS:
-        raise OptionsError(f"arrow_format must be one of {codecs.ARROW_FORMATS}", field="arrow_format")
+    try:
+        check_subject(subject, wildcards=False)
+        if not isinstance(data, (list, tuple)):
+            raise InputError("data must be a list of (dataname, data, payload_type) items")
+        broker = resolve_broker_url(broker_url)
+        fileserver = resolve_fileserver_url(fileserver_url)
+        threshold = resolve_size_threshold(size_threshold)
+        upload = check_callable(fileserver_upload_handler, "fileserver_upload_handler") or plik_upload
+        for name, value in (
+            ("msg_purpose", msg_purpose),
+            ("sender_name", sender_name),
+            ("receiver_name", receiver_name),
+            ("receiver_id", receiver_id),
+            ("reply_to", reply_to),
+            ("reply_to_msg_id", reply_to_msg_id),
+        ):
+            if not isinstance(value, str):
+                raise OptionsError(f"{name} must be a string, got {type(value).__name__}", field=name)
+            check_text(value, name)
+        mid = check_string(msg_id, "msg_id") or uuid4()
+        sid = check_string(sender_id, "sender_id") or uuid4()
+        if metadata is not None and not isinstance(metadata, dict):
+            raise OptionsError("metadata must be a dict", field="metadata")
+        _to_json({"correlation_id": cid, "metadata": metadata or {}})
+        if arrow_format not in codecs.ARROW_FORMATS:
+            raise OptionsError(f"arrow_format must be one of {codecs.ARROW_FORMATS}", field="arrow_format")
+        check_boolean(is_publish, "is_publish")
+        check_boolean(checksum, "checksum")
+        if max_payload is not None:
+            check_count(max_payload, "max_payload", 1)
+        if nats_connection is not None and not callable(getattr(nats_connection, "publish", None)):
+            raise OptionsError(
+                f"nats_connection must be an open nats-py connection, got {type(nats_connection).__name__}",
+                field="nats_connection",
+            )
+    except NatsBridgeError as err:
+        raise with_context(err, correlation_id=cid)
 
     serialized = [_serialize_item(item, i, checksum, cid, arrow_format) for i, item in enumerate(data)]
 
@@ -133,6 +153,8 @@ async def smartsend(
             url = result.get("url") if isinstance(result, dict) else None
             if not isinstance(url, str) or origin_of(url) is None:
                 raise UploadError(f'Upload handler returned no valid url for "{s.dataname}"')
+        except NatsBridgeError as err:
+            raise with_context(err, correlation_id=cid, dataname=s.dataname)
         except Exception as err:
             raise with_context(err, correlation_id=cid, dataname=s.dataname, fallback=UploadError) from err
         return _payload(s, "link", "none", url)
@@ -142,20 +164,21 @@ async def smartsend(
             return await upload_one(s)
         return _payload(s, "direct", "base64", encode_base64(s.data))
 
-    payloads = list(await asyncio.gather(*(place(s) for s in serialized)))
+    payloads = await all_or_none([place(s) for s in serialized])
     envelope: Dict[str, Any] = {
         "correlation_id": cid,
-        "msg_id": check_string(msg_id, "msg_id") or uuid4(),
+        "msg_id": mid,
         "timestamp": iso_timestamp(),
         "send_to": subject,
         "msg_purpose": msg_purpose,
         "sender_name": sender_name,
-        "sender_id": check_string(sender_id, "sender_id") or uuid4(),
+        "sender_id": sid,
         "receiver_name": receiver_name,
         "receiver_id": receiver_id,
         "reply_to": reply_to,
         "reply_to_msg_id": reply_to_msg_id,
-        "broker_url": broker,
+        # The URL may carry a password or token; the envelope goes to every subscriber.
+        "broker_url": redact(broker),
         "metadata": dict(metadata or {}),
         "payloads": payloads,
     }
@@ -198,6 +221,10 @@ def _serialize_item(item: Any, index: int, with_checksum: bool, cid: str, arrow_
         raise InputError(
             f"data[{index}] dataname must be a str, got {type(dataname).__name__}", correlation_id=cid
         )
+    try:
+        check_text(dataname, f"data[{index}] dataname", InputError)
+    except InputError as err:
+        raise with_context(err, correlation_id=cid) from None
     resolved = resolve_payload_type(type_name)
     # Senders write only the canonical names; "table" is accepted on receive only.
     if resolved is None or type_name != resolved:
@@ -229,8 +256,10 @@ def _payload(s: _Serialized, transport: str, encoding: str, data: str) -> Dict[s
 
 def _to_json(envelope: Dict[str, Any]) -> str:
     try:
-        return json.dumps(envelope, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
-    except (TypeError, ValueError) as err:
+        text = json.dumps(envelope, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
+        text.encode("utf-8")  # a lone surrogate in a key or value: refused here, not at publish
+        return text
+    except (TypeError, ValueError, RecursionError) as err:  # UnicodeEncodeError is a ValueError
         raise OptionsError(
             f"envelope metadata is not JSON-serializable: {err}",
             field="metadata",

@@ -217,3 +217,57 @@ async def test_every_type_through_smartsend_and_smartreceive(ptype):
     else:
         assert value == values[ptype]
     assert json.loads(text)["payloads"][0]["size"] == len(serialize(values[ptype], ptype))
+
+
+# --- integers stay exact, and JSON keys are strings ----------------------------------------
+
+def test_arrowtable_integer_columns_with_nulls_stay_exact_in_pandas():
+    # A table without pandas metadata, as the TypeScript peer sends it.
+    table = pa.table(
+        {
+            "big": pa.array([2**53 + 1, None, -(2**63)], pa.int64()),
+            "umax": pa.array([2**64 - 1, None, 0], pa.uint64()),
+            "small": pa.array([1, None, 3], pa.int8()),
+            "plain": pa.array([2**53 + 1, 2, 3], pa.int64()),
+            "ratio": pa.array([1.5, None, 2.5], pa.float64()),
+            "name": pa.array(["a", None, "c"], pa.string()),
+        }
+    )
+    df = deserialize(serialize(table, "arrowtable", arrow_format="stream"), "arrowtable")
+    assert df["big"].tolist()[0] == 2**53 + 1 and df["big"].tolist()[2] == -(2**63)
+    assert df["umax"].tolist()[0] == 2**64 - 1
+    assert [str(t) for t in df.dtypes] == ["Int64", "UInt64", "Int8", "int64", "float64", str(table.to_pandas()["name"].dtype)]
+    assert df["big"].isna().tolist() == [False, True, False]
+    # Columns without nulls are what to_pandas() always gave.
+    pd.testing.assert_series_equal(df["plain"], table.to_pandas()["plain"])
+    pd.testing.assert_series_equal(df["ratio"], table.to_pandas()["ratio"])
+
+
+@pytest.mark.parametrize(
+    "ptype, value, key",
+    [
+        ("dictionary", {1: "one", "1": "uno"}, "1"),
+        ("dictionary", {"a": [{"b": {None: 0}}]}, "None"),
+        ("dictionary", [{(1, 2): "t"}], "(1, 2)"),
+        ("dictionary", {True: "yes"}, "True"),
+        ("jsontable", [{"id": 1}, {2.5: "x"}], "2.5"),
+    ],
+)
+async def test_non_string_dictionary_keys_are_invalid_input_naming_the_key(ptype, value, key):
+    with pytest.raises(Exception) as info:
+        serialize(value, ptype)
+    assert getattr(info.value, "code", None) == "INVALID_INPUT", repr(info.value)
+    assert f"key {key}" in str(info.value), str(info.value)
+    err = await raises_code(lambda: smartsend("s", [("d", value, ptype)], is_publish=False, correlation_id="c-k"),
+                            "INVALID_INPUT")
+    assert err.dataname == "d" and err.correlation_id == "c-k"
+
+
+def test_shared_and_circular_containers_in_json_payloads():
+    shared = {"k": 1}
+    assert json.loads(serialize({"a": shared, "b": [shared, shared]}, "dictionary")) == {"a": {"k": 1}, "b": [{"k": 1}] * 2}
+    loop = {"a": []}
+    loop["a"].append(loop)
+    with pytest.raises(Exception) as info:
+        serialize(loop, "dictionary")
+    assert getattr(info.value, "code", None) == "INVALID_INPUT"

@@ -108,7 +108,7 @@ def test_log_line_format(caplog):
 
 MODULES = [
     "natsbridge.encoding", "natsbridge.ids", "natsbridge.log", "natsbridge.backoff", "natsbridge.origins",
-    "natsbridge.envelope",
+    "natsbridge.envelope", "natsbridge.connection",
 ]
 
 

@@ -270,3 +270,13 @@ async def test_envelope_error_message_names_the_payload_and_clips_hostile_values
 
 async def test_deeply_nested_json_is_an_envelope_error_not_a_crash():
     await raises_code(lambda: smartreceive("[" * 100_000 + "]" * 100_000), "ENVELOPE_INVALID")
+
+
+@pytest.mark.parametrize("bad", [float("nan"), float("inf"), object()])
+def test_envelope_to_json_refuses_what_peers_cannot_read(bad):
+    env = MsgEnvelopeV1.from_dict(sample_envelope())
+    env.metadata["x"] = bad
+    with pytest.raises(Exception) as info:
+        env.to_json()
+    assert getattr(info.value, "code", None) == "INVALID_INPUT", repr(info.value)
+    assert info.value.correlation_id == CORRELATION_ID

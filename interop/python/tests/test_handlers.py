@@ -203,6 +203,21 @@ async def test_one_failing_payload_cancels_the_others():
     assert cancelled == [f"{srv.url}/slow"]
 
 
+
+@pytest.mark.parametrize("raised", [ValueError("bad url"), OSError("disk"), KeyError("k")])
+async def test_custom_download_handler_failure_is_download_failed_with_context(raised):
+    async def handler(url, max_retries, base_delay, max_delay, correlation_id):
+        raise raised
+
+    err = await raises_code(
+        lambda: smartreceive(link_envelope("http://files.example/f"), fileserver_url="http://files.example",
+                             fileserver_download_handler=handler),
+        "DOWNLOAD_FAILED",
+    )
+    assert isinstance(err, DownloadError) and err.__cause__ is raised
+    assert err.correlation_id == CORRELATION_ID and err.dataname == "msg"
+
+
 # --- Plik upload -------------------------------------------------------------------------
 
 async def test_plik_upload_returns_spec_fields_and_defaults_to_24h_ttl_not_one_shot(plik):

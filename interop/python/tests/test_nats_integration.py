@@ -15,7 +15,7 @@ import nats
 import pandas as pd
 import pytest
 from _helpers import raises_code
-from _servers import PLIK_TOKEN, free_port
+from _servers import PLIK_TOKEN, free_port, start_nats
 
 from natsbridge import NATSBridge, plik_upload_handler, receive_envelope, smartreceive, smartsend
 from natsbridge.cases import CASES, arrow_dataframe, bytes_of, get_case
@@ -194,3 +194,149 @@ async def test_bridge_connect_to_unreachable_broker_fails_within_its_budget():
     start = time.monotonic()
     await raises_code(bridge.connect, "CONNECTION_FAILED")
     assert time.monotonic() - start < 3
+
+
+async def test_comma_separated_broker_urls_are_a_server_list(nats_server, monkeypatch):
+    dead = f"nats://127.0.0.1:{free_port()}"
+    for url in (f"{dead},{nats_server.url}", f"{nats_server.url}, {dead}"):
+        nc = await nats.connect(nats_server.url)
+        try:
+            subj = subject()
+            sub = await nc.subscribe(subj)
+            await nc.flush()
+            env, _ = await smartsend(subj, [("m", "x", "text")], broker_url=url)
+            assert env["broker_url"] == url
+            assert (await smartreceive(await sub.next_msg(timeout=5)))["payloads"] == [("m", "x", "text")]
+            monkeypatch.setenv("NATS_URL", url)
+            async with NATSBridge() as bridge:
+                await bridge.smartsend(subj, [("m", "y", "text")])
+            assert (await smartreceive(await sub.next_msg(timeout=5)))["payloads"] == [("m", "y", "text")]
+        finally:
+            await nc.close()
+
+
+async def test_broker_password_is_not_published_in_the_envelope():
+    server = start_nats(["--user", "alice", "--pass", "pw-123"])
+    try:
+        url = server.url.replace("nats://", "nats://alice:pw-123@")
+        nc = await nats.connect(url)
+        try:
+            subj = subject()
+            sub = await nc.subscribe(subj)
+            await nc.flush()
+            env, _ = await smartsend(subj, [("m", "x", "text")], broker_url=url)
+            msg = await sub.next_msg(timeout=5)
+        finally:
+            await nc.close()
+        assert b"pw-123" not in msg.data
+        assert json.loads(msg.data)["broker_url"] == server.url.replace("nats://", "nats://***@") == env["broker_url"]
+    finally:
+        server.stop()
+
+
+async def first_of(sub, timeout=5):
+    """The first envelope an ``async for`` over ``sub`` yields (a test that fails must not hang)."""
+
+    async def loop():
+        async for env in sub:
+            return env
+
+    return await asyncio.wait_for(loop(), timeout)
+
+
+async def test_subscription_is_live_when_subscribe_returns(nats_server):
+    async with NATSBridge(nats_server.url) as bridge:
+        # Not awaited, as in the TypeScript Bridge: a send on the bridge's own
+        # connection right after is not lost.
+        subj = subject()
+        sub = bridge.subscribe(subj)
+        await bridge.smartsend(subj, [("m", "first", "text")])
+        assert (await first_of(sub))["payloads"] == [("m", "first", "text")]
+        await sub.unsubscribe()
+        # Awaited: confirmed by the server, so a send from another connection is not lost.
+        subj = subject()
+        sub = await bridge.subscribe(subj)
+        assert sub.live
+        await smartsend(subj, [("m", "second", "text")], broker_url=nats_server.url)
+        env = await asyncio.wait_for(sub.__anext__(), 5)
+        assert env["payloads"] == [("m", "second", "text")]
+        await sub.unsubscribe()
+        # As an async context manager.
+        subj = subject()
+        async with bridge.subscribe(subj) as sub:
+            await smartsend(subj, [("m", "third", "text")], broker_url=nats_server.url)
+            assert (await first_of(sub))["payloads"] == [("m", "third", "text")]
+        assert sub.closed
+
+
+async def test_subscribe_accepts_wildcards_and_queue_groups(nats_server):
+    async with NATSBridge(nats_server.url) as bridge:
+        prefix = subject("wc")
+        async with bridge.subscribe(f"{prefix}.*", queue="workers") as one, bridge.subscribe(f"{prefix}.>") as many:
+            await one.ready()
+            await many.ready()
+            await bridge.smartsend(f"{prefix}.a", [("m", "a", "text")])
+            await bridge.smartsend(f"{prefix}.b.c", [("m", "bc", "text")])
+            assert (await asyncio.wait_for(one.__anext__(), 5))["send_to"] == f"{prefix}.a"
+            assert [(await asyncio.wait_for(many.__anext__(), 5))["send_to"] for _ in range(2)] == [
+                f"{prefix}.a", f"{prefix}.b.c"]
+
+
+async def test_async_on_error_is_awaited(nats_server):
+    seen = []
+
+    async def on_error(err, msg):
+        await asyncio.sleep(0)
+        seen.append((err.code, msg.data))
+
+    async with NATSBridge(nats_server.url) as bridge:
+        subj = subject()
+        sub = await bridge.subscribe(subj, on_error=on_error)
+        await bridge.nc.publish(subj, b"not json")
+        await bridge.smartsend(subj, [("m", "ok", "text")])
+        env = await asyncio.wait_for(sub.__anext__(), 5)
+        await sub.unsubscribe()
+    assert env["payloads"] == [("m", "ok", "text")]
+    assert seen == [("ENVELOPE_INVALID", b"not json")]
+
+
+@pytest.mark.parametrize("async_cb", [False, True])
+async def test_messages_dropped_for_a_slow_reader_are_reported(nats_server, caplog, async_cb):
+    dropped = []
+
+    def on_error(err, msg):
+        dropped.append((type(err).__name__, err.code, msg))
+
+    async def on_error_async(err, msg):
+        await asyncio.sleep(0)
+        on_error(err, msg)
+
+    async with NATSBridge(nats_server.url) as bridge:
+        subj = subject()
+        with caplog.at_level(logging.WARNING, logger="natsbridge"):
+            sub = await bridge.subscribe(subj, on_error=on_error_async if async_cb else on_error, pending_msgs_limit=2)
+            for i in range(10):  # nobody reads: only 2 fit in the pending queue
+                await bridge.smartsend(subj, [("m", str(i), "text")])
+            deadline = time.monotonic() + 5
+            while len(dropped) < 8 and time.monotonic() < deadline:
+                await asyncio.sleep(0.02)
+            got = [(await asyncio.wait_for(sub.__anext__(), 5))["payloads"][0][1] for _ in range(2)]
+            await sub.unsubscribe()
+    assert got == ["0", "1"]
+    assert dropped == [("TransportError", "SLOW_CONSUMER", None)] * 8
+    warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING and "slow consumer" in r.getMessage()]
+    assert len(warnings) == 8 and subj in warnings[0]
+
+
+async def test_slow_consumer_on_a_subscription_without_on_error_is_logged(nats_server, caplog):
+    async with NATSBridge(nats_server.url) as bridge:
+        subj = subject()
+        with caplog.at_level(logging.WARNING, logger="natsbridge"):
+            sub = await bridge.subscribe(subj, pending_msgs_limit=1)
+            for i in range(3):
+                await bridge.smartsend(subj, [("m", str(i), "text")])
+            deadline = time.monotonic() + 5
+            while time.monotonic() < deadline and sum("slow consumer" in r.getMessage() for r in caplog.records) < 2:
+                await asyncio.sleep(0.02)
+            await sub.unsubscribe()
+    assert sum("slow consumer" in r.getMessage() for r in caplog.records) == 2
