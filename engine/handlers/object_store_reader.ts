@@ -235,10 +235,12 @@ export async function readObjectChunks(
       const patience = Math.max(REOPEN_AFTER_MS, PATIENCE_FACTOR * slowest);
       // A long wait asks the server whether the chunks are still there; then,
       // once a first chunk has shown the link's pace, replaces a silent consumer.
+      let waiting = true;
       const timer = setTimeout(async () => {
         if (current !== messages || stopped) return;
         const lost = await chunksLost();
-        if (current !== messages || stopped) return;
+        // The answer can take long on a slow link, queued behind chunks: one may have come meanwhile.
+        if (!waiting || current !== messages || stopped) return;
         if (lost) gone = true;
         else if (lastSeq === 0) return;
         else replacing = true;
@@ -248,6 +250,7 @@ export async function readObjectChunks(
       try {
         r = await iterator!.next();
       } finally {
+        waiting = false;
         clearTimeout(timer);
       }
       if (!r.done) {
