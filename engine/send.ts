@@ -388,8 +388,10 @@ export async function smartsend(
       return await Promise.all(tasks);
     } catch (err) {
       failed.abort(err);
-      const settled = await Promise.allSettled(tasks);
+      // Nothing of a caller's handler can be removed, and it may not heed the
+      // abort: the failure is not held up waiting for it.
       const remove = explicitUpload ? undefined : store.delete;
+      const settled = explicitUpload ? [] : await Promise.allSettled(tasks);
       if (remove) {
         await Promise.all(settled.map((r) => {
           if (r.status !== "fulfilled" || r.value.transport !== "link") return;

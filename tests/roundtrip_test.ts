@@ -294,6 +294,20 @@ test("a download handler that throws a plain Error is DOWNLOAD_FAILED (transient
   assert.equal(err.dataname, env.payloads[0].dataname);
 });
 
+test("a send whose upload fails is not held up by a caller's upload handler that ignores the abort", async () => {
+  const upload: UploadHandler = (_url, dataname) =>
+    dataname === "bad" ? Promise.reject(new Error("quota exceeded")) : new Promise(() => {});
+  const t0 = Date.now();
+  await rejectsWithCode(
+    () => smartsend("s", [["slow", bytesOf(2000, 1), "binary"], ["bad", bytesOf(2000, 2), "binary"]], {
+      is_publish: false, size_threshold: 1000, fileserver_upload_handler: upload, fileserver_url: "http://files.test", logger: quiet,
+    }),
+    "UPLOAD_FAILED",
+    /quota exceeded/,
+  );
+  assert.ok(Date.now() - t0 < 1000);
+});
+
 test("smartreceive() cancels sibling downloads when one payload fails; a bad direct payload fails before any download", async () => {
   let cancelled = false;
   let calls = 0;
