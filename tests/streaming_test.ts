@@ -354,6 +354,21 @@ test("[objectstore] a link into a bucket that was deleted is PAYLOAD_GONE at onc
   assert.ok(Date.now() - t0 < 1000, `failed after ${Date.now() - t0} ms`);
 });
 
+test("[objectstore] an upload into a bucket that was deleted fails at once, saying so", async () => {
+  // It logged "jetstream is not enabled" while resuming four times.
+  const store = await objectStoreFileServer({ connection: bridge.connection, bucket: "gone_before_put" });
+  await (await new Objm(bridge.connection).open("gone_before_put")).destroy();
+  const lines: string[] = [];
+  const t0 = Date.now();
+  await rejectsWithCode(
+    () => smartsend("s", [["bin", bytesOf(600_000, 7), "binary"]], { is_publish: false, fileserver: store, logger: { log: (_l, line) => lines.push(line) } }),
+    "UPLOAD_FAILED",
+    /bucket "gone_before_put" no longer exists/,
+  );
+  assert.ok(Date.now() - t0 < 1000, `failed after ${Date.now() - t0} ms`);
+  assert.ok(!lines.some((l) => /jetstream is not enabled/.test(l)), lines.join("\n"));
+});
+
 test("[objectstore] a server whose max_payload is below the chunk size gets chunks that fit", async () => {
   const small = await startNats({ config: "max_payload: 65536" });
   const nc = await Bridge.connect({ broker_url: small.url, logger: quiet });

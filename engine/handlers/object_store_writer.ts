@@ -23,6 +23,7 @@ import { errors, headers, nuid } from "@nats-io/nats-core";
 import {
   type JetStreamClient,
   JetStreamApiError,
+  JetStreamApiCodes,
   type MsgRequest,
   type NextMsgRequest,
   type PubAck,
@@ -257,12 +258,27 @@ export async function writeObject(
   };
 
   const what = `Object Store put of "${options.description}"`;
+  const bucketGone = async () => {
+    try {
+      await (await js.jetstreamManager()).streams.info(stream);
+      return false;
+    } catch (err) {
+      return err instanceof JetStreamApiError && err.code === JetStreamApiCodes.StreamNotFound;
+    }
+  };
   /** Waits for the oldest unconfirmed chunk's ack; if it failed, resumes. */
   const confirmOldest = async () => {
     try {
       confirmed((await untilAborted(unconfirmed[0].ack, options.signal, what)).seq);
     } catch (err) {
       if (!mayResume(err, options.signal)) throw err;
+      // No stream answered the chunk: a bucket deleted under us is final, not an outage.
+      if (/no responders|jetstream is not enabled/i.test((err as Error).message) && await bucketGone()) {
+        throw new UploadError(`Object Store put of "${options.description}" failed: bucket "${bucket}" no longer exists`, {
+          dataname: options.description,
+          cause: err,
+        });
+      }
       resumed = true;
       options.onResume?.(
         `${unconfirmed.length} chunks not acknowledged (${(err as Error).message}); resuming after stream sequence ${lastSeq}`,
