@@ -262,8 +262,9 @@ export interface ConsumeOptions {
   dead_letter_subject?: string;
   /**
    * Deliveries before a transiently failing message, or one the loop body
-   * keeps leaving unfinished, is dead-lettered. Set on an existing durable
-   * too, as is `ack_wait`.
+   * keeps leaving unfinished, is dead-lettered. Given, it is set on an
+   * existing durable too, as is `ack_wait`; not given, the durable's own
+   * applies.
    * @default {5}
    */
   max_deliver?: number;
@@ -367,7 +368,12 @@ export interface DeadLetter {
 }
 
 /** The durable consumer `options` names, created if missing, and checked against `delete_after_ack`. */
-async function openConsumer(nc: NatsConnection, options: ConsumeOptions, maxDeliver: number): Promise<Consumer> {
+async function openConsumer(
+  nc: NatsConnection,
+  options: ConsumeOptions,
+  maxDeliver: number,
+  logger: Logger,
+): Promise<{ consumer: Consumer; maxDeliver: number }> {
   const jsm = await jetstreamManager(nc);
   let existing: ConsumerInfo | undefined;
   try {
@@ -392,11 +398,25 @@ async function openConsumer(nc: NatsConnection, options: ConsumeOptions, maxDeli
   }
   const ackWait = (options.ack_wait ?? 30_000) * 1_000_000;
   // One more than ours: we dead-letter on the last delivery ourselves.
-  const serverMaxDeliver = maxDeliver + 1;
-  if (existing && (existing.config.max_deliver !== serverMaxDeliver || existing.config.ack_wait !== ackWait)) {
-    // Counting deliveries against a max_deliver the server does not apply would
-    // let it drop a message before we dead-letter it: the durable takes ours.
-    await jsm.consumers.update(options.stream, options.durable, { max_deliver: serverMaxDeliver, ack_wait: ackWait });
+  let serverMaxDeliver = maxDeliver + 1;
+  if (existing) {
+    // Counting deliveries against a max_deliver the server does not apply
+    // would let it drop a message before we dead-letter it. Values given here
+    // are set on the durable; otherwise, or where this client may not change
+    // consumers (least-privilege workers), we count with the durable's own.
+    const given = options.max_deliver !== undefined || options.ack_wait !== undefined;
+    const c = existing.config;
+    if (given && (c.max_deliver !== serverMaxDeliver || c.ack_wait !== ackWait)) {
+      try {
+        await jsm.consumers.update(options.stream, options.durable, { max_deliver: serverMaxDeliver, ack_wait: ackWait });
+      } catch (err) {
+        logEvent(logger, "warn", "", `Cannot set max_deliver/ack_wait of durable "${options.durable}" (${(err as Error).message}); using its own`);
+        serverMaxDeliver = c.max_deliver ?? -1;
+      }
+    } else serverMaxDeliver = c.max_deliver ?? -1;
+    // Unlimited on the server: ours stands. Else one below the server's, as for a durable we make.
+    if (serverMaxDeliver > 1) maxDeliver = serverMaxDeliver - 1;
+    else if (serverMaxDeliver === 1) maxDeliver = 1;
   }
   if (!existing) {
     const filter = options.filter_subject;
@@ -431,7 +451,7 @@ async function openConsumer(nc: NatsConnection, options: ConsumeOptions, maxDeli
       });
     }
   }
-  return await jetstream(nc).consumers.get(options.stream, options.durable);
+  return { consumer: await jetstream(nc).consumers.get(options.stream, options.durable), maxDeliver };
 }
 
 /**
@@ -462,14 +482,14 @@ export async function* consumeEnvelopes(
 ): AsyncGenerator<ReceivedEnvelope> {
   checkNonEmpty(options.stream, "stream");
   checkNonEmpty(options.durable, "durable");
-  const maxDeliver = checkCount(options.max_deliver ?? 5, "max_deliver", 1);
+  let maxDeliver = checkCount(options.max_deliver ?? 5, "max_deliver", 1);
   checkCount(options.ack_wait ?? 30_000, "ack_wait", 1);
   const nakBase = checkCount(options.nak_base_delay ?? 1000, "nak_base_delay", 0);
   const nakMax = checkCount(options.nak_max_delay ?? 30_000, "nak_max_delay", 0);
   const dedupeWindow = checkCount(options.dedupe_window ?? 100_000, "dedupe_window", 0);
   let consumer: Consumer;
   try {
-    consumer = await openConsumer(nc, options, maxDeliver);
+    ({ consumer, maxDeliver } = await openConsumer(nc, options, maxDeliver, logger));
   } catch (err) {
     throw jetStreamError(`Cannot consume from stream "${options.stream}"`, err);
   }
@@ -533,6 +553,17 @@ export async function* consumeEnvelopes(
     else m.nak(nakDelays[m.info.deliveryCount - 1] ?? nakMax);
   };
 
+  /** Dead-letters a message the loop body did not finish on its last delivery. */
+  const leftUnfinished = async (m: JsMsg, correlationId: string) => {
+    const err = new NatsBridgeError(
+      "ABORTED",
+      `The application left message ${m.subject}#${m.seq} unfinished on its last delivery (${m.info.deliveryCount} of max_deliver ${maxDeliver})`,
+      { correlationId },
+    );
+    options.on_error?.(err, "dead-letter");
+    await deadLetter(m, err);
+  };
+
   try {
     for await (const m of messages) {
       try {
@@ -560,30 +591,29 @@ export async function* consumeEnvelopes(
       // A payload handed over as a stream is verified as the loop body reads it:
       // its failure, seen here, makes the message fail as a receive failure would.
       let streamError: unknown;
+      let acked = false;
       const handed = watchStreams(env, (e) => (streamError ??= e));
       try {
         yield handed.env;
         if (streamError === undefined) {
+          acked = true;
           seen.add(env.msg_id);
           // Double-ack: the server confirms, so a lost ack cannot cause a redelivery we don't expect.
           await m.ackAck().catch(() => m.ack());
           await cleanUp(m, env.correlation_id);
         }
       } finally {
-        if (!seen.has(env.msg_id)) {
-          await handed.cancel();
-          // Loop exited mid-message, or a stream failed: redeliver promptly, or as the failure says.
-          if (streamError !== undefined && !signal?.aborted) await fail(m, streamError);
-          else if (m.info.deliveryCount >= maxDeliver) {
-            // The server would not deliver it again: keep it where someone can see it.
-            const err = new NatsBridgeError(
-              "ABORTED",
-              `The application left message ${m.subject}#${m.seq} unfinished on its last delivery (${m.info.deliveryCount} of max_deliver ${maxDeliver})`,
-              { correlationId: env.correlation_id },
-            );
-            options.on_error?.(err, "dead-letter");
-            await deadLetter(m, err);
-          } else m.nak();
+        // Streams the loop body did not read to their end stop downloading.
+        await handed.cancel();
+        if (!acked) {
+          const lastDelivery = m.info.deliveryCount >= maxDeliver;
+          if (signal?.aborted) {
+            // A clean stop: redelivered, unless the server would not deliver it again.
+            if (m.info.deliveryCount > maxDeliver) await leftUnfinished(m, env.correlation_id);
+            else m.nak();
+          } else if (streamError !== undefined) await fail(m, streamError);
+          else if (lastDelivery) await leftUnfinished(m, env.correlation_id);
+          else m.nak(); // loop exited mid-message: redeliver promptly
         }
       }
     }

@@ -257,10 +257,15 @@ export async function smartreceive(
           // A store that hashes as it streams reports its digest; compared below, not recomputed.
           let reported: string | undefined;
           const selfVerified = fromStore?.verifiesStreams === true && open === fromStore.downloadStream;
-          const raw = await open(p.data, maxRetries, baseDelay, maxDelay, correlationId, {
-            ...dctx,
-            onVerified: (hex) => (reported = hex.toLowerCase()),
-          });
+          let raw: ReadableStream<Uint8Array>;
+          try {
+            raw = await open(p.data, maxRetries, baseDelay, maxDelay, correlationId, {
+              ...dctx,
+              onVerified: (hex) => (reported = hex.toLowerCase()),
+            });
+          } catch (err) {
+            throw downloadFailed(p, err);
+          }
           const stream = verifiedStream(raw, {
             size: p.size,
             checksum: expected,
@@ -280,9 +285,7 @@ export async function smartreceive(
           onVerified: (hex) => (actual = hex.toLowerCase()),
         });
       } catch (err) {
-        // A caller's handler throws plain errors (a refused connection): that is a
-        // failed download, which may pass, not bytes that cannot be decoded.
-        throw withContext(err, ctx, (m, o) => new DownloadError(`Download of "${p.dataname}" failed: ${m}`, o));
+        throw downloadFailed(p, err);
       }
       if (!(bytes instanceof Uint8Array)) {
         throw new DownloadError(`Download handler returned no bytes for "${p.dataname}"`, ctx);
@@ -314,6 +317,10 @@ export async function smartreceive(
     }
   };
   const expectedOf = (p: CheckedPayload) => verify ? (p.metadata.checksum as string | undefined)?.toLowerCase() : undefined;
+  // A caller's handler or store throws plain errors (a refused connection):
+  // that is a failed download, which may pass, not bytes that cannot be decoded.
+  const downloadFailed = (p: CheckedPayload, err: unknown) =>
+    withContext(err, { correlationId, dataname: p.dataname }, (m, o) => new DownloadError(`Download of "${p.dataname}" failed: ${m}`, o));
   const notBase64 = (p: CheckedPayload, err: unknown) =>
     new DecodeError(`Payload "${p.dataname}" data is not valid base64: ${(err as Error).message}`, {
       correlationId,

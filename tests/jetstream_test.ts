@@ -9,6 +9,7 @@ import { createServer } from "node:http";
 import { jetstreamManager } from "@nats-io/jetstream";
 import { Bridge, type ConsumeOptions, objectStoreFileServer, type DeadLetter, ensureStream, type NatsBridgeError, plikFileServer, type ReceivedEnvelope, smartreceive, smartsend } from "natsbridge";
 import { startNats, startPlik } from "../scripts/servers.ts";
+import { jetStreamOf, reservedReadAhead } from "../engine/handlers/object_store_reader.ts";
 import { bytesOf, rejectsWithCode, sampleEnvelope } from "./_helpers.ts";
 
 const nats = await startNats();
@@ -219,6 +220,68 @@ test("an existing durable takes the max_deliver and ack_wait consume is given", 
   await collect({ ...opts, max_deliver: 4, ack_wait: 20_000 }, 0, 200);
   const ci = await (await jetstreamManager(bridge.connection)).consumers.info("JOBS", "retuned");
   assert.deepEqual([ci.config.max_deliver, ci.config.ack_wait], [5, 20_000 * 1_000_000]);
+});
+
+test("consume: streams the loop body does not read give back their read-ahead once the message is acked", async () => {
+  const store = await objectStoreFileServer({ connection: bridge.connection, bucket: "js_unread" });
+  for (let i = 0; i < 8; i++) {
+    await bridge.send("jobs.unread", [["blob", bytesOf(1_000_000, i + 1), "binary"]], { jetstream: true, fileserver: store });
+  }
+  // Not aborted until the last: by the 8th message, the 7 before it were acked with their streams unread.
+  const ac = new AbortController();
+  let n = 0;
+  let held = 0;
+  for await (const _ of bridge.consume({ stream: "JOBS", durable: "unread", filter_subject: "jobs.unread", receive: { fileserver: store, stream: true }, signal: ac.signal })) {
+    if (++n < 8) continue;
+    held = reservedReadAhead(jetStreamOf(bridge.connection));
+    ac.abort();
+  }
+  assert.ok(held <= 4 * 1024 * 1024, `${held / 2 ** 20} MiB of read-ahead held by the 8th message`);
+  assert.equal(reservedReadAhead(jetStreamOf(bridge.connection)), 0);
+});
+
+test("consume with dedupe_window 0 acks a handled message and dead-letters nothing", async () => {
+  const dead: DeadLetter[] = [];
+  const dl = bridge.connection.subscribe("dead.nodedupe");
+  (async () => { for await (const m of dl) dead.push(m.json<DeadLetter>()); })();
+  await bridge.send("jobs.nodedupe", [["job", { id: 1 }, "dictionary"]], { jetstream: true });
+  const errors: string[] = [];
+  const got = await collect({
+    stream: "JOBS", durable: "nodedupe", filter_subject: "jobs.nodedupe", max_deliver: 1, dedupe_window: 0,
+    dead_letter_subject: "dead.nodedupe", on_error: (e) => errors.push(e.code),
+  }, 1);
+  assert.equal(got.length, 1);
+  await bridge.connection.flush();
+  await new Promise((r) => setTimeout(r, 100));
+  assert.deepEqual([errors, dead.length], [[], 0]);
+  const ci = await (await jetstreamManager(bridge.connection)).consumers.info("JOBS", "nodedupe");
+  assert.equal(ci.num_ack_pending, 0);
+  dl.unsubscribe();
+});
+
+test("consume stopped by its signal mid-stream on the last delivery naks the message; it is not dead-lettered", async () => {
+  const store = await objectStoreFileServer({ connection: bridge.connection, bucket: "js_stop" });
+  await bridge.send("jobs.stopmid", [["blob", bytesOf(8_000_000, 3), "binary"]], { jetstream: true, fileserver: store });
+  const errors: string[] = [];
+  const opts = { stream: "JOBS", durable: "stopmid", filter_subject: "jobs.stopmid", max_deliver: 1, receive: { fileserver: store, stream: true } };
+  const ac = new AbortController();
+  for await (const env of bridge.consume({ ...opts, signal: ac.signal, on_error: (e) => errors.push(e.code) })) {
+    const reader = (env.payloads[0][1] as ReadableStream<Uint8Array>).getReader();
+    await reader.read();
+    ac.abort();
+    await reader.read().catch(() => {});
+  }
+  assert.deepEqual(errors, []);
+  const again = await collect(opts, 1, 5000);
+  assert.equal(again.length, 1, "redelivered to the next consumer");
+});
+
+test("an existing durable keeps its max_deliver when consume is not given one", async () => {
+  const opts = { stream: "JOBS", durable: "kept", filter_subject: "jobs.kept" };
+  await collect({ ...opts, max_deliver: 7 }, 0, 200);
+  await collect(opts, 0, 200);
+  const ci = await (await jetstreamManager(bridge.connection)).consumers.info("JOBS", "kept");
+  assert.equal(ci.config.max_deliver, 8);
 });
 
 test("a durable that already exists with another filter is INVALID_OPTION, not the wrong messages", async () => {

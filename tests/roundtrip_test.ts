@@ -294,6 +294,19 @@ test("a download handler that throws a plain Error is DOWNLOAD_FAILED (transient
   assert.equal(err.dataname, env.payloads[0].dataname);
 });
 
+test("a store whose downloadStream throws a plain Error is DOWNLOAD_FAILED with stream: true too", async () => {
+  const store = memoryStore();
+  store.fileserver.downloadStream = () => Promise.reject(new Error("connect ECONNREFUSED"));
+  const [, json] = await smartsend("s", [["b", bytesOf(2000, 1), "binary"]], {
+    is_publish: false, size_threshold: 1000, fileserver: store.fileserver, logger: quiet,
+  });
+  await rejectsWithCode(
+    () => smartreceive(json, { fileserver: store.fileserver, stream: true, logger: quiet }),
+    "DOWNLOAD_FAILED",
+    /ECONNREFUSED/,
+  );
+});
+
 test("a send whose upload fails is not held up by a caller's upload handler that ignores the abort", async () => {
   const upload: UploadHandler = (_url, dataname) =>
     dataname === "bad" ? Promise.reject(new Error("quota exceeded")) : new Promise(() => {});

@@ -26,6 +26,7 @@ import {
 import { headers } from "@nats-io/nats-core";
 import { jetstream, jetstreamManager } from "@nats-io/jetstream";
 import { Objm } from "@nats-io/obj";
+import { jetStreamOf, reservedReadAhead } from "../engine/handlers/object_store_reader.ts";
 import { startNats, startPlik } from "../scripts/servers.ts";
 import { bytesOf, piecesOf, rejectsWithCode } from "./_helpers.ts";
 
@@ -367,6 +368,35 @@ test("[objectstore] an upload into a bucket that was deleted fails at once, sayi
   );
   assert.ok(Date.now() - t0 < 1000, `failed after ${Date.now() - t0} ms`);
   assert.ok(!lines.some((l) => /jetstream is not enabled/.test(l)), lines.join("\n"));
+});
+
+test("[objectstore] streams of a receive that fails on another payload give back their read-ahead", async () => {
+  // They were left open: each such receive kept 4 MiB of the connection's
+  // 24 MiB read-ahead for good, and its consumer pulling.
+  const js = jetStreamOf(bridge.connection);
+  const before = reservedReadAhead(js);
+  for (let i = 0; i < 3; i++) {
+    const [, json] = await smartsend("s", [["a", bytesOf(2_000_000, i + 1), "binary"], ["b", "text", "text"]], {
+      is_publish: false, fileserver: stores.objectstore, logger: quiet,
+    });
+    const bad = JSON.parse(json);
+    bad.payloads[1].metadata.checksum = "0".repeat(64);
+    await rejectsWithCode(() => smartreceive(bad, { fileserver: stores.objectstore, stream: true, logger: quiet }), "CHECKSUM_MISMATCH");
+  }
+  assert.equal(reservedReadAhead(js), before);
+});
+
+test("[objectstore] an upload whose signal aborted before it began cancels its source", async () => {
+  let cancelled = false;
+  const source = new ReadableStream<Uint8Array>({ pull: () => new Promise(() => {}), cancel: () => void (cancelled = true) });
+  const ac = new AbortController();
+  ac.abort();
+  await rejectsWithCode(
+    () => stores.objectstore.uploadStream!("", "x", source, { correlationId: "c", signal: ac.signal }),
+    "ABORTED",
+  );
+  await new Promise((r) => setTimeout(r, 50));
+  assert.ok(cancelled, "the source was cancelled");
 });
 
 test("[objectstore] a server whose max_payload is below the chunk size gets chunks that fit", async () => {

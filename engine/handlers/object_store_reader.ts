@@ -64,6 +64,29 @@ export const CONNECTION_READ_AHEAD_BYTES = 24 * 1024 * 1024;
 /** Read-ahead bytes reserved by the open reads of each connection's JetStream client. */
 const reservedAhead = new WeakMap<JetStreamClient, number>();
 
+/**
+ * Read-ahead bytes the open Object Store reads of a connection hold now (see
+ * {@link CONNECTION_READ_AHEAD_BYTES}); 0 when none is open.
+ *
+ * @param js The connection's JetStream client ({@link jetStreamOf}).
+ * @returns Bytes reserved.
+ *
+ * @example
+ * ```ts ignore
+ * import { jetStreamOf, reservedReadAhead } from "./object_store_reader.ts";
+ * console.log(reservedReadAhead(jetStreamOf(nc))); // 0 when no read is open
+ * ```
+ */
+export function reservedReadAhead(js: JetStreamClient): number {
+  return reservedAhead.get(js) ?? 0;
+}
+
+/**
+ * Stops reads whose stream was dropped without being read to its end or
+ * cancelled: their consumers would go on, and their read-ahead stay reserved.
+ */
+const abandoned = new FinalizationRegistry<() => void>((stop) => stop());
+
 /** Chunk size of objects whose meta does not say (the Object Store clients' default). */
 const DEFAULT_CHUNK = 128 * 1024;
 
@@ -174,6 +197,8 @@ export async function readObjectChunks(
   const stop = () => {
     if (stopped) return;
     stopped = true;
+    signal?.removeEventListener("abort", stop);
+    abandoned.unregister(stop);
     if (ahead > 0) reservedAhead.set(js, Math.max(0, (reservedAhead.get(js) ?? 0) - ahead * chunkSize));
     messages?.stop();
     // The ordered consumer is ephemeral: delete it now rather than leave it to
@@ -315,7 +340,11 @@ export async function readObjectChunks(
       throw err;
     }
   }
-  return new ReadableStream<Uint8Array>({
+  // An abort (the caller's, or a sibling payload's failure) ends the read even
+  // while nobody is reading the stream.
+  signal?.addEventListener("abort", stop, { once: true });
+  if (signal?.aborted) stop();
+  const stream = new ReadableStream<Uint8Array>({
     async pull(controller) {
       try {
         if (info.size === 0) {
@@ -362,4 +391,6 @@ export async function readObjectChunks(
       stop();
     },
   }, { highWaterMark: 0 });
+  abandoned.register(stream, stop, stop);
+  return stream;
 }

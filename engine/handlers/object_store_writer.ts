@@ -123,6 +123,7 @@ async function* rechunk(
   // An abort cancels the source at once, also while a read of it is pending.
   const onAbort = () => void reader.cancel(signal!.reason).catch(() => {});
   signal?.addEventListener("abort", onAbort, { once: true });
+  if (signal?.aborted) onAbort(); // aborted before: "abort" will not fire again
   try {
     for (;;) {
       const { done, value: piece } = await reader.read();
