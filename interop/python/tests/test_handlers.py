@@ -9,6 +9,7 @@ import hashlib
 import json
 import socket
 import time
+from urllib.parse import quote
 
 import aiohttp
 import pytest
@@ -235,6 +236,14 @@ async def test_plik_upload_returns_spec_fields_and_defaults_to_24h_ttl_not_one_s
 
 async def test_plik_upload_with_awkward_dataname(plik):
     res = await plik_upload(plik.url, 'dir/na me "ü".bin', DATA)
+    assert await fetch_with_backoff(res["url"], 2, 10, 10, "c") == DATA
+
+
+async def test_plik_stores_a_non_ascii_name_as_written_like_the_typescript_peer(plik):
+    # aiohttp percent-encoded the multipart file name, so Plik stored
+    # "%C3%A9%E5%90%8D.bin" where the TypeScript peer's upload is stored as "é名.bin".
+    res = await plik_upload(plik.url, "é名 x.bin", DATA)
+    assert res["url"].endswith("/" + quote("é名 x.bin", safe=""))
     assert await fetch_with_backoff(res["url"], 2, 10, 10, "c") == DATA
 
 

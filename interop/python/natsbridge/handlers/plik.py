@@ -92,7 +92,10 @@ def plik_upload_handler(
             file_name = _safe_file_name(dataname)
             form = aiohttp.MultipartWriter("form-data")
             part = form.append_payload(_SlicedPayload(data, progress))
-            part.set_content_disposition("form-data", name="file", filename=file_name)
+            # Written as is (UTF-8), as browsers and the TypeScript peer send it: quoted,
+            # Plik would store the %-escapes as the name. _safe_file_name removed what
+            # could break the header (quotes, backslashes, control characters).
+            part.set_content_disposition("form-data", quote_fields=False, name="file", filename=file_name)
             stored = await _idle_bounded(
                 _post_json(
                     session,
