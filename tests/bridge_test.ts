@@ -9,7 +9,7 @@ import assert from "node:assert/strict";
 import { createServer } from "node:http";
 import { connect as tcpConnect, createServer as createTcpServer, type Socket } from "node:net";
 import process from "node:process";
-import { connect } from "@nats-io/transport-node";
+import { connect, type NatsConnection } from "@nats-io/transport-node";
 import {
   Bridge,
   ensureStream,
@@ -52,6 +52,28 @@ async function httpServer(handler: (req: { url?: string }, res: Res) => void) {
     },
     close: () => new Promise<void>((r) => { srv.closeAllConnections(); srv.close(() => r()); }),
   };
+}
+
+/**
+ * A nats-server of its own that stops answering (SIGSTOP) once `setup` has
+ * run on a connection to it; `body` then runs against it. Resumed and stopped
+ * by PID afterwards, whatever happened.
+ */
+async function againstHungServer<T>(
+  setup: (conn: NatsConnection) => Promise<T>,
+  body: (conn: NatsConnection, ready: T) => Promise<void>,
+): Promise<void> {
+  const hung = await startNats();
+  const conn = await connect({ servers: hung.url });
+  try {
+    const ready = await setup(conn);
+    await suspend(hung.pid);
+    await body(conn, ready);
+  } finally {
+    process.kill(hung.pid, "SIGCONT");
+    await conn.close();
+    await hung.stop();
+  }
 }
 
 test("smartsend() and smartreceive() work standalone with broker_url and a raw nats.js subscription", async () => {
@@ -466,28 +488,16 @@ test("an Object Store on a server without JetStream, or on one that hangs, is a 
     await conn.close();
     await plain.stop();
   }
-  const hung = await startNats();
-  const conn2 = await connect({ servers: hung.url });
-  try {
-    await conn2.flush();
-    await suspend(hung.pid);
+  await againstHungServer((conn2) => conn2.flush(), async (conn2) => {
     await rejectsWithCode(() => objectStoreFileServer({ connection: conn2, bucket: "hung" }), "TIMEOUT",
       /Cannot open Object Store bucket "hung": the server did not answer/);
-  } finally {
-    process.kill(hung.pid, "SIGCONT");
-    await conn2.close();
-    await hung.stop();
-  }
+  });
 });
 
 test("a JetStream send to a server that does not answer is ABORTED as soon as its signal aborts", async () => {
   // The signal was not passed on: the send went on waiting and retrying for
   // seconds, and resolved once the server came back.
-  const hung = await startNats();
-  const conn = await connect({ servers: hung.url });
-  try {
-    await ensureStream(conn, { name: "HUNG", subjects: ["hung.>"] });
-    await suspend(hung.pid);
+  await againstHungServer((conn) => ensureStream(conn, { name: "HUNG", subjects: ["hung.>"] }), async (conn) => {
     const ac = new AbortController();
     setTimeout(() => ac.abort(), 300);
     const t0 = Date.now();
@@ -497,21 +507,13 @@ test("a JetStream send to a server that does not answer is ABORTED as soon as it
     );
     assert.ok(Date.now() - t0 < 2000, `aborted after ${Date.now() - t0} ms`);
     assert.ok(err.correlationId);
-  } finally {
-    process.kill(hung.pid, "SIGCONT");
-    await conn.close();
-    await hung.stop();
-  }
+  });
 });
 
 test("an Object Store upload to a server that stopped answering is ABORTED as soon as its signal aborts", async () => {
   // Waits for chunk acks were not raced against the signal: an abort at 0.5 s
   // still had the send pending 15 s later.
-  const hung = await startNats();
-  const conn = await connect({ servers: hung.url });
-  try {
-    const store = await objectStoreFileServer({ connection: conn, bucket: "hung_put" });
-    await suspend(hung.pid);
+  await againstHungServer((conn) => objectStoreFileServer({ connection: conn, bucket: "hung_put" }), async (_conn, store) => {
     const ac = new AbortController();
     setTimeout(() => ac.abort(), 500);
     const t0 = Date.now();
@@ -520,11 +522,7 @@ test("an Object Store upload to a server that stopped answering is ABORTED as so
       "ABORTED",
     );
     assert.ok(Date.now() - t0 < 3500, `settled after ${Date.now() - t0} ms`);
-  } finally {
-    process.kill(hung.pid, "SIGCONT");
-    await conn.close();
-    await hung.stop();
-  }
+  });
 });
 
 test("Bridge.close() lets the sends in progress finish before it drains", async () => {

@@ -468,9 +468,7 @@ test("listen --jetstream --out streams a link payload to disk as it arrives, not
       logger: quiet,
     });
     await nc.close();
-    const l = start([
-      ...CLI,
-      "listen",
+    const l = await listen([
       subject,
       "--jetstream",
       "--stream",
@@ -483,7 +481,6 @@ test("listen --jetstream --out streams a link payload to disk as it arrives, not
       out,
       "--allow-origin",
       origin,
-      "--json",
     ]);
     const part = join(out, "big.bin.part");
     const deadline = Date.now() + 20_000;
@@ -531,9 +528,7 @@ test("listen --jetstream --out: a streamed payload that fails its checksum is re
   } finally {
     await nc.close();
   }
-  const l = start([
-    ...CLI,
-    "listen",
+  const l = await listen([
     subject,
     "--jetstream",
     "--stream",
@@ -544,7 +539,6 @@ test("listen --jetstream --out: a streamed payload that fails its checksum is re
     "1",
     "--out",
     out,
-    "--json",
   ]);
   const { code, stdout, stderr } = await l.done();
   assert.equal(code, 3, stderr);

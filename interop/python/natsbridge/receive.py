@@ -110,38 +110,21 @@ async def smartreceive(msg: Any, **options: Any) -> Dict[str, Any]:
     return (await receive_envelope(msg, **options)).to_result()
 
 
-async def receive_envelope(
-    msg: Any,
-    *,
-    fileserver_download_handler: Optional[Callable[..., Any]] = None,
-    max_retries: int = DEFAULT_MAX_RETRIES,
-    base_delay: int = DEFAULT_BASE_DELAY,
-    max_delay: int = DEFAULT_MAX_DELAY,
-    fileserver_url: Optional[str] = None,
-    allowed_origins: Iterable[str] = (),
-    verify_checksum: bool = True,
-    arrow_output: str = "pandas",
-) -> ReceivedEnvelope:
+async def receive_envelope(msg: Any, **options: Any) -> ReceivedEnvelope:
     """Like :func:`smartreceive`, but returns every payload's wire facts, bytes and
-    recomputed checksum as well (what the interop peer prints)."""
+    recomputed checksum as well (what the interop peer prints). ``options`` are
+    :func:`check_receive_options`'."""
     raw_msg = getattr(msg, "data", msg) if not isinstance(msg, (str, bytes, bytearray, dict)) else msg
     envelope, checked = parse_envelope(raw_msg)
     cid = envelope["correlation_id"]
     try:
-        opts = check_receive_options(
-            fileserver_download_handler=fileserver_download_handler,
-            max_retries=max_retries,
-            base_delay=base_delay,
-            max_delay=max_delay,
-            fileserver_url=fileserver_url,
-            allowed_origins=allowed_origins,
-            verify_checksum=verify_checksum,
-            arrow_output=arrow_output,
-        )
+        opts = check_receive_options(**options)
     except NatsBridgeError as err:
         raise with_context(err, correlation_id=cid)
     handler = opts["fileserver_download_handler"]
     allowed = [opts["fileserver_url"], *opts["allowed_origins"]]
+    max_retries, base_delay, max_delay = opts["max_retries"], opts["base_delay"], opts["max_delay"]
+    verify_checksum, arrow_output = opts["verify_checksum"], opts["arrow_output"]
 
     async def receive_one(p: CheckedPayload) -> ReceivedPayload:
         wire = p.wire
@@ -237,6 +220,11 @@ def check_receive_options(
         "fileserver_download_handler": check_callable(fileserver_download_handler, "fileserver_download_handler"),
         "fileserver_url": resolve_fileserver_url(fileserver_url),
         "allowed_origins": check_origins(allowed_origins),
+        "max_retries": max_retries,
+        "base_delay": base_delay,
+        "max_delay": max_delay,
+        "verify_checksum": verify_checksum,
+        "arrow_output": arrow_output,
     }
 
 
