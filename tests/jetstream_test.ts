@@ -412,3 +412,61 @@ test("consume options out of range are INVALID_OPTION before anything is created
   const jsm = await jetstreamManager(bridge.connection);
   await assert.rejects(jsm.consumers.info("JOBS", "never"), /consumer not found/);
 });
+
+test("a worker not allowed to change consumers still consumes an existing durable, counting with its max_deliver", async () => {
+  // Only an administrator may create or update consumers here; consume was
+  // given max_deliver 2 but must count with the durable's own 4 (and say why).
+  const secured = await startNats({
+    config: `authorization { users = [
+      { user: admin, password: admin }
+      { user: worker, password: worker, permissions: {
+        publish: { allow: ["$JS.API.INFO", "$JS.API.STREAM.INFO.>", "$JS.API.CONSUMER.INFO.>", "$JS.API.CONSUMER.MSG.NEXT.>", "$JS.ACK.>", "dead.>"] }
+        subscribe: { allow: ["_INBOX.>"] }
+      } }
+    ] }`,
+  });
+  const url = (user: string) => secured.url.replace("nats://", `nats://${user}:${user}@`);
+  const admin = await Bridge.connect({ broker_url: url("admin"), logger: quiet });
+  const warnings: string[] = [];
+  const worker = await Bridge.connect({
+    broker_url: url("worker"),
+    logger: { log: (level, line) => void (level === "warn" && warnings.push(line)) },
+  });
+  try {
+    await ensureStream(admin.connection, { name: "TASKS", subjects: ["tasks.>"] });
+    const jsm = await jetstreamManager(admin.connection);
+    await jsm.consumers.add("TASKS", { durable_name: "locked", ack_policy: "explicit" as never, max_deliver: 5, filter_subject: "tasks.a" });
+    const dead: DeadLetter[] = [];
+    const dl = admin.connection.subscribe("dead.locked");
+    (async () => { for await (const m of dl) dead.push(m.json<DeadLetter>()); })();
+    await admin.send("tasks.a", [["job", { id: 1 }, "dictionary"]], { jetstream: true });
+
+    const opts = {
+      stream: "TASKS", durable: "locked", filter_subject: "tasks.a", max_deliver: 2, dead_letter_subject: "dead.locked",
+      nak_base_delay: 10,
+    };
+    let deliveries = 0;
+    // Each run's loop body fails the message, until it is dead-lettered.
+    for (let run = 0; run < 5 && dead.length === 0; run++) {
+      const ac = new AbortController();
+      const timer = setTimeout(() => ac.abort(), 1500);
+      try {
+        for await (const _ of worker.consume({ ...opts, signal: ac.signal })) {
+          deliveries++;
+          throw new Error("a bug in the loop body");
+        }
+      } catch { /* the supervisor restarts the consumer */ }
+      clearTimeout(timer);
+      await admin.connection.flush();
+    }
+    assert.equal(deliveries, 4);
+    assert.deepEqual(dead.map((d) => [d.code, d.deliveries]), [["ABORTED", 4]]);
+    assert.match(warnings.join("\n"), /Cannot set max_deliver\/ack_wait of durable "locked".*using its own/);
+    assert.equal((await jsm.consumers.info("TASKS", "locked")).config.max_deliver, 5);
+    dl.unsubscribe();
+  } finally {
+    await worker.close();
+    await admin.close();
+    await secured.stop();
+  }
+});
