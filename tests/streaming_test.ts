@@ -311,6 +311,42 @@ test("[objectstore] an upload whose source stalls is ABORTED as soon as its sign
   assert.equal(await storedChunks(), before);
 });
 
+test("an upload whose source stops producing fails UPLOAD_FAILED after the store's idleTimeout, on both stores, and leaves no chunks", async () => {
+  // Plik gave up on a quiet source after its idle timeout; the Object Store
+  // waited for ever when no signal was given.
+  const idle = {
+    plik: plikFileServer({ url: plik.url, idleTimeout: 400 }),
+    objectstore: await objectStoreFileServer({ connection: bridge.connection, bucket: "streams", idleTimeout: 400 }),
+  };
+  const before = await storedChunks();
+  for (const [name, store] of Object.entries(idle)) {
+    let n = 0;
+    const stalling = new ReadableStream<Uint8Array>({
+      pull: (c) => n++ < 4 ? c.enqueue(bytesOf(256 * 1024, n)) : new Promise(() => {}),
+    });
+    const t0 = Date.now();
+    await rejectsWithCode(
+      () => smartsend("s", [["bin", stalling, "binary"]], { is_publish: false, fileserver: store, logger: quiet }),
+      "UPLOAD_FAILED",
+      /0\.4 s/,
+    );
+    assert.ok(Date.now() - t0 < 3000, `${name}: settled after ${Date.now() - t0} ms`);
+  }
+  assert.equal(await storedChunks(), before);
+  // A slow source is not an idle one: 40 pieces 50 ms apart take 2 s, each within 400 ms of the last.
+  let k = 0;
+  const slow = new ReadableStream<Uint8Array>({
+    pull: async (c) => {
+      await new Promise((r) => setTimeout(r, 50));
+      if (k++ < 40) c.enqueue(bytesOf(1024, k));
+      else c.close();
+    },
+  });
+  const [env] = await smartsend("s", [["bin", slow, "binary"]], { is_publish: false, fileserver: idle.objectstore, logger: quiet });
+  assert.equal(env.payloads[0].size, 40 * 1024);
+  await rejectsWithCode(() => objectStoreFileServer({ connection: bridge.connection, bucket: "streams", idleTimeout: 0 }), "INVALID_OPTION");
+});
+
 test("a Blob's upload reports progress as its bytes go, not once at the start", async () => {
   // Blob.stream() hands over a Blob held in memory as one chunk on Deno and
   // Node: progress said 100% before the first byte was stored.

@@ -14,6 +14,8 @@ import { type ObjectInfo, Objm, type ObjectStore, StorageType } from "@nats-io/o
 import { abortReason, retry, UPLOAD_RETRY } from "../backoff.ts";
 import { DownloadError, jetStreamError, NatsBridgeError, OptionsError, UploadError } from "../errors.ts";
 import { uuid4 } from "../ids.ts";
+import { checkMillis } from "../config.ts";
+import { DEFAULT_IDLE_TIMEOUT } from "./http_download.ts";
 import { logEvent } from "../logger.ts";
 import { decodeBase64 } from "../platform/base64.ts";
 import { meteredStream } from "../streams.ts";
@@ -87,6 +89,15 @@ export interface ObjectStoreFileServerOptions {
    * @default {"file"}
    */
   storage?: "file" | "memory";
+  /**
+   * Milliseconds a streamed payload's source (a `ReadableStream`, `Blob` or
+   * file) may go without producing a byte before its upload fails with
+   * `UPLOAD_FAILED` and its chunks are purged, as `plikFileServer`'s
+   * `idleTimeout` does. A slow source is fine: the time counts from its last
+   * byte. The caller's `signal` ends a wait sooner.
+   * @default {30000}
+   */
+  idleTimeout?: number;
 }
 
 /**
@@ -112,6 +123,7 @@ export async function objectStoreFileServer(
     throw new OptionsError("connection must be an open NATS connection (nats.js NatsConnection)", { field: "connection" });
   }
   const bucket = options.bucket ?? DEFAULT_BUCKET;
+  const idleTimeout = checkMillis(options.idleTimeout ?? DEFAULT_IDLE_TIMEOUT, "idleTimeout", 1);
   if (!/^[A-Za-z0-9_-]+$/.test(bucket)) {
     throw new OptionsError(`Object Store bucket name must match [A-Za-z0-9_-]+, got "${bucket}"`, { field: "bucket" });
   }
@@ -143,6 +155,7 @@ export async function objectStoreFileServer(
       chunkSize: Math.min(OBJECT_CHUNK_SIZE, options.connection.info?.max_payload || OBJECT_CHUNK_SIZE),
       onProgress,
       signal: context?.signal,
+      idleTimeout,
       onResume: context?.logger &&
         ((m) => logEvent(context.logger!, "warn", context.correlationId, `Object Store put of "${dataname}": ${m}`)),
     });

@@ -59,6 +59,11 @@ export interface WriteObjectOptions {
   signal?: AbortSignal;
   /** Told, in a sentence, when the put resumes after failed acks and how it went. */
   onResume?: (message: string) => void;
+  /**
+   * Milliseconds a stream source may go without producing a byte before the
+   * put fails with {@link UploadError}; none when absent.
+   */
+  idleTimeout?: number;
 }
 
 /** A chunk published whose ack has not been seen yet. */
@@ -104,12 +109,15 @@ function hexToBytes(hex: string): Uint8Array {
 
 /**
  * Cuts a byte source into chunks of exactly `size` (the last may be shorter).
- * A chunk that already has that size passes as it is, uncopied.
+ * A chunk that already has that size passes as it is, uncopied. A stream that
+ * produces nothing for `idle.ms` fails with `idle.error()`: the timer runs per
+ * read, so a slow source is not an idle one.
  */
 async function* rechunk(
   source: Uint8Array | ReadableStream<Uint8Array>,
   size: number,
   signal?: AbortSignal,
+  idle?: { ms: number; error: () => Error },
 ): AsyncGenerator<Uint8Array> {
   if (source instanceof Uint8Array) {
     for (let i = 0; i < source.byteLength; i += size) yield source.subarray(i, i + size);
@@ -126,7 +134,7 @@ async function* rechunk(
   if (signal?.aborted) onAbort(); // aborted before: "abort" will not fire again
   try {
     for (;;) {
-      const { done, value: piece } = await reader.read();
+      const { done, value: piece } = await (idle ? settleWithin(reader.read(), idle.ms, idle.error) : reader.read());
       if (done) break;
       let at = 0;
       while (at < piece.byteLength) {
@@ -300,7 +308,14 @@ export async function writeObject(
     }
   };
 
-  const chunksOfSource = rechunk(source, options.chunkSize, options.signal);
+  const idle = options.idleTimeout === undefined ? undefined : {
+    ms: options.idleTimeout,
+    error: () =>
+      new UploadError(`Object Store put of "${options.description}" failed: its source produced nothing for ${options.idleTimeout! / 1000} s`, {
+        dataname: options.description,
+      }),
+  };
+  const chunksOfSource = rechunk(source, options.chunkSize, options.signal, idle);
   try {
     for (;;) {
       // A source that stops producing must not hold an aborted put.
