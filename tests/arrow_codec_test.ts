@@ -424,6 +424,45 @@ test("serializeArrowTable() refuses a column that mixes types instead of changin
   for (const [rows, message] of cases) assertInputError(() => serializeArrowTable(rows), message);
 });
 
+test("serializeArrowTable() types nested row values from every row, so none is changed on the way", () => {
+  // apache-arrow typed a nested value by the first one it met: numbers after
+  // an empty list became nulls, a struct key missing from a row became false
+  // or NaN, and a key that only a later row had was dropped.
+  const rows = [
+    { l: [], s: { a: "x", b: true }, t: { a: 1 } },
+    { l: [1, 2], s: { a: "y" }, t: { b: [] } },
+    { l: null, s: null, t: { a: 3, b: [{ c: "deep" }] } },
+  ];
+  const table = deserializeArrowTable(serializeArrowTable(rows));
+  assert.deepEqual(table.schema.fields.map((f) => [f.name, String(f.type)]), [
+    ["l", "List<Float64>"],
+    ["s", "Struct<{a:Utf8, b:Bool}>"],
+    ["t", "Struct<{a:Float64, b:List<Struct<{c:Utf8}>>}>"],
+  ]);
+  const plain = (v: unknown): unknown =>
+    v === null || typeof v !== "object" ? v : Symbol.iterator in v
+      ? [...(v as Iterable<unknown>)].map(plain)
+      : Object.fromEntries(Object.entries((v as { toJSON(): object }).toJSON()).map(([k, x]) => [k, plain(x)]));
+  assert.deepEqual(plain(columnValues(table, "l")), [[], [1, 2], null]);
+  assert.deepEqual(plain(columnValues(table, "s")), [{ a: "x", b: true }, { a: "y", b: null }, null]);
+  assert.deepEqual(plain(columnValues(table, "t")), [{ a: 1, b: null }, { a: null, b: [] }, { a: 3, b: [{ c: "deep" }] }]);
+});
+
+test("serializeArrowTable() refuses nested values it cannot carry unchanged, naming where they are", () => {
+  const cases: Array<[unknown[], RegExp]> = [
+    [[{ s: { a: 1 } }, { s: { a: "x" } }], /^arrowtable column "s\.a" mixes a number \(row 0\) and a string \(row 1\)/],
+    [[{ l: [1, 2] }, { l: ["x"] }], /^arrowtable column "l\[\]" mixes a number \(row 0\) and a string \(row 1\)/],
+    [[{ d: { t: new Date(0) } }, { d: { t: "2020" } }], /column "d\.t" mixes a Date \(row 0\) and a string \(row 1\)/],
+    [[{ l: [1] }, { l: { a: 1 } }], /column "l" mixes an array \(row 0\) and an object \(row 1\)/],
+    [[{ b: 2n ** 63n }], /^arrowtable column "b" row 0 holds 9223372036854775808, beyond Int64/],
+    [[{ l: [-(2n ** 63n) - 1n] }], /column "l\[\]" row 0 holds -9223372036854775809, beyond Int64/],
+    [[{ s: "a\ud800" }], /^arrowtable column "s" row 0 holds a string with a lone surrogate at index 1/],
+    [[{ m: new Map([["a", 1]]) }], /^arrowtable rows could not be made into an Arrow table: column "m" row 0 holds a Map/],
+    [[{ s: { u: new Uint8Array(2) } }], /column "s\.u" row 0 holds a Uint8Array/],
+  ];
+  for (const [rows, message] of cases) assertInputError(() => serializeArrowTable(rows), message);
+});
+
 test("serializeArrowTable() keeps a column that is null in every row", () => {
   // It was dropped: the table arrived with one column less.
   const table = deserializeArrowTable(serializeArrowTable([{ id: 1, a: null }, { id: 2 }]));

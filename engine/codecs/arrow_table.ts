@@ -47,7 +47,6 @@ import {
   Schema,
   Struct,
   Table,
-  tableFromJSON,
   tableToIPC,
   Time,
   Timestamp,
@@ -56,11 +55,11 @@ import {
   Utf8,
   Utf8View,
   Vector,
-  vectorFromArray,
 } from "apache-arrow";
 import { DecodeError, InputError } from "../errors.ts";
 import { registerArrowCompression } from "./arrow_compression.ts";
 import { describe } from "./text.ts";
+import { tableFromRows } from "./arrow_rows.ts";
 
 registerArrowCompression();
 
@@ -69,11 +68,13 @@ registerArrowCompression();
  *
  * A `Table` from another copy of apache-arrow (two versions installed side by side) is
  * accepted too: it is rebuilt on this copy's types, sharing its buffers, since
- * apache-arrow's writer cannot visit foreign types. Row objects go through
- * `tableFromJSON`, so numbers become Float64, bigints Int64, strings
- * `Dictionary<Int32, Utf8>`, booleans Bool, `Date`s Timestamp[ms]; a key missing from a
- * row, or `undefined`, becomes null (apache-arrow alone would write `""` or `false`, or
- * throw, for such a cell).
+ * apache-arrow's writer cannot visit foreign types. Row objects are typed from every
+ * row, at every depth: numbers become Float64, bigints Int64, strings
+ * `Dictionary<Int32, Utf8>` (`Utf8` when nested), booleans Bool, `Date`s Timestamp[ms],
+ * arrays Lists, objects Structs; a key missing from a row, or `undefined`, becomes null
+ * (apache-arrow alone would write `""` or `false`, or throw, for such a cell). A value
+ * no type carries unchanged (mixed kinds in a column, a bigint beyond Int64, a lone
+ * surrogate, a Map) is an {@link InputError}.
  *
  * @param data An apache-arrow `Table`, or an array of plain row objects.
  * @returns The IPC stream bytes, ending with the end-of-stream marker.
@@ -176,68 +177,6 @@ function isOwnTable(x: Table | TableLike): x is Table {
   return x instanceof Table &&
     x.schema.fields.every((f) => f.type instanceof DataType) &&
     x.batches.every((b) => b.data.type instanceof DataType);
-}
-
-function tableFromRows(rows: unknown[]): Table {
-  const keys = new Set<string>();
-  for (let i = 0; i < rows.length; i++) {
-    const row = rows[i];
-    // toString tag: plain objects and class instances pass; Date, Map, arrays, typed arrays do not.
-    if (
-      row === null || typeof row !== "object" ||
-      Object.prototype.toString.call(row) !== "[object Object]"
-    ) {
-      throw new InputError(`arrowtable row ${i} must be an object, got ${describe(row)}`);
-    }
-    for (const key of Object.keys(row)) keys.add(key);
-  }
-  // Every row gets every key, missing or undefined ones as null: tableFromJSON turns an
-  // absent string into "", an absent boolean into false, and throws on an absent Date.
-  // Each column's kind of value is noted on the way: apache-arrow types a column by its
-  // first value and converts the rest, so "x" after a number became NaN.
-  const firstOfKind = new Map<string, { kind: string; row: number }>();
-  const normalized = rows.map((row, i) => {
-    const out: Record<string, unknown> = {};
-    for (const key of keys) {
-      const value = (row as Record<string, unknown>)[key];
-      out[key] = value === undefined ? null : value;
-      if (value === undefined || value === null) continue;
-      const kind = kindOf(value);
-      const first = firstOfKind.get(key);
-      if (!first) firstOfKind.set(key, { kind, row: i });
-      else if (first.kind !== kind) {
-        throw new InputError(
-          `arrowtable column ${JSON.stringify(key)} mixes ${first.kind} (row ${first.row}) and ${kind} (row ${i}): ` +
-            `give each column one type (a Table built with explicit types, or strings throughout), or send the rows as a jsontable`,
-        );
-      }
-    }
-    return out;
-  });
-  let table: Table;
-  try {
-    table = tableFromJSON(normalized);
-  } catch (err) {
-    throw new InputError(
-      `arrowtable rows could not be made into an Arrow table: ${messageOf(err)}`,
-      {
-        cause: err,
-      },
-    );
-  }
-  // tableFromJSON leaves out a column with no value in any row; it is kept, of type Null.
-  if (table.numCols === keys.size) return table;
-  const columns: Record<string, Vector> = {};
-  for (const key of keys) {
-    columns[key] = table.getChild(key) ?? vectorFromArray(new Array(rows.length).fill(null), new Null());
-  }
-  return new Table(columns);
-}
-
-/** What kind of value a row cell holds, as an error names it. */
-function kindOf(value: unknown): string {
-  if (typeof value !== "object") return `a ${typeof value}`;
-  return describe(value);
 }
 
 /* Minimal shapes of apache-arrow objects from any copy of the library. */

@@ -33,8 +33,19 @@ export function serializeText(data: unknown): Uint8Array {
   return encoder.encode(data);
 }
 
-/** Index of the first UTF-16 surrogate without its pair. */
-function loneSurrogateAt(s: string): number {
+/**
+ * Index of the first UTF-16 surrogate without its pair, or -1.
+ *
+ * @param s The string.
+ * @returns The index.
+ *
+ * @example
+ * ```ts
+ * import { loneSurrogateAt } from "./text.ts";
+ * console.log(loneSurrogateAt("a\ud800")); // 1
+ * ```
+ */
+export function loneSurrogateAt(s: string): number {
   for (let i = 0; i < s.length; i++) {
     const c = s.charCodeAt(i);
     if (c >= 0xd800 && c <= 0xdbff) {
