@@ -123,14 +123,20 @@ def arrow_table_of(value: Any):
 
 
 def _exact_pandas(table):
-    """``table.to_pandas()``, except that an integer column with a null becomes a
-    nullable pandas integer column (``Int64``, ``UInt64``, …) instead of float64,
-    which cannot hold every int64 (2**53 + 1) or uint64. Other columns are
-    converted as ``to_pandas()`` always does."""
+    """``table.to_pandas()``, except where that would change a value:
+
+    - an integer column with a null becomes a nullable pandas integer column
+      (``Int64``, ``UInt64``, …) instead of float64, which cannot hold every int64
+      (2**53 + 1) or uint64;
+    - a column with integers inside a list, struct or map, or with a ``time64[ns]``
+      anywhere, becomes a ``pd.ArrowDtype`` column (see :func:`_arrow_backed`).
+
+    Other columns are converted as ``to_pandas()`` always does."""
     import pandas as pd
     import pyarrow as pa
 
-    df = table.to_pandas()
+    # types_mapper, not a fix-up afterwards: to_pandas() raises on time64[ns] values.
+    df = table.to_pandas(types_mapper=lambda t: pd.ArrowDtype(t) if _arrow_backed(t) else None)
     for i, field in enumerate(table.schema):
         if not pa.types.is_integer(field.type) or table.column(i).null_count == 0:
             continue
@@ -139,6 +145,28 @@ def _exact_pandas(table):
         nullable = pd.api.types.pandas_dtype(str(field.type).replace("int", "Int").replace("uInt", "UInt"))
         df.isetitem(i, table.column(i).to_pandas(types_mapper={field.type: nullable}.get))
     return df
+
+
+def _arrow_backed(t, nested: bool = False) -> bool:
+    """Whether a column of Arrow type ``t`` is kept as Arrow data (``pd.ArrowDtype``)
+    in pandas, because ``to_pandas()`` cannot give its values exactly:
+
+    - integers inside a list, struct or map become float as soon as one of them is
+      null (2**53 + 1 arrives as 2**53), and pandas has no nullable dtype for them
+      there. Decided by the type, not the data, so a column's dtype does not
+      change with whether this table happens to hold a null;
+    - ``time64[ns]``: ``datetime.time`` stops at microseconds, so ``to_pandas()``
+      refuses any value with nanoseconds in it.
+    """
+    import pyarrow as pa
+
+    if pa.types.is_time64(t) and t.unit == "ns":
+        return True
+    if pa.types.is_integer(t):
+        return nested  # top level: a nullable integer column instead, see _exact_pandas
+    if pa.types.is_dictionary(t):
+        return _arrow_backed(t.value_type, nested)
+    return any(_arrow_backed(t.field(i).type, True) for i in range(t.num_fields))
 
 
 def read_arrow_table(data: bytes):

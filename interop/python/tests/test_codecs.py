@@ -243,6 +243,52 @@ def test_arrowtable_integer_columns_with_nulls_stay_exact_in_pandas():
     pd.testing.assert_series_equal(df["ratio"], table.to_pandas()["ratio"])
 
 
+def test_arrowtable_nested_integers_stay_exact_in_pandas():
+    # to_pandas() turns the integers inside a list, struct or map to float once a
+    # null is among them: 2**53 + 1 would arrive as 2**53.
+    big = 2**53 + 1
+    table = pa.table(
+        {
+            "in_list": pa.array([[big, None], [1]], pa.list_(pa.int64())),
+            "in_struct": pa.array([{"a": big}, {"a": None}], pa.struct([("a", pa.int64())])),
+            "in_map": pa.array([[("k", 2**64 - 1), ("j", None)], []], pa.map_(pa.string(), pa.uint64())),
+            "in_list_no_null": pa.array([[big], []], pa.list_(pa.int64())),
+            "strings": pa.array([["a", None], []], pa.list_(pa.string())),
+        }
+    )
+    df = deserialize(serialize(table, "arrowtable", arrow_format="stream"), "arrowtable")
+    assert df["in_list"].tolist() == [[big, None], [1]]
+    assert df["in_struct"].tolist() == [{"a": big}, {"a": None}]
+    assert df["in_map"].tolist() == [[("k", 2**64 - 1), ("j", None)], []]
+    for name in ("in_list", "in_struct", "in_map", "in_list_no_null"):
+        assert df[name].dtype == pd.ArrowDtype(table.schema.field(name).type), name
+        assert pa.array(df[name]).equals(table.column(name).combine_chunks()), name
+    # A nested column without integers is what to_pandas() always gave.
+    pd.testing.assert_series_equal(df["strings"], table.to_pandas()["strings"])
+    # Sent on from pandas, the table is the one that came in.
+    assert deserialize(serialize(df, "arrowtable"), "arrowtable", arrow_output="arrow").equals(table)
+
+
+def test_arrowtable_time64_ns_keeps_its_nanoseconds_in_pandas():
+    # datetime.time stops at microseconds, so to_pandas() refuses time64[ns] values
+    # with nanoseconds in them (also inside a list or struct).
+    table = pa.table(
+        {
+            "t": pa.array([1, None, 86_399_999_999_999], pa.time64("ns")),
+            "in_list": pa.array([[1], None, []], pa.list_(pa.time64("ns"))),
+            "t_us": pa.array([1, None, 2], pa.time64("us")),
+        }
+    )
+    df = deserialize(serialize(table, "arrowtable", arrow_format="stream"), "arrowtable")
+    assert df["t"].dtype == pd.ArrowDtype(pa.time64("ns"))
+    assert df["in_list"].dtype == pd.ArrowDtype(pa.list_(pa.time64("ns")))
+    assert pa.array(df["t"]).equals(table.column("t").combine_chunks())
+    assert pa.array(df["in_list"]).equals(table.column("in_list").combine_chunks())
+    assert df["t"].isna().tolist() == [False, True, False]
+    # time64[us] fits datetime.time: what to_pandas() always gave.
+    pd.testing.assert_series_equal(df["t_us"], table.select(["t_us"]).to_pandas()["t_us"])
+
+
 @pytest.mark.parametrize(
     "ptype, value, key",
     [
