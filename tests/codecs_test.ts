@@ -61,6 +61,53 @@ test("jsontable codec takes arrays of row objects only", async () => {
   await rejectsWithCode(() => c.deserialize(new TextEncoder().encode('[{"a":1},[2]]')), "DECODE_FAILED", /row 1/);
 });
 
+test("dictionary and jsontable refuse values JSON would change, naming where they are", async () => {
+  // JSON.stringify wrote NaN and Infinity as null, a Map or Set as {} and a
+  // Uint8Array as {"0":…}: every receiver got the changed value, checksum and all.
+  for (const type of ["dictionary", "jsontable"] as const) {
+    const c = codecFor(type);
+    const wrap = (v: unknown) => type === "dictionary" ? { v } : [{ v }];
+    const at = type === "dictionary" ? "v" : "\\[0\\]\\.v";
+    const cases: Array<[unknown, RegExp]> = [
+      [NaN, new RegExp(`NaN at ${at}: JSON has no NaN or Infinity`)],
+      [[1, -Infinity], new RegExp(`-Infinity at ${at}\\[1\\]`)],
+      [{ m: new Map([["a", 1]]) }, new RegExp(`a Map at ${at}\\.m`)],
+      [new Set([1]), /a Set at/],
+      [{ deep: [{ u: new Uint8Array(2) }] }, /a Uint8Array at .*deep\[0\]\.u: send bytes as a binary payload/],
+      [new Error("x"), /an Error at/],
+    ];
+    for (const [value, message] of cases) await rejectsWithCode(() => c.serialize(wrap(value)), "INVALID_INPUT", message);
+    // What JSON writes as its own value passes: a Date as its ISO string, a class instance as its fields.
+    class Point { constructor(public x = 1, public y = 2) {} }
+    const sent = wrap({ at: new Date(0), p: new Point(), s: new String("x") });
+    assert.deepEqual(c.deserialize(c.serialize(sent)), JSON.parse(JSON.stringify(sent)));
+  }
+});
+
+test("jsontable refuses rows that JSON would not write as objects", async () => {
+  // A Date row went out as a string, a Map row as {}: receivers refused the first, lost the second.
+  const c = codecFor("jsontable");
+  await rejectsWithCode(() => c.serialize([{ a: 1 }, new Date(0)]), "INVALID_INPUT", /row 1 must be an object, got a Date/);
+  await rejectsWithCode(() => c.serialize([new Map([["a", 1]])]), "INVALID_INPUT", /row 0 must be an object, got a Map/);
+  await rejectsWithCode(() => c.serialize([{ toJSON: () => 5 }]), "INVALID_INPUT", /row 0 is written by its toJSON\(\) as 5, not as an object/);
+  assert.deepEqual(c.deserialize(c.serialize([{ toJSON: () => ({ a: 1 }) }])), [{ a: 1 }]);
+});
+
+test("dictionary and jsontable refuse a number a JavaScript number cannot hold, instead of rounding it", async () => {
+  // A Python peer's 2**53 + 1 arrived as 2**53, 10**400 as Infinity: the checksum covers the bytes, not the value.
+  for (const type of ["dictionary", "jsontable"] as const) {
+    const c = codecFor(type);
+    const json = (n: string) => new TextEncoder().encode(type === "dictionary" ? `{"id": ${n}, "s": "12345678901234567890"}` : `[{"id": ${n}}]`);
+    for (const n of ["9007199254740993", "-9007199254740995", "18446744073709551615", "1" + "0".repeat(400), "1e400", "-2.5E+308"]) {
+      await rejectsWithCode(() => c.deserialize(json(n)), "DECODE_FAILED", new RegExp(`${n.slice(0, 20).replace(/[+.]/g, "\\$&")}.*cannot hold exactly`));
+    }
+    // Exact ones pass, long digit runs in strings too.
+    for (const n of ["9007199254740992", "-9007199254740991", "1e300", "0.1000000000000000055511151231257827", "12345678901234567890e-5"]) {
+      c.deserialize(json(n));
+    }
+  }
+});
+
 test("binary codecs pass bytes through without copying", async () => {
   for (const t of ["image", "audio", "video", "binary"] as const) {
     const c = codecFor(t);

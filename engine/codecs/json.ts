@@ -49,7 +49,24 @@ export function serializeDictionary(data: unknown): Uint8Array {
  */
 export function serializeJsonTable(data: unknown): Uint8Array {
   assertRows(data, "jsontable", InputError);
+  for (let i = 0; i < data.length; i++) assertWrittenAsObject(data[i], i);
   return encoder.encode(stringify(data, "jsontable"));
+}
+
+/**
+ * Throws unless JSON writes the row as an object: a Date row would go out as
+ * a string every receiver refuses, a Map row as `{}`.
+ */
+function assertWrittenAsObject(row: object, i: number): void {
+  if (Object.prototype.toString.call(row) !== "[object Object]") {
+    throw new InputError(`jsontable row ${i} must be an object, got ${describe(row)}`);
+  }
+  const toJSON = (row as { toJSON?: unknown }).toJSON;
+  if (typeof toJSON !== "function") return;
+  const written = toJSON.call(row, String(i));
+  if (written === null || typeof written !== "object" || Array.isArray(written)) {
+    throw new InputError(`jsontable row ${i} is written by its toJSON() as ${JSON.stringify(written)?.slice(0, 40)}, not as an object`);
+  }
 }
 
 /**
@@ -108,14 +125,72 @@ export function assertRows(
 }
 
 function stringify(data: unknown, what: string): string {
+  let text: string | undefined;
   try {
-    const text = JSON.stringify(data);
+    text = JSON.stringify(data);
     if (text === undefined) throw new Error("not JSON-serializable");
-    return text;
   } catch (err) {
     throw new InputError(`${what} payload is not JSON-serializable: ${(err as Error).message}`, {
       cause: err,
     });
+  }
+  // After stringify, which has refused cycles and bigints: the walk ends.
+  assertJsonKeeps(data, "", what);
+  return text;
+}
+
+/**
+ * Throws where JSON.stringify would silently write another value: NaN and
+ * ±Infinity as null, a Map, Set or Error as `{}`, a typed array as
+ * `{"0":…}`. A value with a toJSON() is written as it says (a Date as its
+ * ISO string), and a class instance as its fields, as JSON does everywhere.
+ */
+function assertJsonKeeps(value: unknown, path: string, what: string): void {
+  const where = () => path || "the top level";
+  if (typeof value === "number") {
+    if (!Number.isFinite(value)) {
+      throw new InputError(`${what} payload holds ${value} at ${where()}: JSON has no NaN or Infinity (it would be written as null)`);
+    }
+    return;
+  }
+  if (value === null || typeof value !== "object" || typeof (value as { toJSON?: unknown }).toJSON === "function") return;
+  if (Array.isArray(value)) {
+    for (let i = 0; i < value.length; i++) assertJsonKeeps(value[i], `${path}[${i}]`, what);
+    return;
+  }
+  const tag = Object.prototype.toString.call(value);
+  if (tag === "[object String]" || tag === "[object Number]" || tag === "[object Boolean]") return; // boxed: written as the primitive
+  if (tag !== "[object Object]") {
+    const bytes = ArrayBuffer.isView(value) || value instanceof ArrayBuffer;
+    throw new InputError(
+      `${what} payload holds ${describe(value)} at ${where()}: ${bytes ? "send bytes as a binary payload" : "JSON would write it as {}"}`,
+    );
+  }
+  for (const key of Object.keys(value)) assertJsonKeeps((value as Record<string, unknown>)[key], path ? `${path}.${key}` : key, what);
+}
+
+/** Text that may hold a number JSON.parse rounds: 16+ digits, or an exponent of 3 digits. */
+const MAYBE_INEXACT = /\d{16}|[eE]\+?\d{3}/;
+/** JSON strings (skipped) and numbers, in order. */
+const JSON_TOKENS = /"(?:[^"\\]|\\.)*"|-?\d+(?:\.\d+)?(?:[eE][+-]?\d+)?/g;
+
+/**
+ * Throws for a number literal a JavaScript number cannot hold: an integer
+ * beyond ±2^53−1 that is not a double exactly (a Python peer's 2**53 + 1
+ * became 2**53), or one beyond the double range (Infinity). The checksum
+ * vouches for the bytes, not for what JSON.parse makes of them.
+ */
+function assertNumbersExact(text: string, what: string): void {
+  if (!MAYBE_INEXACT.test(text)) return;
+  for (const [token] of text.matchAll(JSON_TOKENS)) {
+    if (token[0] === '"') continue;
+    const n = Number(token);
+    if (Number.isFinite(n) && !(token.length >= 16 && /^-?\d+$/.test(token) && BigInt(n) !== BigInt(token))) continue;
+    const shown = token.length > 40 ? `${token.slice(0, 20)}… (${token.length} characters)` : token;
+    throw new DecodeError(
+      `${what} payload holds the number ${shown}, which a JavaScript number cannot hold exactly ` +
+        `(integers beyond ±2^53−1 lose digits, beyond ±1.8e308 all): the sender should write it as a string`,
+    );
   }
 }
 
@@ -126,9 +201,12 @@ function parse(bytes: Uint8Array, what: string): unknown {
   } catch {
     throw new DecodeError(`${what} payload is not valid UTF-8`);
   }
+  let value: unknown;
   try {
-    return JSON.parse(text);
+    value = JSON.parse(text);
   } catch (err) {
     throw new DecodeError(`${what} payload is not valid JSON: ${(err as Error).message}`);
   }
+  assertNumbersExact(text, what);
+  return value;
 }

@@ -84,7 +84,8 @@ export function describe(value: unknown): string {
   if (value instanceof Uint8Array) return "a Uint8Array";
   if (typeof value === "object") {
     const name = (value as object).constructor?.name;
-    return name && name !== "Object" ? `a ${name}` : "an object";
+    // "an Error", "an ArrayBuffer"; "a Uint8Array" (said "you").
+    return name && name !== "Object" ? `${/^[AEIO]/.test(name) ? "an" : "a"} ${name}` : "an object";
   }
   return `a ${typeof value}`;
 }
