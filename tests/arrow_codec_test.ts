@@ -488,6 +488,15 @@ test("serializeArrowTable() rejects a duck-typed object that is no table with In
 // ---------------------------------------------------------------------------------
 // Corrupt input on receive
 
+test("deserializeArrowTable() refuses 64-bit dictionary indices, which apache-arrow cannot read, naming the column", () => {
+  // The table was returned, and reading the column threw "Cannot mix BigInt and other types".
+  assert.throws(() => deserializeArrowTable(fixture("stream_dictionary_int64.arrows")), (err: unknown) => {
+    assert.ok(err instanceof DecodeError);
+    assert.match(err.message, /^arrowtable column "d" of record batch 0 has 64-bit dictionary indices, which apache-arrow for JavaScript cannot read: write it with int32 indices/);
+    return true;
+  });
+});
+
 test("deserializeArrowTable() rejects empty bytes with DecodeError", () => {
   assertDecodeError(
     () => deserializeArrowTable(new Uint8Array(0)),

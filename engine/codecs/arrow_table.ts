@@ -150,6 +150,7 @@ export function deserializeArrowTable(bytes: Uint8Array): Table {
     checkTable(table);
     return table;
   } catch (err) {
+    if (err instanceof DecodeError) throw err; // valid Arrow, but not readable here
     throw new DecodeError(`arrowtable payload is not valid Arrow IPC: ${messageOf(err)}`, {
       cause: err,
     });
@@ -787,6 +788,13 @@ function checkData(d: Data, where: string): void {
       }
       return;
     case Type.Dictionary: {
+      // apache-arrow types the indices as at most 32 bits, yet reads 64-bit ones from IPC.
+      if ((type as Dictionary).indices.bitWidth as number === 64) {
+        throw new DecodeError(
+          `arrowtable ${where} has 64-bit dictionary indices, which apache-arrow for JavaScript cannot read: ` +
+            `write it with int32 indices (pyarrow's default)`,
+        );
+      }
       if (valueCount < end * d.stride) {
         fail(`indices hold ${valueCount} elements for ${end} values`);
       }
