@@ -37,6 +37,7 @@ export {
   SizeMismatchError,
   TransportError,
   UploadError,
+  WorkerError,
 } from "./engine/errors.ts";
 export type { ErrorCode, NatsBridgeErrorOptions } from "./engine/errors.ts";
 export type { ConnectOptions, NatsConnection } from "./engine/nats_types.ts";

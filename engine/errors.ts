@@ -37,7 +37,8 @@ export type ErrorCode =
   | "CONNECTION_FAILED"
   | "PUBLISH_FAILED"
   | "TIMEOUT"
-  | "ABORTED";
+  | "ABORTED"
+  | "WORKER_FAILED";
 
 /**
  * Codes saying the message itself is bad: what arrived breaks the contract
@@ -442,6 +443,30 @@ export class TransportError extends NatsBridgeError {
   ) {
     super(code, message, options);
     this.name = "TransportError";
+  }
+}
+
+/**
+ * A codec worker failed: it was terminated (`CodecPool.destroy()` with work in
+ * flight), crashed, or could not start. The payload was not at fault, so it
+ * is not `DECODE_FAILED`: consumers nak it, and trying again may pass.
+ *
+ * @example
+ * ```ts
+ * import { WorkerError } from "./errors.ts";
+ * console.log(new WorkerError("Codec worker failed: Terminating worker thread").code); // "WORKER_FAILED"
+ * ```
+ */
+export class WorkerError extends NatsBridgeError {
+  /**
+   * Creates the error.
+   *
+   * @param message What failed.
+   * @param options Context.
+   */
+  constructor(message: string, options?: NatsBridgeErrorOptions) {
+    super("WORKER_FAILED", message, options);
+    this.name = "WorkerError";
   }
 }
 

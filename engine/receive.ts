@@ -321,11 +321,9 @@ export async function smartreceive(
   // that is a failed download, which may pass, not bytes that cannot be decoded.
   const downloadFailed = (p: CheckedPayload, err: unknown) =>
     withContext(err, { correlationId, dataname: p.dataname }, (m, o) => new DownloadError(`Download of "${p.dataname}" failed: ${m}`, o));
+  // A worker's own failure (WORKER_FAILED) keeps its code: the payload was not at fault.
   const notBase64 = (p: CheckedPayload, err: unknown) =>
-    new DecodeError(`Payload "${p.dataname}" data is not valid base64: ${(err as Error).message}`, {
-      correlationId,
-      dataname: p.dataname,
-    });
+    withContext(err, { correlationId, dataname: p.dataname }, (m, o) => new DecodeError(`Payload "${p.dataname}" data is not valid base64: ${m}`, o));
 
   /**
    * A small direct payload, received without yielding; `undefined` when it

@@ -357,7 +357,12 @@ export async function smartsend(
     if (p.bytes === undefined) return uploadSource(p);
     if (p.bytes.byteLength >= threshold) return uploadBytes(p, p.bytes);
     const size = p.bytes.byteLength;
-    const r = await pool.encodeDirect(p.bytes, { owned: p.owned, checksum: withChecksum });
+    let r;
+    try {
+      r = await pool.encodeDirect(p.bytes, { owned: p.owned, checksum: withChecksum });
+    } catch (err) {
+      throw withContext(err, { ...ctx, dataname: p.dataname }, (m, o) => new InputError(m, o));
+    }
     p.bytes = r.bytes; // the pool may have moved them to a worker and back
     return direct(p, size, r.base64, r.checksum);
   };

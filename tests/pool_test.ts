@@ -1,8 +1,8 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
-import { CodecPool } from "natsbridge";
-import { bytesOf } from "./_helpers.ts";
+import { CodecPool, NatsBridgeError, smartreceive, smartsend } from "natsbridge";
+import { bytesOf, rejectsWithCode } from "./_helpers.ts";
 
 const sha = (b: Uint8Array) => createHash("sha256").update(b).digest("hex");
 
@@ -80,4 +80,39 @@ test("a receive that verifies no checksum hashes nothing (verify_checksum: false
   assert.equal(pool.hashed, 0);
   await smartreceive(withSum, { pool });
   assert.equal(pool.hashed, 1);
+});
+
+test("CodecPool options out of range are INVALID_OPTION at construction, not a failure on the first large payload", async () => {
+  // maxThreads "2" or idleTimeout -5 were accepted and failed later, inside
+  // piscina, as DECODE_FAILED "not valid base64"; -1 and NaN silently ran inline.
+  for (const options of [
+    { maxThreads: "2" }, { maxThreads: -1 }, { maxThreads: NaN }, { maxThreads: 1.5 },
+    { idleTimeout: -5 }, { idleTimeout: NaN }, { offload_threshold: -1 }, { offload_threshold: "1" },
+  ]) {
+    await rejectsWithCode(() => new CodecPool(options as never), "INVALID_OPTION", new RegExp(Object.keys(options)[0]));
+  }
+  new CodecPool({ maxThreads: 0, idleTimeout: 0, offload_threshold: 0 });
+});
+
+test("a worker that fails is WORKER_FAILED on send and receive, not corrupt data or a plain Error", async () => {
+  // Its failure was reported as DECODE_FAILED "not valid base64" on receive,
+  // which consume dead-letters as permanent, and escaped send as a plain Error.
+  const pool = new CodecPool({ maxThreads: 1, offload_threshold: 1024 });
+  const big = "x".repeat(300_000);
+  const [, json] = await smartsend("s", [["t", big, "text"]], { is_publish: false, pool, logger: { log() {} } });
+  const sends = Array.from({ length: 4 }, () => smartsend("s", [["t", big, "text"]], { is_publish: false, pool, logger: { log() {} } }));
+  const receives = Array.from({ length: 4 }, () => smartreceive(json, { pool, logger: { log() {} } }));
+  await new Promise((r) => setTimeout(r, 0));
+  await pool.destroy();
+  const settled = await Promise.allSettled([...sends, ...receives]);
+  const failures = settled.filter((s) => s.status === "rejected").map((s) => (s as PromiseRejectedResult).reason);
+  assert.ok(failures.length > 0, "destroy() failed some tasks in flight");
+  for (const e of failures) {
+    assert.ok(e instanceof NatsBridgeError, `${e?.constructor?.name}: ${e?.message}`);
+    assert.equal(e.code, "WORKER_FAILED", e.message);
+    assert.notEqual(e.correlationId, "");
+  }
+  // The pool starts again on the next task.
+  assert.equal((await smartreceive(json, { pool })).payloads[0][1], big);
+  await pool.destroy();
 });

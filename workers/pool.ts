@@ -24,6 +24,8 @@ import { Piscina } from "piscina";
 import { decodeBase64, encodeBase64 } from "../engine/platform/base64.ts";
 import { sha256Hex } from "../engine/platform/sha256.ts";
 import type { BufferSlice } from "./codec_worker.ts";
+import { WorkerError } from "../engine/errors.ts";
+import { checkCount, checkMillis } from "../engine/config.ts";
 import { decodeInline, encodeInline, hashInSlices } from "./inline_codec.ts";
 
 /**
@@ -77,7 +79,7 @@ export interface CodecPoolOptions {
  * ```ts
  * import { CodecPool } from "./pool.ts";
  * const pool = new CodecPool({ maxThreads: 0 });
- * console.log(await pool.checksum(new Uint8Array(), { owned: false }));
+ * console.log((await pool.checksum(new Uint8Array(), { owned: false })).checksum);
  * // "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
  * await pool.destroy();
  * ```
@@ -96,9 +98,10 @@ export class CodecPool {
    * @param options Threads, cutoff, idle timeout.
    */
   constructor(options: CodecPoolOptions = {}) {
-    this.#maxThreads = options.maxThreads ?? Math.max(1, availableParallelism());
-    this.offloadThreshold = options.offload_threshold ?? DEFAULT_OFFLOAD_THRESHOLD;
-    this.#idleTimeout = options.idleTimeout ?? 10_000;
+    // Checked here: piscina, started at the first large task, would fail that task instead.
+    this.#maxThreads = checkCount(options.maxThreads ?? Math.max(1, availableParallelism()), "maxThreads", 0);
+    this.offloadThreshold = checkCount(options.offload_threshold ?? DEFAULT_OFFLOAD_THRESHOLD, "offload_threshold", 0);
+    this.#idleTimeout = checkMillis(options.idleTimeout ?? 10_000, "idleTimeout", 0);
   }
 
   /** Tasks that ran on a worker so far (for tests and benchmarks). */
@@ -183,7 +186,7 @@ export class CodecPool {
       const bytes = decodeBase64(text);
       return options.checksum === false ? { bytes, checksum: undefined } : this.checksum(bytes, { owned: true });
     }
-    const r = await this.#pool().run(text, { name: "decodeDirect" }) as
+    const r = await this.#task(() => this.#pool().run(text, { name: "decodeDirect" })) as
       | { hex: string; slice: BufferSlice }
       | { error: string };
     this.#offloaded++;
@@ -231,9 +234,21 @@ export class CodecPool {
     };
     // piscina infers TransferList from node:worker_threads' typings, which Deno's differ
     // from; at run time it is the plain array postMessage takes.
-    const result = await this.#pool().run(slice, { name, transferList: [slice.buffer] as never }) as T;
+    const result = await this.#task(() => this.#pool().run(slice, { name, transferList: [slice.buffer] as never })) as T;
     this.#offloaded++;
     return result;
+  }
+
+  /**
+   * A worker task whose failure is the pool's (terminated, crashed, could
+   * not start), not the payload's: a bad payload comes back as a value.
+   */
+  async #task(run: () => Promise<unknown>): Promise<unknown> {
+    try {
+      return await run();
+    } catch (err) {
+      throw new WorkerError(`Codec worker failed: ${(err as Error)?.message ?? String(err)}`, { cause: err });
+    }
   }
 
   #pool(): Piscina {

@@ -10,6 +10,7 @@
 import { decodeBase64, encodeBase64 } from "../engine/platform/base64.ts";
 import { sha256Hex } from "../engine/platform/sha256.ts";
 import { decodeInline, encodeInline, hashInSlices } from "./inline_codec.ts";
+import { checkCount, checkMillis } from "../engine/config.ts";
 
 /** Byte size from which a task would go to a worker (kept for parity; inline here). */
 export const DEFAULT_OFFLOAD_THRESHOLD = 256 * 1024;
@@ -34,7 +35,7 @@ export interface CodecPoolOptions {
  * ```ts ignore
  * import { CodecPool } from "./pool_browser.ts";
  * const pool = new CodecPool();
- * console.log(await pool.checksum(new Uint8Array(), { owned: false }));
+ * console.log((await pool.checksum(new Uint8Array(), { owned: false })).checksum);
  * ```
  */
 export class CodecPool {
@@ -43,7 +44,10 @@ export class CodecPool {
 
   /** @param options Cutoff; thread options are ignored. */
   constructor(options: CodecPoolOptions = {}) {
-    this.offloadThreshold = options.offload_threshold ?? DEFAULT_OFFLOAD_THRESHOLD;
+    // Checked as pool.ts checks them, so options that fail on a server fail here too.
+    checkCount(options.maxThreads ?? 0, "maxThreads", 0);
+    checkMillis(options.idleTimeout ?? 0, "idleTimeout", 0);
+    this.offloadThreshold = checkCount(options.offload_threshold ?? DEFAULT_OFFLOAD_THRESHOLD, "offload_threshold", 0);
   }
 
   /** Tasks that ran on a worker: always 0 here. */
