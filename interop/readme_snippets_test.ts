@@ -178,12 +178,12 @@ test("the Browser snippet runs in Chromium with the browser build", async () => 
     });
     await page.goto(`${origin}/app/index.html`);
     const deadline = Date.now() + 30_000;
-    while (logs.length < 2 && Date.now() < deadline && !errors.some((e) => /Error/.test(e))) {
+    while (logs.length < 3 && Date.now() < deadline && !errors.some((e) => /Error/.test(e))) {
       await new Promise((r) => setTimeout(r, 100));
     }
     assert.deepEqual(
       logs,
-      ["greeting text Hello from the browser!", "upload binary 600000 bytes"],
+      ["greeting text Hello from the browser!", "upload binary 2000000 bytes", "file binary 3000000 bytes"],
       errors.join("\n"),
     );
   } finally {

@@ -8,6 +8,7 @@
  * | `engine/platform/sha256.ts` | `sha256_browser.ts` | hash-wasm, no `node:crypto` |
  * | `engine/platform/connect.ts` | `connect_browser.ts` | `wsconnect` (nats-server's WebSocket listener) |
  * | `engine/platform/file_source.ts` | `file_source_browser.ts` | no file paths |
+ * | `engine/platform/request_streams.ts` | `request_streams_browser.ts` | no streamed request bodies over HTTP/1.1 |
  * | `workers/pool.ts` | `workers/pool_browser.ts` | inline only, no piscina / `node:os` |
  *
  * The build fails when a browser version lacks an export of the module it
@@ -36,6 +37,7 @@ export const BROWSER_SEAMS: Readonly<Record<string, string>> = {
   "engine/platform/sha256.ts": "engine/platform/sha256_browser.ts",
   "engine/platform/connect.ts": "engine/platform/connect_browser.ts",
   "engine/platform/file_source.ts": "engine/platform/file_source_browser.ts",
+  "engine/platform/request_streams.ts": "engine/platform/request_streams_browser.ts",
   "workers/pool.ts": "workers/pool_browser.ts",
 };
 

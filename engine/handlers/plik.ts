@@ -12,13 +12,14 @@
  */
 import { InputError, isTransientUploadError, NatsBridgeError, UploadError } from "../errors.ts";
 import { checkHttpUrl, checkMillis } from "../config.ts";
-import { abortReason, retry, UPLOAD_RETRY } from "../backoff.ts";
+import { abortReason, retry, untilAborted, UPLOAD_RETRY } from "../backoff.ts";
 import { originOf } from "../origins.ts";
-import type { FileServer, UploadContext, UploadHandler, UploadResult } from "../types.ts";
+import type { FileServer, StreamUploadResult, UploadContext, UploadHandler, UploadResult } from "../types.ts";
 import { DEFAULT_IDLE_TIMEOUT, fetchWithBackoff, openWithBackoff } from "./http_download.ts";
 import { idleGuard, type IdleGuard } from "./idle_guard.ts";
 import { uuid4 } from "../ids.ts";
 import { meteredStream } from "../streams.ts";
+import { CAN_STREAM_REQUEST_BODY } from "../platform/request_streams.ts";
 
 /**
  * Options of the Plik handlers.
@@ -102,7 +103,7 @@ export function plikUploadHandler(options: PlikOptions = {}): UploadHandler {
   };
 
   function uploadOnce(fileserver_url: string, dataname: string, data: Uint8Array, context: UploadContext | undefined) {
-    if (data.byteLength >= STREAM_FROM) {
+    if (CAN_STREAM_REQUEST_BODY && data.byteLength >= STREAM_FROM) {
       // Large payloads go as a streamed body of views into `data`: no copy into
       // a Blob (a stall of 40-100 ms at 100 MiB), and hashed on the way, so the
       // sender need not hash them again.
@@ -203,6 +204,7 @@ function plikSession(options: PlikOptions) {
 export function plikStreamUploadHandler(options: PlikOptions = {}): NonNullable<FileServer["uploadStream"]> {
   const session = plikSession(options);
   return async (fileserver_url, dataname, data, context) => {
+    if (!CAN_STREAM_REQUEST_BODY) return await uploadCollected(session, fileserver_url, dataname, data, context);
     const boundary = `natsbridge-${uuid4()}`;
     const enc = new TextEncoder();
     const head = enc.encode(
@@ -253,15 +255,65 @@ export function plikStreamUploadHandler(options: PlikOptions = {}): NonNullable<
       }, context, idle);
     } catch (err) {
       if (sourceError === undefined) throw err;
-      if (sourceError instanceof NatsBridgeError) throw sourceError;
-      throw new InputError(
-        `the source of "${dataname}" failed after ${sent} bytes: ${(sourceError as Error)?.message ?? String(sourceError)}`,
-        { correlationId: context.correlationId, dataname, cause: sourceError },
-      );
+      throw sourceFailed(sourceError, dataname, sent, context);
     }
     const { size, checksum } = await metered.done;
     return { ...res, size, checksum: checksum! };
   };
+}
+
+/**
+ * A stream source read whole (hashed on the way, each read within the idle
+ * timeout) and uploaded as one Blob, where `fetch` cannot stream a request
+ * body ({@link CAN_STREAM_REQUEST_BODY}: browsers). The browser may keep a
+ * large Blob on disk.
+ */
+async function uploadCollected(
+  session: ReturnType<typeof plikSession>,
+  fileserver_url: string,
+  dataname: string,
+  data: ReadableStream<Uint8Array>,
+  context: UploadContext & { size?: number },
+): Promise<StreamUploadResult> {
+  const metered = meteredStream(data, { hash: true, total: context.size, onProgress: context.onProgress });
+  const reader = metered.stream.getReader();
+  const idle = session.guard(context);
+  const parts: Uint8Array<ArrayBuffer>[] = [];
+  let sent = 0;
+  try {
+    for (;;) {
+      const { value, done } = await untilAborted(reader.read(), idle.signal, `Upload of "${dataname}"`, context.correlationId);
+      if (done) break;
+      idle.touch();
+      parts.push(value as Uint8Array<ArrayBuffer>);
+      sent += value.byteLength;
+    }
+  } catch (err) {
+    idle.stop();
+    reader.cancel(err).catch(() => {});
+    if (idle.fired) {
+      throw new UploadError(`Upload of "${dataname}" failed: its source sent nothing: ${(idle.signal.reason as Error).message}`, {
+        correlationId: context.correlationId,
+        dataname,
+      });
+    }
+    throw context.signal?.aborted ? err : sourceFailed(err, dataname, sent, context);
+  }
+  const form = new FormData();
+  form.append("file", new Blob(parts), safeFileName(dataname));
+  const res = await session.upload(fileserver_url, dataname, form, {}, context, idle);
+  const { size, checksum } = await metered.done;
+  return { ...res, size, checksum: checksum! };
+}
+
+/** The error for a source that failed after `sent` bytes: its own when it is one of ours. */
+function sourceFailed(err: unknown, dataname: string, sent: number, context: { correlationId: string }): NatsBridgeError {
+  if (err instanceof NatsBridgeError) return err;
+  return new InputError(`the source of "${dataname}" failed after ${sent} bytes: ${(err as Error)?.message ?? String(err)}`, {
+    correlationId: context.correlationId,
+    dataname,
+    cause: err,
+  });
 }
 
 /**
