@@ -193,7 +193,12 @@ export class Bridge {
         : new TransportError("CONNECTION_FAILED", what, { cause: err });
     }
     const { signal } = options;
-    const stop = () => sub.unsubscribe();
+    // nats.js still hands over what it had buffered after unsubscribe: nothing more is delivered once stopped.
+    let stopped = false;
+    const stop = () => {
+      stopped = true;
+      sub.unsubscribe();
+    };
     signal?.addEventListener("abort", stop, { once: true });
     if (signal?.aborted) stop(); // "abort" has fired already: it will not again
     const onError = options.on_error ?? ((err: NatsBridgeError) =>
@@ -202,6 +207,7 @@ export class Bridge {
     async function* iterate(): AsyncGenerator<ReceivedEnvelope> {
       try {
         for await (const msg of sub) {
+          if (stopped) return;
           try {
             yield await smartreceive(msg, receiveOptions);
           } catch (err) {
@@ -268,6 +274,12 @@ export class Bridge {
       }
       if (failure) throw failure;
       if (options.signal?.aborted) throw abortReason(options.signal, "Request", request.correlation_id);
+      if (!controller.signal.aborted) {
+        // The replies ended before the timer: the connection closed under the request.
+        throw new TransportError("CONNECTION_FAILED", `No reply on "${subject}": the connection closed`, {
+          correlationId: request.correlation_id,
+        });
+      }
       throw new TransportError("TIMEOUT", `No reply on "${subject}" within ${timeout} ms`, {
         correlationId: request.correlation_id,
       });

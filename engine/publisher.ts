@@ -41,6 +41,8 @@ interface ConnectionState {
   verified: boolean;
   /** The PING that publishes of the current synchronous stretch share. */
   pendingFlush?: Promise<void>;
+  /** Fails the flushes not settled yet: once a close has begun, nats.js's never settle. */
+  unsettledFlushes: Set<(err: Error) => void>;
 }
 
 const states = new WeakMap<NatsConnection, ConnectionState>();
@@ -62,9 +64,15 @@ const states = new WeakMap<NatsConnection, ConnectionState>();
 export function watchConnection(nc: NatsConnection, knownUp = false): void {
   let state = states.get(nc);
   if (!state) {
-    state = { down: nc.isClosed(), verified: false };
-    states.set(nc, state);
-    follow(nc, state);
+    const created: ConnectionState = { down: nc.isClosed(), verified: false, unsettledFlushes: new Set() };
+    states.set(nc, state = created);
+    follow(nc, created);
+    // One reaction per connection: racing each flush against closed() would pile them up.
+    nc.closed().then((err) => {
+      created.down = true;
+      const why = new Error(`connection closed before the server confirmed it${err ? ` (${err.message})` : ""}: it may still arrive`);
+      for (const fail of created.unsettledFlushes) fail(why);
+    });
   }
   if (knownUp && !state.down) state.verified = true;
 }
@@ -137,9 +145,13 @@ export async function publishEnvelope(
 function sharedFlush(nc: NatsConnection, state: ConnectionState): Promise<void> {
   if (!state.pendingFlush) {
     // Issued after the current synchronous stretch, so it follows every PUB made in it.
-    state.pendingFlush = Promise.resolve().then(() => {
-      state.pendingFlush = undefined;
-      return nc.flush();
+    state.pendingFlush = new Promise<void>((resolve, reject) => {
+      state.unsettledFlushes.add(reject);
+      const settled = () => state.unsettledFlushes.delete(reject);
+      Promise.resolve().then(() => {
+        state.pendingFlush = undefined;
+        return nc.flush();
+      }).then(resolve, reject).finally(settled);
     });
   }
   return state.pendingFlush;

@@ -694,3 +694,26 @@ test("store options that cannot work are INVALID_OPTION when the store is made",
     await conn.close();
   }
 });
+
+test("a subscription stops at once when its signal aborts, also with messages already buffered", async () => {
+  // nats.js hands over what it had buffered after unsubscribe: the loop body ran 180 more times.
+  const ac = new AbortController();
+  const sub = bridge.subscribe("buffered.stop", { signal: ac.signal });
+  for (let i = 0; i < 200; i++) await bridge.send("buffered.stop", [["n", { i }, "dictionary"]]);
+  await bridge.connection.flush();
+  let seen = 0;
+  for await (const _ of sub) {
+    if (++seen === 20) ac.abort();
+  }
+  assert.equal(seen, 20);
+});
+
+test("a request whose connection closes before the reply is CONNECTION_FAILED, not TIMEOUT", async () => {
+  const own = await Bridge.connect({ broker_url: nats.url, logger: quiet });
+  const t0 = Date.now();
+  const asking = own.request("nobody.answers", [["q", "?", "text"]], { timeout: 10_000 });
+  setTimeout(() => void own.connection.close(), 200);
+  await rejectsWithCode(() => asking, "CONNECTION_FAILED", /No reply on "nobody\.answers": the connection closed/);
+  assert.ok(Date.now() - t0 < 5000);
+  await own.close();
+});

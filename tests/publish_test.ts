@@ -72,6 +72,17 @@ test("a send with confirm on a closed connection fails with PUBLISH_FAILED", asy
   );
 });
 
+test("a send with confirm whose connection is closed before the server confirms fails at once, not after confirm_timeout", async () => {
+  // nats.js's flush never settles once a close has begun: the send waited the whole confirm_timeout.
+  const other = await connect({ servers: nats.url });
+  const t0 = Date.now();
+  const sending = smartsend("pub.closing", [["t", "x", "text"]], { nats_connection: other, confirm: true, confirm_timeout: 5000, logger: quiet });
+  const closing = other.close();
+  await rejectsWithCode(() => sending, "PUBLISH_FAILED", /connection closed before the server confirmed/);
+  await closing;
+  assert.ok(Date.now() - t0 < 2000, `failed after ${Date.now() - t0} ms`);
+});
+
 test("the published bytes are JSON.stringify(envelope), for any text, names and metadata", async () => {
   const sub = nc.subscribe("pub.json");
   await nc.flush();
