@@ -930,3 +930,26 @@ test("progress bars are drawn on a terminal for link uploads and downloads, neve
   assert.doesNotMatch(q.stdout, /\[#|%/);
   await l2.done();
 });
+
+test("listen whose stdout is closed (| head) exits quietly instead of crashing or hanging", async () => {
+  // An EPIPE came as an unhandled 'error' event: a stack trace and exit 1 on
+  // Node and Deno, a hang on Bun.
+  const l = await listen(["pipe.closed"]);
+  l.child.stdout!.destroy();
+  for (let i = 0; i < 5; i++) await run(["send", "pipe.closed", "--text", `m${i}`]);
+  const { code, stderr } = await l.done(15_000);
+  assert.equal(code, 0, stderr);
+  assert.doesNotMatch(stderr, /EPIPE|at /);
+});
+
+test("a payload that cannot be written to --out (disk full) rejects with the error and stops its download, so listen reports it and goes on", async () => {
+  // pipeToFile left the write error unhandled: Node and Deno crashed, Bun hung.
+  const { pipeToFile } = await import("../engine/cli/save.ts");
+  let cancelled = false;
+  const source = new ReadableStream<Uint8Array>({
+    pull: (c) => c.enqueue(new Uint8Array(1024 * 1024)),
+    cancel: () => void (cancelled = true),
+  });
+  await assert.rejects(() => pipeToFile(source, "/dev/full"), /ENOSPC|No space left/);
+  assert.ok(cancelled, "the download was cancelled");
+});

@@ -47,6 +47,24 @@ export function writeTo(stream: Writable, text: string): Promise<void> {
   });
 }
 
+let watchingStdout = false;
+
+/**
+ * Ends the process quietly once stdout's reader has gone (`listen | head -1`):
+ * nobody reads what comes next. The EPIPE arrives as an 'error' event, which
+ * unhandled crashed Node and Deno with a stack trace and left Bun waiting on
+ * a write callback that never came.
+ */
+function exitWhenStdoutCloses(): void {
+  if (watchingStdout) return;
+  watchingStdout = true;
+  (process.stdout as unknown as { on(event: "error", listener: (err: { code?: string }) => void): void }).on("error", (err) => {
+    if (err?.code === "EPIPE" || err?.code === "ERR_STREAM_DESTROYED") process.exit(0);
+    process.stderr.write(`natsbridge: cannot write to stdout: ${(err as Error)?.message ?? String(err)}\n`);
+    process.exit(1);
+  });
+}
+
 /**
  * The process's output.
  *
@@ -54,6 +72,7 @@ export function writeTo(stream: Writable, text: string): Promise<void> {
  * @returns An {@link Output}.
  */
 export function processOutput(json: boolean): Output {
+  exitWhenStdoutCloses();
   const err = process.stderr as unknown as { isTTY?: boolean; columns?: number };
   return {
     json,

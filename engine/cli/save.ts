@@ -147,22 +147,45 @@ function bytesOf(type: PayloadType, value: unknown): Uint8Array {
   }
 }
 
-async function pipeToFile(stream: ReadableStream<Uint8Array>, path: string): Promise<void> {
+/**
+ * Writes a stream of bytes to `path`. A write that fails (a full disk)
+ * cancels the stream, so its download stops, and rejects with the error.
+ *
+ * @param stream The bytes.
+ * @param path The file (created or truncated).
+ * @returns When the file is closed.
+ *
+ * @example
+ * ```ts ignore
+ * import { pipeToFile } from "./save.ts";
+ * await pipeToFile(new Blob(["hi"]).stream(), "/tmp/hi.txt");
+ * ```
+ */
+export async function pipeToFile(stream: ReadableStream<Uint8Array>, path: string): Promise<void> {
   const file = createWriteStream(path);
+  let failure: Error | undefined;
   const closed = new Promise<void>((resolve, reject) => {
     file.once("close", resolve);
-    file.once("error", reject);
+    file.once("error", (err) => reject(failure = err));
   });
+  // Awaited below; until then a write error must not count as unhandled.
+  closed.catch(() => {});
   const reader = stream.getReader();
   try {
     for (;;) {
       const { value, done } = await reader.read();
       if (done) break;
-      if (!file.write(value)) await new Promise((r) => file.once("drain", r));
+      // A stream that errored emits no "drain": wait for whichever comes first.
+      if (!file.write(value)) await Promise.race([new Promise((r) => file.once("drain", r)), closed]);
+      if (failure) throw failure;
     }
+  } catch (err) {
+    await reader.cancel(err).catch(() => {});
+    file.destroy();
+    throw failure ?? err;
   } finally {
     reader.releaseLock();
     file.end();
-    await closed;
   }
+  await closed;
 }
