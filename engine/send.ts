@@ -340,7 +340,9 @@ export async function smartsend(
       const url = checkUploadResult(res, p.dataname);
       return linked(p, url, res.size, withChecksum ? res.checksum : undefined);
     } catch (err) {
+      // cancel() is refused while the upload's reader holds the stream: close the file itself.
       await source.stream.cancel().catch(() => {});
+      await source.close?.().catch(() => {});
       throw withContext(err, { ...ctx, dataname: p.dataname }, (m, o) => new UploadError(m, o));
     }
   };

@@ -15,6 +15,11 @@ export interface ByteSource {
   stream: ReadableStream<Uint8Array>;
   /** Total size when known up front. */
   size: number | undefined;
+  /**
+   * Releases what the source holds (a file's handle) even while its stream is
+   * locked by a reader, where `cancel()` is refused.
+   */
+  close?: () => Promise<void>;
 }
 
 /**

@@ -9,6 +9,9 @@ import assert from "node:assert/strict";
 import { createServer } from "node:http";
 import { connect as tcpConnect, createServer as createTcpServer, type Socket } from "node:net";
 import process from "node:process";
+import { mkdtempSync, readdirSync, readlinkSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { connect, type NatsConnection } from "@nats-io/transport-node";
 import {
   Bridge,
@@ -716,4 +719,48 @@ test("a request whose connection closes before the reply is CONNECTION_FAILED, n
   await rejectsWithCode(() => asking, "CONNECTION_FAILED", /No reply on "nobody\.answers": the connection closed/);
   assert.ok(Date.now() - t0 < 5000);
   await own.close();
+});
+
+test("a file upload that fails closes its file, on every attempt, without waiting for the garbage collector", async () => {
+  // The stream was locked by the upload, so cancel() was refused and the handle
+  // waited for the garbage collector (Bun: "A FileHandle object was closed
+  // during garbage collection"; Node: DEP0137), one per retry.
+  const dir = mkdtempSync(join(tmpdir(), "natsbridge-fh-"));
+  const path = join(dir, "big.bin");
+  writeFileSync(path, bytesOf(3_000_000, 5));
+  // A file server that fails mid-body (a Plik killed during the upload), and then
+  // refuses to start the next uploads (restarting): those never read the file.
+  let uploads = 0;
+  const dying = createServer((req, res) => {
+    if (req.url === "/upload") {
+      if (uploads++ > 0) return void res.writeHead(503).end("restarting");
+      return void res.end(JSON.stringify({ id: "u", uploadToken: "t" }));
+    }
+    req.once("data", () => req.socket.destroy());
+  });
+  await new Promise<void>((r) => dying.listen(0, "127.0.0.1", () => r()));
+  const refusing = {
+    url: `http://127.0.0.1:${(dying.address() as { port: number }).port}`,
+    close: () => new Promise<void>((r) => { dying.closeAllConnections(); dying.close(() => r()); }),
+  };
+  const openOnFile = () =>
+    readdirSync("/proc/self/fd").filter((fd) => {
+      try {
+        return readlinkSync(`/proc/self/fd/${fd}`) === path;
+      } catch {
+        return false;
+      }
+    }).length;
+  try {
+    await rejectsWithCode(
+      () => bridge.send("fh.leak", [["big", path, "binary"]], { fileserver: plikFileServer({ url: refusing.url }) }),
+      "UPLOAD_FAILED",
+    );
+    // Closed, not left to the garbage collector: gone within a moment (Deno closes a read in flight after it).
+    for (let i = 0; i < 20 && openOnFile() > 0; i++) await new Promise((r) => setTimeout(r, 50));
+    assert.equal(openOnFile(), 0, "file handles left open");
+  } finally {
+    await refusing.close();
+    rmSync(dir, { recursive: true, force: true });
+  }
 });

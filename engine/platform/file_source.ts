@@ -15,7 +15,8 @@ export const FILE_CHUNK = 1024 * 1024;
  * Opens a file as a byte stream.
  *
  * @param path File path or `file:` URL.
- * @returns The stream and the file's size.
+ * @returns The stream, the file's size, and `close` for the handle (also
+ *   called when the stream ends or is cancelled).
  *
  * @example
  * ```ts ignore
@@ -25,7 +26,7 @@ export const FILE_CHUNK = 1024 * 1024;
  */
 export async function openFileStream(
   path: string | URL,
-): Promise<{ stream: ReadableStream<Uint8Array>; size: number }> {
+): Promise<{ stream: ReadableStream<Uint8Array>; size: number; close: () => Promise<void> }> {
   const fh = await open(path, "r");
   let size: number;
   try {
@@ -62,5 +63,5 @@ export async function openFileStream(
     },
     cancel: close,
   }, { highWaterMark: 1 });
-  return { stream, size };
+  return { stream, size, close };
 }

@@ -19,7 +19,7 @@ export const FILE_CHUNK = 1024 * 1024;
  */
 export function openFileStream(
   path: string | URL,
-): Promise<{ stream: ReadableStream<Uint8Array>; size: number }> {
+): Promise<{ stream: ReadableStream<Uint8Array>; size: number; close: () => Promise<void> }> {
   return Promise.reject(
     new Error(
       `file paths are not available in the browser (got "${String(path).slice(0, 100)}"): ` +
