@@ -953,3 +953,12 @@ test("a payload that cannot be written to --out (disk full) rejects with the err
   await assert.rejects(() => pipeToFile(source, "/dev/full"), /ENOSPC|No space left/);
   assert.ok(cancelled, "the download was cancelled");
 });
+
+test("a CSV column holding a number a double cannot carry exactly stays text, instead of changing", async () => {
+  // 9007199254740993 arrived as 9007199254740992 and 1e400 as null.
+  const { parseCsv } = await import("../engine/cli/csv.ts");
+  assert.deepEqual(parseCsv("id,f,g\n9007199254740993,1e400,1.5\n12,2,-9007199254740991\n"), [
+    { id: "9007199254740993", f: "1e400", g: 1.5 },
+    { id: "12", f: "2", g: -9007199254740991 },
+  ]);
+});
