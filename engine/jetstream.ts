@@ -112,11 +112,20 @@ export function publishToJetStream(
       // Nothing answered for the subject: either no stream captures it (retrying
       // cannot help: say so now) or JetStream is still starting (retry).
       if (/no responders|503|jetstream is not enabled/i.test(`${(err as Error).message} ${(err as { code?: unknown }).code ?? ""}`)) {
+        // The server said in its INFO that it runs without JetStream: no retry brings it.
+        if (nc.info && !nc.info.jetstream) {
+          throw new TransportError(
+            "CONNECTION_FAILED",
+            `JetStream is not enabled on this server (start nats-server with -js), so "${subject}" cannot be published to a stream`,
+            { correlationId, cause: err },
+          );
+        }
         if (await noStreamFor(nc, subject)) {
-          throw new TransportError("PUBLISH_FAILED", `No JetStream stream captures "${subject}" (create one with ensureStream)`, {
-            correlationId,
-            cause: err,
-          });
+          throw new TransportError(
+            "PUBLISH_FAILED",
+            `No JetStream stream captures "${subject}" (create one with ensureStream, or the CLI's --stream NAME)`,
+            { correlationId, cause: err },
+          );
         }
       }
       throw err;
@@ -663,8 +672,20 @@ async function noStreamFor(nc: NatsConnection, subject: string): Promise<boolean
   }
 }
 
-/** Whether some subject matches both NATS subject patterns (`*` one token, `>` the rest). */
-function subjectsOverlap(a: string, b: string): boolean {
+/**
+ * Whether some subject matches both NATS subject patterns (`*` one token, `>` the rest).
+ *
+ * @param a A subject or pattern.
+ * @param b Another.
+ * @returns `true` when one subject could match both.
+ *
+ * @example
+ * ```ts
+ * import { subjectsOverlap } from "./jetstream.ts";
+ * console.log(subjectsOverlap("jobs.>", "jobs.new"), subjectsOverlap("jobs.a", "jobs.b")); // true false
+ * ```
+ */
+export function subjectsOverlap(a: string, b: string): boolean {
   const x = a.split(".");
   const y = b.split(".");
   for (let i = 0; i < x.length && i < y.length; i++) {

@@ -962,3 +962,26 @@ test("a CSV column holding a number a double cannot carry exactly stays text, in
     { id: "12", f: "2", g: -9007199254740991 },
   ]);
 });
+
+test("send --jetstream: a --stream that is misnamed or does not capture the subject is INVALID_OPTION (exit 2), a server without JetStream fails at once", async () => {
+  const nc = await connect({ servers: nats.url });
+  await ensureStream(nc, { name: "ONLY_A", subjects: ["only.a"] });
+  await nc.close();
+  const other = await run(["send", "only.b", "--text", "hi", "--jetstream", "--stream", "ONLY_A"]);
+  assert.equal(other.code, 2, other.stderr);
+  assert.match(other.stderr, /INVALID_OPTION stream "ONLY_A" captures "only\.a", not "only\.b"/);
+  const bad = await run(["send", "only.a", "--text", "hi", "--jetstream", "--stream", "BAD.STREAM"]);
+  assert.equal(bad.code, 2, bad.stderr);
+  assert.match(bad.stderr, /INVALID_OPTION/);
+  // It retried "jetstream is not enabled" ten times over 11 s.
+  const plain = await startNats({ jetstream: false });
+  try {
+    const t0 = Date.now();
+    const r = await run(["send", "x.y", "--text", "hi", "--jetstream", "--broker", plain.url]);
+    assert.notEqual(r.code, 0);
+    assert.match(r.stderr, /CONNECTION_FAILED .*JetStream is not enabled/);
+    assert.ok(Date.now() - t0 < 5000, `took ${Date.now() - t0} ms`);
+  } finally {
+    await plain.stop();
+  }
+});

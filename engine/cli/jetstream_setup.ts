@@ -7,8 +7,8 @@
  */
 import type { NatsConnection } from "@nats-io/nats-core";
 import { jetstreamManager } from "@nats-io/jetstream";
-import { ensureStream } from "../jetstream.ts";
-import { TransportError } from "../errors.ts";
+import { ensureStream, subjectsOverlap } from "../jetstream.ts";
+import { jetStreamError, OptionsError, TransportError } from "../errors.ts";
 
 /**
  * Creates stream `name` capturing `subject` unless it exists.
@@ -18,6 +18,8 @@ import { TransportError } from "../errors.ts";
  * @param subject Subject (wildcards allowed) the new stream captures.
  * @returns `true` when the stream was created.
  * @throws {TransportError} `CONNECTION_FAILED` when JetStream is not enabled on the server.
+ * @throws {OptionsError} `INVALID_OPTION` for a name NATS refuses, or an existing
+ *   stream that does not capture `subject`.
  */
 export async function streamExists(
   nc: NatsConnection,
@@ -36,12 +38,21 @@ export async function streamExists(
       },
     );
   }
+  let captures: string[];
   try {
-    await jsm.streams.info(name);
-    return false;
+    captures = (await jsm.streams.info(name)).config.subjects ?? [];
   } catch (err) {
-    if (!/not found/i.test((err as Error).message)) throw err;
+    // A name NATS refuses ("BAD.STREAM") is the user's flag, not an outage.
+    if (!/not found/i.test((err as Error).message)) throw jetStreamError(`Cannot use stream "${name}"`, err);
+    await ensureStream(nc, { name, subjects: [subject] });
+    return true;
   }
-  await ensureStream(nc, { name, subjects: [subject] });
-  return true;
+  // Named, it must take the subject: else every publish would fail with a hint that misleads.
+  if (captures.length > 0 && !captures.some((c) => subjectsOverlap(c, subject))) {
+    throw new OptionsError(
+      `stream "${name}" captures ${captures.map((c) => `"${c}"`).join(", ")}, not "${subject}": use a subject it captures, or another --stream`,
+      { field: "stream" },
+    );
+  }
+  return false;
 }
