@@ -985,3 +985,24 @@ test("send --jetstream: a --stream that is misnamed or does not capture the subj
     await plain.stop();
   }
 });
+
+test("send --plik-token (env PLIK_TOKEN) reaches a Plik that requires a token; credentials in --fileserver never reach stderr", async () => {
+  // A CLI user had no way to pass the token, and on Node the URL's secret was printed in the error.
+  const locked = await startPlik({ args: ["-token", "s3cret"] });
+  try {
+    const refused = await run(["send", "tok.a", "--file", file("tok.bin", bytesOf(600_000, 3)), "--fileserver", locked.url]);
+    assert.equal(refused.code, 1, refused.stderr);
+    assert.match(refused.stderr, /UPLOAD_FAILED/);
+    const flag = await run(["send", "tok.a", "--file", file("tok.bin", bytesOf(600_000, 3)), "--fileserver", locked.url, "--plik-token", "s3cret"]);
+    assert.equal(flag.code, 0, flag.stderr);
+    const env = await run(["send", "tok.a", "--file", file("tok.bin", bytesOf(600_000, 3)), "--fileserver", locked.url], {
+      env: { PLIK_TOKEN: "s3cret" },
+    });
+    assert.equal(env.code, 0, env.stderr);
+    const leaky = await run(["send", "tok.a", "--file", file("tok.bin", bytesOf(600_000, 3)), "--fileserver", "http://hunter2@127.0.0.1:1"]);
+    assert.notEqual(leaky.code, 0);
+    assert.doesNotMatch(leaky.stderr, /hunter2/);
+  } finally {
+    await locked.stop();
+  }
+});

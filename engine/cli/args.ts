@@ -25,6 +25,7 @@ export const COMMON_FLAGS: FlagSpec = {
 export const CONNECTION_FLAGS: FlagSpec = {
   broker: { type: "string" },
   fileserver: { type: "string" },
+  "plik-token": { type: "string" },
   store: { type: "string" },
   ttl: { type: "string" },
   "one-shot": { type: "boolean" },

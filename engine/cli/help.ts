@@ -7,6 +7,7 @@
 const CONNECTION = `Connection and store:
   --broker URL            NATS server(s), comma-separated (env NATS_URL, default nats://localhost:4222)
   --fileserver URL        Plik file server (env FILESERVER_URL, default http://localhost:8080)
+  --plik-token TOKEN      Plik upload token, for servers that require one (env PLIK_TOKEN)
   --store KIND            plik (default) | objectstore | objectstore:<bucket> (JetStream Object Store, bucket "natsbridge" by default)
   --ttl DURATION          lifetime of uploaded payloads (default 24h: 86400)
   --one-shot              Plik deletes the file when its first download starts (one receiver only)`;

@@ -7,7 +7,7 @@
  */
 import type { NatsConnection } from "@nats-io/nats-core";
 import { Bridge } from "../bridge.ts";
-import { resolveBrokerUrl, resolveFileserverUrl } from "../config.ts";
+import { readEnv, resolveBrokerUrl, resolveFileserverUrl } from "../config.ts";
 import { connectTo, drainWithin, redact } from "../connection.ts";
 import { checkOrigins } from "../origins.ts";
 import { objectStoreFileServer } from "../handlers/object_store.ts";
@@ -96,7 +96,7 @@ export async function openSession(
   const nc = await connectTo(brokerUrl, "");
   try {
     const store = spec.kind === "plik"
-      ? plikFileServer({ url: fileserverUrl, ttl, oneShot })
+      ? plikFileServer({ url: fileserverUrl, ttl, oneShot, token: stringFlag(values, "plik-token") ?? readEnv("PLIK_TOKEN") })
       : await objectStoreFileServer({ connection: nc, bucket: spec.bucket, ttl });
     const bridge = await Bridge.connect({
       nats_connection: nc,

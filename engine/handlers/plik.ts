@@ -18,6 +18,7 @@ import type { FileServer, StreamUploadResult, UploadContext, UploadHandler, Uplo
 import { DEFAULT_IDLE_TIMEOUT, fetchWithBackoff, openWithBackoff } from "./http_download.ts";
 import { idleGuard, type IdleGuard } from "./idle_guard.ts";
 import { uuid4 } from "../ids.ts";
+import { redact } from "../connection.ts";
 import { meteredStream } from "../streams.ts";
 import { CAN_STREAM_REQUEST_BODY } from "../platform/request_streams.ts";
 
@@ -372,7 +373,8 @@ async function postJson(
       throw abortReason(idle.signal, `Upload of "${errContext.dataname}"`, errContext.correlationId);
     }
     const why = idle.fired ? (idle.signal.reason as Error).message : (err as Error).message;
-    throw new UploadError(`Cannot reach the Plik server to ${what} (${url}): ${why}`, { ...errContext, cause: err });
+    // Credentials in the URL stay out of messages and logs (Node's fetch quotes the URL too).
+    throw new UploadError(`Cannot reach the Plik server to ${what} (${redact(url)}): ${redact(why)}`, { ...errContext, cause: err });
   }
   if (!res.ok) {
     throw new UploadError(
