@@ -764,3 +764,33 @@ test("a file upload that fails closes its file, on every attempt, without waitin
     rmSync(dir, { recursive: true, force: true });
   }
 });
+
+test("an AbortSignal ends a download received as a stream mid-body, at once", async () => {
+  // On Deno the body went on to its end (20 s through a slow link) after Ctrl-C:
+  // the abort reached fetch, which had already returned the response.
+  const size = 4 * 1024 * 1024;
+  const slow = await httpServer((_req, res) => {
+    res.writeHead(200, { "content-length": String(size) });
+    let sent = 0;
+    const timer = setInterval(() => {
+      if (sent >= size) return clearInterval(timer);
+      res.write(new Uint8Array(64 * 1024));
+      sent += 64 * 1024;
+    }, 50);
+  });
+  const env = JSON.parse((await smartsend("abort", [["f", bytesOf(100), "binary"]], {
+    is_publish: false, size_threshold: 1, fileserver_url: plik.url,
+  }))[1]);
+  env.payloads[0].data = `${slow.url}/f`;
+  env.payloads[0].size = size;
+  delete env.payloads[0].metadata.checksum;
+  const ac = new AbortController();
+  const got = await smartreceive(env, { allowed_origins: [slow.url], signal: ac.signal, stream: true, logger: quiet });
+  const reader = (got.payloads[0][1] as ReadableStream<Uint8Array>).getReader();
+  await reader.read();
+  ac.abort();
+  const t0 = Date.now();
+  await rejectsWithCode(async () => { for (;;) if ((await reader.read()).done) break; }, "ABORTED");
+  assert.ok(Date.now() - t0 < 1000, `ended after ${Date.now() - t0} ms`);
+  await slow.close();
+});
