@@ -102,9 +102,10 @@ test("a worker that fails is WORKER_FAILED on send and receive, not corrupt data
   const [, json] = await smartsend("s", [["t", big, "text"]], { is_publish: false, pool, logger: { log() {} } });
   const sends = Array.from({ length: 4 }, () => smartsend("s", [["t", big, "text"]], { is_publish: false, pool, logger: { log() {} } }));
   const receives = Array.from({ length: 4 }, () => smartreceive(json, { pool, logger: { log() {} } }));
+  const outcomes = Promise.allSettled([...sends, ...receives]); // handled before they fail
   await new Promise((r) => setTimeout(r, 0));
   await pool.destroy();
-  const settled = await Promise.allSettled([...sends, ...receives]);
+  const settled = await outcomes;
   const failures = settled.filter((s) => s.status === "rejected").map((s) => (s as PromiseRejectedResult).reason);
   assert.ok(failures.length > 0, "destroy() failed some tasks in flight");
   for (const e of failures) {
