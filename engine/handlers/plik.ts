@@ -20,7 +20,7 @@ import { idleGuard, type IdleGuard } from "./idle_guard.ts";
 import { uuid4 } from "../ids.ts";
 import { redact } from "../connection.ts";
 import { meteredStream } from "../streams.ts";
-import { CAN_STREAM_REQUEST_BODY } from "../platform/request_streams.ts";
+import { CAN_STREAM_REQUEST_BODY, postStreamedBody } from "../platform/request_streams.ts";
 
 /**
  * Options of the Plik handlers.
@@ -163,9 +163,7 @@ function plikSession(options: PlikOptions) {
           method: "POST",
           headers: { "X-UploadToken": uploadToken, ...authHeaders, ...headers },
           body,
-          // Needed by fetch for a streamed request body.
-          ...(body instanceof ReadableStream ? { duplex: "half" } : {}),
-        } as RequestInit, "upload the file", errContext, idle);
+        }, "upload the file", errContext, idle);
         const fileid = stringField(file, "id", errContext);
         const storedName = typeof file.fileName === "string" ? file.fileName : safeFileName(dataname);
         return {
@@ -362,11 +360,16 @@ async function postJson(
   errContext: { correlationId: string; dataname: string },
   idle: IdleGuard,
 ): Promise<Record<string, unknown>> {
-  let res: Response;
+  let status: number;
   let text: string;
   try {
-    res = await fetch(url, { ...init, signal: idle.signal });
-    text = await res.text();
+    if (init.body instanceof ReadableStream) {
+      ({ status, text } = await postStreamedBody(url, init.headers as Record<string, string>, init.body, idle.signal));
+    } else {
+      const res = await fetch(url, { ...init, signal: idle.signal });
+      status = res.status;
+      text = await res.text();
+    }
   } catch (err) {
     // The caller's abort is its own; the guard's is no answer (status 0: tried again).
     if (idle.signal.aborted && !idle.fired) {
@@ -376,10 +379,10 @@ async function postJson(
     // Credentials in the URL stay out of messages and logs (Node's fetch quotes the URL too).
     throw new UploadError(`Cannot reach the Plik server to ${what} (${redact(url)}): ${redact(why)}`, { ...errContext, cause: err });
   }
-  if (!res.ok) {
+  if (status < 200 || status > 299) {
     throw new UploadError(
-      `Plik refused to ${what}: HTTP ${res.status} ${text.slice(0, 200).trim()}`,
-      { ...errContext, status: res.status },
+      `Plik refused to ${what}: HTTP ${status} ${text.slice(0, 200).trim()}`,
+      { ...errContext, status },
     );
   }
   try {
