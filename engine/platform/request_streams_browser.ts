@@ -18,26 +18,26 @@
 export const CAN_STREAM_REQUEST_BODY: boolean = false;
 
 /**
- * POSTs a streamed body with `fetch`, for parity with `request_streams.ts`
- * (unused in browsers, where {@link CAN_STREAM_REQUEST_BODY} is `false`).
+ * Not available in browsers (for parity with `request_streams.ts`): callers
+ * check {@link CAN_STREAM_REQUEST_BODY} and send a `Blob` instead.
  *
- * @param url Where to.
- * @param headers Request headers.
- * @param body The body.
- * @param signal Cancels the request.
- * @returns The status and the answer's text.
+ * @param _url Where to.
+ * @param _headers Request headers.
+ * @param _body The body.
+ * @param _signal Cancels the request.
+ * @returns Never.
  *
  * @example
  * ```ts ignore
- * import { postStreamedBody } from "./request_streams_browser.ts";
+ * import { CAN_STREAM_REQUEST_BODY } from "./request_streams_browser.ts";
+ * if (!CAN_STREAM_REQUEST_BODY) console.log("send a Blob");
  * ```
  */
-export async function postStreamedBody(
-  url: string,
-  headers: Record<string, string>,
-  body: ReadableStream<Uint8Array>,
-  signal: AbortSignal,
+export function postStreamedBody(
+  _url: string,
+  _headers: Record<string, string>,
+  _body: ReadableStream<Uint8Array>,
+  _signal: AbortSignal,
 ): Promise<{ status: number; text: string }> {
-  const res = await fetch(url, { method: "POST", headers, body, duplex: "half", signal } as RequestInit);
-  return { status: res.status, text: await res.text() };
+  return Promise.reject(new Error("browsers cannot stream a request body to an HTTP/1.1 server: send a Blob"));
 }
