@@ -112,6 +112,25 @@ const NUMBER = /^[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?$/;
  * ```
  */
 export function parseCsv(text: string): Record<string, unknown>[] {
+  return parseCsvTable(text).rows;
+}
+
+/**
+ * {@link parseCsv}, with the header's names too: a file with a header and no
+ * rows still names its columns.
+ *
+ * @param text The file's text.
+ * @returns The column names, in order, and one object per data line.
+ * @throws {CsvError} As {@link parseCsv}.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { parseCsvTable } from "./csv.ts";
+ * assert.deepEqual(parseCsvTable("id,name\n"), { header: ["id", "name"], rows: [] });
+ * ```
+ */
+export function parseCsvTable(text: string): { header: string[]; rows: Record<string, unknown>[] } {
   const records = csvRecords(text);
   if (records.length === 0) throw new CsvError("the file is empty: a header line is needed");
   const header = records[0].fields.map((h) => h.trim());
@@ -132,9 +151,10 @@ export function parseCsv(text: string): Record<string, unknown>[] {
     }
   }
   const convert = header.map((_, col) => columnConverter(rows.map((r) => r.fields[col])));
-  return rows.map((r) =>
-    Object.fromEntries(header.map((h, col) => [h, convert[col](r.fields[col])]))
-  );
+  return {
+    header,
+    rows: rows.map((r) => Object.fromEntries(header.map((h, col) => [h, convert[col](r.fields[col])]))),
+  };
 }
 
 /**

@@ -12,7 +12,7 @@ import { deserializeArrowTable } from "../codecs/arrow_table.ts";
 import { resolveSizeThreshold } from "../config.ts";
 import type { PayloadType, SendItem } from "../types.ts";
 import type { ParsedArgs } from "./args.ts";
-import { CsvError, csvRecords, parseCsv } from "./csv.ts";
+import { CsvError, parseCsvTable } from "./csv.ts";
 import { UsageError } from "./exit_codes.ts";
 
 const FILE_TYPES: readonly PayloadType[] = ["image", "audio", "video", "binary"];
@@ -173,10 +173,9 @@ async function tableItem(
   if (ext === ".csv") {
     try {
       const text = await readText(path, "--table", command);
-      const rows = parseCsv(text);
+      const { header, rows } = parseCsvTable(text);
       if (rows.length === 0 && (as ?? "arrowtable") === "arrowtable") {
         // A header and no rows: the columns are kept, typed Null since no cell says more.
-        const header = csvRecords(text)[0].fields.map((h) => h.trim());
         const empty = new Table(Object.fromEntries(header.map((h) => [h, vectorFromArray([], new Null())])));
         return [name, empty, "arrowtable"];
       }
