@@ -23,7 +23,8 @@ import { settleWithin } from "./backoff.ts";
  * ```
  */
 export function serversOf(brokerUrl: string): string[] {
-  return brokerUrl.split(",").map((s) => s.trim()).filter(Boolean);
+  // "alice:pw@host:4222" has no scheme: as a URL it would be of scheme "alice:".
+  return brokerUrl.split(",").map((s) => s.trim()).filter(Boolean).map((s) => s.includes("://") ? s : `nats://${s}`);
 }
 
 /**
@@ -171,8 +172,10 @@ function redactless(server: string): string {
  * ```ts
  * import { redact } from "./connection.ts";
  * console.log(redact("nats://alice:pw@127.0.0.1:4222")); // "nats://***@127.0.0.1:4222"
+ * console.log(redact("alice:pw@127.0.0.1:4222")); // "***@127.0.0.1:4222"
  * ```
  */
 export function redact(url: string): string {
-  return url.replace(/\/\/[^/@,]*@/g, "//***@");
+  // Each server, with a scheme ("nats://u:p@h") or without one ("u:p@h").
+  return url.split(",").map((s) => s.includes("://") ? s.replace(/\/\/[^/@]*@/, "//***@") : s.replace(/^(\s*)[^/@]*@/, "$1***@")).join(",");
 }

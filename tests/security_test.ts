@@ -124,6 +124,21 @@ test("user/password authentication works and the password never reaches the enve
   );
 });
 
+test("a broker_url without a scheme (alice:pw@host:port) connects with its credentials and never shows them", async () => {
+  // It was taken as a URL of scheme "alice:": the password went unredacted into
+  // errors (and, from the Python peer, into every envelope), and TS could not connect.
+  const nats = await startNats({ config: `authorization { users: [ { user: "alice", password: "pa55word" } ] }` });
+  servers.push(nats);
+  const r = await roundTrip({ broker_url: `alice:pa55word@127.0.0.1:${nats.port}` });
+  assert.equal(r.text, "over a secured connection");
+  assert.equal(r.brokerInEnvelope, `***@127.0.0.1:${nats.port}`);
+  const e = await rejectsWithCode(
+    () => smartsend("secure", [["t", "x", "text"]], { broker_url: `alice:wrong-pw@127.0.0.1:${nats.port}`, connect_options: { reconnect: false } }),
+    "CONNECTION_FAILED",
+  );
+  assert.ok(!e.message.includes("wrong-pw"), e.message);
+});
+
 test("NKey authentication through connect_options.authenticator", async () => {
   const user = createUser();
   const seed = new TextDecoder().decode(user.getSeed());

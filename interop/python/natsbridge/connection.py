@@ -21,6 +21,7 @@ DEFAULT_CONNECT_BUDGET = 10.0
 
 
 _CREDENTIALS = re.compile(r"//[^/@,]*@")
+_NO_SCHEME_CREDENTIALS = re.compile(r"^(\s*)[^/@]*@")
 
 
 def redact(url: str) -> str:
@@ -29,8 +30,14 @@ def redact(url: str) -> str:
 
     >>> redact("nats://alice:pw@127.0.0.1:4222,nats://tok@10.0.0.2:4222")
     'nats://***@127.0.0.1:4222,nats://***@10.0.0.2:4222'
+    >>> redact("alice:pw@127.0.0.1:4222")
+    '***@127.0.0.1:4222'
     """
-    return _CREDENTIALS.sub("//***@", url)
+    # Each server, with a scheme ("nats://u:p@h") or without one ("u:p@h").
+    return ",".join(
+        _CREDENTIALS.sub("//***@", s, count=1) if "://" in s else _NO_SCHEME_CREDENTIALS.sub(r"\1***@", s, count=1)
+        for s in url.split(",")
+    )
 
 
 def servers_of(broker_url: str) -> List[str]:

@@ -245,6 +245,20 @@ async def test_broker_credentials_are_redacted_in_the_envelope():
     assert "pw-123" not in text and "tok3n" not in text
 
 
+async def test_broker_credentials_without_a_scheme_are_redacted():
+    # "alice:pw@host:port" has no "//": the password went out in every envelope.
+    env, text = await smartsend("s", [("m", "x", "text")], is_publish=False,
+                                broker_url="alice:pw-123@127.0.0.1:4222,tok3n@127.0.0.2:4222")
+    assert env["broker_url"] == "***@127.0.0.1:4222,***@127.0.0.2:4222"
+    assert "pw-123" not in text and "tok3n" not in text
+    port = free_port()
+    err = await raises_code(
+        lambda: smartsend("s", [("m", "x", "text")], broker_url=f"alice:pw-123@127.0.0.1:{port}"),
+        "CONNECTION_FAILED",
+    )
+    assert "pw-123" not in str(err)
+
+
 async def test_broker_credentials_are_redacted_in_connection_errors():
     port = free_port()
     err = await raises_code(
