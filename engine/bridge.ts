@@ -296,8 +296,8 @@ export class Bridge {
    * @param to The envelope being answered.
    * @param items Payloads of the reply.
    * @param options Send options.
-   * @returns `[envelope, envelopeJson]`.
-   * @throws {OptionsError} When `to` has no `reply_to`.
+   * @returns `[envelope, envelopeJson]`; rejects with {@link OptionsError}
+   *   (`INVALID_OPTION`) when `to` has no `reply_to`.
    */
   reply(
     to: Pick<ReceivedEnvelope, "reply_to" | "msg_id" | "correlation_id">,
@@ -305,7 +305,8 @@ export class Bridge {
     options: SmartSendOptions = {},
   ): Promise<[MsgEnvelopeV1, string]> {
     if (!to.reply_to) {
-      throw new OptionsError("Cannot reply: the envelope has no reply_to", { correlationId: to.correlation_id });
+      // A rejection, not a throw: services chain .catch() on it.
+      return Promise.reject(new OptionsError("Cannot reply: the envelope has no reply_to", { correlationId: to.correlation_id }));
     }
     return this.send(to.reply_to, items, {
       correlation_id: to.correlation_id,

@@ -794,3 +794,13 @@ test("an AbortSignal ends a download received as a stream mid-body, at once", as
   assert.ok(Date.now() - t0 < 1000, `ended after ${Date.now() - t0} ms`);
   await slow.close();
 });
+
+test("Bridge.reply to an envelope without reply_to rejects its promise instead of throwing", async () => {
+  // It threw synchronously: a service doing reply(...).catch(...) died on a plain message.
+  let replying: Promise<unknown> | undefined;
+  assert.doesNotThrow(() => {
+    replying = bridge.reply({ reply_to: "", msg_id: "m-1", correlation_id: "c-1" }, [["t", "x", "text"]]);
+  });
+  const e = await rejectsWithCode(() => replying!, "INVALID_OPTION", /no reply_to/);
+  assert.equal(e.correlationId, "c-1");
+});
