@@ -30,6 +30,7 @@ import { originOf } from "./origins.ts";
 import { logEvent, type Logger } from "./logger.ts";
 import { smartreceive, type SmartReceiveOptions } from "./receive.ts";
 import { watchErrors } from "./streams.ts";
+import { sha256Hex } from "./platform/sha256.ts";
 import type { ReceivedEnvelope } from "./types.ts";
 
 /**
@@ -532,7 +533,9 @@ export async function* consumeEnvelopes(
   }
   const messages = pull();
   const deadLetterSubject = options.dead_letter_subject ?? `natsbridge.dead.${options.stream}`;
-  const seen = new RecentIds(dedupeWindow);
+  // Messages handed over and acked: by msg_id and bytes, and by msg_id alone (to warn of reuse).
+  const handled = new RecentIds(dedupeWindow);
+  const handledIds = new RecentIds(dedupeWindow);
   const nakDelays = backoffDelays(maxDeliver + 1, nakBase, nakMax);
 
   const deadLetter = async (m: JsMsg, err: NatsBridgeError) => {
@@ -592,10 +595,17 @@ export async function* consumeEnvelopes(
         await fail(m, e);
         continue;
       }
-      if (seen.has(env.msg_id)) {
+      // A redelivery, or a producer's retry past the duplicate window, has the
+      // same bytes; another message that reuses the msg_id does not, and is handed over.
+      const handledKey = `${env.msg_id} ${sha256Hex(m.data)}`;
+      if (handled.has(handledKey)) {
         await m.ackAck().catch(() => m.ack());
         logEvent(logger, "debug", env.correlation_id, `Skipped redelivered msg_id ${env.msg_id}`);
         continue;
+      }
+      if (handledIds.has(env.msg_id)) {
+        logEvent(options.receive?.logger ?? logger, "warn", env.correlation_id,
+          `msg_id ${env.msg_id} reused by a different message (${m.subject}#${m.seq}): handed over, as it is not a redelivery`);
       }
       // A payload handed over as a stream is verified as the loop body reads it:
       // its failure, seen here, makes the message fail as a receive failure would.
@@ -606,7 +616,8 @@ export async function* consumeEnvelopes(
         yield handed.env;
         if (streamError === undefined) {
           acked = true;
-          seen.add(env.msg_id);
+          handled.add(handledKey);
+          handledIds.add(env.msg_id);
           // Double-ack: the server confirms, so a lost ack cannot cause a redelivery we don't expect.
           await m.ackAck().catch(() => m.ack());
           await cleanUp(m, env.correlation_id);

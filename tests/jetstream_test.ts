@@ -470,3 +470,22 @@ test("a worker not allowed to change consumers still consumes an existing durabl
     await secured.stop();
   }
 });
+
+test("consume hands over a different message that reuses a msg_id; only the same bytes again are skipped", async () => {
+  // A second message with another payload but the same msg_id was acked and
+  // dropped as a "redelivery", with no error and no dead letter.
+  const js = (await import("@nats-io/jetstream")).jetstream(bridge.connection);
+  const [first, firstJson] = await bridge.send("jobs.reused", [["n", { n: 1 }, "dictionary"]], { jetstream: true });
+  const [, otherJson] = await bridge.send("jobs.reused", [["n", { n: 2 }, "dictionary"]], {
+    is_publish: false, msg_id: first.msg_id, correlation_id: first.correlation_id,
+  });
+  await js.publish("jobs.reused", otherJson); // no Nats-Msg-Id: JetStream keeps it
+  await js.publish("jobs.reused", firstJson); // the first message's very bytes again: a duplicate
+  const warnings: string[] = [];
+  const got = await collect({
+    stream: "JOBS", durable: "reused", filter_subject: "jobs.reused",
+    receive: { logger: { log: (level, line) => void (level === "warn" && warnings.push(line)) } },
+  }, 3, 3000);
+  assert.deepEqual(got.map((e) => e.payloads[0][1]), [{ n: 1 }, { n: 2 }]);
+  assert.match(warnings.join("\n"), /msg_id .* reused by a different message/);
+});
