@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import io
 import json
+import math
 from typing import Any
 
 from .errors import DecodeError, InputError
@@ -261,10 +262,18 @@ def _reject_constant(name: str) -> Any:
     raise ValueError(f"{name} is not valid JSON")
 
 
+def _finite_float(literal: str) -> float:
+    # 1e400 would be inf: refused, as the TypeScript peer refuses it, rather than changed.
+    value = float(literal)
+    if math.isinf(value):
+        raise ValueError(f"the number {literal[:40]} is beyond the double range")
+    return value
+
+
 def _load_json(data: bytes, what: str) -> Any:
     text = _utf8(data, what)
     try:
-        return json.loads(text, parse_constant=_reject_constant)
+        return json.loads(text, parse_constant=_reject_constant, parse_float=_finite_float)
     except (ValueError, RecursionError) as err:
         raise DecodeError(f"{what} payload is not valid JSON: {err}") from None
 

@@ -148,6 +148,9 @@ CORRUPT = [
     ("dictionary", b"{not json"),
     ("dictionary", b"42"),
     ("dictionary", b"NaN"),
+    # Beyond the double range: json.loads made it inf, where TypeScript says DECODE_FAILED.
+    ("dictionary", b'{"a": 1e400}'),
+    ("jsontable", b'[{"a": -2.5E+308}]'),
     ("jsontable", b'{"a": 1}'),
     ("jsontable", b"[1, 2]"),
     ("arrowtable", b""),
