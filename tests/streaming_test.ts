@@ -365,6 +365,21 @@ test("an upload whose source stops producing fails UPLOAD_FAILED after the store
   await rejectsWithCode(() => objectStoreFileServer({ connection: bridge.connection, bucket: "streams", idleTimeout: 0 }), "INVALID_OPTION");
 });
 
+test("[objectstore] a nats-obj link that is malformed (a raw % in the name, no name) is ENVELOPE_INVALID at once, not retried", async () => {
+  // decodeURIComponent threw a URIError, taken as a passing failure: 5 attempts
+  // per delivery, then a nak, then a dead letter as DOWNLOAD_FAILED.
+  const [, json] = await smartsend("s", [["blob", bytesOf(600_000, 7), "binary"]], {
+    is_publish: false, fileserver: stores.objectstore, logger: quiet,
+  });
+  for (const link of ["nats-obj://streams/50%.bin", "nats-obj://streams/", "nats-obj://streams/%E0%A4%A"]) {
+    const env = JSON.parse(json);
+    env.payloads[0].data = link;
+    const t0 = Date.now();
+    await rejectsWithCode(() => smartreceive(env, { fileserver: stores.objectstore, logger: quiet }), "ENVELOPE_INVALID", /Object Store link/);
+    assert.ok(Date.now() - t0 < 500, `${link}: ${Date.now() - t0} ms`);
+  }
+});
+
 test("a Blob's upload reports progress as its bytes go, not once at the start", async () => {
   // Blob.stream() hands over a Blob held in memory as one chunk on Deno and
   // Node: progress said 100% before the first byte was stored.

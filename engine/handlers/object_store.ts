@@ -12,7 +12,7 @@
 import type { NatsConnection } from "../nats_types.ts";
 import { type ObjectInfo, Objm, type ObjectStore, StorageType } from "@nats-io/obj";
 import { abortReason, retry, UPLOAD_RETRY } from "../backoff.ts";
-import { DownloadError, jetStreamError, NatsBridgeError, OptionsError, UploadError } from "../errors.ts";
+import { DownloadError, EnvelopeError, jetStreamError, NatsBridgeError, OptionsError, UploadError } from "../errors.ts";
 import { uuid4 } from "../ids.ts";
 import { checkMillis } from "../config.ts";
 import { DEFAULT_IDLE_TIMEOUT } from "./http_download.ts";
@@ -403,7 +403,9 @@ export function digestToHex(digest: string): string | undefined {
  *
  * @param url The link.
  * @param errContext For the error when the link is malformed.
- * @returns Bucket and object name.
+ * @returns Bucket and object name (percent-decoded).
+ * @throws {EnvelopeError} `ENVELOPE_INVALID` for a link that is not one (no
+ *   name, another scheme, a name that is not percent-encoded).
  *
  * @example
  * ```ts
@@ -417,12 +419,18 @@ export function parseObjectStoreUrl(
   errContext: { correlationId: string; dataname?: string },
 ): { bucket: string; name: string } {
   let u: URL | undefined;
+  let name = "";
   try {
     u = new URL(url);
+    // Names are percent-encoded in links (encodeURIComponent): a raw "%" is not one.
+    name = decodeURIComponent(u.pathname.replace(/^\//, ""));
   } catch { /* below */ }
-  const name = u ? decodeURIComponent(u.pathname.replace(/^\//, "")) : "";
   if (!u || u.protocol !== OBJECT_STORE_SCHEME || !u.host || !name) {
-    throw new DownloadError(`Not an Object Store link (nats-obj://bucket/name): "${url.slice(0, 100)}"`, errContext);
+    // A malformed link stays malformed: no retry, no redelivery cures it.
+    throw new EnvelopeError(
+      `Not an Object Store link (nats-obj://bucket/name, the name percent-encoded): "${url.slice(0, 100)}"`,
+      { ...errContext, field: "data" },
+    );
   }
   return { bucket: u.host, name };
 }
