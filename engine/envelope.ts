@@ -21,7 +21,20 @@ const STRING_KEYS = ENVELOPE_KEYS.filter((k) => k !== "metadata" && k !== "paylo
 const NON_EMPTY_KEYS = new Set(["correlation_id", "msg_id"]);
 const PAYLOAD_STRING_KEYS = ["id", "dataname", "payload_type", "transport", "encoding", "data"] as const;
 // Senders write `Z`; Julia's `Dates.now(UTC)` writes no zone; offsets are legal ISO 8601.
-const TIMESTAMP = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?(Z|[+-]\d{2}:?\d{2})?$/;
+const TIMESTAMP = /^(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2})(?::(\d{2})(?:\.\d{1,9})?)?(?:Z|[+-](\d{2}):?(\d{2}))?$/;
+
+/** Whether `s` is an ISO 8601 timestamp of a real instant (no month 13, February 30 or hour 24). */
+function isTimestamp(s: string): boolean {
+  const m = TIMESTAMP.exec(s);
+  if (!m) return false;
+  const [year, month, day, hour, minute, second = 0, offsetHours = 0, offsetMinutes = 0] = m.slice(1).map((v) =>
+    v === undefined ? undefined : Number(v)
+  ) as number[];
+  const daysInMonth = new Date(Date.UTC(year, month, 0)).getUTCDate();
+  // Second 60: a leap second, which ISO 8601 allows.
+  return month >= 1 && month <= 12 && day >= 1 && day <= daysInMonth && hour <= 23 && minute <= 59 &&
+    second <= 60 && offsetHours <= 23 && offsetMinutes <= 59;
+}
 const HEX64 = /^[0-9a-fA-F]{64}$/;
 
 /**
@@ -83,7 +96,7 @@ export function parseEnvelope(
     if (typeof v !== "string") throw fail(key, `Envelope "${key}" must be a string, got ${kind(v)}`);
     if (NON_EMPTY_KEYS.has(key) && v === "") throw fail(key, `Envelope "${key}" must not be empty`);
   }
-  if (!TIMESTAMP.test(obj.timestamp as string)) {
+  if (!isTimestamp(obj.timestamp as string)) {
     throw fail("timestamp", `Envelope "timestamp" is not ISO 8601: "${clip(obj.timestamp as string)}"`);
   }
   if (!isPlainObject(obj.metadata)) {

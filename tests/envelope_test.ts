@@ -24,6 +24,9 @@ test("parseEnvelope() accepts Python hex ids, zone-less timestamps and the legac
   const env = sampleEnvelope();
   env.msg_id = "0123456789abcdef0123456789abcdef";
   env.timestamp = "2026-03-13T10:30:00.123";
+  for (const real of ["2024-02-29T23:59:60Z", "2026-03-13T10:30:00.123456789+05:30", "2026-03-13T10:30"]) {
+    assert.equal(parseEnvelope(JSON.stringify({ ...env, timestamp: real })).envelope.timestamp, real);
+  }
   env.payloads[0].payload_type = "table";
   const { payloads } = parseEnvelope(env);
   assert.equal(payloads[0].resolvedType, "arrowtable");
@@ -58,7 +61,8 @@ test("parseEnvelope() rejects wrong types in every envelope field", async () => 
   const wrong: Record<string, unknown[]> = {
     correlation_id: [1, null, "", {}],
     msg_id: [1, null, ""],
-    timestamp: [0, "yesterday", "2026-13-99", null],
+    // The shape alone let impossible dates through: month 13, February 30, hour 24.
+    timestamp: [0, "yesterday", "2026-13-99", null, "2026-13-45T99:99:99Z", "2026-02-30T00:00:00Z", "2026-01-01T24:00:00Z", "2026-01-01T10:00:00+25:00"],
     send_to: [1, null, []],
     msg_purpose: [true],
     sender_name: [1],

@@ -6,6 +6,7 @@ Whatever a peer, a log or a webhook hands us becomes a checked envelope or an
 
 from __future__ import annotations
 
+import calendar
 import json
 import re
 from dataclasses import dataclass, field
@@ -63,8 +64,25 @@ _STRING_KEYS = ENVELOPE_KEYS[:12]
 _NON_EMPTY_KEYS = frozenset({"correlation_id", "msg_id"})
 # Senders write `Z`; Julia's `Dates.now(UTC)` writes no zone; offsets are legal ISO 8601.
 _TIMESTAMP = re.compile(
-    r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?(Z|[+-]\d{2}:?\d{2})?", re.ASCII
+    r"(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2})(?::(\d{2})(?:\.\d{1,9})?)?(?:Z|[+-](\d{2}):?(\d{2}))?", re.ASCII
 )
+
+
+def _is_timestamp(s: str) -> bool:
+    """Whether ``s`` is an ISO 8601 timestamp of a real instant (no month 13,
+    February 30 or hour 24; second 60 is a leap second, which ISO 8601 allows).
+
+    >>> _is_timestamp("2024-02-29T23:59:60Z"), _is_timestamp("2026-02-30T00:00:00Z")
+    (True, False)
+    """
+    m = _TIMESTAMP.fullmatch(s)
+    if not m:
+        return False
+    year, month, day, hour, minute, second, offset_hours, offset_minutes = (int(g or 0) for g in m.groups())
+    if not 1 <= month <= 12:
+        return False
+    return (1 <= day <= calendar.monthrange(year, month)[1] and hour <= 23 and minute <= 59
+            and second <= 60 and offset_hours <= 23 and offset_minutes <= 59)
 _HEX64 = re.compile(r"[0-9a-fA-F]{64}", re.ASCII)
 _MAX_SAFE_INTEGER = 2**53 - 1
 
@@ -214,7 +232,7 @@ def parse_envelope(
             raise fail(key, f'Envelope "{key}" must be a string, got {_kind(v)}')
         if key in _NON_EMPTY_KEYS and v == "":
             raise fail(key, f'Envelope "{key}" must not be empty')
-    if not _TIMESTAMP.fullmatch(obj["timestamp"]):
+    if not _is_timestamp(obj["timestamp"]):
         raise fail("timestamp", f'Envelope "timestamp" is not ISO 8601: "{_clip(obj["timestamp"])}"')
     if not isinstance(obj["metadata"], dict):
         raise fail("metadata", f'Envelope "metadata" must be an object, got {_kind(obj["metadata"])}')

@@ -135,6 +135,7 @@ def test_dataclasses_round_trip_and_keep_extra_keys():
 
 @pytest.mark.parametrize(
     "timestamp", ["2026-03-13T10:30:00", "2026-03-13T10:30:00.123456789", "2026-03-13T10:30:00+01:00",
+                  "2024-02-29T23:59:60Z",
                   "2026-03-13T10:30Z", "2026-03-13T10:30:00.1-0500"],
 )
 def test_accepts_zone_less_and_offset_timestamps(timestamp):
@@ -220,6 +221,9 @@ BAD_ENVELOPES = [
     ("empty msg_id", mutate(lambda o: o.update(msg_id="")), "ENVELOPE_INVALID", "msg_id"),
     ("null send_to", mutate(lambda o: o.update(send_to=None)), "ENVELOPE_INVALID", "send_to"),
     ("bad timestamp", mutate(lambda o: o.update(timestamp="13/03/2026")), "ENVELOPE_INVALID", "timestamp"),
+    ("impossible timestamp", mutate(lambda o: o.update(timestamp="2026-13-45T99:99:99Z")), "ENVELOPE_INVALID", "timestamp"),
+    ("february 30", mutate(lambda o: o.update(timestamp="2026-02-30T00:00:00Z")), "ENVELOPE_INVALID", "timestamp"),
+    ("hour 24", mutate(lambda o: o.update(timestamp="2026-01-01T24:00:00Z")), "ENVELOPE_INVALID", "timestamp"),
     ("metadata array", mutate(lambda o: o.update(metadata=[])), "ENVELOPE_INVALID", "metadata"),
     ("payloads object", mutate(lambda o: o.update(payloads={})), "ENVELOPE_INVALID", "payloads"),
     ("payload not object", mutate(lambda o: o.update(payloads=["x"])), "ENVELOPE_INVALID", "payloads[0]"),
