@@ -718,3 +718,62 @@ test("deserializeArrowTable() refuses a compressed buffer that decodes past the 
     assert.ok(deserializeArrowTable(bytes).numRows > 0);
   }
 });
+
+/** A Zstandard frame that names no content size: RLE blocks of 128 KiB of `byte`, `total` bytes out of 4 bytes per block. */
+function zstdFrameWithoutSize(total: number, byte = 0): Uint8Array {
+  const BLOCK = 128 * 1024;
+  if (total === 0) return new Uint8Array([0x28, 0xb5, 0x2f, 0xfd, 0x00, 0x38, 1, 0, 0]); // one empty raw block
+  const blocks = Math.ceil(total / BLOCK);
+  const frame = new Uint8Array(6 + blocks * 4);
+  frame.set([0x28, 0xb5, 0x2f, 0xfd, 0x00, 0x38]); // magic; no content size, not single segment; 128 KiB window
+  for (let i = 0; i < blocks; i++) {
+    const size = Math.min(BLOCK, total - i * BLOCK);
+    const header = (size << 3) | (1 << 1) | (i === blocks - 1 ? 1 : 0); // RLE block
+    frame.set([header & 255, (header >> 8) & 255, (header >> 16) & 255, byte], 6 + i * 4);
+  }
+  return frame;
+}
+
+test("decompressZstd() stops at the cap on what it actually writes, also for frames that name no size (a compression bomb)", async () => {
+  // The cap was checked only against a size the first frame declared: 49 KB of
+  // frames without one decoded to 1.5 GiB, past the 1 GiB cap.
+  const { setMaxArrowDecompressedBytes, DEFAULT_MAX_ARROW_DECOMPRESSED_BYTES } = await import("../engine/codecs/arrow_compression.ts");
+  assert.deepEqual(decompressZstd(zstdFrameWithoutSize(300_000, 7)), new Uint8Array(300_000).fill(7));
+  setMaxArrowDecompressedBytes(8 * 1024 * 1024);
+  try {
+    assertDecodeError(() => decompressZstd(zstdFrameWithoutSize(64 * 1024 * 1024)), /over the cap of 8388608/);
+    // A small first frame that declares its size, then one that does not.
+    // magic; single segment, a 1-byte content size of 16; one raw block of 16 bytes.
+    const declared = new Uint8Array([0x28, 0xb5, 0x2f, 0xfd, 0x20, 16, (16 << 3) | 1, 0, 0, ...new Uint8Array(16).fill(3)]);
+    assert.deepEqual(decompressZstd(declared), new Uint8Array(16).fill(3));
+    const both = new Uint8Array([...declared, ...zstdFrameWithoutSize(64 * 1024 * 1024)]);
+    assertDecodeError(() => decompressZstd(both), /over the cap/);
+  } finally {
+    setMaxArrowDecompressedBytes(DEFAULT_MAX_ARROW_DECOMPRESSED_BYTES);
+  }
+});
+
+test("deserializeArrowTable() caps what all of a table's compressed buffers decode to together", async () => {
+  // The cap was per buffer: a table of many buffers each under it decoded to many times it.
+  const { setMaxArrowDecompressedBytes, DEFAULT_MAX_ARROW_DECOMPRESSED_BYTES } = await import("../engine/codecs/arrow_compression.ts");
+  const { RecordBatchStreamWriter, tableFromArrays } = await import("apache-arrow");
+  const registered = compressionRegistry.get(CompressionType.ZSTD)!;
+  // apache-arrow has no Zstandard encoder: the columns are zeros, which these frames decode to.
+  compressionRegistry.set(CompressionType.ZSTD, { ...registered, encode: (b: Uint8Array) => zstdFrameWithoutSize(b.byteLength) });
+  let ipc: Uint8Array;
+  try {
+    const writer = new RecordBatchStreamWriter({ compressionType: CompressionType.ZSTD });
+    writer.write(tableFromArrays({ a: new Int8Array(5 * 1024 * 1024), b: new Int8Array(5 * 1024 * 1024) }));
+    writer.finish();
+    ipc = writer.toUint8Array(true);
+  } finally {
+    compressionRegistry.set(CompressionType.ZSTD, registered);
+  }
+  assert.equal(deserializeArrowTable(ipc).numRows, 5 * 1024 * 1024);
+  setMaxArrowDecompressedBytes(8 * 1024 * 1024);
+  try {
+    assertDecodeError(() => deserializeArrowTable(ipc), /more than the cap of 8388608 bytes in total/);
+  } finally {
+    setMaxArrowDecompressedBytes(DEFAULT_MAX_ARROW_DECOMPRESSED_BYTES);
+  }
+});

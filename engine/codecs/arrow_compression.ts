@@ -24,7 +24,7 @@
  * @module
  */
 import { compressionRegistry, CompressionType } from "apache-arrow";
-import { decompress as zstdDecompress } from "fzstd";
+import { Decompress as ZstdDecompress } from "fzstd";
 // @ts-types="./lz4js.d.ts"
 import lz4js from "lz4js";
 import xxh32Module from "lz4js/xxh32.js";
@@ -199,6 +199,7 @@ export function decompressLz4Frame(data: Uint8Array): Uint8Array {
   const frames = parseLz4Frames(data);
   const total = frames.reduce((sum, f) => sum + f.bound, 0);
   checkDecompressedSize(total, "LZ4");
+  spend(total);
   let out: Uint8Array;
   try {
     out = new Uint8Array(total);
@@ -275,22 +276,40 @@ export function decompressZstd(data: Uint8Array): Uint8Array {
   if (data.length === 0) throw new DecodeError("ZSTD data is empty");
   const declared = zstdContentSize(data);
   if (declared !== undefined) checkDecompressedSize(declared, "ZSTD");
-  let out: Uint8Array;
+  // A frame need not declare its size, and a later frame's is never looked at:
+  // the cap holds on what is written, block by block (a 49 KB bomb of
+  // frames without one decoded to 1.5 GiB).
+  const pieces: Uint8Array[] = [];
+  let total = 0;
   try {
-    out = zstdDecompress(data);
+    const decoder = new ZstdDecompress((piece) => {
+      total += piece.byteLength;
+      checkDecompressedSize(total, "ZSTD");
+      spend(piece.byteLength);
+      pieces.push(piece.slice()); // fzstd reuses its window
+    });
+    decoder.push(data, true);
   } catch (err) {
+    if (err instanceof DecodeError) throw err;
     throw new DecodeError(
       `ZSTD data is corrupt: ${err instanceof Error ? err.message : String(err)}`,
       { cause: err },
     );
   }
-  // fzstd returns a view at byte offset 12 of its window buffer; apache-arrow needs
-  // 8-byte aligned buffers to view Int64, Float64 and timestamp columns in place.
-  return out.byteOffset % 8 === 0 ? out : out.slice();
+  if (pieces.length === 1) return pieces[0]; // slice() made it 8-byte aligned
+  // One buffer, 8-byte aligned as apache-arrow needs to view Int64, Float64 and
+  // timestamp columns in place.
+  const out = new Uint8Array(total);
+  let at = 0;
+  for (const piece of pieces) {
+    out.set(piece, at);
+    at += piece.byteLength;
+  }
+  return out;
 }
 
 /**
- * Default {@link setMaxArrowDecompressedBytes}: 1 GiB per compressed Arrow buffer.
+ * Default {@link setMaxArrowDecompressedBytes}: 1 GiB per Arrow table's compressed buffers.
  *
  * @example Restoring the default after lowering the cap
  * ```ts
@@ -303,9 +322,10 @@ export const DEFAULT_MAX_ARROW_DECOMPRESSED_BYTES = 1024 * 1024 * 1024;
 let maxDecompressed = DEFAULT_MAX_ARROW_DECOMPRESSED_BYTES;
 
 /**
- * Sets the largest size one compressed Arrow buffer may decode to. A peer's
- * table claiming more (a decompression bomb) is a `DecodeError` before
- * anything that large is allocated. Process-wide.
+ * Sets the largest size a table's compressed Arrow buffers may decode to, each
+ * and all together (counted on what is written, not on sizes the data claims). A peer's
+ * table decoding to more (a decompression bomb) is a `DecodeError` once it
+ * passes the cap, before more is allocated. Process-wide.
  *
  * @param bytes The cap.
  *
@@ -326,6 +346,43 @@ function checkDecompressedSize(size: number, codec: string): void {
     throw new DecodeError(
       `${codec} data would decode to ${size} bytes, over the cap of ${maxDecompressed} (setMaxArrowDecompressedBytes)`,
     );
+  }
+}
+
+/** Bytes the table being read may still decompress to; `undefined` outside {@link withDecompressionBudget}. */
+let budget: number | undefined;
+
+/** Counts `bytes` against the table's budget: many buffers each under the cap may not pass it together. */
+function spend(bytes: number): void {
+  if (budget === undefined) return;
+  budget -= bytes;
+  if (budget < 0) {
+    throw new DecodeError(
+      `the table's compressed buffers decode to more than the cap of ${maxDecompressed} bytes in total (setMaxArrowDecompressedBytes)`,
+    );
+  }
+}
+
+/**
+ * Runs `read` (which reads one Arrow table, synchronously) with the cap of
+ * {@link setMaxArrowDecompressedBytes} on all its compressed buffers together.
+ *
+ * @param read Reads the table.
+ * @returns What `read` returns.
+ *
+ * @example
+ * ```ts
+ * import { withDecompressionBudget } from "./arrow_compression.ts";
+ * console.log(withDecompressionBudget(() => 42)); // 42
+ * ```
+ */
+export function withDecompressionBudget<T>(read: () => T): T {
+  const outer = budget;
+  budget = maxDecompressed;
+  try {
+    return read();
+  } finally {
+    budget = outer;
   }
 }
 

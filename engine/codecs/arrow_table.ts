@@ -57,7 +57,7 @@ import {
   Vector,
 } from "apache-arrow";
 import { DecodeError, InputError } from "../errors.ts";
-import { registerArrowCompression } from "./arrow_compression.ts";
+import { registerArrowCompression, withDecompressionBudget } from "./arrow_compression.ts";
 import { describe } from "./text.ts";
 import { tableFromRows } from "./arrow_rows.ts";
 
@@ -146,7 +146,7 @@ export function deserializeArrowTable(bytes: Uint8Array): Table {
   }
   if (bytes.length === 0) throw new DecodeError("arrowtable payload is empty");
   try {
-    const table = startsWithArrowMagic(bytes) ? readFileFormat(bytes) : readStreamFormat(bytes);
+    const table = withDecompressionBudget(() => startsWithArrowMagic(bytes) ? readFileFormat(bytes) : readStreamFormat(bytes));
     checkTable(table);
     return table;
   } catch (err) {
