@@ -950,7 +950,7 @@ test("a payload that cannot be written to --out (disk full) rejects with the err
     pull: (c) => c.enqueue(new Uint8Array(1024 * 1024)),
     cancel: () => void (cancelled = true),
   });
-  await assert.rejects(() => pipeToFile(source, "/dev/full"), /ENOSPC|No space left/);
+  await assert.rejects(() => pipeToFile(source, "/dev/full", "w"), /ENOSPC|No space left/);
   assert.ok(cancelled, "the download was cancelled");
 });
 
@@ -1048,5 +1048,27 @@ test("Ctrl-C during a link download that listen --out streams to disk stops it a
   } finally {
     server.closeAllConnections();
     await new Promise((r) => server.close(r));
+  }
+});
+
+test("listen --out never writes through a symlink planted in the folder", async () => {
+  // access() took a dangling link for a free name and writeFile followed it:
+  // the payload landed wherever the link pointed.
+  const { PayloadWriter } = await import("../engine/cli/save.ts");
+  const { symlinkSync, lstatSync } = await import("node:fs");
+  const { out } = fresh();
+  const target = join(work, "victim_target");
+  symlinkSync(target, join(out, "secret.bin.part"));
+  symlinkSync(target, join(out, "other.bin"));
+  const writer = new PayloadWriter(out);
+  const saved = [
+    await writer.write("secret.bin", "binary", bytesOf(10, 1)),
+    await writer.write("other.bin", "binary", new Blob([bytesOf(10, 2) as Uint8Array<ArrayBuffer>]).stream()),
+  ];
+  await writer.commit();
+  assert.equal(existsSync(target), false, "written through the link");
+  for (const path of saved) {
+    assert.ok(!lstatSync(path).isSymbolicLink(), path);
+    assert.ok(!path.endsWith("/secret.bin") && !path.endsWith("/other.bin"), path);
   }
 });

@@ -11,7 +11,7 @@
  * @module
  */
 import { createWriteStream } from "node:fs";
-import { access, mkdir, rename, rm, writeFile } from "node:fs/promises";
+import { lstat, mkdir, rename, rm, writeFile } from "node:fs/promises";
 import { extname, join } from "node:path";
 import { serializeArrowTable } from "../codecs/arrow_table.ts";
 import type { PayloadType } from "../types.ts";
@@ -89,7 +89,8 @@ export class PayloadWriter {
     if (value instanceof ReadableStream) {
       await pipeToFile(value as ReadableStream<Uint8Array>, part);
     } else {
-      await writeFile(part, bytesOf(type, value));
+      // "wx": created here, never through a link planted since the name was chosen.
+      await writeFile(part, bytesOf(type, value), { flag: "wx" });
     }
     return final;
   }
@@ -123,9 +124,10 @@ export class PayloadWriter {
   }
 }
 
+/** Whether anything is at `path`, a symlink too (dangling or not): access() follows links. */
 async function exists(path: string): Promise<boolean> {
   try {
-    await access(path);
+    await lstat(path);
     return true;
   } catch {
     return false;
@@ -152,7 +154,9 @@ function bytesOf(type: PayloadType, value: unknown): Uint8Array {
  * cancels the stream, so its download stops, and rejects with the error.
  *
  * @param stream The bytes.
- * @param path The file (created or truncated).
+ * @param path The file.
+ * @param flags How it is opened: by default created, and never through a
+ *   symlink planted since its name was chosen ("wx").
  * @returns When the file is closed.
  *
  * @example
@@ -161,8 +165,8 @@ function bytesOf(type: PayloadType, value: unknown): Uint8Array {
  * await pipeToFile(new Blob(["hi"]).stream(), "/tmp/hi.txt");
  * ```
  */
-export async function pipeToFile(stream: ReadableStream<Uint8Array>, path: string): Promise<void> {
-  const file = createWriteStream(path);
+export async function pipeToFile(stream: ReadableStream<Uint8Array>, path: string, flags = "wx"): Promise<void> {
+  const file = createWriteStream(path, { flags });
   let failure: Error | undefined;
   const closed = new Promise<void>((resolve, reject) => {
     file.once("close", resolve);
