@@ -459,6 +459,7 @@ test("serializeArrowTable() refuses nested values it cannot carry unchanged, nam
     [[{ s: "a\ud800" }], /^arrowtable column "s" row 0 holds a string with a lone surrogate at index 1/],
     [[{ m: new Map([["a", 1]]) }], /^arrowtable rows could not be made into an Arrow table: column "m" row 0 holds a Map/],
     [[{ s: { u: new Uint8Array(2) } }], /column "s\.u" row 0 holds a Uint8Array/],
+    [[{ l: JSON.parse("[".repeat(50_000) + "]".repeat(50_000)) }], /row 0 is nested deeper than 512 levels/],
   ];
   for (const [rows, message] of cases) assertInputError(() => serializeArrowTable(rows), message);
 });

@@ -108,6 +108,24 @@ test("dictionary and jsontable refuse a number a JavaScript number cannot hold, 
   }
 });
 
+test("dictionary and jsontable nested deeper than 512 levels are refused both ways, as the Python peer refuses them", async () => {
+  // 50,000 levels were accepted, and then overflowed the stack of whatever
+  // serialized them again (the CLI's --out and --json crashed, under JetStream in a loop).
+  const nest = (depth: number) => JSON.parse("[".repeat(depth) + "]".repeat(depth));
+  for (const type of ["dictionary", "jsontable"] as const) {
+    const c = codecFor(type);
+    const wrap = (v: unknown) => type === "dictionary" ? { v } : [{ v }];
+    const ok = wrap(nest(500));
+    assert.deepEqual(c.deserialize(c.serialize(ok)), ok);
+    await rejectsWithCode(() => c.serialize(wrap(nest(600))), "INVALID_INPUT", /nested deeper than 512 levels/);
+    await rejectsWithCode(() => c.serialize(wrap(nest(50_000))), "INVALID_INPUT", /nested deeper than 512 levels/);
+    const deep = new TextEncoder().encode(JSON.stringify(wrap(nest(600))));
+    await rejectsWithCode(() => c.deserialize(deep), "DECODE_FAILED", /nested deeper than 512 levels/);
+    // Brackets inside strings do not count.
+    c.deserialize(new TextEncoder().encode(JSON.stringify(wrap("[".repeat(2000)))));
+  }
+});
+
 test("binary codecs pass bytes through without copying", async () => {
   for (const t of ["image", "audio", "video", "binary"] as const) {
     const c = codecFor(t);

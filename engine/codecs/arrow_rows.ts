@@ -34,6 +34,8 @@ import { InputError } from "../errors.ts";
 import { describe, loneSurrogateAt } from "./text.ts";
 
 const INT64_MIN = -(2n ** 63n);
+/** Deepest nesting of a row value, as for `dictionary` payloads: deeper would overflow the stack here. */
+const MAX_DEPTH = 512;
 const INT64_MAX = 2n ** 63n - 1n;
 
 /** The kinds of value a row may hold, each with one Arrow type. */
@@ -80,7 +82,7 @@ export function tableFromRows(rows: unknown[]): Table {
     for (const key of Object.keys(row)) {
       let shape = columns.get(key);
       if (!shape) columns.set(key, shape = { firstRow: i });
-      observe(shape, (row as Record<string, unknown>)[key], key, i);
+      observe(shape, (row as Record<string, unknown>)[key], key, i, 1);
     }
   }
   const vectors: Record<string, Vector> = {};
@@ -93,8 +95,11 @@ export function tableFromRows(rows: unknown[]): Table {
 }
 
 /** Notes `value`'s kind at `path`, and of everything inside it. */
-function observe(shape: Shape, value: unknown, path: string, row: number): void {
+function observe(shape: Shape, value: unknown, path: string, row: number, depth: number): void {
   if (value === null || value === undefined) return;
+  if (depth > MAX_DEPTH) {
+    throw new InputError(`arrowtable column "${path.slice(0, 80)}…" row ${row} is nested deeper than ${MAX_DEPTH} levels`);
+  }
   const kind = kindOf(value, path, row);
   if (!shape.kind) {
     shape.kind = kind;
@@ -107,13 +112,13 @@ function observe(shape: Shape, value: unknown, path: string, row: number): void 
   }
   if (kind === "an array") {
     shape.items ??= { firstRow: row };
-    for (const item of value as unknown[]) observe(shape.items, item, `${path}[]`, row);
+    for (const item of value as unknown[]) observe(shape.items, item, `${path}[]`, row, depth + 1);
   } else if (kind === "an object") {
     shape.fields ??= new Map();
     for (const [key, inner] of Object.entries(value as object)) {
       let field = shape.fields.get(key);
       if (!field) shape.fields.set(key, field = { firstRow: row });
-      observe(field, inner, `${path}.${key}`, row);
+      observe(field, inner, `${path}.${key}`, row, depth + 1);
     }
   }
 }

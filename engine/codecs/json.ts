@@ -134,9 +134,39 @@ function stringify(data: unknown, what: string): string {
       cause: err,
     });
   }
-  // After stringify, which has refused cycles and bigints: the walk ends.
+  if (deeperThan(text, MAX_JSON_DEPTH)) throw new InputError(tooDeep(what));
+  // After stringify, which has refused cycles and bigints, and the depth check: the walk ends.
   assertJsonKeeps(data, "", what);
   return text;
+}
+
+/**
+ * Deepest nesting a `dictionary` or `jsontable` may have. The Python peer's
+ * parser stops near 1000 levels; deeper values also overflow the stack of any
+ * recursive code that handles them later (50,000 levels crashed the CLI).
+ */
+const MAX_JSON_DEPTH = 512;
+
+const tooDeep = (what: string) =>
+  `${what} payload is nested deeper than ${MAX_JSON_DEPTH} levels, more than peers read or recursive code handles`;
+
+/** Whether valid JSON `text` nests arrays and objects deeper than `max`; brackets in strings do not count. */
+function deeperThan(text: string, max: number): boolean {
+  if (text.length <= 2 * max) return false; // each level takes two characters
+  let depth = 0;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (c === 0x22) { // a string: to its closing quote, over escapes
+      for (i++; i < text.length; i++) {
+        const d = text.charCodeAt(i);
+        if (d === 0x5c) i++;
+        else if (d === 0x22) break;
+      }
+    } else if (c === 0x5b || c === 0x7b) {
+      if (++depth > max) return true;
+    } else if (c === 0x5d || c === 0x7d) depth--;
+  }
+  return false;
 }
 
 /**
@@ -207,6 +237,7 @@ function parse(bytes: Uint8Array, what: string): unknown {
   } catch (err) {
     throw new DecodeError(`${what} payload is not valid JSON: ${(err as Error).message}`);
   }
+  if (deeperThan(text, MAX_JSON_DEPTH)) throw new DecodeError(tooDeep(what));
   assertNumbersExact(text, what);
   return value;
 }
