@@ -380,6 +380,30 @@ test("[objectstore] a nats-obj link that is malformed (a raw % in the name, no n
   }
 });
 
+test("[objectstore] an object whose metadata lies about its chunk size is still read a few MiB ahead, not whole", async () => {
+  // max_chunk_size: 1 made a read ask for 4 million chunks ahead: the whole
+  // object came at once, and the server dropped the connection as a slow consumer.
+  const src = generated(96); // 24 MiB in 256 KiB chunks
+  const [, json] = await smartsend("s", [["bin", src.stream, "binary"]], { is_publish: false, fileserver: stores.objectstore, logger: quiet });
+  const metaSubject = `$O.streams.M.${btoa(nameOf(json)).replace(/\+/g, "-").replace(/\//g, "_")}`;
+  const meta = (await jsm.streams.getMessage("OBJ_streams", { last_by_subj: metaSubject }))!.json<Record<string, unknown>>();
+  const h = headers();
+  h.set("Nats-Rollup", "sub");
+  await jetstream(bridge.connection).publish(metaSubject, JSON.stringify({ ...meta, options: { max_chunk_size: 1 } }), { headers: h });
+  const r = await smartreceive(json, { fileserver: stores.objectstore, stream: true, logger: quiet });
+  const reader = (r.payloads[0][1] as ReadableStream<Uint8Array>).getReader();
+  let size = (await reader.read()).value!.byteLength;
+  await new Promise((res) => setTimeout(res, 500)); // a slow reader: the rest waits on the server
+  const delivered = Math.max(...await objectConsumers());
+  assert.ok(delivered <= 40, `${delivered} of 96 chunks delivered ahead of a reader that took one`);
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    size += value.byteLength;
+  }
+  assert.equal(size, 96 * 256 * 1024);
+});
+
 test("a Blob's upload reports progress as its bytes go, not once at the start", async () => {
   // Blob.stream() hands over a Blob held in memory as one chunk on Deno and
   // Node: progress said 100% before the first byte was stored.

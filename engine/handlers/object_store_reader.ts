@@ -89,6 +89,11 @@ const abandoned = new FinalizationRegistry<() => void>((stop) => stop());
 
 /** Chunk size of objects whose meta does not say (the Object Store clients' default). */
 const DEFAULT_CHUNK = 128 * 1024;
+/** Range a declared chunk size is kept in when counting read-ahead. */
+const MIN_CHUNK = 16 * 1024;
+const MAX_CHUNK = 8 * 1024 * 1024;
+/** nats-server's default max_payload: a chunk no larger always fits one pull. */
+const MAX_MESSAGE_BYTES = 1024 * 1024;
 
 /**
  * A read that receives nothing for this long fails instead of waiting forever
@@ -176,7 +181,13 @@ export async function readObjectChunks(
   let messages: ConsumerMessages | undefined;
   let iterator: AsyncIterator<JsMsg> | undefined;
   let stopped = false;
-  const chunkSize = info.options?.max_chunk_size || DEFAULT_CHUNK;
+  // The object's own word for its chunk size, kept to a sane range: a writer
+  // may lie (max_chunk_size 1 asked for 4 million chunks ahead, and the server
+  // dropped the connection as a slow consumer). The pull is also capped in bytes.
+  const declared = Number(info.options?.max_chunk_size);
+  const chunkSize = Number.isFinite(declared) && declared > 0
+    ? Math.min(Math.max(declared, MIN_CHUNK), MAX_CHUNK)
+    : DEFAULT_CHUNK;
   // Stream sequence of the last chunk delivered: where a replacement consumer starts.
   let lastSeq = 0;
   // The current consumer was stopped to be replaced: its iterator's end is not the object's.
@@ -215,8 +226,11 @@ export async function readObjectChunks(
     // Heartbeats every second: a consumer lost with a cluster node is noticed
     // (two missed) and recreated from the last chunk seen within ~2 s, where
     // the 30 s default would hold the read that long.
+    const chunks = chunksAhead();
     messages = await consumer.consume({
-      max_messages: chunksAhead(),
+      // In bytes, not chunks: bounded whatever the chunks really weigh, with
+      // room for one of the largest messages a server takes, so a read never stalls.
+      max_bytes: Math.max(chunks * chunkSize, MAX_MESSAGE_BYTES) + 64 * 1024,
       expires: 5_000,
       idle_heartbeat: 1_000,
     });
