@@ -109,10 +109,11 @@ export interface SmartReceiveOptions {
   /** Beyond the spec: the codec pool (worker threads) to use. @default {defaultCodecPool()} */
   pool?: CodecPool;
   /**
-   * Beyond the spec: largest link payload (bytes) this receiver accepts; a
-   * bigger announced size is refused before any request, and a download is cut
-   * off at the announced size. Streams are not held in memory, but the cap
-   * applies to them too.
+   * Beyond the spec: largest link payload (bytes) this receiver accepts, and
+   * the most the link payloads of one message received into memory may
+   * announce together; more is refused before any request, and a download is
+   * cut off at its announced size. Streams are not held in memory, but the cap
+   * applies to each of them too.
    * @default {2147483648 (2 GiB)}
    */
   max_download_bytes?: number;
@@ -363,6 +364,16 @@ export async function smartreceive(
         throw inContext(p, err);
       }
     });
+    // Each link is within the cap, and so must be what they hold in memory together:
+    // fetched at once, ten links to one big file would take ten times its size.
+    const held = payloads.reduce((n, p) => p.transport === "link" && !streamWanted(p) ? n + p.size : n, 0);
+    if (held > maxDownload) {
+      throw new DownloadError(
+        `The link payloads of this message announce ${held} bytes together, over this receiver's max_download_bytes of ${maxDownload} (receive them with stream: true)`,
+        { correlationId },
+        "PAYLOAD_TOO_LARGE",
+      );
+    }
     received = inline.every((r) => r !== undefined) ? inline as ReceivedPayload[] : await Promise.all(payloads.map((p, i) =>
       inline[i] ?? receiveOne(p).catch((err) => {
         const e = inContext(p, err);

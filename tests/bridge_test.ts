@@ -804,3 +804,21 @@ test("Bridge.reply to an envelope without reply_to rejects its promise instead o
   const e = await rejectsWithCode(() => replying!, "INVALID_OPTION", /no reply_to/);
   assert.equal(e.correlationId, "c-1");
 });
+
+test("the link payloads one message would hold in memory together are capped by max_download_bytes, before any request", async () => {
+  // The cap was per payload, and all were fetched at once: a 3 KB envelope
+  // linking one 200 MB file ten times took the receiver to 2 GB.
+  const files = await httpServer((_req, res) => res.end(new Uint8Array(1000)));
+  const [, json] = await smartsend("cap", [["a", bytesOf(1000), "binary"]], { is_publish: false, size_threshold: 1, fileserver_url: plik.url, logger: quiet });
+  const env = JSON.parse(json);
+  const link = { ...env.payloads[0], data: `${files.url}/f`, metadata: {} };
+  env.payloads = [0, 1, 2].map((i) => ({ ...link, id: `p${i}`, dataname: `p${i}` }));
+  const options = { allowed_origins: [files.url], max_download_bytes: 2500, logger: quiet };
+  await rejectsWithCode(() => smartreceive(env, options), "PAYLOAD_TOO_LARGE", /announce 3000 bytes together/);
+  assert.equal(files.requests, 0);
+  // As streams they are not held: each is within the cap.
+  const streamed = await smartreceive(env, { ...options, stream: true });
+  assert.equal(streamed.payloads.length, 3);
+  for (const [, s] of streamed.payloads) await (s as ReadableStream<Uint8Array>).cancel();
+  await files.close();
+});
