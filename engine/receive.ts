@@ -366,8 +366,10 @@ export async function smartreceive(
     });
     // Each link is within the cap, and so must be what they hold in memory together:
     // fetched at once, ten links to one big file would take ten times its size.
-    const held = payloads.reduce((n, p) => p.transport === "link" && !streamWanted(p) ? n + p.size : n, 0);
-    if (held > maxDownload) {
+    // (One over the cap alone is refused by its own check, which names it.)
+    const heldLinks = payloads.filter((p) => p.transport === "link" && !streamWanted(p));
+    const held = heldLinks.reduce((n, p) => n + p.size, 0);
+    if (held > maxDownload && heldLinks.every((p) => p.size <= maxDownload)) {
       throw new DownloadError(
         `The link payloads of this message announce ${held} bytes together, over this receiver's max_download_bytes of ${maxDownload} (receive them with stream: true)`,
         { correlationId },
