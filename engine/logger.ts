@@ -4,6 +4,7 @@
  *
  * @module
  */
+import { printable } from "./printable.ts";
 
 /**
  * Severity of a log line.
@@ -70,7 +71,8 @@ export interface Logger {
  * ```
  */
 export function formatLogLine(correlationId: string, message: string, at: Date = new Date()): string {
-  return `[${at.toISOString()}] [Correlation: ${correlationId}] ${message}`;
+  // Ids and names in a message may come from a peer: no escape sequences reach a terminal or a log.
+  return `[${at.toISOString()}] [Correlation: ${printable(correlationId)}] ${printable(message)}`;
 }
 
 /**

@@ -1072,3 +1072,18 @@ test("listen --out never writes through a symlink planted in the folder", async 
     assert.ok(!path.endsWith("/secret.bin") && !path.endsWith("/other.bin"), path);
   }
 });
+
+test("names, ids and messages from a peer reach the terminal without control or bidi characters", async () => {
+  // A dataname of "\u009b2J\u009b31mRED\u202egnp.exe" was saved and printed as is
+  // (a C1 CSI and a right-to-left override), and log lines carried ESC sequences.
+  const { printable } = await import("../engine/printable.ts");
+  const { fileNameFor } = await import("../engine/cli/save.ts");
+  const { formatLogLine } = await import("../engine/logger.ts");
+  const hostile = "n\u001b[31m\u009b2J\u202egnp.exe\u2066\u200f";
+  // deno-lint-ignore no-control-regex
+  const unsafe = /[\u0000-\u001f\u007f-\u009f\u200e\u200f\u202a-\u202e\u2066-\u2069]/;
+  assert.doesNotMatch(printable(hostile), unsafe);
+  assert.doesNotMatch(fileNameFor(hostile, "text"), unsafe);
+  assert.doesNotMatch(formatLogLine(`c${hostile}`, `payload "${hostile}"`), unsafe);
+  assert.equal(formatLogLine("abc", "Message published to chat", new Date(0)), "[1970-01-01T00:00:00.000Z] [Correlation: abc] Message published to chat");
+});

@@ -5,7 +5,7 @@
  * @module
  */
 import { INVALID_MESSAGE_CODES, NatsBridgeError } from "../errors.ts";
-import { printable } from "./io.ts";
+import { printable } from "../printable.ts";
 
 /** Exit codes, documented in the README ("Command line"). */
 export const EXIT = Object.freeze({

@@ -129,14 +129,3 @@ export function formatBytes(n: number): string {
   return `${v.toFixed(v < 10 ? 1 : 0)} ${units[i]}`;
 }
 
-/**
- * Makes a string from a message safe to print on a terminal: control
- * characters (which could move the cursor or recolour the screen) become `?`.
- *
- * @param s Untrusted text (a dataname, a subject, a text payload).
- * @returns The same text without control characters.
- */
-export function printable(s: string): string {
-  // deno-lint-ignore no-control-regex
-  return s.replace(/[\x00-\x1f\x7f-\x9f]/g, "?");
-}

@@ -6,7 +6,8 @@
  * @module
  */
 import type { ProgressCallback, TransferProgress } from "../types.ts";
-import { formatBytes, type Output, printable } from "./io.ts";
+import { formatBytes, type Output } from "./io.ts";
+import { printable } from "../printable.ts";
 
 /** Draws progress, or does nothing. */
 export interface Progress {

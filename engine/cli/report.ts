@@ -7,7 +7,8 @@
  * @module
  */
 import type { MsgEnvelopeV1, PayloadType } from "../types.ts";
-import { formatBytes, type Output, printable } from "./io.ts";
+import { formatBytes, type Output } from "./io.ts";
+import { printable } from "../printable.ts";
 
 /** What is shown of one payload. */
 export interface PayloadReport {
@@ -90,7 +91,7 @@ export async function printEnvelope(
       p.transport.padEnd(6),
       `checksum ${p.checksum}`,
     ];
-    if (p.file) parts.push(`-> ${p.file}`);
+    if (p.file) parts.push(`-> ${printable(p.file)}`);
     if (p.type === "text" && typeof p.value === "string") {
       parts.push(JSON.stringify(clip(printable(p.value), 60)));
     }

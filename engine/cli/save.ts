@@ -16,6 +16,7 @@ import { extname, join } from "node:path";
 import { serializeArrowTable } from "../codecs/arrow_table.ts";
 import type { PayloadType } from "../types.ts";
 import { jsonReplacer } from "./io.ts";
+import { UNPRINTABLE } from "../printable.ts";
 
 const EXTENSIONS: Partial<Record<PayloadType, string>> = {
   text: ".txt",
@@ -40,8 +41,7 @@ const EXTENSIONS: Partial<Record<PayloadType, string>> = {
  * ```
  */
 export function fileNameFor(dataname: string, type: PayloadType): string {
-  // deno-lint-ignore no-control-regex
-  let name = truncateUtf8(dataname.replace(/[\/\\\x00-\x1f\x7f]/g, "_").replace(/^\.+/, "_"), MAX_NAME_BYTES);
+  let name = truncateUtf8(dataname.replace(/[\/\\]/g, "_").replace(UNPRINTABLE, "_").replace(/^\.+/, "_"), MAX_NAME_BYTES);
   if (name === "") name = "payload";
   const ext = EXTENSIONS[type];
   if (ext && extname(name).toLowerCase() !== ext) name += ext;

@@ -17,7 +17,8 @@ import {
 import type { Command } from "../context.ts";
 import { EXIT, UsageError } from "../exit_codes.ts";
 import { HELP } from "../help.ts";
-import { formatBytes, printable, readStdin } from "../io.ts";
+import { formatBytes, readStdin } from "../io.ts";
+import { printable } from "../../printable.ts";
 import { inspectEnvelope } from "../problems.ts";
 
 const FLAGS: FlagSpec = {
