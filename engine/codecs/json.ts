@@ -130,6 +130,8 @@ function stringify(data: unknown, what: string): string {
     text = JSON.stringify(data);
     if (text === undefined) throw new Error("not JSON-serializable");
   } catch (err) {
+    // Node and Bun's JSON.stringify run out of stack on deep nesting; Deno's does not.
+    if (err instanceof RangeError && /call stack|recursion/i.test(err.message)) throw new InputError(tooDeep(what), { cause: err });
     throw new InputError(`${what} payload is not JSON-serializable: ${(err as Error).message}`, {
       cause: err,
     });
