@@ -822,3 +822,20 @@ test("the link payloads one message would hold in memory together are capped by 
   for (const [, s] of streamed.payloads) await (s as ReadableStream<Uint8Array>).cancel();
   await files.close();
 });
+
+test("a file server that redirects a link is refused at once, saying so, and the other origin is never asked", async () => {
+  // fetch's redirect: "error" failed as "fetch failed", retried four more times.
+  const other = await httpServer((_req, res) => res.end("elsewhere"));
+  const redirecting = await httpServer((_req, res) => res.writeHead(302, { location: `${other.url}/f` }).end());
+  const [, json] = await smartsend("redir", [["f", bytesOf(100), "binary"]], { is_publish: false, size_threshold: 1, fileserver_url: plik.url, logger: quiet });
+  const env = JSON.parse(json);
+  env.payloads[0].data = `${redirecting.url}/f`;
+  await rejectsWithCode(
+    () => smartreceive(env, { allowed_origins: [redirecting.url], logger: quiet }),
+    "DOWNLOAD_FAILED",
+    new RegExp(`redirect.*${other.url.replace(/[.:/]/g, "\\$&")}.*no redirects`),
+  );
+  assert.deepEqual([redirecting.requests, other.requests], [1, 0]);
+  await other.close();
+  await redirecting.close();
+});

@@ -9,6 +9,7 @@ import { abortReason, retry, settleWithin } from "../backoff.ts";
 import { DownloadError, NatsBridgeError } from "../errors.ts";
 import { logEvent } from "../logger.ts";
 import { idleGuard } from "./idle_guard.ts";
+import { redact } from "../connection.ts";
 import type { DownloadContext, FileServer } from "../types.ts";
 
 /** Milliseconds without a byte arriving before an attempt is abandoned. */
@@ -251,9 +252,21 @@ async function attemptOnce<T>(
     let res: Response;
     try {
       const headers = from > 0 ? { range: `bytes=${from}-` } : undefined;
-      res = await fetch(url, { signal: idle.signal, redirect: "error", headers });
+      // "manual": a redirect is seen and refused below, not followed, and not
+      // mistaken for an outage ("error" made it a "fetch failed", tried again).
+      res = await fetch(url, { signal: idle.signal, redirect: "manual", headers });
     } catch (err) {
       throw new RetryableError(0, err);
+    }
+    if (res.type === "opaqueredirect" || (res.status >= 300 && res.status < 400)) {
+      await res.body?.cancel();
+      const location = res.headers.get("location");
+      const to = location ? URL.parse(location, url)?.href : undefined;
+      throw new DownloadError(
+        `Download of "${errContext.dataname}" refused: the file server answered with a redirect (HTTP ${res.status}` +
+          `${to ? ` to ${redact(to).slice(0, 200)}` : ""}); links are fetched only from allowed origins, with no redirects`,
+        { ...errContext, status: res.status },
+      );
     }
     if (res.status === 404 || res.status === 410) {
       await res.body?.cancel();
