@@ -7,6 +7,7 @@
  *
  * @module
  */
+import { isExactAsDouble } from "../codecs/json.ts";
 
 /** A CSV file that cannot be read as a table. */
 export class CsvError extends Error {
@@ -157,21 +158,11 @@ export function parseCsvTable(text: string): { header: string[]; rows: Record<st
   };
 }
 
-/**
- * Whether a numeric cell survives as a double: not beyond its range (1e400
- * became null in JSON), and an integer not beyond ±2^53−1 unless exact there
- * (9007199254740993 became ...992). A column with one that does not stays text.
- */
-function exactAsNumber(cell: string): boolean {
-  const n = Number(cell);
-  if (!Number.isFinite(n)) return false;
-  return !(/^[+-]?\d{16,}$/.test(cell) && BigInt(n) !== BigInt(cell));
-}
-
 /** One converter per column, chosen from every cell of it. */
 function columnConverter(cells: string[]): (cell: string) => unknown {
   const filled = cells.filter((c) => c !== "");
-  if (filled.length > 0 && filled.every((c) => NUMBER.test(c.trim()) && exactAsNumber(c.trim()))) {
+  // A column with a number a double cannot hold exactly (an id beyond 2^53) stays text.
+  if (filled.length > 0 && filled.every((c) => NUMBER.test(c.trim()) && isExactAsDouble(c.trim()))) {
     return (c) => (c === "" ? null : Number(c));
   }
   if (filled.length > 0 && filled.every((c) => /^(true|false)$/i.test(c.trim()))) {

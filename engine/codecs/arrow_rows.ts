@@ -32,10 +32,9 @@ import {
 } from "apache-arrow";
 import { InputError } from "../errors.ts";
 import { describe, loneSurrogateAt } from "./text.ts";
+import { MAX_JSON_DEPTH } from "./json.ts";
 
 const INT64_MIN = -(2n ** 63n);
-/** Deepest nesting of a row value, as for `dictionary` payloads: deeper would overflow the stack here. */
-const MAX_DEPTH = 512;
 const INT64_MAX = 2n ** 63n - 1n;
 
 /** The kinds of value a row may hold, each with one Arrow type. */
@@ -97,8 +96,8 @@ export function tableFromRows(rows: unknown[]): Table {
 /** Notes `value`'s kind at `path`, and of everything inside it. */
 function observe(shape: Shape, value: unknown, path: string, row: number, depth: number): void {
   if (value === null || value === undefined) return;
-  if (depth > MAX_DEPTH) {
-    throw new InputError(`arrowtable column "${path.slice(0, 80)}…" row ${row} is nested deeper than ${MAX_DEPTH} levels`);
+  if (depth > MAX_JSON_DEPTH) {
+    throw new InputError(`arrowtable column "${path.slice(0, 80)}…" row ${row} is nested deeper than ${MAX_JSON_DEPTH} levels`);
   }
   const kind = kindOf(value, path, row);
   if (!shape.kind) {

@@ -143,11 +143,18 @@ function stringify(data: unknown, what: string): string {
 }
 
 /**
- * Deepest nesting a `dictionary` or `jsontable` may have. The Python peer's
- * parser stops near 1000 levels; deeper values also overflow the stack of any
- * recursive code that handles them later (50,000 levels crashed the CLI).
+ * Deepest nesting a `dictionary`, `jsontable` or `arrowtable` row value may
+ * have. The Python peer's parser stops near 1000 levels; deeper values also
+ * overflow the stack of any recursive code that handles them later (50,000
+ * levels crashed the CLI).
+ *
+ * @example
+ * ```ts
+ * import { MAX_JSON_DEPTH } from "./json.ts";
+ * console.log(MAX_JSON_DEPTH); // 512
+ * ```
  */
-const MAX_JSON_DEPTH = 512;
+export const MAX_JSON_DEPTH = 512;
 
 const tooDeep = (what: string) =>
   `${what} payload is nested deeper than ${MAX_JSON_DEPTH} levels, more than peers read or recursive code handles`;
@@ -201,6 +208,26 @@ function assertJsonKeeps(value: unknown, path: string, what: string): void {
   for (const key of Object.keys(value)) assertJsonKeeps((value as Record<string, unknown>)[key], path ? `${path}.${key}` : key, what);
 }
 
+/**
+ * Whether a number literal survives as a double: within its range (1e400 is
+ * Infinity), and an integer of 16 digits or more only where a double holds
+ * it exactly (9007199254740993 becomes …992).
+ *
+ * @param literal A JSON or CSV number, as written.
+ * @returns `true` when `Number(literal)` is the value written.
+ *
+ * @example
+ * ```ts
+ * import { isExactAsDouble } from "./json.ts";
+ * console.log(isExactAsDouble("9007199254740992"), isExactAsDouble("9007199254740993"), isExactAsDouble("1e400")); // true false false
+ * ```
+ */
+export function isExactAsDouble(literal: string): boolean {
+  const n = Number(literal);
+  if (!Number.isFinite(n)) return false;
+  return !(/^[+-]?\d{16,}$/.test(literal) && BigInt(n) !== BigInt(literal));
+}
+
 /** Text that may hold a number JSON.parse rounds: 16+ digits, or an exponent of 3 digits. */
 const MAYBE_INEXACT = /\d{16}|[eE]\+?\d{3}/;
 /** JSON strings (skipped) and numbers, in order. */
@@ -216,8 +243,7 @@ function assertNumbersExact(text: string, what: string): void {
   if (!MAYBE_INEXACT.test(text)) return;
   for (const [token] of text.matchAll(JSON_TOKENS)) {
     if (token[0] === '"') continue;
-    const n = Number(token);
-    if (Number.isFinite(n) && !(token.length >= 16 && /^-?\d+$/.test(token) && BigInt(n) !== BigInt(token))) continue;
+    if (isExactAsDouble(token)) continue;
     const shown = token.length > 40 ? `${token.slice(0, 20)}… (${token.length} characters)` : token;
     throw new DecodeError(
       `${what} payload holds the number ${shown}, which a JavaScript number cannot hold exactly ` +
