@@ -854,11 +854,15 @@ test("errors are one line on stderr with documented exit codes", async () => {
   const badOrigin = await run(["listen", "jobs", "--allow-origin", "127.0.0.1:8080"]);
   assert.equal(badOrigin.code, 2);
   assert.match(badOrigin.stderr, /^natsbridge: INVALID_OPTION --allow-origin "127\.0\.0\.1:8080" is not an origin/);
+  // inspect applies the same rule: "localhost:8080" parses as a URL whose scheme is "localhost:".
+  const badInspectOrigin = await run(["inspect", "-", "--allow-origin", "localhost:8080"], { input: "{}" });
+  assert.equal(badInspectOrigin.code, 2);
+  assert.match(badInspectOrigin.stderr, /^natsbridge: INVALID_OPTION --allow-origin "localhost:8080" is not an origin/);
   // A value starting with "-": the fix is in the message, not cut off after its first sentence.
   const dashed = await run(["send", "jobs", "--text", "-5"]);
   assert.equal(dashed.code, 2);
   assert.equal(dashed.stderr, 'natsbridge: USAGE --text "-5" looks like an option: write --text=-5 (see: natsbridge send --help)\n');
-  for (const r of [usage, noSubject, unknown, missingFile, badCsv, closed, badQueue, badSubject, tooLong, badBroker, badOrigin, dashed]) {
+  for (const r of [usage, noSubject, unknown, missingFile, badCsv, closed, badQueue, badSubject, tooLong, badBroker, badOrigin, badInspectOrigin, dashed]) {
     assert.equal(r.stdout, "");
   }
 });

@@ -5,7 +5,7 @@
  * @module
  */
 import { readFile } from "node:fs/promises";
-import { originOf } from "../../origins.ts";
+import { checkOrigins } from "../../origins.ts";
 import {
   COMMON_FLAGS,
   type FlagSpec,
@@ -36,12 +36,12 @@ export const inspect: Command = async (argv, ctx) => {
     return EXIT.OK;
   }
   const source = onePositional(positionals, "envelope file (or - for stdin)", "inspect");
-  const origins = [stringFlag(values, "fileserver"), ...listFlag(values, "allow-origin")].filter(
-    (o): o is string => o !== undefined,
-  );
-  for (const o of origins) {
-    if (originOf(o) === undefined) throw new UsageError(`not a URL or origin: "${o}"`, "inspect");
-  }
+  // The rule listen applies: an origin without a host could never match a link.
+  const fileserver = stringFlag(values, "fileserver");
+  const origins = [
+    ...checkOrigins(fileserver === undefined ? [] : [fileserver], "--fileserver"),
+    ...checkOrigins(listFlag(values, "allow-origin"), "--allow-origin"),
+  ];
   let input: Uint8Array;
   try {
     input = source === "-" ? await readStdin() : new Uint8Array(await readFile(source));
