@@ -86,6 +86,12 @@ export type RequestOptions = Omit<SmartSendOptions, "reply_to" | "nats_connectio
    * @default {30000}
    */
   timeout?: number;
+  /**
+   * Receive options for the reply, over the bridge's defaults. Its
+   * `fileserver` defaults to the request's `fileserver`: a service answering
+   * through the store the request came by is answered through it.
+   */
+  receive?: Omit<SmartReceiveOptions, "signal">;
 };
 
 /**
@@ -248,8 +254,10 @@ export class Bridge {
     // A reply that fails to decode (bad checksum, download error) is the
     // answer to this request all the same: surface its error, don't time out.
     let failure: NatsBridgeError | undefined;
+    const { receive, ...sendOptions } = options;
     const replies = this.subscribe(inbox, {
       signal,
+      receive: options.fileserver ? { fileserver: options.fileserver, ...receive } : receive,
       on_error: (err, raw) => {
         if (replyToOf(raw) === msgId) {
           failure = err;
@@ -260,7 +268,7 @@ export class Bridge {
     try {
       let request: MsgEnvelopeV1;
       try {
-        [request] = await this.send(subject, items, { ...options, msg_id: msgId, reply_to: inbox, signal });
+        [request] = await this.send(subject, items, { ...sendOptions, msg_id: msgId, reply_to: inbox, signal });
       } catch (err) {
         // Our own timer stopped the send: to the caller, the request timed out.
         if (!controller.signal.aborted || options.signal?.aborted) throw err;

@@ -90,9 +90,13 @@ export function assertAllowedOrigin(
   if (origin !== undefined) {
     for (const a of allowed) if (originOf(a) === origin) return;
   }
+  // What to do differs: a store object knows its own links; a web origin is trusted by name.
+  const hint = origin === undefined ? "" : /^https?:/.test(origin)
+    ? " (if you trust it: allowed_origins, or the CLI's --allow-origin)"
+    : " (pass the store as the fileserver option, or the CLI's --store)";
   throw new OriginRefusedError(
     `Refused to fetch payload "${context.dataname ?? ""}" from ${origin ?? "an unparseable URL"}: ` +
-      `origin not in the allowed file servers`,
+      `origin not in the allowed file servers${hint}`,
     context,
   );
 }

@@ -154,6 +154,39 @@ test("Bridge.request() gets the reply whose reply_to_msg_id matches, via Bridge.
   await rejectsWithCode(() => bridge.request("svc.nobody", [["q", "ping", "text"]], { timeout: 200 }), "TIMEOUT");
 });
 
+test("Bridge.request() receives a reply that links to the Object Store it sent through, or to receive.fileserver", async () => {
+  const own = await Bridge.connect({ broker_url: nats.url, logger: quiet });
+  try {
+    const store = await objectStoreFileServer({ connection: own.connection, bucket: "request_replies" });
+    const service = own.subscribe("svc.big", { receive: { fileserver: store } });
+    void (async () => {
+      for await (const env of service) {
+        await own.reply(env, [["r", bytesOf(600_000, 7), "binary"]], { fileserver: store, size_threshold: 1000 });
+      }
+    })();
+    const expected = bytesOf(600_000, 7);
+    // The store the request went through: its replies are accepted from it too.
+    const viaSend = await own.request("svc.big", [["q", bytesOf(5000, 1), "binary"]], {
+      fileserver: store,
+      size_threshold: 1000,
+      timeout: 10_000,
+    });
+    assert.deepEqual(viaSend.payloads[0][1], expected);
+    // A request sent inline names the reply's store in receive.
+    const viaReceive = await own.request("svc.big", [["q", "ping", "text"]], { receive: { fileserver: store }, timeout: 10_000 });
+    assert.deepEqual(viaReceive.payloads[0][1], expected);
+    // Without either, the link is refused, as for any receiver: the error says what to pass.
+    await rejectsWithCode(
+      () => own.request("svc.big", [["q", "ping", "text"]], { timeout: 10_000 }),
+      "ORIGIN_REFUSED",
+      /from nats-obj:\/\/request_replies: origin not in the allowed file servers \(pass the store as the fileserver option, or the CLI's --store\)/,
+    );
+    service.unsubscribe();
+  } finally {
+    await own.close();
+  }
+});
+
 test("Bridge.connect() receive options apply to what its subscribers receive: max_download_bytes, stream, pool", async () => {
   const { CodecPool } = await import("natsbridge");
   const pool = new CodecPool({ maxThreads: 0 });
