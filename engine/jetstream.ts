@@ -29,6 +29,7 @@ import { INVALID_MESSAGE_CODES, jetStreamError, NatsBridgeError, OptionsError, T
 import { originOf } from "./origins.ts";
 import { logEvent, type Logger } from "./logger.ts";
 import { smartreceive, type SmartReceiveOptions } from "./receive.ts";
+import { markNotDelivered } from "./publisher.ts";
 import { watchErrors } from "./streams.ts";
 import { sha256Hex } from "./platform/sha256.ts";
 import type { ReceivedEnvelope } from "./types.ts";
@@ -115,18 +116,19 @@ export function publishToJetStream(
       if (/no responders|503|jetstream is not enabled/i.test(`${(err as Error).message} ${(err as { code?: unknown }).code ?? ""}`)) {
         // The server said in its INFO that it runs without JetStream: no retry brings it.
         if (nc.info && !nc.info.jetstream) {
-          throw new TransportError(
+          throw markNotDelivered(new TransportError(
             "CONNECTION_FAILED",
             `JetStream is not enabled on this server (start nats-server with -js), so "${subject}" cannot be published to a stream`,
             { correlationId, cause: err },
-          );
+          ));
         }
+        // "No responders": nothing was subscribed, so no one has the message either.
         if (await noStreamFor(nc, subject)) {
-          throw new TransportError(
+          throw markNotDelivered(new TransportError(
             "PUBLISH_FAILED",
             `No JetStream stream captures "${subject}" (create one with ensureStream, or the CLI's --stream NAME)`,
             { correlationId, cause: err },
-          );
+          ));
         }
       }
       throw err;

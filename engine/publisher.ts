@@ -47,6 +47,45 @@ interface ConnectionState {
 
 const states = new WeakMap<NatsConnection, ConnectionState>();
 
+/** Publish failures known to have reached no one (see {@link notDelivered}). */
+const undelivered = new WeakSet<object>();
+
+/**
+ * Marks `err` as a publish failure that reached no one, and returns it.
+ *
+ * @param err The failure.
+ * @returns `err`.
+ *
+ * @example
+ * ```ts
+ * import { markNotDelivered, notDelivered } from "./publisher.ts";
+ * console.log(notDelivered(markNotDelivered(new Error("connection closed")))); // true
+ * ```
+ */
+export function markNotDelivered<E>(err: E): E {
+  if (typeof err === "object" && err !== null) undelivered.add(err);
+  return err;
+}
+
+/**
+ * Whether a publish failure is known to have reached no one: the message was
+ * never written, or nothing was subscribed to take it. A send may then remove
+ * what it uploaded; after any other failure (a confirm that timed out) the
+ * message may still arrive, and its links must stay.
+ *
+ * @param err What a publish threw, as thrown (before any wrapping).
+ * @returns `true` when nothing was delivered for certain.
+ *
+ * @example
+ * ```ts
+ * import { notDelivered } from "./publisher.ts";
+ * console.log(notDelivered(new Error("timeout"))); // false
+ * ```
+ */
+export function notDelivered(err: unknown): boolean {
+  return typeof err === "object" && err !== null && undelivered.has(err);
+}
+
 /**
  * Follows `nc`'s status events from now on (idempotent). Call it right after
  * connecting, while the connection is known to be up, to spare the first send
@@ -129,8 +168,15 @@ export async function publishEnvelope(
 ): Promise<void> {
   watchConnection(nc);
   const state = states.get(nc)!;
-  if (state.down) throw new Error(nc.isClosed() ? "connection closed" : "connection is down (reconnecting)");
-  nc.publish(subject, data);
+  if (state.down) {
+    throw markNotDelivered(new Error(nc.isClosed() ? "connection closed" : "connection is down (reconnecting)"));
+  }
+  try {
+    nc.publish(subject, data);
+  } catch (err) {
+    // nats.js refuses before writing: a closed connection, a bad subject, a message over max_payload.
+    throw markNotDelivered(err);
+  }
   if (confirm || !state.verified) {
     // nats.js's flush has no timeout of its own: a server that hangs with its
     // socket open would hold the send until the stale-connection check,

@@ -30,7 +30,7 @@ import { consoleLogger, type Logger, logEvent } from "./logger.ts";
 import { progressReporter } from "./progress.ts";
 import { isStreamSource, openSource } from "./streams.ts";
 import { type JetStreamPublishOptions, publishToJetStream } from "./jetstream.ts";
-import { DEFAULT_CONFIRM_TIMEOUT, publishEnvelope } from "./publisher.ts";
+import { DEFAULT_CONFIRM_TIMEOUT, notDelivered, publishEnvelope } from "./publisher.ts";
 import { type CodecPool, defaultCodecPool } from "../workers/pool.ts";
 import type {
   FileServer,
@@ -381,11 +381,28 @@ export async function smartsend(
   const inline = prepared.map(encodeInline);
 
   /**
+   * Deletes uploads no envelope will point to, where the store can (the
+   * Object Store; Plik files expire by their TTL). A caller's own upload
+   * handler has nothing to delete them with.
+   */
+  const removeUploads = async (payloads: Iterable<MsgPayloadV1 | undefined>): Promise<void> => {
+    if (explicitUpload || !store.delete) return;
+    const remove = store.delete.bind(store);
+    await Promise.all([...payloads].map((p) => {
+      if (p?.transport !== "link") return;
+      // A store's delete that throws at once must not replace the send's error.
+      return Promise.resolve(p.data).then(remove).catch((e) =>
+        logEvent(logger, "warn", correlationId, `Could not remove ${p.data} after the send failed: ${(e as Error).message}`)
+      );
+    }));
+  };
+
+  /**
    * Encodes and uploads what could not be done inline. The envelope goes
    * whole or not at all: when one payload fails, the uploads still running
    * are aborted (a store removes what an aborted upload wrote) and those that
-   * finished are deleted where the store can (the Object Store; Plik files
-   * expire by their TTL), so nothing is left that no envelope points to.
+   * finished are deleted (removeUploads), so nothing is left that no envelope
+   * points to.
    */
   const encodeAll = async (): Promise<MsgPayloadV1[]> => {
     // Only an upload can leave something behind: direct payloads encoded on a
@@ -399,18 +416,11 @@ export async function smartsend(
     } catch (err) {
       if (!failed) throw err;
       failed.abort(err);
-      // Nothing of a caller's handler can be removed, and it may not heed the
-      // abort: the failure is not held up waiting for it.
-      const remove = explicitUpload || !store.delete ? undefined : (url: string) => store.delete!(url);
-      const settled = explicitUpload ? [] : await Promise.allSettled(tasks);
-      if (remove) {
-        await Promise.all(settled.map((r) => {
-          if (r.status !== "fulfilled" || r.value.transport !== "link") return;
-          // A store's delete that throws at once must not replace the upload's error.
-          return Promise.resolve(r.value.data).then(remove).catch((e) =>
-            logEvent(logger, "warn", correlationId, `Could not remove ${r.value.data} after the send failed: ${(e as Error).message}`)
-          );
-        }));
+      // A caller's handler may not heed the abort: the failure is not held up
+      // waiting for it, as there is nothing to remove after it anyway.
+      if (!explicitUpload) {
+        const settled = await Promise.allSettled(tasks);
+        await removeUploads(settled.map((r) => r.status === "fulfilled" ? r.value : undefined));
       }
       throw err;
     }
@@ -442,6 +452,21 @@ export async function smartsend(
 
   const { publish } = fields;
   const finish = async (nc: NatsConnection | undefined): Promise<[MsgEnvelopeV1, string]> => {
+    // Until the envelope is handed to NATS, a failure leaves its uploads pointed to by nothing.
+    let handedOver = false;
+    try {
+      return await fitAndPublish(nc, () => (handedOver = true));
+    } catch (err) {
+      const cause = (err as { cause?: unknown }).cause;
+      if (!handedOver || notDelivered(err) || notDelivered(cause)) await removeUploads(envelope.payloads);
+      throw err;
+    }
+  };
+
+  const fitAndPublish = async (
+    nc: NatsConnection | undefined,
+    handOver: () => void,
+  ): Promise<[MsgEnvelopeV1, string]> => {
     const limit = fields.maxPayload ?? nc?.info?.max_payload;
     let json = stringifyEnvelope(envelope, base64Trusted);
     // Encoded here, not by nats.js, so max_payload is checked on the exact bytes.
@@ -456,6 +481,7 @@ export async function smartsend(
     // with publish set, `bytes` holds the envelope.
     if (nc && publish) {
       throwIfAborted(signal, "Send", correlationId);
+      handOver();
       try {
         if (options.jetstream) {
           const js = options.jetstream === true ? {} : options.jetstream;

@@ -253,6 +253,31 @@ test("[objectstore] a payload whose upload fails stops its siblings' uploads and
   assert.equal(after, before, `${after - before} chunks left in the bucket; uploads finished: ${done.join(", ")}`);
 });
 
+test("[objectstore] a send whose envelope is refused before it leaves removes the payloads it uploaded", async () => {
+  // The envelope cannot fit max_payload, or no stream captures a JetStream
+  // subject: nothing was published, so nothing points to the uploads. They
+  // stayed in the bucket until its TTL, one more at each retry.
+  const before = await storedChunks();
+  await rejectsWithCode(
+    () => bridge.send("s.tiny", [["big", bytesOf(2_000_000, 3), "binary"], ["t", "x".repeat(400), "text"]], {
+      fileserver: stores.objectstore,
+      max_payload: 300,
+    }),
+    "PUBLISH_FAILED",
+    /even with every payload by link/,
+  );
+  assert.equal(await storedChunks(), before, "chunks left after a max_payload refusal");
+  await rejectsWithCode(
+    () => bridge.send("s.nostream", [["big", bytesOf(2_000_000, 4), "binary"]], {
+      fileserver: stores.objectstore,
+      jetstream: { timeout: 1000 },
+    }),
+    "PUBLISH_FAILED",
+    /No JetStream stream captures/,
+  );
+  assert.equal(await storedChunks(), before, "chunks left after a JetStream subject no stream captures");
+});
+
 test("[objectstore] a streamed receive with a signal lets each chunk go once read (no whole-object retention)", async () => {
   // 256 MiB read as a stream with an AbortSignal that never fires: chunks must
   // become garbage as they pass. Kept whole, the growth would be >= 256 MiB.
