@@ -7,13 +7,13 @@
 import { createInbox, type Subscription } from "@nats-io/nats-core";
 import type { NatsConnection } from "./nats_types.ts";
 import { abortReason, settleWithin } from "./backoff.ts";
-import { checkMillis, checkQueue, checkSubject, resolveBrokerUrl } from "./config.ts";
+import { checkFunction, checkMillis, checkQueue, checkSubject, resolveBrokerUrl } from "./config.ts";
 import { connectTo, DRAIN_TIMEOUT, drainWithin } from "./connection.ts";
 import { NatsBridgeError, OptionsError, TransportError } from "./errors.ts";
 import { type ConsumeOptions, consumeEnvelopes } from "./jetstream.ts";
 import { uuid4 } from "./ids.ts";
 import { consoleLogger, type Logger, logEvent } from "./logger.ts";
-import { smartreceive, type SmartReceiveOptions } from "./receive.ts";
+import { checkReceiveOptions, smartreceive, type SmartReceiveOptions } from "./receive.ts";
 import { smartsend, type SmartSendOptions } from "./send.ts";
 import type { MsgEnvelopeV1, ReceivedEnvelope, SendItem } from "./types.ts";
 
@@ -187,8 +187,15 @@ export class Bridge {
   subscribe(subject: string, options: SubscribeOptions = {}): AsyncIterable<ReceivedEnvelope> & {
     unsubscribe(): void;
   } {
+    options ??= {}; // null from plain JavaScript callers: no options
     checkSubject(subject, true);
     if (options.queue !== undefined) checkQueue(options.queue);
+    const { signal } = options;
+    // Checked now, once: a bad option would otherwise fail every message, one by one.
+    const receiveOptions = { ...this.#receiveDefaults(), ...options.receive, signal };
+    checkReceiveOptions(receiveOptions);
+    const onError = checkFunction(options.on_error, "on_error") ?? ((err: NatsBridgeError) =>
+      logEvent(this.#logger, "warn", err.correlationId, `Dropped a message on ${subject}: ${err.code} ${err.message}`));
     let sub: Subscription;
     try {
       sub = this.connection.subscribe(subject, { queue: options.queue });
@@ -198,18 +205,17 @@ export class Bridge {
         ? new OptionsError(what, { field: "subject", cause: err })
         : new TransportError("CONNECTION_FAILED", what, { cause: err });
     }
-    const { signal } = options;
     // nats.js still hands over what it had buffered after unsubscribe: nothing more is delivered once stopped.
     let stopped = false;
     const stop = () => {
       stopped = true;
+      // Here, not only when the iteration ends: an iterator never started never ends,
+      // and a long-lived signal would keep every such subscription.
+      signal?.removeEventListener("abort", stop);
       sub.unsubscribe();
     };
     signal?.addEventListener("abort", stop, { once: true });
     if (signal?.aborted) stop(); // "abort" has fired already: it will not again
-    const onError = options.on_error ?? ((err: NatsBridgeError) =>
-      logEvent(this.#logger, "warn", err.correlationId, `Dropped a message on ${subject}: ${err.code} ${err.message}`));
-    const receiveOptions = { ...this.#receiveDefaults(), ...options.receive, signal };
     async function* iterate(): AsyncGenerator<ReceivedEnvelope> {
       try {
         for await (const msg of sub) {
@@ -222,8 +228,7 @@ export class Bridge {
           }
         }
       } finally {
-        signal?.removeEventListener("abort", stop);
-        sub.unsubscribe();
+        stop();
       }
     }
     const it = iterate();
@@ -345,7 +350,7 @@ export class Bridge {
   consume(options: ConsumeOptions): AsyncIterable<ReceivedEnvelope> {
     return consumeEnvelopes(this.connection, {
       ...options,
-      receive: { ...this.#receiveDefaults(), ...options.receive },
+      receive: { ...this.#receiveDefaults(), ...options?.receive },
     }, this.#logger);
   }
 

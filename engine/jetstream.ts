@@ -24,11 +24,11 @@ import {
 } from "@nats-io/jetstream";
 import { backoffDelays, retry, settleWithin, sleep, throwIfAborted } from "./backoff.ts";
 import { parseEnvelope } from "./envelope.ts";
-import { checkCount, checkNonEmpty } from "./config.ts";
+import { checkCount, checkFunction, checkNonEmpty, checkSubject } from "./config.ts";
 import { INVALID_MESSAGE_CODES, jetStreamError, NatsBridgeError, OptionsError, TransportError } from "./errors.ts";
 import { originOf } from "./origins.ts";
 import { logEvent, type Logger } from "./logger.ts";
-import { smartreceive, type SmartReceiveOptions } from "./receive.ts";
+import { checkReceiveOptions, smartreceive, type SmartReceiveOptions } from "./receive.ts";
 import { markNotDelivered } from "./publisher.ts";
 import { watchErrors } from "./streams.ts";
 import { sha256Hex } from "./platform/sha256.ts";
@@ -345,8 +345,12 @@ export interface Delivery {
   deliveries: number;
 }
 
-/** Error codes after which retrying a message cannot help. */
-const PERMANENT: ReadonlySet<string> = new Set([...INVALID_MESSAGE_CODES, "PAYLOAD_GONE", "INVALID_OPTION"]);
+/**
+ * Error codes after which retrying a message cannot help. Not INVALID_OPTION:
+ * a receiver's own setting is not the message's fault (options are checked
+ * when consume starts; what still fails is naked until max_deliver).
+ */
+const PERMANENT: ReadonlySet<string> = new Set([...INVALID_MESSAGE_CODES, "PAYLOAD_GONE"]);
 
 /**
  * What a dead-letter message holds (JSON).
@@ -492,8 +496,16 @@ export async function* consumeEnvelopes(
   options: ConsumeOptions,
   logger: Logger,
 ): AsyncGenerator<ReceivedEnvelope> {
+  options ??= {} as ConsumeOptions; // null from plain JavaScript callers: refused below by name
   checkNonEmpty(options.stream, "stream");
   checkNonEmpty(options.durable, "durable");
+  // Checked now, once: a bad receive option fails every message, which the
+  // loop would dead-letter one by one.
+  checkReceiveOptions({ ...options.receive, signal: options.signal });
+  checkFunction(options.on_error, "on_error");
+  checkFunction(options.on_delivery, "on_delivery");
+  if (options.filter_subject !== undefined) checkSubject(options.filter_subject, true, "filter_subject");
+  if (options.dead_letter_subject !== undefined) checkSubject(options.dead_letter_subject, false, "dead_letter_subject");
   let maxDeliver = checkCount(options.max_deliver ?? 5, "max_deliver", 1);
   checkCount(options.ack_wait ?? 30_000, "ack_wait", 1);
   const nakBase = checkCount(options.nak_base_delay ?? 1000, "nak_base_delay", 0);

@@ -7,6 +7,7 @@
 import { abortReason } from "./backoff.ts";
 import { codecFor } from "./codecs/registry.ts";
 import {
+  checkBoolean,
   checkCommonShapes,
   checkCount,
   checkMillis,
@@ -22,9 +23,11 @@ import {
   DecodeError,
   DownloadError,
   type NatsBridgeError,
+  OptionsError,
   SizeMismatchError,
   withContext,
 } from "./errors.ts";
+import { describe } from "./codecs/text.ts";
 import { fetchWithBackoff, httpFileServer } from "./handlers/http_download.ts";
 import { consoleLogger, type Logger, logEvent } from "./logger.ts";
 import { assertAllowedOrigin, checkOrigins, originOf } from "./origins.ts";
@@ -130,6 +133,56 @@ export interface SmartReceiveOptions {
  */
 export const DEFAULT_MAX_DOWNLOAD_BYTES = 2 * 1024 * 1024 * 1024;
 
+/** Receive options as checked by {@link checkReceiveOptions}, defaults applied. */
+interface CheckedReceiveOptions {
+  maxRetries: number;
+  baseDelay: number;
+  maxDelay: number;
+  explicitHandler: DownloadHandler | undefined;
+  verify: boolean;
+  maxDownload: number;
+}
+
+/**
+ * Throws `INVALID_OPTION` unless every receive option has a value it can
+ * take. A subscriber or consumer calls it once when it starts, so a bad
+ * option fails there instead of on every message (which a JetStream
+ * consumer would otherwise have to nak or dead-letter, one by one).
+ *
+ * @param options Receive options as given.
+ * @returns The checked values, with their defaults.
+ * @throws {OptionsError} `INVALID_OPTION`, naming the option.
+ *
+ * @example
+ * ```ts
+ * import { checkReceiveOptions } from "./receive.ts";
+ * console.log(checkReceiveOptions({ max_retries: 3 }).maxRetries); // 3
+ * ```
+ */
+export function checkReceiveOptions(options: SmartReceiveOptions): CheckedReceiveOptions {
+  checkCommonShapes(options);
+  checkFunction(options.on_progress, "on_progress");
+  const stream = options.stream;
+  if (
+    stream !== undefined && typeof stream !== "boolean" &&
+    !(Array.isArray(stream) && stream.every((n) => typeof n === "string"))
+  ) {
+    throw new OptionsError(`stream must be true, false or an array of datanames, got ${describe(stream)}`, { field: "stream" });
+  }
+  // The origins are read when the first link arrives (the environment may say
+  // FILESERVER_URL); what is given is checked now.
+  if (options.fileserver_url !== undefined) checkOrigins([options.fileserver_url], "fileserver_url");
+  if (options.allowed_origins !== undefined) checkOrigins(options.allowed_origins, "allowed_origins");
+  return {
+    maxRetries: checkCount(options.max_retries ?? DEFAULT_MAX_RETRIES, "max_retries", 1),
+    baseDelay: checkMillis(options.base_delay ?? DEFAULT_BASE_DELAY, "base_delay", 0),
+    maxDelay: checkMillis(options.max_delay ?? DEFAULT_MAX_DELAY, "max_delay", 0),
+    explicitHandler: checkFunction(options.fileserver_download_handler, "fileserver_download_handler"),
+    verify: checkBoolean(options.verify_checksum, "verify_checksum") ?? true,
+    maxDownload: checkCount(options.max_download_bytes ?? DEFAULT_MAX_DOWNLOAD_BYTES, "max_download_bytes", 0),
+  };
+}
+
 /**
  * A NATS message as nats.js delivers it (only what is read here).
  *
@@ -177,19 +230,15 @@ export async function smartreceive(
   options ??= {}; // null from plain JavaScript callers: no options
   const { envelope, payloads } = parseEnvelope(isMsg(msg) ? msg.data : msg);
   const correlationId = envelope.correlation_id;
+  let checked: CheckedReceiveOptions;
   try {
-    checkCommonShapes(options);
+    checked = checkReceiveOptions(options);
   } catch (err) {
     throw withContext(err, { correlationId }, (m, o) => new DecodeError(m, o));
   }
+  const { maxRetries, baseDelay, maxDelay, explicitHandler, verify, maxDownload } = checked;
   const pool = options.pool ?? defaultCodecPool();
   const logger = options.logger ?? consoleLogger();
-  const maxRetries = checkCount(options.max_retries ?? DEFAULT_MAX_RETRIES, "max_retries", 1);
-  const baseDelay = checkMillis(options.base_delay ?? DEFAULT_BASE_DELAY, "base_delay", 0);
-  const maxDelay = checkMillis(options.max_delay ?? DEFAULT_MAX_DELAY, "max_delay", 0);
-  const explicitHandler = checkFunction(options.fileserver_download_handler, "fileserver_download_handler");
-  const verify = options.verify_checksum ?? true;
-  const maxDownload = checkCount(options.max_download_bytes ?? DEFAULT_MAX_DOWNLOAD_BYTES, "max_download_bytes", 0);
   const fileserver = options.fileserver;
   // Built on the first link payload: direct-only messages, most of them, never need it.
   let linkPolicy: { allowed: string[]; storeOrigins: Set<string | undefined> } | undefined;
@@ -197,7 +246,7 @@ export async function smartreceive(
     linkPolicy ??= {
       allowed: [
         resolveFileserverUrl(options.fileserver_url),
-        ...(options.allowed_origins === undefined ? [] : checkOrigins(options.allowed_origins, "allowed_origins")),
+        ...(options.allowed_origins ?? []),
         ...(fileserver?.origins ?? []),
       ],
       storeOrigins: new Set(fileserver?.origins.map((o) => originOf(o))),

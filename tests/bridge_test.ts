@@ -23,6 +23,7 @@ import {
   type ReceivedEnvelope,
   smartreceive,
   smartsend,
+  type SubscribeOptions,
 } from "natsbridge";
 import { startNats, startPlik } from "../scripts/servers.ts";
 import { bytesOf, piecesOf, rejectsWithCode, suspend } from "./_helpers.ts";
@@ -185,6 +186,53 @@ test("Bridge.request() receives a reply that links to the Object Store it sent t
   } finally {
     await own.close();
   }
+});
+
+/** A signal whose abort listeners are counted as they are added and removed. */
+function countedSignal(): { signal: AbortSignal; listeners: () => number } {
+  const signal = new AbortController().signal;
+  const live = new Set<unknown>();
+  const add = signal.addEventListener.bind(signal);
+  const remove = signal.removeEventListener.bind(signal);
+  signal.addEventListener = ((type: string, fn: unknown, o?: unknown) => {
+    if (type === "abort") live.add(fn);
+    add(type, fn as EventListener, o as AddEventListenerOptions);
+  }) as typeof signal.addEventListener;
+  signal.removeEventListener = ((type: string, fn: unknown, o?: unknown) => {
+    if (type === "abort") live.delete(fn);
+    remove(type, fn as EventListener, o as EventListenerOptions);
+  }) as typeof signal.removeEventListener;
+  return { signal, listeners: () => live.size };
+}
+
+test("a subscription or request ended without iterating leaves no listener on the caller's signal", async () => {
+  // One long-lived signal for a service's whole life: each subscription left
+  // behind on it (and each failed request) was kept, with its composite signal.
+  const { signal, listeners } = countedSignal();
+  for (let i = 0; i < 20; i++) bridge.subscribe("leak.sub", { signal }).unsubscribe();
+  for (let i = 0; i < 20; i++) {
+    await rejectsWithCode(() => bridge.request("leak.req", [["q", 5, "text"]], { signal, timeout: 5000 }), "INVALID_INPUT");
+  }
+  assert.equal(listeners(), 0);
+});
+
+test("subscribe() checks its options and its receive options when called, not on each message", async () => {
+  // A bad receive option made every message an INVALID_OPTION error, one by one.
+  const bad: [SubscribeOptions, RegExp][] = [
+    [{ receive: { max_retries: "5" as never } }, /max_retries/],
+    [{ receive: { verify_checksum: "false" as never } }, /verify_checksum/],
+    [{ receive: { stream: "yes" as never } }, /stream/],
+    [{ receive: { on_progress: 5 as never } }, /on_progress/],
+    [{ receive: { allowed_origins: "http://x" as never } }, /allowed_origins/],
+    [{ receive: { fileserver_url: "127.0.0.1:8080" } }, /fileserver_url/],
+    [{ on_error: "log" as never }, /on_error/],
+    [{ signal: {} as never }, /signal/],
+  ];
+  for (const [options, field] of bad) {
+    await rejectsWithCode(() => bridge.subscribe("checked.sub", options), "INVALID_OPTION", field);
+  }
+  // null from a plain JavaScript caller: no options.
+  bridge.subscribe("checked.sub", null as never).unsubscribe();
 });
 
 test("Bridge.connect() receive options apply to what its subscribers receive: max_download_bytes, stream, pool", async () => {

@@ -405,10 +405,19 @@ test("consume options out of range are INVALID_OPTION before anything is created
     [{ dedupe_window: -1 }, /dedupe_window must be an integer ≥ 0/],
     [{ stream: "" }, /stream must be a non-empty string/],
     [{ durable: "" }, /durable must be a non-empty string/],
+    // Checked per message, these dead-lettered every good message in turn.
+    [{ receive: { max_retries: "5" as never } }, /max_retries/],
+    [{ receive: { verify_checksum: "no" as never } }, /verify_checksum/],
+    [{ signal: {} as never }, /signal/],
+    [{ on_error: "log" as never }, /on_error/],
+    [{ on_delivery: 5 as never }, /on_delivery/],
+    [{ dead_letter_subject: "dead letters" }, /dead_letter_subject/],
+    [{ filter_subject: 5 as never }, /filter_subject/],
   ];
   for (const [options, message] of bad) {
     await rejectsWithCode(() => first(bridge.consume({ stream: "JOBS", durable: "never", ...options } as ConsumeOptions)), "INVALID_OPTION", message);
   }
+  await rejectsWithCode(() => first(bridge.consume(null as never)), "INVALID_OPTION", /stream/);
   const jsm = await jetstreamManager(bridge.connection);
   await assert.rejects(jsm.consumers.info("JOBS", "never"), /consumer not found/);
 });
