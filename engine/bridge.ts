@@ -12,6 +12,7 @@ import { connectTo, DRAIN_TIMEOUT, drainWithin } from "./connection.ts";
 import { NatsBridgeError, OptionsError, TransportError } from "./errors.ts";
 import { type ConsumeOptions, consumeEnvelopes } from "./jetstream.ts";
 import { uuid4 } from "./ids.ts";
+import { linkedAbort } from "./linked_abort.ts";
 import { consoleLogger, type Logger, logEvent } from "./logger.ts";
 import { checkReceiveOptions, smartreceive, type SmartReceiveOptions } from "./receive.ts";
 import { smartsend, type SmartSendOptions } from "./send.ts";
@@ -118,6 +119,8 @@ export class Bridge {
   readonly #logger: Logger;
   /** Sends not settled yet, which close() lets finish. */
   readonly #sending = new Set<Promise<unknown>>();
+  /** The close under way, shared by every call of close(). */
+  #closing?: Promise<void>;
 
   private constructor(connection: NatsConnection, defaults: BridgeOptions, owned: boolean) {
     this.connection = connection;
@@ -133,7 +136,10 @@ export class Bridge {
    * @returns The bridge.
    */
   static async connect(options: BridgeOptions = {}): Promise<Bridge> {
+    options ??= {}; // null from plain JavaScript callers: no options
     const brokerUrl = resolveBrokerUrl(options.broker_url);
+    // What subscribers will receive with, checked before any connection is made.
+    checkReceiveOptions({ ...options, nats_connection: undefined } as SmartReceiveOptions);
     if (options.nats_connection) return new Bridge(options.nats_connection, options, false);
     const nc = await connectTo(brokerUrl, "", options.connect_options);
     return new Bridge(nc, { ...options, broker_url: brokerUrl }, true);
@@ -250,12 +256,18 @@ export class Bridge {
     items: readonly SendItem[],
     options: RequestOptions = {},
   ): Promise<ReceivedEnvelope> {
+    options ??= {}; // null from plain JavaScript callers: no options
     const timeout = checkMillis(options.timeout ?? 30_000, "timeout", 1);
     const inbox = createInbox();
     const msgId = options.msg_id || uuid4();
-    const controller = new AbortController();
-    const timer = setTimeout(() => controller.abort(), timeout);
-    const signal = options.signal ? AbortSignal.any([options.signal, controller.signal]) : controller.signal;
+    // Aborted by the timer, a reply that fails, or the caller's signal.
+    const { controller, unlink } = linkedAbort(options.signal);
+    let timedOut = false;
+    const timer = setTimeout(() => {
+      timedOut = true;
+      controller.abort();
+    }, timeout);
+    const { signal } = controller;
     // A reply that fails to decode (bad checksum, download error) is the
     // answer to this request all the same: surface its error, don't time out.
     let failure: NatsBridgeError | undefined;
@@ -276,7 +288,7 @@ export class Bridge {
         [request] = await this.send(subject, items, { ...sendOptions, msg_id: msgId, reply_to: inbox, signal });
       } catch (err) {
         // Our own timer stopped the send: to the caller, the request timed out.
-        if (!controller.signal.aborted || options.signal?.aborted) throw err;
+        if (!timedOut || options.signal?.aborted) throw err;
         throw new TransportError("TIMEOUT", `No reply on "${subject}" within ${timeout} ms: the request was still being sent`, {
           correlationId: (err as NatsBridgeError).correlationId,
           cause: err,
@@ -287,7 +299,7 @@ export class Bridge {
       }
       if (failure) throw failure;
       if (options.signal?.aborted) throw abortReason(options.signal, "Request", request.correlation_id);
-      if (!controller.signal.aborted) {
+      if (!signal.aborted) {
         // The replies ended before the timer: the connection closed under the request.
         throw new TransportError("CONNECTION_FAILED", `No reply on "${subject}": the connection closed`, {
           correlationId: request.correlation_id,
@@ -298,6 +310,7 @@ export class Bridge {
       });
     } finally {
       clearTimeout(timer);
+      unlink();
       replies.unsubscribe();
     }
   }
@@ -317,9 +330,9 @@ export class Bridge {
     items: readonly SendItem[],
     options: SmartSendOptions = {},
   ): Promise<[MsgEnvelopeV1, string]> {
-    if (!to.reply_to) {
+    if (!to?.reply_to) {
       // A rejection, not a throw: services chain .catch() on it.
-      return Promise.reject(new OptionsError("Cannot reply: the envelope has no reply_to", { correlationId: to.correlation_id }));
+      return Promise.reject(new OptionsError("Cannot reply: the envelope has no reply_to", { correlationId: to?.correlation_id }));
     }
     return this.send(to.reply_to, items, {
       correlation_id: to.correlation_id,
@@ -388,7 +401,13 @@ export class Bridge {
    * ```
    */
   async close(options: { timeout?: number } = {}): Promise<void> {
-    const timeout = checkMillis(options.timeout ?? DRAIN_TIMEOUT, "timeout", 1);
+    const timeout = checkMillis(options?.timeout ?? DRAIN_TIMEOUT, "timeout", 1);
+    // One close for all callers: a second one closing the connection under the
+    // first's drain left that drain to wait out its whole timeout.
+    await (this.#closing ??= this.#close(timeout));
+  }
+
+  async #close(timeout: number): Promise<void> {
     if (!this.#owned || this.connection.isClosed()) return;
     // A send still uploading needs the connection (an Object Store put, a
     // JetStream ack): closing under it failed it and left its chunks behind.

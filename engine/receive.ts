@@ -29,6 +29,7 @@ import {
 } from "./errors.ts";
 import { describe } from "./codecs/text.ts";
 import { fetchWithBackoff, httpFileServer } from "./handlers/http_download.ts";
+import { linkedAbort } from "./linked_abort.ts";
 import { consoleLogger, type Logger, logEvent } from "./logger.ts";
 import { assertAllowedOrigin, checkOrigins, originOf } from "./origins.ts";
 import { progressReporter } from "./progress.ts";
@@ -257,10 +258,19 @@ export async function smartreceive(
   // per message cost ~2 µs on Node under load, and direct payloads need none.
   let abort: AbortController | undefined;
   let signal: AbortSignal | undefined;
+  /** Unlinks the caller's signal when the receive ends; not set while a stream handed over may still read. */
+  let unlink: (() => void) | undefined;
   const downloadSignal = (): AbortSignal => {
     if (!signal) {
-      abort = new AbortController();
-      signal = options.signal ? AbortSignal.any([options.signal, abort.signal]) : abort.signal;
+      if (payloads.some(streamWanted)) {
+        // A stream outlives this call and must still heed the caller's signal:
+        // joined for its life (Node 20 keeps such joins; see linked_abort.ts).
+        abort = new AbortController();
+        signal = options.signal ? AbortSignal.any([options.signal, abort.signal]) : abort.signal;
+      } else {
+        ({ controller: abort, unlink } = linkedAbort(options.signal));
+        signal = abort.signal;
+      }
     }
     return signal;
   };
@@ -437,6 +447,8 @@ export async function smartreceive(
     const e = err as NatsBridgeError;
     logEvent(logger, "warn", correlationId, `Receive failed: ${e.code ?? "ERROR"} ${e.message}`);
     throw e;
+  } finally {
+    unlink?.();
   }
   logEvent(logger, "debug", correlationId, `Received ${received.length} payload(s) from ${envelope.send_to}`);
   return { ...envelope, payloads: received } as ReceivedEnvelope;

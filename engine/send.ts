@@ -31,6 +31,7 @@ import { progressReporter } from "./progress.ts";
 import { isStreamSource, openSource } from "./streams.ts";
 import { type JetStreamPublishOptions, publishToJetStream } from "./jetstream.ts";
 import { DEFAULT_CONFIRM_TIMEOUT, notDelivered, publishEnvelope } from "./publisher.ts";
+import { type LinkedAbort, linkedAbort } from "./linked_abort.ts";
 import { type CodecPool, defaultCodecPool } from "../workers/pool.ts";
 import type {
   FileServer,
@@ -404,12 +405,15 @@ export async function smartsend(
    * finished are deleted (removeUploads), so nothing is left that no envelope
    * points to.
    */
+  /** Joins the caller's signal and a sibling's failure, for uploads; unlinked when the send ends. */
+  let joined: LinkedAbort | undefined;
   const encodeAll = async (): Promise<MsgPayloadV1[]> => {
     // Only an upload can leave something behind: direct payloads encoded on a
     // worker need no controller (~2 µs a message on Node under load).
     const uploads = prepared.some((p) => p.bytes === undefined || p.bytes.byteLength >= threshold);
-    const failed = uploads ? new AbortController() : undefined;
-    if (failed) uploadSignal = signal ? AbortSignal.any([signal, failed.signal]) : failed.signal;
+    joined = uploads ? linkedAbort(signal) : undefined;
+    const failed = joined?.controller;
+    if (failed) uploadSignal = failed.signal;
     const tasks = prepared.map((p, i) => inline[i] ? Promise.resolve(inline[i]) : encodeOne(p));
     try {
       return await Promise.all(tasks);
@@ -422,6 +426,7 @@ export async function smartsend(
         const settled = await Promise.allSettled(tasks);
         await removeUploads(settled.map((r) => r.status === "fulfilled" ? r.value : undefined));
       }
+      joined?.unlink();
       throw err;
     }
   };
@@ -498,8 +503,16 @@ export async function smartsend(
     return [envelope, json];
   };
 
-  if (!publish) return finish(options.nats_connection);
-  return withConnection(options.nats_connection, brokerUrl, correlationId, finish, options.connect_options);
+  const run = () =>
+    publish
+      ? withConnection(options.nats_connection, brokerUrl, correlationId, finish, options.connect_options)
+      : finish(options.nats_connection);
+  if (!joined) return run();
+  try {
+    return await run(); // uploads may still be made here, to fit max_payload
+  } finally {
+    joined.unlink();
+  }
 }
 
 /** Plik with its defaults, the spec's default store. */

@@ -216,6 +216,45 @@ test("a subscription or request ended without iterating leaves no listener on th
   assert.equal(listeners(), 0);
 });
 
+test("a long-lived signal holds nothing of the sends, receives and requests that used it", async () => {
+  // Node 20's AbortSignal.any keeps each composite signal made from a source
+  // that never aborts (nodejs/node#55351): a service passing one signal to
+  // every call grew by ~50-460 bytes per call, for ever.
+  const { signal, listeners } = countedSignal();
+  const dependants = () => {
+    const key = Object.getOwnPropertySymbols(signal).find((k) => String(k) === "Symbol(kDependantSignals)");
+    return key ? (signal as unknown as Record<symbol, Set<unknown>>)[key].size : 0;
+  };
+  const service = bridge.subscribe("held.svc");
+  void (async () => {
+    for await (const env of service) await bridge.reply(env, [["r", "ok", "text"]]);
+  })();
+  for (let i = 0; i < 5; i++) {
+    const [env] = await bridge.send("held.link", [["big", bytesOf(600_000, i), "binary"]], { signal, is_publish: false });
+    await bridge.receive(env, { signal });
+    await bridge.request("held.svc", [["q", "x", "text"]], { signal, timeout: 5000 });
+  }
+  service.unsubscribe();
+  assert.equal(dependants(), 0, "composite signals kept by the caller's signal");
+  assert.equal(listeners(), 0, "listeners left on the caller's signal");
+});
+
+test("two close() calls at once share one close; null options from plain JavaScript mean none", async () => {
+  // The second closed the connection under the first's drain, which then
+  // waited out its whole 10 s timeout.
+  const own = await Bridge.connect({ broker_url: nats.url, logger: quiet });
+  const t0 = Date.now();
+  await Promise.all([own.close(), own.close(null as never)]);
+  assert.ok(Date.now() - t0 < 3000, `took ${Date.now() - t0} ms`);
+  const other = await Bridge.connect({ broker_url: nats.url, logger: quiet, max_retries: "x" as never }).then(
+    (b) => b.close().then(() => "connected"),
+    (e) => e.code,
+  );
+  assert.equal(other, "INVALID_OPTION");
+  await rejectsWithCode(() => bridge.reply(null as never, [["r", "x", "text"]]), "INVALID_OPTION", /no reply_to/);
+  await rejectsWithCode(() => bridge.request("nobody.here", [["q", 5, "text"]], null as never), "INVALID_INPUT");
+});
+
 test("subscribe() checks its options and its receive options when called, not on each message", async () => {
   // A bad receive option made every message an INVALID_OPTION error, one by one.
   const bad: [SubscribeOptions, RegExp][] = [

@@ -246,7 +246,8 @@ async function attemptOnce<T>(
   idleDuringConsume: boolean,
   from: number,
 ): Promise<T> {
-  const idle = idleGuard(DEFAULT_IDLE_TIMEOUT, context.signal);
+  // A body consumed without the guard is read after this returns (a stream): its signal outlives it.
+  const idle = idleGuard(DEFAULT_IDLE_TIMEOUT, context.signal, !idleDuringConsume);
   const touch = () => idle.touch();
   try {
     let res: Response;

@@ -5,6 +5,7 @@
  *
  * @module
  */
+import { linkedAbort } from "../linked_abort.ts";
 
 /** What {@link idleGuard} returns. */
 export interface IdleGuard {
@@ -12,7 +13,7 @@ export interface IdleGuard {
   readonly signal: AbortSignal;
   /** Bytes moved: the quiet time starts again. */
   touch(): void;
-  /** The exchange is over: no timer is left running. */
+  /** The exchange is over: no timer is left running, and `outer` no longer holds the guard. */
   stop(): void;
   /** Whether the guard itself fired (not the outer signal). */
   readonly fired: boolean;
@@ -24,6 +25,7 @@ export interface IdleGuard {
  *
  * @param ms Quiet time allowed, in milliseconds.
  * @param outer The caller's signal, if any.
+ * @param outlives The signal is still used after {@link IdleGuard.stop} (a body read later).
  * @returns The guard, already counting.
  *
  * @example
@@ -35,18 +37,29 @@ export interface IdleGuard {
  * console.log(guard.fired); // false
  * ```
  */
-export function idleGuard(ms: number, outer?: AbortSignal): IdleGuard {
-  const idle = new AbortController();
+export function idleGuard(ms: number, outer?: AbortSignal, outlives = false): IdleGuard {
+  // Joined with a listener removed by stop(): AbortSignal.any would leak on
+  // Node 20 (see linked_abort.ts). A signal that must outlive stop() (a
+  // response body read after the call returns) still needs the join.
+  const linked = outlives || !outer ? undefined : linkedAbort(outer);
+  const own = linked?.controller ?? new AbortController();
   let timer: ReturnType<typeof setTimeout> | undefined;
+  let fired = false;
   const guard: IdleGuard = {
-    signal: outer ? AbortSignal.any([outer, idle.signal]) : idle.signal,
+    signal: linked || !outer ? own.signal : AbortSignal.any([outer, own.signal]),
     touch() {
       clearTimeout(timer);
-      timer = setTimeout(() => idle.abort(new Error(`no answer for ${ms / 1000} s`)), ms);
+      timer = setTimeout(() => {
+        fired = !guard.signal.aborted;
+        own.abort(new Error(`no answer for ${ms / 1000} s`));
+      }, ms);
     },
-    stop: () => clearTimeout(timer),
+    stop: () => {
+      clearTimeout(timer);
+      linked?.unlink();
+    },
     get fired() {
-      return idle.signal.aborted;
+      return fired;
     },
   };
   guard.touch();
