@@ -5,7 +5,7 @@
  * @module
  */
 import type { ConnectOptions, NatsConnection } from "./nats_types.ts";
-import { retry, throwIfAborted, UPLOAD_RETRY } from "./backoff.ts";
+import { retry, throwIfAborted, untilAborted, UPLOAD_RETRY } from "./backoff.ts";
 import { codecFor, resolvePayloadType } from "./codecs/registry.ts";
 import {
   checkBoolean,
@@ -32,6 +32,7 @@ import { isStreamSource, openSource } from "./streams.ts";
 import { type JetStreamPublishOptions, publishToJetStream } from "./jetstream.ts";
 import { DEFAULT_CONFIRM_TIMEOUT, notDelivered, publishEnvelope } from "./publisher.ts";
 import { type LinkedAbort, linkedAbort } from "./linked_abort.ts";
+import { takeTurn } from "./publish_order.ts";
 import { type CodecPool, defaultCodecPool } from "../workers/pool.ts";
 import type {
   FileServer,
@@ -379,7 +380,15 @@ export async function smartsend(
 
   // With every payload inline nothing is awaited before the publish: sends
   // started together are then written to the socket together.
-  const inline = prepared.map(encodeInline);
+  // Taken now, when the send is called: its publish waits for the sends called before it.
+  const turn = fields.publish && options.nats_connection ? takeTurn(options.nats_connection, subject) : undefined;
+  let inline: (MsgPayloadV1 | undefined)[];
+  try {
+    inline = prepared.map(encodeInline);
+  } catch (err) {
+    turn?.leave();
+    throw err;
+  }
 
   /**
    * Deletes uploads no envelope will point to, where the store can (the
@@ -430,7 +439,13 @@ export async function smartsend(
       throw err;
     }
   };
-  const payloads = inline.every((p) => p !== undefined) ? inline as MsgPayloadV1[] : await encodeAll();
+  let payloads: MsgPayloadV1[];
+  try {
+    payloads = inline.every((p) => p !== undefined) ? inline as MsgPayloadV1[] : await encodeAll();
+  } catch (err) {
+    turn?.leave();
+    throw err;
+  }
 
   const envelope: MsgEnvelopeV1 = {
     correlation_id: correlationId,
@@ -462,6 +477,7 @@ export async function smartsend(
     try {
       return await fitAndPublish(nc, () => (handedOver = true));
     } catch (err) {
+      turn?.leave();
       const cause = (err as { cause?: unknown }).cause;
       if (!handedOver || notDelivered(err) || notDelivered(cause)) await removeUploads(envelope.payloads);
       throw err;
@@ -485,15 +501,20 @@ export async function smartsend(
     // is_publish: false may still pass a connection, for its max_payload only;
     // with publish set, `bytes` holds the envelope.
     if (nc && publish) {
+      if (turn?.ahead) await untilAborted(turn.ahead, signal, "Send", correlationId);
       throwIfAborted(signal, "Send", correlationId);
       handOver();
       try {
         if (options.jetstream) {
           const js = options.jetstream === true ? {} : options.jetstream;
-          const ack = await publishToJetStream(nc, subject, bytes!, envelope.msg_id, js, correlationId, logger, signal);
+          const storing = publishToJetStream(nc, subject, bytes!, envelope.msg_id, js, correlationId, logger, signal);
+          turn?.leave(); // written: the next send may publish while this one waits for its ack
+          const ack = await storing;
           logEvent(logger, "debug", correlationId, `Stored in stream ${ack.stream} at seq ${ack.seq}`);
         } else {
-          await publishEnvelope(nc, subject, bytes!, fields.confirm, confirmTimeout, signal);
+          const confirming = publishEnvelope(nc, subject, bytes!, fields.confirm, confirmTimeout, signal);
+          turn?.leave(); // written: the next send may publish while this one waits for its confirm
+          await confirming;
         }
       } catch (err) {
         throw withContext(err, ctx, (m, o) => new TransportError("PUBLISH_FAILED", `Publish to "${subject}" failed: ${m}`, o));

@@ -68,6 +68,20 @@ test("a durable consumer yields each message once, with link payloads verified, 
   assert.equal(ci.num_pending, 0);
 });
 
+test("JetStream sends started together on one subject are stored in call order", async () => {
+  await ensureStream(bridge.connection, { name: "ORD", subjects: ["ord.>"] });
+  const n = 9;
+  const items = (i: number) =>
+    i % 3 === 0
+      ? [["i", String(i), "text"], ["big", bytesOf(600_000, i), "binary"]] // by link (Plik)
+      : i % 3 === 1
+      ? [["i", String(i), "text"], ["mid", bytesOf(300_000, i), "binary"]] // direct, encoded on a worker
+      : [["i", String(i), "text"]];
+  await Promise.all(Array.from({ length: n }, (_, i) => bridge.send("ord.x", items(i) as never, { jetstream: true })));
+  const got = await collect({ stream: "ORD", durable: "ord" }, n);
+  assert.deepEqual(got.map((e) => e.payloads[0][1]), Array.from({ length: n }, (_, i) => String(i)));
+});
+
 test("a permanently bad message is dead-lettered with its reason and the consumer goes on", async () => {
   const dead: DeadLetter[] = [];
   const dl = bridge.connection.subscribe("dead.jobs");

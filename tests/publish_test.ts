@@ -51,6 +51,60 @@ test("a send returns once handed to the connection; every one arrives, in order"
   assert.deepEqual(seen, Array.from({ length: n }, (_, i) => String(i)));
 });
 
+/** The "i" text payload of each envelope, in arrival order. */
+function indexes(got: Uint8Array[]): string[] {
+  return got.map((d) => {
+    const p = JSON.parse(new TextDecoder().decode(d)).payloads.find((x: { dataname: string }) => x.dataname === "i");
+    return atob(p.data);
+  });
+}
+
+test("sends started together on one subject are published in call order, whatever each has to encode or upload", async () => {
+  // A send that needed a worker or an upload was published when that work
+  // ended: the small sends started after it overtook it.
+  const n = 12;
+  const slowUpload = async (_url: string, dataname: string) => {
+    await new Promise((r) => setTimeout(r, 30));
+    return { status: 200, uploadid: "u", fileid: dataname, url: `http://127.0.0.1:1/file/u/${dataname}/x` };
+  };
+  const items = (i: number) =>
+    i % 3 === 0
+      ? [["i", String(i), "text"], ["big", bytesOf(600_000, i), "binary"]] // by link, uploaded in 30 ms
+      : i % 3 === 1
+      ? [["i", String(i), "text"], ["mid", bytesOf(300_000, i), "binary"]] // direct, encoded on a worker
+      : [["i", String(i), "text"]];
+  const got = await collect("pub.order", () =>
+    Promise.all(Array.from({ length: n }, (_, i) =>
+      smartsend("pub.order", items(i) as never, {
+        nats_connection: nc, logger: quiet, fileserver_upload_handler: slowUpload, size_threshold: 500_000,
+      }))), 500);
+  assert.deepEqual(indexes(got), Array.from({ length: n }, (_, i) => String(i)));
+
+  // A send that fails, or is aborted while it waits its turn, lets the later ones go.
+  const ac = new AbortController();
+  const failing = async () => {
+    await new Promise((r) => setTimeout(r, 30));
+    throw new Error("store down");
+  };
+  const mixed = await collect("pub.order2", async () => {
+    const sends = [
+      smartsend("pub.order2", [["i", "0", "text"], ["big", bytesOf(600_000), "binary"]], {
+        nats_connection: nc, logger: quiet, fileserver_upload_handler: failing, size_threshold: 500_000,
+      }),
+      smartsend("pub.order2", [["i", "1", "text"], ["big", bytesOf(600_000), "binary"]], {
+        nats_connection: nc, logger: quiet, fileserver_upload_handler: slowUpload, size_threshold: 500_000,
+      }),
+      smartsend("pub.order2", [["i", "2", "text"]], { nats_connection: nc, logger: quiet, signal: ac.signal }),
+      smartsend("pub.order2", [["i", "3", "text"]], { nats_connection: nc, logger: quiet }),
+    ];
+    ac.abort(); // send 2 is waiting for send 1's upload
+    const results = await Promise.allSettled(sends);
+    assert.deepEqual(results.map((r) => r.status), ["rejected", "fulfilled", "rejected", "fulfilled"]);
+    assert.equal((results[2] as PromiseRejectedResult).reason.code, "ABORTED");
+  }, 500);
+  assert.deepEqual(indexes(mixed), ["1", "3"]);
+});
+
 test("confirm: true resolves after the server has the message; sends in flight together share the round trip", async () => {
   const got = await collect("pub.confirm", () =>
     Promise.all(Array.from({ length: 50 }, (_, i) =>
