@@ -5,7 +5,7 @@
  * @module
  */
 import type { ConnectOptions, NatsConnection } from "./nats_types.ts";
-import { TransportError } from "./errors.ts";
+import { OptionsError, TransportError } from "./errors.ts";
 import { openConnection } from "./platform/connect.ts";
 import { watchConnection } from "./publisher.ts";
 import { settleWithin } from "./backoff.ts";
@@ -46,6 +46,15 @@ export async function connectTo(
   correlationId: string,
   options: ConnectOptions = {},
 ): Promise<NatsConnection> {
+  // Not a server address at all: no connection attempt can help, and nats.js
+  // would say "connection refused" or "Invalid URL" as if the server were down.
+  const servers = serversOf(brokerUrl);
+  if (servers.length === 0 || !servers.every((s) => URL.canParse(s))) {
+    throw new OptionsError(`broker_url must be NATS URL(s) like "nats://host:4222", got "${redact(brokerUrl)}"`, {
+      field: "broker_url",
+      correlationId,
+    });
+  }
   let nc: NatsConnection;
   try {
     nc = await openConnection({

@@ -130,6 +130,14 @@ export function publishToJetStream(
             { correlationId, cause: err },
           ));
         }
+      } else if (/timeout|timed out/i.test(`${(err as Error).name} ${(err as Error).message}`) && await noStreamFor(nc, subject)) {
+        // A plain subscriber took the request, so no "no responders": each retry
+        // would time out again and hand it one more copy.
+        throw new TransportError(
+          "PUBLISH_FAILED",
+          `No JetStream stream captures "${subject}"; a plain subscriber got the message, but nothing stored it (create a stream with ensureStream, or the CLI's --stream NAME)`,
+          { correlationId, cause: err },
+        );
       }
       throw err;
     }

@@ -7,13 +7,16 @@
 import type { ConnectOptions, NatsConnection } from "./nats_types.ts";
 import { retry, throwIfAborted, untilAborted, UPLOAD_RETRY } from "./backoff.ts";
 import { codecFor, resolvePayloadType } from "./codecs/registry.ts";
+import { describe } from "./codecs/text.ts";
 import {
   checkBoolean,
   checkCommonShapes,
   checkCount,
   checkFunction,
+  checkHttpUrl,
   checkMetadata,
   checkMillis,
+  checkNonEmpty,
   checkShape,
   checkSubject,
   checkString,
@@ -641,6 +644,20 @@ function exceeds(s: string, limit: number): boolean {
 }
 
 /** The envelope fields and switches of a send, checked (INVALID_OPTION, with the correlation id). */
+/** `jetstream`: a boolean, or publish options whose every value can work. */
+function checkJetStreamPublish(value: unknown): void {
+  if (value === undefined || typeof value === "boolean") return;
+  if (typeof value !== "object" || value === null || Array.isArray(value)) {
+    throw new OptionsError(`jetstream must be true, false or JetStream publish options, got ${describe(value)}`, {
+      field: "jetstream",
+    });
+  }
+  const js = value as JetStreamPublishOptions;
+  if (js.timeout !== undefined) checkMillis(js.timeout, "jetstream.timeout", 1);
+  if (js.attempts !== undefined) checkCount(js.attempts, "jetstream.attempts", 1);
+  if (js.expect_stream !== undefined) checkNonEmpty(js.expect_stream, "jetstream.expect_stream");
+}
+
 function sendFields(options: SmartSendOptions, correlationId: string) {
   try {
     checkCommonShapes(options);
@@ -651,6 +668,13 @@ function sendFields(options: SmartSendOptions, correlationId: string) {
         field: "connect_options",
       });
     }
+    checkJetStreamPublish(options.jetstream);
+    checkFunction(options.on_progress, "on_progress");
+    // Read only when something goes by link; a value given is checked now, before any upload.
+    if (options.fileserver_url !== undefined) checkHttpUrl(options.fileserver_url, "fileserver_url");
+    const replyTo = checkString(options.reply_to, "reply_to") ?? "";
+    // The replier would refuse it: said here, to the one who can fix it.
+    if (replyTo !== "") checkSubject(replyTo, false, "reply_to");
     return {
       maxPayload: options.max_payload === undefined ? undefined : checkCount(options.max_payload, "max_payload", 1),
       msg_id: checkString(options.msg_id, "msg_id") || uuid4(),
@@ -659,7 +683,7 @@ function sendFields(options: SmartSendOptions, correlationId: string) {
       sender_id: checkString(options.sender_id, "sender_id") || uuid4(),
       receiver_name: checkString(options.receiver_name, "receiver_name") ?? "",
       receiver_id: checkString(options.receiver_id, "receiver_id") ?? "",
-      reply_to: checkString(options.reply_to, "reply_to") ?? "",
+      reply_to: replyTo,
       reply_to_msg_id: checkString(options.reply_to_msg_id, "reply_to_msg_id") ?? "",
       metadata: checkMetadata(options.metadata, "metadata") ?? {},
       publish: checkBoolean(options.is_publish, "is_publish") ?? true,

@@ -805,6 +805,42 @@ test("a JetStream publish to a subject no stream captures fails fast and says so
   assert.ok(Date.now() - t0 < 3000, `took ${Date.now() - t0} ms`);
 });
 
+test("send options that cannot work are INVALID_OPTION before anything is uploaded or sent", async () => {
+  const bad: [Record<string, unknown>, RegExp][] = [
+    // Each was accepted: a JetStream publish retried 10 times over 11 s, a string "false" published to
+    // JetStream, a reply_to the replier could not answer, an upload to a URL fetch could not parse.
+    [{ jetstream: "false" }, /jetstream must be true, false or JetStream publish options/],
+    [{ jetstream: { timeout: -5 } }, /timeout must be a whole number of ms/],
+    [{ jetstream: { attempts: 0 } }, /attempts must be an integer ≥ 1/],
+    [{ jetstream: { expect_stream: 5 } }, /expect_stream must be a non-empty string/],
+    [{ reply_to: "a b" }, /reply_to "a b" must not contain whitespace/],
+    [{ on_progress: 5 }, /on_progress/],
+    [{ fileserver_url: "127.0.0.1:8080" }, /fileserver_url must be an http\(s\) URL/],
+    [{ broker_url: "" , nats_connection: undefined }, /broker_url must be NATS URL\(s\) like "nats:\/\/host:4222", got ""/],
+    [{ broker_url: "nats://u:secret@not a host", nats_connection: undefined }, /got "nats:\/\/\*\*\*@not a host"/],
+  ];
+  for (const [options, message] of bad) {
+    await rejectsWithCode(() => smartsend("opts.bad", [["t", "x", "text"]], { logger: quiet, nats_connection: bridge.connection, ...options } as never), "INVALID_OPTION", message);
+  }
+});
+
+test("a JetStream publish to a subject no stream captures, with a plain subscriber on it, fails fast and says so", async () => {
+  // No "no responders" then: every attempt timed out, 10 of them over 60 s,
+  // and the subscriber got the message 10 times.
+  const sub = bridge.connection.subscribe("nostream.heard");
+  let copies = 0;
+  void (async () => { for await (const _ of sub) copies++; })();
+  const t0 = Date.now();
+  await rejectsWithCode(
+    () => bridge.send("nostream.heard", [["t", "x", "text"]], { jetstream: { timeout: 500 } }),
+    "PUBLISH_FAILED",
+    /No JetStream stream captures "nostream.heard"/,
+  );
+  assert.ok(Date.now() - t0 < 3000, `took ${Date.now() - t0} ms`);
+  assert.equal(copies, 1);
+  sub.unsubscribe();
+});
+
 test("store options that cannot work are INVALID_OPTION when the store is made", async () => {
   await rejectsWithCode(() => plikFileServer({ url: "not a url" }), "INVALID_OPTION", /url must be an http\(s\) URL, got "not a url"/);
   await rejectsWithCode(() => plikFileServer({ url: "ftp://127.0.0.1/" }), "INVALID_OPTION", /url must be an http\(s\) URL/);
