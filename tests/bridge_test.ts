@@ -841,9 +841,38 @@ test("a JetStream publish to a subject no stream captures, with a plain subscrib
   sub.unsubscribe();
 });
 
+test("a Plik upload of bytes that is tried again says so in the log, as a file's does", async () => {
+  let creates = 0;
+  const flaky = await httpServer((req, res) => {
+    if (req.url === "/upload" && creates++ === 0) return res.writeHead(503).end();
+    (req as unknown as NodeJS.ReadableStream).resume();
+    (req as unknown as NodeJS.ReadableStream).on("end", () => {
+      res.writeHead(200, { "content-type": "application/json" })
+        .end(JSON.stringify(req.url === "/upload" ? { id: "u1", uploadToken: "t" } : { id: "f1", fileName: "b" }));
+    });
+  });
+  const lines: string[] = [];
+  const logger = { log: (level: string, line: string) => lines.push(`${level} ${line}`) };
+  const [env] = await smartsend("retry.log", [["b", bytesOf(600_000), "binary"]], {
+    is_publish: false, fileserver_url: flaky.url, logger,
+  });
+  assert.equal(env.payloads[0].transport, "link");
+  assert.ok(lines.some((l) => /^warn .*Upload of "b" failed \(.*503.*\), trying again from the start in \d+ ms \(attempt 2\)/.test(l)), lines.join("\n"));
+  await flaky.close();
+});
+
 test("store options that cannot work are INVALID_OPTION when the store is made", async () => {
   await rejectsWithCode(() => plikFileServer({ url: "not a url" }), "INVALID_OPTION", /url must be an http\(s\) URL, got "not a url"/);
   await rejectsWithCode(() => plikFileServer({ url: "ftp://127.0.0.1/" }), "INVALID_OPTION", /url must be an http\(s\) URL/);
+  // These failed at upload time as UPLOAD_FAILED "HTTP 400 cannot unmarshal", or were ignored.
+  await rejectsWithCode(() => plikFileServer({ oneShot: "false" as never }), "INVALID_OPTION", /oneShot must be true or false/);
+  await rejectsWithCode(() => plikFileServer({ ttl: "1h" as never }), "INVALID_OPTION", /ttl must be an integer ≥ 0/);
+  await rejectsWithCode(() => plikFileServer({ ttl: 1.5 }), "INVALID_OPTION", /ttl must be an integer ≥ 0/);
+  await rejectsWithCode(() => plikFileServer({ token: 5 as never }), "INVALID_OPTION", /token must be a string/);
+  await rejectsWithCode(() => plikFileServer("http://127.0.0.1:8080" as never), "INVALID_OPTION", /options must be an object like \{ url: "http:\/\/host:8080" \}/);
+  assert.deepEqual(plikFileServer(null as never).origins, []);
+  await rejectsWithCode(() => objectStoreFileServer({ connection: bridge.connection, bucket: 5 as never }), "INVALID_OPTION", /bucket/);
+  await rejectsWithCode(() => objectStoreFileServer(null as never), "INVALID_OPTION", /connection must be an open NATS connection/);
   await rejectsWithCode(() => objectStoreFileServer({ connection: undefined as never }), "INVALID_OPTION", /connection must be an open NATS connection/);
   const conn = await connect({ servers: nats.url });
   try {

@@ -14,7 +14,8 @@ import { type ObjectInfo, Objm, type ObjectStore, StorageType } from "@nats-io/o
 import { abortReason, retry, UPLOAD_RETRY } from "../backoff.ts";
 import { DownloadError, EnvelopeError, jetStreamError, NatsBridgeError, OptionsError, UploadError } from "../errors.ts";
 import { uuid4 } from "../ids.ts";
-import { checkMillis } from "../config.ts";
+import { checkCount, checkMillis } from "../config.ts";
+import { describe } from "../codecs/text.ts";
 import { DEFAULT_IDLE_TIMEOUT } from "./http_download.ts";
 import { logEvent } from "../logger.ts";
 import { decodeBase64 } from "../platform/base64.ts";
@@ -124,11 +125,15 @@ export async function objectStoreFileServer(
   }
   const bucket = options.bucket ?? DEFAULT_BUCKET;
   const idleTimeout = checkMillis(options.idleTimeout ?? DEFAULT_IDLE_TIMEOUT, "idleTimeout", 1);
-  if (!/^[A-Za-z0-9_-]+$/.test(bucket)) {
-    throw new OptionsError(`Object Store bucket name must match [A-Za-z0-9_-]+, got "${bucket}"`, { field: "bucket" });
+  if (typeof bucket !== "string" || !/^[A-Za-z0-9_-]+$/.test(bucket)) {
+    throw new OptionsError(`Object Store bucket name must match [A-Za-z0-9_-]+, got ${typeof bucket === "string" ? `"${bucket}"` : describe(bucket)}`, { field: "bucket" });
+  }
+  const ttlSeconds = checkCount(options.ttl ?? 86_400, "ttl", 0);
+  if (options.replicas !== undefined) checkCount(options.replicas, "replicas", 1);
+  if (options.storage !== undefined && options.storage !== "file" && options.storage !== "memory") {
+    throw new OptionsError(`storage must be "file" or "memory", got ${describe(options.storage)}`, { field: "storage" });
   }
   const objm = new Objm(options.connection);
-  const ttlSeconds = options.ttl ?? 86_400;
   let store: ObjectStore;
   try {
     store = await objm.create(bucket, {

@@ -10,8 +10,10 @@
  *
  * @module
  */
-import { InputError, isTransientUploadError, NatsBridgeError, UploadError } from "../errors.ts";
-import { checkHttpUrl, checkMillis } from "../config.ts";
+import { InputError, isTransientUploadError, NatsBridgeError, OptionsError, UploadError } from "../errors.ts";
+import { checkBoolean, checkCount, checkHttpUrl, checkMillis, checkString } from "../config.ts";
+import { describe } from "../codecs/text.ts";
+import { logEvent } from "../logger.ts";
 import { abortReason, retry, untilAborted, UPLOAD_RETRY } from "../backoff.ts";
 import { originOf } from "../origins.ts";
 import type { FileServer, StreamUploadResult, UploadContext, UploadHandler, UploadResult } from "../types.ts";
@@ -89,6 +91,7 @@ const STREAM_CHUNK = 1024 * 1024;
  * ```
  */
 export function plikUploadHandler(options: PlikOptions = {}): UploadHandler {
+  options = checkPlikOptions(options);
   const session = plikSession(options);
   const streamed = plikStreamUploadHandler(options);
   // Bytes can be sent again: a failure another attempt may cure (Plik
@@ -99,6 +102,10 @@ export function plikUploadHandler(options: PlikOptions = {}): UploadHandler {
       ...UPLOAD_RETRY,
       signal: context?.signal,
       isFinal: (err) => !isTransientUploadError(err),
+      // Said as file and Blob uploads say it: a retried upload is no longer silent.
+      onRetry: (err, attempt, delay) =>
+        context?.logger && logEvent(context.logger, "warn", context.correlationId ?? "",
+          `Upload of "${dataname}" failed (${(err as Error).message}), trying again from the start in ${delay} ms (attempt ${attempt + 1})`),
       exhausted: (err) => err as Error,
     });
   };
@@ -128,11 +135,24 @@ export function plikUploadHandler(options: PlikOptions = {}): UploadHandler {
   }
 }
 
+/** The options object itself: `null` means none; a bare URL string is a likely slip, said so. */
+function checkPlikOptions(options: PlikOptions | null): PlikOptions {
+  if (options === null || options === undefined) return {};
+  if (typeof options !== "object" || Array.isArray(options)) {
+    throw new OptionsError(`Plik options must be an object like { url: "http://host:8080" }, got ${describe(options)}`, {
+      field: "options",
+    });
+  }
+  return options;
+}
+
 /** The two requests of a Plik upload, with the body of the second left to the caller. */
 function plikSession(options: PlikOptions) {
-  const ttl = options.ttl ?? DEFAULT_PLIK_TTL;
-  const oneShot = options.oneShot ?? false;
-  const authHeaders: Record<string, string> = options.token ? { "X-PlikToken": options.token } : {};
+  // Refused now, not by Plik at upload time ("HTTP 400 cannot unmarshal").
+  const ttl = checkCount(options.ttl ?? DEFAULT_PLIK_TTL, "ttl", 0);
+  const oneShot = checkBoolean(options.oneShot, "oneShot") ?? false;
+  const token = checkString(options.token, "token");
+  const authHeaders: Record<string, string> = token ? { "X-PlikToken": token } : {};
   // Refused now: 0 would fail every upload, NaN or Infinity would never fail one.
   const idleTimeout = checkMillis(options.idleTimeout ?? DEFAULT_IDLE_TIMEOUT, "idleTimeout", 1);
   /** The idle guard of one upload; a streamed body touches it as the server takes it. */
@@ -201,6 +221,7 @@ function plikSession(options: PlikOptions) {
  * ```
  */
 export function plikStreamUploadHandler(options: PlikOptions = {}): NonNullable<FileServer["uploadStream"]> {
+  options = checkPlikOptions(options);
   const session = plikSession(options);
   return async (fileserver_url, dataname, data, context) => {
     if (!CAN_STREAM_REQUEST_BODY) return await uploadCollected(session, fileserver_url, dataname, data, context);
@@ -342,6 +363,7 @@ export const plikUpload: UploadHandler = plikUploadHandler();
  * ```
  */
 export function plikFileServer(options: PlikOptions = {}): FileServer {
+  options = checkPlikOptions(options);
   const origin = options.url !== undefined ? checkHttpUrl(options.url, "url") && originOf(options.url) : undefined;
   return {
     upload: plikUploadHandler(options),
