@@ -841,6 +841,31 @@ test("a JetStream publish to a subject no stream captures, with a plain subscrib
   sub.unsubscribe();
 });
 
+test("a Plik server that refuses a large upload part-way is UPLOAD_FAILED with its own reason, at once, from every source", async () => {
+  // On Node the server's answer was dropped for the broken pipe it left:
+  // "Cannot reach the Plik server: write EPIPE", and 100 MB sent 4 times.
+  const strict = await startPlik({ args: ["-max-file-size", "5000000"] });
+  const dir = mkdtempSync(join(tmpdir(), "natsbridge-big-"));
+  try {
+    const big = bytesOf(40_000_000, 3);
+    const path = join(dir, "big.bin");
+    writeFileSync(path, big);
+    const sources: [string, unknown][] = [["bytes", big], ["file", path], ["blob", new Blob([big as Uint8Array<ArrayBuffer>])]];
+    for (const [what, data] of sources) {
+      const t0 = Date.now();
+      await rejectsWithCode(
+        () => smartsend("too.big", [["big", data, "binary"]], { is_publish: false, fileserver_url: strict.url, logger: quiet } as never),
+        "UPLOAD_FAILED",
+        /Plik refused to upload the file: HTTP 400.*too big/,
+      );
+      assert.ok(Date.now() - t0 < 5000, `${what}: took ${Date.now() - t0} ms`);
+    }
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+    await strict.stop();
+  }
+});
+
 test("a Plik upload of bytes that is tried again says so in the log, as a file's does", async () => {
   let creates = 0;
   const flaky = await httpServer((req, res) => {

@@ -60,17 +60,28 @@ export async function postStreamedBody(
   }
   const target = new URL(url);
   const req = (target.protocol === "https:" ? httpsRequest : httpRequest)(target, { method: "POST", headers, signal });
+  let answered = false;
   const answer = new Promise<{ status: number; text: string }>((resolve, reject) => {
-    req.once("error", reject);
+    req.once("error", (err) => answered || reject(err));
     req.once("response", (res) => {
+      answered = true;
       let text = "";
+      const done = () => resolve({ status: res.statusCode ?? 0, text });
       res.setEncoding("utf8");
       res.on("data", (d: string) => (text += d));
-      res.once("error", reject);
-      res.once("end", () => resolve({ status: res.statusCode ?? 0, text }));
+      // Cut off by the server closing (see below): what came is the answer.
+      res.once("error", done);
+      res.once("close", done);
+      res.once("end", done);
     });
   });
   answer.catch(() => {}); // awaited below, after the body is sent
-  await pipeline(Readable.fromWeb(body as import("node:stream/web").ReadableStream<Uint8Array>), req);
+  try {
+    await pipeline(Readable.fromWeb(body as import("node:stream/web").ReadableStream<Uint8Array>), req);
+  } catch (err) {
+    // A server that refuses a body part-way (too large, not allowed) answers
+    // and closes: its answer says why, the broken pipe it leaves does not.
+    if (!answered) throw err;
+  }
   return await answer;
 }
