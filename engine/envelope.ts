@@ -6,6 +6,7 @@
  * @module
  */
 import { EnvelopeError } from "./errors.ts";
+import { describe } from "./codecs/text.ts";
 import { JSON_TYPES, resolvePayloadType } from "./codecs/registry.ts";
 import {
   ENVELOPE_KEYS,
@@ -83,7 +84,19 @@ export function parseEnvelope(
   if (value === null || typeof value !== "object" || Array.isArray(value)) {
     throw new EnvelopeError(`Envelope must be a JSON object, got ${kind(value)}`);
   }
+  // Not a parsed envelope: say what it is, not which envelope key it lacks.
+  const proto = Object.getPrototypeOf(value);
+  if (proto !== Object.prototype && proto !== null) {
+    throw new EnvelopeError(
+      `Envelope must be a JSON object, its JSON text or UTF-8 bytes, or a nats.js Msg; got ${describe(value)}`,
+    );
+  }
   const obj = value as Record<string, unknown>;
+  if (Object.hasOwn(obj, "data") && !Object.hasOwn(obj, "msg_id") && !Object.hasOwn(obj, "payloads")) {
+    throw new EnvelopeError(
+      `Envelope must be a JSON object; got an object with "data" but no envelope keys: pass the nats.js Msg itself, or its data as text or bytes`,
+    );
+  }
   const correlationId = typeof obj.correlation_id === "string" ? obj.correlation_id : "";
   const fail = (field: string, message: string, code?: ConstructorParameters<typeof EnvelopeError>[2]) =>
     new EnvelopeError(message, { field, correlationId }, code);

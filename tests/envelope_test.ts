@@ -39,6 +39,22 @@ test("parseEnvelope() rejects invalid JSON, non-objects and invalid UTF-8", asyn
   await rejectsWithCode(() => parseEnvelope(new Uint8Array([0x7b, 0xff, 0xfe, 0x7d])), "ENVELOPE_INVALID", /UTF-8/);
 });
 
+test("smartreceive() given something that is no envelope says what it got and what it takes", async () => {
+  // Each was read as a parsed envelope: "Envelope is missing key correlation_id".
+  const { smartreceive } = await import("natsbridge");
+  const json = JSON.stringify(sampleEnvelope());
+  const cases: [unknown, RegExp][] = [
+    [new TextEncoder().encode(json).buffer, /got an ArrayBuffer/],
+    [new DataView(new ArrayBuffer(4)), /got a DataView/],
+    [new Blob([json]), /got a Blob/],
+    [Promise.resolve(json), /got a Promise/],
+    [{ subject: "s", data: json }, /got an object with "data" but no envelope keys: pass the nats.js Msg itself, or its data as text or bytes/],
+  ];
+  for (const [input, message] of cases) {
+    await rejectsWithCode(() => smartreceive(input as never), "ENVELOPE_INVALID", message);
+  }
+});
+
 test("parseEnvelope() names each missing envelope key", async () => {
   for (const key of ENVELOPE_KEYS) {
     const env = sampleEnvelope();
