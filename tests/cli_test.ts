@@ -859,10 +859,16 @@ test("errors are one line on stderr with documented exit codes", async () => {
   assert.equal(badInspectOrigin.code, 2);
   assert.match(badInspectOrigin.stderr, /^natsbridge: INVALID_OPTION --allow-origin "localhost:8080" is not an origin/);
   // A value starting with "-": the fix is in the message, not cut off after its first sentence.
+  // --out naming a file: listening began, then the first message was lost to EEXIST (exit 1).
+  const aFile = join(work, "not-a-folder");
+  writeFileSync(aFile, "x");
+  const outFile = await run(["listen", "jobs", "--out", aFile, "--count", "1", "--timeout", "1s"]);
+  assert.equal(outFile.code, 2);
+  assert.match(outFile.stderr, /^natsbridge: USAGE --out .*not-a-folder is not a folder/);
   const dashed = await run(["send", "jobs", "--text", "-5"]);
   assert.equal(dashed.code, 2);
   assert.equal(dashed.stderr, 'natsbridge: USAGE --text "-5" looks like an option: write --text=-5 (see: natsbridge send --help)\n');
-  for (const r of [usage, noSubject, unknown, missingFile, badCsv, closed, badQueue, badSubject, tooLong, badBroker, badOrigin, badInspectOrigin, dashed]) {
+  for (const r of [usage, noSubject, unknown, missingFile, badCsv, closed, badQueue, badSubject, tooLong, badBroker, badOrigin, badInspectOrigin, outFile, dashed]) {
     assert.equal(r.stdout, "");
   }
 });

@@ -16,7 +16,8 @@ import { extname, join } from "node:path";
 import { serializeArrowTable } from "../codecs/arrow_table.ts";
 import type { PayloadType } from "../types.ts";
 import { jsonReplacer } from "./io.ts";
-import { UNPRINTABLE } from "../printable.ts";
+import { printable, UNPRINTABLE } from "../printable.ts";
+import { UsageError } from "./exit_codes.ts";
 
 const EXTENSIONS: Partial<Record<PayloadType, string>> = {
   text: ".txt",
@@ -56,6 +57,24 @@ const MAX_NAME_BYTES = 200;
 function truncateUtf8(text: string, max: number): string {
   // encodeInto stops before a character that does not fit, and says how much of the text it took.
   return text.slice(0, new TextEncoder().encodeInto(text, new Uint8Array(max)).read);
+}
+
+/**
+ * Makes the `--out` folder before anything is received: a path that is a
+ * file (or under one) is a usage error now, not a message lost later.
+ *
+ * @param dir The `--out` value.
+ * @param command For the error.
+ * @throws {UsageError} When `dir` cannot be a folder.
+ */
+export async function prepareOutDir(dir: string, command: string): Promise<void> {
+  try {
+    await mkdir(dir, { recursive: true });
+  } catch (err) {
+    const code = (err as { code?: string }).code;
+    const why = code === "EEXIST" || code === "ENOTDIR" ? "is not a folder" : `cannot be made (${code ?? (err as Error).message})`;
+    throw new UsageError(`--out ${printable(dir)} ${why}`, command);
+  }
 }
 
 /** Writes one message's payloads into a folder, all or nothing. */

@@ -21,6 +21,7 @@ import { checkQueue, checkSubject } from "../../config.ts";
 import { type CheckedPayload, parseEnvelope } from "../../envelope.ts";
 import { NatsBridgeError } from "../../errors.ts";
 import type { Command } from "../context.ts";
+import { prepareOutDir } from "../save.ts";
 import { codeOf, errorLine, EXIT, exitCodeOf, UsageError } from "../exit_codes.ts";
 import { HELP } from "../help.ts";
 import type { Output } from "../io.ts";
@@ -83,6 +84,8 @@ export const listen: Command = async (argv, ctx) => {
       "listen",
     );
   }
+  const outDir = stringFlag(values, "out");
+  if (outDir !== undefined) await prepareOutDir(outDir, "listen");
   const session = await openSession("listen", values, listFlag(values, "allow-origin"));
   const progress = progressBars(out);
   const stop = new AbortController();

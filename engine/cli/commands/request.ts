@@ -25,6 +25,7 @@ import {
   stringFlag,
 } from "../args.ts";
 import type { Command } from "../context.ts";
+import { prepareOutDir } from "../save.ts";
 import { EXIT } from "../exit_codes.ts";
 import { HELP } from "../help.ts";
 import { buildItems } from "../payloads.ts";
@@ -56,6 +57,8 @@ export const request: Command = async (argv, ctx) => {
   const timeout = parseDuration(timeoutText, "timeout", "request");
   const options = envelopeOptions(values, "request");
   const items = await buildItems(tokens, "request", thresholdOf(values, "request"));
+  const outDir = stringFlag(values, "out");
+  if (outDir !== undefined) await prepareOutDir(outDir, "request");
   const session = await openSession("request", values, listFlag(values, "allow-origin"));
   const progress = progressBars(out);
   const inbox = createInbox();
