@@ -30,6 +30,7 @@ import { originOf } from "./origins.ts";
 import { logEvent, type Logger } from "./logger.ts";
 import { checkReceiveOptions, smartreceive, type SmartReceiveOptions } from "./receive.ts";
 import { markNotDelivered } from "./publisher.ts";
+import { describe } from "./codecs/text.ts";
 import { watchErrors } from "./streams.ts";
 import { sha256Hex } from "./platform/sha256.ts";
 import type { ReceivedEnvelope } from "./types.ts";
@@ -220,11 +221,37 @@ export interface EnsureStreamOptions {
  * ```
  */
 export async function ensureStream(nc: NatsConnection, options: EnsureStreamOptions): Promise<void> {
+  checkStreamOptions(nc, options);
   try {
     await createOrExtendStream(nc, options);
   } catch (err) {
     throw jetStreamError(`Cannot set up stream "${options.name}"`, err);
   }
+}
+
+/** What ensureStream would otherwise replace by a default, or fail on deep inside as CONNECTION_FAILED. */
+function checkStreamOptions(nc: NatsConnection, options: EnsureStreamOptions): void {
+  if (typeof (nc as { request?: unknown } | null)?.request !== "function") {
+    throw new OptionsError("ensureStream needs an open NATS connection (nats.js NatsConnection)", { field: "nc" });
+  }
+  if (typeof options !== "object" || options === null) {
+    throw new OptionsError(`ensureStream options must be an object like { name, subjects }, got ${describe(options)}`, { field: "options" });
+  }
+  checkNonEmpty(options.name, "name");
+  if (!Array.isArray(options.subjects) || options.subjects.length === 0) {
+    throw new OptionsError(`subjects must be a non-empty array of subjects, got ${describe(options.subjects)}`, { field: "subjects" });
+  }
+  for (const subject of options.subjects) checkSubject(subject, true, "subjects");
+  const oneOf = (value: unknown, name: string, allowed: readonly string[]) => {
+    if (value !== undefined && !allowed.includes(value as string)) {
+      throw new OptionsError(`${name} must be ${allowed.map((a) => `"${a}"`).join(" or ")}, got ${JSON.stringify(value) ?? describe(value)}`, { field: name });
+    }
+  };
+  oneOf(options.retention, "retention", ["limits", "workqueue"]);
+  oneOf(options.storage, "storage", ["file", "memory"]);
+  if (options.replicas !== undefined) checkCount(options.replicas, "replicas", 1);
+  if (options.duplicate_window !== undefined) checkCount(options.duplicate_window, "duplicate_window", 0);
+  if (options.max_age !== undefined) checkCount(options.max_age, "max_age", 0);
 }
 
 async function createOrExtendStream(nc: NatsConnection, options: EnsureStreamOptions): Promise<void> {

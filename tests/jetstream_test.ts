@@ -436,6 +436,23 @@ test("consume options out of range are INVALID_OPTION before anything is created
   await assert.rejects(jsm.consumers.info("JOBS", "never"), /consumer not found/);
 });
 
+test("ensureStream options it cannot honour are INVALID_OPTION, not a default or a CONNECTION_FAILED", async () => {
+  // retention "WorkQueue" made a limits stream, max_age "1h" kept messages for ever,
+  // and a missing subjects list or connection was CONNECTION_FAILED "… is not iterable".
+  const bad: [unknown, unknown, RegExp][] = [
+    [bridge.connection, { name: "BADR", subjects: ["badr.x"], retention: "WorkQueue" }, /retention must be "limits" or "workqueue", got "WorkQueue"/],
+    [bridge.connection, { name: "BADS", subjects: ["bads.x"], storage: "Memory" }, /storage must be "file" or "memory"/],
+    [bridge.connection, { name: "BADA", subjects: ["bada.x"], max_age: "1h" }, /max_age must be an integer ≥ 0/],
+    [bridge.connection, { name: "JOBS" }, /subjects must be a non-empty array/],
+    [bridge.connection, { name: "BADJ", subjects: ["a b"] }, /subjects "a b" must not contain whitespace/],
+    [bridge.connection, null, /options must be an object/],
+    [null, { name: "X", subjects: ["x"] }, /needs an open NATS connection/],
+  ];
+  for (const [nc, options, message] of bad) {
+    await rejectsWithCode(() => ensureStream(nc as never, options as never), "INVALID_OPTION", message);
+  }
+});
+
 test("a worker not allowed to change consumers still consumes an existing durable, counting with its max_deliver", async () => {
   // Only an administrator may create or update consumers here; consume was
   // given max_deliver 2 but must count with the durable's own 4 (and say why).

@@ -92,6 +92,11 @@ test("CodecPool options out of range are INVALID_OPTION at construction, not a f
     await rejectsWithCode(() => new CodecPool(options as never), "INVALID_OPTION", new RegExp(Object.keys(options)[0]));
   }
   new CodecPool({ maxThreads: 0, idleTimeout: 0, offload_threshold: 0 });
+  // null from plain JavaScript: no options (it was a TypeError).
+  await new CodecPool(null as never).destroy();
+  // A string cap was a plain RangeError, with no code.
+  const { setMaxArrowDecompressedBytes } = await import("../engine/codecs/arrow_compression.ts");
+  await rejectsWithCode(() => setMaxArrowDecompressedBytes("100" as never), "INVALID_OPTION", /non-negative integer of bytes, got 100/);
 });
 
 test("a worker that fails is WORKER_FAILED on send and receive, not corrupt data or a plain Error", async () => {

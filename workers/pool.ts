@@ -98,6 +98,7 @@ export class CodecPool {
    * @param options Threads, cutoff, idle timeout.
    */
   constructor(options: CodecPoolOptions = {}) {
+    options ??= {}; // null from plain JavaScript callers: no options
     // Checked here: piscina, started at the first large task, would fail that task instead.
     this.#maxThreads = checkCount(options.maxThreads ?? Math.max(1, availableParallelism()), "maxThreads", 0);
     this.offloadThreshold = checkCount(options.offload_threshold ?? DEFAULT_OFFLOAD_THRESHOLD, "offload_threshold", 0);

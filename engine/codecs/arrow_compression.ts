@@ -29,7 +29,7 @@ import { Decompress as ZstdDecompress } from "fzstd";
 import lz4js from "lz4js";
 import xxh32Module from "lz4js/xxh32.js";
 import type { Lz4jsXxh32 } from "./lz4js.d.ts";
-import { DecodeError } from "../errors.ts";
+import { DecodeError, OptionsError } from "../errors.ts";
 
 const xxh32 = (xxh32Module as Lz4jsXxh32).hash;
 
@@ -337,7 +337,11 @@ let maxDecompressed = DEFAULT_MAX_ARROW_DECOMPRESSED_BYTES;
  * ```
  */
 export function setMaxArrowDecompressedBytes(bytes: number): void {
-  if (!Number.isSafeInteger(bytes) || bytes < 0) throw new RangeError(`cap must be a non-negative integer, got ${bytes}`);
+  if (!Number.isSafeInteger(bytes) || bytes < 0) {
+    throw new OptionsError(`setMaxArrowDecompressedBytes takes a non-negative integer of bytes, got ${String(bytes)}`, {
+      field: "bytes",
+    });
+  }
   maxDecompressed = bytes;
 }
 
