@@ -601,6 +601,22 @@ test("many Object Store payloads received at once on one connection keep it up: 
   }
 });
 
+test("an Object Store payload held as a stream ends when its connection closes: DOWNLOAD_FAILED, not SIZE_MISMATCH", async () => {
+  // Its consumer went on (and its heartbeat timer kept Node and Deno from
+  // exiting); reading it then said "ended at 262144 of 1500000 bytes", which
+  // consume would dead-letter as a bad message.
+  const own = await Bridge.connect({ broker_url: nats.url, logger: quiet });
+  const store = await objectStoreFileServer({ connection: own.connection, bucket: "held_streams" });
+  const [env] = await own.send("held", [["b", bytesOf(1_500_000, 2), "binary"]], { fileserver: store, is_publish: false });
+  const got = await own.receive(env, { fileserver: store, stream: true });
+  await own.close();
+  const t0 = Date.now();
+  await rejectsWithCode(async () => {
+    for await (const _ of got.payloads[0][1] as ReadableStream<Uint8Array>) { /* read */ }
+  }, "DOWNLOAD_FAILED", /connection closed|closed connection/);
+  assert.ok(Date.now() - t0 < 2000, `took ${Date.now() - t0} ms`);
+});
+
 test("an Object Store on a server without JetStream, or on one that hangs, is a typed error naming the bucket", async () => {
   const plain = await startNats({ jetstream: false });
   const conn = await connect({ servers: plain.url });

@@ -148,6 +148,28 @@ export function jetStreamOf(nc: NatsConnection): JetStreamClient {
 const clients = new WeakMap<NatsConnection, JetStreamClient>();
 
 /**
+ * The reads open on each connection, stopped when it closes: a read left
+ * unread would keep its consumer's heartbeat timer, which holds a Node or
+ * Deno process open after the connection's close. One reaction per
+ * connection, not one per read.
+ */
+const openReads = new WeakMap<object, Set<() => void>>();
+
+function stopOnClose(nc: NatsConnection | undefined, stop: () => void): () => void {
+  if (!nc) return () => {};
+  let reads = openReads.get(nc);
+  if (!reads) {
+    const set = reads = new Set();
+    openReads.set(nc, set);
+    nc.closed().then(() => {
+      for (const s of [...set]) s();
+    }, () => {});
+  }
+  reads.add(stop);
+  return () => reads.delete(stop);
+}
+
+/**
  * Streams the chunks of the object `info` from bucket `bucket`, verified as
  * they flow: a digest mismatch, or more or fewer bytes than `info.size`,
  * errors the stream at the point it is found instead of closing it.
@@ -205,9 +227,11 @@ export async function readObjectChunks(
     return ahead;
   };
 
+  const nc = (js as unknown as { nc?: NatsConnection }).nc;
   const stop = () => {
     if (stopped) return;
     stopped = true;
+    forgetRead();
     signal?.removeEventListener("abort", stop);
     abandoned.unregister(stop);
     if (ahead > 0) reservedAhead.set(js, Math.max(0, (reservedAhead.get(js) ?? 0) - ahead * chunkSize));
@@ -344,6 +368,7 @@ export async function readObjectChunks(
     options.onVerified?.(hex);
   };
 
+  const forgetRead = stopOnClose(nc, stop);
   // Opened before the stream is handed out, so a failure to start the read
   // (no such stream, no JetStream) reaches the caller's retries.
   if (info.size > 0) {
@@ -369,6 +394,14 @@ export async function readObjectChunks(
         // Empty messages carry nothing; skip them rather than enqueue nothing.
         let data: Uint8Array | undefined;
         do data = await next(); while (data && data.byteLength === 0);
+        if (!data && (nc?.isClosed() || nc?.isDraining())) {
+          // Cut off, not short: a transient failure (consume naks it), not a bad message.
+          // (A drain ends the consumer's messages before the connection is closed.)
+          throw new DownloadError(
+            `Object Store read of "${errContext.dataname}" stopped at ${received} of ${info.size} bytes: the NATS connection closed`,
+            errContext,
+          );
+        }
         if (!data) {
           throw new SizeMismatchError(
             `Object Store object of "${errContext.dataname}" ended at ${received} of ${info.size} bytes`,
