@@ -5,6 +5,7 @@
  *
  * @module
  */
+import { checkJsonKeeps } from "./codecs/json.ts";
 import { describe } from "./codecs/text.ts";
 import { OptionsError } from "./errors.ts";
 
@@ -217,6 +218,11 @@ export function checkMetadata(value: unknown, name: string): Record<string, unkn
   }
   // A toJSON() may turn it into something else (a Date into a string).
   if (text?.[0] !== "{") throw refuse(`but ${describe(value)} is written as ${text?.slice(0, 40)}`);
+  try {
+    checkJsonKeeps(value, name); // NaN went out as null, a Map as {}
+  } catch (err) {
+    throw new OptionsError((err as Error).message, { field: name });
+  }
   return value as Record<string, unknown>;
 }
 

@@ -75,11 +75,17 @@ test("dictionary and jsontable refuse values JSON would change, naming where the
       [new Set([1]), /a Set at/],
       [{ deep: [{ u: new Uint8Array(2) }] }, /a Uint8Array at .*deep\[0\]\.u: send bytes as a binary payload/],
       [new Error("x"), /an Error at/],
+      // In a list JSON writes these as null; as a field it drops a function without a word.
+      [[1, undefined, 3], new RegExp(`undefined at ${at}\\[1\\]: JSON would write it as null`)],
+      [[() => 1], /a function at .*\[0\]: JSON would write it as null/],
+      [{ f: () => 1 }, /a function at .*\.f: JSON would drop it/],
+      [{ s: Symbol("x") }, /a symbol at .*\.s: JSON would drop it/],
     ];
     for (const [value, message] of cases) await rejectsWithCode(() => c.serialize(wrap(value)), "INVALID_INPUT", message);
     // What JSON writes as its own value passes: a Date as its ISO string, a class instance as its fields.
     class Point { constructor(public x = 1, public y = 2) {} }
-    const sent = wrap({ at: new Date(0), p: new Point(), s: new String("x") });
+    // An undefined field is absent, as JSON has it everywhere.
+    const sent = wrap({ at: new Date(0), p: new Point(), s: new String("x"), absent: undefined });
     assert.deepEqual(c.deserialize(c.serialize(sent)), JSON.parse(JSON.stringify(sent)));
   }
 });

@@ -138,7 +138,7 @@ function stringify(data: unknown, what: string): string {
   }
   if (deeperThan(text, MAX_JSON_DEPTH)) throw new InputError(tooDeep(what));
   // After stringify, which has refused cycles and bigints, and the depth check: the walk ends.
-  assertJsonKeeps(data, "", what);
+  assertJsonKeeps(data, "", `${what} payload`);
   return text;
 }
 
@@ -184,17 +184,43 @@ function deeperThan(text: string, max: number): boolean {
  * `{"0":…}`. A value with a toJSON() is written as it says (a Date as its
  * ISO string), and a class instance as its fields, as JSON does everywhere.
  */
-function assertJsonKeeps(value: unknown, path: string, what: string): void {
+/**
+ * Throws `INVALID_INPUT` for a value JSON would change on the way: NaN and
+ * Infinity (written as null), a Map, Set or typed array (written as {}), a
+ * function or symbol, undefined in a list. Cycles and bigints are left to
+ * `JSON.stringify`, which throws for them.
+ *
+ * @param value The value, as it will be given to `JSON.stringify`.
+ * @param what What it is, for the message ("metadata").
+ * @throws {InputError} Naming the path of the first such value.
+ *
+ * @example
+ * ```ts
+ * import { checkJsonKeeps } from "./json.ts";
+ * checkJsonKeeps({ step: 0.5, tags: ["a"] }, "metadata");
+ * ```
+ */
+export function checkJsonKeeps(value: unknown, what: string): void {
+  assertJsonKeeps(value, "", what);
+}
+
+function assertJsonKeeps(value: unknown, path: string, what: string, inList = false): void {
   const where = () => path || "the top level";
+  const kind = typeof value;
+  if (kind === "function" || kind === "symbol" || (kind === "undefined" && inList)) {
+    // An undefined field is left alone: JSON drops it, and absent is what it means.
+    const shown = kind === "undefined" ? "undefined" : `a ${kind}`;
+    throw new InputError(`${what} holds ${shown} at ${where()}: JSON would ${inList ? "write it as null" : "drop it"}`);
+  }
   if (typeof value === "number") {
     if (!Number.isFinite(value)) {
-      throw new InputError(`${what} payload holds ${value} at ${where()}: JSON has no NaN or Infinity (it would be written as null)`);
+      throw new InputError(`${what} holds ${value} at ${where()}: JSON has no NaN or Infinity (it would be written as null)`);
     }
     return;
   }
   if (value === null || typeof value !== "object" || typeof (value as { toJSON?: unknown }).toJSON === "function") return;
   if (Array.isArray(value)) {
-    for (let i = 0; i < value.length; i++) assertJsonKeeps(value[i], `${path}[${i}]`, what);
+    for (let i = 0; i < value.length; i++) assertJsonKeeps(value[i], `${path}[${i}]`, what, true);
     return;
   }
   const tag = Object.prototype.toString.call(value);
@@ -202,7 +228,7 @@ function assertJsonKeeps(value: unknown, path: string, what: string): void {
   if (tag !== "[object Object]") {
     const bytes = ArrayBuffer.isView(value) || value instanceof ArrayBuffer;
     throw new InputError(
-      `${what} payload holds ${describe(value)} at ${where()}: ${bytes ? "send bytes as a binary payload" : "JSON would write it as {}"}`,
+      `${what} holds ${describe(value)} at ${where()}: ${bytes ? "send bytes as a binary payload" : "JSON would write it as {}"}`,
     );
   }
   for (const key of Object.keys(value)) assertJsonKeeps((value as Record<string, unknown>)[key], path ? `${path}.${key}` : key, what);
@@ -246,7 +272,7 @@ function assertNumbersExact(text: string, what: string): void {
     if (isExactAsDouble(token)) continue;
     const shown = token.length > 40 ? `${token.slice(0, 20)}… (${token.length} characters)` : token;
     throw new DecodeError(
-      `${what} payload holds the number ${shown}, which a JavaScript number cannot hold exactly ` +
+      `${what} holds the number ${shown}, which a JavaScript number cannot hold exactly ` +
         `(integers beyond ±2^53−1 lose digits, beyond ±1.8e308 all): the sender should write it as a string`,
     );
   }
