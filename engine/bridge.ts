@@ -7,15 +7,15 @@
 import { createInbox, type Subscription } from "@nats-io/nats-core";
 import type { NatsConnection } from "./nats_types.ts";
 import { abortReason, settleWithin } from "./backoff.ts";
-import { checkFunction, checkMillis, checkQueue, checkSubject, resolveBrokerUrl } from "./config.ts";
+import { checkFunction, checkKnownKeys, checkMillis, checkQueue, checkSubject, resolveBrokerUrl } from "./config.ts";
 import { connectTo, DRAIN_TIMEOUT, drainWithin } from "./connection.ts";
 import { NatsBridgeError, OptionsError, TransportError } from "./errors.ts";
 import { type ConsumeOptions, consumeEnvelopes } from "./jetstream.ts";
 import { uuid4 } from "./ids.ts";
 import { linkedAbort } from "./linked_abort.ts";
 import { consoleLogger, type Logger, logEvent } from "./logger.ts";
-import { checkReceiveOptions, smartreceive, type SmartReceiveOptions } from "./receive.ts";
-import { smartsend, type SmartSendOptions } from "./send.ts";
+import { checkReceiveOptions, RECEIVE_OPTION_NAMES, smartreceive, type SmartReceiveOptions } from "./receive.ts";
+import { SEND_OPTION_NAMES, smartsend, type SmartSendOptions } from "./send.ts";
 import type { MsgEnvelopeV1, ReceivedEnvelope, SendItem } from "./types.ts";
 
 /**
@@ -95,6 +95,15 @@ export type RequestOptions = Omit<SmartSendOptions, "reply_to" | "nats_connectio
   receive?: Omit<SmartReceiveOptions, "signal">;
 };
 
+/** Options of Bridge.connect: send defaults and receive defaults, one object. */
+const BRIDGE_OPTION_NAMES: ReadonlySet<string> = new Set(
+  [...SEND_OPTION_NAMES, ...RECEIVE_OPTION_NAMES].filter((k) =>
+    !["signal", "correlation_id", "msg_id", "reply_to", "reply_to_msg_id"].includes(k)
+  ),
+);
+const SUBSCRIBE_OPTIONS: Record<keyof SubscribeOptions, true> = { queue: true, signal: true, on_error: true, receive: true };
+const SUBSCRIBE_OPTION_NAMES: ReadonlySet<string> = new Set(Object.keys(SUBSCRIBE_OPTIONS));
+
 /**
  * A connection to NATS with natsbridge defaults.
  *
@@ -137,9 +146,10 @@ export class Bridge {
    */
   static async connect(options: BridgeOptions = {}): Promise<Bridge> {
     options ??= {}; // null from plain JavaScript callers: no options
+    checkKnownKeys(options, BRIDGE_OPTION_NAMES, "Bridge.connect");
     const brokerUrl = resolveBrokerUrl(options.broker_url);
     // What subscribers will receive with, checked before any connection is made.
-    checkReceiveOptions({ ...options, nats_connection: undefined } as SmartReceiveOptions);
+    checkReceiveOptions(Object.fromEntries(Object.entries(options).filter(([k]) => RECEIVE_OPTION_NAMES.has(k))));
     if (options.nats_connection) return new Bridge(options.nats_connection, options, false);
     const nc = await connectTo(brokerUrl, "", options.connect_options);
     return new Bridge(nc, { ...options, broker_url: brokerUrl }, true);
@@ -194,6 +204,7 @@ export class Bridge {
     unsubscribe(): void;
   } {
     options ??= {}; // null from plain JavaScript callers: no options
+    checkKnownKeys(options, SUBSCRIBE_OPTION_NAMES, "subscribe");
     checkSubject(subject, true);
     if (options.queue !== undefined) checkQueue(options.queue);
     const { signal } = options;
@@ -271,7 +282,7 @@ export class Bridge {
     // A reply that fails to decode (bad checksum, download error) is the
     // answer to this request all the same: surface its error, don't time out.
     let failure: NatsBridgeError | undefined;
-    const { receive, ...sendOptions } = options;
+    const { receive, timeout: _timeout, ...sendOptions } = options;
     const replies = this.subscribe(inbox, {
       signal,
       receive: options.fileserver ? { fileserver: options.fileserver, ...receive } : receive,

@@ -290,6 +290,33 @@ export function checkCommonShapes(options: { logger?: unknown; fileserver?: unkn
   }
 }
 
+/**
+ * Throws `INVALID_OPTION` for an option name that is not one of `known`: a
+ * misspelled option (`fileserverUrl`, `isPublish`) was ignored without a word,
+ * and its default (another server, a publish) silently used instead.
+ *
+ * @param options The options object as given.
+ * @param known Every option name it may hold.
+ * @param what What the options are for, for the message.
+ *
+ * @example
+ * ```ts
+ * import { checkKnownKeys } from "./config.ts";
+ * checkKnownKeys({ max_retries: 3 }, new Set(["max_retries"]), "smartreceive");
+ * ```
+ */
+export function checkKnownKeys(options: object, known: ReadonlySet<string>, what: string): void {
+  for (const key in options) {
+    if (known.has(key) || (options as Record<string, unknown>)[key] === undefined) continue;
+    const squash = (k: string) => k.toLowerCase().replace(/[_-]/g, "");
+    const near = [...known].find((k) => squash(k) === squash(key));
+    throw new OptionsError(
+      `Unknown ${what} option "${key}"${near ? ` (did you mean "${near}"?)` : ""}`,
+      { field: key },
+    );
+  }
+}
+
 /** The longest delay `setTimeout` keeps (2^31 - 1 ms, about 24.8 days); beyond it, runtimes fire at once. */
 export const MAX_TIMER_MS = 2 ** 31 - 1;
 

@@ -24,7 +24,7 @@ import {
 } from "@nats-io/jetstream";
 import { backoffDelays, retry, settleWithin, sleep, throwIfAborted } from "./backoff.ts";
 import { parseEnvelope } from "./envelope.ts";
-import { checkCount, checkFunction, checkNonEmpty, checkSubject } from "./config.ts";
+import { checkCount, checkFunction, checkKnownKeys, checkNonEmpty, checkSubject } from "./config.ts";
 import { INVALID_MESSAGE_CODES, jetStreamError, NatsBridgeError, OptionsError, TransportError } from "./errors.ts";
 import { originOf } from "./origins.ts";
 import { logEvent, type Logger } from "./logger.ts";
@@ -380,6 +380,13 @@ export interface Delivery {
   deliveries: number;
 }
 
+const CONSUME_OPTIONS: Record<keyof ConsumeOptions, true> = {
+  stream: true, durable: true, filter_subject: true, dead_letter_subject: true, max_deliver: true, ack_wait: true,
+  nak_base_delay: true, nak_max_delay: true, dedupe_window: true, signal: true, receive: true, delete_after_ack: true,
+  on_error: true, on_delivery: true,
+};
+const CONSUME_OPTION_NAMES: ReadonlySet<string> = new Set(Object.keys(CONSUME_OPTIONS));
+
 /**
  * Error codes after which retrying a message cannot help. Not INVALID_OPTION:
  * a receiver's own setting is not the message's fault (options are checked
@@ -532,6 +539,7 @@ export async function* consumeEnvelopes(
   logger: Logger,
 ): AsyncGenerator<ReceivedEnvelope> {
   options ??= {} as ConsumeOptions; // null from plain JavaScript callers: refused below by name
+  checkKnownKeys(options, CONSUME_OPTION_NAMES, "consume");
   checkNonEmpty(options.stream, "stream");
   checkNonEmpty(options.durable, "durable");
   // Checked now, once: a bad receive option fails every message, which the

@@ -10,8 +10,9 @@ import {
   checkBoolean,
   checkCommonShapes,
   checkCount,
-  checkMillis,
   checkFunction,
+  checkKnownKeys,
+  checkMillis,
   DEFAULT_BASE_DELAY,
   DEFAULT_MAX_DELAY,
   DEFAULT_MAX_RETRIES,
@@ -134,6 +135,35 @@ export interface SmartReceiveOptions {
  */
 export const DEFAULT_MAX_DOWNLOAD_BYTES = 2 * 1024 * 1024 * 1024;
 
+/** Every option smartreceive takes: anything else is a slip (see checkKnownKeys). */
+const RECEIVE_OPTIONS: Record<keyof SmartReceiveOptions, true> = {
+  fileserver_download_handler: true,
+  max_retries: true,
+  base_delay: true,
+  max_delay: true,
+  fileserver_url: true,
+  allowed_origins: true,
+  fileserver: true,
+  verify_checksum: true,
+  signal: true,
+  on_progress: true,
+  logger: true,
+  stream: true,
+  pool: true,
+  max_download_bytes: true,
+};
+
+/**
+ * The names of {@link SmartReceiveOptions}.
+ *
+ * @example
+ * ```ts
+ * import { RECEIVE_OPTION_NAMES } from "./receive.ts";
+ * console.log(RECEIVE_OPTION_NAMES.has("max_retries")); // true
+ * ```
+ */
+export const RECEIVE_OPTION_NAMES: ReadonlySet<string> = new Set(Object.keys(RECEIVE_OPTIONS));
+
 /** Receive options as checked by {@link checkReceiveOptions}, defaults applied. */
 interface CheckedReceiveOptions {
   maxRetries: number;
@@ -161,6 +191,7 @@ interface CheckedReceiveOptions {
  * ```
  */
 export function checkReceiveOptions(options: SmartReceiveOptions): CheckedReceiveOptions {
+  checkKnownKeys(options, RECEIVE_OPTION_NAMES, "receive");
   checkCommonShapes(options);
   checkFunction(options.on_progress, "on_progress");
   const stream = options.stream;

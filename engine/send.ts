@@ -14,6 +14,7 @@ import {
   checkCount,
   checkFunction,
   checkHttpUrl,
+  checkKnownKeys,
   checkMetadata,
   checkMillis,
   checkNonEmpty,
@@ -658,8 +659,51 @@ function checkJetStreamPublish(value: unknown): void {
   if (js.expect_stream !== undefined) checkNonEmpty(js.expect_stream, "jetstream.expect_stream");
 }
 
+/** Every option smartsend takes: anything else is a slip (see checkKnownKeys). */
+const SEND_OPTIONS: Record<keyof SmartSendOptions, true> = {
+  broker_url: true,
+  fileserver_url: true,
+  fileserver_upload_handler: true,
+  size_threshold: true,
+  correlation_id: true,
+  msg_purpose: true,
+  sender_name: true,
+  receiver_name: true,
+  receiver_id: true,
+  reply_to: true,
+  reply_to_msg_id: true,
+  is_publish: true,
+  nats_connection: true,
+  connect_options: true,
+  msg_id: true,
+  sender_id: true,
+  fileserver: true,
+  metadata: true,
+  checksum: true,
+  max_payload: true,
+  confirm: true,
+  confirm_timeout: true,
+  signal: true,
+  on_progress: true,
+  logger: true,
+  pool: true,
+  jetstream: true,
+};
+
+/**
+ * The names of {@link SmartSendOptions}.
+ *
+ * @example
+ * ```ts
+ * import { SEND_OPTION_NAMES } from "./send.ts";
+ * console.log(SEND_OPTION_NAMES.has("fileserver_url")); // true
+ * ```
+ */
+export const SEND_OPTION_NAMES: ReadonlySet<string> = new Set(Object.keys(SEND_OPTIONS));
+
 function sendFields(options: SmartSendOptions, correlationId: string) {
   try {
+    checkKnownKeys(options, SEND_OPTION_NAMES, "smartsend");
     checkCommonShapes(options);
     checkShape(options.nats_connection, "nats_connection", ["publish", "isClosed"], "an open NATS connection");
     const connect = options.connect_options;

@@ -821,6 +821,26 @@ test("a JetStream publish to a subject no stream captures fails fast and says so
   assert.ok(Date.now() - t0 < 3000, `took ${Date.now() - t0} ms`);
 });
 
+test("a misspelled option is INVALID_OPTION naming the one meant, wherever options are taken", async () => {
+  // Each was ignored: isPublish: false published, fileserverUrl uploaded to
+  // localhost:8080, brokerUrl connected to localhost:4222.
+  const [, json] = await smartsend("typo", [["t", "x", "text"]], { is_publish: false });
+  const cases: [() => unknown, RegExp][] = [
+    [() => smartsend("typo", [["t", "x", "text"]], { isPublish: false } as never), /Unknown smartsend option "isPublish" \(did you mean "is_publish"\?\)/],
+    [() => smartsend("typo", [["t", "x", "text"]], { is_publish: false, fileserverUrl: "http://x" } as never), /"fileserverUrl" \(did you mean "fileserver_url"\?\)/],
+    [() => smartreceive(json, { allowedOrigins: [] } as never), /Unknown receive option "allowedOrigins" \(did you mean "allowed_origins"\?\)/],
+    [() => Bridge.connect({ brokerUrl: nats.url } as never), /Unknown Bridge.connect option "brokerUrl" \(did you mean "broker_url"\?\)/],
+    [() => bridge.subscribe("typo", { onError: () => {} } as never), /Unknown subscribe option "onError" \(did you mean "on_error"\?\)/],
+    [() => bridge.subscribe("typo", { receive: { maxRetries: 3 } } as never), /"maxRetries" \(did you mean "max_retries"\?\)/],
+    [() => bridge.send("typo", [["t", "x", "text"]], { jetStream: true } as never), /"jetStream" \(did you mean "jetstream"\?\)/],
+    [() => bridge.request("typo", [["t", "x", "text"]], { timout: 5 } as never), /Unknown smartsend option "timout"/],
+    [() => (async () => { for await (const _ of bridge.consume({ stream: "S", durable: "d", maxDeliver: 2 } as never)) break; })(), /"maxDeliver" \(did you mean "max_deliver"\?\)/],
+  ];
+  for (const [call, message] of cases) await rejectsWithCode(call, "INVALID_OPTION", message);
+  // Options left undefined are no slip (spread from a config that lacks them).
+  await smartsend("typo", [["t", "x", "text"]], { is_publish: false, whatever: undefined } as never);
+});
+
 test("send options that cannot work are INVALID_OPTION before anything is uploaded or sent", async () => {
   const bad: [Record<string, unknown>, RegExp][] = [
     // Each was accepted: a JetStream publish retried 10 times over 11 s, a string "false" published to
