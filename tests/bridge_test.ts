@@ -932,6 +932,8 @@ test("store options that cannot work are INVALID_OPTION when the store is made",
   await rejectsWithCode(() => plikFileServer({ token: 5 as never }), "INVALID_OPTION", /token must be a string/);
   await rejectsWithCode(() => plikFileServer("http://127.0.0.1:8080" as never), "INVALID_OPTION", /options must be an object like \{ url: "http:\/\/host:8080" \}/);
   assert.deepEqual(plikFileServer(null as never).origins, []);
+  await rejectsWithCode(() => plikFileServer({ one_shot: true } as never), "INVALID_OPTION", /"one_shot" \(did you mean "oneShot"\?\)/);
+  await rejectsWithCode(() => objectStoreFileServer({ connection: bridge.connection, Bucket: "x" } as never), "INVALID_OPTION", /"Bucket" \(did you mean "bucket"\?\)/);
   await rejectsWithCode(() => objectStoreFileServer({ connection: bridge.connection, bucket: 5 as never }), "INVALID_OPTION", /bucket/);
   await rejectsWithCode(() => objectStoreFileServer(null as never), "INVALID_OPTION", /connection must be an open NATS connection/);
   await rejectsWithCode(() => objectStoreFileServer({ connection: undefined as never }), "INVALID_OPTION", /connection must be an open NATS connection/);

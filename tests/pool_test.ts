@@ -92,6 +92,8 @@ test("CodecPool options out of range are INVALID_OPTION at construction, not a f
     await rejectsWithCode(() => new CodecPool(options as never), "INVALID_OPTION", new RegExp(Object.keys(options)[0]));
   }
   new CodecPool({ maxThreads: 0, idleTimeout: 0, offload_threshold: 0 });
+  // offloadThreshold was ignored: the pool kept its default cutoff.
+  await rejectsWithCode(() => new CodecPool({ offloadThreshold: 1 } as never), "INVALID_OPTION", /"offloadThreshold" \(did you mean "offload_threshold"\?\)/);
   // null from plain JavaScript: no options (it was a TypeError).
   await new CodecPool(null as never).destroy();
   // A string cap was a plain RangeError, with no code.

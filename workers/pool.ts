@@ -25,7 +25,7 @@ import { decodeBase64, encodeBase64 } from "../engine/platform/base64.ts";
 import { sha256Hex } from "../engine/platform/sha256.ts";
 import type { BufferSlice } from "./codec_worker.ts";
 import { WorkerError } from "../engine/errors.ts";
-import { checkCount, checkMillis } from "../engine/config.ts";
+import { checkCount, checkKnownKeys, checkMillis } from "../engine/config.ts";
 import { decodeInline, encodeInline, hashInSlices } from "./inline_codec.ts";
 
 /**
@@ -72,6 +72,9 @@ export interface CodecPoolOptions {
   idleTimeout?: number;
 }
 
+const POOL_OPTIONS: Record<keyof CodecPoolOptions, true> = { maxThreads: true, offload_threshold: true, idleTimeout: true };
+const POOL_OPTION_NAMES: ReadonlySet<string> = new Set(Object.keys(POOL_OPTIONS));
+
 /**
  * SHA-256, base64 and Arrow IPC work, inline or on workers.
  *
@@ -99,6 +102,7 @@ export class CodecPool {
    */
   constructor(options: CodecPoolOptions = {}) {
     options ??= {}; // null from plain JavaScript callers: no options
+    checkKnownKeys(options, POOL_OPTION_NAMES, "CodecPool");
     // Checked here: piscina, started at the first large task, would fail that task instead.
     this.#maxThreads = checkCount(options.maxThreads ?? Math.max(1, availableParallelism()), "maxThreads", 0);
     this.offloadThreshold = checkCount(options.offload_threshold ?? DEFAULT_OFFLOAD_THRESHOLD, "offload_threshold", 0);

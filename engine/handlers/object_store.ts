@@ -14,7 +14,7 @@ import { type ObjectInfo, Objm, type ObjectStore, StorageType } from "@nats-io/o
 import { abortReason, retry, UPLOAD_RETRY } from "../backoff.ts";
 import { DownloadError, EnvelopeError, jetStreamError, NatsBridgeError, OptionsError, UploadError } from "../errors.ts";
 import { uuid4 } from "../ids.ts";
-import { checkCount, checkMillis } from "../config.ts";
+import { checkCount, checkKnownKeys, checkMillis } from "../config.ts";
 import { describe } from "../codecs/text.ts";
 import { DEFAULT_IDLE_TIMEOUT } from "./http_download.ts";
 import { logEvent } from "../logger.ts";
@@ -101,6 +101,11 @@ export interface ObjectStoreFileServerOptions {
   idleTimeout?: number;
 }
 
+const OBJECT_STORE_OPTIONS: Record<keyof ObjectStoreFileServerOptions, true> = {
+  connection: true, bucket: true, ttl: true, replicas: true, storage: true, idleTimeout: true,
+};
+const OBJECT_STORE_OPTION_NAMES: ReadonlySet<string> = new Set(Object.keys(OBJECT_STORE_OPTIONS));
+
 /**
  * Opens (creating if needed) an Object Store bucket and returns it as a
  * {@link FileServer} whose links are `nats-obj://<bucket>/<name>`.
@@ -123,6 +128,7 @@ export async function objectStoreFileServer(
   if (typeof options?.connection?.request !== "function") {
     throw new OptionsError("connection must be an open NATS connection (nats.js NatsConnection)", { field: "connection" });
   }
+  checkKnownKeys(options, OBJECT_STORE_OPTION_NAMES, "objectStoreFileServer");
   const bucket = options.bucket ?? DEFAULT_BUCKET;
   const idleTimeout = checkMillis(options.idleTimeout ?? DEFAULT_IDLE_TIMEOUT, "idleTimeout", 1);
   if (typeof bucket !== "string" || !/^[A-Za-z0-9_-]+$/.test(bucket)) {
