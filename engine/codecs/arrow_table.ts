@@ -672,6 +672,16 @@ function tableOf(
       `${source} holds ${expected} record batches, only ${batches.length} could be read`,
     );
   }
+  if (schema.fields.some((f) => typeof f.name !== "string")) {
+    // apache-arrow writes a column named "" as a name absent, and reads it back
+    // as null in the schema but "null" in each batch's: named "" in both.
+    schema = new Schema(
+      schema.fields.map((f) => typeof f.name === "string" ? f : f.clone({ name: "" })),
+      schema.metadata,
+    );
+    const named = schema;
+    batches = batches.map((b) => new RecordBatch(named, b.data));
+  }
   return new Table(schema, batches);
 }
 
