@@ -26,7 +26,7 @@ from .config import (
     resolve_broker_url,
     resolve_fileserver_url,
 )
-from .connection import connect, report_error
+from .connection import FLUSH_TIMEOUT, close_quietly, confirmed_flush, connect, report_error
 from .errors import NatsBridgeError, OptionsError, TransportError
 from .log import log_event
 from .receive import check_receive_options, receive_envelope
@@ -122,13 +122,12 @@ class NATSBridge:
 
     async def close(self) -> None:
         """Drains and closes the connection, if open."""
-        if self.nc is not None and not self.nc.is_closed:
-            try:
-                await self.nc.drain()
-            except Exception:
-                await self.nc.close()
-        self.nc = None
-        self._subscriptions.clear()
+        try:
+            if self.nc is not None and not self.nc.is_closed:
+                await close_quietly(self.nc)
+        finally:
+            self.nc = None
+            self._subscriptions.clear()
 
     async def __aenter__(self) -> "NATSBridge":
         return await self.connect()
@@ -262,10 +261,14 @@ class Subscription:
             self._sub = await bridge.nc.subscribe(self.subject, queue=self.queue, **self._limits)
             bridge._subscriptions.add(self)
             # The PONG comes after the server has processed the SUB.
-            await bridge.nc.flush()
+            await confirmed_flush(bridge.nc, FLUSH_TIMEOUT)
         except asyncio.TimeoutError as err:
             raise TransportError(
                 f'Subscription to "{self.subject}" was not confirmed by the server in time', code="TIMEOUT"
+            ) from err
+        except TransportError as err:  # the connection is down
+            raise TransportError(
+                f'Cannot subscribe to "{self.subject}": {err.message}', code="CONNECTION_FAILED"
             ) from err
         except nats.errors.Error as err:
             raise TransportError(

@@ -103,6 +103,51 @@ async def connect(
         ) from err
 
 
+#: Seconds a send or a subscription waits for the server's confirmation (nats-py's default).
+FLUSH_TIMEOUT = 10.0
+# Long enough never to end first: our own timeout (confirmed_flush) ends the wait.
+_FLUSH_FOREVER = 3600.0
+
+
+async def confirmed_flush(nc: Client, timeout: float) -> None:
+    """Waits until the server has everything written so far (a PING's PONG).
+
+    nats-py's own ``flush(timeout)`` cancels its PONG future on a timeout or a
+    cancellation but leaves it queued; the late PONG then raises in its read
+    loop, which ends for good: subscriptions receive nothing more, and later
+    flushes return at once. So the flush itself is never timed out or cancelled
+    here: it is shielded, and only our wait for it ends.
+
+    Raises:
+        TransportError: ``PUBLISH_FAILED`` while the connection is down: nats-py
+            would only buffer the PING then, and answer as if confirmed.
+        asyncio.TimeoutError: no PONG within ``timeout`` seconds.
+    """
+    ensure_up(nc)
+    inner = asyncio.ensure_future(nc.flush(timeout=_FLUSH_FOREVER))
+    # Its outcome is nobody's once we stop waiting: not "never retrieved".
+    inner.add_done_callback(lambda t: t.cancelled() or t.exception())
+    await asyncio.wait_for(asyncio.shield(inner), timeout)
+
+
+def ensure_up(nc: Client) -> None:
+    """Raises ``PUBLISH_FAILED`` unless ``nc`` is connected (not reconnecting, not closed)."""
+    if not nc.is_connected:
+        state = "closed" if nc.is_closed else "down (reconnecting)"
+        raise TransportError(f"connection is {state}", code="PUBLISH_FAILED")
+
+
+async def close_quietly(nc: Client) -> None:
+    """Drains ``nc``, else closes it; neither may raise (a connection lost mid-close)."""
+    try:
+        await nc.drain()
+    except Exception:
+        try:
+            await nc.close()
+        except Exception:  # already lost: nothing left to close
+            pass
+
+
 @asynccontextmanager
 async def connection(
     existing: Optional[Client], broker_url: str, correlation_id: str
@@ -115,7 +160,4 @@ async def connection(
     try:
         yield nc
     finally:
-        try:
-            await nc.drain()
-        except Exception:  # closing is best effort; the publish already flushed
-            await nc.close()
+        await close_quietly(nc)  # best effort; the publish already flushed

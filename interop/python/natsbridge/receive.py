@@ -3,6 +3,8 @@ origins, verify size and checksum, and decode each payload by its type."""
 
 from __future__ import annotations
 
+import difflib
+import inspect
 import logging
 from dataclasses import dataclass, field
 from typing import Any, Callable, Dict, Iterable, List, Optional
@@ -207,9 +209,18 @@ def check_receive_options(
     allowed_origins: Iterable[str] = (),
     verify_checksum: bool = True,
     arrow_output: str = "pandas",
+    **unknown: Any,
 ) -> Dict[str, Any]:
     """The options of :func:`smartreceive`, checked (``INVALID_OPTION``) and
     resolved; a subscription checks them once, before its first message."""
+    if unknown:
+        # A misspelling, said as the TypeScript side says it (not a TypeError naming this function).
+        name = next(iter(unknown))
+        known = [p for p in inspect.signature(check_receive_options).parameters if p != "unknown"]
+        squash = {k.replace("_", "").lower(): k for k in known}
+        near = squash.get(name.replace("_", "").lower()) or next(iter(difflib.get_close_matches(name, known, 1, 0.75)), None)
+        hint = f' (did you mean "{near}"?)' if near else ""
+        raise OptionsError(f'Unknown receive option "{name}"{hint}', field=name)
     check_count(max_retries, "max_retries", 1)
     check_count(base_delay, "base_delay", 0)
     check_count(max_delay, "max_delay", 0)

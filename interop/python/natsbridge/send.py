@@ -23,7 +23,7 @@ from .config import (
     resolve_fileserver_url,
     resolve_size_threshold,
 )
-from .connection import connection, redact
+from .connection import FLUSH_TIMEOUT, confirmed_flush, connection, ensure_up, redact
 from .encoding import encode_base64, sha256_hex
 from .envelope import PAYLOAD_TYPES, resolve_payload_type
 from .errors import InputError, NatsBridgeError, OptionsError, TransportError, UploadError, with_context
@@ -130,6 +130,10 @@ async def smartsend(
         sid = check_string(sender_id, "sender_id") or uuid4()
         if metadata is not None and not isinstance(metadata, dict):
             raise OptionsError("metadata must be a dict", field="metadata")
+        try:
+            codecs._check_keys(metadata, "metadata")  # json.dumps writes {1: …, "1": …} with one key twice
+        except InputError as err:
+            raise OptionsError(err.message.replace("metadata payload", "metadata"), field="metadata") from err
         _to_json({"correlation_id": cid, "metadata": metadata or {}})
         if arrow_format not in codecs.ARROW_FORMATS:
             raise OptionsError(f"arrow_format must be one of {codecs.ARROW_FORMATS}", field="arrow_format")
@@ -190,8 +194,13 @@ async def smartsend(
             text = await _fit_within(envelope, serialized, limit, upload_one)
         if is_publish:
             try:
+                ensure_up(nc)
                 await nc.publish(subject, text.encode("utf-8"))
-                await nc.flush()
+                await confirmed_flush(nc, FLUSH_TIMEOUT)
+            except TransportError as err:
+                raise TransportError(
+                    f'Publish to "{subject}" failed: {err.message}', code=err.code, correlation_id=cid
+                ) from err
             except asyncio.TimeoutError as err:
                 raise TransportError(
                     f'Publish to "{subject}" was not confirmed by the server in time',

@@ -8,7 +8,9 @@ import asyncio
 import itertools
 import json
 import logging
+import os
 import re
+import signal
 import time
 
 import nats
@@ -340,3 +342,61 @@ async def test_slow_consumer_on_a_subscription_without_on_error_is_logged(nats_s
                 await asyncio.sleep(0.02)
             await sub.unsubscribe()
     assert sum("slow consumer" in r.getMessage() for r in caplog.records) == 2
+
+
+async def test_a_send_cancelled_while_it_waits_for_the_server_leaves_the_connection_receiving():
+    # nats-py's flush left its cancelled PONG future queued; the late PONG then
+    # ended the connection's read loop for good: subscriptions got nothing more,
+    # and later sends still "succeeded".
+    server = start_nats()
+    try:
+        async with NATSBridge(server.url) as bridge:
+            sub = await bridge.subscribe("cancelled.flush")
+            got = []
+
+            async def consume():
+                async for env in sub:
+                    got.append(env["payloads"][0][1])
+
+            consumer = asyncio.create_task(consume())
+            os.kill(server.pid, signal.SIGSTOP)
+            try:
+                send = asyncio.create_task(bridge.smartsend("cancelled.flush", [("t", "cancelled", "text")]))
+                await asyncio.sleep(0.3)
+                send.cancel()
+                await asyncio.gather(send, return_exceptions=True)
+            finally:
+                os.kill(server.pid, signal.SIGCONT)
+            await asyncio.sleep(0.5)
+            await bridge.smartsend("cancelled.flush", [("t", "after", "text")])
+            for _ in range(50):
+                if "after" in got:
+                    break
+                await asyncio.sleep(0.1)
+            consumer.cancel()
+            await asyncio.gather(consumer, return_exceptions=True)
+            assert "after" in got, got
+    finally:
+        server.stop()
+
+
+async def test_a_send_while_the_connection_is_down_fails_and_close_still_closes():
+    # The send returned as published, though no server had it (nats-py's flush
+    # only buffers while reconnecting); close() then raised a bare ConnectionResetError.
+    server = start_nats()
+    bridge = NATSBridge(server.url)
+    try:
+        await bridge.connect()
+        os.kill(server.pid, signal.SIGKILL)
+        server.proc.wait()
+        for _ in range(50):
+            if not bridge.nc.is_connected:
+                break
+            await asyncio.sleep(0.05)
+        await raises_code(
+            lambda: bridge.smartsend("lost", [("t", "important", "text")]), "PUBLISH_FAILED", "connection is down"
+        )
+        await bridge.close()
+        assert bridge.nc is None
+    finally:
+        server.stop()

@@ -271,3 +271,24 @@ async def test_broker_credentials_are_redacted_in_connection_errors():
     err = await raises_code(NATSBridge(f"nats://tok3n@127.0.0.1:{port}", connect_options={"budget": 1}).connect,
                             "CONNECTION_FAILED")
     assert "tok3n" not in str(err)
+
+
+async def test_a_misspelled_receive_option_is_invalid_option_naming_the_one_meant():
+    # It was a bare TypeError naming an internal function, check_receive_options().
+    import json
+
+    envelope = json.dumps(sample_envelope())
+    err = await raises_code(lambda: smartreceive(envelope, max_retry=3), "INVALID_OPTION", 'Unknown receive option "max_retry"')
+    assert 'did you mean "max_retries"?' in err.message
+    with pytest.raises(Exception) as info:
+        NATSBridge("nats://127.0.0.1:1").subscribe("s", maxRetries=3)
+    assert getattr(info.value, "code", None) == "INVALID_OPTION", repr(info.value)
+
+
+async def test_metadata_with_keys_json_cannot_keep_is_invalid_option():
+    # {1: "yes", "1": "uno"} was published with the key "1" twice, and receivers kept one.
+    await raises_code(
+        lambda: smartsend("s", [("t", "x", "text")], metadata={1: "yes", "1": "uno"}, is_publish=False),
+        "INVALID_OPTION",
+        "JSON object keys must be str",
+    )
