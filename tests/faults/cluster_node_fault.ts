@@ -88,7 +88,17 @@ interface Round {
 async function leaderKillRounds(bucket: string, onLeader: boolean[], round: (r: Round) => Promise<string>): Promise<string[]> {
   const cluster = await startCluster(3);
   const admin = await Bridge.connect({ broker_url: cluster.urls, logger: { log() {} } });
-  const storeOf = (bridge: Bridge) => objectStoreFileServer({ connection: bridge.connection, bucket, replicas: 3, ttl: 600 });
+  // Opening the bucket right after a node's restart may time out on a loaded
+  // machine (the cluster still catching up): what these tests measure comes after.
+  const storeOf = async (bridge: Bridge) => {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await objectStoreFileServer({ connection: bridge.connection, bucket, replicas: 3, ttl: 600 });
+      } catch (err) {
+        if ((err as { code?: string }).code !== "TIMEOUT" || attempt === 3) throw err;
+      }
+    }
+  };
   const said: string[] = [];
   try {
     await storeOf(admin);
