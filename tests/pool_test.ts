@@ -124,3 +124,12 @@ test("a worker that fails is WORKER_FAILED on send and receive, not corrupt data
   assert.equal((await smartreceive(json, { pool })).payloads[0][1], big);
   await pool.destroy();
 });
+
+test("a pool loaded from a URL that is not a file (Deno from JSR) codes inline instead of crashing", async () => {
+  // piscina takes every worker URL for a path: https://jsr.io/…/codec_worker.ts
+  // became file:///cwd/https:/…, and the first 256 KiB payload killed the process.
+  const { workersLoadableFrom } = await import("../workers/pool.ts");
+  assert.equal(workersLoadableFrom("file:///app/node_modules/natsbridge/workers/pool.ts"), true);
+  assert.equal(workersLoadableFrom("https://jsr.io/@natsbridge/natsbridge/0.1.0/workers/pool.ts"), false);
+  assert.equal(workersLoadableFrom("http://127.0.0.1:8000/workers/pool.ts"), false);
+});

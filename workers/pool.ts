@@ -105,6 +105,9 @@ export class CodecPool {
     checkKnownKeys(options, POOL_OPTION_NAMES, "CodecPool");
     // Checked here: piscina, started at the first large task, would fail that task instead.
     this.#maxThreads = checkCount(options.maxThreads ?? Math.max(1, availableParallelism()), "maxThreads", 0);
+    // Loaded from JSR or another URL: no worker can start, so the work runs here,
+    // in slices that yield to the event loop (as with maxThreads: 0).
+    if (!workersLoadableFrom(import.meta.url)) this.#maxThreads = 0;
     this.offloadThreshold = checkCount(options.offload_threshold ?? DEFAULT_OFFLOAD_THRESHOLD, "offload_threshold", 0);
     this.#idleTimeout = checkMillis(options.idleTimeout ?? 10_000, "idleTimeout", 0);
   }
@@ -269,6 +272,25 @@ export class CodecPool {
     }
     return this.#piscina;
   }
+}
+
+/**
+ * Whether piscina can start the codec worker beside a module loaded from
+ * `moduleUrl`: only from a file. It takes every other URL for a path
+ * (`https://jsr.io/…` became `file:///cwd/https:/…`), and the worker's failure
+ * to load then escaped as an uncaught error that ended a Deno process.
+ *
+ * @param moduleUrl Where this module was loaded from (`import.meta.url`).
+ * @returns `true` for a `file:` URL.
+ *
+ * @example
+ * ```ts
+ * import { workersLoadableFrom } from "./pool.ts";
+ * console.log(workersLoadableFrom("https://jsr.io/@natsbridge/natsbridge/0.1.0/workers/pool.ts")); // false
+ * ```
+ */
+export function workersLoadableFrom(moduleUrl: string): boolean {
+  return moduleUrl.startsWith("file:");
 }
 
 const viewOf = (s: BufferSlice) => new Uint8Array(s.buffer, s.byteOffset, s.byteLength);
