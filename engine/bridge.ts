@@ -472,7 +472,7 @@ function replyToOf(raw: Uint8Array): string | undefined {
  *
  * @example
  * ```ts
- * import type { BridgeStatus } from "./bridge.ts";
+ * import type { BridgeStatus } from "natsbridge";
  * const s: BridgeStatus = { type: "reconnect", data: { server: "127.0.0.1:4222" } };
  * console.log(s.type); // "reconnect"
  * ```

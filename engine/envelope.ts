@@ -68,8 +68,8 @@ export interface CheckedPayload extends MsgPayloadV1 {
  *
  * @example
  * ```ts
- * import { parseEnvelope } from "./envelope.ts";
- * import { EnvelopeError } from "./errors.ts";
+ * import { parseEnvelope } from "natsbridge";
+ * import { EnvelopeError } from "natsbridge";
  * try {
  *   parseEnvelope('{"msg_id": 1}');
  * } catch (e) {

@@ -91,7 +91,7 @@ export interface NatsBridgeErrorOptions extends ErrorOptions {
  *
  * @example Telling errors apart by code
  * ```ts
- * import { NatsBridgeError, ChecksumError } from "./errors.ts";
+ * import { NatsBridgeError, ChecksumError } from "natsbridge";
  *
  * const err: unknown = new ChecksumError("Checksum mismatch", { correlationId: "c1", dataname: "img" });
  * if (err instanceof NatsBridgeError && err.code === "CHECKSUM_MISMATCH") {
@@ -132,7 +132,7 @@ export class NatsBridgeError extends Error {
  *
  * @example
  * ```ts
- * import { OptionsError } from "./errors.ts";
+ * import { OptionsError } from "natsbridge";
  * const e = new OptionsError("size_threshold must be a positive integer, got -1", { field: "size_threshold" });
  * console.log(e.code); // "INVALID_OPTION"
  * ```
@@ -156,7 +156,7 @@ export class OptionsError extends NatsBridgeError {
  *
  * @example
  * ```ts
- * import { InputError } from "./errors.ts";
+ * import { InputError } from "natsbridge";
  * const e = new InputError("text payload must be a string", { dataname: "msg" });
  * console.log(e.code); // "INVALID_INPUT"
  * ```
@@ -181,7 +181,7 @@ export class InputError extends NatsBridgeError {
  *
  * @example
  * ```ts
- * import { EnvelopeError } from "./errors.ts";
+ * import { EnvelopeError } from "natsbridge";
  * const e = new EnvelopeError("payloads[0].size must be a non-negative integer", { field: "payloads[0].size" });
  * console.log(e.code, e.field); // "ENVELOPE_INVALID" "payloads[0].size"
  * ```
@@ -211,7 +211,7 @@ export class EnvelopeError extends NatsBridgeError {
  *
  * @example
  * ```ts
- * import { DecodeError } from "./errors.ts";
+ * import { DecodeError } from "natsbridge";
  * const e = new DecodeError("Payload data is not valid base64", { dataname: "img" });
  * console.log(e.code); // "DECODE_FAILED"
  * ```
@@ -234,7 +234,7 @@ export class DecodeError extends NatsBridgeError {
  *
  * @example
  * ```ts
- * import { SizeMismatchError } from "./errors.ts";
+ * import { SizeMismatchError } from "natsbridge";
  * const e = new SizeMismatchError("Payload \"a\" announced 10 bytes, got 12", { dataname: "a" });
  * console.log(e.code); // "SIZE_MISMATCH"
  * ```
@@ -257,7 +257,7 @@ export class SizeMismatchError extends NatsBridgeError {
  *
  * @example
  * ```ts
- * import { ChecksumError } from "./errors.ts";
+ * import { ChecksumError } from "natsbridge";
  * const e = new ChecksumError("Checksum mismatch", { dataname: "a", correlationId: "c" });
  * console.log(e.code); // "CHECKSUM_MISMATCH"
  * ```
@@ -281,7 +281,7 @@ export class ChecksumError extends NatsBridgeError {
  *
  * @example
  * ```ts
- * import { OriginRefusedError } from "./errors.ts";
+ * import { OriginRefusedError } from "natsbridge";
  * const e = new OriginRefusedError("Refused to fetch http://169.254.169.254/: origin not allowed");
  * console.log(e.code); // "ORIGIN_REFUSED"
  * ```
@@ -307,7 +307,7 @@ export class OriginRefusedError extends NatsBridgeError {
  *
  * @example
  * ```ts
- * import { DownloadError } from "./errors.ts";
+ * import { DownloadError } from "natsbridge";
  * const e = new DownloadError("Download failed after 5 attempts", { attempts: 5, status: 503 });
  * console.log(e.code, e.attempts, e.status); // "DOWNLOAD_FAILED" 5 503
  * ```
@@ -342,7 +342,7 @@ export class DownloadError extends NatsBridgeError {
  *
  * @example
  * ```ts
- * import { UploadError } from "./errors.ts";
+ * import { UploadError } from "natsbridge";
  * const e = new UploadError("Plik refused the upload: HTTP 401", { status: 401 });
  * console.log(e.code, e.status); // "UPLOAD_FAILED" 401
  * ```
@@ -423,7 +423,7 @@ export function isTransientUploadError(err: unknown): boolean {
  *
  * @example
  * ```ts
- * import { TransportError } from "./errors.ts";
+ * import { TransportError } from "natsbridge";
  * const e = new TransportError("CONNECTION_FAILED", "Cannot connect to nats://127.0.0.1:1");
  * console.log(e.code); // "CONNECTION_FAILED"
  * ```
@@ -453,7 +453,7 @@ export class TransportError extends NatsBridgeError {
  *
  * @example
  * ```ts
- * import { WorkerError } from "./errors.ts";
+ * import { WorkerError } from "natsbridge";
  * console.log(new WorkerError("Codec worker failed: Terminating worker thread").code); // "WORKER_FAILED"
  * ```
  */
@@ -475,7 +475,7 @@ export class WorkerError extends NatsBridgeError {
  *
  * @example
  * ```ts
- * import { AbortedError } from "./errors.ts";
+ * import { AbortedError } from "natsbridge";
  * console.log(new AbortedError("Send aborted").code); // "ABORTED"
  * ```
  */

@@ -65,7 +65,7 @@ export interface Logger {
  *
  * @example
  * ```ts
- * import { formatLogLine } from "./logger.ts";
+ * import { formatLogLine } from "natsbridge";
  * const line = formatLogLine("abc", "Message published to chat", new Date(0));
  * console.log(line); // "[1970-01-01T00:00:00.000Z] [Correlation: abc] Message published to chat"
  * ```
@@ -85,7 +85,7 @@ export function formatLogLine(correlationId: string, message: string, at: Date =
  *
  * @example
  * ```ts
- * import { consoleLogger } from "./logger.ts";
+ * import { consoleLogger } from "natsbridge";
  * const logger = consoleLogger("info");
  * ```
  */

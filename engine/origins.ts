@@ -17,7 +17,7 @@ import { OptionsError, OriginRefusedError } from "./errors.ts";
  *
  * @example
  * ```ts
- * import { originOf } from "./origins.ts";
+ * import { originOf } from "natsbridge";
  * console.log(originOf("HTTP://Files.example:80/file/a/b/c")); // "http://files.example"
  * console.log(originOf("nats-obj://payloads/abc")); // "nats-obj://payloads"
  * ```

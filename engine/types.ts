@@ -68,7 +68,7 @@ export type Transport = "direct" | "link";
  *
  * @example
  * ```ts
- * import type { MsgPayloadV1 } from "./types.ts";
+ * import type { MsgPayloadV1 } from "natsbridge";
  * const p: MsgPayloadV1 = {
  *   id: "6f1c0c1e-8a39-4c36-9f8a-0b1d2e3f4a5b", dataname: "msg", payload_type: "text",
  *   transport: "direct", encoding: "base64", size: 2, data: "aGk=", metadata: {},

@@ -80,7 +80,7 @@ const POOL_OPTION_NAMES: ReadonlySet<string> = new Set(Object.keys(POOL_OPTIONS)
  *
  * @example
  * ```ts
- * import { CodecPool } from "./pool.ts";
+ * import { CodecPool } from "natsbridge";
  * const pool = new CodecPool({ maxThreads: 0 });
  * console.log((await pool.checksum(new Uint8Array(), { owned: false })).checksum);
  * // "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"

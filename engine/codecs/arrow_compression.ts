@@ -331,7 +331,7 @@ let maxDecompressed = DEFAULT_MAX_ARROW_DECOMPRESSED_BYTES;
  *
  * @example
  * ```ts
- * import { setMaxArrowDecompressedBytes } from "./arrow_compression.ts";
+ * import { setMaxArrowDecompressedBytes } from "natsbridge";
  * setMaxArrowDecompressedBytes(256 * 1024 * 1024);
  * setMaxArrowDecompressedBytes(1024 * 1024 * 1024);
  * ```

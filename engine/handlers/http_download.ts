@@ -40,7 +40,7 @@ type ErrContext = { correlationId: string; dataname: string };
  *
  * @example
  * ```ts ignore
- * import { fetchWithBackoff } from "./http_download.ts";
+ * import { fetchWithBackoff } from "natsbridge";
  * const bytes = await fetchWithBackoff("http://127.0.0.1:8080/file/u/f/name", 5, 100, 5000, "corr-1");
  * ```
  */
@@ -81,7 +81,7 @@ export function fetchWithBackoff(
  *
  * @example
  * ```ts ignore
- * import { openWithBackoff } from "./http_download.ts";
+ * import { openWithBackoff } from "natsbridge";
  * const stream = await openWithBackoff("http://127.0.0.1:8080/file/u/f/n", 5, 100, 5000, "c", { dataname: "n" });
  * ```
  */
@@ -172,7 +172,7 @@ function resumableBody(
  *
  * @example
  * ```ts
- * import { httpFileServer } from "./http_download.ts";
+ * import { httpFileServer } from "natsbridge";
  * console.log(typeof httpFileServer().downloadStream); // "function"
  * ```
  */

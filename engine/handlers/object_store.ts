@@ -117,7 +117,7 @@ const OBJECT_STORE_OPTION_NAMES: ReadonlySet<string> = new Set(Object.keys(OBJEC
  *
  * @example
  * ```ts ignore
- * import { objectStoreFileServer } from "./object_store.ts";
+ * import { objectStoreFileServer } from "natsbridge";
  * const store = await objectStoreFileServer({ connection: nc, bucket: "payloads", ttl: 3600 });
  * // await smartsend("subject", items, { nats_connection: nc, fileserver: store });
  * ```
@@ -396,7 +396,7 @@ export async function objectStoreFileServer(
  *
  * @example
  * ```ts
- * import { digestToHex } from "./object_store.ts";
+ * import { digestToHex } from "natsbridge";
  * console.log(digestToHex("SHA-256=47DEQpj8HBSa-_TImW-5JCeuQeRkm5NMpJWZG3hSuFU="));
  * // "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
  * ```
@@ -420,7 +420,7 @@ export function digestToHex(digest: string): string | undefined {
  *
  * @example
  * ```ts
- * import { parseObjectStoreUrl } from "./object_store.ts";
+ * import { parseObjectStoreUrl } from "natsbridge";
  * console.log(parseObjectStoreUrl("nats-obj://payloads/abc", { correlationId: "" }));
  * // { bucket: "payloads", name: "abc" }
  * ```

@@ -85,7 +85,7 @@ const STREAM_CHUNK = 1024 * 1024;
  *
  * @example
  * ```ts
- * import { plikUploadHandler } from "./plik.ts";
+ * import { plikUploadHandler } from "natsbridge";
  * const upload = plikUploadHandler({ ttl: 3600 });
  * // smartsend("subject", items, { fileserver_upload_handler: upload })
  * ```
@@ -345,7 +345,7 @@ function sourceFailed(err: unknown, dataname: string, sent: number, context: { c
  *
  * @example
  * ```ts ignore
- * import { plikUpload } from "./plik.ts";
+ * import { plikUpload } from "natsbridge";
  * const res = await plikUpload("http://127.0.0.1:8080", "report.pdf", new Uint8Array([1, 2, 3]));
  * console.log(res.url);
  * ```
@@ -361,7 +361,7 @@ export const plikUpload: UploadHandler = plikUploadHandler();
  *
  * @example
  * ```ts
- * import { plikFileServer } from "./plik.ts";
+ * import { plikFileServer } from "natsbridge";
  * const plik = plikFileServer({ url: "http://127.0.0.1:8080", ttl: 3600 });
  * console.log(plik.origins); // ["http://127.0.0.1:8080"]
  * ```
