@@ -89,8 +89,9 @@ export type RequestOptions = Omit<SmartSendOptions, "reply_to" | "nats_connectio
   timeout?: number;
   /**
    * Receive options for the reply, over the bridge's defaults. Its
-   * `fileserver` defaults to the request's `fileserver`: a service answering
-   * through the store the request came by is answered through it.
+   * `fileserver` defaults to the bridge's, else to the request's
+   * `fileserver`: a service answering through the store the request came by
+   * is answered through it.
    */
   receive?: Omit<SmartReceiveOptions, "signal">;
 };
@@ -285,7 +286,9 @@ export class Bridge {
     const { receive, timeout: _timeout, ...sendOptions } = options;
     const replies = this.subscribe(inbox, {
       signal,
-      receive: options.fileserver ? { fileserver: options.fileserver, ...receive } : receive,
+      // The request's store is the reply's when nothing else names one: the
+      // bridge's default store, or receive.fileserver, still comes first.
+      receive: options.fileserver && !this.#defaults.fileserver ? { fileserver: options.fileserver, ...receive } : receive,
       on_error: (err, raw) => {
         if (replyToOf(raw) === msgId) {
           failure = err;

@@ -474,9 +474,13 @@ export interface FileServer {
     context: UploadContext & { size?: number },
   ) => Promise<StreamUploadResult>;
   /**
-   * Deletes what a link points to (used by the opt-in delete-after-ack of
-   * JetStream consumers). Absent where the receiver cannot delete (Plik
-   * needs the uploader's token; its files expire by TTL instead).
+   * Deletes what a link points to. Used by the opt-in delete-after-ack of
+   * JetStream consumers, and by a send that fails before its envelope leaves
+   * (for the links it uploaded, which no message points to). So each upload
+   * must get a link of its own: a store that hands out one link for equal
+   * bytes (content addressing) must not delete while another send uses it.
+   * Absent where the receiver cannot delete (Plik needs the uploader's
+   * token; its files expire by TTL instead).
    */
   delete?: (url: string) => Promise<void>;
   /**

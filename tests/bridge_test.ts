@@ -176,6 +176,14 @@ test("Bridge.request() receives a reply that links to the Object Store it sent t
     // A request sent inline names the reply's store in receive.
     const viaReceive = await own.request("svc.big", [["q", "ping", "text"]], { receive: { fileserver: store }, timeout: 10_000 });
     assert.deepEqual(viaReceive.payloads[0][1], expected);
+    // A bridge whose default store is the Object Store still takes its replies when one request
+    // goes by another store (the request's store replaced the default for the reply).
+    const byStore = await Bridge.connect({ nats_connection: own.connection, fileserver: store, logger: quiet });
+    const viaDefault = await byStore.request("svc.big", [["q", "small, inline", "text"]], {
+      fileserver: plikFileServer({ url: plik.url }),
+      timeout: 10_000,
+    });
+    assert.deepEqual(viaDefault.payloads[0][1], expected);
     // Without either, the link is refused, as for any receiver: the error says what to pass.
     await rejectsWithCode(
       () => own.request("svc.big", [["q", "ping", "text"]], { timeout: 10_000 }),
@@ -927,8 +935,14 @@ test("store options that cannot work are INVALID_OPTION when the store is made",
   await rejectsWithCode(() => plikFileServer({ url: "ftp://127.0.0.1/" }), "INVALID_OPTION", /url must be an http\(s\) URL/);
   // These failed at upload time as UPLOAD_FAILED "HTTP 400 cannot unmarshal", or were ignored.
   await rejectsWithCode(() => plikFileServer({ oneShot: "false" as never }), "INVALID_OPTION", /oneShot must be true or false/);
-  await rejectsWithCode(() => plikFileServer({ ttl: "1h" as never }), "INVALID_OPTION", /ttl must be an integer ≥ 0/);
-  await rejectsWithCode(() => plikFileServer({ ttl: 1.5 }), "INVALID_OPTION", /ttl must be an integer ≥ 0/);
+  await rejectsWithCode(() => plikFileServer({ ttl: "1h" as never }), "INVALID_OPTION", /ttl must be an integer ≥ -1/);
+  await rejectsWithCode(() => plikFileServer({ ttl: 1.5 }), "INVALID_OPTION", /ttl must be an integer ≥ -1/);
+  await rejectsWithCode(() => plikFileServer({ ttl: -2 }), "INVALID_OPTION", /ttl must be an integer ≥ -1/);
+  // -1 is Plik's "never expires": kept, as before the check.
+  const [kept] = await smartsend("ttl.forever", [["b", bytesOf(2000), "binary"]], {
+    is_publish: false, size_threshold: 1, fileserver: plikFileServer({ url: plik.url, ttl: -1 }), logger: quiet,
+  });
+  assert.equal(kept.payloads[0].transport, "link");
   await rejectsWithCode(() => plikFileServer({ token: 5 as never }), "INVALID_OPTION", /token must be a string/);
   await rejectsWithCode(() => plikFileServer("http://127.0.0.1:8080" as never), "INVALID_OPTION", /options must be an object like \{ url: "http:\/\/host:8080" \}/);
   assert.deepEqual(plikFileServer(null as never).origins, []);

@@ -37,7 +37,8 @@ import { CAN_STREAM_REQUEST_BODY, postStreamedBody } from "../platform/request_s
  */
 export interface PlikOptions {
   /**
-   * Seconds the file lives on the server.
+   * Seconds the file lives on the server; `-1` never expires, `0` is the
+   * server's own default.
    * @default {86400}
    */
   ttl?: number;
@@ -153,7 +154,7 @@ const PLIK_OPTION_NAMES: ReadonlySet<string> = new Set(Object.keys(PLIK_OPTIONS)
 /** The two requests of a Plik upload, with the body of the second left to the caller. */
 function plikSession(options: PlikOptions) {
   // Refused now, not by Plik at upload time ("HTTP 400 cannot unmarshal").
-  const ttl = checkCount(options.ttl ?? DEFAULT_PLIK_TTL, "ttl", 0);
+  const ttl = checkCount(options.ttl ?? DEFAULT_PLIK_TTL, "ttl", -1);
   const oneShot = checkBoolean(options.oneShot, "oneShot") ?? false;
   const token = checkString(options.token, "token");
   const authHeaders: Record<string, string> = token ? { "X-PlikToken": token } : {};
