@@ -10,7 +10,7 @@
 import { decodeBase64, encodeBase64 } from "../engine/platform/base64.ts";
 import { sha256Hex } from "../engine/platform/sha256.ts";
 import { decodeInline, encodeInline, hashInSlices } from "./inline_codec.ts";
-import { checkCount, checkMillis } from "../engine/config.ts";
+import { checkCount, checkKnownKeys, checkMillis } from "../engine/config.ts";
 
 /** Byte size from which a task would go to a worker (kept for parity; inline here). */
 export const DEFAULT_OFFLOAD_THRESHOLD = 256 * 1024;
@@ -45,6 +45,8 @@ export class CodecPool {
   /** @param options Cutoff; thread options are ignored. */
   constructor(options: CodecPoolOptions = {}) {
     // Checked as pool.ts checks them, so options that fail on a server fail here too.
+    options ??= {};
+    checkKnownKeys(options, new Set(["maxThreads", "offload_threshold", "idleTimeout"]), "CodecPool");
     checkCount(options.maxThreads ?? 0, "maxThreads", 0);
     checkMillis(options.idleTimeout ?? 0, "idleTimeout", 0);
     this.offloadThreshold = checkCount(options.offload_threshold ?? DEFAULT_OFFLOAD_THRESHOLD, "offload_threshold", 0);
@@ -153,4 +155,21 @@ let shared: CodecPool | undefined;
  */
 export function defaultCodecPool(): CodecPool {
   return (shared ??= new CodecPool());
+}
+
+/**
+ * Whether codec worker threads can start beside a module loaded from
+ * `moduleUrl`: never in the browser build, which codes inline.
+ *
+ * @param _moduleUrl Where the module was loaded from.
+ * @returns `false`.
+ *
+ * @example
+ * ```ts
+ * import { workersLoadableFrom } from "./pool_browser.ts";
+ * console.log(workersLoadableFrom(import.meta.url)); // false
+ * ```
+ */
+export function workersLoadableFrom(_moduleUrl: string): boolean {
+  return false;
 }
