@@ -7,14 +7,14 @@
 import { createInbox, type Subscription } from "@nats-io/nats-core";
 import type { NatsConnection } from "./nats_types.ts";
 import { abortReason, settleWithin } from "./backoff.ts";
-import { checkFunction, checkKnownKeys, checkMillis, checkQueue, checkSubject, resolveBrokerUrl } from "./config.ts";
+import { checkFunction, checkKnownKeys, checkMillis, optionNames, checkQueue, checkSubject, resolveBrokerUrl } from "./config.ts";
 import { connectTo, DRAIN_TIMEOUT, drainWithin } from "./connection.ts";
 import { NatsBridgeError, OptionsError, TransportError } from "./errors.ts";
 import { type ConsumeOptions, consumeEnvelopes } from "./jetstream.ts";
 import { uuid4 } from "./ids.ts";
 import { linkedAbort } from "./linked_abort.ts";
 import { consoleLogger, type Logger, logEvent } from "./logger.ts";
-import { checkReceiveOptions, RECEIVE_OPTION_NAMES, smartreceive, type SmartReceiveOptions } from "./receive.ts";
+import { checkReceiveOptions, RECEIVE_OPTION_NAMES, receiveChecked, smartreceive, type SmartReceiveOptions } from "./receive.ts";
 import { SEND_OPTION_NAMES, smartsend, type SmartSendOptions } from "./send.ts";
 import type { MsgEnvelopeV1, ReceivedEnvelope, SendItem } from "./types.ts";
 
@@ -102,8 +102,7 @@ const BRIDGE_OPTION_NAMES: ReadonlySet<string> = new Set(
     !["signal", "correlation_id", "msg_id", "reply_to", "reply_to_msg_id"].includes(k)
   ),
 );
-const SUBSCRIBE_OPTIONS: Record<keyof SubscribeOptions, true> = { queue: true, signal: true, on_error: true, receive: true };
-const SUBSCRIBE_OPTION_NAMES: ReadonlySet<string> = new Set(Object.keys(SUBSCRIBE_OPTIONS));
+const SUBSCRIBE_OPTION_NAMES = optionNames<SubscribeOptions>({ queue: true, signal: true, on_error: true, receive: true });
 
 /**
  * A connection to NATS with natsbridge defaults.
@@ -211,7 +210,7 @@ export class Bridge {
     const { signal } = options;
     // Checked now, once: a bad option would otherwise fail every message, one by one.
     const receiveOptions = { ...this.#receiveDefaults(), ...options.receive, signal };
-    checkReceiveOptions(receiveOptions);
+    const checked = checkReceiveOptions(receiveOptions);
     const onError = checkFunction(options.on_error, "on_error") ?? ((err: NatsBridgeError) =>
       logEvent(this.#logger, "warn", err.correlationId, `Dropped a message on ${subject}: ${err.code} ${err.message}`));
     let sub: Subscription;
@@ -239,7 +238,7 @@ export class Bridge {
         for await (const msg of sub) {
           if (stopped) return;
           try {
-            yield await smartreceive(msg, receiveOptions);
+            yield await receiveChecked(msg, receiveOptions, checked);
           } catch (err) {
             if (signal?.aborted) return;
             onError(err instanceof NatsBridgeError ? err : new TransportError("PUBLISH_FAILED", String(err)), msg.data);

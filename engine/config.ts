@@ -317,6 +317,48 @@ export function checkKnownKeys(options: object, known: ReadonlySet<string>, what
   }
 }
 
+/**
+ * The option names of an options type, for {@link checkKnownKeys}. Given as
+ * a record so that the compiler holds the list to the type: a name missing
+ * or one too many is a type error.
+ *
+ * @param names Every option name of `T`, each `true`.
+ * @returns The names.
+ *
+ * @example
+ * ```ts
+ * import { optionNames } from "./config.ts";
+ * const names = optionNames<{ ttl?: number; url?: string }>({ ttl: true, url: true });
+ * console.log(names.has("url")); // true
+ * ```
+ */
+export function optionNames<T>(names: Record<keyof T, true>): ReadonlySet<string> {
+  return new Set(Object.keys(names));
+}
+
+/**
+ * Throws `INVALID_OPTION` unless `value` is absent or one of `allowed`: a
+ * value it does not know would otherwise fall back to a default unsaid.
+ *
+ * @param value The option as given.
+ * @param name Its name, for the error.
+ * @param allowed The values it may take.
+ *
+ * @example
+ * ```ts
+ * import { checkOneOf } from "./config.ts";
+ * checkOneOf("memory", "storage", ["file", "memory"]);
+ * ```
+ */
+export function checkOneOf(value: unknown, name: string, allowed: readonly string[]): void {
+  if (value !== undefined && !allowed.includes(value as string)) {
+    throw new OptionsError(
+      `${name} must be ${allowed.map((a) => `"${a}"`).join(" or ")}, got ${JSON.stringify(value) ?? describe(value)}`,
+      { field: name },
+    );
+  }
+}
+
 /** The longest delay `setTimeout` keeps (2^31 - 1 ms, about 24.8 days); beyond it, runtimes fire at once. */
 export const MAX_TIMER_MS = 2 ** 31 - 1;
 

@@ -24,11 +24,11 @@ import {
 } from "@nats-io/jetstream";
 import { backoffDelays, retry, settleWithin, sleep, throwIfAborted } from "./backoff.ts";
 import { parseEnvelope } from "./envelope.ts";
-import { checkCount, checkFunction, checkKnownKeys, checkNonEmpty, checkSubject } from "./config.ts";
+import { checkCount, checkFunction, checkKnownKeys, checkNonEmpty, checkOneOf, checkSubject, optionNames } from "./config.ts";
 import { INVALID_MESSAGE_CODES, jetStreamError, NatsBridgeError, OptionsError, TransportError } from "./errors.ts";
 import { originOf } from "./origins.ts";
 import { logEvent, type Logger } from "./logger.ts";
-import { checkReceiveOptions, smartreceive, type SmartReceiveOptions } from "./receive.ts";
+import { checkReceiveOptions, receiveChecked, type SmartReceiveOptions } from "./receive.ts";
 import { markNotDelivered } from "./publisher.ts";
 import { describe } from "./codecs/text.ts";
 import { watchErrors } from "./streams.ts";
@@ -242,13 +242,8 @@ function checkStreamOptions(nc: NatsConnection, options: EnsureStreamOptions): v
     throw new OptionsError(`subjects must be a non-empty array of subjects, got ${describe(options.subjects)}`, { field: "subjects" });
   }
   for (const subject of options.subjects) checkSubject(subject, true, "subjects");
-  const oneOf = (value: unknown, name: string, allowed: readonly string[]) => {
-    if (value !== undefined && !allowed.includes(value as string)) {
-      throw new OptionsError(`${name} must be ${allowed.map((a) => `"${a}"`).join(" or ")}, got ${JSON.stringify(value) ?? describe(value)}`, { field: name });
-    }
-  };
-  oneOf(options.retention, "retention", ["limits", "workqueue"]);
-  oneOf(options.storage, "storage", ["file", "memory"]);
+  checkOneOf(options.retention, "retention", ["limits", "workqueue"]);
+  checkOneOf(options.storage, "storage", ["file", "memory"]);
   if (options.replicas !== undefined) checkCount(options.replicas, "replicas", 1);
   if (options.duplicate_window !== undefined) checkCount(options.duplicate_window, "duplicate_window", 0);
   if (options.max_age !== undefined) checkCount(options.max_age, "max_age", 0);
@@ -380,12 +375,11 @@ export interface Delivery {
   deliveries: number;
 }
 
-const CONSUME_OPTIONS: Record<keyof ConsumeOptions, true> = {
+const CONSUME_OPTION_NAMES = optionNames<ConsumeOptions>({
   stream: true, durable: true, filter_subject: true, dead_letter_subject: true, max_deliver: true, ack_wait: true,
   nak_base_delay: true, nak_max_delay: true, dedupe_window: true, signal: true, receive: true, delete_after_ack: true,
   on_error: true, on_delivery: true,
-};
-const CONSUME_OPTION_NAMES: ReadonlySet<string> = new Set(Object.keys(CONSUME_OPTIONS));
+});
 
 /**
  * Error codes after which retrying a message cannot help. Not INVALID_OPTION:
@@ -544,7 +538,8 @@ export async function* consumeEnvelopes(
   checkNonEmpty(options.durable, "durable");
   // Checked now, once: a bad receive option fails every message, which the
   // loop would dead-letter one by one.
-  checkReceiveOptions({ ...options.receive, signal: options.signal });
+  const receiveOptions = { ...options.receive, logger: options.receive?.logger ?? logger, signal: options.signal };
+  const receiveCheck = checkReceiveOptions(receiveOptions);
   checkFunction(options.on_error, "on_error");
   checkFunction(options.on_delivery, "on_delivery");
   if (options.filter_subject !== undefined) checkSubject(options.filter_subject, true, "filter_subject");
@@ -643,7 +638,7 @@ export async function* consumeEnvelopes(
       }
       let env: ReceivedEnvelope;
       try {
-        env = await smartreceive(m.data, { ...options.receive, logger: options.receive?.logger ?? logger, signal });
+        env = await receiveChecked(m.data, receiveOptions, receiveCheck);
       } catch (e) {
         if (signal?.aborted) {
           m.nak();

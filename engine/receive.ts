@@ -12,6 +12,7 @@ import {
   checkCount,
   checkFunction,
   checkKnownKeys,
+  optionNames,
   checkMillis,
   DEFAULT_BASE_DELAY,
   DEFAULT_MAX_DELAY,
@@ -135,8 +136,16 @@ export interface SmartReceiveOptions {
  */
 export const DEFAULT_MAX_DOWNLOAD_BYTES = 2 * 1024 * 1024 * 1024;
 
-/** Every option smartreceive takes: anything else is a slip (see checkKnownKeys). */
-const RECEIVE_OPTIONS: Record<keyof SmartReceiveOptions, true> = {
+/**
+ * The names of {@link SmartReceiveOptions}: anything else is a slip (see checkKnownKeys).
+ *
+ * @example
+ * ```ts
+ * import { RECEIVE_OPTION_NAMES } from "./receive.ts";
+ * console.log(RECEIVE_OPTION_NAMES.has("max_retries")); // true
+ * ```
+ */
+export const RECEIVE_OPTION_NAMES: ReadonlySet<string> = optionNames<SmartReceiveOptions>({
   fileserver_download_handler: true,
   max_retries: true,
   base_delay: true,
@@ -151,21 +160,10 @@ const RECEIVE_OPTIONS: Record<keyof SmartReceiveOptions, true> = {
   stream: true,
   pool: true,
   max_download_bytes: true,
-};
-
-/**
- * The names of {@link SmartReceiveOptions}.
- *
- * @example
- * ```ts
- * import { RECEIVE_OPTION_NAMES } from "./receive.ts";
- * console.log(RECEIVE_OPTION_NAMES.has("max_retries")); // true
- * ```
- */
-export const RECEIVE_OPTION_NAMES: ReadonlySet<string> = new Set(Object.keys(RECEIVE_OPTIONS));
+});
 
 /** Receive options as checked by {@link checkReceiveOptions}, defaults applied. */
-interface CheckedReceiveOptions {
+export interface CheckedReceiveOptions {
   maxRetries: number;
   baseDelay: number;
   maxDelay: number;
@@ -255,18 +253,44 @@ export interface MsgLike {
  * }
  * ```
  */
-export async function smartreceive(
+export function smartreceive(
   msg: MsgLike | string | Uint8Array | object,
   options: SmartReceiveOptions = {},
 ): Promise<ReceivedEnvelope> {
-  options ??= {}; // null from plain JavaScript callers: no options
+  return receiveChecked(msg, options ?? {}); // null from plain JavaScript callers: no options
+}
+
+/**
+ * {@link smartreceive}, given options {@link checkReceiveOptions} has already
+ * checked: a subscriber or consumer checks its options once, not on every
+ * message.
+ *
+ * @param msg As for {@link smartreceive}.
+ * @param options The receive options.
+ * @param checked What `checkReceiveOptions(options)` returned; checked here when absent.
+ * @returns The envelope, as {@link smartreceive} returns it.
+ *
+ * @example
+ * ```ts ignore
+ * import { checkReceiveOptions, receiveChecked } from "./receive.ts";
+ * const options = { max_retries: 3 };
+ * const checked = checkReceiveOptions(options);
+ * for await (const msg of sub) console.log((await receiveChecked(msg, options, checked)).payloads);
+ * ```
+ */
+export async function receiveChecked(
+  msg: MsgLike | string | Uint8Array | object,
+  options: SmartReceiveOptions,
+  checked?: CheckedReceiveOptions,
+): Promise<ReceivedEnvelope> {
   const { envelope, payloads } = parseEnvelope(isMsg(msg) ? msg.data : msg);
   const correlationId = envelope.correlation_id;
-  let checked: CheckedReceiveOptions;
-  try {
-    checked = checkReceiveOptions(options);
-  } catch (err) {
-    throw withContext(err, { correlationId }, (m, o) => new DecodeError(m, o));
+  if (!checked) {
+    try {
+      checked = checkReceiveOptions(options);
+    } catch (err) {
+      throw withContext(err, { correlationId }, (m, o) => new DecodeError(m, o));
+    }
   }
   const { maxRetries, baseDelay, maxDelay, explicitHandler, verify, maxDownload } = checked;
   const pool = options.pool ?? defaultCodecPool();

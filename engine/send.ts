@@ -15,6 +15,7 @@ import {
   checkFunction,
   checkHttpUrl,
   checkKnownKeys,
+  optionNames,
   checkMetadata,
   checkMillis,
   checkNonEmpty,
@@ -382,17 +383,8 @@ export async function smartsend(
     return r && direct(p, p.bytes.byteLength, r.base64, r.checksum);
   };
 
-  // With every payload inline nothing is awaited before the publish: sends
-  // started together are then written to the socket together.
-  // Taken now, when the send is called: its publish waits for the sends called before it.
-  const turn = fields.publish && options.nats_connection ? takeTurn(options.nats_connection, subject) : undefined;
-  let inline: (MsgPayloadV1 | undefined)[];
-  try {
-    inline = prepared.map(encodeInline);
-  } catch (err) {
-    turn?.leave();
-    throw err;
-  }
+  /** Each payload encoded without yielding, or `undefined` where it needs a worker or an upload. */
+  let inline: (MsgPayloadV1 | undefined)[] = [];
 
   /**
    * Deletes uploads no envelope will point to, where the store can (the
@@ -411,6 +403,9 @@ export async function smartsend(
     }));
   };
 
+  /** Joins the caller's signal and a sibling's failure, for uploads; unlinked when the send ends. */
+  let joined: LinkedAbort | undefined;
+
   /**
    * Encodes and uploads what could not be done inline. The envelope goes
    * whole or not at all: when one payload fails, the uploads still running
@@ -418,8 +413,6 @@ export async function smartsend(
    * finished are deleted (removeUploads), so nothing is left that no envelope
    * points to.
    */
-  /** Joins the caller's signal and a sibling's failure, for uploads; unlinked when the send ends. */
-  let joined: LinkedAbort | undefined;
   const encodeAll = async (): Promise<MsgPayloadV1[]> => {
     // Only an upload can leave something behind: direct payloads encoded on a
     // worker need no controller (~2 µs a message on Node under load).
@@ -443,8 +436,14 @@ export async function smartsend(
       throw err;
     }
   };
+  // Taken now, when the send is called (nothing above has awaited): its
+  // publish waits for the sends called before it.
+  const turn = fields.publish && options.nats_connection ? takeTurn(options.nats_connection, subject) : undefined;
   let payloads: MsgPayloadV1[];
   try {
+    // With every payload inline nothing is awaited before the publish: sends
+    // started together are then written to the socket together.
+    inline = prepared.map(encodeInline);
     payloads = inline.every((p) => p !== undefined) ? inline as MsgPayloadV1[] : await encodeAll();
   } catch (err) {
     turn?.leave();
@@ -644,7 +643,6 @@ function exceeds(s: string, limit: number): boolean {
   return encoder.encode(s).byteLength > limit;
 }
 
-/** The envelope fields and switches of a send, checked (INVALID_OPTION, with the correlation id). */
 /** `jetstream`: a boolean, or publish options whose every value can work. */
 function checkJetStreamPublish(value: unknown): void {
   if (value === undefined || typeof value === "boolean") return;
@@ -659,8 +657,16 @@ function checkJetStreamPublish(value: unknown): void {
   if (js.expect_stream !== undefined) checkNonEmpty(js.expect_stream, "jetstream.expect_stream");
 }
 
-/** Every option smartsend takes: anything else is a slip (see checkKnownKeys). */
-const SEND_OPTIONS: Record<keyof SmartSendOptions, true> = {
+/**
+ * The names of {@link SmartSendOptions}: anything else is a slip (see checkKnownKeys).
+ *
+ * @example
+ * ```ts
+ * import { SEND_OPTION_NAMES } from "./send.ts";
+ * console.log(SEND_OPTION_NAMES.has("fileserver_url")); // true
+ * ```
+ */
+export const SEND_OPTION_NAMES: ReadonlySet<string> = optionNames<SmartSendOptions>({
   broker_url: true,
   fileserver_url: true,
   fileserver_upload_handler: true,
@@ -688,19 +694,9 @@ const SEND_OPTIONS: Record<keyof SmartSendOptions, true> = {
   logger: true,
   pool: true,
   jetstream: true,
-};
+});
 
-/**
- * The names of {@link SmartSendOptions}.
- *
- * @example
- * ```ts
- * import { SEND_OPTION_NAMES } from "./send.ts";
- * console.log(SEND_OPTION_NAMES.has("fileserver_url")); // true
- * ```
- */
-export const SEND_OPTION_NAMES: ReadonlySet<string> = new Set(Object.keys(SEND_OPTIONS));
-
+/** The envelope fields and switches of a send, checked (INVALID_OPTION, with the correlation id). */
 function sendFields(options: SmartSendOptions, correlationId: string) {
   try {
     checkKnownKeys(options, SEND_OPTION_NAMES, "smartsend");

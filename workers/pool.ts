@@ -25,7 +25,7 @@ import { decodeBase64, encodeBase64 } from "../engine/platform/base64.ts";
 import { sha256Hex } from "../engine/platform/sha256.ts";
 import type { BufferSlice } from "./codec_worker.ts";
 import { WorkerError } from "../engine/errors.ts";
-import { checkCount, checkKnownKeys, checkMillis } from "../engine/config.ts";
+import { checkCount, checkKnownKeys, checkMillis, optionNames } from "../engine/config.ts";
 import { decodeInline, encodeInline, hashInSlices } from "./inline_codec.ts";
 
 /**
@@ -72,8 +72,7 @@ export interface CodecPoolOptions {
   idleTimeout?: number;
 }
 
-const POOL_OPTIONS: Record<keyof CodecPoolOptions, true> = { maxThreads: true, offload_threshold: true, idleTimeout: true };
-const POOL_OPTION_NAMES: ReadonlySet<string> = new Set(Object.keys(POOL_OPTIONS));
+const POOL_OPTION_NAMES = optionNames<CodecPoolOptions>({ maxThreads: true, offload_threshold: true, idleTimeout: true });
 
 /**
  * SHA-256, base64 and Arrow IPC work, inline or on workers.

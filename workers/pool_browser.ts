@@ -10,7 +10,7 @@
 import { decodeBase64, encodeBase64 } from "../engine/platform/base64.ts";
 import { sha256Hex } from "../engine/platform/sha256.ts";
 import { decodeInline, encodeInline, hashInSlices } from "./inline_codec.ts";
-import { checkCount, checkKnownKeys, checkMillis } from "../engine/config.ts";
+import { checkCount, checkKnownKeys, checkMillis, optionNames } from "../engine/config.ts";
 
 /** Byte size from which a task would go to a worker (kept for parity; inline here). */
 export const DEFAULT_OFFLOAD_THRESHOLD = 256 * 1024;
@@ -27,6 +27,8 @@ export interface CodecPoolOptions {
   /** Ignored in the browser build. */
   idleTimeout?: number;
 }
+
+const POOL_OPTION_NAMES = optionNames<CodecPoolOptions>({ maxThreads: true, offload_threshold: true, idleTimeout: true });
 
 /**
  * SHA-256 and base64 work, inline (browser build).
@@ -46,7 +48,7 @@ export class CodecPool {
   constructor(options: CodecPoolOptions = {}) {
     // Checked as pool.ts checks them, so options that fail on a server fail here too.
     options ??= {};
-    checkKnownKeys(options, new Set(["maxThreads", "offload_threshold", "idleTimeout"]), "CodecPool");
+    checkKnownKeys(options, POOL_OPTION_NAMES, "CodecPool");
     checkCount(options.maxThreads ?? 0, "maxThreads", 0);
     checkMillis(options.idleTimeout ?? 0, "idleTimeout", 0);
     this.offloadThreshold = checkCount(options.offload_threshold ?? DEFAULT_OFFLOAD_THRESHOLD, "offload_threshold", 0);

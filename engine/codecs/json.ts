@@ -179,12 +179,6 @@ function deeperThan(text: string, max: number): boolean {
 }
 
 /**
- * Throws where JSON.stringify would silently write another value: NaN and
- * ±Infinity as null, a Map, Set or Error as `{}`, a typed array as
- * `{"0":…}`. A value with a toJSON() is written as it says (a Date as its
- * ISO string), and a class instance as its fields, as JSON does everywhere.
- */
-/**
  * Throws `INVALID_INPUT` for a value JSON would change on the way: NaN and
  * Infinity (written as null), a Map, Set or typed array (written as {}), a
  * function or symbol, undefined in a list. Cycles and bigints are left to
@@ -204,6 +198,12 @@ export function checkJsonKeeps(value: unknown, what: string): void {
   assertJsonKeeps(value, "", what);
 }
 
+/**
+ * Throws where JSON.stringify would silently write another value: NaN and
+ * ±Infinity as null, a Map, Set or Error as `{}`, a typed array as
+ * `{"0":…}`, a function or symbol dropped, undefined in a list as null. A value with a toJSON() is written as it says (a Date as its
+ * ISO string), and a class instance as its fields, as JSON does everywhere.
+ */
 function assertJsonKeeps(value: unknown, path: string, what: string, inList = false): void {
   const where = () => path || "the top level";
   const kind = typeof value;

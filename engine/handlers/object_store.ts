@@ -14,7 +14,7 @@ import { type ObjectInfo, Objm, type ObjectStore, StorageType } from "@nats-io/o
 import { abortReason, retry, UPLOAD_RETRY } from "../backoff.ts";
 import { DownloadError, EnvelopeError, jetStreamError, NatsBridgeError, OptionsError, UploadError } from "../errors.ts";
 import { uuid4 } from "../ids.ts";
-import { checkCount, checkKnownKeys, checkMillis } from "../config.ts";
+import { checkCount, checkKnownKeys, checkMillis, checkOneOf, optionNames } from "../config.ts";
 import { describe } from "../codecs/text.ts";
 import { DEFAULT_IDLE_TIMEOUT } from "./http_download.ts";
 import { logEvent } from "../logger.ts";
@@ -101,10 +101,9 @@ export interface ObjectStoreFileServerOptions {
   idleTimeout?: number;
 }
 
-const OBJECT_STORE_OPTIONS: Record<keyof ObjectStoreFileServerOptions, true> = {
+const OBJECT_STORE_OPTION_NAMES = optionNames<ObjectStoreFileServerOptions>({
   connection: true, bucket: true, ttl: true, replicas: true, storage: true, idleTimeout: true,
-};
-const OBJECT_STORE_OPTION_NAMES: ReadonlySet<string> = new Set(Object.keys(OBJECT_STORE_OPTIONS));
+});
 
 /**
  * Opens (creating if needed) an Object Store bucket and returns it as a
@@ -136,9 +135,7 @@ export async function objectStoreFileServer(
   }
   const ttlSeconds = checkCount(options.ttl ?? 86_400, "ttl", 0);
   if (options.replicas !== undefined) checkCount(options.replicas, "replicas", 1);
-  if (options.storage !== undefined && options.storage !== "file" && options.storage !== "memory") {
-    throw new OptionsError(`storage must be "file" or "memory", got ${describe(options.storage)}`, { field: "storage" });
-  }
+  checkOneOf(options.storage, "storage", ["file", "memory"]);
   const objm = new Objm(options.connection);
   let store: ObjectStore;
   try {

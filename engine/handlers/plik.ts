@@ -11,7 +11,7 @@
  * @module
  */
 import { InputError, isTransientUploadError, NatsBridgeError, OptionsError, UploadError } from "../errors.ts";
-import { checkBoolean, checkCount, checkHttpUrl, checkKnownKeys, checkMillis, checkString } from "../config.ts";
+import { checkBoolean, checkCount, checkHttpUrl, checkKnownKeys, checkMillis, checkString, optionNames } from "../config.ts";
 import { describe } from "../codecs/text.ts";
 import { logEvent } from "../logger.ts";
 import { abortReason, retry, untilAborted, UPLOAD_RETRY } from "../backoff.ts";
@@ -148,8 +148,7 @@ function checkPlikOptions(options: PlikOptions | null): PlikOptions {
   return options;
 }
 
-const PLIK_OPTIONS: Record<keyof PlikOptions, true> = { ttl: true, oneShot: true, token: true, url: true, idleTimeout: true };
-const PLIK_OPTION_NAMES: ReadonlySet<string> = new Set(Object.keys(PLIK_OPTIONS));
+const PLIK_OPTION_NAMES = optionNames<PlikOptions>({ ttl: true, oneShot: true, token: true, url: true, idleTimeout: true });
 
 /** The two requests of a Plik upload, with the body of the second left to the caller. */
 function plikSession(options: PlikOptions) {
