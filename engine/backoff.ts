@@ -5,6 +5,7 @@
  * @module
  */
 import { AbortedError } from "./errors.ts";
+import { followAbort } from "./linked_abort.ts";
 
 /**
  * The delays (ms) between `attempts` tries: one fewer than the attempts.
@@ -104,15 +105,16 @@ export async function retry<T>(fn: (attempt: number) => Promise<T>, options: Ret
 export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
   return new Promise((resolve, reject) => {
     if (signal?.aborted) return reject(abortReason(signal));
-    const onAbort = () => {
-      clearTimeout(timer);
-      reject(abortReason(signal!));
-    };
     const timer = setTimeout(() => {
-      signal?.removeEventListener("abort", onAbort);
+      unfollow();
       resolve();
     }, ms);
-    signal?.addEventListener("abort", onAbort, { once: true });
+    const unfollow = signal
+      ? followAbort(signal, () => {
+        clearTimeout(timer);
+        reject(abortReason(signal));
+      })
+      : () => {};
   });
 }
 
@@ -147,19 +149,19 @@ export async function settleWithin<T>(
   correlationId = "",
 ): Promise<T> {
   let timer: ReturnType<typeof setTimeout> | undefined;
-  let onAbort: (() => void) | undefined;
+  let unfollow = () => {};
   const guard = new Promise<never>((_, reject) => {
     timer = setTimeout(() => reject(late()), ms);
     if (!signal) return;
-    onAbort = () => reject(abortReason(signal, what, correlationId));
+    const onAbort = () => reject(abortReason(signal, what, correlationId));
     if (signal.aborted) onAbort();
-    else signal.addEventListener("abort", onAbort, { once: true });
+    else unfollow = followAbort(signal, onAbort);
   });
   try {
     return await Promise.race([work, guard]);
   } finally {
     clearTimeout(timer);
-    if (onAbort) signal!.removeEventListener("abort", onAbort);
+    unfollow();
   }
 }
 
@@ -193,12 +195,11 @@ export function untilAborted<T>(
     return Promise.reject(abortReason(signal, what, correlationId));
   }
   return new Promise<T>((resolve, reject) => {
-    const onAbort = () => {
+    const unfollow = followAbort(signal, () => {
       work.catch(() => {});
       reject(abortReason(signal, what, correlationId));
-    };
-    signal.addEventListener("abort", onAbort, { once: true });
-    work.then(resolve, reject).finally(() => signal.removeEventListener("abort", onAbort));
+    });
+    work.then(resolve, reject).finally(unfollow);
   });
 }
 

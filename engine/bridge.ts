@@ -12,7 +12,7 @@ import { connectTo, DRAIN_TIMEOUT, drainWithin } from "./connection.ts";
 import { NatsBridgeError, OptionsError, TransportError } from "./errors.ts";
 import { type ConsumeOptions, consumeEnvelopes } from "./jetstream.ts";
 import { uuid4 } from "./ids.ts";
-import { linkedAbort } from "./linked_abort.ts";
+import { followAbort, linkedAbort } from "./linked_abort.ts";
 import { consoleLogger, type Logger, logEvent } from "./logger.ts";
 import { checkReceiveOptions, RECEIVE_OPTION_NAMES, receiveChecked, smartreceive, type SmartReceiveOptions } from "./receive.ts";
 import { SEND_OPTION_NAMES, smartsend, type SmartSendOptions } from "./send.ts";
@@ -224,15 +224,16 @@ export class Bridge {
     }
     // nats.js still hands over what it had buffered after unsubscribe: nothing more is delivered once stopped.
     let stopped = false;
+    let unfollow = () => {};
     const stop = () => {
       stopped = true;
       // Here, not only when the iteration ends: an iterator never started never ends,
       // and a long-lived signal would keep every such subscription.
-      signal?.removeEventListener("abort", stop);
+      unfollow();
       sub.unsubscribe();
     };
-    signal?.addEventListener("abort", stop, { once: true });
     if (signal?.aborted) stop(); // "abort" has fired already: it will not again
+    else if (signal) unfollow = followAbort(signal, stop);
     async function* iterate(): AsyncGenerator<ReceivedEnvelope> {
       try {
         for await (const msg of sub) {

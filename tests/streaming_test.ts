@@ -567,3 +567,28 @@ test("a file or Blob whose streamed upload fails transiently is uploaded again f
   );
   assert.equal(attempts, 1, "a ReadableStream cannot be read twice");
 });
+
+test("many link sends and receives at once sharing one signal add one listener to it, not one each (no MaxListenersExceededWarning on Node)", async () => {
+  const warnings: string[] = [];
+  const onWarning = (w: Error) => warnings.push(`${w.name}: ${w.message}`);
+  process.on("warning", onWarning);
+  const shutdown = new AbortController();
+  try {
+    for (const name of ["plik", "objectstore"]) {
+      const sent = await Promise.all(
+        Array.from({ length: 24 }, (_, i) =>
+          smartsend("s", [["bin", bytesOf(300_000, i + 1), "binary"]], {
+            is_publish: false, fileserver: stores[name], size_threshold: 1000, signal: shutdown.signal, logger: quiet,
+          })),
+      );
+      const got = await Promise.all(
+        sent.map(([, json]) => smartreceive(json, { fileserver: stores[name], signal: shutdown.signal, logger: quiet })),
+      );
+      got.forEach((r, i) => assert.deepEqual(r.payloads[0][1], bytesOf(300_000, i + 1)));
+    }
+    await new Promise((r) => setTimeout(r, 50)); // warnings are emitted on the next tick
+  } finally {
+    process.off("warning", onWarning);
+  }
+  assert.deepEqual(warnings.filter((w) => /MaxListeners|listeners added/.test(w)), []);
+});

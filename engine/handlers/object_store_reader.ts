@@ -26,6 +26,7 @@ import {
 import type { ObjectInfo } from "@nats-io/obj";
 import type { NatsConnection } from "../nats_types.ts";
 import { settleWithin, sleep } from "../backoff.ts";
+import { followAbort } from "../linked_abort.ts";
 import { ChecksumError, DownloadError, NatsBridgeError, SizeMismatchError } from "../errors.ts";
 import { createSha256 } from "../platform/sha256.ts";
 import { yieldToEventLoop } from "../../workers/inline_codec.ts";
@@ -228,11 +229,12 @@ export async function readObjectChunks(
   };
 
   const nc = (js as unknown as { nc?: NatsConnection }).nc;
+  let unfollow = () => {};
   const stop = () => {
     if (stopped) return;
     stopped = true;
     forgetRead();
-    signal?.removeEventListener("abort", stop);
+    unfollow();
     abandoned.unregister(stop);
     if (ahead > 0) reservedAhead.set(js, Math.max(0, (reservedAhead.get(js) ?? 0) - ahead * chunkSize));
     messages?.stop();
@@ -381,8 +383,8 @@ export async function readObjectChunks(
   }
   // An abort (the caller's, or a sibling payload's failure) ends the read even
   // while nobody is reading the stream.
-  signal?.addEventListener("abort", stop, { once: true });
   if (signal?.aborted) stop();
+  else if (signal) unfollow = followAbort(signal, stop);
   const stream = new ReadableStream<Uint8Array>({
     async pull(controller) {
       try {

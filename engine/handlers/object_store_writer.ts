@@ -34,6 +34,7 @@ import { yieldToEventLoop } from "../../workers/inline_codec.ts";
 import { abortReason, retry, settleWithin, untilAborted, UPLOAD_RETRY } from "../backoff.ts";
 import { NatsBridgeError, TransportError, UploadError } from "../errors.ts";
 import { AckPace } from "./ack_pace.ts";
+import { followAbort } from "../linked_abort.ts";
 
 /** The object as stored: what a reader's `info()` returns, in brief. */
 export interface WrittenObject {
@@ -130,7 +131,7 @@ async function* rechunk(
   let ended = false;
   // An abort cancels the source at once, also while a read of it is pending.
   const onAbort = () => void reader.cancel(signal!.reason).catch(() => {});
-  signal?.addEventListener("abort", onAbort, { once: true });
+  const unfollow = signal ? followAbort(signal, onAbort) : () => {};
   if (signal?.aborted) onAbort(); // aborted before: "abort" will not fire again
   try {
     for (;;) {
@@ -157,7 +158,7 @@ async function* rechunk(
     }
     ended = true;
   } finally {
-    signal?.removeEventListener("abort", onAbort);
+    unfollow();
     // Stopped early (a publish failed): tell the source to stop producing.
     if (!ended) await reader.cancel().catch(() => {});
     reader.releaseLock();
