@@ -197,8 +197,8 @@ test("Bridge.request() receives a reply that links to the Object Store it sent t
 });
 
 /** A signal whose abort listeners are counted as they are added and removed. */
-function countedSignal(): { signal: AbortSignal; listeners: () => number } {
-  const signal = new AbortController().signal;
+function countedSignal(controller = new AbortController()): { signal: AbortSignal; listeners: () => number } {
+  const signal = controller.signal;
   const live = new Set<unknown>();
   const add = signal.addEventListener.bind(signal);
   const remove = signal.removeEventListener.bind(signal);
@@ -222,6 +222,24 @@ test("a subscription or request ended without iterating leaves no listener on th
     await rejectsWithCode(() => bridge.request("leak.req", [["q", 5, "text"]], { signal, timeout: 5000 }), "INVALID_INPUT");
   }
   assert.equal(listeners(), 0);
+});
+
+test("thirty subscriptions sharing one signal put one listener on it, and its abort ends them all", async () => {
+  // Node warns of a leak from the 11th listener on one signal; a service with
+  // one shutdown signal and many subjects is not leaking.
+  const shutdown = new AbortController();
+  const { signal, listeners } = countedSignal(shutdown);
+  const unsubscribed = Array.from({ length: 30 }, (_, i) => bridge.subscribe(`many.sub.${i}`, { signal }));
+  assert.equal(listeners(), 1);
+  unsubscribed.forEach((sub) => sub.unsubscribe());
+  assert.equal(listeners(), 0);
+  const subs = Array.from({ length: 30 }, (_, i) => bridge.subscribe(`many.sub.${i}`, { signal }));
+  assert.equal(listeners(), 1);
+  const ended = Promise.all(subs.map(async (sub) => {
+    for await (const _ of sub) { /* nothing is sent */ }
+  }));
+  shutdown.abort();
+  await Promise.race([ended, new Promise((_, no) => setTimeout(() => no(new Error("not ended by the abort")), 5000))]);
 });
 
 test("a long-lived signal holds nothing of the sends, receives and requests that used it", async () => {
@@ -740,6 +758,35 @@ for (const honoursRange of [true, false]) {
     assert.match(ranges[1] ?? "", /^bytes=\d+-$/);
     assert.match(lines.join("\n"), /Download of "f" broke off at \d+ bytes \(.*\); resuming from there/);
     await proxy.close();
+  });
+}
+
+for (const answer of [200, 206]) {
+  test(`a streamed download that keeps breaking off without progress fails DOWNLOAD_FAILED after max_retries, not for ever (server answers ${answer})`, async () => {
+    // A hostile or broken server: each response breaks off before any new
+    // byte, so every resume starts from the same place.
+    let requests = 0;
+    const breaker = await httpServer((req, res) => {
+      requests++;
+      const ranged = answer === 206 && (req as { headers?: Record<string, string> }).headers?.range;
+      res.writeHead(ranged ? 206 : 200, ranged ? { "content-range": "bytes 100-999/1000", "content-length": "900" } : { "content-length": "1000" });
+      res.write(new Uint8Array(ranged ? 0 : 100));
+      setTimeout(() => (res as unknown as { destroy(): void }).destroy(), 5);
+    });
+    const [, json] = await smartsend("cut", [["f", bytesOf(1000), "binary"]], { is_publish: false, size_threshold: 1, fileserver_url: plik.url });
+    const pointed = JSON.parse(json);
+    pointed.payloads[0].data = `${breaker.url}/file/x/y/f`;
+    const env = await smartreceive(pointed, { allowed_origins: [breaker.url], stream: true, max_retries: 3, base_delay: 10, logger: quiet });
+    const stream = env.payloads[0][1] as ReadableStream<Uint8Array>;
+    const read = new Response(stream).arrayBuffer();
+    const e = await rejectsWithCode(
+      () => Promise.race([read, new Promise((_, no) => setTimeout(() => no(new Error(`still reading after 10 s, ${requests} requests`)), 10_000))]),
+      "DOWNLOAD_FAILED",
+      /broke off 3 times at byte 100/,
+    );
+    assert.equal(e.dataname, "f");
+    assert.ok(requests <= 4, `${requests} requests`);
+    await breaker.close();
   });
 }
 

@@ -5,7 +5,7 @@
  *
  * @module
  */
-import { abortReason, retry, settleWithin } from "../backoff.ts";
+import { abortReason, backoffDelays, retry, settleWithin, sleep } from "../backoff.ts";
 import { DownloadError, NatsBridgeError } from "../errors.ts";
 import { logEvent } from "../logger.ts";
 import { idleGuard } from "./idle_guard.ts";
@@ -68,8 +68,9 @@ export function fetchWithBackoff(
  * is asked for again from the first byte not yet delivered (`Range`), with
  * the same retries; a server that ignores the range sends the whole body
  * again and what was delivered is skipped. The stream errors only once those
- * retries are spent, or when the file is gone (a one-shot file cannot be read
- * twice).
+ * retries are spent, when it breaks off `max_retries` times in a row at the
+ * same byte (waiting the retry delays between), or when the file is gone (a
+ * one-shot file cannot be read twice).
  *
  * @param url The link.
  * @param max_retries Total attempts to get a response.
@@ -96,16 +97,23 @@ export function openWithBackoff(
   // The idle timer covers getting a response; the stream outlives the attempt.
   const open = (from: number) =>
     withBackoff(url, max_retries, base_delay, max_delay, correlation_id, context, (res) => Promise.resolve(res), false, from);
-  return open(0).then((first) => resumableBody(first, open, correlation_id, context));
+  const retries = { attempts: Math.max(1, max_retries), baseDelay: base_delay, maxDelay: max_delay };
+  return open(0).then((first) => resumableBody(first, open, retries, correlation_id, context));
 }
 
 /**
  * `first`'s body, read on across breaks: `open(n)` gets a response from byte
  * `n` on (206), or the whole body again (200, the first `n` bytes skipped).
+ * A break that brought nothing new since the last one is waited out with the
+ * retry delays, and `retries.attempts` breaks at the same byte end the
+ * stream: a server that always breaks off before sending anything new (a
+ * hostile one, or one whose file is damaged there) is otherwise asked again
+ * for ever, as fast as it answers.
  */
 function resumableBody(
   first: Response,
   open: (from: number) => Promise<Response>,
+  retries: { attempts: number; baseDelay: number; maxDelay: number },
   correlation_id: string,
   context: DownloadContext,
 ): ReadableStream<Uint8Array> {
@@ -115,6 +123,10 @@ function resumableBody(
   let reader = readerOf(first);
   let delivered = 0;
   let skip = 0;
+  // Where the last break happened, and how many breaks in a row happened there.
+  let brokeAt = -1;
+  let breaksThere = 0;
+  const delays = backoffDelays(retries.attempts, retries.baseDelay, retries.maxDelay);
 
   /** One read, abandoned after DEFAULT_IDLE_TIMEOUT without a byte. */
   const read = () =>
@@ -140,6 +152,15 @@ function resumableBody(
           if (signal?.aborted) throw abortReason(signal, `Download of "${dataname}"`, correlation_id);
           if (err instanceof NatsBridgeError) throw err;
           reader.cancel().catch(() => {});
+          breaksThere = delivered === brokeAt ? breaksThere + 1 : 1;
+          brokeAt = delivered;
+          if (breaksThere >= retries.attempts) {
+            throw new DownloadError(
+              `Download of "${dataname}" failed: it broke off ${breaksThere} times at byte ${delivered} without getting further (last: ${(err as Error).message})`,
+              { correlationId: correlation_id, dataname, attempts: breaksThere, cause: err },
+            );
+          }
+          if (breaksThere > 1) await sleep(delays[breaksThere - 2], signal);
           if (logger) {
             logEvent(logger, "warn", correlation_id, `Download of "${dataname}" broke off at ${delivered} bytes (${(err as Error).message}); resuming from there`);
           }
