@@ -5,7 +5,7 @@
  *
  * @module
  */
-import { checkJsonKeeps } from "./codecs/json.ts";
+import { checkJsonKeeps, MAX_JSON_DEPTH, nestedDeeperThan } from "./codecs/json.ts";
 import { describe } from "./codecs/text.ts";
 import { OptionsError } from "./errors.ts";
 
@@ -195,6 +195,8 @@ export function checkBoolean(value: unknown, name: string): boolean | undefined 
   throw new OptionsError(`${name} must be true or false, got ${JSON.stringify(value) ?? String(value)}`, { field: name });
 }
 
+const DEEPER = `is nested deeper than ${MAX_JSON_DEPTH} levels, more than receivers accept`;
+
 /**
  * Throws unless `value` is absent or an object whose JSON is an object: what
  * every receiver accepts as envelope metadata (an array, a Date, a BigInt or
@@ -214,8 +216,12 @@ export function checkMetadata(value: unknown, name: string): Record<string, unkn
   try {
     text = JSON.stringify(value);
   } catch (err) {
+    // Too deep for the stack: say so, not "Maximum call stack size exceeded".
+    if (err instanceof RangeError && nestedDeeperThan(value, MAX_JSON_DEPTH)) throw refuse(`but it ${DEEPER}`);
     throw refuse(`but ${(err as Error).message}`);
   }
+  // Receivers refuse metadata deeper than that (ENVELOPE_INVALID): refused here, before anything is sent.
+  if (nestedDeeperThan(value, MAX_JSON_DEPTH)) throw refuse(`but it ${DEEPER}`);
   // A toJSON() may turn it into something else (a Date into a string).
   if (text?.[0] !== "{") throw refuse(`but ${describe(value)} is written as ${text?.slice(0, 40)}`);
   try {

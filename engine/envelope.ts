@@ -7,6 +7,7 @@
  */
 import { EnvelopeError } from "./errors.ts";
 import { describe } from "./codecs/text.ts";
+import { MAX_JSON_DEPTH, nestedDeeperThan } from "./codecs/json.ts";
 import { JSON_TYPES, resolvePayloadType } from "./codecs/registry.ts";
 import {
   ENVELOPE_KEYS,
@@ -115,6 +116,7 @@ export function parseEnvelope(
   if (!isPlainObject(obj.metadata)) {
     throw fail("metadata", `Envelope "metadata" must be an object, got ${kind(obj.metadata)}`);
   }
+  if (nestedDeeperThan(obj.metadata, MAX_JSON_DEPTH)) throw fail("metadata", tooDeep('Envelope "metadata"'));
   if (!Array.isArray(obj.payloads)) {
     throw fail("payloads", `Envelope "payloads" must be an array, got ${kind(obj.payloads)}`);
   }
@@ -146,6 +148,7 @@ function checkPayload(
   if (!isPlainObject(payload.metadata)) {
     throw fail(`${at}.metadata`, `${name()} metadata must be an object, got ${kind(payload.metadata)}`);
   }
+  if (nestedDeeperThan(payload.metadata, MAX_JSON_DEPTH)) throw fail(`${at}.metadata`, tooDeep(`${name()} metadata`));
   const checksum = payload.metadata.checksum;
   if (checksum !== undefined && (typeof checksum !== "string" || !HEX64.test(checksum))) {
     throw fail(`${at}.metadata.checksum`, `${name()} checksum must be 64 hex characters (SHA-256)`);
@@ -215,6 +218,9 @@ function parseJson(input: string | Uint8Array): unknown {
     throw new EnvelopeError(`Envelope is not valid JSON: ${(err as Error).message}`, { cause: err });
   }
 }
+
+const tooDeep = (what: string) =>
+  `${what} is nested deeper than ${MAX_JSON_DEPTH} levels, more than peers read or recursive code handles`;
 
 function isPlainObject(v: unknown): v is Record<string, unknown> {
   return v !== null && typeof v === "object" && !Array.isArray(v);

@@ -19,6 +19,7 @@ import { connect } from "@nats-io/transport-node";
 import { Bridge, ensureStream, plikFileServer, smartsend } from "natsbridge";
 import { ROOT, startNats, startPlik } from "../scripts/servers.ts";
 import { bytesOf, sampleEnvelope } from "./_helpers.ts";
+import { PayloadWriter } from "../engine/cli/save.ts";
 
 const nats = await startNats();
 const plik = await startPlik();
@@ -574,6 +575,36 @@ test("inspect accepts a valid envelope from a file and from stdin (exit 0)", asy
   });
 });
 
+test("inspect and listen --json name metadata nested 100,000 levels deep as a problem; no stack overflow", async () => {
+  // Both ended with "ERROR Maximum call stack size exceeded": inspect copying
+  // the payload, listen writing its JSON record (the message lost, a JetStream
+  // one redelivered for ever).
+  const levels = 100_000;
+  const deep = "[".repeat(levels) + "]".repeat(levels);
+  const inPayload = sampleEnvelope() as Json;
+  inPayload.payloads[0].metadata = { nested: "here" };
+  const text = JSON.stringify(inPayload).replace('"here"', deep);
+  const inspected = await run(["inspect", "-"], { input: text });
+  assert.equal(inspected.code, 1, inspected.stderr);
+  assert.match(inspected.stdout, /payloads\[0\]\.metadata: ENVELOPE_INVALID .*nested deeper than 512 levels/);
+  const { subject } = fresh();
+  const l = await listen([subject, "--count", "1"]);
+  const nc = await connect({ servers: nats.url });
+  try {
+    const atTop = sampleEnvelope() as Json;
+    atTop.send_to = subject;
+    atTop.metadata = { nested: "here" };
+    nc.publish(subject, JSON.stringify(atTop).replace('"here"', deep));
+    await nc.flush();
+  } finally {
+    await nc.close();
+  }
+  const { code, stdout, stderr } = await l.done();
+  assert.equal(code, 3, stderr);
+  assert.match(stderr, /ENVELOPE_INVALID Envelope "metadata" is nested deeper than 512 levels/);
+  assert.equal(records(stdout).at(-1)!.code, "ENVELOPE_INVALID");
+});
+
 test("inspect lists every problem of a broken envelope (exit 1)", async () => {
   const env = sampleEnvelope() as Json;
   const good = env.payloads[0];
@@ -706,6 +737,25 @@ test("request prints the reply of a replier, its link payload saved; no replier 
   assert.match(none.stderr, /^natsbridge: TIMEOUT No reply on "cli\.t\d+\.nobody" within 700ms\n$/);
 });
 
+test("--out keeps apart names that differ only in lone surrogates (the file system would make both U+FFFD)", async () => {
+  // A hostile peer's "\ud800.part" and "\ud801" were both written as
+  // "\ufffd…": the second file's .part was overwritten by the first, one payload lost.
+  const out = mkdtempSync(join(tmpdir(), "natsbridge-surrogates-"));
+  try {
+    const w = new PayloadWriter(out);
+    const a = await w.write("\ud800.part", "binary", new TextEncoder().encode("AAAA"));
+    const b = await w.write("\ud801", "binary", new TextEncoder().encode("BBBB"));
+    const c = await w.write("ok \ud83d\ude00", "binary", new TextEncoder().encode("CCCC"));
+    await w.commit();
+    assert.equal(new Set([a, b, c]).size, 3);
+    assert.deepEqual([a, b, c].map((f) => readFileSync(f, "utf8")), ["AAAA", "BBBB", "CCCC"]);
+    assert.equal(readdirSync(out).length, 3);
+    assert.ok(readdirSync(out).includes("ok \ud83d\ude00"), "a well-formed pair is kept");
+  } finally {
+    rmSync(out, { recursive: true, force: true });
+  }
+});
+
 test("listen --out keeps every payload: names that meet each other's .part files, long non-ASCII names", async () => {
   // "x.part" was written to x.part.part and "x" to x.part, so committing the
   // first overwrote the second's file: one payload lost, listen said 0. A
@@ -779,6 +829,27 @@ test("control characters a sender put in a name never reach the terminal raw", a
   assert.match(stderr, /CHECKSUM_MISMATCH Checksum mismatch for payload "evil\?\[2J\?\[31mRED\?OVER\?\?"/);
   // deno-lint-ignore no-control-regex
   assert.doesNotMatch(stderr.replace(/\n$/, ""), /[\x00-\x1f\x7f-\x9f]/);
+});
+
+test("listen --json: a sender's extra envelope keys cannot pass for the record's event or subject", async () => {
+  // The envelope's extra keys (kept by receivers) were spread after "event"
+  // and "subject": a peer could make a good message read as an error on
+  // another subject.
+  const { subject } = fresh();
+  const l = await listen([subject, "--count", "1"]);
+  const nc = await connect({ servers: nats.url });
+  try {
+    const env = { ...sampleEnvelope(), send_to: subject, event: "error", subject: "spoofed.subject", code: "CHECKSUM_MISMATCH" };
+    nc.publish(subject, JSON.stringify(env));
+    await nc.flush();
+  } finally {
+    await nc.close();
+  }
+  const { code, stdout, stderr } = await l.done();
+  assert.equal(code, 0, stderr);
+  const rec = records(stdout).find((r) => r.msg_id === sampleEnvelope().msg_id)!;
+  assert.equal(rec.event, "message");
+  assert.equal(rec.subject, subject);
 });
 
 test("a message that fails to receive is one stderr line with its code; listen goes on and exits 3", async () => {

@@ -156,6 +156,24 @@ test("parseEnvelope() survives deeply nested and oversize JSON with a typed erro
   const deep = "[".repeat(200_000) + "]".repeat(200_000);
   await rejectsWithCode(() => parseEnvelope(deep), "ENVELOPE_INVALID");
   const env = sampleEnvelope();
-  env.metadata = { nested: JSON.parse("[".repeat(1000) + "]".repeat(1000)) };
+  env.metadata = { nested: JSON.parse("[".repeat(500) + "]".repeat(500)) };
   assert.ok(parseEnvelope(JSON.stringify(env)));
+});
+
+test("parseEnvelope() refuses metadata nested deeper than payload values may be: ENVELOPE_INVALID, not a stack overflow later", async () => {
+  // 100,000 levels of envelope metadata passed, then overflowed the stack of
+  // the CLI's JSON output and inspect's copy (RangeError, the message lost).
+  const deep = (n: number) => JSON.parse("[".repeat(n) + "]".repeat(n));
+  for (const levels of [600, 100_000]) {
+    const env = sampleEnvelope();
+    env.metadata = { nested: deep(levels) };
+    const e = await rejectsWithCode(() => parseEnvelope(env), "ENVELOPE_INVALID", /nested deeper than 512 levels/);
+    assert.equal(e.field, "metadata");
+    // As text, as it arrives (JSON.stringify itself overflows on Bun).
+    const inPayload = sampleEnvelope();
+    inPayload.payloads[0].metadata = { nested: "here" };
+    const text = JSON.stringify(inPayload).replace('"here"', "[".repeat(levels) + "]".repeat(levels));
+    const p = await rejectsWithCode(() => parseEnvelope(text), "ENVELOPE_INVALID", /nested deeper than 512 levels/);
+    assert.equal(p.field, "payloads[0].metadata");
+  }
 });

@@ -214,6 +214,12 @@ test("smartsend() refuses what every receiver would reject, before uploading any
     const e = await rejectsWithCode(() => send(big, { metadata, correlation_id: "meta-1" }), "INVALID_OPTION", /metadata/);
     assert.equal(e.correlationId, "meta-1");
   }
+  // Receivers refuse metadata deeper than 512 levels; 100,000 said "Maximum call stack size exceeded".
+  const deep = (n: number) => JSON.parse("[".repeat(n) + "]".repeat(n));
+  for (const levels of [600, 100_000]) {
+    await rejectsWithCode(() => send(big, { metadata: { nested: deep(levels) } }), "INVALID_OPTION", /metadata .*nested deeper than 512 levels/);
+  }
+  assert.ok(await smartsend("s", [["t", "x", "text"]], { is_publish: false, metadata: { nested: deep(500) } }));
   for (const dict of [new Date(0), new URL("http://x.test/"), { toJSON: () => "text" }]) {
     await rejectsWithCode(() => send([["d", dict, "dictionary"]], {}), "INVALID_INPUT", /dictionary payload/);
   }

@@ -321,6 +321,15 @@ function renumber(p: Problem, i: number): Problem {
   return { field: fix(p.field), code: p.code, message: fix(p.message) };
 }
 
+/**
+ * A copy of a raw payload the repairs may change: they set its fields and
+ * delete `metadata.checksum`, nothing deeper. Not `structuredClone`, which
+ * recursed through a hostile peer's 100,000 levels of metadata until the
+ * stack overflowed.
+ */
 function clone(v: unknown): unknown {
-  return v === null || typeof v !== "object" ? v : structuredClone(v);
+  if (v === null || typeof v !== "object" || Array.isArray(v)) return v;
+  const p = { ...v } as Record<string, unknown>;
+  if (p.metadata !== null && typeof p.metadata === "object" && !Array.isArray(p.metadata)) p.metadata = { ...p.metadata };
+  return p;
 }

@@ -61,7 +61,8 @@ export async function printEnvelope(
 ): Promise<void> {
   const e = report.envelope;
   if (out.json) {
-    const { payloads: _p, ...fields } = e as typeof e & { payloads?: unknown };
+    // A peer's extra envelope keys named "event" or "subject" must not pass for the record's own.
+    const { payloads: _p, event: _e, subject: _s, ...fields } = e as typeof e & { payloads?: unknown; event?: unknown; subject?: unknown };
     await out.record({
       event,
       subject: report.subject,

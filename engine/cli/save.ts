@@ -42,12 +42,18 @@ const EXTENSIONS: Partial<Record<PayloadType, string>> = {
  * ```
  */
 export function fileNameFor(dataname: string, type: PayloadType): string {
-  let name = truncateUtf8(dataname.replace(/[\/\\]/g, "_").replace(UNPRINTABLE, "_").replace(/^\.+/, "_"), MAX_NAME_BYTES);
+  const safe = dataname.replace(/[\/\\]/g, "_").replace(UNPRINTABLE, "_").replace(LONE_SURROGATE, "_").replace(/^\.+/, "_");
+  let name = truncateUtf8(safe, MAX_NAME_BYTES);
   if (name === "") name = "payload";
   const ext = EXTENSIONS[type];
   if (ext && extname(name).toLowerCase() !== ext) name += ext;
   return name;
 }
+
+// Half of a UTF-16 pair without its other half. File names are UTF-8, so the
+// runtimes write each as U+FFFD, and two names that differ only in them would
+// be one file; the check that keeps names apart compares the strings.
+const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/g;
 
 // File systems limit a name to 255 bytes (not characters); this leaves room
 // for an extension, a "_N" to keep names apart, and ".part".

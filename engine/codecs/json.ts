@@ -156,6 +156,37 @@ function stringify(data: unknown, what: string): string {
  */
 export const MAX_JSON_DEPTH = 512;
 
+/**
+ * Whether `value` nests objects and arrays more than `max` levels deep (the
+ * value itself is level 1), walked without recursion: a hostile peer's
+ * 100,000 levels parse fine and overflowed the stack of whatever handled them
+ * next. A cycle counts as too deep. Cheap for the small, flat metadata every
+ * message carries.
+ *
+ * @param value An object or array.
+ * @param max Deepest nesting allowed.
+ * @returns `true` when deeper.
+ *
+ * @example
+ * ```ts
+ * import { nestedDeeperThan } from "./json.ts";
+ * console.log(nestedDeeperThan({ a: [[1]] }, 3)); // false
+ * console.log(nestedDeeperThan({ a: [[[1]]] }, 3)); // true
+ * ```
+ */
+export function nestedDeeperThan(value: object, max: number): boolean {
+  const pending: [object, number][] = [[value, 1]];
+  for (let next = pending.pop(); next; next = pending.pop()) {
+    const [node, depth] = next;
+    for (const child of Object.values(node)) {
+      if (child === null || typeof child !== "object") continue;
+      if (depth + 1 > max) return true;
+      pending.push([child, depth + 1]);
+    }
+  }
+  return false;
+}
+
 const tooDeep = (what: string) =>
   `${what} payload is nested deeper than ${MAX_JSON_DEPTH} levels, more than peers read or recursive code handles`;
 
