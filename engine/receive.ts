@@ -6,6 +6,7 @@
  */
 import { abortReason } from "./backoff.ts";
 import { codecFor } from "./codecs/registry.ts";
+import { type DecompressionAllowance, decompressionAllowance } from "./codecs/arrow_compression.ts";
 import {
   checkBoolean,
   checkCommonShapes,
@@ -409,9 +410,14 @@ export async function receiveChecked(
     checkSize(p, bytes);
     if (expected !== undefined && actual === undefined) ({ checksum: actual, bytes } = await pool.checksum(bytes, { owned }));
     checkDigest(p, expected, actual);
-    const value = streamWanted(p) ? new Blob([bytes as Uint8Array<ArrayBuffer>]).stream() : codecFor(p.resolvedType).deserialize(bytes);
+    const value = streamWanted(p) ? new Blob([bytes as Uint8Array<ArrayBuffer>]).stream() : deserialize(p, bytes);
     return [p.dataname, value, p.resolvedType];
   };
+
+  // The Arrow decompression cap holds for the message's tables together, not each.
+  let allowance: DecompressionAllowance | undefined;
+  const deserialize = (p: CheckedPayload, bytes: Uint8Array) =>
+    codecFor(p.resolvedType).deserialize(bytes, p.resolvedType === "arrowtable" ? (allowance ??= decompressionAllowance()) : undefined);
 
   const checkSize = (p: CheckedPayload, bytes: Uint8Array) => {
     // encoding "json" carries the JSON text itself; peers disagree on what its
@@ -464,7 +470,7 @@ export async function receiveChecked(
     }
     checkSize(p, decoded.bytes);
     checkDigest(p, expected, decoded.checksum);
-    return [p.dataname, codecFor(p.resolvedType).deserialize(decoded.bytes), p.resolvedType];
+    return [p.dataname, deserialize(p, decoded.bytes), p.resolvedType];
   };
 
   const inContext = (p: CheckedPayload, err: unknown) =>

@@ -779,6 +779,48 @@ test("deserializeArrowTable() caps what all of a table's compressed buffers deco
   }
 });
 
+test("the decompression cap holds for all the Arrow tables of one received message together, not each", async () => {
+  // Per table only: a 81 KB message of six ZSTD bombs, each under the 1 GiB
+  // cap, held 2.3 GB once received.
+  // All from the source, also on Node (where "natsbridge" is lib/, a second copy whose
+  // cap would not be the one the decoders registered by the source read).
+  const { setMaxArrowDecompressedBytes, DEFAULT_MAX_ARROW_DECOMPRESSED_BYTES } = await import("../engine/codecs/arrow_compression.ts");
+  const { smartreceive } = await import("../engine/receive.ts");
+  const { smartsend } = await import("../engine/send.ts");
+  const { CodecPool } = await import("../workers/pool.ts");
+  const pool = new CodecPool({ maxThreads: 0 });
+  const { RecordBatchStreamWriter, tableFromArrays } = await import("apache-arrow");
+  const registered = compressionRegistry.get(CompressionType.ZSTD)!;
+  compressionRegistry.set(CompressionType.ZSTD, { ...registered, encode: (b: Uint8Array) => zstdFrameWithoutSize(b.byteLength) });
+  let ipc: Uint8Array;
+  try {
+    const writer = new RecordBatchStreamWriter({ compressionType: CompressionType.ZSTD });
+    writer.write(tableFromArrays({ a: new Int8Array(2 * 1024 * 1024), b: new Int8Array(2 * 1024 * 1024) })); // 4 MiB decoded
+    writer.finish();
+    ipc = writer.toUint8Array(true);
+  } finally {
+    compressionRegistry.set(CompressionType.ZSTD, registered);
+  }
+  assert.ok(ipc.byteLength < 1024, `${ipc.byteLength} bytes`);
+  const message = async (tables: number) => {
+    const [, json] = await smartsend("s", Array.from({ length: tables }, (_, i) => [`t${i}`, ipc, "binary"] as [string, Uint8Array, "binary"]), { is_publish: false, pool });
+    return json.replaceAll('"payload_type":"binary"', '"payload_type":"arrowtable"');
+  };
+  setMaxArrowDecompressedBytes(10 * 1024 * 1024);
+  try {
+    const two = await smartreceive(await message(2), { pool, logger: { log() {} } });
+    assert.deepEqual(two.payloads.map(([, t]) => (t as { numRows: number }).numRows), [2 * 1024 * 1024, 2 * 1024 * 1024]);
+    const three = await message(3);
+    await assert.rejects(() => smartreceive(three, { pool, logger: { log() {} } }), (e: Error & { code?: string }) => {
+      assert.equal(e.code, "DECODE_FAILED");
+      assert.match(e.message, /the message's Arrow tables decode to more than the cap of 10485760 bytes in total/);
+      return true;
+    });
+  } finally {
+    setMaxArrowDecompressedBytes(DEFAULT_MAX_ARROW_DECOMPRESSED_BYTES);
+  }
+});
+
 test("a column named \"\" survives a round trip between TypeScript peers, as from Python", () => {
   // apache-arrow writes the empty name as absent and reads it back as null in
   // the schema but "null" in the record batches: every TypeScript receiver

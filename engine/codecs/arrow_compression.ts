@@ -309,7 +309,7 @@ export function decompressZstd(data: Uint8Array): Uint8Array {
 }
 
 /**
- * Default {@link setMaxArrowDecompressedBytes}: 1 GiB per Arrow table's compressed buffers.
+ * Default {@link setMaxArrowDecompressedBytes}: 1 GiB per received message's Arrow tables.
  *
  * @example Restoring the default after lowering the cap
  * ```ts
@@ -323,9 +323,10 @@ let maxDecompressed = DEFAULT_MAX_ARROW_DECOMPRESSED_BYTES;
 
 /**
  * Sets the largest size a table's compressed Arrow buffers may decode to, each
- * and all together (counted on what is written, not on sizes the data claims). A peer's
- * table decoding to more (a decompression bomb) is a `DecodeError` once it
- * passes the cap, before more is allocated. Process-wide.
+ * and all together, and, on receive, those of all the Arrow tables of one
+ * message together (counted on what is written, not on sizes the data claims).
+ * A peer's tables decoding to more (a decompression bomb) are a `DecodeError`
+ * once they pass the cap, before more is allocated. Process-wide.
  *
  * @param bytes The cap.
  *
@@ -355,6 +356,8 @@ function checkDecompressedSize(size: number, codec: string): void {
 
 /** Bytes the table being read may still decompress to; `undefined` outside {@link withDecompressionBudget}. */
 let budget: number | undefined;
+/** Whose budget that is, for the error: the table's own, or the message's it shares. */
+let budgetOf = "the table's compressed buffers";
 
 /** Counts `bytes` against the table's budget: many buffers each under the cap may not pass it together. */
 function spend(bytes: number): void {
@@ -362,16 +365,43 @@ function spend(bytes: number): void {
   budget -= bytes;
   if (budget < 0) {
     throw new DecodeError(
-      `the table's compressed buffers decode to more than the cap of ${maxDecompressed} bytes in total (setMaxArrowDecompressedBytes)`,
+      `${budgetOf} decode to more than the cap of ${maxDecompressed} bytes in total (setMaxArrowDecompressedBytes)`,
     );
   }
 }
 
 /**
+ * What the Arrow tables of one received message may still decompress to,
+ * together: many small tables each under the cap may not pass it together
+ * (a 81 KB message of six ZSTD bombs held 2.3 GB).
+ */
+export interface DecompressionAllowance {
+  /** Bytes left. */
+  left: number;
+}
+
+/**
+ * A fresh {@link DecompressionAllowance} of the whole cap, for one message.
+ *
+ * @returns The allowance.
+ *
+ * @example
+ * ```ts
+ * import { decompressionAllowance } from "./arrow_compression.ts";
+ * console.log(decompressionAllowance().left); // 1073741824
+ * ```
+ */
+export function decompressionAllowance(): DecompressionAllowance {
+  return { left: maxDecompressed };
+}
+
+/**
  * Runs `read` (which reads one Arrow table, synchronously) with the cap of
- * {@link setMaxArrowDecompressedBytes} on all its compressed buffers together.
+ * {@link setMaxArrowDecompressedBytes} on all its compressed buffers
+ * together, and on those of the other tables sharing `allowance`.
  *
  * @param read Reads the table.
+ * @param allowance What the table's message may still decompress to; taken from as the table is read.
  * @returns What `read` returns.
  *
  * @example
@@ -380,13 +410,18 @@ function spend(bytes: number): void {
  * console.log(withDecompressionBudget(() => 42)); // 42
  * ```
  */
-export function withDecompressionBudget<T>(read: () => T): T {
+export function withDecompressionBudget<T>(read: () => T, allowance?: DecompressionAllowance): T {
   const outer = budget;
-  budget = maxDecompressed;
+  const outerOf = budgetOf;
+  const start = Math.min(maxDecompressed, allowance?.left ?? maxDecompressed);
+  budget = start;
+  budgetOf = allowance ? "the message's Arrow tables" : "the table's compressed buffers";
   try {
     return read();
   } finally {
+    if (allowance) allowance.left = Math.max(0, allowance.left - (start - (budget ?? start)));
     budget = outer;
+    budgetOf = outerOf;
   }
 }
 

@@ -57,7 +57,7 @@ import {
   Vector,
 } from "apache-arrow";
 import { DecodeError, InputError } from "../errors.ts";
-import { registerArrowCompression, withDecompressionBudget } from "./arrow_compression.ts";
+import { type DecompressionAllowance, registerArrowCompression, withDecompressionBudget } from "./arrow_compression.ts";
 import { describe } from "./text.ts";
 import { tableFromRows } from "./arrow_rows.ts";
 
@@ -126,6 +126,9 @@ export function serializeArrowTable(data: unknown): Uint8Array {
  *
  * @param bytes The payload bytes. Read in place: column buffers of uncompressed,
  * 8-byte-aligned input are views of it, so do not reuse the memory while the table lives.
+ * @param allowance What this table and the other tables of its message may still
+ * decompress to together; without one, the table has the whole cap
+ * (`setMaxArrowDecompressedBytes`) to itself.
  * @returns The table.
  * @throws {DecodeError} When the bytes are empty, truncated or not valid Arrow IPC.
  *
@@ -140,13 +143,13 @@ export function serializeArrowTable(data: unknown): Uint8Array {
  * }
  * ```
  */
-export function deserializeArrowTable(bytes: Uint8Array): Table {
+export function deserializeArrowTable(bytes: Uint8Array, allowance?: DecompressionAllowance): Table {
   if (!(bytes instanceof Uint8Array)) {
     throw new DecodeError(`arrowtable payload must be a Uint8Array, got ${describe(bytes)}`);
   }
   if (bytes.length === 0) throw new DecodeError("arrowtable payload is empty");
   try {
-    const table = withDecompressionBudget(() => startsWithArrowMagic(bytes) ? readFileFormat(bytes) : readStreamFormat(bytes));
+    const table = withDecompressionBudget(() => startsWithArrowMagic(bytes) ? readFileFormat(bytes) : readStreamFormat(bytes), allowance);
     checkTable(table);
     return table;
   } catch (err) {

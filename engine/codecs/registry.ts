@@ -6,6 +6,7 @@
  */
 import type { PayloadType } from "../types.ts";
 import { deserializeArrowTable, serializeArrowTable } from "./arrow_table.ts";
+import type { DecompressionAllowance } from "./arrow_compression.ts";
 import { serializeBytes } from "./bytes.ts";
 import {
   deserializeDictionary,
@@ -19,8 +20,12 @@ import { deserializeText, serializeText } from "./text.ts";
 export interface PayloadCodec {
   /** Application value → serialized bytes. Throws `InputError` on a value of the wrong shape. */
   serialize(data: unknown): Uint8Array;
-  /** Serialized bytes → application value. Throws `DecodeError` on corrupt bytes. */
-  deserialize(bytes: Uint8Array): unknown;
+  /**
+   * Serialized bytes → application value. Throws `DecodeError` on corrupt
+   * bytes. `allowance` is shared by the payloads of one message (Arrow's
+   * decompression cap); other types ignore it.
+   */
+  deserialize(bytes: Uint8Array, allowance?: DecompressionAllowance): unknown;
 }
 
 const bytesCodec = (type: PayloadType): PayloadCodec => ({
