@@ -305,13 +305,15 @@ export interface ConsumeOptions {
   /**
    * Deliveries before a transiently failing message, or one the loop body
    * keeps leaving unfinished, is dead-lettered. Given, it is set on an
-   * existing durable too, as is `ack_wait`; not given, the durable's own
-   * applies.
+   * existing durable too (as two more: see the README), as is `ack_wait`,
+   * each on its own; not given, the durable's own applies.
    * @default {5}
    */
   max_deliver?: number;
   /**
-   * Milliseconds the server waits for an ack before redelivering.
+   * Milliseconds the server waits for an ack before redelivering: a loop
+   * body must finish within it, or the message is delivered again (to
+   * another consumer of the durable too, while the first still runs it).
    * @default {30000}
    */
   ack_wait?: number;
@@ -415,8 +417,49 @@ export interface DeadLetter {
   stream_seq: number;
   /** Times it was delivered. */
   deliveries: number;
-  /** The original message body (the envelope text). */
+  /**
+   * The original message body (the envelope text); empty when the record
+   * with it would pass the server's `max_payload` (see `data_bytes`).
+   */
   data: string;
+  /** Set when `data` was left out: the original's size. It stays in the stream at `stream_seq` unless the stream removes it. */
+  data_bytes?: number;
+}
+
+/** Deliveries the server makes beyond `max_deliver` (see openConsumer). */
+const SERVER_EXTRA_DELIVERIES = 2;
+
+/** Where `consume` dead-letters: `dead_letter_subject`, or `natsbridge.dead.<stream>`. */
+function deadLetterSubjectOf(options: ConsumeOptions): string {
+  return options.dead_letter_subject ?? `natsbridge.dead.${options.stream}`;
+}
+
+/**
+ * Throws when the dead-letter subject is stored in the consumed stream and
+ * passes the consumer's filters: each dead letter would come back as a bad
+ * message, be dead-lettered again wrapping the one before, and so on until it
+ * passed max_payload. Stored but filtered out is a dead-letter log kept in
+ * JetStream, and fine. Skipped when the stream cannot be read (a worker with
+ * narrow permissions).
+ */
+async function refuseDeadLetterLoop(options: ConsumeOptions, filters: string[], infoOfStream: () => Promise<StreamInfo>): Promise<void> {
+  const subject = deadLetterSubjectOf(options);
+  let captures: string[];
+  try {
+    captures = (await infoOfStream()).config.subjects ?? [];
+  } catch {
+    return;
+  }
+  const stored = captures.some((c) => subjectsOverlap(c, subject));
+  const read = filters.length === 0 || filters.some((f) => subjectsOverlap(f, subject));
+  if (stored && read) {
+    throw new OptionsError(
+      `dead_letter_subject "${subject}" is stored in stream "${options.stream}" and read by this consumer${
+        filters.length ? ` (filter ${filters.map((f) => `"${f}"`).join(", ")})` : ""
+      }: each dead letter would come back as a bad message; use a subject outside the stream or the filter`,
+      { field: "dead_letter_subject" },
+    );
+  }
 }
 
 /** The durable consumer `options` names, created if missing, and checked against `delete_after_ack`. */
@@ -425,7 +468,7 @@ async function openConsumer(
   options: ConsumeOptions,
   maxDeliver: number,
   logger: Logger,
-): Promise<{ consumer: Consumer; maxDeliver: number }> {
+): Promise<{ consumer: Consumer; maxDeliver: number; serverMaxDeliver: number }> {
   const jsm = await jetstreamManager(nc);
   let existing: ConsumerInfo | undefined;
   try {
@@ -434,11 +477,12 @@ async function openConsumer(
   // Read once, by the filter check and by delete_after_ack, whichever asks first.
   let streamInfo: Promise<StreamInfo> | undefined;
   const infoOfStream = () => (streamInfo ??= jsm.streams.info(options.stream));
+  const had = existing?.config;
+  const existingFilters = !had ? [] : had.filter_subjects?.length ? had.filter_subjects : had.filter_subject ? [had.filter_subject] : [];
   if (existing && options.filter_subject !== undefined) {
     // A durable keeps the filter it was made with; reusing it for another
     // subject would deliver that subject's messages instead.
-    const c = existing.config;
-    const has = c.filter_subjects?.length ? c.filter_subjects : c.filter_subject ? [c.filter_subject] : [];
+    const has = existingFilters;
     if (has.length !== 1 || has[0] !== options.filter_subject) {
       throw new OptionsError(
         `durable "${options.durable}" of stream "${options.stream}" already consumes ${
@@ -448,27 +492,36 @@ async function openConsumer(
       );
     }
   }
+  await refuseDeadLetterLoop(options, options.filter_subject !== undefined ? [options.filter_subject] : existingFilters, infoOfStream);
   const ackWait = (options.ack_wait ?? 30_000) * 1_000_000;
-  // One more than ours: we dead-letter on the last delivery ourselves.
-  let serverMaxDeliver = maxDeliver + 1;
+  // Two more than ours. We dead-letter on our last delivery ourselves; the
+  // next is for a message naked by a clean stop on it (handed over once
+  // more); the server's last, after deliveries that ended without an ack or
+  // a nak (a process died holding it), is dead-lettered without being handed
+  // over, since the server would deliver it no more.
+  let serverMaxDeliver = maxDeliver + SERVER_EXTRA_DELIVERIES;
   if (existing) {
     // Counting deliveries against a max_deliver the server does not apply
     // would let it drop a message before we dead-letter it. Values given here
     // are set on the durable; otherwise, or where this client may not change
     // consumers (least-privilege workers), we count with the durable's own.
-    const given = options.max_deliver !== undefined || options.ack_wait !== undefined;
+    // Only what was given: the other keeps the durable's own (a long ack_wait
+    // reset to the default would have long jobs run twice).
     const c = existing.config;
-    if (given && (c.max_deliver !== serverMaxDeliver || c.ack_wait !== ackWait)) {
+    const change: { max_deliver?: number; ack_wait?: number } = {};
+    if (options.max_deliver !== undefined && c.max_deliver !== serverMaxDeliver) change.max_deliver = serverMaxDeliver;
+    if (options.ack_wait !== undefined && c.ack_wait !== ackWait) change.ack_wait = ackWait;
+    serverMaxDeliver = c.max_deliver ?? -1;
+    if (change.max_deliver !== undefined || change.ack_wait !== undefined) {
       try {
-        await jsm.consumers.update(options.stream, options.durable, { max_deliver: serverMaxDeliver, ack_wait: ackWait });
+        await jsm.consumers.update(options.stream, options.durable, change);
+        serverMaxDeliver = change.max_deliver ?? serverMaxDeliver;
       } catch (err) {
         logEvent(logger, "warn", "", `Cannot set max_deliver/ack_wait of durable "${options.durable}" (${(err as Error).message}); using its own`);
-        serverMaxDeliver = c.max_deliver ?? -1;
       }
-    } else serverMaxDeliver = c.max_deliver ?? -1;
-    // Unlimited on the server: ours stands. Else one below the server's, as for a durable we make.
-    if (serverMaxDeliver > 1) maxDeliver = serverMaxDeliver - 1;
-    else if (serverMaxDeliver === 1) maxDeliver = 1;
+    }
+    // Unlimited on the server: ours stands. Else below the server's, as for a durable we make.
+    if (serverMaxDeliver > 0) maxDeliver = Math.max(1, serverMaxDeliver - SERVER_EXTRA_DELIVERIES);
   }
   if (!existing) {
     const filter = options.filter_subject;
@@ -503,7 +556,7 @@ async function openConsumer(
       });
     }
   }
-  return { consumer: await jetstream(nc).consumers.get(options.stream, options.durable), maxDeliver };
+  return { consumer: await jetstream(nc).consumers.get(options.stream, options.durable), maxDeliver, serverMaxDeliver };
 }
 
 /**
@@ -550,8 +603,9 @@ export async function* consumeEnvelopes(
   const nakMax = checkCount(options.nak_max_delay ?? 30_000, "nak_max_delay", 0);
   const dedupeWindow = checkCount(options.dedupe_window ?? 100_000, "dedupe_window", 0);
   let consumer: Consumer;
+  let serverMaxDeliver: number;
   try {
-    ({ consumer, maxDeliver } = await openConsumer(nc, options, maxDeliver, logger));
+    ({ consumer, maxDeliver, serverMaxDeliver } = await openConsumer(nc, options, maxDeliver, logger));
   } catch (err) {
     throw jetStreamError(`Cannot consume from stream "${options.stream}"`, err);
   }
@@ -584,7 +638,7 @@ export async function* consumeEnvelopes(
     }
   }
   const messages = pull();
-  const deadLetterSubject = options.dead_letter_subject ?? `natsbridge.dead.${options.stream}`;
+  const deadLetterSubject = deadLetterSubjectOf(options);
   // Messages handed over and acked: by msg_id and bytes, and by msg_id alone (to warn of reuse).
   const handled = new RecentIds(dedupeWindow);
   const handledIds = new RecentIds(dedupeWindow);
@@ -601,18 +655,42 @@ export async function* consumeEnvelopes(
       deliveries: m.info.deliveryCount,
       data: new TextDecoder().decode(m.data),
     };
-    // Published to core NATS and flushed before the term, so the record exists
-    // before the original can disappear.
-    nc.publish(deadLetterSubject, JSON.stringify(record));
-    await nc.flush();
+    let text = JSON.stringify(record);
+    if (text.length > (nc.info?.max_payload ?? Infinity) - 1024) {
+      // Too large to carry the original too (it was itself near max_payload):
+      // a record without it beats none, and a consume loop stopped on it.
+      text = JSON.stringify({ ...record, data: "", data_bytes: m.data.byteLength });
+    }
+    try {
+      // Published to core NATS and flushed before the term, so the record exists
+      // before the original can disappear.
+      nc.publish(deadLetterSubject, text);
+      await nc.flush();
+    } catch (e) {
+      // No record, no term: the message is delivered again rather than lost.
+      logEvent(logger, "error", err.correlationId, `Could not dead-letter ${m.subject}#${m.seq} to ${deadLetterSubject} (${(e as Error).message}); naked instead`);
+      m.nak(nakMax);
+      return;
+    }
     m.term(`${err.code}: ${err.message}`.slice(0, 200));
     logEvent(logger, "warn", err.correlationId, `Dead-lettered ${m.subject}#${m.seq} to ${deadLetterSubject}: ${err.code} ${err.message}`);
+  };
+
+  /** Tells the application's observer; its bug, thrown or rejected, must not stop the consumer or strand the message. */
+  const observe = (name: string, call: () => unknown) => {
+    const said = (e: unknown) => logEvent(logger, "warn", "", `${name} threw: ${(e as Error)?.message ?? String(e)}`);
+    try {
+      const result = call();
+      if (result instanceof Promise) result.catch(said);
+    } catch (e) {
+      said(e);
+    }
   };
 
   const fail = async (m: JsMsg, e: unknown) => {
     const err = e instanceof NatsBridgeError ? e : new TransportError("CONNECTION_FAILED", String(e));
     const permanent = PERMANENT.has(err.code) || m.info.deliveryCount >= maxDeliver;
-    options.on_error?.(err, permanent ? "dead-letter" : "nak");
+    observe("on_error", () => options.on_error?.(err, permanent ? "dead-letter" : "nak"));
     if (permanent) await deadLetter(m, err);
     else m.nak(nakDelays[m.info.deliveryCount - 1] ?? nakMax);
   };
@@ -624,18 +702,35 @@ export async function* consumeEnvelopes(
       `The application left message ${m.subject}#${m.seq} unfinished on its last delivery (${m.info.deliveryCount} of max_deliver ${maxDeliver})`,
       { correlationId },
     );
-    options.on_error?.(err, "dead-letter");
+    observe("on_error", () => options.on_error?.(err, "dead-letter"));
+    await deadLetter(m, err);
+  };
+
+  const deadLetterUnfinished = async (m: JsMsg) => {
+    let correlationId = "";
+    try {
+      correlationId = parseEnvelope(m.data).envelope.correlation_id;
+    } catch { /* not an envelope: dead-lettered all the same */ }
+    const err = new NatsBridgeError(
+      "ABORTED",
+      `Message ${m.subject}#${m.seq} was not finished in ${m.info.deliveryCount - 1} deliveries (max_deliver ${maxDeliver}), the last ending without an ack or a nak (a process died holding it)`,
+      { correlationId },
+    );
+    observe("on_error", () => options.on_error?.(err, "dead-letter"));
     await deadLetter(m, err);
   };
 
   try {
     for await (const m of messages) {
-      try {
-        options.on_delivery?.({ subject: m.subject, data: m.data, stream_seq: m.seq, deliveries: m.info.deliveryCount });
-      } catch (err) {
-        // An observer's bug must not stop the consumer or strand the message.
-        logEvent(logger, "warn", "", `on_delivery threw: ${(err as Error)?.message ?? String(err)}`);
+      const count = m.info.deliveryCount;
+      if (count > maxDeliver + 1 || (serverMaxDeliver > 0 && count >= serverMaxDeliver && count > maxDeliver)) {
+        // Past ours and the one kept for a clean stop: the deliveries before
+        // ended without an ack or a nak, so a process died holding it. Handed
+        // over again, a death would lose it: the server delivers it no more.
+        await deadLetterUnfinished(m);
+        continue;
       }
+      observe("on_delivery", () => options.on_delivery?.({ subject: m.subject, data: m.data, stream_seq: m.seq, deliveries: m.info.deliveryCount }));
       let env: ReceivedEnvelope;
       try {
         env = await receiveChecked(m.data, receiveOptions, receiveCheck);

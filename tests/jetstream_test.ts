@@ -226,6 +226,112 @@ test("a message whose loop body never finishes is dead-lettered on its last deli
   dl.unsubscribe();
 });
 
+test("a message whose worker dies mid-body on every delivery is dead-lettered after max_deliver, not handed over again and dropped", async () => {
+  // A crash neither acks nor naks. The server's extra delivery (max_deliver
+  // + 1, kept for dead-lettering) was handed to the application like any
+  // other, and after it the server dropped the message: no dead letter.
+  const dead: DeadLetter[] = [];
+  const dl = bridge.connection.subscribe("dead.crashing");
+  (async () => { for await (const m of dl) dead.push(m.json<DeadLetter>()); })();
+  const opts = {
+    stream: "JOBS", durable: "crashing", filter_subject: "jobs.crashing", max_deliver: 2, ack_wait: 500,
+    dead_letter_subject: "dead.crashing",
+  };
+  await collect(opts, 0, 100); // makes the durable
+  const [sent] = await bridge.send("jobs.crashing", [["job", { id: 1 }, "dictionary"]], { jetstream: true });
+  // Workers that die holding the message: pulled, never acked nor naked. The
+  // delivery after max_deliver is handed over once more (it is the one a
+  // clean stop on the last delivery leaves), and its worker dies too.
+  const consumer = await (await import("@nats-io/jetstream")).jetstream(bridge.connection).consumers.get("JOBS", "crashing");
+  for (let delivery = 1; delivery <= 3; delivery++) {
+    const m = await consumer.next({ expires: 5000 });
+    assert.equal(m?.info.deliveryCount, delivery);
+  }
+  const errors: [string, string][] = [];
+  const handed = await collect({ ...opts, on_error: (e, a) => errors.push([e.code, a]) }, 1, 3000);
+  assert.equal(handed.length, 0, "not handed over a fourth time");
+  assert.deepEqual(errors, [["ABORTED", "dead-letter"]]);
+  await bridge.connection.flush();
+  await new Promise((r) => setTimeout(r, 100));
+  assert.deepEqual(dead.map((d) => [d.code, d.correlation_id, d.deliveries]), [["ABORTED", sent.correlation_id, 4]]);
+  assert.match(dead[0].reason, /was not finished in 3 deliveries \(max_deliver 2\), the last ending without an ack or a nak/);
+  dl.unsubscribe();
+});
+
+test("an on_error that throws or rejects is logged; the bad message is still dead-lettered and the loop goes on", async () => {
+  // A throwing on_error ended the loop with a plain Error, the bad message
+  // neither naked nor termed and the good one never delivered; a rejecting
+  // one was an unhandled rejection that killed the process.
+  const dead: DeadLetter[] = [];
+  const dl = bridge.connection.subscribe("dead.observer");
+  (async () => { for await (const m of dl) dead.push(m.json<DeadLetter>()); })();
+  const js = (await import("@nats-io/jetstream")).jetstream(bridge.connection);
+  const lines: string[] = [];
+  const own = await Bridge.connect({ broker_url: nats.url, logger: { log: (_l, line) => lines.push(line) } });
+  try {
+    for (const on_error of [() => { throw new Error("logger down"); }, () => Promise.reject(new Error("logger down"))]) {
+      await js.publish("jobs.observer", "not an envelope");
+      await bridge.send("jobs.observer", [["n", "fine", "text"]], { jetstream: true });
+      const ac = new AbortController();
+      const timer = setTimeout(() => ac.abort(), 5000);
+      const got: unknown[] = [];
+      for await (const env of own.consume({
+        stream: "JOBS", durable: "observer", filter_subject: "jobs.observer", dead_letter_subject: "dead.observer",
+        on_error: on_error as () => void, signal: ac.signal,
+      })) {
+        got.push(env.payloads[0][1]);
+        ac.abort();
+      }
+      clearTimeout(timer);
+      assert.deepEqual(got, ["fine"]);
+    }
+  } finally {
+    await own.close();
+  }
+  await bridge.connection.flush();
+  await new Promise((r) => setTimeout(r, 100));
+  assert.deepEqual(dead.map((d) => d.code), ["ENVELOPE_INVALID", "ENVELOPE_INVALID"]);
+  assert.equal(lines.filter((l) => /on_error threw: logger down/.test(l)).length, 2, lines.join("\n"));
+  dl.unsubscribe();
+});
+
+test("a bad message too large to carry in its dead letter is dead-lettered without its body, and the loop goes on", async () => {
+  // The record (the whole original and the reason) passed max_payload: the
+  // publish threw, every consume loop ended on it, nothing behind it was delivered.
+  const dead: DeadLetter[] = [];
+  const dl = bridge.connection.subscribe("dead.toobig");
+  (async () => { for await (const m of dl) dead.push(m.json<DeadLetter>()); })();
+  const js = (await import("@nats-io/jetstream")).jetstream(bridge.connection);
+  const max = bridge.connection.info!.max_payload;
+  const stored = await js.publish("jobs.toobig", new Uint8Array(max - 200).fill(0x61));
+  await bridge.send("jobs.toobig", [["n", "fine", "text"]], { jetstream: true });
+  const got = await collect({ stream: "JOBS", durable: "toobig", filter_subject: "jobs.toobig", dead_letter_subject: "dead.toobig" }, 1, 5000);
+  assert.deepEqual(got.map((e) => e.payloads[0][1]), ["fine"]);
+  await bridge.connection.flush();
+  await new Promise((r) => setTimeout(r, 100));
+  assert.equal(dead.length, 1);
+  assert.equal(dead[0].code, "ENVELOPE_INVALID");
+  assert.equal(dead[0].stream_seq, stored.seq);
+  assert.equal(dead[0].data, "");
+  assert.equal(dead[0].data_bytes, max - 200);
+  dl.unsubscribe();
+});
+
+test("a dead_letter_subject the consumer itself would read is INVALID_OPTION at start, not an endless dead-letter loop", async () => {
+  // Each record was stored in the stream, consumed, found no envelope and
+  // dead-lettered again, wrapping the one before, until it passed max_payload.
+  for (const [durable, filter] of [["dl_loop_all", undefined], ["dl_loop_wide", "jobs.>"]] as const) {
+    const e = await rejectsWithCode(
+      () => collect({ stream: "JOBS", durable, filter_subject: filter, dead_letter_subject: "jobs.dead" }, 1, 1000),
+      "INVALID_OPTION",
+      /dead_letter_subject "jobs\.dead" is stored in stream "JOBS" and read by this consumer/,
+    );
+    assert.equal(e.field, "dead_letter_subject");
+  }
+  // Stored in the stream but outside the consumer's filter: a dead-letter log kept in JetStream.
+  assert.deepEqual(await collect({ stream: "JOBS", durable: "dl_kept", filter_subject: "jobs.kept_dl", dead_letter_subject: "jobs.dead" }, 1, 200), []);
+});
+
 test("an existing durable takes the max_deliver and ack_wait consume is given", async () => {
   // The server kept the old max_deliver while consume counted with the new one,
   // so a failing message stopped being delivered before it was dead-lettered.
@@ -233,7 +339,7 @@ test("an existing durable takes the max_deliver and ack_wait consume is given", 
   await collect({ ...opts, max_deliver: 2, ack_wait: 10_000 }, 0, 200);
   await collect({ ...opts, max_deliver: 4, ack_wait: 20_000 }, 0, 200);
   const ci = await (await jetstreamManager(bridge.connection)).consumers.info("JOBS", "retuned");
-  assert.deepEqual([ci.config.max_deliver, ci.config.ack_wait], [5, 20_000 * 1_000_000]);
+  assert.deepEqual([ci.config.max_deliver, ci.config.ack_wait], [6, 20_000 * 1_000_000]);
 });
 
 test("consume: streams the loop body does not read give back their read-ahead once the message is acked", async () => {
@@ -295,7 +401,23 @@ test("an existing durable keeps its max_deliver when consume is not given one", 
   await collect({ ...opts, max_deliver: 7 }, 0, 200);
   await collect(opts, 0, 200);
   const ci = await (await jetstreamManager(bridge.connection)).consumers.info("JOBS", "kept");
-  assert.equal(ci.config.max_deliver, 8);
+  assert.equal(ci.config.max_deliver, 9);
+});
+
+test("an existing durable given only one of max_deliver and ack_wait keeps the other", async () => {
+  // Both were written when either was given: max_deliver alone reset a 10-minute
+  // ack_wait to 30 s (long jobs then ran twice), ack_wait alone reset max_deliver to 6.
+  const opts = { stream: "JOBS", durable: "partial", filter_subject: "jobs.partial" };
+  const config = async () => {
+    const ci = await (await jetstreamManager(bridge.connection)).consumers.info("JOBS", "partial");
+    return [ci.config.max_deliver, (ci.config.ack_wait ?? 0) / 1_000_000];
+  };
+  await collect({ ...opts, max_deliver: 2, ack_wait: 600_000 }, 0, 200);
+  assert.deepEqual(await config(), [4, 600_000]);
+  await collect({ ...opts, max_deliver: 4 }, 0, 200);
+  assert.deepEqual(await config(), [6, 600_000]);
+  await collect({ ...opts, ack_wait: 120_000 }, 0, 200);
+  assert.deepEqual(await config(), [6, 120_000]);
 });
 
 test("a durable that already exists with another filter is INVALID_OPTION, not the wrong messages", async () => {
@@ -475,7 +597,7 @@ test("a worker not allowed to change consumers still consumes an existing durabl
   try {
     await ensureStream(admin.connection, { name: "TASKS", subjects: ["tasks.>"] });
     const jsm = await jetstreamManager(admin.connection);
-    await jsm.consumers.add("TASKS", { durable_name: "locked", ack_policy: "explicit" as never, max_deliver: 5, filter_subject: "tasks.a" });
+    await jsm.consumers.add("TASKS", { durable_name: "locked", ack_policy: "explicit" as never, max_deliver: 6, filter_subject: "tasks.a" });
     const dead: DeadLetter[] = [];
     const dl = admin.connection.subscribe("dead.locked");
     (async () => { for await (const m of dl) dead.push(m.json<DeadLetter>()); })();
@@ -502,7 +624,7 @@ test("a worker not allowed to change consumers still consumes an existing durabl
     assert.equal(deliveries, 4);
     assert.deepEqual(dead.map((d) => [d.code, d.deliveries]), [["ABORTED", 4]]);
     assert.match(warnings.join("\n"), /Cannot set max_deliver\/ack_wait of durable "locked".*using its own/);
-    assert.equal((await jsm.consumers.info("TASKS", "locked")).config.max_deliver, 5);
+    assert.equal((await jsm.consumers.info("TASKS", "locked")).config.max_deliver, 6);
     dl.unsubscribe();
   } finally {
     await worker.close();
