@@ -55,6 +55,9 @@ import { RUNTIME, type RuntimeName, RUNTIMES } from "./common/runtimes.ts";
 
 import { BUCKET } from "./common/check.ts";
 const RECEIVE_TIMEOUT_S = 270;
+/** The stream check: objects per runtime, and their size (large enough to be read across collections). */
+const STREAM_CHECK_ROUNDS = 6;
+const STREAM_CHECK_BYTES = 6_000_000;
 
 // ---------------------------------------------------------------------------
 // Options
@@ -260,6 +263,23 @@ async function main(): Promise<number> {
     }));
     cliLines.sort().forEach((l) => console.log(l));
 
+    // Object Store payloads read back as streams, several MB each, in every
+    // runtime that has the Object Store (Chromium once ended such reads part-way).
+    const streamLines: string[] = [];
+    await Promise.all(everyone.filter((s) => RUNTIME[s].objectStore).map(async (s) => {
+      const reply = parseLine(await sessions.get(s)!.request({
+        command: "stream-check", bucket: BUCKET, rounds: STREAM_CHECK_ROUNDS, size: STREAM_CHECK_BYTES,
+      })) as { ok?: boolean; rounds?: string[]; error?: { code: string; message: string } };
+      const ok = reply.ok === true;
+      streamLines.push(
+        ok
+          ? `✓ streams ${s}: ${STREAM_CHECK_ROUNDS} Object Store objects of ${STREAM_CHECK_BYTES} bytes read back whole as streams`
+          : `✗ streams ${s}: ${reply.error ? `${reply.error.code} ${reply.error.message}` : reply.rounds?.join("; ")}`,
+      );
+      ok ? passed++ : failed++;
+    }));
+    streamLines.sort().forEach((l) => console.log(l));
+
     // The grid.
     await Promise.all(
       [...receiverProcs.values()].map((p) => p.waitForLine((l) => l === "READY", 90_000)),
@@ -358,6 +378,7 @@ async function main(): Promise<number> {
         cells,
         preflight,
         cliLines,
+        streamLines,
         versions,
         natsVersion,
         seconds,
@@ -385,6 +406,7 @@ function resultsMarkdown(o: {
   cells: CellCase[];
   preflight: string[];
   cliLines: string[];
+  streamLines: string[];
   versions: string[];
   natsVersion: string;
   seconds: number;
@@ -413,7 +435,7 @@ Written by \`npm run interop\` (\`scripts/interop.sh\` → \`interop/matrix.ts\`
 
 ${grid.join("\n")}
 
-**${o.passed} passed, ${o.failed} failed** (grid cases, plus ${o.preflight.length} preflight and ${o.cliLines.length} CLI checks below) in ${
+**${o.passed} passed, ${o.failed} failed** (grid cases, plus ${o.preflight.length} preflight, ${o.cliLines.length} CLI and ${o.streamLines.length} stream checks below) in ${
     o.seconds.toFixed(0)
   } s on ${navigatorCores()} cores; the grid's sends took ${o.sendSeconds.toFixed(0)} s.
 
@@ -440,7 +462,7 @@ Cases: ${o.cases.map((c) => `\`${c}\``).join(", ")} (interop/python/README.md §
 
 ## Preflight
 
-${[...o.preflight, ...o.cliLines].map((l) => `- ${l}`).join("\n")}
+${[...o.preflight, ...o.cliLines, ...o.streamLines].map((l) => `- ${l}`).join("\n")}
 
 ## Failures
 

@@ -50,6 +50,8 @@ import {
   inputsOf,
   receiveLoop,
   sendCase,
+  streamCheck,
+  type StreamCheckOptions,
 } from "./common/peer_core.ts";
 
 function out(line: string): Promise<void> {
@@ -72,7 +74,10 @@ async function serve(args: Args): Promise<number> {
         await out(await sendCase(bridge, sendOptions({ fileserver, ...a })));
         continue;
       }
-      if (req.command === "expect") reply = await expectCase(caseName(a), num(a, "threshold"));
+      if (req.command === "stream-check") {
+        bridge ??= await connectBridge(broker);
+        reply = await streamCheck(bridge, req as unknown as StreamCheckOptions);
+      } else if (req.command === "expect") reply = await expectCase(caseName(a), num(a, "threshold"));
       else if (req.command === "inputs") reply = inputsOf(caseName(a));
       else throw new UsageError(`unknown serve command ${JSON.stringify(req.command)}`);
     } catch (err) {

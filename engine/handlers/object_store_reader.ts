@@ -385,7 +385,7 @@ export async function readObjectChunks(
   // while nobody is reading the stream.
   if (signal?.aborted) stop();
   else if (signal) unfollow = followAbort(signal, stop);
-  const stream = new ReadableStream<Uint8Array>({
+  const source: UnderlyingDefaultSource<Uint8Array> = {
     async pull(controller) {
       try {
         if (info.size === 0) {
@@ -439,7 +439,11 @@ export async function readObjectChunks(
     cancel() {
       stop();
     },
-  }, { highWaterMark: 0 });
-  abandoned.register(stream, stop, stop);
-  return stream;
+  };
+  // Watched through its source, which the stream keeps while it can still be
+  // read: Chromium may drop the JS object of a stream that is only piped
+  // (verifiedStream's pipeThrough), and stopped reads of intact objects
+  // mid-way (SIZE_MISMATCH, and consume dead-lettered them).
+  abandoned.register(source, stop, stop);
+  return new ReadableStream<Uint8Array>(source, { highWaterMark: 0 });
 }

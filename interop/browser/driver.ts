@@ -43,6 +43,7 @@ import {
 } from "../common/cli.ts";
 import { CASE_NAMES } from "../common/cases.ts";
 import { dumps } from "../common/canonical.ts";
+import type { StreamCheckOptions } from "../common/peer_core.ts";
 
 /** Chromium flags: headless, no sandbox (root in containers), nothing that phones home. */
 export const CHROMIUM_ARGS = [
@@ -118,6 +119,9 @@ async function serve(args: Args): Promise<number> {
           const o = sendOptions({ fileserver, ...a });
           reply = (await page.evaluate(([b, opts]) =>
             globalThis.natsbridgePeer.send(b, opts), [broker, o] as const)).line;
+        } else if (req.command === "stream-check") {
+          const o = req as unknown as StreamCheckOptions;
+          reply = await page.evaluate(([b, o]) => globalThis.natsbridgePeer.streamCheck(b, o), [broker, o] as const);
         } else if (req.command === "expect") {
           const [c, t] = [caseName(a), num(a, "threshold")];
           reply = await page.evaluate(

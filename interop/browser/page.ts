@@ -18,6 +18,8 @@ import {
   runtimeName,
   sendCase,
   type SendCaseOptions,
+  streamCheck,
+  type StreamCheckOptions,
 } from "../common/peer_core.ts";
 
 /** What the page offers the driver. */
@@ -28,6 +30,8 @@ export interface BrowserPeer {
   /** Runs `receive`; lines go to `globalThis.peerEmit`; resolves to the exit status. */
   receive(broker: string, o: ReceiveLoopOptions): Promise<number>;
   expect(name: string, threshold?: number): Promise<string>;
+  /** Object Store objects read back as streams (see `streamCheck`); resolves to its JSON line. */
+  streamCheck(broker: string, o: StreamCheckOptions): Promise<string>;
   inputs(name: string): string;
   close(): Promise<void>;
 }
@@ -57,6 +61,14 @@ globalThis.natsbridgePeer = {
       return await receiveLoop(bridge, o, (line) => globalThis.peerEmit(line));
     } finally {
       await bridge.close();
+    }
+  },
+  async streamCheck(broker, o) {
+    try {
+      if (shared?.broker !== broker) shared = { broker, bridge: connectBridge(broker) };
+      return dumps(await streamCheck(await shared.bridge, o));
+    } catch (err) {
+      return dumps(errorJson(err));
     }
   },
   async expect(name, threshold) {
