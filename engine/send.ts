@@ -341,6 +341,7 @@ export async function smartsend(
         correlationId,
         signal: uploadSignal,
         size: source.size,
+        blob: typeof Blob !== "undefined" && p.source instanceof Blob ? p.source : undefined,
         onProgress: progressOf(p.dataname),
         logger,
       });

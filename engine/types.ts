@@ -465,13 +465,16 @@ export interface FileServer {
   origins: readonly string[];
   /**
    * Uploads a stream of unknown size in chunks, hashing as it goes. Stores
-   * without it get streamed payloads collected in memory first.
+   * without it get streamed payloads collected in memory first. `context.blob`
+   * is the source itself when it is a Blob or File (`data` reads it): a store
+   * that cannot stream a request body (Plik in a browser) may send it as it
+   * is rather than collect `data`.
    */
   uploadStream?: (
     fileserver_url: string,
     dataname: string,
     data: ReadableStream<Uint8Array>,
-    context: UploadContext & { size?: number },
+    context: UploadContext & { size?: number; blob?: Blob },
   ) => Promise<StreamUploadResult>;
   /**
    * Deletes what a link points to. Used by the opt-in delete-after-ack of

@@ -58,6 +58,8 @@ const RECEIVE_TIMEOUT_S = 270;
 /** The stream check: objects per runtime, and their size (large enough to be read across collections). */
 const STREAM_CHECK_ROUNDS = 6;
 const STREAM_CHECK_BYTES = 6_000_000;
+/** The browser's Blob-to-Plik check: bytes of its Blob. */
+const BLOB_CHECK_BYTES = 3_000_000;
 
 // ---------------------------------------------------------------------------
 // Options
@@ -278,6 +280,18 @@ async function main(): Promise<number> {
       );
       ok ? passed++ : failed++;
     }));
+    if (everyone.includes("browser")) {
+      // The browser cannot stream a request body: a Blob or File must go to Plik as itself.
+      const reply = parseLine(await sessions.get("browser")!.request({ command: "blob-check", size: BLOB_CHECK_BYTES })) as {
+        ok?: boolean; whole?: boolean; as_itself?: boolean; error?: { code: string; message: string };
+      };
+      streamLines.push(
+        reply.ok
+          ? `✓ streams browser: a Blob of ${BLOB_CHECK_BYTES} bytes goes to Plik as itself (not collected into a copy) and arrives whole`
+          : `✗ streams browser: Blob to Plik: ${reply.error ? `${reply.error.code} ${reply.error.message}` : `whole ${reply.whole}, as itself ${reply.as_itself}`}`,
+      );
+      reply.ok ? passed++ : failed++;
+    }
     streamLines.sort().forEach((l) => console.log(l));
 
     // The grid.

@@ -290,14 +290,17 @@ export function plikStreamUploadHandler(options: PlikOptions = {}): NonNullable<
  * A stream source read whole (hashed on the way, each read within the idle
  * timeout) and uploaded as one Blob, where `fetch` cannot stream a request
  * body ({@link CAN_STREAM_REQUEST_BODY}: browsers). The browser may keep a
- * large Blob on disk.
+ * large Blob on disk. A source that is a Blob already (a File a user picked)
+ * is only read to hash it, and sent as it is: collected as well, a 300 MiB
+ * File took 450 MiB of the page's memory, and a 300 MiB Blob failed
+ * (ERR_BLOB_OUT_OF_MEMORY, reported as "Cannot reach the Plik server").
  */
 async function uploadCollected(
   session: ReturnType<typeof plikSession>,
   fileserver_url: string,
   dataname: string,
   data: ReadableStream<Uint8Array>,
-  context: UploadContext & { size?: number },
+  context: UploadContext & { size?: number; blob?: Blob },
 ): Promise<StreamUploadResult> {
   const metered = meteredStream(data, { hash: true, total: context.size, onProgress: context.onProgress });
   const reader = metered.stream.getReader();
@@ -309,7 +312,7 @@ async function uploadCollected(
       const { value, done } = await untilAborted(reader.read(), idle.signal, `Upload of "${dataname}"`, context.correlationId);
       if (done) break;
       idle.touch();
-      parts.push(value as Uint8Array<ArrayBuffer>);
+      if (!context.blob) parts.push(value as Uint8Array<ArrayBuffer>);
       sent += value.byteLength;
     }
   } catch (err) {
@@ -324,7 +327,7 @@ async function uploadCollected(
     throw context.signal?.aborted ? err : sourceFailed(err, dataname, sent, context);
   }
   const form = new FormData();
-  form.append("file", new Blob(parts), safeFileName(dataname));
+  form.append("file", context.blob ?? new Blob(parts), safeFileName(dataname));
   const res = await session.upload(fileserver_url, dataname, form, {}, context, idle);
   const { size, checksum } = await metered.done;
   return { ...res, size, checksum: checksum! };

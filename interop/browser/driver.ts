@@ -119,6 +119,8 @@ async function serve(args: Args): Promise<number> {
           const o = sendOptions({ fileserver, ...a });
           reply = (await page.evaluate(([b, opts]) =>
             globalThis.natsbridgePeer.send(b, opts), [broker, o] as const)).line;
+        } else if (req.command === "blob-check") {
+          reply = await page.evaluate(([f, n]) => globalThis.natsbridgePeer.blobCheck(f, n), [fileserver, Number(req.size)] as const);
         } else if (req.command === "stream-check") {
           const o = req as unknown as StreamCheckOptions;
           reply = await page.evaluate(([b, o]) => globalThis.natsbridgePeer.streamCheck(b, o), [broker, o] as const);

@@ -6,7 +6,7 @@
  *
  * @module
  */
-import type { Bridge } from "natsbridge";
+import { type Bridge, plikFileServer, smartreceive, smartsend } from "natsbridge";
 import {
   connectBridge,
   dumps,
@@ -30,6 +30,11 @@ export interface BrowserPeer {
   /** Runs `receive`; lines go to `globalThis.peerEmit`; resolves to the exit status. */
   receive(broker: string, o: ReceiveLoopOptions): Promise<number>;
   expect(name: string, threshold?: number): Promise<string>;
+  /**
+   * A Blob sent by Plik link from the page goes into the upload's form as
+   * itself, not collected into a copy, and arrives whole; resolves to a JSON line.
+   */
+  blobCheck(fileserver: string, size: number): Promise<string>;
   /** Object Store objects read back as streams (see `streamCheck`); resolves to its JSON line. */
   streamCheck(broker: string, o: StreamCheckOptions): Promise<string>;
   inputs(name: string): string;
@@ -61,6 +66,30 @@ globalThis.natsbridgePeer = {
       return await receiveLoop(bridge, o, (line) => globalThis.peerEmit(line));
     } finally {
       await bridge.close();
+    }
+  },
+  async blobCheck(fileserver, size) {
+    // Browsers cannot stream a request body: a stream source is collected for
+    // the form, and a Blob was too (a 300 MiB one failed with ERR_BLOB_OUT_OF_MEMORY).
+    const data = new Uint8Array(size).map((_, i) => (i * 31 + 7) & 255);
+    const blob = new Blob([data]);
+    const appended: unknown[] = [];
+    const append = FormData.prototype.append;
+    FormData.prototype.append = function (this: FormData, ...args: unknown[]) {
+      appended.push(args[1]);
+      return (append as (...a: unknown[]) => void).apply(this, args);
+    };
+    try {
+      const store = plikFileServer({ url: fileserver });
+      const [, json] = await smartsend("blobcheck", [["blob", blob, "binary"]], { is_publish: false, fileserver: store });
+      const back = (await smartreceive(json, { fileserver: store })).payloads[0][1] as Uint8Array;
+      const whole = back.byteLength === size && back.every((b, i) => b === data[i]);
+      const asItself = appended.includes(blob);
+      return dumps({ ok: whole && asItself, whole, as_itself: asItself });
+    } catch (err) {
+      return dumps(errorJson(err));
+    } finally {
+      FormData.prototype.append = append;
     }
   },
   async streamCheck(broker, o) {
