@@ -5,8 +5,8 @@
  * @module
  */
 import type { ConnectOptions, NatsConnection } from "./nats_types.ts";
-import { OptionsError, TransportError } from "./errors.ts";
-import { openConnection } from "./platform/connect.ts";
+import { NatsBridgeError, OptionsError, TransportError, withContext } from "./errors.ts";
+import { BROKER_URL_EXAMPLE, openConnection } from "./platform/connect.ts";
 import { watchConnection } from "./publisher.ts";
 import { settleWithin } from "./backoff.ts";
 
@@ -50,7 +50,7 @@ export async function connectTo(
   // would say "connection refused" or "Invalid URL" as if the server were down.
   const servers = serversOf(brokerUrl);
   if (servers.length === 0 || !servers.every((s) => URL.canParse(s))) {
-    throw new OptionsError(`broker_url must be NATS URL(s) like "nats://host:4222", got "${redact(brokerUrl)}"`, {
+    throw new OptionsError(`broker_url must be NATS URL(s) like "${BROKER_URL_EXAMPLE}", got "${redact(brokerUrl)}"`, {
       field: "broker_url",
       correlationId,
     });
@@ -67,6 +67,7 @@ export async function connectTo(
       servers: serversOf(brokerUrl).map(redactless),
     });
   } catch (err) {
+    if (err instanceof NatsBridgeError) throw withContext(err, { correlationId }, (m, o) => new OptionsError(m, o));
     const e = err as Error & { code?: string };
     // Some transports (wsconnect) fail with an empty message: say at least what failed.
     const why = e.message || e.code || e.name || String(err);

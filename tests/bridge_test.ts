@@ -915,6 +915,19 @@ test("send options that cannot work are INVALID_OPTION before anything is upload
   }
 });
 
+test("a broker_url of a scheme the runtime's build cannot dial is INVALID_OPTION, not a CONNECTION_FAILED to retry", async () => {
+  // ws:// outside the browser build, and nats:// (or the nats://localhost
+  // default) inside it, were CONNECTION_FAILED, which applications retry as
+  // an outage: a misconfiguration then retried for ever.
+  const e = await rejectsWithCode(() => Bridge.connect({ broker_url: "ws://127.0.0.1:1", logger: quiet }), "INVALID_OPTION", /ws:\/\/ and wss:\/\/ need natsbridge's browser build/);
+  assert.equal(e.field, "broker_url");
+  const { openConnection } = await import("../engine/platform/connect_browser.ts");
+  for (const servers of ["nats://127.0.0.1:4222", "http://127.0.0.1:8443"]) {
+    const b = await rejectsWithCode(() => openConnection({ servers }), "INVALID_OPTION", /browsers reach NATS over WebSocket only: .* is not a ws:\/\/ or wss:\/\/ URL/);
+    assert.equal(b.field, "broker_url");
+  }
+});
+
 test("a JetStream publish to a subject no stream captures, with a plain subscriber on it, fails fast and says so", async () => {
   // No "no responders" then: every attempt timed out, 10 of them over 60 s,
   // and the subscriber got the message 10 times.

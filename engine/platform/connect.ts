@@ -14,7 +14,8 @@
  *
  * @module
  */
-import { errors, hasWsProtocol, NatsConnectionImpl, setTransportFactory } from "@nats-io/nats-core/internal";
+import { hasWsProtocol, NatsConnectionImpl, setTransportFactory } from "@nats-io/nats-core/internal";
+import { OptionsError } from "../errors.ts";
 import type { ConnectionOptions, NatsConnection } from "@nats-io/nats-core";
 import { NodeTransport, nodeResolveHost } from "@nats-io/transport-node/lib/node_transport.js";
 
@@ -52,6 +53,9 @@ function guardedTransport(): NodeTransport {
   return t;
 }
 
+/** What a `broker_url` looks like here, for messages. */
+export const BROKER_URL_EXAMPLE = "nats://host:4222";
+
 /**
  * Opens a NATS connection.
  *
@@ -67,8 +71,11 @@ function guardedTransport(): NodeTransport {
  */
 export function openConnection(options: ConnectionOptions): Promise<NatsConnection> {
   if (hasWsProtocol(options)) {
+    // A misconfiguration no retry can fix: not a CONNECTION_FAILED.
     return Promise.reject(
-      errors.InvalidArgumentError.format("servers", "ws:// and wss:// need a WebSocket transport (natsbridge's browser build)"),
+      new OptionsError(`broker_url: ws:// and wss:// need natsbridge's browser build; here, give the server's NATS port (${BROKER_URL_EXAMPLE})`, {
+        field: "broker_url",
+      }),
     );
   }
   // Set on every call, as transport-node's connect() does: nats.js keeps one

@@ -7,6 +7,10 @@
  * @module
  */
 import { type ConnectionOptions, type NatsConnection, wsconnect } from "@nats-io/nats-core";
+import { OptionsError } from "../errors.ts";
+
+/** What a `broker_url` looks like here, for messages. */
+export const BROKER_URL_EXAMPLE = "ws://host:8443";
 
 /**
  * Opens a NATS connection over WebSocket.
@@ -29,8 +33,12 @@ export function openConnection(options: ConnectionOptions): Promise<NatsConnecti
     : [options.servers];
   const notWs = servers.find((s) => !/^wss?:\/\//i.test(s));
   if (notWs !== undefined) {
+    // A misconfiguration no retry can fix: not a CONNECTION_FAILED.
     return Promise.reject(
-      new Error(`browsers reach NATS over WebSocket only: "${notWs}" is not a ws:// or wss:// URL`),
+      new OptionsError(
+        `browsers reach NATS over WebSocket only: "${notWs}" is not a ws:// or wss:// URL (nats-server's websocket listener, like "${BROKER_URL_EXAMPLE}")`,
+        { field: "broker_url" },
+      ),
     );
   }
   return wsconnect(options);
