@@ -5,7 +5,7 @@
  *
  * @module
  */
-import { checkJsonKeeps, MAX_JSON_DEPTH, nestedDeeperThan } from "./codecs/json.ts";
+import { checkJsonKeeps, jsonDeeperThan, MAX_JSON_DEPTH, nestedDeeperThan } from "./codecs/json.ts";
 import { describe } from "./codecs/text.ts";
 import { OptionsError } from "./errors.ts";
 
@@ -220,8 +220,9 @@ export function checkMetadata(value: unknown, name: string): Record<string, unkn
     if (err instanceof RangeError && nestedDeeperThan(value, MAX_JSON_DEPTH)) throw refuse(`but it ${DEEPER}`);
     throw refuse(`but ${(err as Error).message}`);
   }
-  // Receivers refuse metadata deeper than that (ENVELOPE_INVALID): refused here, before anything is sent.
-  if (nestedDeeperThan(value, MAX_JSON_DEPTH)) throw refuse(`but it ${DEEPER}`);
+  // Receivers refuse metadata deeper than that (ENVELOPE_INVALID): refused
+  // here, before anything is sent; what counts is what JSON wrote (toJSON).
+  if (jsonDeeperThan(text, MAX_JSON_DEPTH)) throw refuse(`but it ${DEEPER}`);
   // A toJSON() may turn it into something else (a Date into a string).
   if (text?.[0] !== "{") throw refuse(`but ${describe(value)} is written as ${text?.slice(0, 40)}`);
   try {

@@ -21,6 +21,22 @@ const strictUtf8 = new TextDecoder("utf-8", { fatal: true });
 const lenientUtf8 = new TextDecoder("utf-8");
 const STRING_KEYS = ENVELOPE_KEYS.filter((k) => k !== "metadata" && k !== "payloads");
 const NON_EMPTY_KEYS = new Set(["correlation_id", "msg_id"]);
+const KNOWN_ENVELOPE_KEYS = new Set<string>(ENVELOPE_KEYS);
+const KNOWN_PAYLOAD_KEYS = new Set<string>(PAYLOAD_KEYS);
+
+/**
+ * The first key of `obj` outside `known` whose value nests deeper than
+ * payload values may: peers' extra keys are kept (and printed by the CLI), so
+ * they get the metadata's cap.
+ */
+function deepExtraKey(obj: Record<string, unknown>, known: Set<string>): string | undefined {
+  for (const key in obj) {
+    if (known.has(key)) continue;
+    const v = obj[key];
+    if (v !== null && typeof v === "object" && nestedDeeperThan(v, MAX_JSON_DEPTH)) return key;
+  }
+  return undefined;
+}
 const PAYLOAD_STRING_KEYS = ["id", "dataname", "payload_type", "transport", "encoding", "data"] as const;
 // Senders write `Z`; Julia's `Dates.now(UTC)` writes no zone; offsets are legal ISO 8601.
 const TIMESTAMP = /^(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2})(?::(\d{2})(?:\.\d{1,9})?)?(?:Z|[+-](\d{2}):?(\d{2}))?$/;
@@ -117,6 +133,8 @@ export function parseEnvelope(
     throw fail("metadata", `Envelope "metadata" must be an object, got ${kind(obj.metadata)}`);
   }
   if (nestedDeeperThan(obj.metadata, MAX_JSON_DEPTH)) throw fail("metadata", tooDeep('Envelope "metadata"'));
+  const deepKey = deepExtraKey(obj, KNOWN_ENVELOPE_KEYS);
+  if (deepKey !== undefined) throw fail(deepKey, tooDeep(`Envelope key "${clip(deepKey)}"`));
   if (!Array.isArray(obj.payloads)) {
     throw fail("payloads", `Envelope "payloads" must be an array, got ${kind(obj.payloads)}`);
   }
@@ -149,6 +167,8 @@ function checkPayload(
     throw fail(`${at}.metadata`, `${name()} metadata must be an object, got ${kind(payload.metadata)}`);
   }
   if (nestedDeeperThan(payload.metadata, MAX_JSON_DEPTH)) throw fail(`${at}.metadata`, tooDeep(`${name()} metadata`));
+  const deepKey = deepExtraKey(p, KNOWN_PAYLOAD_KEYS);
+  if (deepKey !== undefined) throw fail(`${at}.${deepKey}`, tooDeep(`${name()} key "${clip(deepKey)}"`));
   const checksum = payload.metadata.checksum;
   if (checksum !== undefined && (typeof checksum !== "string" || !HEX64.test(checksum))) {
     throw fail(`${at}.metadata.checksum`, `${name()} checksum must be 64 hex characters (SHA-256)`);

@@ -655,19 +655,22 @@ export async function* consumeEnvelopes(
       deliveries: m.info.deliveryCount,
       data: new TextDecoder().decode(m.data),
     };
-    let text = JSON.stringify(record);
-    if (text.length > (nc.info?.max_payload ?? Infinity) - 1024) {
+    const encoder = new TextEncoder();
+    let bytes = encoder.encode(JSON.stringify(record));
+    if (bytes.byteLength > (nc.info?.max_payload ?? Infinity)) {
       // Too large to carry the original too (it was itself near max_payload):
       // a record without it beats none, and a consume loop stopped on it.
-      text = JSON.stringify({ ...record, data: "", data_bytes: m.data.byteLength });
+      bytes = encoder.encode(JSON.stringify({ ...record, data: "", data_bytes: m.data.byteLength }));
     }
     try {
       // Published to core NATS and flushed before the term, so the record exists
       // before the original can disappear.
-      nc.publish(deadLetterSubject, text);
+      nc.publish(deadLetterSubject, bytes);
       await nc.flush();
     } catch (e) {
-      // No record, no term: the message is delivered again rather than lost.
+      // No record, no term: naked, so a later delivery can dead-letter it
+      // (unless this was the server's last; the record is sized to fit, so
+      // what fails here is the connection).
       logEvent(logger, "error", err.correlationId, `Could not dead-letter ${m.subject}#${m.seq} to ${deadLetterSubject} (${(e as Error).message}); naked instead`);
       m.nak(nakMax);
       return;

@@ -782,13 +782,50 @@ for (const answer of [200, 206]) {
     const e = await rejectsWithCode(
       () => Promise.race([read, new Promise((_, no) => setTimeout(() => no(new Error(`still reading after 10 s, ${requests} requests`)), 10_000))]),
       "DOWNLOAD_FAILED",
-      /broke off 3 times at byte 100/,
+      /the last 3 resumes brought nothing new, the server breaking off each time \(at byte 100 now;/,
     );
     assert.equal(e.dataname, "f");
     assert.ok(requests <= 4, `${requests} requests`);
     await breaker.close();
   });
 }
+
+test("a streamed download whose server drips a byte per connection gives up too; one break with max_retries 1 still resumes", async () => {
+  // Any progress reset the count: one new byte per connection made a request
+  // per byte, for hours on a large link. And with max_retries 1 the first
+  // break, after 100,000 new bytes, ended the download.
+  const size = 200_000;
+  const data = bytesOf(size, 9);
+  let requests = 0;
+  let mode: "drip" | "once" = "drip";
+  const server = await httpServer((req, res) => {
+    requests++;
+    const range = /bytes=(\d+)-/.exec((req as { headers?: Record<string, string> }).headers?.range ?? "");
+    const from = range ? Number(range[1]) : 0;
+    const head: Record<string, string> = range
+      ? { "content-range": `bytes ${from}-${size - 1}/${size}`, "content-length": String(size - from) }
+      : { "content-length": String(size) };
+    res.writeHead(range ? 206 : 200, head);
+    if (mode === "once" && requests > 1) return res.end(data.subarray(from));
+    res.write(data.subarray(from, from + (mode === "drip" && from > 0 ? 1 : 100_000)));
+    setTimeout(() => (res as unknown as { destroy(): void }).destroy(), 5);
+  });
+  const [, json] = await smartsend("cut", [["f", data, "binary"]], { is_publish: false, size_threshold: 1, fileserver_url: plik.url });
+  const pointed = JSON.parse(json);
+  pointed.payloads[0].data = `${server.url}/file/x/y/f`;
+  const read = async (max_retries: number) => {
+    const env = await smartreceive(pointed, { allowed_origins: [server.url], stream: true, max_retries, base_delay: 10, logger: quiet });
+    return new Uint8Array(await new Response(env.payloads[0][1] as ReadableStream<Uint8Array>).arrayBuffer());
+  };
+  const late = () => new Promise((_, no) => setTimeout(() => no(new Error(`still reading after 10 s, ${requests} requests`)), 10_000));
+  await rejectsWithCode(() => Promise.race([read(3), late()]), "DOWNLOAD_FAILED", /brought too little new/);
+  assert.ok(requests <= 5, `${requests} requests`);
+  mode = "once";
+  requests = 0;
+  assert.deepEqual(await read(1), data);
+  assert.equal(requests, 2);
+  await server.close();
+});
 
 test("a server sending more bytes than announced is cut off with PAYLOAD_TOO_LARGE", async () => {
   const liar = await httpServer((_req, res) => {

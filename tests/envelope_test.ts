@@ -175,5 +175,13 @@ test("parseEnvelope() refuses metadata nested deeper than payload values may be:
     const text = JSON.stringify(inPayload).replace('"here"', "[".repeat(levels) + "]".repeat(levels));
     const p = await rejectsWithCode(() => parseEnvelope(text), "ENVELOPE_INVALID", /nested deeper than 512 levels/);
     assert.equal(p.field, "payloads[0].metadata");
+    // Extra keys are kept, and printed by the CLI: the same cap.
+    const extra = { ...sampleEnvelope(), extra: deep(levels) };
+    const x = await rejectsWithCode(() => parseEnvelope(extra), "ENVELOPE_INVALID", /Envelope key "extra" is nested deeper than 512 levels/);
+    assert.equal(x.field, "extra");
+    const inPayloadExtra = sampleEnvelope();
+    (inPayloadExtra.payloads[0] as Record<string, unknown>).extra = deep(levels);
+    const px = await rejectsWithCode(() => parseEnvelope(inPayloadExtra), "ENVELOPE_INVALID", /key "extra" is nested deeper than 512 levels/);
+    assert.equal(px.field, "payloads[0].extra");
   }
 });

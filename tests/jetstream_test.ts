@@ -303,17 +303,21 @@ test("a bad message too large to carry in its dead letter is dead-lettered witho
   (async () => { for await (const m of dl) dead.push(m.json<DeadLetter>()); })();
   const js = (await import("@nats-io/jetstream")).jetstream(bridge.connection);
   const max = bridge.connection.info!.max_payload;
-  const stored = await js.publish("jobs.toobig", new Uint8Array(max - 200).fill(0x61));
-  await bridge.send("jobs.toobig", [["n", "fine", "text"]], { jetstream: true });
-  const got = await collect({ stream: "JOBS", durable: "toobig", filter_subject: "jobs.toobig", dead_letter_subject: "dead.toobig" }, 1, 5000);
-  assert.deepEqual(got.map((e) => e.payloads[0][1]), ["fine"]);
-  await bridge.connection.flush();
-  await new Promise((r) => setTimeout(r, 100));
-  assert.equal(dead.length, 1);
-  assert.equal(dead[0].code, "ENVELOPE_INVALID");
-  assert.equal(dead[0].stream_seq, stored.seq);
-  assert.equal(dead[0].data, "");
-  assert.equal(dead[0].data_bytes, max - 200);
+  // ASCII, and two-byte characters (half as many JavaScript characters as bytes).
+  const bodies = [new Uint8Array(max - 200).fill(0x61), new TextEncoder().encode("é".repeat((max - 200) / 2))];
+  for (const [i, body] of bodies.entries()) {
+    const stored = await js.publish("jobs.toobig", body);
+    await bridge.send("jobs.toobig", [["n", `fine ${i}`, "text"]], { jetstream: true });
+    const got = await collect({ stream: "JOBS", durable: "toobig", filter_subject: "jobs.toobig", dead_letter_subject: "dead.toobig" }, 1, 5000);
+    assert.deepEqual(got.map((e) => e.payloads[0][1]), [`fine ${i}`]);
+    await bridge.connection.flush();
+    await new Promise((r) => setTimeout(r, 100));
+    assert.equal(dead.length, i + 1);
+    assert.equal(dead[i].code, "ENVELOPE_INVALID");
+    assert.equal(dead[i].stream_seq, stored.seq);
+    assert.equal(dead[i].data, "");
+    assert.equal(dead[i].data_bytes, body.byteLength);
+  }
   dl.unsubscribe();
 });
 

@@ -220,6 +220,17 @@ test("smartsend() refuses what every receiver would reject, before uploading any
     await rejectsWithCode(() => send(big, { metadata: { nested: deep(levels) } }), "INVALID_OPTION", /metadata .*nested deeper than 512 levels/);
   }
   assert.ok(await smartsend("s", [["t", "x", "text"]], { is_publish: false, metadata: { nested: deep(500) } }));
+  // What counts is what JSON writes: a node with toJSON (and a cycle JSON never follows) is
+  // flat; a shallow object whose toJSON returns 600 levels is not.
+  const node: Record<string, unknown> = { name: "root", toJSON: () => "root" };
+  node.child = { parent: node };
+  const [sentNode] = await smartsend("s", [["t", "x", "text"]], { is_publish: false, metadata: { node } });
+  assert.deepEqual(JSON.parse(JSON.stringify(sentNode.metadata)), { node: "root" });
+  await rejectsWithCode(
+    () => smartsend("s", [["t", "x", "text"]], { is_publish: false, metadata: { lazy: { toJSON: () => deep(600) } } }),
+    "INVALID_OPTION",
+    /nested deeper than 512 levels/,
+  );
   for (const dict of [new Date(0), new URL("http://x.test/"), { toJSON: () => "text" }]) {
     await rejectsWithCode(() => send([["d", dict, "dictionary"]], {}), "INVALID_INPUT", /dictionary payload/);
   }

@@ -136,7 +136,7 @@ function stringify(data: unknown, what: string): string {
       cause: err,
     });
   }
-  if (deeperThan(text, MAX_JSON_DEPTH)) throw new InputError(tooDeep(what));
+  if (jsonDeeperThan(text, MAX_JSON_DEPTH)) throw new InputError(tooDeep(what));
   // After stringify, which has refused cycles and bigints, and the depth check: the walk ends.
   assertJsonKeeps(data, "", `${what} payload`);
   return text;
@@ -190,8 +190,21 @@ export function nestedDeeperThan(value: object, max: number): boolean {
 const tooDeep = (what: string) =>
   `${what} payload is nested deeper than ${MAX_JSON_DEPTH} levels, more than peers read or recursive code handles`;
 
-/** Whether valid JSON `text` nests arrays and objects deeper than `max`; brackets in strings do not count. */
-function deeperThan(text: string, max: number): boolean {
+/**
+ * Whether valid JSON `text` nests arrays and objects deeper than `max`;
+ * brackets in strings do not count.
+ *
+ * @param text JSON text, as `JSON.stringify` wrote it.
+ * @param max Deepest nesting allowed.
+ * @returns `true` when deeper.
+ *
+ * @example
+ * ```ts
+ * import { jsonDeeperThan } from "./json.ts";
+ * console.log(jsonDeeperThan('{"a":[["]]]"]]}', 3)); // false
+ * ```
+ */
+export function jsonDeeperThan(text: string, max: number): boolean {
   if (text.length <= 2 * max) return false; // each level takes two characters
   let depth = 0;
   for (let i = 0; i < text.length; i++) {
@@ -322,7 +335,7 @@ function parse(bytes: Uint8Array, what: string): unknown {
   } catch (err) {
     throw new DecodeError(`${what} payload is not valid JSON: ${(err as Error).message}`);
   }
-  if (deeperThan(text, MAX_JSON_DEPTH)) throw new DecodeError(tooDeep(what));
+  if (jsonDeeperThan(text, MAX_JSON_DEPTH)) throw new DecodeError(tooDeep(what));
   assertNumbersExact(text, what);
   return value;
 }

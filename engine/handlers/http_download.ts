@@ -12,6 +12,13 @@ import { idleGuard } from "./idle_guard.ts";
 import { redact } from "../connection.ts";
 import type { DownloadContext, FileServer } from "../types.ts";
 
+/**
+ * Bytes a resumed download must get before it breaks off again for the resume
+ * to count as progress: a server that sends a byte per connection and breaks
+ * off would otherwise be asked again for ever, a request per byte.
+ */
+const RESUME_PROGRESS = 64 * 1024;
+
 /** Milliseconds without a byte arriving before an attempt is abandoned. */
 export const DEFAULT_IDLE_TIMEOUT = 30_000;
 /**
@@ -68,9 +75,9 @@ export function fetchWithBackoff(
  * is asked for again from the first byte not yet delivered (`Range`), with
  * the same retries; a server that ignores the range sends the whole body
  * again and what was delivered is skipped. The stream errors only once those
- * retries are spent, when it breaks off `max_retries` times in a row at the
- * same byte (waiting the retry delays between), or when the file is gone (a
- * one-shot file cannot be read twice).
+ * retries are spent, when `max_retries` resumes in a row each got less than
+ * 64 KiB further before the next break (waiting the retry delays between),
+ * or when the file is gone (a one-shot file cannot be read twice).
  *
  * @param url The link.
  * @param max_retries Total attempts to get a response.
@@ -104,11 +111,11 @@ export function openWithBackoff(
 /**
  * `first`'s body, read on across breaks: `open(n)` gets a response from byte
  * `n` on (206), or the whole body again (200, the first `n` bytes skipped).
- * A break that brought nothing new since the last one is waited out with the
- * retry delays, and `retries.attempts` breaks at the same byte end the
- * stream: a server that always breaks off before sending anything new (a
- * hostile one, or one whose file is damaged there) is otherwise asked again
- * for ever, as fast as it answers.
+ * A resume that brings less than {@link RESUME_PROGRESS} new bytes before the
+ * next break is waited out with the retry delays, and `retries.attempts` of
+ * them in a row end the stream: a server that always breaks off before
+ * sending much (a hostile one, or one whose file is damaged there) is
+ * otherwise asked again for ever, as fast as it answers.
  */
 function resumableBody(
   first: Response,
@@ -123,9 +130,9 @@ function resumableBody(
   let reader = readerOf(first);
   let delivered = 0;
   let skip = 0;
-  // Where the last break happened, and how many breaks in a row happened there.
-  let brokeAt = -1;
-  let breaksThere = 0;
+  // Where the last break happened, and how many resumes in a row brought too little.
+  let lastBreak: number | undefined;
+  let stalls = 0;
   const delays = backoffDelays(retries.attempts, retries.baseDelay, retries.maxDelay);
 
   /** One read, abandoned after DEFAULT_IDLE_TIMEOUT without a byte. */
@@ -152,15 +159,20 @@ function resumableBody(
           if (signal?.aborted) throw abortReason(signal, `Download of "${dataname}"`, correlation_id);
           if (err instanceof NatsBridgeError) throw err;
           reader.cancel().catch(() => {});
-          breaksThere = delivered === brokeAt ? breaksThere + 1 : 1;
-          brokeAt = delivered;
-          if (breaksThere >= retries.attempts) {
+          // A resume that got less than RESUME_PROGRESS further before the
+          // next break counts against max_retries; one that got further
+          // starts the count again.
+          const gained = lastBreak === undefined ? RESUME_PROGRESS : delivered - lastBreak;
+          stalls = gained >= RESUME_PROGRESS ? 0 : stalls + 1;
+          lastBreak = delivered;
+          if (stalls >= retries.attempts) {
             throw new DownloadError(
-              `Download of "${dataname}" failed: it broke off ${breaksThere} times at byte ${delivered} without getting further (last: ${(err as Error).message})`,
-              { correlationId: correlation_id, dataname, attempts: breaksThere, cause: err },
+              `Download of "${dataname}" failed: the last ${stalls} resumes brought ${gained === 0 ? "nothing" : "too little"} new, ` +
+                `the server breaking off each time (at byte ${delivered} now; ${(err as Error).message})`,
+              { correlationId: correlation_id, dataname, attempts: stalls, cause: err },
             );
           }
-          if (breaksThere > 1) await sleep(delays[breaksThere - 2], signal);
+          if (stalls > 0) await sleep(delays[Math.min(stalls, delays.length) - 1] ?? retries.baseDelay, signal);
           if (logger) {
             logEvent(logger, "warn", correlation_id, `Download of "${dataname}" broke off at ${delivered} bytes (${(err as Error).message}); resuming from there`);
           }
