@@ -7,7 +7,7 @@
 import { createInbox, type Subscription } from "@nats-io/nats-core";
 import type { NatsConnection } from "./nats_types.ts";
 import { abortReason, settleWithin } from "./backoff.ts";
-import { checkFunction, checkKnownKeys, checkMillis, optionNames, checkQueue, checkSubject, resolveBrokerUrl } from "./config.ts";
+import { checkFunction, checkKnownKeys, checkMillis, checkQueue, checkSubject, definedOnly, optionNames, resolveBrokerUrl } from "./config.ts";
 import { connectTo, DRAIN_TIMEOUT, drainWithin } from "./connection.ts";
 import { NatsBridgeError, OptionsError, TransportError } from "./errors.ts";
 import { type ConsumeOptions, consumeEnvelopes } from "./jetstream.ts";
@@ -168,7 +168,7 @@ export class Bridge {
     items: readonly SendItem[],
     options: SmartSendOptions = {},
   ): Promise<[MsgEnvelopeV1, string]> {
-    const sending = smartsend(subject, items, { ...this.#sendDefaults(), ...options, nats_connection: this.connection });
+    const sending = smartsend(subject, items, { ...this.#sendDefaults(), ...definedOnly(options), nats_connection: this.connection });
     this.#sending.add(sending);
     const done = () => void this.#sending.delete(sending);
     sending.then(done, done);
@@ -186,7 +186,7 @@ export class Bridge {
     msg: Parameters<typeof smartreceive>[0],
     options: SmartReceiveOptions = {},
   ): Promise<ReceivedEnvelope> {
-    return smartreceive(msg, { ...this.#receiveDefaults(), ...options });
+    return smartreceive(msg, { ...this.#receiveDefaults(), ...definedOnly(options) });
   }
 
   /**
@@ -209,7 +209,7 @@ export class Bridge {
     if (options.queue !== undefined) checkQueue(options.queue);
     const { signal } = options;
     // Checked now, once: a bad option would otherwise fail every message, one by one.
-    const receiveOptions = { ...this.#receiveDefaults(), ...options.receive, signal };
+    const receiveOptions = { ...this.#receiveDefaults(), ...definedOnly(options.receive), signal };
     const checked = checkReceiveOptions(receiveOptions);
     const onError = checkFunction(options.on_error, "on_error") ?? ((err: NatsBridgeError) =>
       logEvent(this.#logger, "warn", err.correlationId, `Dropped a message on ${subject}: ${err.code} ${err.message}`));
@@ -270,33 +270,40 @@ export class Bridge {
   ): Promise<ReceivedEnvelope> {
     options ??= {}; // null from plain JavaScript callers: no options
     const timeout = checkMillis(options.timeout ?? 30_000, "timeout", 1);
+    if (options.is_publish === false) {
+      throw new OptionsError("request needs is_publish: a request that is not published cannot be answered", { field: "is_publish" });
+    }
     const inbox = createInbox();
     const msgId = options.msg_id || uuid4();
     // Aborted by the timer, a reply that fails, or the caller's signal.
     const { controller, unlink } = linkedAbort(options.signal);
     let timedOut = false;
-    const timer = setTimeout(() => {
-      timedOut = true;
-      controller.abort();
-    }, timeout);
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    let replies: ReturnType<Bridge["subscribe"]> | undefined;
+    // A reply handed over with streams: they read on after the return, and must still heed the caller's signal.
+    let streamsHanded = false;
     const { signal } = controller;
     // A reply that fails to decode (bad checksum, download error) is the
     // answer to this request all the same: surface its error, don't time out.
     let failure: NatsBridgeError | undefined;
     const { receive, timeout: _timeout, ...sendOptions } = options;
-    const replies = this.subscribe(inbox, {
-      signal,
-      // The request's store is the reply's when nothing else names one: the
-      // bridge's default store, or receive.fileserver, still comes first.
-      receive: options.fileserver && !this.#defaults.fileserver ? { fileserver: options.fileserver, ...receive } : receive,
-      on_error: (err, raw) => {
-        if (replyToOf(raw) === msgId) {
-          failure = err;
-          controller.abort();
-        }
-      },
-    });
     try {
+      timer = setTimeout(() => {
+        timedOut = true;
+        controller.abort();
+      }, timeout);
+      replies = this.subscribe(inbox, {
+        signal,
+        // The request's store is the reply's when nothing else names one: the
+        // bridge's default store, or receive.fileserver, still comes first.
+        receive: options.fileserver && !this.#defaults.fileserver ? { fileserver: options.fileserver, ...definedOnly(receive) } : receive,
+        on_error: (err, raw) => {
+          if (replyToOf(raw) === msgId) {
+            failure = err;
+            controller.abort();
+          }
+        },
+      });
       let request: MsgEnvelopeV1;
       try {
         [request] = await this.send(subject, items, { ...sendOptions, msg_id: msgId, reply_to: inbox, signal });
@@ -309,7 +316,9 @@ export class Bridge {
         });
       }
       for await (const env of replies) {
-        if (env.reply_to_msg_id === request.msg_id) return env;
+        if (env.reply_to_msg_id !== request.msg_id) continue;
+        streamsHanded = env.payloads.some(([, value]) => value instanceof ReadableStream);
+        return env;
       }
       if (failure) throw failure;
       if (options.signal?.aborted) throw abortReason(options.signal, "Request", request.correlation_id);
@@ -324,8 +333,9 @@ export class Bridge {
       });
     } finally {
       clearTimeout(timer);
-      unlink();
-      replies.unsubscribe();
+      // Kept while streams handed over may still read: for their life, as smartreceive's are.
+      if (!streamsHanded) unlink();
+      replies?.unsubscribe();
     }
   }
 
@@ -351,7 +361,7 @@ export class Bridge {
     return this.send(to.reply_to, items, {
       correlation_id: to.correlation_id,
       reply_to_msg_id: to.msg_id,
-      ...options,
+      ...definedOnly(options),
     });
   }
 
@@ -377,7 +387,7 @@ export class Bridge {
   consume(options: ConsumeOptions): AsyncIterable<ReceivedEnvelope> {
     return consumeEnvelopes(this.connection, {
       ...options,
-      receive: { ...this.#receiveDefaults(), ...options?.receive },
+      receive: { ...this.#receiveDefaults(), ...definedOnly(options?.receive) },
     }, this.#logger);
   }
 

@@ -298,6 +298,30 @@ export function checkCommonShapes(options: { logger?: unknown; fileserver?: unkn
 }
 
 /**
+ * `options` without the keys set to `undefined`, for spreading over defaults:
+ * the README promises that an option set to `undefined` counts as not given,
+ * and a spread would let it replace the default (a reply's `reply_to_msg_id:
+ * undefined` went out without the id its request waits for).
+ *
+ * @param options Options from a caller, or nothing.
+ * @returns The options that have a value.
+ *
+ * @example
+ * ```ts
+ * import { definedOnly } from "./config.ts";
+ * console.log({ ...{ a: 1, b: 2 }, ...definedOnly({ a: undefined, b: 3 }) }); // { a: 1, b: 3 }
+ * ```
+ */
+export function definedOnly<T extends object>(options: T | null | undefined): Partial<T> {
+  const out: Partial<T> = {};
+  if (!options) return out;
+  for (const [key, value] of Object.entries(options)) {
+    if (value !== undefined) (out as Record<string, unknown>)[key] = value;
+  }
+  return out;
+}
+
+/**
  * Throws `INVALID_OPTION` for an option name that is not one of `known`: a
  * misspelled option (`fileserverUrl`, `isPublish`) was ignored without a word,
  * and its default (another server, a publish) silently used instead.

@@ -155,6 +155,77 @@ test("Bridge.request() gets the reply whose reply_to_msg_id matches, via Bridge.
   await rejectsWithCode(() => bridge.request("svc.nobody", [["q", "ping", "text"]], { timeout: 200 }), "TIMEOUT");
 });
 
+test("options given as undefined leave the bridge's and the reply's defaults in place (README: undefined counts as not given)", async () => {
+  // Spread over the defaults, { reply_to_msg_id: undefined } sent a reply no
+  // request matched (TIMEOUT), correlation_id: undefined gave it a new id, and
+  // sender_name: undefined replaced the bridge's own.
+  const own = await Bridge.connect({ broker_url: nats.url, fileserver_url: plik.url, sender_name: "svc", logger: quiet });
+  try {
+    const service = own.subscribe("svc.undef", { receive: { fileserver_url: undefined } });
+    (async () => {
+      for await (const env of service) {
+        await own.reply(env, [["big", bytesOf(600_000, 4), "binary"]], {
+          reply_to_msg_id: undefined, correlation_id: undefined, sender_name: undefined, fileserver_url: undefined,
+        });
+      }
+    })();
+    const reply = await own.request("svc.undef", [["q", "ping", "text"]], {
+      timeout: 5000, correlation_id: "undef-1", sender_name: undefined, receive: { fileserver_url: undefined },
+    });
+    assert.equal(reply.correlation_id, "undef-1");
+    assert.equal(reply.sender_name, "svc");
+    assert.deepEqual(reply.payloads[0][1], bytesOf(600_000, 4));
+    const [sent] = await own.send("svc.undef.none", [["t", "x", "text"]], { sender_name: undefined });
+    assert.equal(sent.sender_name, "svc");
+    service.unsubscribe();
+  } finally {
+    await own.close();
+  }
+});
+
+test("Bridge.request() that fails before it is sent leaves no timer and no listener behind; is_publish: false is INVALID_OPTION", async () => {
+  // A bad receive option, or a closed bridge, failed at once but left the
+  // request's timer (the process stayed up for its whole timeout) and its
+  // listener on the caller's signal.
+  const { signal, listeners } = countedSignal();
+  const t0 = Date.now();
+  for (let i = 0; i < 5; i++) {
+    await rejectsWithCode(() => bridge.request("svc.x", [["q", "x", "text"]], { signal, timeout: 60_000, receive: { max_retries: -1 } }), "INVALID_OPTION");
+  }
+  const closed = await Bridge.connect({ broker_url: nats.url, logger: quiet });
+  await closed.close();
+  await rejectsWithCode(() => closed.request("svc.x", [["q", "x", "text"]], { signal, timeout: 60_000 }), "CONNECTION_FAILED");
+  assert.equal(listeners(), 0);
+  // Sent nothing, so nothing can answer: it waited out its timeout and said TIMEOUT.
+  await rejectsWithCode(() => bridge.request("svc.x", [["q", "x", "text"]], { timeout: 60_000, is_publish: false }), "INVALID_OPTION", /is_publish/);
+  assert.ok(Date.now() - t0 < 5000);
+});
+
+test("a reply received as a stream still heeds the request's signal after request() returned", async () => {
+  // request() cut its link to the caller's signal on return: aborting it did
+  // not stop the reply's download, as it does for Bridge.receive().
+  const service = bridge.subscribe("svc.stream");
+  (async () => {
+    for await (const env of service) await bridge.reply(env, [["big", bytesOf(8_000_000, 5), "binary"]], { size_threshold: 1 });
+  })();
+  const ac = new AbortController();
+  const reply = await bridge.request("svc.stream", [["q", "x", "text"]], { timeout: 10_000, signal: ac.signal, receive: { stream: true } });
+  const reader = (reply.payloads[0][1] as ReadableStream<Uint8Array>).getReader();
+  await reader.read();
+  ac.abort();
+  let read = 0;
+  const e = await rejectsWithCode(async () => {
+    for (;;) {
+      const { done, value } = await reader.read();
+      if (done) break;
+      read += value.byteLength;
+    }
+  }, "ABORTED");
+  assert.ok(read < 8_000_000, `read ${read} bytes after the abort`);
+  assert.ok(e);
+  service.unsubscribe();
+});
+
 test("Bridge.request() receives a reply that links to the Object Store it sent through, or to receive.fileserver", async () => {
   const own = await Bridge.connect({ broker_url: nats.url, logger: quiet });
   try {
