@@ -754,22 +754,26 @@ test("decompressZstd() stops at the cap on what it actually writes, also for fra
   }
 });
 
-test("deserializeArrowTable() caps what all of a table's compressed buffers decode to together", async () => {
-  // The cap was per buffer: a table of many buffers each under it decoded to many times it.
-  const { setMaxArrowDecompressedBytes, DEFAULT_MAX_ARROW_DECOMPRESSED_BYTES } = await import("../engine/codecs/arrow_compression.ts");
+/** A ZSTD-compressed Arrow stream of two zero Int8 columns of `rows` each: a few hundred bytes that decode to 2 × rows. */
+async function zstdZeroTable(rows: number): Promise<Uint8Array> {
   const { RecordBatchStreamWriter, tableFromArrays } = await import("apache-arrow");
   const registered = compressionRegistry.get(CompressionType.ZSTD)!;
   // apache-arrow has no Zstandard encoder: the columns are zeros, which these frames decode to.
   compressionRegistry.set(CompressionType.ZSTD, { ...registered, encode: (b: Uint8Array) => zstdFrameWithoutSize(b.byteLength) });
-  let ipc: Uint8Array;
   try {
     const writer = new RecordBatchStreamWriter({ compressionType: CompressionType.ZSTD });
-    writer.write(tableFromArrays({ a: new Int8Array(5 * 1024 * 1024), b: new Int8Array(5 * 1024 * 1024) }));
+    writer.write(tableFromArrays({ a: new Int8Array(rows), b: new Int8Array(rows) }));
     writer.finish();
-    ipc = writer.toUint8Array(true);
+    return writer.toUint8Array(true);
   } finally {
     compressionRegistry.set(CompressionType.ZSTD, registered);
   }
+}
+
+test("deserializeArrowTable() caps what all of a table's compressed buffers decode to together", async () => {
+  // The cap was per buffer: a table of many buffers each under it decoded to many times it.
+  const { setMaxArrowDecompressedBytes, DEFAULT_MAX_ARROW_DECOMPRESSED_BYTES } = await import("../engine/codecs/arrow_compression.ts");
+  const ipc = await zstdZeroTable(5 * 1024 * 1024);
   assert.equal(deserializeArrowTable(ipc).numRows, 5 * 1024 * 1024);
   setMaxArrowDecompressedBytes(8 * 1024 * 1024);
   try {
@@ -789,18 +793,7 @@ test("the decompression cap holds for all the Arrow tables of one received messa
   const { smartsend } = await import("../engine/send.ts");
   const { CodecPool } = await import("../workers/pool.ts");
   const pool = new CodecPool({ maxThreads: 0 });
-  const { RecordBatchStreamWriter, tableFromArrays } = await import("apache-arrow");
-  const registered = compressionRegistry.get(CompressionType.ZSTD)!;
-  compressionRegistry.set(CompressionType.ZSTD, { ...registered, encode: (b: Uint8Array) => zstdFrameWithoutSize(b.byteLength) });
-  let ipc: Uint8Array;
-  try {
-    const writer = new RecordBatchStreamWriter({ compressionType: CompressionType.ZSTD });
-    writer.write(tableFromArrays({ a: new Int8Array(2 * 1024 * 1024), b: new Int8Array(2 * 1024 * 1024) })); // 4 MiB decoded
-    writer.finish();
-    ipc = writer.toUint8Array(true);
-  } finally {
-    compressionRegistry.set(CompressionType.ZSTD, registered);
-  }
+  const ipc = await zstdZeroTable(2 * 1024 * 1024); // 4 MiB decoded
   assert.ok(ipc.byteLength < 1024, `${ipc.byteLength} bytes`);
   const message = async (tables: number) => {
     const [, json] = await smartsend("s", Array.from({ length: tables }, (_, i) => [`t${i}`, ipc, "binary"] as [string, Uint8Array, "binary"]), { is_publish: false, pool });
