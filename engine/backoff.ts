@@ -211,6 +211,9 @@ export function throwIfAborted(signal: AbortSignal | undefined, what: string, co
 /** The error an aborted operation rejects with. */
 export function abortReason(signal: AbortSignal, what = "Operation", correlationId = ""): AbortedError {
   const reason = signal.reason;
-  if (reason instanceof AbortedError) return reason;
+  // Ours, passed down from an operation this one is part of, is kept; another
+  // transfer's (an app cancelling a group with the error one raised) is the
+  // cause of this one's own.
+  if (reason instanceof AbortedError && (!correlationId || !reason.correlationId || reason.correlationId === correlationId)) return reason;
   return new AbortedError(`${what} aborted`, { correlationId, cause: reason });
 }

@@ -14,6 +14,10 @@ import type { ProgressCallback } from "./types.ts";
  * moving. Left to propagate, it was retried as a network failure, and under
  * `consume` the message was naked again and again.
  *
+ * `finish(size)` reports `size` of `size` unless that was the last report: a
+ * transfer in which no byte flowed (an empty payload) reported nothing, and a
+ * progress bar waiting for `done === total` never completed.
+ *
  * @param callback The application's `on_progress`.
  * @param dataname The payload the transfer carries.
  * @param direction Upload or download.
@@ -35,10 +39,12 @@ export function progressReporter(
   direction: "upload" | "download",
   logger: Logger,
   correlationId: string,
-): ((done: number, total: number | undefined) => void) | undefined {
+): ProgressReporter | undefined {
   if (!callback) return undefined;
   let warned = false;
-  return (done, total) => {
+  let last: [number, number | undefined] | undefined;
+  const report = (done: number, total: number | undefined) => {
+    last = [done, total];
     try {
       callback({ dataname, direction, done, total });
     } catch (err) {
@@ -52,4 +58,12 @@ export function progressReporter(
       );
     }
   };
+  return Object.assign(report, {
+    finish(size: number) {
+      if (last?.[0] !== size || last[1] !== size) report(size, size);
+    },
+  });
 }
+
+/** What {@link progressReporter} returns: `(done, total)`, and `finish(size)` once the transfer is whole. */
+export type ProgressReporter = ((done: number, total: number | undefined) => void) & { finish(size: number): void };

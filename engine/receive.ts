@@ -406,6 +406,7 @@ export async function receiveChecked(
       if (!(bytes instanceof Uint8Array)) {
         throw new DownloadError(`Download handler returned no bytes for "${p.dataname}"`, ctx);
       }
+      if (bytes.byteLength === p.size) onProgress?.finish(p.size);
     }
     checkSize(p, bytes);
     if (expected !== undefined && actual === undefined) ({ checksum: actual, bytes } = await pool.checksum(bytes, { owned }));

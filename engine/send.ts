@@ -291,15 +291,17 @@ export async function smartsend(
   const uploadBytes = async (p: Prepared, bytes: Uint8Array, known?: string): Promise<MsgPayloadV1> => {
     throwIfAborted(uploadSignal, "Send", correlationId);
     try {
+      const progress = progressOf(p.dataname);
       const res = await upload(fileserverUrlOf(), p.dataname, bytes, {
         correlationId,
         checksum: known,
         signal: uploadSignal,
-        onProgress: progressOf(p.dataname),
+        onProgress: progress,
         logger,
       });
       const url = checkUploadResult(res, p.dataname);
       const size = bytes.byteLength;
+      progress?.finish(size);
       // Not ours to move any more, even if it was: the handler may have kept
       // the buffer (an in-memory store, a cache), and a transfer to a worker
       // would leave it empty.
@@ -337,15 +339,17 @@ export async function smartsend(
         const bytes = new Uint8Array(await new Response(source.stream).arrayBuffer());
         return await uploadBytes(p, bytes);
       }
+      const progress = progressOf(p.dataname);
       const res = await uploadStream(fileserverUrlOf(), p.dataname, source.stream, {
         correlationId,
         signal: uploadSignal,
         size: source.size,
         blob: typeof Blob !== "undefined" && p.source instanceof Blob ? p.source : undefined,
-        onProgress: progressOf(p.dataname),
+        onProgress: progress,
         logger,
       });
       const url = checkUploadResult(res, p.dataname);
+      progress?.finish(res.size);
       return linked(p, url, res.size, withChecksum ? res.checksum : undefined);
     } catch (err) {
       // cancel() is refused while the upload's reader holds the stream: close the file itself.

@@ -162,6 +162,8 @@ export function verifiedStream(
         controller.enqueue(chunk);
       },
       flush() {
+        // Nothing flowed (an empty payload): still one report, 0 of 0.
+        if (size === 0) expect.onProgress?.(0, expect.size);
         if (size !== expect.size) {
           throw new SizeMismatchError(
             `Payload "${expect.dataname}" announced ${expect.size} bytes but the download ended at ${size}`,

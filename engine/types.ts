@@ -267,7 +267,10 @@ export interface TransferProgress {
   direction: "upload" | "download";
   /** Bytes moved so far. */
   done: number;
-  /** Total bytes, or `undefined` when unknown (a stream of unknown size). */
+  /**
+   * Total bytes, or `undefined` when unknown (a stream of unknown size, until
+   * its upload completes: the last report then has `done === total`).
+   */
   total: number | undefined;
 }
 

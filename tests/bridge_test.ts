@@ -155,6 +155,24 @@ test("Bridge.request() gets the reply whose reply_to_msg_id matches, via Bridge.
   await rejectsWithCode(() => bridge.request("svc.nobody", [["q", "ping", "text"]], { timeout: 200 }), "TIMEOUT");
 });
 
+test("a transfer aborted with another transfer's ABORTED error as the reason reports its own correlation id", async () => {
+  // An app cancelling a group with the error one transfer raised: every other
+  // transfer then threw that very error, with the first one's correlation id.
+  const first = new AbortController();
+  first.abort();
+  const errA = await rejectsWithCode(() => bridge.send("group.a", [["a", "x", "text"]], { correlation_id: "cid-A", signal: first.signal }), "ABORTED");
+  assert.equal(errA.correlationId, "cid-A");
+  const group = new AbortController();
+  group.abort(errA);
+  const b = await rejectsWithCode(() => bridge.send("group.b", [["b", "x", "text"]], { correlation_id: "cid-B", signal: group.signal }), "ABORTED");
+  assert.equal(b.correlationId, "cid-B");
+  assert.notEqual(b, errA);
+  assert.equal((b as Error).cause, errA);
+  const [, json] = await bridge.send("group.r", [["r", bytesOf(600_000), "binary"]], { is_publish: false, correlation_id: "cid-R", size_threshold: 1000 });
+  const r = await rejectsWithCode(() => bridge.receive(json, { signal: group.signal }), "ABORTED");
+  assert.equal(r.correlationId, "cid-R");
+});
+
 test("options given as undefined leave the bridge's and the reply's defaults in place (README: undefined counts as not given)", async () => {
   // Spread over the defaults, { reply_to_msg_id: undefined } sent a reply no
   // request matched (TIMEOUT), correlation_id: undefined gave it a new id, and

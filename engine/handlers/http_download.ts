@@ -135,9 +135,14 @@ function resumableBody(
   let stalls = 0;
   const delays = backoffDelays(retries.attempts, retries.baseDelay, retries.maxDelay);
 
-  /** One read, abandoned after DEFAULT_IDLE_TIMEOUT without a byte. */
+  /**
+   * One read, abandoned after DEFAULT_IDLE_TIMEOUT without a byte, or when
+   * the signal aborts. The fetch has the signal too, but only through
+   * AbortSignal.any, which on Deno stops passing aborts on once its composite
+   * is collected (the whole stream then still arrived).
+   */
   const read = () =>
-    settleWithin(reader.read(), DEFAULT_IDLE_TIMEOUT, () => new Error(`no data for ${DEFAULT_IDLE_TIMEOUT / 1000} s`));
+    settleWithin(reader.read(), DEFAULT_IDLE_TIMEOUT, () => new Error(`no data for ${DEFAULT_IDLE_TIMEOUT / 1000} s`), signal);
 
   return new ReadableStream<Uint8Array>({
     async pull(controller) {
@@ -156,7 +161,10 @@ function resumableBody(
           controller.enqueue(dropped ? value.subarray(dropped) : value);
           return;
         } catch (err) {
-          if (signal?.aborted) throw abortReason(signal, `Download of "${dataname}"`, correlation_id);
+          if (signal?.aborted) {
+            reader.cancel().catch(() => {}); // stops the download itself
+            throw abortReason(signal, `Download of "${dataname}"`, correlation_id);
+          }
           if (err instanceof NatsBridgeError) throw err;
           reader.cancel().catch(() => {});
           // A resume that got less than RESUME_PROGRESS further before the
