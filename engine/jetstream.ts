@@ -429,6 +429,9 @@ export interface DeadLetter {
 /** Deliveries the server makes beyond `max_deliver` (see openConsumer). */
 const SERVER_EXTRA_DELIVERIES = 2;
 
+/** How long a durable's max_deliver, read before a nak, is trusted: one read per burst of failures. */
+const LIMITS_FRESH_MS = 1000;
+
 /** Where `consume` dead-letters: `dead_letter_subject`, or `natsbridge.dead.<stream>`. */
 function deadLetterSubjectOf(options: ConsumeOptions): string {
   return options.dead_letter_subject ?? `natsbridge.dead.${options.stream}`;
@@ -639,7 +642,7 @@ export async function* consumeEnvelopes(
   }
   const messages = pull();
   const deadLetterSubject = deadLetterSubjectOf(options);
-  // Messages handed over and acked: by msg_id and bytes, and by msg_id alone (to warn of reuse).
+  // Messages handed over and acked: by the SHA-256 of their bytes, and by msg_id alone (to warn of reuse).
   const handled = new RecentIds(dedupeWindow);
   const handledIds = new RecentIds(dedupeWindow);
   const nakDelays = backoffDelays(maxDeliver + 1, nakBase, nakMax);
@@ -690,8 +693,22 @@ export async function* consumeEnvelopes(
     }
   };
 
+  // When the durable's max_deliver was last read: another worker starting
+  // with another max_deliver, or an administrator, may change it under this
+  // one, and a message naked past the server's limit is dropped unseen.
+  let limitsReadAt = 0;
+  const refreshLimits = async () => {
+    if (Date.now() - limitsReadAt < LIMITS_FRESH_MS) return;
+    limitsReadAt = Date.now();
+    try {
+      serverMaxDeliver = (await consumer.info(false)).config.max_deliver ?? -1;
+      if (serverMaxDeliver > 0) maxDeliver = Math.max(1, serverMaxDeliver - SERVER_EXTRA_DELIVERIES);
+    } catch { /* not allowed to read it, or the server is away: the last known limit stands */ }
+  };
+
   const fail = async (m: JsMsg, e: unknown) => {
     const err = e instanceof NatsBridgeError ? e : new TransportError("CONNECTION_FAILED", String(e));
+    if (!PERMANENT.has(err.code)) await refreshLimits();
     const permanent = PERMANENT.has(err.code) || m.info.deliveryCount >= maxDeliver;
     observe("on_error", () => options.on_error?.(err, permanent ? "dead-letter" : "nak"));
     if (permanent) await deadLetter(m, err);
@@ -725,6 +742,7 @@ export async function* consumeEnvelopes(
 
   try {
     for await (const m of messages) {
+      observe("on_delivery", () => options.on_delivery?.({ subject: m.subject, data: m.data, stream_seq: m.seq, deliveries: m.info.deliveryCount }));
       const count = m.info.deliveryCount;
       if (count > maxDeliver + 1 || (serverMaxDeliver > 0 && count >= serverMaxDeliver && count > maxDeliver)) {
         // Past ours and the one kept for a clean stop: the deliveries before
@@ -733,7 +751,15 @@ export async function* consumeEnvelopes(
         await deadLetterUnfinished(m);
         continue;
       }
-      observe("on_delivery", () => options.on_delivery?.({ subject: m.subject, data: m.data, stream_seq: m.seq, deliveries: m.info.deliveryCount }));
+      // A redelivery, or a producer's retry past the duplicate window, has the
+      // same bytes (so the same msg_id): acked before it is received, as its
+      // payloads may be gone already (delete_after_ack deleted them).
+      const digest = sha256Hex(m.data);
+      if (handled.has(digest)) {
+        await m.ackAck().catch(() => m.ack());
+        logEvent(logger, "debug", "", `Skipped ${m.subject}#${m.seq}: the same message was handled already`);
+        continue;
+      }
       let env: ReceivedEnvelope;
       try {
         env = await receiveChecked(m.data, receiveOptions, receiveCheck);
@@ -745,14 +771,7 @@ export async function* consumeEnvelopes(
         await fail(m, e);
         continue;
       }
-      // A redelivery, or a producer's retry past the duplicate window, has the
-      // same bytes; another message that reuses the msg_id does not, and is handed over.
-      const handledKey = `${env.msg_id} ${sha256Hex(m.data)}`;
-      if (handled.has(handledKey)) {
-        await m.ackAck().catch(() => m.ack());
-        logEvent(logger, "debug", env.correlation_id, `Skipped redelivered msg_id ${env.msg_id}`);
-        continue;
-      }
+      // Another message that reuses a handled msg_id has other bytes: it is handed over.
       if (handledIds.has(env.msg_id)) {
         logEvent(options.receive?.logger ?? logger, "warn", env.correlation_id,
           `msg_id ${env.msg_id} reused by a different message (${m.subject}#${m.seq}): handed over, as it is not a redelivery`);
@@ -766,7 +785,7 @@ export async function* consumeEnvelopes(
         yield handed.env;
         if (streamError === undefined) {
           acked = true;
-          handled.add(handledKey);
+          handled.add(digest);
           handledIds.add(env.msg_id);
           // Double-ack: the server confirms, so a lost ack cannot cause a redelivery we don't expect.
           await m.ackAck().catch(() => m.ack());

@@ -132,6 +132,39 @@ test("a transient download failure is naked and the redelivery succeeds", async 
   proxy.close();
 });
 
+test("a durable whose max_deliver another worker lowers while this one consumes still dead-letters, not drops", async () => {
+  // A worker counted with the max_deliver it read at start: lowered under it
+  // (a rolling deploy, nats consumer edit), the server stopped delivering a
+  // failing message while the worker still naked it, and no dead letter came.
+  const down = createServer((_req, res) => void res.writeHead(503).end());
+  await new Promise<void>((r) => down.listen(0, "127.0.0.1", () => r()));
+  const downUrl = `http://127.0.0.1:${(down.address() as { port: number }).port}`;
+  const opts = {
+    stream: "JOBS", durable: "lowered", filter_subject: "jobs.lowered", dead_letter_subject: "dead.lowered", nak_base_delay: 20,
+    receive: { fileserver_url: downUrl, max_retries: 1 },
+  };
+  const dead: DeadLetter[] = [];
+  const dl = bridge.connection.subscribe("dead.lowered");
+  (async () => { for await (const m of dl) dead.push(m.json<DeadLetter>()); })();
+  const ac = new AbortController();
+  const actions: [string, number][] = [];
+  const loop = (async () => {
+    for await (const _ of bridge.consume({ ...opts, max_deliver: 5, signal: ac.signal, on_error: (_e, a) => actions.push([a, actions.length + 1]) })) { /* fails */ }
+  })();
+  await new Promise((r) => setTimeout(r, 300));
+  // Another worker starts with max_deliver 1: the durable's becomes 3.
+  await (await jetstreamManager(bridge.connection)).consumers.update("JOBS", "lowered", { max_deliver: 3 });
+  const [, json] = await smartsend("x", [["blob", bytesOf(100, 3), "binary"]], { is_publish: false, size_threshold: 1, fileserver_url: plik.url });
+  bridge.connection.publish("jobs.lowered", json.replaceAll(plik.url, downUrl));
+  const deadline = Date.now() + 5000;
+  while (dead.length === 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+  ac.abort();
+  await loop;
+  assert.deepEqual(dead.map((d) => d.code), ["DOWNLOAD_FAILED"], JSON.stringify(actions));
+  dl.unsubscribe();
+  down.close();
+});
+
 test("a payload received as a stream that fails its checksum in the loop body is dead-lettered, not acked", async () => {
   // It was acked: the stream's error reached the application only, and the
   // message counted as handled. Nothing told on_error or the dead-letter subject.
@@ -248,9 +281,14 @@ test("a message whose worker dies mid-body on every delivery is dead-lettered af
     assert.equal(m?.info.deliveryCount, delivery);
   }
   const errors: [string, string][] = [];
-  const handed = await collect({ ...opts, on_error: (e, a) => errors.push([e.code, a]) }, 1, 3000);
+  const delivered: [string, number][] = [];
+  const handed = await collect({
+    ...opts, on_error: (e, a) => errors.push([e.code, a]), on_delivery: (d) => delivered.push([d.subject, d.deliveries]),
+  }, 1, 3000);
   assert.equal(handed.length, 0, "not handed over a fourth time");
   assert.deepEqual(errors, [["ABORTED", "dead-letter"]]);
+  // Seen by on_delivery first (the CLI names the message's subject from it).
+  assert.deepEqual(delivered, [["jobs.crashing", 4]]);
   await bridge.connection.flush();
   await new Promise((r) => setTimeout(r, 100));
   assert.deepEqual(dead.map((d) => [d.code, d.correlation_id, d.deliveries]), [["ABORTED", sent.correlation_id, 4]]);
@@ -449,6 +487,28 @@ test("a filter_subject the stream never captures is INVALID_OPTION, not a consum
   // Overlapping filters are fine, wildcards included.
   await collect({ stream: "JOBS", durable: "overlap1", filter_subject: "jobs.*" }, 0, 200);
   await collect({ stream: "JOBS", durable: "overlap2", filter_subject: "*.x" }, 0, 200);
+});
+
+test("with delete_after_ack, a second copy of a handled message is skipped, not dead-lettered as PAYLOAD_GONE", async () => {
+  // The copy was received (its payload downloaded) before the redelivery
+  // check: the first copy's ack had deleted the payload, so it was dead-lettered.
+  await ensureStream(bridge.connection, { name: "WQDUP", subjects: ["wqdup.>"], retention: "workqueue" });
+  const store = await objectStoreFileServer({ connection: bridge.connection, bucket: "wqdup", ttl: 600 });
+  const [, json] = await bridge.send("wqdup.job", [["blob", bytesOf(700_000, 9), "binary"]], { is_publish: false, fileserver: store });
+  const js = (await import("@nats-io/jetstream")).jetstream(bridge.connection);
+  await js.publish("wqdup.job", json); // a producer's retry past the duplicate window, or a replay
+  await js.publish("wqdup.job", json);
+  const dead: DeadLetter[] = [];
+  const dl = bridge.connection.subscribe("dead.wqdup");
+  (async () => { for await (const m of dl) dead.push(m.json<DeadLetter>()); })();
+  const got = await collect({ stream: "WQDUP", durable: "wqdup", delete_after_ack: true, dead_letter_subject: "dead.wqdup", receive: { fileserver: store } }, 2, 3000);
+  assert.equal(got.length, 1);
+  await bridge.connection.flush();
+  await new Promise((r) => setTimeout(r, 100));
+  assert.deepEqual(dead.map((d) => d.code), []);
+  const ci = await (await jetstreamManager(bridge.connection)).consumers.info("WQDUP", "wqdup");
+  assert.equal(ci.num_ack_pending + ci.num_pending, 0, "both copies acked");
+  dl.unsubscribe();
 });
 
 test("delete_after_ack removes Object Store payloads once acked, and is refused on a fan-out stream", async () => {
