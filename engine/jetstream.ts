@@ -715,29 +715,32 @@ export async function* consumeEnvelopes(
     else m.nak(nakDelays[m.info.deliveryCount - 1] ?? nakMax);
   };
 
-  /** Dead-letters a message the loop body did not finish on its last delivery. */
-  const leftUnfinished = async (m: JsMsg, correlationId: string) => {
-    const err = new NatsBridgeError(
-      "ABORTED",
-      `The application left message ${m.subject}#${m.seq} unfinished on its last delivery (${m.info.deliveryCount} of max_deliver ${maxDeliver})`,
-      { correlationId },
-    );
+  /** Dead-letters a message that was not finished, as ABORTED with `why`. */
+  const deadLetterUnfinished = async (m: JsMsg, why: string, correlationId: string) => {
+    const err = new NatsBridgeError("ABORTED", why, { correlationId });
     observe("on_error", () => options.on_error?.(err, "dead-letter"));
     await deadLetter(m, err);
   };
 
-  const deadLetterUnfinished = async (m: JsMsg) => {
+  /** A message the loop body did not finish on its last delivery. */
+  const leftUnfinished = (m: JsMsg, correlationId: string) =>
+    deadLetterUnfinished(
+      m,
+      `The application left message ${m.subject}#${m.seq} unfinished on its last delivery (${m.info.deliveryCount} of max_deliver ${maxDeliver})`,
+      correlationId,
+    );
+
+  /** A message whose deliveries kept ending without an ack or a nak: the process died holding it. */
+  const diedHolding = (m: JsMsg) => {
     let correlationId = "";
     try {
       correlationId = parseEnvelope(m.data).envelope.correlation_id;
     } catch { /* not an envelope: dead-lettered all the same */ }
-    const err = new NatsBridgeError(
-      "ABORTED",
+    return deadLetterUnfinished(
+      m,
       `Message ${m.subject}#${m.seq} was not finished in ${m.info.deliveryCount - 1} deliveries (max_deliver ${maxDeliver}), the last ending without an ack or a nak (a process died holding it)`,
-      { correlationId },
+      correlationId,
     );
-    observe("on_error", () => options.on_error?.(err, "dead-letter"));
-    await deadLetter(m, err);
   };
 
   try {
@@ -748,7 +751,7 @@ export async function* consumeEnvelopes(
         // Past ours and the one kept for a clean stop: the deliveries before
         // ended without an ack or a nak, so a process died holding it. Handed
         // over again, a death would lose it: the server delivers it no more.
-        await deadLetterUnfinished(m);
+        await diedHolding(m);
         continue;
       }
       // A redelivery, or a producer's retry past the duplicate window, has the

@@ -6,6 +6,7 @@
 import { after, test } from "node:test";
 import assert from "node:assert/strict";
 import { createServer } from "node:http";
+import type { NatsConnection, Subscription } from "@nats-io/nats-core";
 import { jetstreamManager } from "@nats-io/jetstream";
 import { Bridge, type ConsumeOptions, objectStoreFileServer, type DeadLetter, ensureStream, type NatsBridgeError, plikFileServer, type ReceivedEnvelope, smartreceive, smartsend } from "natsbridge";
 import { startNats, startPlik } from "../scripts/servers.ts";
@@ -23,6 +24,14 @@ after(async () => {
   await nats.stop();
   await plik.stop();
 });
+
+/** The dead letters published to `subject` on `nc`, collected as they arrive; `sub` ends the collection. */
+function deadLettersOn(nc: NatsConnection, subject: string): { dead: DeadLetter[]; sub: Subscription } {
+  const dead: DeadLetter[] = [];
+  const sub = nc.subscribe(subject);
+  (async () => { for await (const m of sub) dead.push(m.json<DeadLetter>()); })();
+  return { dead, sub };
+}
 
 /** Consumes until `n` envelopes arrived, then stops cleanly through the signal (so the last is acked). */
 async function collect(
@@ -83,9 +92,7 @@ test("JetStream sends started together on one subject are stored in call order",
 });
 
 test("a permanently bad message is dead-lettered with its reason and the consumer goes on", async () => {
-  const dead: DeadLetter[] = [];
-  const dl = bridge.connection.subscribe("dead.jobs");
-  (async () => { for await (const m of dl) dead.push(m.json<DeadLetter>()); })();
+  const { dead, sub: dl } = deadLettersOn(bridge.connection, "dead.jobs");
   bridge.connection.publish("jobs.bad", "not an envelope");
   const [, json] = await smartsend("jobs.bad", [["t", "x", "text"]], { is_publish: false });
   const tampered = JSON.parse(json);
@@ -143,9 +150,7 @@ test("a durable whose max_deliver another worker lowers while this one consumes 
     stream: "JOBS", durable: "lowered", filter_subject: "jobs.lowered", dead_letter_subject: "dead.lowered", nak_base_delay: 20,
     receive: { fileserver_url: downUrl, max_retries: 1 },
   };
-  const dead: DeadLetter[] = [];
-  const dl = bridge.connection.subscribe("dead.lowered");
-  (async () => { for await (const m of dl) dead.push(m.json<DeadLetter>()); })();
+  const { dead, sub: dl } = deadLettersOn(bridge.connection, "dead.lowered");
   const ac = new AbortController();
   const actions: [string, number][] = [];
   const loop = (async () => {
@@ -168,9 +173,7 @@ test("a durable whose max_deliver another worker lowers while this one consumes 
 test("a payload received as a stream that fails its checksum in the loop body is dead-lettered, not acked", async () => {
   // It was acked: the stream's error reached the application only, and the
   // message counted as handled. Nothing told on_error or the dead-letter subject.
-  const dead: DeadLetter[] = [];
-  const dl = bridge.connection.subscribe("dead.streamed");
-  (async () => { for await (const m of dl) dead.push(m.json<DeadLetter>()); })();
+  const { dead, sub: dl } = deadLettersOn(bridge.connection, "dead.streamed");
   const [, json] = await smartsend("x", [["blob", bytesOf(200_000, 7), "binary"]], {
     is_publish: false, size_threshold: 1, fileserver_url: plik.url, logger: quiet,
   });
@@ -230,9 +233,7 @@ test("leaving the loop mid-message leaves it unacked for the next consumer run, 
 test("a message whose loop body never finishes is dead-lettered on its last delivery, not dropped", async () => {
   // Each early exit naked it, also the last one: the server then stopped
   // delivering it, and nothing reached the dead-letter subject.
-  const dead: DeadLetter[] = [];
-  const dl = bridge.connection.subscribe("dead.unfinished");
-  (async () => { for await (const m of dl) dead.push(m.json<DeadLetter>()); })();
+  const { dead, sub: dl } = deadLettersOn(bridge.connection, "dead.unfinished");
   const [sent] = await bridge.send("jobs.unfinished", [["job", { id: 1 }, "dictionary"]], { jetstream: true });
   const opts = {
     stream: "JOBS", durable: "unfinished", filter_subject: "jobs.unfinished", max_deliver: 2,
@@ -263,9 +264,7 @@ test("a message whose worker dies mid-body on every delivery is dead-lettered af
   // A crash neither acks nor naks. The server's extra delivery (max_deliver
   // + 1, kept for dead-lettering) was handed to the application like any
   // other, and after it the server dropped the message: no dead letter.
-  const dead: DeadLetter[] = [];
-  const dl = bridge.connection.subscribe("dead.crashing");
-  (async () => { for await (const m of dl) dead.push(m.json<DeadLetter>()); })();
+  const { dead, sub: dl } = deadLettersOn(bridge.connection, "dead.crashing");
   const opts = {
     stream: "JOBS", durable: "crashing", filter_subject: "jobs.crashing", max_deliver: 2, ack_wait: 500,
     dead_letter_subject: "dead.crashing",
@@ -300,9 +299,7 @@ test("an on_error that throws or rejects is logged; the bad message is still dea
   // A throwing on_error ended the loop with a plain Error, the bad message
   // neither naked nor termed and the good one never delivered; a rejecting
   // one was an unhandled rejection that killed the process.
-  const dead: DeadLetter[] = [];
-  const dl = bridge.connection.subscribe("dead.observer");
-  (async () => { for await (const m of dl) dead.push(m.json<DeadLetter>()); })();
+  const { dead, sub: dl } = deadLettersOn(bridge.connection, "dead.observer");
   const js = (await import("@nats-io/jetstream")).jetstream(bridge.connection);
   const lines: string[] = [];
   const own = await Bridge.connect({ broker_url: nats.url, logger: { log: (_l, line) => lines.push(line) } });
@@ -336,9 +333,7 @@ test("an on_error that throws or rejects is logged; the bad message is still dea
 test("a bad message too large to carry in its dead letter is dead-lettered without its body, and the loop goes on", async () => {
   // The record (the whole original and the reason) passed max_payload: the
   // publish threw, every consume loop ended on it, nothing behind it was delivered.
-  const dead: DeadLetter[] = [];
-  const dl = bridge.connection.subscribe("dead.toobig");
-  (async () => { for await (const m of dl) dead.push(m.json<DeadLetter>()); })();
+  const { dead, sub: dl } = deadLettersOn(bridge.connection, "dead.toobig");
   const js = (await import("@nats-io/jetstream")).jetstream(bridge.connection);
   const max = bridge.connection.info!.max_payload;
   // ASCII, and two-byte characters (half as many JavaScript characters as bytes).
@@ -403,9 +398,7 @@ test("consume: streams the loop body does not read give back their read-ahead on
 });
 
 test("consume with dedupe_window 0 acks a handled message and dead-letters nothing", async () => {
-  const dead: DeadLetter[] = [];
-  const dl = bridge.connection.subscribe("dead.nodedupe");
-  (async () => { for await (const m of dl) dead.push(m.json<DeadLetter>()); })();
+  const { dead, sub: dl } = deadLettersOn(bridge.connection, "dead.nodedupe");
   await bridge.send("jobs.nodedupe", [["job", { id: 1 }, "dictionary"]], { jetstream: true });
   const errors: string[] = [];
   const got = await collect({
@@ -498,9 +491,7 @@ test("with delete_after_ack, a second copy of a handled message is skipped, not 
   const js = (await import("@nats-io/jetstream")).jetstream(bridge.connection);
   await js.publish("wqdup.job", json); // a producer's retry past the duplicate window, or a replay
   await js.publish("wqdup.job", json);
-  const dead: DeadLetter[] = [];
-  const dl = bridge.connection.subscribe("dead.wqdup");
-  (async () => { for await (const m of dl) dead.push(m.json<DeadLetter>()); })();
+  const { dead, sub: dl } = deadLettersOn(bridge.connection, "dead.wqdup");
   const got = await collect({ stream: "WQDUP", durable: "wqdup", delete_after_ack: true, dead_letter_subject: "dead.wqdup", receive: { fileserver: store } }, 2, 3000);
   assert.equal(got.length, 1);
   await bridge.connection.flush();
@@ -662,9 +653,7 @@ test("a worker not allowed to change consumers still consumes an existing durabl
     await ensureStream(admin.connection, { name: "TASKS", subjects: ["tasks.>"] });
     const jsm = await jetstreamManager(admin.connection);
     await jsm.consumers.add("TASKS", { durable_name: "locked", ack_policy: "explicit" as never, max_deliver: 6, filter_subject: "tasks.a" });
-    const dead: DeadLetter[] = [];
-    const dl = admin.connection.subscribe("dead.locked");
-    (async () => { for await (const m of dl) dead.push(m.json<DeadLetter>()); })();
+    const { dead, sub: dl } = deadLettersOn(admin.connection, "dead.locked");
     await admin.send("tasks.a", [["job", { id: 1 }, "dictionary"]], { jetstream: true });
 
     const opts = {

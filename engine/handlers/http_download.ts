@@ -180,7 +180,8 @@ function resumableBody(
               { correlationId: correlation_id, dataname, attempts: stalls, cause: err },
             );
           }
-          if (stalls > 0) await sleep(delays[Math.min(stalls, delays.length) - 1] ?? retries.baseDelay, signal);
+          // stalls < attempts here, and there are attempts - 1 delays.
+          if (stalls > 0) await sleep(delays[stalls - 1], signal);
           if (logger) {
             logEvent(logger, "warn", correlation_id, `Download of "${dataname}" broke off at ${delivered} bytes (${(err as Error).message}); resuming from there`);
           }
