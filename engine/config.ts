@@ -155,7 +155,9 @@ export function checkSubject(value: unknown, wildcards: boolean, name = "subject
     if (t === ">" && i < tokens.length - 1) throw refuse(': ">" may only be the last token');
   });
   if (!wildcards && tokens.some((t) => t === "*" || t === ">")) {
-    throw new OptionsError(`cannot publish to the wildcard subject ${JSON.stringify(subject)}: name one subject`, { field: name });
+    // A dead-letter subject is published to as well: named, so the user knows which flag or option.
+    const what = name === "subject" ? "" : ` (${name})`;
+    throw new OptionsError(`cannot publish to the wildcard subject ${JSON.stringify(subject)}${what}: name one subject`, { field: name });
   }
   return subject;
 }

@@ -353,6 +353,13 @@ export interface ConsumeOptions {
    * (`deliveries` > 1).
    */
   on_delivery?: (delivery: Delivery) => void;
+  /**
+   * Called once the durable is open (made, or checked against these options
+   * and updated) and the first pull is about to be made: the moment to say
+   * "ready". Not called when `consume` is refused (`INVALID_OPTION`) or
+   * cannot reach the stream; the loop then throws instead.
+   */
+  on_ready?: () => void;
 }
 
 /**
@@ -380,7 +387,7 @@ export interface Delivery {
 const CONSUME_OPTION_NAMES = optionNames<ConsumeOptions>({
   stream: true, durable: true, filter_subject: true, dead_letter_subject: true, max_deliver: true, ack_wait: true,
   nak_base_delay: true, nak_max_delay: true, dedupe_window: true, signal: true, receive: true, delete_after_ack: true,
-  on_error: true, on_delivery: true,
+  on_error: true, on_delivery: true, on_ready: true,
 });
 
 /**
@@ -598,6 +605,7 @@ export async function* consumeEnvelopes(
   const receiveCheck = checkReceiveOptions(receiveOptions);
   checkFunction(options.on_error, "on_error");
   checkFunction(options.on_delivery, "on_delivery");
+  checkFunction(options.on_ready, "on_ready");
   if (options.filter_subject !== undefined) checkSubject(options.filter_subject, true, "filter_subject");
   if (options.dead_letter_subject !== undefined) checkSubject(options.dead_letter_subject, false, "dead_letter_subject");
   let maxDeliver = checkCount(options.max_deliver ?? 5, "max_deliver", 1);
@@ -743,6 +751,7 @@ export async function* consumeEnvelopes(
     );
   };
 
+  observe("on_ready", () => options.on_ready?.());
   try {
     for await (const m of messages) {
       observe("on_delivery", () => options.on_delivery?.({ subject: m.subject, data: m.data, stream_seq: m.seq, deliveries: m.info.deliveryCount }));

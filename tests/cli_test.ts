@@ -16,6 +16,7 @@ import { join } from "node:path";
 import process from "node:process";
 import { tableFromArrays, tableFromIPC, tableToIPC } from "apache-arrow";
 import { connect } from "@nats-io/transport-node";
+import { jetstreamManager } from "@nats-io/jetstream";
 import { Bridge, ensureStream, plikFileServer, smartsend } from "natsbridge";
 import { ROOT, startNats, startPlik } from "../scripts/servers.ts";
 import { bytesOf, sampleEnvelope } from "./_helpers.ts";
@@ -549,6 +550,54 @@ test("listen --jetstream --out: a streamed payload that fails its checksum is re
   assert.deepEqual([recs[1].code, recs[1].action], ["CHECKSUM_MISMATCH", "dead-letter"]);
   assert.equal(recs[2].payloads[0].name, "good.bin");
   assert.deepEqual(readdirSync(out), ["good.bin"]);
+});
+
+test("listen --jetstream --max-deliver, --ack-wait and --dead-letter-subject set the durable and where bad messages go", async () => {
+  // Without them, listening to a stream on a pattern that takes in the
+  // default dead-letter subject (natsbridge.>, or >) was impossible from the
+  // command line; a refused dead-letter subject was said "listening" first.
+  const { subject } = fresh();
+  const dlSubject = `${subject}_dead`;
+  const nc = await connect({ servers: nats.url });
+  try {
+    await ensureStream(nc, { name: "CLI_DL", subjects: [`${subject}.>`] });
+    const dead: string[] = [];
+    const sub = nc.subscribe(dlSubject);
+    (async () => { for await (const m of sub) dead.push(m.string()); })();
+    const [, json] = await smartsend(`${subject}.job`, [["t", "hi", "text"]], { is_publish: false, logger: quiet });
+    const tampered = JSON.parse(json);
+    tampered.payloads[0].metadata.checksum = "0".repeat(64);
+    nc.publish(`${subject}.job`, JSON.stringify(tampered));
+    const args = [`${subject}.>`, "--jetstream", "--stream", "CLI_DL", "--durable", "dl1", "--count", "1", "--timeout", "4s"];
+    // A dead-letter subject the stream stores and the pattern matches: refused
+    // before "listening" is said.
+    const refused = await run(["listen", ...args.slice(0, 5), "dl0", "--json", "--dead-letter-subject", `${subject}.dead`]);
+    assert.equal(refused.code, 2, refused.stderr);
+    assert.match(refused.stderr, /^natsbridge: INVALID_OPTION dead_letter_subject ".*\.dead" is stored/m);
+    assert.deepEqual(records(refused.stdout), []);
+    const l = await listen([...args, "--max-deliver", "2", "--ack-wait", "5s", "--dead-letter-subject", dlSubject]);
+    const { code, stderr } = await l.done();
+    assert.equal(code, 4, stderr); // the only message was dead-lettered: 0 of 1 printed
+    assert.match(stderr, /^natsbridge: CHECKSUM_MISMATCH .* \(dead-letter\)$/m);
+    const ci = await (await jetstreamManager(nc)).consumers.info("CLI_DL", "dl1");
+    assert.deepEqual([ci.config.max_deliver, ci.config.ack_wait], [4, 5_000_000_000]);
+    await nc.flush();
+    assert.equal(dead.length, 1);
+    assert.equal(JSON.parse(dead[0]).code, "CHECKSUM_MISMATCH");
+    sub.unsubscribe();
+    for (const [flags, message] of [
+      [["--max-deliver", "2"], /--max-deliver, --ack-wait and --dead-letter-subject need --jetstream/],
+      [["--jetstream", "--stream", "S", "--durable", "d", "--max-deliver", "0"], /--max-deliver must be an integer ≥ 1/],
+      [["--jetstream", "--stream", "S", "--durable", "d", "--ack-wait", "soon"], /--ack-wait must be a positive duration/],
+      [["--jetstream", "--stream", "S", "--durable", "d", "--dead-letter-subject", "a.*"], /dead-letter-subject/],
+    ] as const) {
+      const bad = await run(["listen", subject, ...flags]);
+      assert.equal(bad.code, 2, bad.stderr);
+      assert.match(bad.stderr, message);
+    }
+  } finally {
+    await nc.close();
+  }
 });
 
 test("inspect accepts a valid envelope from a file and from stdin (exit 0)", async () => {

@@ -369,6 +369,44 @@ test("a dead_letter_subject the consumer itself would read is INVALID_OPTION at 
   assert.deepEqual(await collect({ stream: "JOBS", durable: "dl_kept", filter_subject: "jobs.kept_dl", dead_letter_subject: "jobs.dead" }, 1, 200), []);
 });
 
+test("on_ready is called once the durable is open, before the first message, and not when consume is refused", async () => {
+  // A service (and listen --jetstream) said "listening" before consume had
+  // opened the durable, then failed with INVALID_OPTION.
+  const events: string[] = [];
+  await bridge.send("jobs.ready", [["n", { n: 1 }, "dictionary"]], { jetstream: true });
+  const ac = new AbortController();
+  for await (const _ of bridge.consume({
+    stream: "JOBS",
+    durable: "ready",
+    filter_subject: "jobs.ready",
+    signal: ac.signal,
+    on_ready: () => events.push("ready"),
+    on_delivery: () => events.push("delivery"),
+  })) {
+    events.push("message");
+    ac.abort();
+  }
+  assert.deepEqual(events, ["ready", "delivery", "message"]);
+  let ready = false;
+  await rejectsWithCode(
+    () => collect({ stream: "JOBS", durable: "ready_refused", dead_letter_subject: "jobs.dead", on_ready: () => (ready = true) }, 1, 1000),
+    "INVALID_OPTION",
+  );
+  assert.equal(ready, false);
+  // Its bug is logged, as on_error's is; the consumer goes on.
+  const logged: string[] = [];
+  const logger = { log: (_l: string, m: string) => logged.push(m) };
+  const thrower = await Bridge.connect({ broker_url: nats.url, logger });
+  try {
+    const ac2 = new AbortController();
+    setTimeout(() => ac2.abort(), 300);
+    for await (const _ of thrower.consume({ stream: "JOBS", durable: "ready_throws", filter_subject: "jobs.ready_throws", signal: ac2.signal, on_ready: () => { throw new Error("oops"); } }));
+    assert.ok(logged.some((m) => /on_ready threw: oops/.test(m)), logged.join("\n"));
+  } finally {
+    await thrower.close();
+  }
+});
+
 test("an existing durable takes the max_deliver and ack_wait consume is given", async () => {
   // The server kept the old max_deliver while consume counted with the new one,
   // so a failing message stopped being delivered before it was dead-lettered.
@@ -602,6 +640,7 @@ test("consume options out of range are INVALID_OPTION before anything is created
     [{ signal: {} as never }, /signal/],
     [{ on_error: "log" as never }, /on_error/],
     [{ on_delivery: 5 as never }, /on_delivery/],
+    [{ on_ready: true as never }, /on_ready/],
     [{ dead_letter_subject: "dead letters" }, /dead_letter_subject/],
     [{ filter_subject: 5 as never }, /filter_subject/],
   ];

@@ -11,6 +11,7 @@ import {
   type FlagSpec,
   listFlag,
   onePositional,
+  type ParsedArgs,
   parseCommand,
   parseCount,
   parseDuration,
@@ -20,6 +21,7 @@ import {
 import { checkQueue, checkSubject } from "../../config.ts";
 import { type CheckedPayload, parseEnvelope } from "../../envelope.ts";
 import { NatsBridgeError } from "../../errors.ts";
+import type { ConsumeOptions } from "../../jetstream.ts";
 import type { Command } from "../context.ts";
 import { prepareOutDir } from "../save.ts";
 import { codeOf, errorLine, EXIT, exitCodeOf, UsageError } from "../exit_codes.ts";
@@ -41,6 +43,9 @@ const FLAGS: FlagSpec = {
   jetstream: { type: "boolean" },
   stream: { type: "string" },
   durable: { type: "string" },
+  "max-deliver": { type: "string" },
+  "ack-wait": { type: "string" },
+  "dead-letter-subject": { type: "string" },
 };
 
 /** How a listen run ends. */
@@ -74,6 +79,10 @@ export const listen: Command = async (argv, ctx) => {
   if (!values.jetstream && (stream !== undefined || durable !== undefined)) {
     throw new UsageError("--stream and --durable need --jetstream", "listen");
   }
+  const consumeFlags = consumeTuning(values);
+  if (!values.jetstream && Object.keys(consumeFlags).length > 0) {
+    throw new UsageError("--max-deliver, --ack-wait and --dead-letter-subject need --jetstream", "listen");
+  }
   // Checked before connecting: a subject or queue the server refuses would cost the connection.
   checkSubject(subject, true);
   const queueText = stringFlag(values, "queue");
@@ -106,15 +115,20 @@ export const listen: Command = async (argv, ctx) => {
   try {
     if (values.jetstream) {
       await streamExists(session.nc, stream!, subject);
-      await out.status(`listening on ${subject} (stream ${stream}, durable ${durable})`);
-      if (out.json) await out.record({ event: "listening", subject, stream, durable });
+      // Said once consume has opened the durable: a refused option is an error, not "listening".
+      const sayListening = () => {
+        void out.status(`listening on ${subject} (stream ${stream}, durable ${durable})`);
+        if (out.json) void out.record({ event: "listening", subject, stream, durable });
+      };
       // The wire facts of the message consume is receiving (links, announced sizes), for the report.
       let delivered = { subject, wire: [] as CheckedPayload[] };
       const envelopes = session.bridge.consume({
         stream: stream!,
         durable: durable!,
         filter_subject: subject,
+        ...consumeFlags,
         signal: stop.signal,
+        on_ready: sayListening,
         receive: {
           on_progress: progress.onProgress,
           logger: session.logger,
@@ -175,6 +189,23 @@ export const listen: Command = async (argv, ctx) => {
   }
   return tally.worst;
 };
+
+/** `--max-deliver`, `--ack-wait`, `--dead-letter-subject` as consume options (only those given). */
+function consumeTuning(
+  values: ParsedArgs["values"],
+): Pick<ConsumeOptions, "max_deliver" | "ack_wait" | "dead_letter_subject"> {
+  const tuning: Pick<ConsumeOptions, "max_deliver" | "ack_wait" | "dead_letter_subject"> = {};
+  const maxDeliver = stringFlag(values, "max-deliver");
+  if (maxDeliver !== undefined) tuning.max_deliver = parseCount(maxDeliver, "max-deliver", "listen", 1);
+  const ackWait = stringFlag(values, "ack-wait");
+  if (ackWait !== undefined) tuning.ack_wait = parseDuration(ackWait, "ack-wait", "listen");
+  const deadLetter = stringFlag(values, "dead-letter-subject");
+  if (deadLetter !== undefined) {
+    checkSubject(deadLetter, false, "--dead-letter-subject");
+    tuning.dead_letter_subject = deadLetter;
+  }
+  return tuning;
+}
 
 async function listenCore(
   session: Session,
