@@ -5,6 +5,7 @@
  *
  * @module
  */
+import { clip } from "./printable.ts";
 import { EnvelopeError } from "./errors.ts";
 import { describe } from "./codecs/text.ts";
 import { MAX_JSON_DEPTH, nestedDeeperThan } from "./codecs/json.ts";
@@ -252,7 +253,3 @@ function kind(v: unknown): string {
   return typeof v === "object" ? "an object" : `${typeof v} ${clip(JSON.stringify(v) ?? String(v))}`;
 }
 
-/** Keeps hostile values from flooding error messages and logs. */
-function clip(s: string, max = 80): string {
-  return s.length > max ? `${s.slice(0, max)}…` : s;
-}

@@ -34,3 +34,41 @@ export const UNPRINTABLE: RegExp = /[\u0000-\u001f\u007f-\u009f\u200e\u200f\u202
 export function printable(s: string): string {
   return s.replace(UNPRINTABLE, "?");
 }
+
+/**
+ * `s` cut to `max` UTF-16 units with `…` after it, never between the two
+ * halves of a surrogate pair.
+ *
+ * @param s Text from a peer.
+ * @param max Longest kept (80 by default).
+ * @returns `s`, or its start and `…`.
+ *
+ * @example
+ * ```ts
+ * import { clip } from "./printable.ts";
+ * console.log(clip("abcdef", 3)); // "abc…"
+ * ```
+ */
+export function clip(s: string, max = 80): string {
+  if (s.length <= max) return s;
+  const end = /[\uD800-\uDBFF]/.test(s[max - 1] ?? "") ? max - 1 : max;
+  return `${s.slice(0, end)}…`;
+}
+
+/**
+ * A peer's dataname quoted for an error message or a log line, cut to 120
+ * characters: a 100,000-character name would otherwise fill every error and
+ * log line about its payload. The error's `dataname` field keeps it whole.
+ *
+ * @param name The dataname.
+ * @returns `"name"`, or `"start…"`.
+ *
+ * @example
+ * ```ts
+ * import { quoted } from "./printable.ts";
+ * console.log(`Download of ${quoted("photo.png")} failed`); // Download of "photo.png" failed
+ * ```
+ */
+export function quoted(name: string): string {
+  return `"${clip(name, 120)}"`;
+}

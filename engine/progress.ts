@@ -6,6 +6,7 @@
  */
 import { type Logger, logEvent } from "./logger.ts";
 import type { ProgressCallback } from "./types.ts";
+import { quoted } from "./printable.ts";
 
 /**
  * The `(done, total)` reporter of one link transfer, or `undefined` without a
@@ -54,7 +55,7 @@ export function progressReporter(
         logger,
         "warn",
         correlationId,
-        `on_progress threw for "${dataname}" (${direction}): ${(err as Error)?.message ?? String(err)}; the transfer goes on`,
+        `on_progress threw for ${quoted(dataname)} (${direction}): ${(err as Error)?.message ?? String(err)}; the transfer goes on`,
       );
     }
   };

@@ -46,6 +46,7 @@ import type {
   ReceivedEnvelope,
   ReceivedPayload,
 } from "./types.ts";
+import { quoted } from "./printable.ts";
 
 /**
  * Options of {@link smartreceive}: the spec's, then natsbridge's extras.
@@ -358,7 +359,7 @@ export async function receiveChecked(
       assertAllowedOrigin(p.data, allowed, ctx);
       if (p.size > maxDownload) {
         throw new DownloadError(
-          `Payload "${p.dataname}" announces ${p.size} bytes, over this receiver's max_download_bytes of ${maxDownload}`,
+          `Payload ${quoted(p.dataname)} announces ${p.size} bytes, over this receiver's max_download_bytes of ${maxDownload}`,
           ctx,
           "PAYLOAD_TOO_LARGE",
         );
@@ -404,7 +405,7 @@ export async function receiveChecked(
         throw downloadFailed(p, err);
       }
       if (!(bytes instanceof Uint8Array)) {
-        throw new DownloadError(`Download handler returned no bytes for "${p.dataname}"`, ctx);
+        throw new DownloadError(`Download handler returned no bytes for ${quoted(p.dataname)}`, ctx);
       }
       if (bytes.byteLength === p.size) onProgress?.finish(p.size);
     }
@@ -425,7 +426,7 @@ export async function receiveChecked(
     // `size` counts, so only base64 and link sizes are held to the byte.
     if (p.encoding !== "json" && bytes.byteLength !== p.size) {
       throw new SizeMismatchError(
-        `Payload "${p.dataname}" announced ${p.size} bytes but carries ${bytes.byteLength}`,
+        `Payload ${quoted(p.dataname)} announced ${p.size} bytes but carries ${bytes.byteLength}`,
         { correlationId, dataname: p.dataname },
       );
     }
@@ -433,7 +434,7 @@ export async function receiveChecked(
   const checkDigest = (p: CheckedPayload, expected: string | undefined, actual: string | undefined) => {
     if (expected !== undefined && actual !== expected) {
       throw new ChecksumError(
-        `Checksum mismatch for payload "${p.dataname}" (correlation ${correlationId}): expected ${expected}, got ${actual}`,
+        `Checksum mismatch for payload ${quoted(p.dataname)} (correlation ${correlationId}): expected ${expected}, got ${actual}`,
         { correlationId, dataname: p.dataname },
       );
     }
@@ -442,10 +443,10 @@ export async function receiveChecked(
   // A caller's handler or store throws plain errors (a refused connection):
   // that is a failed download, which may pass, not bytes that cannot be decoded.
   const downloadFailed = (p: CheckedPayload, err: unknown) =>
-    withContext(err, { correlationId, dataname: p.dataname }, (m, o) => new DownloadError(`Download of "${p.dataname}" failed: ${m}`, o));
+    withContext(err, { correlationId, dataname: p.dataname }, (m, o) => new DownloadError(`Download of ${quoted(p.dataname)} failed: ${m}`, o));
   // A worker's own failure (WORKER_FAILED) keeps its code: the payload was not at fault.
   const notBase64 = (p: CheckedPayload, err: unknown) =>
-    withContext(err, { correlationId, dataname: p.dataname }, (m, o) => new DecodeError(`Payload "${p.dataname}" data is not valid base64: ${m}`, o));
+    withContext(err, { correlationId, dataname: p.dataname }, (m, o) => new DecodeError(`Payload ${quoted(p.dataname)} data is not valid base64: ${m}`, o));
 
   /**
    * A small direct payload, received without yielding; `undefined` when it
@@ -529,7 +530,7 @@ function httpOnly(url: string, ctx: { correlationId: string; dataname: string })
   const protocol = new URL(url).protocol;
   if (protocol === "http:" || protocol === "https:") return fetchWithBackoff;
   throw new DownloadError(
-    `No download handler for ${protocol}// links (payload "${ctx.dataname}"); pass the store as the fileserver option`,
+    `No download handler for ${protocol}// links (payload ${quoted(ctx.dataname)}); pass the store as the fileserver option`,
     ctx,
   );
 }

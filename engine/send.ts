@@ -49,6 +49,7 @@ import type {
   UploadHandler,
   UploadResult,
 } from "./types.ts";
+import { quoted } from "./printable.ts";
 
 /**
  * Options of {@link smartsend}: the spec's, then natsbridge's extras.
@@ -283,7 +284,7 @@ export async function smartsend(
     progressReporter(options.on_progress, dataname, "upload", logger, correlationId);
 
   const linked = (p: Prepared, url: string, size: number, checksum: string | undefined): MsgPayloadV1 => {
-    logEvent(logger, "debug", correlationId, `Uploaded "${p.dataname}" (${size} bytes) to ${url}`);
+    logEvent(logger, "debug", correlationId, `Uploaded ${quoted(p.dataname)} (${size} bytes) to ${url}`);
     return payloadOf(p, "link", "none", size, url, checksum);
   };
 
@@ -323,7 +324,7 @@ export async function smartsend(
       signal: uploadSignal,
       isFinal: (err) => !isTransientUploadError(err),
       onRetry: (err, attempt, delay) =>
-        logEvent(logger, "warn", correlationId, `Upload of "${p.dataname}" failed (${(err as Error).message}), reading it again from the start in ${delay} ms (attempt ${attempt + 1})`),
+        logEvent(logger, "warn", correlationId, `Upload of ${quoted(p.dataname)} failed (${(err as Error).message}), reading it again from the start in ${delay} ms (attempt ${attempt + 1})`),
       exhausted: (err) => err as Error,
     });
   };
@@ -560,7 +561,7 @@ function prepareItem(item: unknown, index: number, correlationId: string): Prepa
   const type = typeof typeName === "string" ? resolvePayloadType(typeName) : undefined;
   if (!type || typeName === "table") {
     throw new InputError(
-      `data[${index}] ("${dataname}") has unknown payload_type ${JSON.stringify(typeName)}; expected one of text, dictionary, arrowtable, jsontable, image, audio, video, binary`,
+      `data[${index}] (${quoted(dataname)}) has unknown payload_type ${JSON.stringify(typeName)}; expected one of text, dictionary, arrowtable, jsontable, image, audio, video, binary`,
       { correlationId, dataname },
     );
   }
@@ -577,7 +578,7 @@ function prepareItem(item: unknown, index: number, correlationId: string): Prepa
 
 function checkUploadResult(res: UploadResult | undefined, dataname: string): string {
   if (!res || typeof res.url !== "string" || !URL.canParse(res.url)) {
-    throw new UploadError(`Upload handler returned no valid url for "${dataname}"`);
+    throw new UploadError(`Upload handler returned no valid url for ${quoted(dataname)}`);
   }
   return res.url;
 }
@@ -623,7 +624,7 @@ async function fitWithinMaxPayload(
       logger,
       "info",
       envelope.correlation_id,
-      `Payload "${moved.dataname}" moved to link transport: envelope exceeded the server's max_payload of ${limit} bytes`,
+      `Payload ${quoted(moved.dataname)} moved to link transport: envelope exceeded the server's max_payload of ${limit} bytes`,
     );
     json = stringifyEnvelope(envelope, base64Trusted);
   }

@@ -8,6 +8,7 @@
 import { ChecksumError, DownloadError, InputError, SizeMismatchError } from "./errors.ts";
 import { openFileStream } from "./platform/file_source.ts";
 import { createSha256 } from "./platform/sha256.ts";
+import { quoted } from "./printable.ts";
 
 /** A byte source of possibly unknown size. */
 export interface ByteSource {
@@ -46,7 +47,7 @@ export async function openSource(data: unknown, dataname: string): Promise<ByteS
   try {
     return await openFileStream(data as string | URL);
   } catch (err) {
-    throw new InputError(`Cannot read file for payload "${dataname}": ${(err as Error).message}`, {
+    throw new InputError(`Cannot read file for payload ${quoted(dataname)}: ${(err as Error).message}`, {
       dataname,
       cause: err,
     });
@@ -152,7 +153,7 @@ export function verifiedStream(
         size += chunk.byteLength;
         if (size > expect.size) {
           throw new DownloadError(
-            `Payload "${expect.dataname}" download exceeds its announced size of ${expect.size} bytes`,
+            `Payload ${quoted(expect.dataname)} download exceeds its announced size of ${expect.size} bytes`,
             ctx,
             "PAYLOAD_TOO_LARGE",
           );
@@ -166,7 +167,7 @@ export function verifiedStream(
         if (size === 0) expect.onProgress?.(0, expect.size);
         if (size !== expect.size) {
           throw new SizeMismatchError(
-            `Payload "${expect.dataname}" announced ${expect.size} bytes but the download ended at ${size}`,
+            `Payload ${quoted(expect.dataname)} announced ${expect.size} bytes but the download ended at ${size}`,
             ctx,
           );
         }
@@ -174,7 +175,7 @@ export function verifiedStream(
         const actual = expect.reportedChecksum ? expect.reportedChecksum() : hasher!.digestHex();
         if (actual !== expect.checksum.toLowerCase()) {
           throw new ChecksumError(
-            `Checksum mismatch for payload "${expect.dataname}" (correlation ${expect.correlationId}): expected ${expect.checksum}, got ${actual ?? "no digest from the store"}`,
+            `Checksum mismatch for payload ${quoted(expect.dataname)} (correlation ${expect.correlationId}): expected ${expect.checksum}, got ${actual ?? "no digest from the store"}`,
             ctx,
           );
         }

@@ -5,6 +5,8 @@
  * servers are exercised in the integration tests.
  */
 import { test } from "node:test";
+import { createServer } from "node:http";
+import type { AddressInfo } from "node:net";
 import assert from "node:assert/strict";
 import { tableFromArrays } from "apache-arrow";
 import {
@@ -155,6 +157,46 @@ test("smartreceive() rejects bad base64, size and checksum mismatches with the c
     const e = await rejectsWithCode(() => smartreceive(JSON.stringify(env), { logger: quiet }), code);
     assert.equal(e.correlationId, env.correlation_id);
     assert.equal(e.dataname, "msg");
+  }
+});
+
+test("a peer's 100,000-character dataname is clipped in error messages, and kept whole in the error's dataname", async () => {
+  // Each error (and the log line or CLI line quoting it) carried the whole name.
+  const long = "n".repeat(100_000);
+  const server = createServer((_req, res) => res.writeHead(404).end());
+  await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
+  const origin = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  try {
+    const cases: [(p: Record<string, unknown>) => void, string, Record<string, unknown>?][] = [
+      [(p) => (p.size = 3), "SIZE_MISMATCH"],
+      [(p) => (p.data = "aGo="), "CHECKSUM_MISMATCH"],
+      [(p) => (p.data = "a$k="), "DECODE_FAILED"],
+      [(p) => ((p.transport = "link"), (p.encoding = "none"), (p.data = "http://elsewhere.test/x")), "ORIGIN_REFUSED"],
+      [(p) => ((p.transport = "link"), (p.encoding = "none"), (p.data = `${origin}/file/x`)), "PAYLOAD_GONE", { fileserver_url: origin }],
+      [(p) => ((p.transport = "link"), (p.encoding = "none"), (p.data = `${origin}/file/x`), (p.size = 10)), "PAYLOAD_TOO_LARGE", { fileserver_url: origin, max_download_bytes: 5 }],
+    ];
+    for (const [mutate, code, options] of cases) {
+      const env = sampleEnvelope();
+      env.payloads[0].dataname = long;
+      mutate(env.payloads[0]);
+      const e = await rejectsWithCode(() => smartreceive(JSON.stringify(env), { logger: quiet, ...options }), code);
+      assert.ok(e.message.length < 500, `${code}: a message of ${e.message.length} characters`);
+      assert.match(e.message, /"n{40,}…"/, code);
+      assert.equal(e.dataname, long, code);
+    }
+    // Asked for as a stream.
+    const store = memoryStore();
+    const [, json] = await smartsend("s", [[long, bytesOf(100), "binary"]], { is_publish: false, size_threshold: 1, fileserver: store.fileserver });
+    const tampered = JSON.parse(json);
+    tampered.payloads[0].metadata.checksum = "0".repeat(64);
+    const e = await rejectsWithCode(async () => {
+      const got = await smartreceive(tampered, { fileserver: store.fileserver, stream: true, logger: quiet });
+      await new Response(got.payloads[0][1] as ReadableStream).arrayBuffer();
+    }, "CHECKSUM_MISMATCH");
+    assert.ok(e.message.length < 500, `stream: a message of ${e.message.length} characters`);
+    assert.equal(e.dataname, long);
+  } finally {
+    await new Promise((r) => server.close(r));
   }
 });
 

@@ -22,6 +22,7 @@ import { silentLogger } from "../logger.ts";
 import { decodeBase64 } from "../platform/base64.ts";
 import { ENVELOPE_KEYS } from "../types.ts";
 import { CodecPool } from "../../workers/pool.ts";
+import { quoted } from "../printable.ts";
 
 /** One breach of the contract. */
 export interface Problem {
@@ -136,7 +137,7 @@ export async function inspectEnvelope(
     });
     if (!checksum) {
       result.notes.push(
-        `${at} ("${p.dataname}") has no checksum: receivers cannot verify its bytes`,
+        `${at} (${quoted(String(p.dataname))}) has no checksum: receivers cannot verify its bytes`,
       );
     }
     if (p.transport === "link") {

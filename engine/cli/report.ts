@@ -8,7 +8,7 @@
  */
 import type { MsgEnvelopeV1, PayloadType } from "../types.ts";
 import { formatBytes, type Output } from "./io.ts";
-import { printable } from "../printable.ts";
+import { clip, printable } from "../printable.ts";
 
 /** What is shown of one payload. */
 export interface PayloadReport {
@@ -98,8 +98,4 @@ export async function printEnvelope(
     }
     await out.line(parts.join("  "));
   }
-}
-
-function clip(s: string, max: number): string {
-  return s.length > max ? `${s.slice(0, max)}…` : s;
 }

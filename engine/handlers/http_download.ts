@@ -11,6 +11,7 @@ import { logEvent } from "../logger.ts";
 import { idleGuard } from "./idle_guard.ts";
 import { redact } from "../connection.ts";
 import type { DownloadContext, FileServer } from "../types.ts";
+import { quoted } from "../printable.ts";
 
 /**
  * Bytes a resumed download must get before it breaks off again for the resume
@@ -163,7 +164,7 @@ function resumableBody(
         } catch (err) {
           if (signal?.aborted) {
             reader.cancel().catch(() => {}); // stops the download itself
-            throw abortReason(signal, `Download of "${dataname}"`, correlation_id);
+            throw abortReason(signal, `Download of ${quoted(dataname)}`, correlation_id);
           }
           if (err instanceof NatsBridgeError) throw err;
           reader.cancel().catch(() => {});
@@ -175,7 +176,7 @@ function resumableBody(
           lastBreak = delivered;
           if (stalls >= retries.attempts) {
             throw new DownloadError(
-              `Download of "${dataname}" failed: the last ${stalls} resumes brought ${gained === 0 ? "nothing" : "too little"} new, ` +
+              `Download of ${quoted(dataname)} failed: the last ${stalls} resumes brought ${gained === 0 ? "nothing" : "too little"} new, ` +
                 `the server breaking off each time (at byte ${delivered} now; ${(err as Error).message})`,
               { correlationId: correlation_id, dataname, attempts: stalls, cause: err },
             );
@@ -183,7 +184,7 @@ function resumableBody(
           // stalls < attempts here, and there are attempts - 1 delays.
           if (stalls > 0) await sleep(delays[stalls - 1], signal);
           if (logger) {
-            logEvent(logger, "warn", correlation_id, `Download of "${dataname}" broke off at ${delivered} bytes (${(err as Error).message}); resuming from there`);
+            logEvent(logger, "warn", correlation_id, `Download of ${quoted(dataname)} broke off at ${delivered} bytes (${(err as Error).message}); resuming from there`);
           }
           const res = await open(delivered);
           // 206: the rest, as asked. 200: the server ignored the range and starts over.
@@ -191,7 +192,7 @@ function resumableBody(
           if (res.status === 206 && start !== delivered) {
             await res.body?.cancel();
             throw new DownloadError(
-              `Download of "${dataname}" asked to go on from byte ${delivered}, the server answered from ${start}`,
+              `Download of ${quoted(dataname)} asked to go on from byte ${delivered}, the server answered from ${start}`,
               { correlationId: correlation_id, dataname },
             );
           }
@@ -249,11 +250,11 @@ function withBackoff<T>(
   const errContext = { correlationId: correlation_id, dataname };
   const attempts = Math.max(1, max_retries);
   return retry(async (attempt) => {
-    if (signal?.aborted) throw abortReason(signal, `Download of "${dataname}"`, correlation_id);
+    if (signal?.aborted) throw abortReason(signal, `Download of ${quoted(dataname)}`, correlation_id);
     try {
       return await attemptOnce(url, context, errContext, consume, idleDuringConsume, from);
     } catch (err) {
-      if (signal?.aborted) throw abortReason(signal, `Download of "${dataname}"`, correlation_id);
+      if (signal?.aborted) throw abortReason(signal, `Download of ${quoted(dataname)}`, correlation_id);
       if (err instanceof DownloadError) {
         throw new DownloadError(err.message, { ...errContext, attempts: attempt, status: err.status }, err.code as ConstructorParameters<typeof DownloadError>[2]);
       }
@@ -267,10 +268,10 @@ function withBackoff<T>(
     isFinal: (err) => !(err instanceof RetryableError),
     onRetry: (err, attempt, delay) =>
       logger &&
-      logEvent(logger, "warn", correlation_id, `Download of "${dataname}" failed (${(err as Error).message}), attempt ${attempt}/${attempts}, retrying in ${delay} ms`),
+      logEvent(logger, "warn", correlation_id, `Download of ${quoted(dataname)} failed (${(err as Error).message}), attempt ${attempt}/${attempts}, retrying in ${delay} ms`),
     exhausted: (err) => {
       const last = err as RetryableError;
-      return new DownloadError(`Download of "${dataname}" failed after ${attempts} attempts: ${last.message}`, {
+      return new DownloadError(`Download of ${quoted(dataname)} failed after ${attempts} attempts: ${last.message}`, {
         ...errContext,
         attempts,
         status: last.status,
@@ -306,7 +307,7 @@ async function attemptOnce<T>(
       const location = res.headers.get("location");
       const to = location ? URL.parse(location, url)?.href : undefined;
       throw new DownloadError(
-        `Download of "${errContext.dataname}" refused: the file server answered with a redirect (HTTP ${res.status}` +
+        `Download of ${quoted(errContext.dataname)} refused: the file server answered with a redirect (HTTP ${res.status}` +
           `${to ? ` to ${redact(to).slice(0, 200)}` : ""}); links are fetched only from allowed origins, with no redirects`,
         { ...errContext, status: res.status },
       );
@@ -314,7 +315,7 @@ async function attemptOnce<T>(
     if (res.status === 404 || res.status === 410) {
       await res.body?.cancel();
       throw new DownloadError(
-        `Payload "${errContext.dataname}" is gone from the file server (HTTP ${res.status}): expired, deleted, or a one-shot file already downloaded`,
+        `Payload ${quoted(errContext.dataname)} is gone from the file server (HTTP ${res.status}): expired, deleted, or a one-shot file already downloaded`,
         { ...errContext, status: res.status },
         "PAYLOAD_GONE",
       );
@@ -322,7 +323,7 @@ async function attemptOnce<T>(
     if (!res.ok) {
       await res.body?.cancel();
       if (res.status >= 500 || res.status === 408 || res.status === 429) throw new RetryableError(res.status, undefined);
-      throw new DownloadError(`Download of "${errContext.dataname}" refused: HTTP ${res.status}`, {
+      throw new DownloadError(`Download of ${quoted(errContext.dataname)} refused: HTTP ${res.status}`, {
         ...errContext,
         status: res.status,
       });
@@ -385,7 +386,7 @@ async function readBody(
 
 function tooLarge(errContext: ErrContext, expected: number, got: number): DownloadError {
   return new DownloadError(
-    `Payload "${errContext.dataname}" download exceeds its announced size of ${expected} bytes (got at least ${got})`,
+    `Payload ${quoted(errContext.dataname)} download exceeds its announced size of ${expected} bytes (got at least ${got})`,
     errContext,
     "PAYLOAD_TOO_LARGE",
   );

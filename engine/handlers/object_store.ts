@@ -24,6 +24,7 @@ import { jetStreamOf, readObjectChunks } from "./object_store_reader.ts";
 import { type WrittenObject, writeObject } from "./object_store_writer.ts";
 import { yieldToEventLoop } from "../../workers/inline_codec.ts";
 import type { DownloadContext, FileServer, StreamUploadResult, UploadContext, UploadResult } from "../types.ts";
+import { quoted } from "../printable.ts";
 
 
 /**
@@ -165,11 +166,11 @@ export async function objectStoreFileServer(
       signal: context?.signal,
       idleTimeout,
       onResume: context?.logger &&
-        ((m) => logEvent(context.logger!, "warn", context.correlationId, `Object Store put of "${dataname}": ${m}`)),
+        ((m) => logEvent(context.logger!, "warn", context.correlationId, `Object Store put of ${quoted(dataname)}: ${m}`)),
     });
   // An abort stays ABORTED and bad input INVALID_INPUT; anything else is the store's failure.
   const putFailed = (dataname: string, context: UploadContext | undefined, err: unknown) =>
-    err instanceof NatsBridgeError ? err : new UploadError(`Object Store put of "${dataname}" failed: ${(err as Error).message}`, {
+    err instanceof NatsBridgeError ? err : new UploadError(`Object Store put of ${quoted(dataname)} failed: ${(err as Error).message}`, {
       correlationId: context?.correlationId,
       dataname,
       cause: err,
@@ -240,7 +241,7 @@ export async function objectStoreFileServer(
     } catch (err) {
       // The bucket's stream was deleted: so was everything in it.
       if (/stream not found/i.test((err as Error).message)) {
-        throw new DownloadError(`Payload "${dataname}" is gone: Object Store bucket "${bucket}" no longer exists`, {
+        throw new DownloadError(`Payload ${quoted(dataname)} is gone: Object Store bucket "${bucket}" no longer exists`, {
           ...errContext,
           cause: err,
         }, "PAYLOAD_GONE");
@@ -249,7 +250,7 @@ export async function objectStoreFileServer(
     }
     if (!info || info.deleted) {
       throw new DownloadError(
-        `Payload "${dataname}" is gone from Object Store bucket "${bucket}": expired or deleted`,
+        `Payload ${quoted(dataname)} is gone from Object Store bucket "${bucket}": expired or deleted`,
         errContext,
         "PAYLOAD_GONE",
       );
@@ -269,7 +270,7 @@ export async function objectStoreFileServer(
   ): Promise<T> {
     const { dataname, signal, logger } = context;
     return retry(() => {
-      if (signal?.aborted) throw abortReason(signal, `${what} of "${dataname}"`, correlation_id);
+      if (signal?.aborted) throw abortReason(signal, `${what} of ${quoted(dataname)}`, correlation_id);
       return fn();
     }, {
       attempts: max_retries,
@@ -279,10 +280,10 @@ export async function objectStoreFileServer(
       isFinal: (err) => err instanceof NatsBridgeError,
       onRetry: (err, _attempt, delay) =>
         logger &&
-        logEvent(logger, "warn", correlation_id, `Object Store ${what.toLowerCase()} of "${dataname}" failed (${(err as Error).message}), retrying in ${delay} ms`),
+        logEvent(logger, "warn", correlation_id, `Object Store ${what.toLowerCase()} of ${quoted(dataname)} failed (${(err as Error).message}), retrying in ${delay} ms`),
       exhausted: (err, attempts) =>
         new DownloadError(
-          `Object Store ${what.toLowerCase()} of "${dataname}" failed after ${attempts} attempts: ${(err as Error).message}`,
+          `Object Store ${what.toLowerCase()} of ${quoted(dataname)} failed after ${attempts} attempts: ${(err as Error).message}`,
           { correlationId: correlation_id, dataname, attempts, cause: err },
         ),
     });
@@ -304,7 +305,7 @@ export async function objectStoreFileServer(
       const target = link.bucket === bucket && link.name ? await store.info(link.name) : null;
       if (!target || target.deleted || target.options?.link) {
         throw new DownloadError(
-          `Payload "${context.dataname}" is an Object Store link to "${link.bucket}/${link.name ?? ""}", which this store cannot read`,
+          `Payload ${quoted(context.dataname)} is an Object Store link to "${link.bucket}/${link.name ?? ""}", which this store cannot read`,
           errContext,
           "PAYLOAD_GONE",
         );
@@ -313,7 +314,7 @@ export async function objectStoreFileServer(
     }
     if (context.expectedSize !== undefined && info.size > context.expectedSize) {
       throw new DownloadError(
-        `Payload "${context.dataname}" is ${info.size} bytes in the store, more than the announced ${context.expectedSize}`,
+        `Payload ${quoted(context.dataname)} is ${info.size} bytes in the store, more than the announced ${context.expectedSize}`,
         errContext,
         "PAYLOAD_TOO_LARGE",
       );
@@ -325,7 +326,7 @@ export async function objectStoreFileServer(
       onVerified: context.onVerified,
       signal: context.signal,
       onReopen: logger &&
-        ((m) => logEvent(logger, "warn", correlation_id, `Object Store read of "${context.dataname}": ${m}`)),
+        ((m) => logEvent(logger, "warn", correlation_id, `Object Store read of ${quoted(context.dataname)}: ${m}`)),
     });
     return { info, data };
   }
@@ -348,7 +349,7 @@ export async function objectStoreFileServer(
       let done = 0;
       for await (const chunk of data as unknown as AsyncIterable<Uint8Array>) {
         if (done + chunk.byteLength > bytes.byteLength) {
-          throw new DownloadError(`Payload "${context.dataname}" is longer in the store than its info says`, {
+          throw new DownloadError(`Payload ${quoted(context.dataname)} is longer in the store than its info says`, {
             correlationId: correlation_id,
             dataname: context.dataname,
           }, "PAYLOAD_TOO_LARGE");

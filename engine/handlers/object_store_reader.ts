@@ -30,6 +30,7 @@ import { followAbort } from "../linked_abort.ts";
 import { ChecksumError, DownloadError, NatsBridgeError, SizeMismatchError } from "../errors.ts";
 import { createSha256 } from "../platform/sha256.ts";
 import { yieldToEventLoop } from "../../workers/inline_codec.ts";
+import { quoted } from "../printable.ts";
 
 /**
  * Bytes of chunks an Object Store read asks the server for ahead of its
@@ -325,7 +326,7 @@ export async function readObjectChunks(
       }
       if (gone) {
         throw new DownloadError(
-          `Object Store object of "${errContext.dataname}" was deleted or expired while it was read (at ${received} of ${info.size} bytes)`,
+          `Object Store object of ${quoted(errContext.dataname)} was deleted or expired while it was read (at ${received} of ${info.size} bytes)`,
           errContext,
           "PAYLOAD_GONE",
         );
@@ -349,13 +350,13 @@ export async function readObjectChunks(
       STALL_MS,
       () =>
         new DownloadError(
-          `Object Store read of "${errContext.dataname}" received nothing for ${
+          `Object Store read of ${quoted(errContext.dataname)} received nothing for ${
             STALL_MS / 1000
           } s at ${received} of ${info.size} bytes`,
           errContext,
         ),
       signal,
-      `Object Store read of "${errContext.dataname}"`,
+      `Object Store read of ${quoted(errContext.dataname)}`,
       errContext.correlationId,
     );
 
@@ -363,7 +364,7 @@ export async function readObjectChunks(
     const hex = hasher.digestHex();
     if (options.digestHex !== undefined && hex !== options.digestHex) {
       throw new ChecksumError(
-        `Object Store object of "${errContext.dataname}" does not match its own digest: expected ${options.digestHex}, got ${hex}`,
+        `Object Store object of ${quoted(errContext.dataname)} does not match its own digest: expected ${options.digestHex}, got ${hex}`,
         errContext,
       );
     }
@@ -400,20 +401,20 @@ export async function readObjectChunks(
           // Cut off, not short: a transient failure (consume naks it), not a bad message.
           // (A drain ends the consumer's messages before the connection is closed.)
           throw new DownloadError(
-            `Object Store read of "${errContext.dataname}" stopped at ${received} of ${info.size} bytes: the NATS connection closed`,
+            `Object Store read of ${quoted(errContext.dataname)} stopped at ${received} of ${info.size} bytes: the NATS connection closed`,
             errContext,
           );
         }
         if (!data) {
           throw new SizeMismatchError(
-            `Object Store object of "${errContext.dataname}" ended at ${received} of ${info.size} bytes`,
+            `Object Store object of ${quoted(errContext.dataname)} ended at ${received} of ${info.size} bytes`,
             errContext,
           );
         }
         received += data.byteLength;
         if (received > info.size) {
           throw new DownloadError(
-            `Object Store object of "${errContext.dataname}" is longer than its info's ${info.size} bytes`,
+            `Object Store object of ${quoted(errContext.dataname)} is longer than its info's ${info.size} bytes`,
             errContext,
             "PAYLOAD_TOO_LARGE",
           );
@@ -429,7 +430,7 @@ export async function readObjectChunks(
       } catch (err) {
         stop();
         throw err instanceof NatsBridgeError ? err : new DownloadError(
-          `Object Store read of "${errContext.dataname}" failed at ${received} of ${info.size} bytes: ${
+          `Object Store read of ${quoted(errContext.dataname)} failed at ${received} of ${info.size} bytes: ${
             (err as Error).message
           }`,
           { ...errContext, cause: err },

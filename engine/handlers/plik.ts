@@ -23,6 +23,7 @@ import { uuid4 } from "../ids.ts";
 import { redact } from "../connection.ts";
 import { meteredStream } from "../streams.ts";
 import { CAN_STREAM_REQUEST_BODY, postStreamedBody } from "../platform/request_streams.ts";
+import { quoted } from "../printable.ts";
 
 /**
  * Options of the Plik handlers.
@@ -106,7 +107,7 @@ export function plikUploadHandler(options: PlikOptions = {}): UploadHandler {
       // Said as file and Blob uploads say it: a retried upload is no longer silent.
       onRetry: (err, attempt, delay) =>
         context?.logger && logEvent(context.logger, "warn", context.correlationId ?? "",
-          `Upload of "${dataname}" failed (${(err as Error).message}), trying again from the start in ${delay} ms (attempt ${attempt + 1})`),
+          `Upload of ${quoted(dataname)} failed (${(err as Error).message}), trying again from the start in ${delay} ms (attempt ${attempt + 1})`),
       exhausted: (err) => err as Error,
     });
   };
@@ -309,7 +310,7 @@ async function uploadCollected(
   let sent = 0;
   try {
     for (;;) {
-      const { value, done } = await untilAborted(reader.read(), idle.signal, `Upload of "${dataname}"`, context.correlationId);
+      const { value, done } = await untilAborted(reader.read(), idle.signal, `Upload of ${quoted(dataname)}`, context.correlationId);
       if (done) break;
       idle.touch();
       if (!context.blob) parts.push(value as Uint8Array<ArrayBuffer>);
@@ -319,7 +320,7 @@ async function uploadCollected(
     idle.stop();
     reader.cancel(err).catch(() => {});
     if (idle.fired) {
-      throw new UploadError(`Upload of "${dataname}" failed: its source sent nothing: ${(idle.signal.reason as Error).message}`, {
+      throw new UploadError(`Upload of ${quoted(dataname)} failed: its source sent nothing: ${(idle.signal.reason as Error).message}`, {
         correlationId: context.correlationId,
         dataname,
       });
@@ -336,7 +337,7 @@ async function uploadCollected(
 /** The error for a source that failed after `sent` bytes: its own when it is one of ours. */
 function sourceFailed(err: unknown, dataname: string, sent: number, context: { correlationId: string }): NatsBridgeError {
   if (err instanceof NatsBridgeError) return err;
-  return new InputError(`the source of "${dataname}" failed after ${sent} bytes: ${(err as Error)?.message ?? String(err)}`, {
+  return new InputError(`the source of ${quoted(dataname)} failed after ${sent} bytes: ${(err as Error)?.message ?? String(err)}`, {
     correlationId: context.correlationId,
     dataname,
     cause: err,
@@ -402,7 +403,7 @@ async function postJson(
   } catch (err) {
     // The caller's abort is its own; the guard's is no answer (status 0: tried again).
     if (idle.signal.aborted && !idle.fired) {
-      throw abortReason(idle.signal, `Upload of "${errContext.dataname}"`, errContext.correlationId);
+      throw abortReason(idle.signal, `Upload of ${quoted(errContext.dataname)}`, errContext.correlationId);
     }
     const why = idle.fired ? (idle.signal.reason as Error).message : (err as Error).message;
     // Credentials in the URL stay out of messages and logs (Node's fetch quotes the URL too).
