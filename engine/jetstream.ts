@@ -650,6 +650,13 @@ export async function* consumeEnvelopes(
   }
   const messages = pull();
   const deadLetterSubject = deadLetterSubjectOf(options);
+  // Stored by a stream, a dead letter is published with JetStream's ack: a
+  // record the stream refuses (too large, no quorum) was taken for stored,
+  // and the message termed. Stored by none, it reaches only who listens then.
+  const deadLetterStored = await storedBy(nc, deadLetterSubject);
+  if (deadLetterStored === false) {
+    logEvent(logger, "info", "", `Dead letters go to "${deadLetterSubject}", which no stream stores: only its subscribers at that moment will see them (keep them with ensureStream(nc, { name: "DEAD", subjects: [${JSON.stringify(deadLetterSubject)}] }))`);
+  }
   // Messages handed over and acked: by the SHA-256 of their bytes, and by msg_id alone (to warn of reuse).
   const handled = new RecentIds(dedupeWindow);
   const handledIds = new RecentIds(dedupeWindow);
@@ -674,10 +681,15 @@ export async function* consumeEnvelopes(
       bytes = encoder.encode(JSON.stringify({ ...record, data: "", data_bytes: m.data.byteLength }));
     }
     try {
-      // Published to core NATS and flushed before the term, so the record exists
-      // before the original can disappear.
-      nc.publish(deadLetterSubject, bytes);
-      await nc.flush();
+      // Stored (or at least flushed to the server) before the term, so the
+      // record exists before the original can disappear; stored once however
+      // often this message is dead-lettered within the duplicate window.
+      if (deadLetterStored) {
+        await jetstream(nc).publish(deadLetterSubject, bytes, { msgID: `natsbridge.dead:${m.info.stream}:${m.seq}`, timeout: 5000 });
+      } else {
+        nc.publish(deadLetterSubject, bytes);
+        await nc.flush();
+      }
     } catch (e) {
       // No record, no term: naked, so a later delivery can dead-letter it
       // (unless this was the server's last; the record is sized to fit, so
@@ -856,11 +868,16 @@ export type { PubAck };
 
 /** True only when JetStream answers and says no stream captures `subject`. */
 async function noStreamFor(nc: NatsConnection, subject: string): Promise<boolean> {
+  return (await storedBy(nc, subject)) === false;
+}
+
+/** Whether a stream stores `subject`; `undefined` when the server would not say (permissions, no JetStream, away). */
+async function storedBy(nc: NatsConnection, subject: string): Promise<boolean | undefined> {
   try {
     await (await jetstreamManager(nc, { timeout: 2000 })).streams.find(subject);
-    return false;
+    return true;
   } catch (err) {
-    return /no stream matches subject/i.test((err as Error).message);
+    return /no stream matches subject/i.test((err as Error).message) ? false : undefined;
   }
 }
 

@@ -330,6 +330,62 @@ test("an on_error that throws or rejects is logged; the bad message is still dea
   dl.unsubscribe();
 });
 
+/** A Bridge of its own whose log lines land in `logged`. */
+async function loggingBridge(): Promise<{ bridge: Bridge; logged: string[] }> {
+  const logged: string[] = [];
+  return { bridge: await Bridge.connect({ broker_url: nats.url, logger: { log: (_l, m) => logged.push(m) } }), logged };
+}
+
+test("a dead letter a stream stores is published with its ack: one the stream refuses is naked, not termed and lost", async () => {
+  // Published to core NATS, the record was dropped by the stream without a
+  // word (here: larger than the stream's max_msg_size), and the message termed.
+  const jsm = await jetstreamManager(bridge.connection);
+  await jsm.streams.add({ name: "DEAD_SMALL", subjects: ["dl.small"], max_msg_size: 64 });
+  const tampered = sampleEnvelope();
+  tampered.payloads[0].data = "aGo="; // the checksum no longer matches: permanent
+  await (await import("@nats-io/jetstream")).jetstream(bridge.connection).publish("jobs.dl_small", JSON.stringify(tampered));
+  const { bridge: logging, logged } = await loggingBridge();
+  const options = { stream: "JOBS", durable: "dl_small", filter_subject: "jobs.dl_small", dead_letter_subject: "dl.small", nak_base_delay: 50, nak_max_delay: 50 };
+  try {
+    const deliveries: number[] = [];
+    const ac = new AbortController();
+    const timer = setTimeout(() => ac.abort(), 3000);
+    for await (const _ of logging.consume({
+      ...options,
+      signal: ac.signal,
+      on_delivery: (d) => {
+        deliveries.push(d.deliveries);
+        if (d.deliveries === 2) ac.abort();
+      },
+    }));
+    clearTimeout(timer);
+    assert.deepEqual(deliveries.slice(0, 2), [1, 2], logged.join("\n"));
+    assert.ok(logged.some((m) => /Could not dead-letter jobs\.dl_small#\d+ to dl\.small .*maximum/i.test(m)), logged.join("\n"));
+    assert.equal((await jsm.streams.info("DEAD_SMALL")).state.messages, 0);
+    // Where the stream takes it, the record is stored once, even if the message is dead-lettered again.
+    await jsm.streams.update("DEAD_SMALL", { subjects: ["dl.small"], max_msg_size: -1 });
+    await collect(options, 0, 1000);
+    const stored = await jsm.streams.getMessage("DEAD_SMALL", { last_by_subj: "dl.small" });
+    assert.equal(stored?.json<DeadLetter>().code, "CHECKSUM_MISMATCH");
+    assert.equal((await jsm.streams.info("DEAD_SMALL")).state.messages, 1);
+  } finally {
+    await logging.close();
+    await jsm.streams.delete("DEAD_SMALL");
+  }
+});
+
+test("consume says once when no stream stores its dead letters (only subscribers at that moment see them)", async () => {
+  const { bridge: logging, logged } = await loggingBridge();
+  try {
+    const ac = new AbortController();
+    setTimeout(() => ac.abort(), 300);
+    for await (const _ of logging.consume({ stream: "JOBS", durable: "dl_unstored", filter_subject: "jobs.dl_unstored", signal: ac.signal }));
+    assert.equal(logged.filter((m) => /Dead letters go to "natsbridge\.dead\.JOBS", which no stream stores/.test(m)).length, 1, logged.join("\n"));
+  } finally {
+    await logging.close();
+  }
+});
+
 test("a bad message too large to carry in its dead letter is dead-lettered without its body, and the loop goes on", async () => {
   // The record (the whole original and the reason) passed max_payload: the
   // publish threw, every consume loop ended on it, nothing behind it was delivered.
@@ -394,9 +450,7 @@ test("on_ready is called once the durable is open, before the first message, and
   );
   assert.equal(ready, false);
   // Its bug is logged, as on_error's is; the consumer goes on.
-  const logged: string[] = [];
-  const logger = { log: (_l: string, m: string) => logged.push(m) };
-  const thrower = await Bridge.connect({ broker_url: nats.url, logger });
+  const { bridge: thrower, logged } = await loggingBridge();
   try {
     const ac2 = new AbortController();
     setTimeout(() => ac2.abort(), 300);
