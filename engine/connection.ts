@@ -49,6 +49,14 @@ export async function connectTo(
   // Not a server address at all: no connection attempt can help, and nats.js
   // would say "connection refused" or "Invalid URL" as if the server were down.
   const servers = serversOf(brokerUrl);
+  // A raw "/", "?" or "#" in a password ends the URL's host part early: the
+  // connection would go to a host made of the password's tail.
+  if (servers.some((s) => /[/?#]/.test(userInfoOf(s)))) {
+    throw new OptionsError(
+      `broker_url credentials must be percent-encoded ("/" as %2F, "@" as %40, "?" as %3F, "#" as %23), got "${redact(brokerUrl)}"`,
+      { field: "broker_url", correlationId },
+    );
+  }
   if (servers.length === 0 || !servers.every((s) => URL.canParse(s))) {
     throw new OptionsError(`broker_url must be NATS URL(s) like "${BROKER_URL_EXAMPLE}", got "${redact(brokerUrl)}"`, {
       field: "broker_url",
@@ -167,9 +175,17 @@ export function credentialsOf(brokerUrl: string): { user?: string; pass?: string
   return {};
 }
 
+/**
+ * What stands between `//` and a server URL's last `@`: its credentials. The
+ * last, as URL parsers take it, so a raw `@` in a password stays in them.
+ */
+function userInfoOf(server: string): string {
+  return /\/\/(.*)@/.exec(server)?.[1] ?? "";
+}
+
 /** The server URL without its credentials (they travel as options). */
 function redactless(server: string): string {
-  return server.replace(/\/\/[^/@,]*@/, "//");
+  return server.replace(/\/\/.*@/, "//");
 }
 
 /**
@@ -183,9 +199,11 @@ function redactless(server: string): string {
  * import { redact } from "./connection.ts";
  * console.log(redact("nats://alice:pw@127.0.0.1:4222")); // "nats://***@127.0.0.1:4222"
  * console.log(redact("alice:pw@127.0.0.1:4222")); // "***@127.0.0.1:4222"
+ * console.log(redact("nats://svc:p@ss@127.0.0.1:4222")); // "nats://***@127.0.0.1:4222"
  * ```
  */
 export function redact(url: string): string {
   // Each server, with a scheme ("nats://u:p@h") or without one ("u:p@h").
-  return url.split(",").map((s) => s.includes("://") ? s.replace(/\/\/[^/@]*@/, "//***@") : s.replace(/^(\s*)[^/@]*@/, "$1***@")).join(",");
+  // Up to the last "@": a raw "@" in a password is part of it, for the URL parser too.
+  return url.split(",").map((s) => s.includes("://") ? s.replace(/\/\/.*@/, "//***@") : s.replace(/^(\s*).*@/, "$1***@")).join(",");
 }

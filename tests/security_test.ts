@@ -139,6 +139,25 @@ test("a broker_url without a scheme (alice:pw@host:port) connects with its crede
   assert.ok(!e.message.includes("wrong-pw"), e.message);
 });
 
+test("a password with a raw @ or / never shows: not in the envelope, not in errors", async () => {
+  // The redaction stopped at the first "@" while the URL parser (and so the
+  // connection) took the last: the rest of the password went into every envelope.
+  const nats = await startNats({ config: `authorization { users: [ { user: "svc", password: "p@ss/w0rd+Secret" } ] }` });
+  servers.push(nats);
+  for (const url of [`nats://svc:p@ss%2Fw0rd+Secret@127.0.0.1:${nats.port}`, `svc:p@ss%2Fw0rd+Secret@127.0.0.1:${nats.port}`]) {
+    const r = await roundTrip({ broker_url: url });
+    assert.equal(r.text, "over a secured connection");
+    assert.match(r.brokerInEnvelope, /^(nats:\/\/)?\*\*\*@127\.0\.0\.1:\d+$/);
+    assert.ok(!r.lines.some((l) => l.includes("Secret")), r.lines.join("\n"));
+  }
+  for (const url of [`nats://svc:p@ss/w0rd+Secret@127.0.0.1:${nats.port}`, `svc:p@ss/w0rd+Secret@127.0.0.1:${nats.port}`]) {
+    const e = await smartsend("secure", [["t", "x", "text"]], { broker_url: url, connect_options: { reconnect: false, timeout: 2000 } })
+      .then(() => assert.fail("connected with a broken URL"), (err) => err as Error & { code: string });
+    assert.match(e.code, /^(CONNECTION_FAILED|INVALID_OPTION)$/);
+    assert.ok(!/ss\/|w0rd|Secret/.test(e.message), e.message);
+  }
+});
+
 test("NKey authentication through connect_options.authenticator", async () => {
   const user = createUser();
   const seed = new TextDecoder().decode(user.getSeed());

@@ -20,8 +20,10 @@ DEFAULT_CONNECT_TIMEOUT = 5.0
 DEFAULT_CONNECT_BUDGET = 10.0
 
 
-_CREDENTIALS = re.compile(r"//[^/@,]*@")
-_NO_SCHEME_CREDENTIALS = re.compile(r"^(\s*)[^/@]*@")
+# Up to the last "@" of the server (greedy, within one server): a raw "@" in a
+# password is part of it, for the URL parser too.
+_CREDENTIALS = re.compile(r"//[^\s,]*@")
+_NO_SCHEME_CREDENTIALS = re.compile(r"^(\s*)[^\s,]*@")
 
 
 def redact(url: str) -> str:
@@ -32,6 +34,8 @@ def redact(url: str) -> str:
     'nats://***@127.0.0.1:4222,nats://***@10.0.0.2:4222'
     >>> redact("alice:pw@127.0.0.1:4222")
     '***@127.0.0.1:4222'
+    >>> redact("nats://svc:p@ss%2Fw0rd@127.0.0.1:4222")
+    'nats://***@127.0.0.1:4222'
     """
     # Each server, with a scheme ("nats://u:p@h") or without one ("u:p@h").
     return ",".join(

@@ -259,6 +259,15 @@ async def test_broker_credentials_without_a_scheme_are_redacted():
     assert "pw-123" not in str(err)
 
 
+async def test_a_password_with_a_raw_at_sign_is_redacted_whole():
+    # The redaction stopped at the first "@", the URL parser at the last: the
+    # password's tail went out in every envelope.
+    env, text = await smartsend("s", [("m", "x", "text")], is_publish=False,
+                                broker_url="nats://svc:p@ss%2Fw0rd@127.0.0.1:4222,svc:p@ss@127.0.0.2:4222")
+    assert env["broker_url"] == "nats://***@127.0.0.1:4222,***@127.0.0.2:4222"
+    assert "w0rd" not in text and "ss@" not in text
+
+
 async def test_broker_credentials_are_redacted_in_connection_errors():
     port = free_port()
     err = await raises_code(
