@@ -9,7 +9,7 @@ import type { NatsConnection } from "./nats_types.ts";
 import { abortReason, settleWithin } from "./backoff.ts";
 import { checkFunction, checkKnownKeys, checkMillis, checkQueue, checkSubject, definedOnly, optionNames, resolveBrokerUrl } from "./config.ts";
 import { connectTo, DRAIN_TIMEOUT, drainWithin } from "./connection.ts";
-import { NatsBridgeError, OptionsError, TransportError } from "./errors.ts";
+import { NatsBridgeError, OptionsError, permissionDenied, TransportError } from "./errors.ts";
 import { type ConsumeOptions, consumeEnvelopes } from "./jetstream.ts";
 import { uuid4 } from "./ids.ts";
 import { followAbort, linkedAbort } from "./linked_abort.ts";
@@ -234,16 +234,31 @@ export class Bridge {
     };
     if (signal?.aborted) stop(); // "abort" has fired already: it will not again
     else if (signal) unfollow = followAbort(signal, stop);
+    const connection = this.connection;
+    const closedByUs = () => this.#closing !== undefined;
     async function* iterate(): AsyncGenerator<ReceivedEnvelope> {
       try {
-        for await (const msg of sub) {
-          if (stopped) return;
-          try {
-            yield await receiveChecked(msg, receiveOptions, checked);
-          } catch (err) {
-            if (signal?.aborted) return;
-            onError(err instanceof NatsBridgeError ? err : new TransportError("PUBLISH_FAILED", String(err)), msg.data);
+        try {
+          for await (const msg of sub) {
+            if (stopped) return;
+            try {
+              yield await receiveChecked(msg, receiveOptions, checked);
+            } catch (err) {
+              if (signal?.aborted) return;
+              onError(err instanceof NatsBridgeError ? err : new TransportError("PUBLISH_FAILED", String(err)), msg.data);
+            }
           }
+        } catch (err) {
+          // nats.js ends a subscription the server refused with its own error.
+          throw permissionDenied(err, `Subscription to "${subject}"`) ??
+            new TransportError("CONNECTION_FAILED", `Subscription to "${subject}" failed: ${(err as Error)?.message ?? String(err)}`, { cause: err });
+        }
+        // Ended by a connection that closed on an error (reconnects given up,
+        // credentials revoked), not by anyone's wish: a quiet end would read as one.
+        // (nats.js ends the subscriptions first, then closes: the close is awaited, briefly.)
+        const why = !stopped && !closedByUs() ? await settleWithin(connection.closed(), 1000, () => new Error("open")).catch(() => undefined) : undefined;
+        if (why) {
+          throw new TransportError("CONNECTION_FAILED", `Subscription to "${subject}" ended: the connection to NATS closed (${why.message})`, { cause: why });
         }
       } finally {
         stop();
@@ -306,7 +321,9 @@ export class Bridge {
       });
       let request: MsgEnvelopeV1;
       try {
-        [request] = await this.send(subject, items, { ...sendOptions, msg_id: msgId, reply_to: inbox, signal });
+        // Confirmed unless the caller says otherwise: one round trip, against a
+        // request the server's permissions dropped waiting out its whole timeout.
+        [request] = await this.send(subject, items, { confirm: true, ...definedOnly(sendOptions), msg_id: msgId, reply_to: inbox, signal });
       } catch (err) {
         // Our own timer stopped the send: to the caller, the request timed out.
         if (!timedOut || options.signal?.aborted) throw err;

@@ -36,6 +36,7 @@ export type ErrorCode =
   | "UPLOAD_FAILED"
   | "CONNECTION_FAILED"
   | "PUBLISH_FAILED"
+  | "PERMISSION_DENIED"
   | "TIMEOUT"
   | "ABORTED"
   | "WORKER_FAILED";
@@ -384,6 +385,8 @@ export class UploadError extends NatsBridgeError {
  */
 export function jetStreamError(what: string, err: unknown): NatsBridgeError {
   if (err instanceof NatsBridgeError) return err;
+  const denied = permissionDenied(err, what);
+  if (denied) return denied;
   const name = (err as Error)?.name ?? "";
   const message = (err as Error)?.message ?? String(err);
   if (name === "TimeoutError") {
@@ -395,6 +398,37 @@ export function jetStreamError(what: string, err: unknown): NatsBridgeError {
   }
   if (/^Invalid|NotFound|^JetStreamApiError$/.test(name)) return new OptionsError(`${what}: ${message}`, { cause: err });
   return new TransportError("CONNECTION_FAILED", `${what}: ${message}`, { cause: err });
+}
+
+/**
+ * A refusal by the NATS server's permissions (nats.js's
+ * `PermissionViolationError`, or its text) as `PERMISSION_DENIED`: no retry
+ * can help until an administrator changes them. Anything else: `undefined`.
+ *
+ * @param err What nats.js threw or reported.
+ * @param what What was being done, for the message.
+ * @param correlationId For the error.
+ * @returns The typed error, or `undefined` when `err` is no permissions refusal.
+ *
+ * @example
+ * ```ts
+ * import { permissionDenied } from "./errors.ts";
+ * const e = permissionDenied(new Error(`Permissions Violation for Publish to "jobs.new"`), "Send");
+ * console.log(e?.code); // "PERMISSION_DENIED"
+ * ```
+ */
+export function permissionDenied(err: unknown, what: string, correlationId?: string): TransportError | undefined {
+  if (err instanceof NatsBridgeError) return err.code === "PERMISSION_DENIED" ? err as TransportError : undefined;
+  const message = (err as Error)?.message ?? String(err);
+  const m = /Permissions Violation for (Publish|Subscription) to "?([^"\s]+)"?/i.exec(message);
+  if (!m && (err as Error)?.name !== "PermissionViolationError") return undefined;
+  const op = m?.[1].toLowerCase() === "subscription" ? "subscribe to" : "publish to";
+  const subject = m?.[2] ?? (err as { subject?: string }).subject ?? "?";
+  return new TransportError(
+    "PERMISSION_DENIED",
+    `${what}: the NATS server's permissions do not let this user ${op} "${subject}" (ask its administrator, or use a subject it allows)`,
+    { correlationId, cause: err },
+  );
 }
 
 /**
@@ -419,7 +453,8 @@ export function isTransientUploadError(err: unknown): boolean {
 
 /**
  * Connecting to NATS or publishing failed. `code` is `CONNECTION_FAILED`,
- * `PUBLISH_FAILED` or `TIMEOUT`.
+ * `PUBLISH_FAILED`, `PERMISSION_DENIED` (the server's permissions refuse this
+ * user the subject: retrying cannot help) or `TIMEOUT`.
  *
  * @example
  * ```ts
@@ -437,7 +472,7 @@ export class TransportError extends NatsBridgeError {
    * @param options Context.
    */
   constructor(
-    code: "CONNECTION_FAILED" | "PUBLISH_FAILED" | "TIMEOUT",
+    code: "CONNECTION_FAILED" | "PUBLISH_FAILED" | "PERMISSION_DENIED" | "TIMEOUT",
     message: string,
     options?: NatsBridgeErrorOptions,
   ) {

@@ -25,11 +25,11 @@ import {
 import { backoffDelays, retry, settleWithin, sleep, throwIfAborted } from "./backoff.ts";
 import { parseEnvelope } from "./envelope.ts";
 import { checkCount, checkFunction, checkKnownKeys, checkNonEmpty, checkOneOf, checkSubject, optionNames } from "./config.ts";
-import { INVALID_MESSAGE_CODES, jetStreamError, NatsBridgeError, OptionsError, TransportError } from "./errors.ts";
+import { INVALID_MESSAGE_CODES, jetStreamError, NatsBridgeError, OptionsError, permissionDenied, TransportError } from "./errors.ts";
 import { originOf } from "./origins.ts";
 import { logEvent, type Logger } from "./logger.ts";
 import { checkReceiveOptions, receiveChecked, type SmartReceiveOptions } from "./receive.ts";
-import { markNotDelivered } from "./publisher.ts";
+import { markNotDelivered, refusalMark, refusedSince } from "./publisher.ts";
 import { describe } from "./codecs/text.ts";
 import { watchErrors } from "./streams.ts";
 import { sha256Hex } from "./platform/sha256.ts";
@@ -112,6 +112,10 @@ export function publishToJetStream(
       if (ack.duplicate) logEvent(logger, "info", correlationId, `JetStream already held msg_id ${msgId} (seq ${ack.seq})`);
       return ack;
     } catch (err) {
+      // No retry changes permissions. Refused the publish, nothing was stored;
+      // refused the inbox for the ack, it may have been.
+      const denied = permissionDenied(err, `JetStream publish to "${subject}"`, correlationId);
+      if (denied) throw /for Publish/i.test((err as Error).message) ? markNotDelivered(denied) : denied;
       // Nothing answered for the subject: either no stream captures it (retrying
       // cannot help: say so now) or JetStream is still starting (retry).
       if (/no responders|503|jetstream is not enabled/i.test(`${(err as Error).message} ${(err as { code?: unknown }).code ?? ""}`)) {
@@ -635,12 +639,23 @@ export async function* consumeEnvelopes(
   // One message per pull: nothing is prefetched, so nothing sits unacked in a
   // buffer (waiting out ack_wait) when the loop stops.
   async function* pull(): AsyncGenerator<JsMsg> {
+    // A pull the server's permissions refuse looks like an idle stream (or
+    // "heartbeats missed") to nats.js: only the status stream names it.
+    const pulls = `$JS.API.CONSUMER.MSG.NEXT.${options.stream}.${options.durable}`;
+    const mark = refusalMark(nc);
+    const throwIfRefused = () => {
+      const refusal = refusedSince(nc, mark, (s) => s === pulls);
+      if (refusal) throw permissionDenied(refusal, `Cannot pull from stream "${options.stream}", durable "${options.durable}"`);
+    };
     while (!signal?.aborted && !nc.isClosed()) {
       let m: JsMsg | null;
       try {
         m = await consumer.next({ expires: 1000 });
+        if (!m) throwIfRefused();
       } catch (err) {
+        if (err instanceof NatsBridgeError) throw err;
         if (signal?.aborted || nc.isClosed()) return;
+        throwIfRefused();
         logEvent(logger, "warn", "", `JetStream pull from ${options.stream}/${options.durable} failed: ${(err as Error).message}`);
         await sleep(250).catch(() => {});
         continue;

@@ -18,7 +18,9 @@
  * @module
  */
 import type { NatsConnection } from "./nats_types.ts";
-import { settleWithin } from "./backoff.ts";
+import { settleWithin, sleep } from "./backoff.ts";
+import { permissionDenied } from "./errors.ts";
+import { logEvent, type Logger } from "./logger.ts";
 
 /**
  * Milliseconds a confirmed send waits for the server: long enough for an
@@ -43,7 +45,16 @@ interface ConnectionState {
   pendingFlush?: Promise<void>;
   /** Fails the flushes not settled yet: once a close has begun, nats.js's never settle. */
   unsettledFlushes: Set<(err: Error) => void>;
+  /** Publishes the server's permissions refused, latest last (a few kept): `seq` counts them. */
+  denied: { seq: number; subject: string; error: Error }[];
+  /** How many refusals have been seen. */
+  deniedSeq: number;
+  /** The log sink of the latest send: a refusal of an unconfirmed publish can only be logged. */
+  logger?: Logger;
 }
+
+/** Refusals kept per connection: enough for the sends one round trip confirms together. */
+const DENIALS_KEPT = 256;
 
 const states = new WeakMap<NatsConnection, ConnectionState>();
 
@@ -103,7 +114,7 @@ export function notDelivered(err: unknown): boolean {
 export function watchConnection(nc: NatsConnection, knownUp = false): void {
   let state = states.get(nc);
   if (!state) {
-    const created: ConnectionState = { down: nc.isClosed(), verified: false, unsettledFlushes: new Set() };
+    const created: ConnectionState = { down: nc.isClosed(), verified: false, unsettledFlushes: new Set(), denied: [], deniedSeq: 0 };
     states.set(nc, state = created);
     follow(nc, created);
     // One reaction per connection: racing each flush against closed() would pile them up.
@@ -132,12 +143,57 @@ function follow(nc: NatsConnection, state: ConnectionState): void {
         case "close":
           state.down = true;
           return;
+        case "error": {
+          // The server drops a publish its permissions refuse and says so only
+          // here, after the fact: a confirmed send looks for it (see publishEnvelope).
+          const e = s.error as Error & { operation?: string; subject?: string };
+          if (e?.name !== "PermissionViolationError" || e.operation !== "publish" || !e.subject) break;
+          state.denied.push({ seq: ++state.deniedSeq, subject: e.subject, error: e });
+          if (state.denied.length > DENIALS_KEPT) state.denied.shift();
+          if (state.logger && !e.subject.startsWith("$JS.")) {
+            logEvent(state.logger, "warn", "", `The server refused a publish to "${e.subject}" (${e.message}): that message was dropped; a send with confirm: true fails with PERMISSION_DENIED instead`);
+          }
+          break;
+        }
       }
     }
   })().catch(() => {
     // The status stream ends with the connection; nothing is left to follow.
     state.down = true;
   });
+}
+
+/**
+ * A mark for {@link refusedSince}: how many publishes the server's
+ * permissions have refused on `nc` so far (as followed from now on).
+ *
+ * @param nc The connection.
+ * @returns The mark.
+ *
+ * @example
+ * ```ts ignore
+ * import { refusalMark, refusedSince } from "./publisher.ts";
+ * const mark = refusalMark(nc);
+ * // … publish, wait …
+ * const refusal = refusedSince(nc, mark, (s) => s.startsWith("$JS.API."));
+ * ```
+ */
+export function refusalMark(nc: NatsConnection): number {
+  watchConnection(nc);
+  return states.get(nc)!.deniedSeq;
+}
+
+/**
+ * The server's refusal of a publish to a subject `test` accepts, made
+ * since `mark` (and still among the last few kept), if any.
+ *
+ * @param nc The connection.
+ * @param mark From {@link refusalMark}.
+ * @param test Which subjects count.
+ * @returns nats.js's `PermissionViolationError`, or `undefined`.
+ */
+export function refusedSince(nc: NatsConnection, mark: number, test: (subject: string) => boolean): Error | undefined {
+  return states.get(nc)?.denied.find((d) => d.seq > mark && test(d.subject))?.error;
 }
 
 /**
@@ -149,6 +205,8 @@ function follow(nc: NatsConnection, state: ConnectionState): void {
  * @param confirm Wait for the server's acknowledgement (one shared round trip).
  * @param confirmTimeout Milliseconds that wait may take.
  * @param signal Ends that wait.
+ * @param logger Where a refusal by the server's permissions is logged when
+ *   the send is not confirmed (a confirmed one fails with `PERMISSION_DENIED`).
  * @throws {Error} `connection is down` while disconnected; nats.js errors
  *   (closed connection, bad subject) as they are. The caller wraps them.
  *
@@ -165,12 +223,15 @@ export async function publishEnvelope(
   confirm: boolean,
   confirmTimeout: number = DEFAULT_CONFIRM_TIMEOUT,
   signal?: AbortSignal,
+  logger?: Logger,
 ): Promise<void> {
   watchConnection(nc);
   const state = states.get(nc)!;
   if (state.down) {
     throw markNotDelivered(new Error(nc.isClosed() ? "connection closed" : "connection is down (reconnecting)"));
   }
+  if (logger) state.logger = logger;
+  const deniedBefore = state.deniedSeq;
   try {
     nc.publish(subject, data);
   } catch (err) {
@@ -184,6 +245,14 @@ export async function publishEnvelope(
     const late = () => new Error(`not confirmed by the server within ${confirmTimeout / 1000} s: it may still arrive`);
     await settleWithin(sharedFlush(nc, state), confirmTimeout, late, signal, "Send");
     state.verified = true;
+    if (confirm) {
+      // The server's "-ERR Permissions Violation" precedes its PONG; one task
+      // later the status stream has surely handed it over (the two may arrive in
+      // one read, and the status stream is a few promise hops behind the flush).
+      await sleep(0);
+      const refusal = refusedSince(nc, deniedBefore, (s) => s === subject);
+      if (refusal) throw markNotDelivered(permissionDenied(refusal, "Send")!);
+    }
   }
 }
 

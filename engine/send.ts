@@ -521,7 +521,7 @@ export async function smartsend(
           const ack = await storing;
           logEvent(logger, "debug", correlationId, `Stored in stream ${ack.stream} at seq ${ack.seq}`);
         } else {
-          const confirming = publishEnvelope(nc, subject, bytes!, fields.confirm, confirmTimeout, signal);
+          const confirming = publishEnvelope(nc, subject, bytes!, fields.confirm, confirmTimeout, signal, logger);
           turn?.leave(); // written: the next send may publish while this one waits for its confirm
           await confirming;
         }

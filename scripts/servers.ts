@@ -50,6 +50,8 @@ export interface NatsServer extends RunningServer {
   wsUrl?: string;
   /** The server's data folder (JetStream store). */
   storeDir: string;
+  /** Started with `config`: replaces it and has the server reload it (SIGHUP), as an operator would. */
+  reload?(config: string): Promise<void>;
 }
 
 const running = new Set<ChildProcess>();
@@ -154,15 +156,15 @@ export async function startNats(
   const args = ["-a", "127.0.0.1", "-p", String(port), ...js, ...(options.args ?? [])];
   let wsPort: number | undefined;
   let confDir: string | undefined;
+  let writeConf = (_config: string) => {};
   if (options.websocket || options.config) {
     confDir = mkdtempSync(join(tmpdir(), "natsbridge-conf-"));
     wsPort = options.websocket ? await freePort() : undefined;
-    const conf = [
-      wsPort ? `websocket { listen: "127.0.0.1:${wsPort}", no_tls: true }` : "",
-      options.config ?? "",
-    ].join("\n");
     const confPath = join(confDir, "nats.conf");
-    (await import("node:fs")).writeFileSync(confPath, conf);
+    const { writeFileSync } = await import("node:fs");
+    writeConf = (config) =>
+      writeFileSync(confPath, [wsPort ? `websocket { listen: "127.0.0.1:${wsPort}", no_tls: true }` : "", config].join("\n"));
+    writeConf(options.config ?? "");
     args.push("-c", confPath);
   }
   const child = spawn(natsServerBin(), args, { stdio: ["ignore", "ignore", "pipe"] });
@@ -187,6 +189,15 @@ export async function startNats(
       await stop(o);
       if (confDir) rmSync(confDir, { recursive: true, force: true });
     },
+    ...(options.config !== undefined
+      ? {
+        reload: async (config: string) => {
+          writeConf(config);
+          process.kill(child.pid!, "SIGHUP");
+          await new Promise((r) => setTimeout(r, 200)); // the server reloads on its own time
+        },
+      }
+      : {}),
   };
 }
 

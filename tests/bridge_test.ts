@@ -1287,3 +1287,24 @@ test("a file server that redirects a link is refused at once, saying so, and the
   await other.close();
   await redirecting.close();
 });
+
+test("a subscription whose connection closes for good (reconnects given up) fails CONNECTION_FAILED; one ended by close() ends quietly", async () => {
+  // It ended like a subscription that was asked to stop: a service's loop
+  // finished and the process exited 0, receiving nothing more.
+  const own = await startNats();
+  const b = await Bridge.connect({ broker_url: own.url, logger: quiet, connect_options: { maxReconnectAttempts: 1, reconnectTimeWait: 50 } });
+  const ended = (async () => {
+    for await (const _ of b.subscribe("gone")) { /* nothing arrives */ }
+  })();
+  await b.connection.flush();
+  await own.stop();
+  await rejectsWithCode(() => ended, "CONNECTION_FAILED", /Subscription to "gone" ended: the connection to NATS closed/);
+  await b.close();
+  const other = await Bridge.connect({ broker_url: nats.url, logger: quiet });
+  const closing = (async () => {
+    for await (const _ of other.subscribe("stays")) { /* nothing arrives */ }
+  })();
+  await other.connection.flush();
+  await other.close();
+  await closing; // no error
+});

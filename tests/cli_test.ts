@@ -1217,3 +1217,49 @@ test("names, ids and messages from a peer reach the terminal without control or 
   assert.doesNotMatch(formatLogLine(`c${hostile}`, `payload "${hostile}"`), unsafe);
   assert.equal(formatLogLine("abc", "Message published to chat", new Date(0)), "[1970-01-01T00:00:00.000Z] [Correlation: abc] Message published to chat");
 });
+
+test("send, listen and request refused by the server's permissions exit 1 with PERMISSION_DENIED, at once", async () => {
+  // send printed "sent" and exited 0 for a message the server dropped; listen
+  // said "listening" and then "ERROR …"; request waited out its timeout.
+  const restricted = await startNats({
+    config: `authorization { users: [
+      { user: "limited", password: "pw", permissions: { publish: { allow: ["app.>", "_INBOX.>"] }, subscribe: { allow: ["app.>", "_INBOX.>"] } } }
+      { user: "noinbox", password: "pw", permissions: { subscribe: { deny: ["_INBOX.>"] } } }
+    ] }`,
+  });
+  try {
+    const as = (user: string) => ["--broker", `nats://${user}:pw@127.0.0.1:${restricted.port}`];
+    const sent = await run(["send", "other.x", "--text", "hi", ...as("limited")]);
+    assert.equal(sent.code, 1, sent.stderr);
+    assert.match(sent.stderr, /^natsbridge: PERMISSION_DENIED .*publish to "other\.x"/m);
+    const listened = await run(["listen", "other.x", "--json", "--timeout", "10s", ...as("limited")]);
+    assert.equal(listened.code, 1, listened.stderr);
+    assert.match(listened.stderr, /^natsbridge: PERMISSION_DENIED .*subscribe to "other\.x"/m);
+    assert.deepEqual(records(listened.stdout), []);
+    // JetStream is there; this user may not use its API.
+    const consumed = await run(["listen", "app.x", "--jetstream", "--stream", "APP", "--durable", "d", "--timeout", "10s", ...as("limited")]);
+    assert.equal(consumed.code, 1, consumed.stderr);
+    assert.match(consumed.stderr, /^natsbridge: PERMISSION_DENIED Cannot use JetStream: .*publish to "\$JS\.API\./m);
+    const started = Date.now();
+    const requested = await run(["request", "app.svc", "--text", "ping", "--timeout", "20s", ...as("noinbox")]);
+    assert.equal(requested.code, 1, requested.stderr);
+    assert.match(requested.stderr, /^natsbridge: PERMISSION_DENIED .*subscribe to "_INBOX\./m);
+    assert.ok(Date.now() - started < 10_000, `took ${Date.now() - started} ms`);
+  } finally {
+    await restricted.stop();
+  }
+});
+
+test("listen whose credentials are revoked exits 1 with CONNECTION_FAILED, not 0 as if asked to stop", async () => {
+  const users = (pw: string) => `authorization { users: [ { user: "rot", password: "${pw}" } ] }`;
+  const rotating = await startNats({ config: users("pw1") });
+  try {
+    const l = await listen(["rot.x", "--broker", `nats://rot:pw1@127.0.0.1:${rotating.port}`, "--timeout", "30s", "--count", "1"]);
+    await rotating.reload!(users("pw2"));
+    const { code, stderr } = await l.done();
+    assert.equal(code, 1, stderr);
+    assert.match(stderr, /^natsbridge: CONNECTION_FAILED Subscription to "rot\.x" ended: the connection to NATS closed/m);
+  } finally {
+    await rotating.stop();
+  }
+});

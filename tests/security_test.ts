@@ -13,7 +13,7 @@ import process from "node:process";
 import { createAccount, createOperator, createUser } from "@nats-io/nkeys";
 import { credsAuthenticator, nkeyAuthenticator } from "@nats-io/nats-core";
 import { encodeAccount, encodeOperator, encodeUser, fmtCreds } from "@nats-io/jwt";
-import { Bridge, type BridgeOptions, smartsend } from "natsbridge";
+import { Bridge, type BridgeOptions, ensureStream, smartsend } from "natsbridge";
 import { type NatsServer, startNats } from "../scripts/servers.ts";
 import { rejectsWithCode } from "./_helpers.ts";
 
@@ -195,4 +195,90 @@ test("creds (JWT + NKey seed) authentication against a server in operator mode",
   assert.equal(r.text, "over a secured connection");
   assert.ok(r.lines.every((l) => !l.includes(new TextDecoder().decode(user.getSeed()))));
   await rejectsWithCode(() => Bridge.connect({ broker_url: nats.url, connect_options: { reconnect: false } }), "CONNECTION_FAILED");
+});
+
+/** A server whose users may use only some subjects (see each user's comment). */
+async function restrictedServer(): Promise<NatsServer> {
+  const nats = await startNats({
+    config: `authorization { users: [
+      # everything
+      { user: "admin", password: "pw" }
+      # app.> and inboxes only
+      { user: "limited", password: "pw", permissions: { publish: { allow: ["app.>", "_INBOX.>"] }, subscribe: { allow: ["app.>", "_INBOX.>"] } } }
+      # no inbox subscriptions (so no replies)
+      { user: "noinbox", password: "pw", permissions: { subscribe: { deny: ["_INBOX.>"] } } }
+      # JetStream's API, but no pulls and no dead letters
+      { user: "nopull", password: "pw", permissions: { publish: { deny: ["$JS.API.CONSUMER.MSG.NEXT.>", "natsbridge.dead.>"] } } }
+    ] }`,
+  });
+  servers.push(nats);
+  return nats;
+}
+
+const as = (nats: NatsServer, user: string) => `nats://${user}:pw@127.0.0.1:${nats.port}`;
+
+test("a publish the server's permissions refuse is PERMISSION_DENIED with confirm, and logged without it", async () => {
+  // The send resolved, and the logger said "Message published": the message was dropped unseen.
+  const nats = await restrictedServer();
+  const lines: string[] = [];
+  const bridge = await Bridge.connect({ broker_url: as(nats, "limited"), logger: { log: (_l, line) => lines.push(line) } });
+  try {
+    const e = await rejectsWithCode(
+      () => bridge.send("other.x", [["t", "hi", "text"]], { confirm: true }),
+      "PERMISSION_DENIED",
+      /permissions do not let this user publish to "other\.x"/,
+    );
+    assert.ok(e.correlationId);
+    await bridge.send("app.ok", [["t", "hi", "text"]], { confirm: true }); // the connection goes on
+    await bridge.send("other.y", [["t", "hi", "text"]]);
+    await bridge.connection.flush();
+    await new Promise((r) => setTimeout(r, 50));
+    assert.ok(lines.some((l) => /refused a publish to "other\.y"/.test(l)), lines.join("\n"));
+  } finally {
+    await bridge.close();
+  }
+});
+
+test("a subscription or request the server's permissions refuse is PERMISSION_DENIED at once, not silence or a timeout", async () => {
+  const nats = await restrictedServer();
+  const limited = await Bridge.connect({ broker_url: as(nats, "limited"), logger: { log() {} } });
+  const noinbox = await Bridge.connect({ broker_url: as(nats, "noinbox"), logger: { log() {} } });
+  try {
+    await rejectsWithCode(async () => {
+      for await (const _ of limited.subscribe("other.x")) break;
+    }, "PERMISSION_DENIED", /subscribe to "other\.x"/);
+    let started = Date.now();
+    await rejectsWithCode(() => limited.request("svc.echo", [["t", "ping", "text"]], { timeout: 10_000 }), "PERMISSION_DENIED", /publish to "svc\.echo"/);
+    assert.ok(Date.now() - started < 5000, `took ${Date.now() - started} ms`);
+    started = Date.now();
+    await rejectsWithCode(() => noinbox.request("svc.echo", [["t", "ping", "text"]], { timeout: 10_000 }), "PERMISSION_DENIED", /subscribe to "_INBOX\./);
+    assert.ok(Date.now() - started < 5000, `took ${Date.now() - started} ms`);
+  } finally {
+    await limited.close();
+    await noinbox.close();
+  }
+});
+
+test("JetStream refused by permissions is PERMISSION_DENIED at once: a publish is not retried, a consumer that may not pull stops", async () => {
+  const nats = await restrictedServer();
+  const admin = await Bridge.connect({ broker_url: as(nats, "admin"), logger: { log() {} } });
+  const limited = await Bridge.connect({ broker_url: as(nats, "limited"), logger: { log() {} } });
+  const nopull = await Bridge.connect({ broker_url: as(nats, "nopull"), logger: { log() {} } });
+  try {
+    await ensureStream(admin.connection, { name: "PERM", subjects: ["perm.>"] });
+    let started = Date.now();
+    await rejectsWithCode(() => limited.send("perm.x", [["t", "hi", "text"]], { jetstream: true }), "PERMISSION_DENIED");
+    assert.ok(Date.now() - started < 3000, `took ${Date.now() - started} ms`);
+    await admin.send("perm.x", [["t", "hi", "text"]], { jetstream: true });
+    started = Date.now();
+    const ac = new AbortController();
+    const timer = setTimeout(() => ac.abort(), 8000);
+    await rejectsWithCode(async () => {
+      for await (const _ of nopull.consume({ stream: "PERM", durable: "nopull", signal: ac.signal })) break;
+    }, "PERMISSION_DENIED", /\$JS\.API\.CONSUMER\.MSG\.NEXT/);
+    clearTimeout(timer);
+    assert.ok(!ac.signal.aborted, "gave up only when aborted");
+  } finally {
+    await Promise.all([admin.close(), limited.close(), nopull.close()]);
+  }
 });

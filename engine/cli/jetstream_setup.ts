@@ -8,7 +8,7 @@
 import type { NatsConnection } from "@nats-io/nats-core";
 import { jetstreamManager } from "@nats-io/jetstream";
 import { ensureStream, subjectsOverlap } from "../jetstream.ts";
-import { jetStreamError, OptionsError, TransportError } from "../errors.ts";
+import { jetStreamError, OptionsError, permissionDenied, TransportError } from "../errors.ts";
 
 /**
  * Creates stream `name` capturing `subject` unless it exists.
@@ -30,7 +30,8 @@ export async function streamExists(
   try {
     jsm = await jetstreamManager(nc);
   } catch (err) {
-    throw new TransportError(
+    // Refused by permissions, JetStream is there: saying it is not would send the user astray.
+    throw permissionDenied(err, "Cannot use JetStream") ?? new TransportError(
       "CONNECTION_FAILED",
       `JetStream is not available on this server: ${(err as Error).message}`,
       {

@@ -32,6 +32,7 @@ import { type Progress, progressBars } from "../progress.ts";
 import { receiveMessage, reportEnvelope } from "../receive_message.ts";
 import { type EnvelopeReport, printEnvelope } from "../report.ts";
 import { openSession, type Session } from "../session.ts";
+import { messagesOf, subscribed } from "../subscription.ts";
 
 const FLAGS: FlagSpec = {
   ...COMMON_FLAGS,
@@ -221,11 +222,12 @@ async function listenCore(
   const sub = session.nc.subscribe(subject, { queue });
   const stop = () => sub.unsubscribe();
   signal.addEventListener("abort", stop, { once: true });
+  const what = `Subscription to "${subject}"`;
   try {
-    await session.nc.flush(); // the subscription is registered on the server before we say so
+    await subscribed(session.nc, sub, what); // registered on the server, and not refused, before we say so
     await out.status(`listening on ${subject}${queue ? ` (queue ${queue})` : ""}`);
     if (out.json) await out.record({ event: "listening", subject, ...(queue ? { queue } : {}) });
-    for await (const msg of sub) {
+    for await (const msg of messagesOf(session.nc, sub, what, () => signal.aborted)) {
       try {
         const report = await receiveMessage(session, msg, options);
         await progress.finish();

@@ -34,6 +34,7 @@ import { receiveMessage } from "../receive_message.ts";
 import { printEnvelope } from "../report.ts";
 import { envelopeOptions, thresholdOf } from "../send_options.ts";
 import { openSession } from "../session.ts";
+import { messagesOf } from "../subscription.ts";
 
 const FLAGS: FlagSpec = {
   ...COMMON_FLAGS,
@@ -69,14 +70,20 @@ export const request: Command = async (argv, ctx) => {
   ctx.signal.addEventListener("abort", onAbort, { once: true });
   try {
     const [sent] = await session.bridge.send(subject, items, {
+      confirm: true, // a request the server's permissions dropped fails now, not at --timeout
       ...options,
       reply_to: inbox,
       on_progress: progress.onProgress,
       signal: ctx.signal,
       logger: session.logger,
     });
-    timer = setTimeout(() => sub.unsubscribe(), timeout);
-    for await (const msg of sub) {
+    let timedOut = false;
+    timer = setTimeout(() => {
+      timedOut = true;
+      sub.unsubscribe();
+    }, timeout);
+    const replies = messagesOf(session.nc, sub, `The reply inbox of the request to "${subject}"`, () => timedOut || ctx.signal.aborted);
+    for await (const msg of replies) {
       // An invalid envelope on the inbox fails the request; a valid one replying to something else is ignored.
       if (parseEnvelope(msg.data).envelope.reply_to_msg_id !== sent.msg_id) continue;
       clearTimeout(timer);

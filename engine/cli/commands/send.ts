@@ -53,6 +53,9 @@ export const send: Command = async (argv, ctx) => {
   try {
     if (stream !== undefined) await streamExists(session.nc, stream, subject);
     const [env] = await session.bridge.send(subject, items, {
+      // "sent" is said once the server has it: one round trip, against a
+      // message its permissions dropped reported as sent.
+      confirm: true,
       ...options,
       jetstream: values.jetstream === true ? (stream ? { expect_stream: stream } : true) : false,
       on_progress: progress.onProgress,

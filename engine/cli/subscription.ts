@@ -1,0 +1,78 @@
+/**
+ * A core NATS subscription's messages for the CLI, with nats.js's own errors
+ * made natsbridge's: a subject the server's permissions refuse is
+ * `PERMISSION_DENIED`, a subscription that failed otherwise
+ * `CONNECTION_FAILED`, and one that ended because the connection closed
+ * (credentials revoked, the server gone for good) says so, rather than
+ * ending like a listen that was asked to stop.
+ *
+ * @module
+ */
+import type { Msg, NatsConnection, Subscription } from "@nats-io/nats-core";
+import { permissionDenied, TransportError } from "../errors.ts";
+import { settleWithin, sleep } from "../backoff.ts";
+
+/**
+ * Resolves once the server has seen `sub` (one round trip), and throws when it
+ * refused it: before a command says it is listening.
+ *
+ * @param nc The connection `sub` was made on.
+ * @param sub The subscription.
+ * @param what What it is for, for the message.
+ * @throws {TransportError} `PERMISSION_DENIED` when the server refused the subject.
+ *
+ * @example
+ * ```ts ignore
+ * import { subscribed } from "./subscription.ts";
+ * const sub = nc.subscribe("chat");
+ * await subscribed(nc, sub, `Subscription to "chat"`);
+ * ```
+ */
+export async function subscribed(nc: NatsConnection, sub: Subscription, what: string): Promise<void> {
+  await nc.flush();
+  // The refusal comes before the flush's PONG; nats.js closes the subscription a few promise hops later.
+  await sleep(0);
+  if (!sub.isClosed()) return;
+  const why = await sub.closed;
+  if (why) throw typed(why, what);
+}
+
+/**
+ * `sub`'s messages; its failure as a typed error.
+ *
+ * @param nc The connection `sub` was made on.
+ * @param sub The subscription.
+ * @param what What it is for, for messages.
+ * @param stopped Whether the caller ended it (then an end is no failure).
+ * @returns The messages.
+ *
+ * @example
+ * ```ts ignore
+ * import { messagesOf } from "./subscription.ts";
+ * for await (const msg of messagesOf(nc, nc.subscribe("chat"), `Subscription to "chat"`, () => false)) console.log(msg.subject);
+ * ```
+ */
+export async function* messagesOf(
+  nc: NatsConnection,
+  sub: Subscription,
+  what: string,
+  stopped: () => boolean,
+): AsyncGenerator<Msg> {
+  try {
+    for await (const msg of sub) yield msg;
+  } catch (err) {
+    throw typed(err, what);
+  }
+  if (stopped()) return;
+  // nats.js ends the subscriptions first, then closes: the close is awaited, briefly.
+  const closed = await settleWithin(nc.closed().then((why) => ({ why })), 1000, () => new Error("open")).catch(() => undefined);
+  if (closed) {
+    const { why } = closed;
+    throw new TransportError("CONNECTION_FAILED", `${what} ended: the connection to NATS closed${why ? ` (${why.message})` : ""}`, { cause: why });
+  }
+}
+
+function typed(err: unknown, what: string): TransportError {
+  return permissionDenied(err, what) ??
+    new TransportError("CONNECTION_FAILED", `${what} failed: ${(err as Error)?.message ?? String(err)}`, { cause: err });
+}
