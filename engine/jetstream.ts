@@ -702,8 +702,13 @@ export async function* consumeEnvelopes(
       if (deadLetterStored) {
         await jetstream(nc).publish(deadLetterSubject, bytes, { msgID: `natsbridge.dead:${m.info.stream}:${m.seq}`, timeout: 5000 });
       } else {
+        const mark = refusalMark(nc);
         nc.publish(deadLetterSubject, bytes);
         await nc.flush();
+        // A refusal by the server's permissions precedes the PONG, on the status stream.
+        await sleep(0);
+        const refusal = refusedSince(nc, mark, (s) => s === deadLetterSubject);
+        if (refusal) throw permissionDenied(refusal, "Dead letter");
       }
     } catch (e) {
       // No record, no term: naked, so a later delivery can dead-letter it

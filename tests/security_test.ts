@@ -207,8 +207,10 @@ async function restrictedServer(): Promise<NatsServer> {
       { user: "limited", password: "pw", permissions: { publish: { allow: ["app.>", "_INBOX.>"] }, subscribe: { allow: ["app.>", "_INBOX.>"] } } }
       # no inbox subscriptions (so no replies)
       { user: "noinbox", password: "pw", permissions: { subscribe: { deny: ["_INBOX.>"] } } }
-      # JetStream's API, but no pulls and no dead letters
-      { user: "nopull", password: "pw", permissions: { publish: { deny: ["$JS.API.CONSUMER.MSG.NEXT.>", "natsbridge.dead.>"] } } }
+      # JetStream's API, but no pulls
+      { user: "nopull", password: "pw", permissions: { publish: { deny: ["$JS.API.CONSUMER.MSG.NEXT.>"] } } }
+      # everything but dead letters
+      { user: "nodead", password: "pw", permissions: { publish: { deny: ["natsbridge.dead.>"] } } }
     ] }`,
   });
   servers.push(nats);
@@ -280,5 +282,41 @@ test("JetStream refused by permissions is PERMISSION_DENIED at once: a publish i
     assert.ok(!ac.signal.aborted, "gave up only when aborted");
   } finally {
     await Promise.all([admin.close(), limited.close(), nopull.close()]);
+  }
+});
+
+test("a dead letter the server's permissions refuse leaves its message naked, not termed and lost", async () => {
+  // Published to core NATS, the refusal came only on the status stream: the
+  // log said "Dead-lettered", and the message was termed with no record anywhere.
+  const nats = await restrictedServer();
+  const admin = await Bridge.connect({ broker_url: as(nats, "admin"), logger: { log() {} } });
+  const lines: string[] = [];
+  const nodead = await Bridge.connect({ broker_url: as(nats, "nodead"), logger: { log: (_l, line) => lines.push(line) } });
+  try {
+    await ensureStream(admin.connection, { name: "PERMDL", subjects: ["permdl.>"] });
+    const [, json] = await smartsend("permdl.x", [["t", "hi", "text"]], { is_publish: false });
+    const tampered = JSON.parse(json);
+    tampered.payloads[0].metadata.checksum = "0".repeat(64);
+    await (await import("@nats-io/jetstream")).jetstream(admin.connection).publish("permdl.x", JSON.stringify(tampered));
+    const deliveries: number[] = [];
+    const ac = new AbortController();
+    const timer = setTimeout(() => ac.abort(), 5000);
+    for await (const _ of nodead.consume({
+      stream: "PERMDL",
+      durable: "nodead",
+      nak_base_delay: 50,
+      nak_max_delay: 50,
+      signal: ac.signal,
+      on_delivery: (d) => {
+        deliveries.push(d.deliveries);
+        if (d.deliveries === 2) ac.abort();
+      },
+    }));
+    clearTimeout(timer);
+    assert.deepEqual(deliveries.slice(0, 2), [1, 2], lines.join("\n"));
+    assert.ok(lines.some((l) => /Could not dead-letter permdl\.x#1 to natsbridge\.dead\.PERMDL .*permissions/.test(l)), lines.join("\n"));
+    assert.ok(!lines.some((l) => /Dead-lettered/.test(l)), lines.join("\n"));
+  } finally {
+    await Promise.all([admin.close(), nodead.close()]);
   }
 });
