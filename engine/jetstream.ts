@@ -654,13 +654,19 @@ export async function* consumeEnvelopes(
         if (!m) throwIfRefused();
       } catch (err) {
         if (err instanceof NatsBridgeError) throw err;
-        if (signal?.aborted || nc.isClosed()) return;
+        if (signal?.aborted || nc.isClosed()) break;
         throwIfRefused();
         logEvent(logger, "warn", "", `JetStream pull from ${options.stream}/${options.durable} failed: ${(err as Error).message}`);
         await sleep(250).catch(() => {});
         continue;
       }
       if (m) yield m;
+    }
+    // Closed on an error (reconnects given up, credentials revoked), not by
+    // anyone's wish (a close() or drain resolves closed() with nothing).
+    const why = !signal?.aborted && nc.isClosed() ? await nc.closed() : undefined;
+    if (why) {
+      throw new TransportError("CONNECTION_FAILED", `Consuming from stream "${options.stream}" ended: the connection to NATS closed (${why.message})`, { cause: why });
     }
   }
   const messages = pull();

@@ -797,3 +797,15 @@ test("consume hands over a different message that reuses a msg_id; only the same
   assert.deepEqual(got.map((e) => e.payloads[0][1]), [{ n: 1 }, { n: 2 }]);
   assert.match(warnings.join("\n"), /msg_id .* reused by a different message/);
 });
+
+test("consume whose connection closes for good (reconnects given up) fails CONNECTION_FAILED, not a quiet end", async () => {
+  // A worker's loop ended as if asked to stop, and the process exited 0 with work left in the stream.
+  const own = await startNats();
+  const b = await Bridge.connect({ broker_url: own.url, logger: quiet, connect_options: { maxReconnectAttempts: 1, reconnectTimeWait: 50 } });
+  await ensureStream(b.connection, { name: "GONE", subjects: ["gone.>"] });
+  const ended = (async () => {
+    for await (const _ of b.consume({ stream: "GONE", durable: "w", on_ready: () => void own.stop() })) { /* nothing arrives */ }
+  })();
+  await rejectsWithCode(() => ended, "CONNECTION_FAILED", /stream "GONE".*the connection to NATS closed/);
+  await b.close();
+});
