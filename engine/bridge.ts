@@ -8,7 +8,7 @@ import { createInbox, type Subscription } from "@nats-io/nats-core";
 import type { NatsConnection } from "./nats_types.ts";
 import { abortReason, settleWithin } from "./backoff.ts";
 import { checkFunction, checkKnownKeys, checkMillis, checkQueue, checkSubject, definedOnly, optionNames, resolveBrokerUrl } from "./config.ts";
-import { connectTo, DRAIN_TIMEOUT, drainWithin } from "./connection.ts";
+import { connectTo, DRAIN_TIMEOUT, drainWithin, redact } from "./connection.ts";
 import { NatsBridgeError, OptionsError, permissionDenied, TransportError } from "./errors.ts";
 import { type ConsumeOptions, consumeEnvelopes } from "./jetstream.ts";
 import { uuid4 } from "./ids.ts";
@@ -136,6 +136,27 @@ export class Bridge {
     this.#defaults = defaults;
     this.#owned = owned;
     this.#logger = defaults.logger ?? consoleLogger();
+    if (owned) this.#logConnectionEvents();
+  }
+
+  /**
+   * Says when the connection is lost and regained: core NATS drops what is
+   * published to a subscriber while it is away (a server restart, or one that
+   * cut this client off as a slow consumer), and nothing else would say so.
+   */
+  #logConnectionEvents(): void {
+    const nc = this.connection;
+    (async () => {
+      for await (const s of nc.status()) {
+        if (s.type === "disconnect") {
+          logEvent(this.#logger, "warn", "", `Disconnected from NATS at ${redact(s.server)}: core messages published to this bridge's subscriptions meanwhile are lost; sends fail until it reconnects`);
+        } else if (s.type === "reconnect") {
+          logEvent(this.#logger, "warn", "", `Reconnected to NATS at ${redact(s.server)}`);
+        } else if (s.type === "slowConsumer") {
+          logEvent(this.#logger, "warn", "", `Subscription to "${s.sub.getSubject()}" is behind by ${s.pending} messages`);
+        }
+      }
+    })().catch(() => {});
   }
 
   /**

@@ -1308,3 +1308,25 @@ test("a subscription whose connection closes for good (reconnects given up) fail
   await other.close();
   await closing; // no error
 });
+
+test("the bridge logs losing and regaining its connection: core messages sent meanwhile are lost, and nothing said so", async () => {
+  // A server that cuts off a slow consumer, or restarts, lost every message
+  // published meanwhile to the bridge's subscriptions without a log line.
+  const own = await startNats();
+  const lines: string[] = [];
+  const b = await Bridge.connect({ broker_url: own.url, logger: { log: (_l, line) => lines.push(line) }, connect_options: { reconnectTimeWait: 50 } });
+  try {
+    await own.stop();
+    const again = await startNats({ port: own.port });
+    try {
+      for (let i = 0; i < 100 && !lines.some((l) => /Reconnected to NATS/.test(l)); i++) await new Promise((r) => setTimeout(r, 50));
+      assert.ok(lines.some((l) => /Disconnected from NATS at 127\.0\.0\.1:\d+: core messages published to this bridge's subscriptions meanwhile are lost/.test(l)), lines.join("\n"));
+      assert.ok(lines.some((l) => /Reconnected to NATS at 127\.0\.0\.1:\d+/.test(l)), lines.join("\n"));
+    } finally {
+      await b.close();
+      await again.stop();
+    }
+  } finally {
+    await b.close();
+  }
+});

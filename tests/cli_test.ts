@@ -1263,3 +1263,37 @@ test("listen whose credentials are revoked exits 1 with CONNECTION_FAILED, not 0
     await rotating.stop();
   }
 });
+
+test("listen stopped with a backlog of link messages exits 4 short of --count, and reports none of the unread ones as ABORTED", async () => {
+  // nats.js hands over what it had buffered after the unsubscribe: each was
+  // received with the stopped signal, printed as "ABORTED Receive aborted",
+  // and counted, so --count was "reached" and listen exited 0.
+  const data = bytesOf(1000, 51);
+  const server = createServer((_req, res) => {
+    setTimeout(() => res.writeHead(200, { "content-length": String(data.byteLength) }).end(data), 20);
+  });
+  await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
+  const origin = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  try {
+    const { subject } = fresh();
+    const [, json] = await smartsend(subject, [["f.bin", data, "binary"]], {
+      is_publish: false,
+      size_threshold: 1,
+      fileserver_upload_handler: () => Promise.resolve({ status: 200, uploadid: "u", fileid: "f", url: `${origin}/f.bin` }),
+      logger: quiet,
+    });
+    const l = await listen([subject, "--count", "150", "--timeout", "1s", "--allow-origin", origin]);
+    const nc = await connect({ servers: nats.url });
+    for (let i = 0; i < 150; i++) nc.publish(subject, json);
+    await nc.flush();
+    await nc.close();
+    const { code, stdout, stderr } = await l.done();
+    assert.equal(code, 4, stderr);
+    assert.doesNotMatch(stderr, /ABORTED/);
+    assert.deepEqual(records(stdout).filter((r) => r.event !== "message" && r.event !== "listening"), []);
+    assert.match(stderr, /^natsbridge: TIMEOUT \d+ of 150 messages within 1s$/m);
+  } finally {
+    server.closeAllConnections();
+    await new Promise((r) => server.close(r));
+  }
+});

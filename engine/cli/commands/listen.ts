@@ -228,11 +228,15 @@ async function listenCore(
     await out.status(`listening on ${subject}${queue ? ` (queue ${queue})` : ""}`);
     if (out.json) await out.record({ event: "listening", subject, ...(queue ? { queue } : {}) });
     for await (const msg of messagesOf(session.nc, sub, what, () => signal.aborted)) {
+      // Stopped: nats.js still hands over what it had buffered, and each would
+      // fail ABORTED (and count) for a receive nobody asked for any more.
+      if (signal.aborted) break;
       try {
         const report = await receiveMessage(session, msg, options);
         await progress.finish();
         await printEnvelope(out, "message", report);
       } catch (err) {
+        if (signal.aborted) break; // this message's receive was stopped with the rest, not failed
         await reportFailure(out, progress, tally, err, msg.subject);
       }
       tally.handled++;
