@@ -291,13 +291,16 @@ export class Bridge {
 
   /**
    * Sends a request and waits for the envelope that replies to it (its
-   * `reply_to_msg_id` equals the request's `msg_id`).
+   * `reply_to_msg_id` equals the request's `msg_id`). The send is confirmed
+   * (`confirm: true` unless given otherwise): a request the server's
+   * permissions drop fails at once instead of waiting out `timeout`.
    *
    * @param subject Subject of the service.
    * @param items Payloads of the request.
    * @param options Send options plus `timeout` (ms, default 30000).
    * @returns The reply, decoded.
-   * @throws {TransportError} `TIMEOUT` when no reply arrives in time.
+   * @throws {TransportError} `TIMEOUT` when no reply arrives in time;
+   *   `PERMISSION_DENIED` when the server refuses the subject or the reply inbox.
    */
   async request(
     subject: string,
