@@ -970,6 +970,13 @@ test("errors are one line on stderr with documented exit codes", async () => {
   const badBroker = await run(["send", "jobs", "--text", "x", "--broker", "nats://user:secret@127.0.0.1:$"]);
   assert.equal(badBroker.code, 2);
   assert.equal(badBroker.stderr, 'natsbridge: USAGE --broker is not a URL: "nats://***@127.0.0.1:$" (see: natsbridge send --help)\n');
+  // NATS_URL is read as the library reads broker_url: servers without a scheme, empty items skipped.
+  const schemeless = `127.0.0.1:${nats.port},,127.0.0.1:${nats.port},`;
+  const fromEnv = await run(["send", "jobs", "--text", "x"], { env: { NATS_URL: schemeless } });
+  assert.equal(fromEnv.code, 0, fromEnv.stderr);
+  const badEnv = await run(["send", "jobs", "--text", "x"], { env: { NATS_URL: "nats://user:secret@127.0.0.1:$" } });
+  assert.equal(badEnv.code, 2);
+  assert.equal(badEnv.stderr, 'natsbridge: USAGE NATS_URL is not a URL: "nats://***@127.0.0.1:$" (see: natsbridge send --help)\n');
   // An origin that cannot match any link is refused, as inspect refuses it.
   const badOrigin = await run(["listen", "jobs", "--allow-origin", "127.0.0.1:8080"]);
   assert.equal(badOrigin.code, 2);

@@ -8,7 +8,7 @@
 import type { NatsConnection } from "@nats-io/nats-core";
 import { Bridge } from "../bridge.ts";
 import { readEnv, resolveBrokerUrl, resolveFileserverUrl } from "../config.ts";
-import { connectTo, drainWithin, redact } from "../connection.ts";
+import { connectTo, drainWithin, redact, serversOf } from "../connection.ts";
 import { checkOrigins } from "../origins.ts";
 import { objectStoreFileServer } from "../handlers/object_store.ts";
 import { plikFileServer } from "../handlers/plik.ts";
@@ -87,9 +87,15 @@ export async function openSession(
   checkOrigins(allowedOrigins, "--allow-origin");
   const brokerUrl = resolveBrokerUrl(stringFlag(values, "broker"));
   const fileserverUrl = resolveFileserverUrl(stringFlag(values, "fileserver"));
-  for (const [flag, url] of [["broker", brokerUrl], ["fileserver", fileserverUrl]]) {
-    if (!url.split(",").every((u) => URL.canParse(u.trim()))) {
-      throw new UsageError(`--${flag} is not a URL: "${redact(url)}"`, command);
+  // Servers as the library reads them (no scheme means nats://, empty items skipped); named by
+  // where the value came from, a flag or the environment.
+  const checks: [string, string, string[]][] = [
+    [stringFlag(values, "broker") !== undefined ? "--broker" : "NATS_URL", brokerUrl, serversOf(brokerUrl)],
+    [stringFlag(values, "fileserver") !== undefined ? "--fileserver" : "FILESERVER_URL", fileserverUrl, fileserverUrl.split(",").map((u) => u.trim())],
+  ];
+  for (const [source, url, parts] of checks) {
+    if (parts.length === 0 || !parts.every((u) => URL.canParse(u))) {
+      throw new UsageError(`${source} is not a URL: "${redact(url)}"`, command);
     }
   }
   const logger = values.verbose === true ? consoleLogger("debug") : silentLogger;
