@@ -119,8 +119,10 @@ export function publishToJetStream(
       // Nothing answered for the subject: either no stream captures it (retrying
       // cannot help: say so now) or JetStream is still starting (retry).
       if (/no responders|503|jetstream is not enabled/i.test(`${(err as Error).message} ${(err as { code?: unknown }).code ?? ""}`)) {
-        // The server said in its INFO that it runs without JetStream: no retry brings it.
-        if (nc.info && !nc.info.jetstream) {
+        // The server said in its INFO that it runs without JetStream: no retry
+        // brings it. Unless it is in a cluster: it routes JetStream calls to the
+        // nodes that have it, one of which may be away for the moment.
+        if (nc.info && !nc.info.jetstream && !nc.info.cluster) {
           throw markNotDelivered(new TransportError(
             "CONNECTION_FAILED",
             `JetStream is not enabled on this server (start nats-server with -js), so "${subject}" cannot be published to a stream`,

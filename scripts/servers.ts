@@ -206,16 +206,22 @@ export async function startNats(
  * its own client port, route port and store).
  *
  * @param n Nodes (3 for R3 streams).
+ * @param options `withoutJetStream`: the nodes (by index) that run without JetStream.
  * @returns The nodes, in order; `urls` joins their client URLs for `servers`.
  */
-export async function startCluster(n = 3): Promise<{ nodes: NatsServer[]; urls: string; restart(i: number): Promise<void> }> {
+export async function startCluster(
+  n = 3,
+  options: { withoutJetStream?: number[] } = {},
+): Promise<{ nodes: NatsServer[]; urls: string; restart(i: number): Promise<void> }> {
   const routePorts = await Promise.all(Array.from({ length: n }, () => freePort()));
   const clientPorts = await Promise.all(Array.from({ length: n }, () => freePort()));
   const routes = routePorts.map((p) => `nats-route://127.0.0.1:${p}`).join(", ");
   const configOf = (i: number) =>
     `server_name: n${i}\ncluster { name: natsbridge, listen: "127.0.0.1:${routePorts[i]}", routes: [${routes}] }`;
+  // A node without JetStream still serves clients, and routes their JetStream calls to the others.
+  const jetstreamOf = (i: number) => !options.withoutJetStream?.includes(i);
   const nodes = await Promise.all(
-    clientPorts.map((port, i) => startNats({ port, config: configOf(i) })),
+    clientPorts.map((port, i) => startNats({ port, config: configOf(i), jetstream: jetstreamOf(i) })),
   );
   // JetStream needs a meta leader before streams can be created.
   const deadline = Date.now() + 30_000;
@@ -240,7 +246,7 @@ export async function startCluster(n = 3): Promise<{ nodes: NatsServer[]; urls: 
     urls: nodes.map((x) => x.url).join(","),
     async restart(i: number) {
       const { port, storeDir } = nodes[i];
-      nodes[i] = await startNats({ port, storeDir, config: configOf(i) });
+      nodes[i] = await startNats({ port, storeDir, config: configOf(i), jetstream: jetstreamOf(i) });
     },
   };
 }

@@ -11,7 +11,7 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
 import { jetstreamManager } from "@nats-io/jetstream";
-import { Bridge, type FileServer, objectStoreFileServer } from "natsbridge";
+import { Bridge, ensureStream, type FileServer, objectStoreFileServer } from "natsbridge";
 import { startCluster } from "../../scripts/servers.ts";
 import { bytesOf, drainBreakingAt, piecesOf } from "../_helpers.ts";
 
@@ -170,4 +170,27 @@ test("R3 Object Store: a streamed read resumes across the stream leader's kill",
     return `read verified in ${(Date.now() - t0) / 1000}s, consumer replaced ${reopened}x`;
   });
   console.log(`fault/cluster-leader-read: 40 MiB streamed reads: ${rounds.join("; ")}`);
+});
+
+test("a JetStream send through a cluster node without JetStream retries across the stream's node restart, not 'JetStream is not enabled'", async () => {
+  // The node's INFO has no "jetstream", so the 503 of the moment the stream's
+  // node was away was taken for a server without JetStream: CONNECTION_FAILED at once.
+  const cluster = await startCluster(3, { withoutJetStream: [2] });
+  const bridge = await Bridge.connect({ broker_url: cluster.nodes[2].url, logger: { log() {} } });
+  try {
+    await ensureStream(bridge.connection, { name: "MIXED", subjects: ["mixed.>"] });
+    await bridge.send("mixed.a", [["t", "before", "text"]], { jetstream: true });
+    const jsm = await jetstreamManager(bridge.connection);
+    const holder = Number((await jsm.streams.info("MIXED")).cluster!.leader!.slice(1));
+    await cluster.nodes[holder].stop({ signal: "SIGKILL", keepStore: true });
+    const sending = bridge.send("mixed.b", [["t", "during", "text"]], { jetstream: true });
+    await new Promise((r) => setTimeout(r, 1500));
+    await cluster.restart(holder);
+    const [env] = await sending;
+    const stored = await jsm.streams.getMessage("MIXED", { last_by_subj: "mixed.b" });
+    assert.equal(JSON.parse(stored!.string()).msg_id, env.msg_id);
+  } finally {
+    await bridge.close().catch(() => {});
+    await Promise.all(cluster.nodes.map((n) => n.stop()));
+  }
 });
