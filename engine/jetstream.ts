@@ -33,6 +33,7 @@ import { markNotDelivered, refusalMark, refusedSince } from "./publisher.ts";
 import { describe } from "./codecs/text.ts";
 import { watchErrors } from "./streams.ts";
 import { sha256Hex } from "./platform/sha256.ts";
+import { jetStreamOf } from "./handlers/object_store_reader.ts";
 import type { ReceivedEnvelope } from "./types.ts";
 
 /**
@@ -485,7 +486,9 @@ async function openConsumer(
   maxDeliver: number,
   logger: Logger,
 ): Promise<{ consumer: Consumer; maxDeliver: number; serverMaxDeliver: number }> {
-  const jsm = await jetstreamManager(nc);
+  // No API check (see jetStreamOf): a worker (re)starting during a meta leader
+  // election failed TIMEOUT though its stream and durable answered.
+  const jsm = await jetStreamOf(nc).jetstreamManager();
   let existing: ConsumerInfo | undefined;
   try {
     existing = await jsm.consumers.info(options.stream, options.durable);
@@ -572,7 +575,7 @@ async function openConsumer(
       });
     }
   }
-  return { consumer: await jetstream(nc).consumers.get(options.stream, options.durable), maxDeliver, serverMaxDeliver };
+  return { consumer: await jetStreamOf(nc).consumers.get(options.stream, options.durable), maxDeliver, serverMaxDeliver };
 }
 
 /**

@@ -212,12 +212,14 @@ export async function startNats(
 export async function startCluster(
   n = 3,
   options: { withoutJetStream?: number[] } = {},
-): Promise<{ nodes: NatsServer[]; urls: string; restart(i: number): Promise<void> }> {
+): Promise<{ nodes: NatsServer[]; urls: string; restart(i: number): Promise<void>; metaLeader(): Promise<number> }> {
   const routePorts = await Promise.all(Array.from({ length: n }, () => freePort()));
   const clientPorts = await Promise.all(Array.from({ length: n }, () => freePort()));
+  const monitorPorts = await Promise.all(Array.from({ length: n }, () => freePort()));
   const routes = routePorts.map((p) => `nats-route://127.0.0.1:${p}`).join(", ");
+  // Each node's monitoring endpoint (http://127.0.0.1:<port>/jsz names the JetStream meta leader).
   const configOf = (i: number) =>
-    `server_name: n${i}\ncluster { name: natsbridge, listen: "127.0.0.1:${routePorts[i]}", routes: [${routes}] }`;
+    `server_name: n${i}\nhttp: "127.0.0.1:${monitorPorts[i]}"\ncluster { name: natsbridge, listen: "127.0.0.1:${routePorts[i]}", routes: [${routes}] }`;
   // A node without JetStream still serves clients, and routes their JetStream calls to the others.
   const jetstreamOf = (i: number) => !options.withoutJetStream?.includes(i);
   const nodes = await Promise.all(
@@ -244,6 +246,17 @@ export async function startCluster(
   return {
     nodes,
     urls: nodes.map((x) => x.url).join(","),
+    /** The index of the node that leads JetStream's meta group (which alone answers `$JS.API.INFO`). */
+    async metaLeader() {
+      for (const port of monitorPorts) {
+        try {
+          const jsz = await (await fetch(`http://127.0.0.1:${port}/jsz`)).json() as { meta_cluster?: { leader?: string } };
+          const leader = jsz.meta_cluster?.leader;
+          if (leader) return Number(leader.slice(1));
+        } catch { /* that node is down: ask the next */ }
+      }
+      throw new Error("no node names a JetStream meta leader");
+    },
     async restart(i: number) {
       const { port, storeDir } = nodes[i];
       nodes[i] = await startNats({ port, storeDir, config: configOf(i), jetstream: jetstreamOf(i) });

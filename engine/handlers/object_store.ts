@@ -137,7 +137,7 @@ export async function objectStoreFileServer(
   const ttlSeconds = checkCount(options.ttl ?? 86_400, "ttl", 0);
   if (options.replicas !== undefined) checkCount(options.replicas, "replicas", 1);
   checkOneOf(options.storage, "storage", ["file", "memory"]);
-  const objm = new Objm(options.connection);
+  const objm = new Objm(jetStreamOf(options.connection)); // no API check: see jetStreamOf
   let store: ObjectStore;
   try {
     store = await objm.create(bucket, {

@@ -144,7 +144,11 @@ export interface ReadObjectOptions {
  */
 export function jetStreamOf(nc: NatsConnection): JetStreamClient {
   let js = clients.get(nc);
-  if (!js) clients.set(nc, js = jetstream(nc));
+  // Without nats.js's API check ($JS.API.INFO): only the meta leader answers
+  // it, so for the seconds of its election every call timed out though the
+  // stream it was for answered. A server without JetStream still says so on
+  // the first real call ("no responders", mapped by jetStreamError).
+  if (!js) clients.set(nc, js = jetstream(nc, { checkAPI: false }));
   return js;
 }
 const clients = new WeakMap<NatsConnection, JetStreamClient>();

@@ -194,3 +194,48 @@ test("a JetStream send through a cluster node without JetStream retries across t
     await Promise.all(cluster.nodes.map((n) => n.stop()));
   }
 });
+
+test("consume and the Object Store start while the JetStream meta leader is being re-elected, when their stream is up", async () => {
+  // nats.js checks the JetStream API first ($JS.API.INFO), which only the meta
+  // leader answers: for the seconds of an election, consume and
+  // objectStoreFileServer failed TIMEOUT though their R3 stream answered.
+  const cluster = await startCluster(3);
+  const admin = await Bridge.connect({ broker_url: cluster.urls, logger: { log() {} } });
+  try {
+    await ensureStream(admin.connection, { name: "META", subjects: ["meta.>"], replicas: 3 });
+    await objectStoreFileServer({ connection: admin.connection, bucket: "meta", replicas: 3 });
+    for await (const _ of admin.consume({ stream: "META", durable: "w", signal: AbortSignal.timeout(300) })) { /* none yet */ }
+    // Only the meta leader dies: the stream's and the durable's leaders are moved off it first.
+    const leader = await cluster.metaLeader();
+    const jsm = await jetstreamManager(admin.connection);
+    for (let i = 0; i < 20; i++) {
+      const onIt = async (api: string, info: () => Promise<{ cluster?: { leader?: string } }>) => {
+        if ((await info()).cluster?.leader !== `n${leader}`) return false;
+        await admin.connection.request(api, undefined, { timeout: 5000 }).catch(() => {});
+        await new Promise((r) => setTimeout(r, 500));
+        return true;
+      };
+      const moved = [
+        await onIt("$JS.API.STREAM.LEADER.STEPDOWN.META", () => jsm.streams.info("META")),
+        await onIt("$JS.API.CONSUMER.LEADER.STEPDOWN.META.w", () => jsm.consumers.info("META", "w")),
+      ];
+      if (!moved.includes(true)) break;
+    }
+    const others = cluster.nodes.filter((_, i) => i !== leader).map((n) => n.url).join(",");
+    const bridge = await Bridge.connect({ broker_url: others, logger: { log() {} } });
+    try {
+      await cluster.nodes[leader].stop({ signal: "SIGKILL", keepStore: true });
+      const t0 = Date.now();
+      await objectStoreFileServer({ connection: bridge.connection, bucket: "meta", replicas: 3 });
+      let ready = false;
+      for await (const _ of bridge.consume({ stream: "META", durable: "w", signal: AbortSignal.timeout(1000), on_ready: () => (ready = true) })) { /* none */ }
+      assert.ok(ready, "consume started");
+      assert.ok(Date.now() - t0 < 5000, `took ${Date.now() - t0} ms`);
+    } finally {
+      await bridge.close().catch(() => {});
+    }
+  } finally {
+    await admin.close().catch(() => {});
+    await Promise.all(cluster.nodes.map((n) => n.stop()));
+  }
+});
