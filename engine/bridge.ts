@@ -152,8 +152,6 @@ export class Bridge {
           logEvent(this.#logger, "warn", "", `Disconnected from NATS at ${redact(s.server)}: core messages published to this bridge's subscriptions meanwhile are lost; sends fail until it reconnects`);
         } else if (s.type === "reconnect") {
           logEvent(this.#logger, "warn", "", `Reconnected to NATS at ${redact(s.server)}`);
-        } else if (s.type === "slowConsumer") {
-          logEvent(this.#logger, "warn", "", `Subscription to "${s.sub.getSubject()}" is behind by ${s.pending} messages`);
         }
       }
     })().catch(() => {});
@@ -256,6 +254,9 @@ export class Bridge {
     if (signal?.aborted) stop(); // "abort" has fired already: it will not again
     else if (signal) unfollow = followAbort(signal, stop);
     const connection = this.connection;
+    // Closed with no error, the connection was still not asked to close when
+    // the bridge opened it and is not closing it (a server gone, reconnect: false).
+    const closedUnasked = () => this.#owned && this.#closing === undefined;
     const closedByUs = () => this.#closing !== undefined;
     async function* iterate(): AsyncGenerator<ReceivedEnvelope> {
       try {
@@ -277,9 +278,12 @@ export class Bridge {
         // Ended by a connection that closed on an error (reconnects given up,
         // credentials revoked), not by anyone's wish: a quiet end would read as one.
         // (nats.js ends the subscriptions first, then closes: the close is awaited, briefly.)
-        const why = !stopped && !closedByUs() ? await settleWithin(connection.closed(), 1000, () => new Error("open")).catch(() => undefined) : undefined;
-        if (why) {
-          throw new TransportError("CONNECTION_FAILED", `Subscription to "${subject}" ended: the connection to NATS closed (${why.message})`, { cause: why });
+        const closed = stopped || closedByUs()
+          ? undefined
+          : await settleWithin(connection.closed().then((why) => ({ why })), 1000, () => new Error("open")).catch(() => undefined);
+        if (closed && (closed.why || closedUnasked())) {
+          const why = closed.why ? ` (${closed.why.message})` : "";
+          throw new TransportError("CONNECTION_FAILED", `Subscription to "${subject}" ended: the connection to NATS closed${why}`, { cause: closed.why });
         }
       } finally {
         stop();
@@ -356,10 +360,19 @@ export class Bridge {
           cause: err,
         });
       }
-      for await (const env of replies) {
-        if (env.reply_to_msg_id !== request.msg_id) continue;
-        streamsHanded = env.payloads.some(([, value]) => value instanceof ReadableStream);
-        return env;
+      try {
+        for await (const env of replies) {
+          if (env.reply_to_msg_id !== request.msg_id) continue;
+          streamsHanded = env.payloads.some(([, value]) => value instanceof ReadableStream);
+          return env;
+        }
+      } catch (err) {
+        // The inbox's subscription ended with its connection: said of the request.
+        if ((err as NatsBridgeError).code !== "CONNECTION_FAILED") throw err;
+        throw new TransportError("CONNECTION_FAILED", `No reply on "${subject}": the connection closed`, {
+          correlationId: request.correlation_id,
+          cause: err,
+        });
       }
       if (failure) throw failure;
       if (options.signal?.aborted) throw abortReason(options.signal, "Request", request.correlation_id);
@@ -429,7 +442,7 @@ export class Bridge {
     return consumeEnvelopes(this.connection, {
       ...options,
       receive: { ...this.#receiveDefaults(), ...definedOnly(options?.receive) },
-    }, this.#logger);
+    }, this.#logger, () => this.#owned && this.#closing === undefined);
   }
 
   /**

@@ -29,7 +29,7 @@ import { INVALID_MESSAGE_CODES, jetStreamError, NatsBridgeError, OptionsError, p
 import { originOf } from "./origins.ts";
 import { logEvent, type Logger } from "./logger.ts";
 import { checkReceiveOptions, receiveChecked, type SmartReceiveOptions } from "./receive.ts";
-import { markNotDelivered, refusalMark, refusedSince } from "./publisher.ts";
+import { markNotDelivered, watchRefusals } from "./publisher.ts";
 import { describe } from "./codecs/text.ts";
 import { watchErrors } from "./streams.ts";
 import { sha256Hex } from "./platform/sha256.ts";
@@ -589,6 +589,9 @@ async function openConsumer(
  * @param nc Connection.
  * @param options Stream, durable, dead-letter subject, retries.
  * @param logger Log sink.
+ * @param closedUnasked Whether a close of `nc` without an error was still
+ *   not asked for (a `Bridge` that opened it, not closing it): then it fails
+ *   the loop too. A close on an error always does.
  * @returns An async iterable of decoded envelopes.
  *
  * @example Without a Bridge
@@ -603,6 +606,7 @@ export async function* consumeEnvelopes(
   nc: NatsConnection,
   options: ConsumeOptions,
   logger: Logger,
+  closedUnasked: () => boolean = () => false,
 ): AsyncGenerator<ReceivedEnvelope> {
   options ??= {} as ConsumeOptions; // null from plain JavaScript callers: refused below by name
   checkKnownKeys(options, CONSUME_OPTION_NAMES, "consume");
@@ -646,32 +650,36 @@ export async function* consumeEnvelopes(
   async function* pull(): AsyncGenerator<JsMsg> {
     // A pull the server's permissions refuse looks like an idle stream (or
     // "heartbeats missed") to nats.js: only the status stream names it.
-    const pulls = `$JS.API.CONSUMER.MSG.NEXT.${options.stream}.${options.durable}`;
-    const mark = refusalMark(nc);
+    const refusals = watchRefusals(nc, `$JS.API.CONSUMER.MSG.NEXT.${options.stream}.${options.durable}`);
     const throwIfRefused = () => {
-      const refusal = refusedSince(nc, mark, (s) => s === pulls);
-      if (refusal) throw permissionDenied(refusal, `Cannot pull from stream "${options.stream}", durable "${options.durable}"`);
+      if (refusals.refusal) throw permissionDenied(refusals.refusal, `Cannot pull from stream "${options.stream}", durable "${options.durable}"`);
     };
-    while (!signal?.aborted && !nc.isClosed()) {
-      let m: JsMsg | null;
-      try {
-        m = await consumer.next({ expires: 1000 });
-        if (!m) throwIfRefused();
-      } catch (err) {
-        if (err instanceof NatsBridgeError) throw err;
-        if (signal?.aborted || nc.isClosed()) break;
-        throwIfRefused();
-        logEvent(logger, "warn", "", `JetStream pull from ${options.stream}/${options.durable} failed: ${(err as Error).message}`);
-        await sleep(250).catch(() => {});
-        continue;
+    try {
+      while (!signal?.aborted && !nc.isClosed()) {
+        let m: JsMsg | null;
+        try {
+          m = await consumer.next({ expires: 1000 });
+          if (!m) throwIfRefused();
+        } catch (err) {
+          if (err instanceof NatsBridgeError) throw err;
+          if (signal?.aborted || nc.isClosed()) break;
+          throwIfRefused();
+          logEvent(logger, "warn", "", `JetStream pull from ${options.stream}/${options.durable} failed: ${(err as Error).message}`);
+          await sleep(250).catch(() => {});
+          continue;
+        }
+        if (m) yield m;
       }
-      if (m) yield m;
+    } finally {
+      refusals.stop();
     }
-    // Closed on an error (reconnects given up, credentials revoked), not by
-    // anyone's wish (a close() or drain resolves closed() with nothing).
-    const why = !signal?.aborted && nc.isClosed() ? await nc.closed() : undefined;
-    if (why) {
-      throw new TransportError("CONNECTION_FAILED", `Consuming from stream "${options.stream}" ended: the connection to NATS closed (${why.message})`, { cause: why });
+    // Closed on an error (reconnects given up, credentials revoked), or with
+    // none but unasked (a server gone with reconnect: false): not by anyone's
+    // wish (a close() or drain resolves closed() with nothing).
+    if (signal?.aborted || !nc.isClosed()) return;
+    const why = await nc.closed();
+    if (why || closedUnasked()) {
+      throw new TransportError("CONNECTION_FAILED", `Consuming from stream "${options.stream}" ended: the connection to NATS closed${why ? ` (${why.message})` : ""}`, { cause: why });
     }
   }
   const messages = pull();
@@ -699,27 +707,36 @@ export async function* consumeEnvelopes(
       deliveries: m.info.deliveryCount,
       data: new TextDecoder().decode(m.data),
     };
+    // One record per message and consumer: the stream's sequence alone comes
+    // back when a stream is made again (seq 1 again), and another durable's
+    // failure of the same message has its own reason. Stored once however
+    // often this consumer dead-letters it within the duplicate window.
+    const msgId = `natsbridge.dead:${m.info.stream}:${m.info.consumer}:${m.seq}:${m.info.timestampNanos}`;
+    // The Nats-Msg-Id header travels in the same max_payload ("NATS/1.0\r\n", the line, "\r\n").
+    const headerBytes = deadLetterStored ? 32 + msgId.length : 0;
     const encoder = new TextEncoder();
     let bytes = encoder.encode(JSON.stringify(record));
-    if (bytes.byteLength > (nc.info?.max_payload ?? Infinity)) {
+    if (bytes.byteLength + headerBytes > (nc.info?.max_payload ?? Infinity)) {
       // Too large to carry the original too (it was itself near max_payload):
       // a record without it beats none, and a consume loop stopped on it.
       bytes = encoder.encode(JSON.stringify({ ...record, data: "", data_bytes: m.data.byteLength }));
     }
     try {
       // Stored (or at least flushed to the server) before the term, so the
-      // record exists before the original can disappear; stored once however
-      // often this message is dead-lettered within the duplicate window.
+      // record exists before the original can disappear.
       if (deadLetterStored) {
-        await jetstream(nc).publish(deadLetterSubject, bytes, { msgID: `natsbridge.dead:${m.info.stream}:${m.seq}`, timeout: 5000 });
+        await jetStreamOf(nc).publish(deadLetterSubject, bytes, { msgID: msgId, timeout: 5000 });
       } else {
-        const mark = refusalMark(nc);
-        nc.publish(deadLetterSubject, bytes);
-        await nc.flush();
-        // A refusal by the server's permissions precedes the PONG, on the status stream.
-        await sleep(0);
-        const refusal = refusedSince(nc, mark, (s) => s === deadLetterSubject);
-        if (refusal) throw permissionDenied(refusal, "Dead letter");
+        const refusals = watchRefusals(nc, deadLetterSubject);
+        try {
+          nc.publish(deadLetterSubject, bytes);
+          await nc.flush();
+          // A refusal by the server's permissions precedes the PONG, on the status stream.
+          await sleep(0);
+        } finally {
+          refusals.stop();
+        }
+        if (refusals.refusal) throw permissionDenied(refusals.refusal, "Dead letter");
       }
     } catch (e) {
       // No record, no term: naked, so a later delivery can dead-letter it

@@ -45,16 +45,11 @@ interface ConnectionState {
   pendingFlush?: Promise<void>;
   /** Fails the flushes not settled yet: once a close has begun, nats.js's never settle. */
   unsettledFlushes: Set<(err: Error) => void>;
-  /** Publishes the server's permissions refused, latest last (a few kept): `seq` counts them. */
-  denied: { seq: number; subject: string; error: Error }[];
-  /** How many refusals have been seen. */
-  deniedSeq: number;
+  /** Who waits to hear of a refused publish, by subject (see {@link watchRefusals}). */
+  watchers: Map<string, Set<{ refusal?: Error }>>;
   /** The log sink of the latest send: a refusal of an unconfirmed publish can only be logged. */
   logger?: Logger;
 }
-
-/** Refusals kept per connection: enough for the sends one round trip confirms together. */
-const DENIALS_KEPT = 256;
 
 const states = new WeakMap<NatsConnection, ConnectionState>();
 
@@ -114,7 +109,7 @@ export function notDelivered(err: unknown): boolean {
 export function watchConnection(nc: NatsConnection, knownUp = false): void {
   let state = states.get(nc);
   if (!state) {
-    const created: ConnectionState = { down: nc.isClosed(), verified: false, unsettledFlushes: new Set(), denied: [], deniedSeq: 0 };
+    const created: ConnectionState = { down: nc.isClosed(), verified: false, unsettledFlushes: new Set(), watchers: new Map() };
     states.set(nc, state = created);
     follow(nc, created);
     // One reaction per connection: racing each flush against closed() would pile them up.
@@ -148,8 +143,9 @@ function follow(nc: NatsConnection, state: ConnectionState): void {
           // here, after the fact: a confirmed send looks for it (see publishEnvelope).
           const e = s.error as Error & { operation?: string; subject?: string };
           if (e?.name !== "PermissionViolationError" || e.operation !== "publish" || !e.subject) break;
-          state.denied.push({ seq: ++state.deniedSeq, subject: e.subject, error: e });
-          if (state.denied.length > DENIALS_KEPT) state.denied.shift();
+          // Told to each watcher of the subject itself: however many refusals
+          // arrive in one round trip, none is pushed out before it is looked at.
+          for (const watch of state.watchers.get(e.subject) ?? []) watch.refusal ??= e;
           if (state.logger && !e.subject.startsWith("$JS.")) {
             logEvent(state.logger, "warn", "", `The server refused a publish to "${e.subject}" (${e.message}): that message was dropped; a send with confirm: true fails with PERMISSION_DENIED instead`);
           }
@@ -164,36 +160,41 @@ function follow(nc: NatsConnection, state: ConnectionState): void {
 }
 
 /**
- * A mark for {@link refusedSince}: how many publishes the server's
- * permissions have refused on `nc` so far (as followed from now on).
+ * Watches for the server's refusal of publishes to `subject` (its
+ * permissions), from now until `stop()`: NATS says so only on the status
+ * stream, after the fact. Start before publishing; look after a round trip
+ * and one task (the refusal precedes the PONG).
  *
  * @param nc The connection.
- * @returns The mark.
+ * @param subject The exact subject published to.
+ * @returns `refusal` (nats.js's `PermissionViolationError`, once one came) and `stop()`.
  *
  * @example
  * ```ts ignore
- * import { refusalMark, refusedSince } from "./publisher.ts";
- * const mark = refusalMark(nc);
- * // … publish, wait …
- * const refusal = refusedSince(nc, mark, (s) => s.startsWith("$JS.API."));
+ * import { watchRefusals } from "./publisher.ts";
+ * const watch = watchRefusals(nc, "jobs.new");
+ * nc.publish("jobs.new", bytes);
+ * await nc.flush();
+ * watch.stop();
+ * if (watch.refusal) console.log("refused:", watch.refusal.message);
  * ```
  */
-export function refusalMark(nc: NatsConnection): number {
+export function watchRefusals(nc: NatsConnection, subject: string): { readonly refusal?: Error; stop(): void } {
   watchConnection(nc);
-  return states.get(nc)!.deniedSeq;
-}
-
-/**
- * The server's refusal of a publish to a subject `test` accepts, made
- * since `mark` (and still among the last few kept), if any.
- *
- * @param nc The connection.
- * @param mark From {@link refusalMark}.
- * @param test Which subjects count.
- * @returns nats.js's `PermissionViolationError`, or `undefined`.
- */
-export function refusedSince(nc: NatsConnection, mark: number, test: (subject: string) => boolean): Error | undefined {
-  return states.get(nc)?.denied.find((d) => d.seq > mark && test(d.subject))?.error;
+  const { watchers } = states.get(nc)!;
+  const watch: { refusal?: Error } = {};
+  let set = watchers.get(subject);
+  if (!set) watchers.set(subject, set = new Set());
+  set.add(watch);
+  return {
+    get refusal() {
+      return watch.refusal;
+    },
+    stop() {
+      set!.delete(watch);
+      if (set!.size === 0 && watchers.get(subject) === set) watchers.delete(subject);
+    },
+  };
 }
 
 /**
@@ -231,28 +232,31 @@ export async function publishEnvelope(
     throw markNotDelivered(new Error(nc.isClosed() ? "connection closed" : "connection is down (reconnecting)"));
   }
   if (logger) state.logger = logger;
-  const deniedBefore = state.deniedSeq;
+  const watch = confirm ? watchRefusals(nc, subject) : undefined;
   try {
-    nc.publish(subject, data);
-  } catch (err) {
-    // nats.js refuses before writing: a closed connection, a bad subject, a message over max_payload.
-    throw markNotDelivered(err);
-  }
-  if (confirm || !state.verified) {
-    // nats.js's flush has no timeout of its own: a server that hangs with its
-    // socket open would hold the send until the stale-connection check,
-    // minutes later. The flush is shared by other sends and settles on its own.
-    const late = () => new Error(`not confirmed by the server within ${confirmTimeout / 1000} s: it may still arrive`);
-    await settleWithin(sharedFlush(nc, state), confirmTimeout, late, signal, "Send");
-    state.verified = true;
-    if (confirm) {
-      // The server's "-ERR Permissions Violation" precedes its PONG; one task
-      // later the status stream has surely handed it over (the two may arrive in
-      // one read, and the status stream is a few promise hops behind the flush).
-      await sleep(0);
-      const refusal = refusedSince(nc, deniedBefore, (s) => s === subject);
-      if (refusal) throw markNotDelivered(permissionDenied(refusal, "Send")!);
+    try {
+      nc.publish(subject, data);
+    } catch (err) {
+      // nats.js refuses before writing: a closed connection, a bad subject, a message over max_payload.
+      throw markNotDelivered(err);
     }
+    if (confirm || !state.verified) {
+      // nats.js's flush has no timeout of its own: a server that hangs with its
+      // socket open would hold the send until the stale-connection check,
+      // minutes later. The flush is shared by other sends and settles on its own.
+      const late = () => new Error(`not confirmed by the server within ${confirmTimeout / 1000} s: it may still arrive`);
+      await settleWithin(sharedFlush(nc, state), confirmTimeout, late, signal, "Send");
+      state.verified = true;
+      if (watch) {
+        // The server's "-ERR Permissions Violation" precedes its PONG; one task
+        // later the status stream has surely handed it over (the two may arrive in
+        // one read, and the status stream is a few promise hops behind the flush).
+        await sleep(0);
+        if (watch.refusal) throw markNotDelivered(permissionDenied(watch.refusal, "Send")!);
+      }
+    }
+  } finally {
+    watch?.stop();
   }
 }
 

@@ -809,3 +809,67 @@ test("consume whose connection closes for good (reconnects given up) fails CONNE
   await rejectsWithCode(() => ended, "CONNECTION_FAILED", /stream "GONE".*the connection to NATS closed/);
   await b.close();
 });
+
+test("a dead letter is stored once per message and consumer: not taken for a duplicate after its stream is made again", async () => {
+  // Their Nats-Msg-Id was natsbridge.dead:<stream>:<seq>: a stream deleted and
+  // made again starts at seq 1 again, so the next record was "a duplicate",
+  // not stored, and the message termed all the same.
+  const jsm = await jetstreamManager(bridge.connection);
+  await jsm.streams.add({ name: "DEAD_AGAIN", subjects: ["dl.again"] });
+  const tampered = sampleEnvelope();
+  tampered.payloads[0].data = "aGo=";
+  const js = (await import("@nats-io/jetstream")).jetstream(bridge.connection);
+  try {
+    for (const round of [1, 2]) {
+      await ensureStream(bridge.connection, { name: "AGAIN", subjects: ["again.>"] });
+      await js.publish("again.x", JSON.stringify(tampered));
+      await collect({ stream: "AGAIN", durable: "w", dead_letter_subject: "dl.again" }, 0, 800);
+      assert.equal((await jsm.streams.info("DEAD_AGAIN")).state.messages, round);
+      await jsm.streams.delete("AGAIN");
+    }
+  } finally {
+    await jsm.streams.delete("DEAD_AGAIN");
+  }
+});
+
+test("a dead letter near max_payload is stored by a dead-letter stream too: its Nats-Msg-Id header counts", async () => {
+  // The record was sized against max_payload without the header the JetStream
+  // publish adds: nats.js refused it, and the message was naked for ever.
+  const small = await startNats({ config: "max_payload: 4096" });
+  const b = await Bridge.connect({ broker_url: small.url, logger: quiet });
+  try {
+    const jsm = await jetstreamManager(b.connection);
+    await ensureStream(b.connection, { name: "NEAR", subjects: ["near.>"] });
+    await jsm.streams.add({ name: "DEAD_NEAR", subjects: ["natsbridge.dead.NEAR"] });
+    const js = (await import("@nats-io/jetstream")).jetstream(b.connection);
+    // Not envelopes: each is dead-lettered; some records land within a header's length of max_payload.
+    for (let size = 3600; size <= 3900; size += 4) await js.publish("near.x", "x".repeat(size));
+    const ac = new AbortController();
+    const timer = setTimeout(() => ac.abort(), 8000);
+    const wanted = (await jsm.streams.info("NEAR")).state.messages;
+    for await (const _ of b.consume({ stream: "NEAR", durable: "w", signal: ac.signal, nak_base_delay: 10, nak_max_delay: 10, on_error: async () => {
+      if ((await jsm.streams.info("DEAD_NEAR")).state.messages >= wanted) ac.abort();
+    } }));
+    clearTimeout(timer);
+    assert.equal((await jsm.streams.info("DEAD_NEAR")).state.messages, wanted);
+  } finally {
+    await b.close();
+    await small.stop();
+  }
+});
+
+test("with reconnect: false, a subscription and a consume of a bridge that opened its connection fail CONNECTION_FAILED when the server goes", async () => {
+  // nats.js resolves closed() with nothing when it does not reconnect: both ended as if asked to stop.
+  const own = await startNats();
+  const b = await Bridge.connect({ broker_url: own.url, logger: quiet, connect_options: { reconnect: false } });
+  await ensureStream(b.connection, { name: "NORECONNECT", subjects: ["norec.>"] });
+  const subscribed = (async () => {
+    for await (const _ of b.subscribe("norec.core")) { /* nothing arrives */ }
+  })();
+  const consumed = (async () => {
+    for await (const _ of b.consume({ stream: "NORECONNECT", durable: "w", on_ready: () => void own.stop() })) { /* nothing arrives */ }
+  })();
+  await rejectsWithCode(() => subscribed, "CONNECTION_FAILED");
+  await rejectsWithCode(() => consumed, "CONNECTION_FAILED");
+  await b.close();
+});

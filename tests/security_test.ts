@@ -320,3 +320,22 @@ test("a dead letter the server's permissions refuse leaves its message naked, no
     await Promise.all([admin.close(), nodead.close()]);
   }
 });
+
+test("every confirmed send the server refuses fails PERMISSION_DENIED, however many refusals arrive in the same round trip", async () => {
+  // Refusals were kept in a ring of 256: past that, a send's own refusal was
+  // pushed out before it looked, and it resolved as delivered.
+  const nats = await restrictedServer();
+  const bridge = await Bridge.connect({ broker_url: as(nats, "limited"), logger: { log() {} } });
+  try {
+    const noise = Array.from({ length: 300 }, () => bridge.send("other.noise", [["t", "x", "text"]]));
+    const results = await Promise.allSettled([
+      ...Array.from({ length: 400 }, (_, i) => bridge.send(`other.s${i}`, [["t", "x", "text"]], { confirm: true })),
+      bridge.send("other.important", [["t", "x", "text"]], { confirm: true }),
+    ]);
+    await Promise.allSettled(noise);
+    const codes = results.map((r) => r.status === "rejected" ? (r.reason as { code: string }).code : "resolved");
+    assert.deepEqual([...new Set(codes)], ["PERMISSION_DENIED"]);
+  } finally {
+    await bridge.close();
+  }
+});

@@ -20,10 +20,10 @@ DEFAULT_CONNECT_TIMEOUT = 5.0
 DEFAULT_CONNECT_BUDGET = 10.0
 
 
-# Up to the last "@" of the server (greedy, within one server): a raw "@" in a
-# password is part of it, for the URL parser too.
-_CREDENTIALS = re.compile(r"//[^\s,]*@")
-_NO_SCHEME_CREDENTIALS = re.compile(r"^(\s*)[^\s,]*@")
+# Up to the last "@" of the server (greedy, within one server): a raw "@" or a
+# space in a password is part of it, for the URL parser too.
+_CREDENTIALS = re.compile(r"//[^,]*@")
+_NO_SCHEME_CREDENTIALS = re.compile(r"^(\s*)[^,]*@")
 
 
 def redact(url: str) -> str:

@@ -266,6 +266,11 @@ async def test_a_password_with_a_raw_at_sign_is_redacted_whole():
                                 broker_url="nats://svc:p@ss%2Fw0rd@127.0.0.1:4222,svc:p@ss@127.0.0.2:4222")
     assert env["broker_url"] == "nats://***@127.0.0.1:4222,***@127.0.0.2:4222"
     assert "w0rd" not in text and "ss@" not in text
+    # A space in a password is part of it too.
+    env, text = await smartsend("s", [("m", "x", "text")], is_publish=False,
+                                broker_url="nats://bob:pass word@127.0.0.1:4222,svc:p@ss word@127.0.0.2:4222")
+    assert env["broker_url"] == "nats://***@127.0.0.1:4222,***@127.0.0.2:4222"
+    assert "word" not in text
 
 
 async def test_broker_credentials_are_redacted_in_connection_errors():
