@@ -50,10 +50,11 @@ export async function connectTo(
   // would say "connection refused" or "Invalid URL" as if the server were down.
   const servers = serversOf(brokerUrl);
   // A raw "/", "?" or "#" in a password ends the URL's host part early: the
-  // connection would go to a host made of the password's tail.
-  if (servers.some((s) => /[/?#]/.test(userInfoOf(s)))) {
+  // connection would go to a host made of the password's tail. A raw "%"
+  // cannot be decoded at all.
+  if (servers.some((s) => /[/?#]/.test(userInfoOf(s)) || !decodable(userInfoOf(s)))) {
     throw new OptionsError(
-      `broker_url credentials must be percent-encoded ("/" as %2F, "@" as %40, "?" as %3F, "#" as %23), got "${redact(brokerUrl)}"`,
+      `broker_url credentials must be percent-encoded ("/" as %2F, "@" as %40, "?" as %3F, "#" as %23, "%" as %25), got "${redact(brokerUrl)}"`,
       { field: "broker_url", correlationId },
     );
   }
@@ -181,6 +182,16 @@ export function credentialsOf(brokerUrl: string): { user?: string; pass?: string
  */
 function userInfoOf(server: string): string {
   return /\/\/(.*)@/.exec(server)?.[1] ?? "";
+}
+
+/** Whether `text` is valid percent-encoding (`decodeURIComponent` throws on a raw `%`). */
+function decodable(text: string): boolean {
+  try {
+    decodeURIComponent(text);
+    return true;
+  } catch {
+    return false;
+  }
 }
 
 /** The server URL without its credentials (they travel as options). */

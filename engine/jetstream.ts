@@ -446,6 +446,9 @@ const SERVER_EXTRA_DELIVERIES = 2;
 /** How long a durable's max_deliver, read before a nak, is trusted: one read per burst of failures. */
 const LIMITS_FRESH_MS = 1000;
 
+/** Messages remembered as not dead-letterable (see `undeliverable` in consumeEnvelopes). */
+const UNDELIVERABLE_KEPT = 10_000;
+
 /** Where `consume` dead-letters: `dead_letter_subject`, or `natsbridge.dead.<stream>`. */
 function deadLetterSubjectOf(options: ConsumeOptions): string {
   return options.dead_letter_subject ?? `natsbridge.dead.${options.stream}`;
@@ -696,6 +699,25 @@ export async function* consumeEnvelopes(
   const handledIds = new RecentIds(dedupeWindow);
   const nakDelays = backoffDelays(maxDeliver + 1, nakBase, nakMax);
 
+  /**
+   * Double-acks `m` (the server confirms, so a lost ack cannot cause a
+   * redelivery we don't expect); a plain ack if that fails. An ack the
+   * server's permissions refuse stops the loop: every message would come back.
+   */
+  const ack = async (m: JsMsg) => {
+    // The ack subject ($JS.ACK.…): nats.js's JsMsg has it, its interface does not say so.
+    const refusals = watchRefusals(nc, (m as unknown as { reply?: string }).reply ?? "");
+    try {
+      await m.ackAck().catch(() => m.ack());
+    } finally {
+      refusals.stop();
+    }
+    if (refusals.refusal) throw permissionDenied(refusals.refusal, `Cannot ack ${m.subject}#${m.seq}`);
+  };
+
+  // Messages whose dead letter could not be published (by stream sequence):
+  // on the server's last delivery they are said to be so, not "a process died".
+  const undeliverable = new Map<number, { err: NatsBridgeError; why: string }>();
   const deadLetter = async (m: JsMsg, err: NatsBridgeError) => {
     const record: DeadLetter = {
       code: err.code,
@@ -743,9 +765,12 @@ export async function* consumeEnvelopes(
       // (unless this was the server's last; the record is sized to fit, so
       // what fails here is the connection).
       logEvent(logger, "error", err.correlationId, `Could not dead-letter ${m.subject}#${m.seq} to ${deadLetterSubject} (${(e as Error).message}); naked instead`);
+      undeliverable.set(m.seq, { err, why: (e as Error).message });
+      if (undeliverable.size > UNDELIVERABLE_KEPT) undeliverable.delete(undeliverable.keys().next().value!);
       m.nak(nakMax);
       return;
     }
+    undeliverable.delete(m.seq);
     m.term(`${err.code}: ${err.message}`.slice(0, 200));
     logEvent(logger, "warn", err.correlationId, `Dead-lettered ${m.subject}#${m.seq} to ${deadLetterSubject}: ${err.code} ${err.message}`);
   };
@@ -817,6 +842,14 @@ export async function* consumeEnvelopes(
       observe("on_delivery", () => options.on_delivery?.({ subject: m.subject, data: m.data, stream_seq: m.seq, deliveries: m.info.deliveryCount }));
       const count = m.info.deliveryCount;
       if (count > maxDeliver + 1 || (serverMaxDeliver > 0 && count >= serverMaxDeliver && count > maxDeliver)) {
+        const failed = undeliverable.get(m.seq);
+        if (failed) {
+          // Its dead letter kept being refused: one last try, then it stays where it is.
+          observe("on_error", () => options.on_error?.(failed.err, "dead-letter"));
+          logEvent(logger, "error", failed.err.correlationId, `Message ${m.subject}#${m.seq} (${failed.err.code}) could not be dead-lettered in ${count - 1} deliveries (${failed.why}): trying once more; if that fails too, the server will not deliver it again, and it stays in stream "${m.info.stream}" at seq ${m.seq}`);
+          await deadLetter(m, failed.err);
+          continue;
+        }
         // Past ours and the one kept for a clean stop: the deliveries before
         // ended without an ack or a nak, so a process died holding it. Handed
         // over again, a death would lose it: the server delivers it no more.
@@ -828,7 +861,7 @@ export async function* consumeEnvelopes(
       // payloads may be gone already (delete_after_ack deleted them).
       const digest = sha256Hex(m.data);
       if (handled.has(digest)) {
-        await m.ackAck().catch(() => m.ack());
+        await ack(m);
         logEvent(logger, "debug", "", `Skipped ${m.subject}#${m.seq}: the same message was handled already`);
         continue;
       }
@@ -859,8 +892,7 @@ export async function* consumeEnvelopes(
           acked = true;
           handled.add(digest);
           handledIds.add(env.msg_id);
-          // Double-ack: the server confirms, so a lost ack cannot cause a redelivery we don't expect.
-          await m.ackAck().catch(() => m.ack());
+          await ack(m);
           await cleanUp(m, env.correlation_id);
         }
       } finally {

@@ -145,8 +145,10 @@ function follow(nc: NatsConnection, state: ConnectionState): void {
           if (e?.name !== "PermissionViolationError" || e.operation !== "publish" || !e.subject) break;
           // Told to each watcher of the subject itself: however many refusals
           // arrive in one round trip, none is pushed out before it is looked at.
-          for (const watch of state.watchers.get(e.subject) ?? []) watch.refusal ??= e;
-          if (state.logger && !e.subject.startsWith("$JS.")) {
+          const watching = state.watchers.get(e.subject);
+          for (const watch of watching ?? []) watch.refusal ??= e;
+          // Watched, the send (or pull, or dead letter) reports it itself.
+          if (state.logger && !watching?.size && !e.subject.startsWith("$JS.")) {
             logEvent(state.logger, "warn", "", `The server refused a publish to "${e.subject}" (${e.message}): that message was dropped; a send with confirm: true fails with PERMISSION_DENIED instead`);
           }
           break;

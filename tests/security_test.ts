@@ -150,6 +150,12 @@ test("a password with a raw @ or / never shows: not in the envelope, not in erro
     assert.match(r.brokerInEnvelope, /^(nats:\/\/)?\*\*\*@127\.0\.0\.1:\d+$/);
     assert.ok(!r.lines.some((l) => l.includes("Secret")), r.lines.join("\n"));
   }
+  // A raw "%" is no percent-encoding: it could not be decoded, and was a CONNECTION_FAILED "URI malformed".
+  await rejectsWithCode(
+    () => smartsend("secure", [["t", "x", "text"]], { broker_url: `nats://svc:50%off@127.0.0.1:${nats.port}` }),
+    "INVALID_OPTION",
+    /percent-encoded .*"%" as %25/,
+  );
   for (const url of [`nats://svc:p@ss/w0rd+Secret@127.0.0.1:${nats.port}`, `svc:p@ss/w0rd+Secret@127.0.0.1:${nats.port}`]) {
     const e = await smartsend("secure", [["t", "x", "text"]], { broker_url: url, connect_options: { reconnect: false, timeout: 2000 } })
       .then(() => assert.fail("connected with a broken URL"), (err) => err as Error & { code: string });
@@ -211,6 +217,8 @@ async function restrictedServer(): Promise<NatsServer> {
       { user: "nopull", password: "pw", permissions: { publish: { deny: ["$JS.API.CONSUMER.MSG.NEXT.>"] } } }
       # everything but dead letters
       { user: "nodead", password: "pw", permissions: { publish: { deny: ["natsbridge.dead.>"] } } }
+      # everything but acks
+      { user: "noack", password: "pw", permissions: { publish: { deny: ["$JS.ACK.>"] } } }
     ] }`,
   });
   servers.push(nats);
@@ -236,6 +244,8 @@ test("a publish the server's permissions refuse is PERMISSION_DENIED with confir
     await bridge.connection.flush();
     await new Promise((r) => setTimeout(r, 50));
     assert.ok(lines.some((l) => /refused a publish to "other\.y"/.test(l)), lines.join("\n"));
+    // The confirmed send said so itself: no warning that it "was dropped" besides.
+    assert.ok(!lines.some((l) => /refused a publish to "other\.x"/.test(l)), lines.join("\n"));
   } finally {
     await bridge.close();
   }
@@ -337,5 +347,58 @@ test("every confirmed send the server refuses fails PERMISSION_DENIED, however m
     assert.deepEqual([...new Set(codes)], ["PERMISSION_DENIED"]);
   } finally {
     await bridge.close();
+  }
+});
+
+test("a message whose dead letter is refused on every delivery is reported with its own error at the end, not as 'a process died holding it'", async () => {
+  const nats = await restrictedServer();
+  const admin = await Bridge.connect({ broker_url: as(nats, "admin"), logger: { log() {} } });
+  const lines: string[] = [];
+  const nodead = await Bridge.connect({ broker_url: as(nats, "nodead"), logger: { log: (_l, line) => lines.push(line) } });
+  try {
+    await ensureStream(admin.connection, { name: "PERMDL2", subjects: ["permdl2.>"] });
+    const [, json] = await smartsend("permdl2.x", [["t", "hi", "text"]], { is_publish: false });
+    const tampered = JSON.parse(json);
+    tampered.payloads[0].metadata.checksum = "0".repeat(64);
+    await (await import("@nats-io/jetstream")).jetstream(admin.connection).publish("permdl2.x", JSON.stringify(tampered));
+    const codes: string[] = [];
+    const ac = new AbortController();
+    const timer = setTimeout(() => ac.abort(), 5000);
+    for await (const _ of nodead.consume({
+      stream: "PERMDL2",
+      durable: "nodead",
+      max_deliver: 1, // the server delivers it 3 times
+      nak_base_delay: 50,
+      nak_max_delay: 50,
+      signal: ac.signal,
+      on_error: (err) => {
+        codes.push(err.code);
+        if (codes.length === 3) setTimeout(() => ac.abort(), 200);
+      },
+    }));
+    clearTimeout(timer);
+    assert.deepEqual(codes, ["CHECKSUM_MISMATCH", "CHECKSUM_MISMATCH", "CHECKSUM_MISMATCH"], lines.join("\n"));
+    assert.ok(lines.some((l) => /could not be dead-lettered .* the server will not deliver it again/.test(l)), lines.join("\n"));
+  } finally {
+    await Promise.all([admin.close(), nodead.close()]);
+  }
+});
+
+test("a consumer the server's permissions do not let ack fails PERMISSION_DENIED, not silent redeliveries ending in a false dead letter", async () => {
+  // The refused ack was swallowed: the handled message came back until it was
+  // dead-lettered as "a process died holding it".
+  const nats = await restrictedServer();
+  const admin = await Bridge.connect({ broker_url: as(nats, "admin"), logger: { log() {} } });
+  const noack = await Bridge.connect({ broker_url: as(nats, "noack"), logger: { log() {} } });
+  try {
+    await ensureStream(admin.connection, { name: "NOACK", subjects: ["noack.>"] });
+    await admin.send("noack.x", [["t", "hi", "text"]], { jetstream: true });
+    const seen: number[] = [];
+    await rejectsWithCode(async () => {
+      for await (const _ of noack.consume({ stream: "NOACK", durable: "w", ack_wait: 1000, signal: AbortSignal.timeout(8000), on_delivery: (d) => seen.push(d.deliveries) })) { /* handled */ }
+    }, "PERMISSION_DENIED", /publish to "\$JS\.ACK\.NOACK\./);
+    assert.deepEqual(seen, [1]);
+  } finally {
+    await Promise.all([admin.close(), noack.close()]);
   }
 });
