@@ -295,19 +295,24 @@ test("JetStream refused by permissions is PERMISSION_DENIED at once: a publish i
   }
 });
 
-test("a dead letter the server's permissions refuse leaves its message naked, not termed and lost", async () => {
-  // Published to core NATS, the refusal came only on the status stream: the
-  // log said "Dead-lettered", and the message was termed with no record anywhere.
-  const nats = await restrictedServer();
+/** An admin bridge, a `nodead` bridge logging to `lines`, and a message failing its checksum stored in stream `stream` (`<subject>.x`). */
+async function badMessageFor(nats: NatsServer, stream: string, subject: string) {
   const admin = await Bridge.connect({ broker_url: as(nats, "admin"), logger: { log() {} } });
   const lines: string[] = [];
   const nodead = await Bridge.connect({ broker_url: as(nats, "nodead"), logger: { log: (_l, line) => lines.push(line) } });
+  await ensureStream(admin.connection, { name: stream, subjects: [`${subject}.>`] });
+  const [, json] = await smartsend(`${subject}.x`, [["t", "hi", "text"]], { is_publish: false });
+  const tampered = JSON.parse(json);
+  tampered.payloads[0].metadata.checksum = "0".repeat(64);
+  await (await import("@nats-io/jetstream")).jetstream(admin.connection).publish(`${subject}.x`, JSON.stringify(tampered));
+  return { admin, nodead, lines };
+}
+
+test("a dead letter the server's permissions refuse leaves its message naked, not termed and lost", async () => {
+  // Published to core NATS, the refusal came only on the status stream: the
+  // log said "Dead-lettered", and the message was termed with no record anywhere.
+  const { admin, nodead, lines } = await badMessageFor(await restrictedServer(), "PERMDL", "permdl");
   try {
-    await ensureStream(admin.connection, { name: "PERMDL", subjects: ["permdl.>"] });
-    const [, json] = await smartsend("permdl.x", [["t", "hi", "text"]], { is_publish: false });
-    const tampered = JSON.parse(json);
-    tampered.payloads[0].metadata.checksum = "0".repeat(64);
-    await (await import("@nats-io/jetstream")).jetstream(admin.connection).publish("permdl.x", JSON.stringify(tampered));
     const deliveries: number[] = [];
     const ac = new AbortController();
     const timer = setTimeout(() => ac.abort(), 5000);
@@ -351,16 +356,8 @@ test("every confirmed send the server refuses fails PERMISSION_DENIED, however m
 });
 
 test("a message whose dead letter is refused on every delivery is reported with its own error at the end, not as 'a process died holding it'", async () => {
-  const nats = await restrictedServer();
-  const admin = await Bridge.connect({ broker_url: as(nats, "admin"), logger: { log() {} } });
-  const lines: string[] = [];
-  const nodead = await Bridge.connect({ broker_url: as(nats, "nodead"), logger: { log: (_l, line) => lines.push(line) } });
+  const { admin, nodead, lines } = await badMessageFor(await restrictedServer(), "PERMDL2", "permdl2");
   try {
-    await ensureStream(admin.connection, { name: "PERMDL2", subjects: ["permdl2.>"] });
-    const [, json] = await smartsend("permdl2.x", [["t", "hi", "text"]], { is_publish: false });
-    const tampered = JSON.parse(json);
-    tampered.payloads[0].metadata.checksum = "0".repeat(64);
-    await (await import("@nats-io/jetstream")).jetstream(admin.connection).publish("permdl2.x", JSON.stringify(tampered));
     const codes: string[] = [];
     const ac = new AbortController();
     const timer = setTimeout(() => ac.abort(), 5000);
