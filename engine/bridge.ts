@@ -6,7 +6,7 @@
  */
 import { createInbox, type Subscription } from "@nats-io/nats-core";
 import type { NatsConnection } from "./nats_types.ts";
-import { abortReason, settleWithin } from "./backoff.ts";
+import { abortReason, settleWithin, sleep } from "./backoff.ts";
 import { checkFunction, checkKnownKeys, checkMillis, checkQueue, checkSubject, definedOnly, optionNames, resolveBrokerUrl } from "./config.ts";
 import { connectTo, DRAIN_TIMEOUT, drainWithin, redact } from "./connection.ts";
 import { NatsBridgeError, OptionsError, permissionDenied, TransportError } from "./errors.ts";
@@ -130,6 +130,8 @@ export class Bridge {
   readonly #sending = new Set<Promise<unknown>>();
   /** The close under way, shared by every call of close(). */
   #closing?: Promise<void>;
+  /** The server went away (a disconnect without a reconnect since): a close now was not the application's. */
+  #lost = false;
 
   private constructor(connection: NatsConnection, defaults: BridgeOptions, owned: boolean) {
     this.connection = connection;
@@ -148,6 +150,8 @@ export class Bridge {
     const nc = this.connection;
     (async () => {
       for await (const s of nc.status()) {
+        if (s.type === "disconnect") this.#lost = true;
+        else if (s.type === "reconnect") this.#lost = false;
         if (s.type === "disconnect") {
           logEvent(this.#logger, "warn", "", `Disconnected from NATS at ${redact(s.server)}: core messages published to this bridge's subscriptions meanwhile are lost; sends fail until it reconnects`);
         } else if (s.type === "reconnect") {
@@ -254,9 +258,7 @@ export class Bridge {
     if (signal?.aborted) stop(); // "abort" has fired already: it will not again
     else if (signal) unfollow = followAbort(signal, stop);
     const connection = this.connection;
-    // Closed with no error, the connection was still not asked to close when
-    // the bridge opened it and is not closing it (a server gone, reconnect: false).
-    const closedUnasked = () => this.#owned && this.#closing === undefined;
+    const closedUnasked = () => this.#closedUnasked();
     const closedByUs = () => this.#closing !== undefined;
     async function* iterate(): AsyncGenerator<ReceivedEnvelope> {
       try {
@@ -281,6 +283,7 @@ export class Bridge {
         const closed = stopped || closedByUs()
           ? undefined
           : await settleWithin(connection.closed().then((why) => ({ why })), 1000, () => new Error("open")).catch(() => undefined);
+        if (closed && !closed.why) await sleep(0); // the status stream's "disconnect" told first
         if (closed && (closed.why || closedUnasked())) {
           const why = closed.why ? ` (${closed.why.message})` : "";
           throw new TransportError("CONNECTION_FAILED", `Subscription to "${subject}" ended: the connection to NATS closed${why}`, { cause: closed.why });
@@ -442,7 +445,17 @@ export class Bridge {
     return consumeEnvelopes(this.connection, {
       ...options,
       receive: { ...this.#receiveDefaults(), ...definedOnly(options?.receive) },
-    }, this.#logger, () => this.#owned && this.#closing === undefined);
+    }, this.#logger, () => this.#closedUnasked());
+  }
+
+  /**
+   * Whether a close of the connection with no error was still not asked for:
+   * the bridge opened it, is not closing it, and the server had gone away (a
+   * server gone with `reconnect: false`), unlike the application's own
+   * `bridge.connection.close()` or `drain()`.
+   */
+  #closedUnasked(): boolean {
+    return this.#owned && this.#closing === undefined && this.#lost;
   }
 
   /**

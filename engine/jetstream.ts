@@ -681,6 +681,7 @@ export async function* consumeEnvelopes(
     // wish (a close() or drain resolves closed() with nothing).
     if (signal?.aborted || !nc.isClosed()) return;
     const why = await nc.closed();
+    if (!why) await sleep(0); // the status stream's "disconnect" told first
     if (why || closedUnasked()) {
       throw new TransportError("CONNECTION_FAILED", `Consuming from stream "${options.stream}" ended: the connection to NATS closed${why ? ` (${why.message})` : ""}`, { cause: why });
     }

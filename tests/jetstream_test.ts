@@ -872,4 +872,17 @@ test("with reconnect: false, a subscription and a consume of a bridge that opene
   await rejectsWithCode(() => subscribed, "CONNECTION_FAILED");
   await rejectsWithCode(() => consumed, "CONNECTION_FAILED");
   await b.close();
+  // The application's own drain or close of bridge.connection ends them quietly, as it did.
+  for (const end of ["drain", "close"] as const) {
+    const c = await Bridge.connect({ broker_url: nats.url, logger: quiet });
+    const quietSub = (async () => {
+      for await (const _ of c.subscribe("norec.quiet")) { /* nothing arrives */ }
+    })();
+    const quietConsume = (async () => {
+      for await (const _ of c.consume({ stream: "JOBS", durable: `quiet_${end}`, filter_subject: "jobs.quiet", on_ready: () => void c.connection[end]() })) { /* nothing arrives */ }
+    })();
+    await quietSub;
+    await quietConsume;
+    await c.close();
+  }
 });

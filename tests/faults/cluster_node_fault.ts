@@ -205,7 +205,7 @@ test("consume and the Object Store start while the JetStream meta leader is bein
     await ensureStream(admin.connection, { name: "META", subjects: ["meta.>"], replicas: 3 });
     await objectStoreFileServer({ connection: admin.connection, bucket: "meta", replicas: 3 });
     for await (const _ of admin.consume({ stream: "META", durable: "w", signal: AbortSignal.timeout(300) })) { /* none yet */ }
-    // Only the meta leader dies: the stream's and the durable's leaders are moved off it first.
+    // Only the meta leader dies: the stream's, the bucket's and the durable's leaders are moved off it first.
     const leader = await cluster.metaLeader();
     const jsm = await jetstreamManager(admin.connection);
     for (let i = 0; i < 20; i++) {
@@ -217,6 +217,7 @@ test("consume and the Object Store start while the JetStream meta leader is bein
       };
       const moved = [
         await onIt("$JS.API.STREAM.LEADER.STEPDOWN.META", () => jsm.streams.info("META")),
+        await onIt("$JS.API.STREAM.LEADER.STEPDOWN.OBJ_meta", () => jsm.streams.info("OBJ_meta")),
         await onIt("$JS.API.CONSUMER.LEADER.STEPDOWN.META.w", () => jsm.consumers.info("META", "w")),
       ];
       if (!moved.includes(true)) break;
