@@ -6,11 +6,12 @@
  */
 import { createInbox, type Subscription } from "@nats-io/nats-core";
 import type { NatsConnection } from "./nats_types.ts";
-import { abortReason, settleWithin, sleep } from "./backoff.ts";
+import { abortReason, settleWithin } from "./backoff.ts";
 import { checkFunction, checkKnownKeys, checkMillis, checkQueue, checkSubject, definedOnly, optionNames, resolveBrokerUrl } from "./config.ts";
 import { connectTo, DRAIN_TIMEOUT, drainWithin, redact } from "./connection.ts";
-import { NatsBridgeError, OptionsError, permissionDenied, TransportError } from "./errors.ts";
+import { NatsBridgeError, OptionsError, TransportError } from "./errors.ts";
 import { type ConsumeOptions, consumeEnvelopes } from "./jetstream.ts";
+import { messagesOf } from "./subscriptions.ts";
 import { uuid4 } from "./ids.ts";
 import { followAbort, linkedAbort } from "./linked_abort.ts";
 import { consoleLogger, type Logger, logEvent } from "./logger.ts";
@@ -258,35 +259,20 @@ export class Bridge {
     if (signal?.aborted) stop(); // "abort" has fired already: it will not again
     else if (signal) unfollow = followAbort(signal, stop);
     const connection = this.connection;
+    // Ended by the caller or by close(): quiet. Otherwise messagesOf says why
+    // (refused, or the connection closed under it) as a typed error.
+    const endedByUs = () => stopped || this.#closing !== undefined;
     const closedUnasked = () => this.#closedUnasked();
-    const closedByUs = () => this.#closing !== undefined;
     async function* iterate(): AsyncGenerator<ReceivedEnvelope> {
       try {
-        try {
-          for await (const msg of sub) {
-            if (stopped) return;
-            try {
-              yield await receiveChecked(msg, receiveOptions, checked);
-            } catch (err) {
-              if (signal?.aborted) return;
-              onError(err instanceof NatsBridgeError ? err : new TransportError("PUBLISH_FAILED", String(err)), msg.data);
-            }
+        for await (const msg of messagesOf(connection, sub, `Subscription to "${subject}"`, endedByUs, closedUnasked)) {
+          if (stopped) return;
+          try {
+            yield await receiveChecked(msg, receiveOptions, checked);
+          } catch (err) {
+            if (signal?.aborted) return;
+            onError(err instanceof NatsBridgeError ? err : new TransportError("PUBLISH_FAILED", String(err)), msg.data);
           }
-        } catch (err) {
-          // nats.js ends a subscription the server refused with its own error.
-          throw permissionDenied(err, `Subscription to "${subject}"`) ??
-            new TransportError("CONNECTION_FAILED", `Subscription to "${subject}" failed: ${(err as Error)?.message ?? String(err)}`, { cause: err });
-        }
-        // Ended by a connection that closed on an error (reconnects given up,
-        // credentials revoked), not by anyone's wish: a quiet end would read as one.
-        // (nats.js ends the subscriptions first, then closes: the close is awaited, briefly.)
-        const closed = stopped || closedByUs()
-          ? undefined
-          : await settleWithin(connection.closed().then((why) => ({ why })), 1000, () => new Error("open")).catch(() => undefined);
-        if (closed && !closed.why) await sleep(0); // the status stream's "disconnect" told first
-        if (closed && (closed.why || closedUnasked())) {
-          const why = closed.why ? ` (${closed.why.message})` : "";
-          throw new TransportError("CONNECTION_FAILED", `Subscription to "${subject}" ended: the connection to NATS closed${why}`, { cause: closed.why });
         }
       } finally {
         stop();

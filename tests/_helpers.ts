@@ -6,6 +6,7 @@ import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
 import { readFileSync } from "node:fs";
 import process from "node:process";
+import type { Bridge, ConsumeOptions } from "natsbridge";
 
 /** Asserts that `fn` rejects (or throws) a natsbridge error with `code`; returns it. */
 export async function rejectsWithCode(
@@ -117,4 +118,29 @@ export async function suspend(pid: number): Promise<void> {
     if (Date.now() > deadline) throw new Error(`process ${pid} did not stop`);
     await new Promise((r) => setTimeout(r, 10));
   }
+}
+
+/**
+ * Consumes with `options` until some message is delivered a second time (or
+ * `ms` pass), then stops: the delivery counts seen, in order. Shows a message
+ * naked (redelivered), not termed.
+ */
+export async function deliveriesUntilRedelivered(
+  bridge: Pick<Bridge, "consume">,
+  options: Omit<ConsumeOptions, "signal" | "on_delivery">,
+  ms: number,
+): Promise<number[]> {
+  const deliveries: number[] = [];
+  const ac = new AbortController();
+  const timer = setTimeout(() => ac.abort(), ms);
+  for await (const _ of bridge.consume({
+    ...options,
+    signal: ac.signal,
+    on_delivery: (d) => {
+      deliveries.push(d.deliveries);
+      if (d.deliveries === 2) ac.abort();
+    },
+  }));
+  clearTimeout(timer);
+  return deliveries;
 }

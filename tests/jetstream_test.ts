@@ -11,7 +11,7 @@ import { jetstreamManager } from "@nats-io/jetstream";
 import { Bridge, type ConsumeOptions, objectStoreFileServer, type DeadLetter, ensureStream, type NatsBridgeError, plikFileServer, type ReceivedEnvelope, smartreceive, smartsend } from "natsbridge";
 import { startNats, startPlik } from "../scripts/servers.ts";
 import { jetStreamOf, reservedReadAhead } from "../engine/handlers/object_store_reader.ts";
-import { bytesOf, rejectsWithCode, sampleEnvelope } from "./_helpers.ts";
+import { bytesOf, deliveriesUntilRedelivered, rejectsWithCode, sampleEnvelope } from "./_helpers.ts";
 
 const nats = await startNats();
 const plik = await startPlik();
@@ -347,18 +347,7 @@ test("a dead letter a stream stores is published with its ack: one the stream re
   const { bridge: logging, logged } = await loggingBridge();
   const options = { stream: "JOBS", durable: "dl_small", filter_subject: "jobs.dl_small", dead_letter_subject: "dl.small", nak_base_delay: 50, nak_max_delay: 50 };
   try {
-    const deliveries: number[] = [];
-    const ac = new AbortController();
-    const timer = setTimeout(() => ac.abort(), 3000);
-    for await (const _ of logging.consume({
-      ...options,
-      signal: ac.signal,
-      on_delivery: (d) => {
-        deliveries.push(d.deliveries);
-        if (d.deliveries === 2) ac.abort();
-      },
-    }));
-    clearTimeout(timer);
+    const deliveries = await deliveriesUntilRedelivered(logging, options, 3000);
     assert.deepEqual(deliveries.slice(0, 2), [1, 2], logged.join("\n"));
     assert.ok(logged.some((m) => /Could not dead-letter jobs\.dl_small#\d+ to dl\.small .*maximum/i.test(m)), logged.join("\n"));
     assert.equal((await jsm.streams.info("DEAD_SMALL")).state.messages, 0);

@@ -15,7 +15,7 @@ import { credsAuthenticator, nkeyAuthenticator } from "@nats-io/nats-core";
 import { encodeAccount, encodeOperator, encodeUser, fmtCreds } from "@nats-io/jwt";
 import { Bridge, type BridgeOptions, ensureStream, smartsend } from "natsbridge";
 import { type NatsServer, startNats } from "../scripts/servers.ts";
-import { rejectsWithCode } from "./_helpers.ts";
+import { deliveriesUntilRedelivered, rejectsWithCode } from "./_helpers.ts";
 
 const dir = mkdtempSync(join(tmpdir(), "natsbridge-tls-"));
 const servers: NatsServer[] = [];
@@ -313,21 +313,7 @@ test("a dead letter the server's permissions refuse leaves its message naked, no
   // log said "Dead-lettered", and the message was termed with no record anywhere.
   const { admin, nodead, lines } = await badMessageFor(await restrictedServer(), "PERMDL", "permdl");
   try {
-    const deliveries: number[] = [];
-    const ac = new AbortController();
-    const timer = setTimeout(() => ac.abort(), 5000);
-    for await (const _ of nodead.consume({
-      stream: "PERMDL",
-      durable: "nodead",
-      nak_base_delay: 50,
-      nak_max_delay: 50,
-      signal: ac.signal,
-      on_delivery: (d) => {
-        deliveries.push(d.deliveries);
-        if (d.deliveries === 2) ac.abort();
-      },
-    }));
-    clearTimeout(timer);
+    const deliveries = await deliveriesUntilRedelivered(nodead, { stream: "PERMDL", durable: "nodead", nak_base_delay: 50, nak_max_delay: 50 }, 5000);
     assert.deepEqual(deliveries.slice(0, 2), [1, 2], lines.join("\n"));
     assert.ok(lines.some((l) => /Could not dead-letter permdl\.x#1 to natsbridge\.dead\.PERMDL .*permissions/.test(l)), lines.join("\n"));
     assert.ok(!lines.some((l) => /Dead-lettered/.test(l)), lines.join("\n"));

@@ -32,7 +32,7 @@ import { type Progress, progressBars } from "../progress.ts";
 import { receiveMessage, reportEnvelope } from "../receive_message.ts";
 import { type EnvelopeReport, printEnvelope } from "../report.ts";
 import { openSession, type Session } from "../session.ts";
-import { messagesOf, subscribed } from "../subscription.ts";
+import { messagesOf, subscribed } from "../../subscriptions.ts";
 
 const FLAGS: FlagSpec = {
   ...COMMON_FLAGS,

@@ -34,7 +34,7 @@ import { receiveMessage } from "../receive_message.ts";
 import { printEnvelope } from "../report.ts";
 import { envelopeOptions, thresholdOf } from "../send_options.ts";
 import { openSession } from "../session.ts";
-import { messagesOf } from "../subscription.ts";
+import { messagesOf } from "../../subscriptions.ts";
 
 const FLAGS: FlagSpec = {
   ...COMMON_FLAGS,

@@ -1,5 +1,5 @@
 /**
- * A core NATS subscription's messages for the CLI, with nats.js's own errors
+ * A core NATS subscription's messages (for `Bridge.subscribe` and the CLI), with nats.js's own errors
  * made natsbridge's: a subject the server's permissions refuse is
  * `PERMISSION_DENIED`, a subscription that failed otherwise
  * `CONNECTION_FAILED`, and one that ended because the connection closed
@@ -9,8 +9,8 @@
  * @module
  */
 import type { Msg, NatsConnection, Subscription } from "@nats-io/nats-core";
-import { permissionDenied, TransportError } from "../errors.ts";
-import { settleWithin, sleep } from "../backoff.ts";
+import { permissionDenied, TransportError } from "./errors.ts";
+import { settleWithin, sleep } from "./backoff.ts";
 
 /**
  * Resolves once the server has seen `sub` (one round trip), and throws when it
@@ -23,7 +23,7 @@ import { settleWithin, sleep } from "../backoff.ts";
  *
  * @example
  * ```ts ignore
- * import { subscribed } from "./subscription.ts";
+ * import { subscribed } from "./subscriptions.ts";
  * const sub = nc.subscribe("chat");
  * await subscribed(nc, sub, `Subscription to "chat"`);
  * ```
@@ -38,17 +38,21 @@ export async function subscribed(nc: NatsConnection, sub: Subscription, what: st
 }
 
 /**
- * `sub`'s messages; its failure as a typed error.
+ * `sub`'s messages; its failure as a typed error. An end the caller did not
+ * make (`stopped`) is `CONNECTION_FAILED` when the connection closed on an
+ * error, or closed with none and `quietCloseFails` says that was not asked for.
  *
  * @param nc The connection `sub` was made on.
  * @param sub The subscription.
  * @param what What it is for, for messages.
  * @param stopped Whether the caller ended it (then an end is no failure).
+ * @param quietCloseFails Whether a close without an error fails it too (by
+ *   default: a command line's connection is closed by no one else).
  * @returns The messages.
  *
  * @example
  * ```ts ignore
- * import { messagesOf } from "./subscription.ts";
+ * import { messagesOf } from "./subscriptions.ts";
  * for await (const msg of messagesOf(nc, nc.subscribe("chat"), `Subscription to "chat"`, () => false)) console.log(msg.subject);
  * ```
  */
@@ -57,6 +61,7 @@ export async function* messagesOf(
   sub: Subscription,
   what: string,
   stopped: () => boolean,
+  quietCloseFails: () => boolean = () => true,
 ): AsyncGenerator<Msg> {
   try {
     for await (const msg of sub) yield msg;
@@ -66,7 +71,8 @@ export async function* messagesOf(
   if (stopped()) return;
   // nats.js ends the subscriptions first, then closes: the close is awaited, briefly.
   const closed = await settleWithin(nc.closed().then((why) => ({ why })), 1000, () => new Error("open")).catch(() => undefined);
-  if (closed) {
+  if (closed && !closed.why) await sleep(0); // the status stream's "disconnect" told first
+  if (closed && (closed.why || quietCloseFails())) {
     const { why } = closed;
     throw new TransportError("CONNECTION_FAILED", `${what} ended: the connection to NATS closed${why ? ` (${why.message})` : ""}`, { cause: why });
   }
