@@ -167,6 +167,9 @@ export class Bridge {
    *
    * @param options Defaults for every call.
    * @returns The bridge.
+   * @throws {TransportError} `CONNECTION_FAILED` when no server answers;
+   * `PERMISSION_DENIED` when the server refuses the credentials.
+   * @throws {OptionsError} `INVALID_OPTION` for a malformed `broker_url` or option.
    */
   static async connect(options: BridgeOptions = {}): Promise<Bridge> {
     options ??= {}; // null from plain JavaScript callers: no options

@@ -80,6 +80,15 @@ export async function connectTo(
     const e = err as Error & { code?: string };
     // Some transports (wsconnect) fail with an empty message: say at least what failed.
     const why = e.message || e.code || e.name || String(err);
+    // Refused credentials are no outage: as CONNECTION_FAILED, the code
+    // applications retry on, a wrong password was retried for ever.
+    if (/authorization violation|authentication expired/i.test(why)) {
+      throw new TransportError(
+        "PERMISSION_DENIED",
+        `Cannot connect to NATS at ${redact(brokerUrl)}: the server refused these credentials (${why}); check the user and password, token, NKey or creds`,
+        { correlationId, cause: err },
+      );
+    }
     throw new TransportError("CONNECTION_FAILED", `Cannot connect to NATS at ${redact(brokerUrl)}: ${why}`, {
       correlationId,
       cause: err,

@@ -453,8 +453,9 @@ export function isTransientUploadError(err: unknown): boolean {
 
 /**
  * Connecting to NATS or publishing failed. `code` is `CONNECTION_FAILED`,
- * `PUBLISH_FAILED`, `PERMISSION_DENIED` (the server's permissions refuse this
- * user the subject: retrying cannot help) or `TIMEOUT`.
+ * `PUBLISH_FAILED`, `PERMISSION_DENIED` (the server refuses this user's
+ * credentials, or its permissions refuse the user the subject: retrying
+ * cannot help) or `TIMEOUT`.
  *
  * @example
  * ```ts

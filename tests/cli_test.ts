@@ -1252,6 +1252,10 @@ test("send, listen and request refused by the server's permissions exit 1 with P
     assert.equal(requested.code, 1, requested.stderr);
     assert.match(requested.stderr, /^natsbridge: PERMISSION_DENIED .*subscribe to "_INBOX\./m);
     assert.ok(Date.now() - started < 10_000, `took ${Date.now() - started} ms`);
+    const refused = await run(["send", "app.x", "--text", "hi", "--broker", `nats://limited:wr0ng@127.0.0.1:${restricted.port}`]);
+    assert.equal(refused.code, 1, refused.stderr);
+    assert.match(refused.stderr, /^natsbridge: PERMISSION_DENIED .*refused these credentials/m);
+    assert.doesNotMatch(refused.stderr, /wr0ng/);
   } finally {
     await restricted.stop();
   }

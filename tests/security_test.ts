@@ -74,7 +74,7 @@ test("a connect the server refuses leaves no socket error behind to be thrown la
     for (let i = 0; i < 20; i++) {
       await rejectsWithCode(
         () => Bridge.connect({ broker_url: `nats://wrong@127.0.0.1:${nats.port}`, connect_options: { reconnect: false } }),
-        "CONNECTION_FAILED",
+        "PERMISSION_DENIED",
         /Authorization Violation/,
       );
     }
@@ -107,7 +107,7 @@ test("token authentication: in the URL or as an option; secrets stay out of enve
   assert.equal(viaOption.text, "over a secured connection");
   const e = await rejectsWithCode(
     () => smartsend("secure", [["t", "x", "text"]], { broker_url: `nats://wrong-token@127.0.0.1:${nats.port}`, connect_options: { reconnect: false } }),
-    "CONNECTION_FAILED",
+    "PERMISSION_DENIED",
   );
   assert.ok(!e.message.includes("wrong-token"), e.message);
 });
@@ -120,8 +120,24 @@ test("user/password authentication works and the password never reaches the enve
   assert.ok(!r.brokerInEnvelope.includes("pa55word"));
   await rejectsWithCode(
     () => Bridge.connect({ broker_url: `nats://alice:wrong@127.0.0.1:${nats.port}`, connect_options: { reconnect: false } }),
-    "CONNECTION_FAILED",
+    "PERMISSION_DENIED",
   );
+});
+
+test("credentials the server refuses are PERMISSION_DENIED, with the default options too: not a CONNECTION_FAILED to retry", async () => {
+  // A wrong password was CONNECTION_FAILED, the code applications retry on:
+  // a service retried it for ever, as if the server were down.
+  const nats = await startNats({ config: `authorization { users: [ { user: "alice", password: "pa55word" } ] }` });
+  servers.push(nats);
+  const url = `nats://alice:wr0ng-pw@127.0.0.1:${nats.port}`;
+  for (const attempt of [() => Bridge.connect({ broker_url: url }), () => smartsend("secure", [["t", "x", "text"]], { broker_url: url })]) {
+    const e = await rejectsWithCode(attempt, "PERMISSION_DENIED", /refused these credentials/);
+    assert.ok(!e.message.includes("wr0ng-pw"), e.message);
+  }
+  // The server itself being away is still CONNECTION_FAILED.
+  const port = nats.port;
+  await nats.stop();
+  await rejectsWithCode(() => Bridge.connect({ broker_url: `nats://alice:pa55word@127.0.0.1:${port}` }), "CONNECTION_FAILED");
 });
 
 test("a broker_url without a scheme (alice:pw@host:port) connects with its credentials and never shows them", async () => {
@@ -134,7 +150,7 @@ test("a broker_url without a scheme (alice:pw@host:port) connects with its crede
   assert.equal(r.brokerInEnvelope, `***@127.0.0.1:${nats.port}`);
   const e = await rejectsWithCode(
     () => smartsend("secure", [["t", "x", "text"]], { broker_url: `alice:wrong-pw@127.0.0.1:${nats.port}`, connect_options: { reconnect: false } }),
-    "CONNECTION_FAILED",
+    "PERMISSION_DENIED",
   );
   assert.ok(!e.message.includes("wrong-pw"), e.message);
 });
@@ -200,7 +216,8 @@ test("creds (JWT + NKey seed) authentication against a server in operator mode",
   const r = await roundTrip({ broker_url: nats.url, connect_options: { authenticator: credsAuthenticator(creds) } });
   assert.equal(r.text, "over a secured connection");
   assert.ok(r.lines.every((l) => !l.includes(new TextDecoder().decode(user.getSeed()))));
-  await rejectsWithCode(() => Bridge.connect({ broker_url: nats.url, connect_options: { reconnect: false } }), "CONNECTION_FAILED");
+  // No credentials at all.
+  await rejectsWithCode(() => Bridge.connect({ broker_url: nats.url, connect_options: { reconnect: false } }), "PERMISSION_DENIED");
 });
 
 /** A server whose users may use only some subjects (see each user's comment). */
