@@ -702,18 +702,26 @@ export async function* consumeEnvelopes(
 
   /**
    * Double-acks `m` (the server confirms, so a lost ack cannot cause a
-   * redelivery we don't expect); a plain ack if that fails. An ack the
-   * server's permissions refuse stops the loop: every message would come back.
+   * redelivery we don't expect). An ack the server's permissions refuse stops
+   * the loop: every message would come back.
+   *
+   * @returns Why the server did not confirm it (the ack may still have
+   *   reached it), or `undefined` when it did.
    */
-  const ack = async (m: JsMsg) => {
+  const ack = async (m: JsMsg): Promise<string | undefined> => {
     // The ack subject ($JS.ACK.…): nats.js's JsMsg has it, its interface does not say so.
     const refusals = watchRefusals(nc, (m as unknown as { reply?: string }).reply ?? "");
+    let unconfirmed: string | undefined;
     try {
-      await m.ackAck().catch(() => m.ack());
+      // On a connection closed meanwhile (close() during the loop body) nats.js
+      // waits out its whole ack timer for an answer that cannot come.
+      const closed = nc.closed().then(() => "the connection to NATS closed");
+      unconfirmed = await Promise.race([m.ackAck().then(() => undefined, (e) => (e as Error).message || String(e)), closed]);
     } finally {
       refusals.stop();
     }
     if (refusals.refusal) throw permissionDenied(refusals.refusal, `Cannot ack ${m.subject}#${m.seq}`);
+    return unconfirmed;
   };
 
   // Messages whose dead letter could not be published (by stream sequence):
@@ -893,8 +901,12 @@ export async function* consumeEnvelopes(
           acked = true;
           handled.add(digest);
           handledIds.add(env.msg_id);
-          await ack(m);
-          await cleanUp(m, env.correlation_id);
+          const unconfirmed = await ack(m);
+          // Its payloads stay: the message may come back, to another worker.
+          if (unconfirmed === undefined) await cleanUp(m, env.correlation_id);
+          else {
+            logEvent(logger, "warn", env.correlation_id, `Message ${m.subject}#${m.seq} handled but not acked as far as the server confirmed (${unconfirmed}): it may be delivered again after ack_wait`);
+          }
         }
       } finally {
         // Streams the loop body did not read to their end stop downloading.

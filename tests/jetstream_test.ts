@@ -5,6 +5,7 @@
  */
 import { after, test } from "node:test";
 import assert from "node:assert/strict";
+import { Buffer } from "node:buffer";
 import { createServer } from "node:http";
 import type { NatsConnection, Subscription } from "@nats-io/nats-core";
 import { jetstreamManager } from "@nats-io/jetstream";
@@ -600,6 +601,33 @@ test("delete_after_ack removes Object Store payloads once acked, and is refused 
     refused = (e as { code: string }).code;
   }
   assert.equal(refused, "INVALID_OPTION");
+});
+
+test("close() while a loop body runs: the loop ends quietly at once, the unacked message comes back with its payloads", async () => {
+  // The ack after the body waited out nats.js's 5 s ack timer on the closed
+  // connection, said nothing, and delete_after_ack then deleted the payloads
+  // of a message the server had not seen acked: its redelivery was PAYLOAD_GONE.
+  await ensureStream(bridge.connection, { name: "CLOSING", subjects: ["closing.>"], retention: "workqueue" });
+  const store = await objectStoreFileServer({ connection: bridge.connection, bucket: "closing", ttl: 600 });
+  await bridge.send("closing.job", [["blob", bytesOf(700_000, 3), "binary"]], { jetstream: true, fileserver: store });
+  const lines: string[] = [];
+  const worker = await Bridge.connect({ broker_url: nats.url, logger: { log: (_level, line) => lines.push(line) } });
+  const workerStore = await objectStoreFileServer({ connection: bridge.connection, bucket: "closing", ttl: 600 });
+  const opts = { stream: "CLOSING", durable: "w", ack_wait: 1000, delete_after_ack: true } as const;
+  let bodyDone = 0;
+  // Compared as Buffers: a failed deepEqual of 700 KB takes Deno minutes to print.
+  const sameBytes = (v: unknown) => v instanceof Uint8Array && Buffer.from(v).equals(bytesOf(700_000, 3));
+  for await (const env of worker.consume({ ...opts, receive: { fileserver: workerStore } })) {
+    assert.ok(sameBytes(env.payloads[0][1]));
+    const closing = worker.close();
+    await new Promise((r) => setTimeout(r, 200));
+    bodyDone = Date.now();
+    void closing;
+  }
+  assert.ok(Date.now() - bodyDone < 1500, `the loop took ${Date.now() - bodyDone} ms to end after its body`);
+  assert.ok(lines.some((l) => /closing\.job#1 handled but not acked.*delivered again/.test(l)), lines.join("\n"));
+  const again = await collect({ ...opts, receive: { fileserver: store } }, 1);
+  assert.ok(sameBytes(again[0]?.payloads[0][1]), `came back as ${again.length} messages, not with its payload`);
 });
 
 test("JetStream set-up failures are typed errors naming the stream: a missing stream, bad names, overlapping subjects, no JetStream", async () => {
