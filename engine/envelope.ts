@@ -8,7 +8,7 @@
 import { clip } from "./printable.ts";
 import { EnvelopeError } from "./errors.ts";
 import { describe } from "./codecs/text.ts";
-import { MAX_JSON_DEPTH, nestedDeeperThan } from "./codecs/json.ts";
+import { inexactNumberIn, MAX_JSON_DEPTH, nestedDeeperThan } from "./codecs/json.ts";
 import { JSON_TYPES, resolvePayloadType } from "./codecs/registry.ts";
 import {
   ENVELOPE_KEYS,
@@ -98,7 +98,8 @@ export interface CheckedPayload extends MsgPayloadV1 {
 export function parseEnvelope(
   input: string | Uint8Array | object,
 ): { envelope: MsgEnvelopeV1; payloads: CheckedPayload[] } {
-  const value = typeof input === "string" || input instanceof Uint8Array ? parseJson(input) : input;
+  const text = typeof input === "string" ? input : input instanceof Uint8Array ? decodeUtf8(input) : undefined;
+  const value = text === undefined ? input : parseJson(text);
   if (value === null || typeof value !== "object" || Array.isArray(value)) {
     throw new EnvelopeError(`Envelope must be a JSON object, got ${kind(value)}`);
   }
@@ -140,7 +141,34 @@ export function parseEnvelope(
     throw fail("payloads", `Envelope "payloads" must be an array, got ${kind(obj.payloads)}`);
   }
   const payloads = obj.payloads.map((p, i) => checkPayload(p, `payloads[${i}]`, fail));
+  if (text !== undefined) {
+    const rounded = roundedField(obj, KNOWN_ENVELOPE_KEYS, "") ??
+      payloads.reduce<string | undefined>((found, p, i) => found ?? roundedField(p, KNOWN_PAYLOAD_KEYS, `payloads[${i}].`), undefined);
+    // Only then is the text scanned: it is rare, and the scan costs what parsing does.
+    const inexact = rounded === undefined ? undefined : inexactNumberIn(text, `Envelope field "${rounded}"`);
+    if (inexact) throw fail(rounded!, inexact);
+  }
   return { envelope: obj as unknown as MsgEnvelopeV1, payloads };
+}
+
+/**
+ * The first field of `obj` (its `metadata`, or a key outside `known`) with a
+ * number `JSON.parse` may have rounded: a peer's metadata is handed over as
+ * it is, and a changed value would pass for the one sent.
+ */
+function roundedField(obj: object, known: Set<string>, at: string): string | undefined {
+  for (const key in obj) {
+    if ((key === "metadata" || !known.has(key)) && mayBeRounded((obj as Record<string, unknown>)[key])) return `${at}${key}`;
+  }
+  return undefined;
+}
+
+/** Whether `value` holds an integer beyond ±2^53−1 or an infinity (depth already capped). */
+function mayBeRounded(value: unknown): boolean {
+  if (typeof value === "number") return !Number.isSafeInteger(value) && (Number.isInteger(value) || !Number.isFinite(value));
+  if (value === null || typeof value !== "object") return false;
+  for (const v of Object.values(value)) if (mayBeRounded(v)) return true;
+  return false;
 }
 
 function checkPayload(
@@ -217,22 +245,22 @@ function checkPayload(
   return { ...payload, resolvedType };
 }
 
-function parseJson(input: string | Uint8Array): unknown {
-  let text: string;
-  if (typeof input === "string") text = input;
-  else {
-    // The lenient decoder replaces bad sequences with U+FFFD, so text without
-    // one was valid; only text with one (rare) is decoded again strictly. The
-    // strict decoder costs 5 µs per 14 KB on Deno against 0.9 µs.
-    text = lenientUtf8.decode(input);
-    if (text.indexOf("\uFFFD") !== -1) {
-      try {
-        strictUtf8.decode(input);
-      } catch {
-        throw new EnvelopeError("Envelope is not valid UTF-8");
-      }
+function decodeUtf8(input: Uint8Array): string {
+  // The lenient decoder replaces bad sequences with U+FFFD, so text without
+  // one was valid; only text with one (rare) is decoded again strictly. The
+  // strict decoder costs 5 µs per 14 KB on Deno against 0.9 µs.
+  const text = lenientUtf8.decode(input);
+  if (text.indexOf("\uFFFD") !== -1) {
+    try {
+      strictUtf8.decode(input);
+    } catch {
+      throw new EnvelopeError("Envelope is not valid UTF-8");
     }
   }
+  return text;
+}
+
+function parseJson(text: string): unknown {
   try {
     return JSON.parse(text);
   } catch (err) {

@@ -185,3 +185,25 @@ test("parseEnvelope() refuses metadata nested deeper than payload values may be:
     assert.equal(px.field, "payloads[0].extra");
   }
 });
+
+test("parseEnvelope() refuses a metadata number JavaScript would round (a Python peer's time_ns): ENVELOPE_INVALID, not a changed value", async () => {
+  // {"ts_ns": 1741862400123456789} from a Python peer arrived as …456800, silently.
+  const withNumber = (where: "envelope" | "payload" | "extra", literal: string) => {
+    const env = sampleEnvelope();
+    if (where === "envelope") env.metadata = { ts_ns: "N" };
+    else if (where === "payload") env.payloads[0].metadata = { ...env.payloads[0].metadata as object, row_id: "N" };
+    else env.x_seq = "N";
+    return JSON.stringify(env).replace('"N"', literal);
+  };
+  for (const [where, field] of [["envelope", "metadata"], ["payload", "payloads[0].metadata"], ["extra", "x_seq"]] as const) {
+    for (const literal of ["1741862400123456789", "-9007199254740993", "1e400"]) {
+      const e = await rejectsWithCode(() => parseEnvelope(withNumber(where, literal)), "ENVELOPE_INVALID", /cannot hold exactly.*write it as a string/);
+      assert.equal(e.field, field);
+      assert.ok(e.message.includes(literal), e.message);
+    }
+    // What a double holds exactly passes, as do strings of digits.
+    for (const literal of ["9007199254740992", "1152921504606846976", "1.5e300", '"1741862400123456789"']) {
+      assert.ok(parseEnvelope(new TextEncoder().encode(withNumber(where, literal))));
+    }
+  }
+});

@@ -304,22 +304,39 @@ const MAYBE_INEXACT = /\d{16}|[eE]\+?\d{3}/;
 const JSON_TOKENS = /"(?:[^"\\]|\\.)*"|-?\d+(?:\.\d+)?(?:[eE][+-]?\d+)?/g;
 
 /**
- * Throws for a number literal a JavaScript number cannot hold: an integer
- * beyond ±2^53−1 that is not a double exactly (a Python peer's 2**53 + 1
- * became 2**53), or one beyond the double range (Infinity). The checksum
- * vouches for the bytes, not for what JSON.parse makes of them.
+ * What to say of a number literal in JSON `text` that a JavaScript number
+ * cannot hold: an integer beyond ±2^53−1 that is not a double exactly (a
+ * Python peer's 2**53 + 1 became 2**53), or one beyond the double range
+ * (Infinity). Numbers inside strings do not count.
+ *
+ * @param text Valid JSON text.
+ * @param what What holds the number, e.g. `Envelope "metadata"`.
+ * @returns The sentence naming the first such number, or `undefined` when
+ *   every number survives `JSON.parse`.
+ *
+ * @example
+ * ```ts
+ * import { inexactNumberIn } from "./json.ts";
+ * console.log(inexactNumberIn('{"a": "9007199254740993", "b": 9007199254740993}', "x")?.includes("9007199254740993")); // true
+ * console.log(inexactNumberIn('{"a": 9007199254740992}', "x")); // undefined
+ * ```
  */
-function assertNumbersExact(text: string, what: string): void {
-  if (!MAYBE_INEXACT.test(text)) return;
+export function inexactNumberIn(text: string, what: string): string | undefined {
+  if (!MAYBE_INEXACT.test(text)) return undefined;
   for (const [token] of text.matchAll(JSON_TOKENS)) {
     if (token[0] === '"') continue;
     if (isExactAsDouble(token)) continue;
     const shown = token.length > 40 ? `${token.slice(0, 20)}… (${token.length} characters)` : token;
-    throw new DecodeError(
-      `${what} holds the number ${shown}, which a JavaScript number cannot hold exactly ` +
-        `(integers beyond ±2^53−1 lose digits, beyond ±1.8e308 all): the sender should write it as a string`,
-    );
+    return `${what} holds the number ${shown}, which a JavaScript number cannot hold exactly ` +
+      `(integers beyond ±2^53−1 lose digits, beyond ±1.8e308 all): the sender should write it as a string`;
   }
+  return undefined;
+}
+
+/** The checksum vouches for the bytes, not for what JSON.parse makes of them. */
+function assertNumbersExact(text: string, what: string): void {
+  const inexact = inexactNumberIn(text, what);
+  if (inexact) throw new DecodeError(inexact);
 }
 
 function parse(bytes: Uint8Array, what: string): unknown {
