@@ -119,7 +119,9 @@ export function resolveSizeThreshold(option?: number): number {
   if (option !== undefined) return checkCount(option, "size_threshold", 0);
   const env = readEnv("SIZE_THRESHOLD");
   if (env === undefined) return DEFAULT_SIZE_THRESHOLD;
-  const n = Number(env);
+  // Decimal digits only, as the Python peer reads it: Number() would take " "
+  // for 0, and "1e6" or "0x10", which the peers would read differently.
+  const n = /^\s*[0-9]+\s*$/.test(env) ? Number(env) : -1;
   if (!Number.isSafeInteger(n) || n < 0) {
     throw new OptionsError(`SIZE_THRESHOLD must be a non-negative integer, got "${env}"`, {
       field: "SIZE_THRESHOLD",

@@ -105,27 +105,44 @@ test("smartsend() reuses nats_connection and leaves it open", async () => {
   await nc.close();
 });
 
-test("smartsend() reads NATS_URL, FILESERVER_URL and SIZE_THRESHOLD from the environment", async () => {
+/** Runs `fn` with the environment variables `vars` set, restoring them after. */
+async function withEnv(vars: Record<string, string>, fn: () => Promise<void>): Promise<void> {
   const env = (globalThis as unknown as { process: { env: Record<string, string | undefined> } }).process.env;
   const saved = { ...env };
   const deno = (globalThis as unknown as { Deno?: { env: { set(k: string, v: string): void; delete(k: string): void } } }).Deno;
   const set = (k: string, v: string) => (deno ? deno.env.set(k, v) : (env[k] = v));
   try {
-    set("NATS_URL", nats.url);
-    set("FILESERVER_URL", plik.url);
-    set("SIZE_THRESHOLD", "10");
+    for (const [k, v] of Object.entries(vars)) set(k, v);
+    await fn();
+  } finally {
+    for (const k of Object.keys(vars)) {
+      if (saved[k] === undefined) deno ? deno.env.delete(k) : delete env[k];
+      else set(k, saved[k]!);
+    }
+  }
+}
+
+test("smartsend() reads NATS_URL, FILESERVER_URL and SIZE_THRESHOLD from the environment", async () => {
+  await withEnv({ NATS_URL: nats.url, FILESERVER_URL: plik.url, SIZE_THRESHOLD: "10" }, async () => {
     const [sent, json] = await smartsend("envvars", [["t", "more than ten bytes", "text"]], { logger: quiet });
     assert.equal(sent.broker_url, nats.url);
     assert.equal(sent.payloads[0].transport, "link");
     assert.ok(sent.payloads[0].data.startsWith(plik.url));
     const r = await smartreceive(json, { logger: quiet });
     assert.equal(r.payloads[0][1], "more than ten bytes");
-  } finally {
-    for (const k of ["NATS_URL", "FILESERVER_URL", "SIZE_THRESHOLD"]) {
-      if (saved[k] === undefined) deno ? deno.env.delete(k) : delete env[k];
-      else set(k, saved[k]!);
-    }
+  });
+});
+
+test("SIZE_THRESHOLD is decimal digits, as the Python peer reads it: anything else is INVALID_OPTION, not another threshold", async () => {
+  // " " was 0 (every payload went by link), "1e6" and "0x10" were numbers the Python peer refused.
+  for (const bad of [" ", "1e6", "0x10", "1000000.0", "1_000_000", "+5", "-1", "ten"]) {
+    await withEnv({ SIZE_THRESHOLD: bad }, () =>
+      rejectsWithCode(() => smartsend("envvars", [["t", "x", "text"]], { is_publish: false }), "INVALID_OPTION", /SIZE_THRESHOLD/).then(() => {}));
   }
+  await withEnv({ SIZE_THRESHOLD: " 4 " }, async () => {
+    const [sent] = await smartsend("envvars", [["t", "abc", "text"], ["u", "fiver", "text"]], { is_publish: false, fileserver_upload_handler: () => Promise.resolve({ status: 200, uploadid: "u", fileid: "f", url: "http://127.0.0.1:1/f" }) });
+    assert.deepEqual(sent.payloads.map((p) => p.transport), ["direct", "link"]);
+  });
 });
 
 test("an envelope over the server's max_payload moves its largest direct payload to link", async () => {

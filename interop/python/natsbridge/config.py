@@ -46,10 +46,9 @@ def resolve_size_threshold(option: Optional[int] = None) -> int:
     env = os.environ.get("SIZE_THRESHOLD")
     if not env:
         return DEFAULT_SIZE_THRESHOLD
-    try:
-        value = int(env.strip())
-    except ValueError:
-        value = -1
+    # ASCII decimal digits only, as the TypeScript peer reads it: int() also
+    # takes "1_000_000", "+5" and other scripts' digits.
+    value = int(env) if re.fullmatch(r"\s*[0-9]+\s*", env) else -1
     if value < 0:
         raise OptionsError(
             f'SIZE_THRESHOLD must be a non-negative integer, got "{env}"', field="SIZE_THRESHOLD"

@@ -94,6 +94,13 @@ async def test_smartsend_uses_env_vars(monkeypatch):
     assert env["payloads"][0]["transport"] == "link" and env["payloads"][0]["encoding"] == "none"
 
 
+@pytest.mark.parametrize("bad", [" ", "1e6", "0x10", "1000000.0", "1_000_000", "+5", "-1", "ten", "\u0661\u0662"])
+async def test_size_threshold_env_is_decimal_digits_as_typescript_reads_it(monkeypatch, bad):
+    # int() took "1_000_000", "+5" and Arabic-Indic digits, which the TypeScript peer refuses.
+    monkeypatch.setenv("SIZE_THRESHOLD", bad)
+    await raises_code(lambda: smartsend("chat", [("msg", "hi", "text")], is_publish=False), "INVALID_OPTION")
+
+
 @pytest.mark.parametrize("bad", ["", "has space", 5, None])
 async def test_smartsend_rejects_bad_subject(bad):
     await raises_code(lambda: smartsend(bad, [("m", "x", "text")], is_publish=False), "INVALID_OPTION")
