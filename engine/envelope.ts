@@ -199,7 +199,8 @@ function checkPayload(
   const deepKey = deepExtraKey(p, KNOWN_PAYLOAD_KEYS);
   if (deepKey !== undefined) throw fail(`${at}.${deepKey}`, tooDeep(`${name()} key "${clip(deepKey)}"`));
   const checksum = payload.metadata.checksum;
-  if (checksum !== undefined && (typeof checksum !== "string" || !HEX64.test(checksum))) {
+  // null: none, as the Python peer reads it (Julia writes `nothing` so).
+  if (checksum != null && (typeof checksum !== "string" || !HEX64.test(checksum))) {
     throw fail(`${at}.metadata.checksum`, `${name()} checksum must be 64 hex characters (SHA-256)`);
   }
   const resolvedType = resolvePayloadType(payload.payload_type);

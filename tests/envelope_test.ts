@@ -1,6 +1,7 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { parseEnvelope } from "../engine/envelope.ts";
+import { smartreceive } from "natsbridge";
 import { ENVELOPE_KEYS, PAYLOAD_KEYS } from "../engine/types.ts";
 import { rejectsWithCode, sampleEnvelope } from "./_helpers.ts";
 
@@ -150,6 +151,14 @@ test("parseEnvelope() checks link URLs and checksum format", async () => {
   env = sampleEnvelope();
   env.payloads[0].metadata = { checksum: "abc" };
   await rejectsWithCode(() => parseEnvelope(env), "ENVELOPE_INVALID", /checksum/);
+});
+
+test("a checksum of null is none, as the Python peer reads it (a Julia `nothing`): received unverified, not refused", async () => {
+  const env = sampleEnvelope();
+  env.payloads[0].metadata = { checksum: null };
+  assert.ok(parseEnvelope(JSON.stringify(env)));
+  const got = await smartreceive(JSON.stringify(env));
+  assert.equal(got.payloads[0][1], "hi");
 });
 
 test("parseEnvelope() survives deeply nested and oversize JSON with a typed error or a result", async () => {
