@@ -263,7 +263,9 @@ function decodeUtf8(input: Uint8Array): string {
 
 function parseJson(text: string): unknown {
   try {
-    return JSON.parse(text);
+    // A BOM, which JSON parsers may ignore (RFC 8259 §8.1): TextDecoder drops
+    // it from bytes, so text gets the same.
+    return JSON.parse(text.charCodeAt(0) === 0xfeff ? text.slice(1) : text);
   } catch (err) {
     throw new EnvelopeError(`Envelope is not valid JSON: ${(err as Error).message}`, { cause: err });
   }

@@ -133,6 +133,19 @@ test("smartsend() reads NATS_URL, FILESERVER_URL and SIZE_THRESHOLD from the env
   });
 });
 
+test("a link whose file name a peer left unescaped, as the spec builds it ('50%.bin', 'my file.bin'), is downloaded", async () => {
+  // A raw "%" went to Plik as it was, which answered 400: DOWNLOAD_FAILED.
+  const items: [string, Uint8Array, "binary"][] = [["50%.bin", bytesOf(64, 1), "binary"], ["my file.bin", bytesOf(64, 2), "binary"]];
+  const [sent] = await smartsend("rawnames", items, { is_publish: false, size_threshold: 0, fileserver_url: plik.url, logger: quiet });
+  for (const p of sent.payloads) {
+    const at = p.data.lastIndexOf("/") + 1;
+    p.data = p.data.slice(0, at) + decodeURIComponent(p.data.slice(at));
+  }
+  assert.ok(sent.payloads[0].data.endsWith("/50%.bin") && sent.payloads[1].data.endsWith("/my file.bin"), sent.payloads[0].data);
+  const got = await smartreceive(JSON.stringify(sent), { fileserver_url: plik.url, logger: quiet, max_retries: 1 });
+  assert.deepEqual(got.payloads.map(([, v]) => v), items.map(([, v]) => v));
+});
+
 test("SIZE_THRESHOLD is decimal digits, as the Python peer reads it: anything else is INVALID_OPTION, not another threshold", async () => {
   // " " was 0 (every payload went by link), "1e6" and "0x10" were numbers the Python peer refused.
   for (const bad of [" ", "1e6", "0x10", "1000000.0", "1_000_000", "+5", "-1", "ten"]) {

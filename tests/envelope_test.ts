@@ -216,3 +216,9 @@ test("parseEnvelope() refuses a metadata number JavaScript would round (a Python
     }
   }
 });
+
+test("an envelope starting with a UTF-8 BOM is read as text and as bytes alike, as the Python peer reads it", () => {
+  // JSON parsers may ignore a BOM (RFC 8259 §8.1): taken as bytes, refused as text.
+  const text = "\uFEFF" + JSON.stringify(sampleEnvelope());
+  for (const input of [text, new TextEncoder().encode(text)]) assert.equal(parseEnvelope(input).envelope.msg_id, sampleEnvelope().msg_id);
+});

@@ -298,7 +298,9 @@ async function attemptOnce<T>(
       const headers = from > 0 ? { range: `bytes=${from}-` } : undefined;
       // "manual": a redirect is seen and refused below, not followed, and not
       // mistaken for an outage ("error" made it a "fetch failed", tried again).
-      res = await fetch(url, { signal: idle.signal, redirect: "manual", headers });
+      // A "%" that starts no escape is a peer's unescaped file name ("50%.bin",
+      // as the spec builds links): sent raw, Plik answers 400.
+      res = await fetch(url.replace(/%(?![0-9A-Fa-f]{2})/g, "%25"), { signal: idle.signal, redirect: "manual", headers });
     } catch (err) {
       throw new RetryableError(0, err);
     }

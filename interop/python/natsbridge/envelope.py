@@ -14,6 +14,7 @@ from typing import Any, Dict, List, Optional, Tuple, Union
 from urllib.parse import urlsplit
 
 from .errors import EnvelopeError, InputError
+from .origins import whitespace_only_in_path
 
 #: The payload types every NATSBridge peer understands, in the spec's order.
 PAYLOAD_TYPES: Tuple[str, ...] = (
@@ -322,6 +323,9 @@ def _parse_json(value: Union[str, bytes, bytearray, memoryview]) -> Any:
             value = bytes(value).decode("utf-8")
         except UnicodeDecodeError:
             raise EnvelopeError("Envelope is not valid UTF-8") from None
+    # A BOM, which JSON parsers may ignore (RFC 8259 §8.1), as the TypeScript peer does.
+    if value.startswith("\ufeff"):
+        value = value[1:]
     try:
         # NaN / Infinity are Python extensions, not JSON: a JavaScript peer rejects them.
         return json.loads(value, parse_constant=_reject_constant)
@@ -330,7 +334,9 @@ def _parse_json(value: Union[str, bytes, bytearray, memoryview]) -> Any:
 
 
 def _is_absolute_url(text: str) -> bool:
-    if any(c.isspace() or ord(c) < 0x20 for c in text):
+    # A space in the path is a peer's unescaped file name, as the spec builds
+    # links (the TypeScript peer's URL parser takes it, the download escapes it).
+    if not whitespace_only_in_path(text):
         return False
     try:
         parts = urlsplit(text)

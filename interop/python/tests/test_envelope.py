@@ -291,3 +291,12 @@ def test_envelope_to_json_refuses_what_peers_cannot_read(bad):
         env.to_json()
     assert getattr(info.value, "code", None) == "INVALID_INPUT", repr(info.value)
     assert info.value.correlation_id == CORRELATION_ID
+
+
+@pytest.mark.parametrize("as_bytes", [True, False])
+def test_an_envelope_starting_with_a_utf8_bom_is_read_as_the_typescript_peer_reads_it(as_bytes):
+    # JSON parsers may ignore a BOM (RFC 8259 §8.1); this one refused it, and
+    # the TypeScript peer took it as bytes and refused it as text.
+    text = "\ufeff" + json.dumps(sample_envelope())
+    envelope, _ = parse_envelope(text.encode() if as_bytes else text)
+    assert envelope["correlation_id"] == CORRELATION_ID

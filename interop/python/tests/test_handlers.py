@@ -9,7 +9,7 @@ import hashlib
 import json
 import socket
 import time
-from urllib.parse import quote
+from urllib.parse import quote, unquote
 
 import aiohttp
 import pytest
@@ -237,6 +237,21 @@ async def test_plik_upload_returns_spec_fields_and_defaults_to_24h_ttl_not_one_s
 async def test_plik_upload_with_awkward_dataname(plik):
     res = await plik_upload(plik.url, 'dir/na me "ü".bin', DATA)
     assert await fetch_with_backoff(res["url"], 2, 10, 10, "c") == DATA
+
+
+async def test_a_link_with_the_file_name_left_unescaped_is_received_as_the_typescript_peer_does(plik):
+    # "my file.bin" as the spec builds the URL (no escaping) was ENVELOPE_INVALID
+    # "link is not a valid URL"; the TypeScript peer downloads it.
+    env, _ = await smartsend(
+        "raw", [("my file.bin", DATA, "binary"), ("50%.bin", DATA[:10], "binary")],
+        is_publish=False, size_threshold=0, fileserver_url=plik.url,
+    )
+    for p in env["payloads"]:
+        at = p["data"].rindex("/") + 1
+        p["data"] = p["data"][:at] + unquote(p["data"][at:])
+    assert env["payloads"][0]["data"].endswith("/my file.bin")
+    got = await smartreceive(json.dumps(env), fileserver_url=plik.url, max_retries=1)
+    assert [v for _, v, _ in got["payloads"]] == [DATA, DATA[:10]]
 
 
 async def test_plik_stores_a_non_ascii_name_as_written_like_the_typescript_peer(plik):
