@@ -46,11 +46,11 @@ export interface RetryOptions {
   /** Longest delay, ms. */
   maxDelay: number;
   /** Cuts a wait short with {@link AbortedError}. */
-  signal?: AbortSignal;
+  signal?: AbortSignal | undefined;
   /** Errors for which another attempt cannot help: thrown as they are. */
-  isFinal?: (err: unknown) => boolean;
+  isFinal?: ((err: unknown) => boolean) | undefined;
   /** Called before each wait (for a log line). */
-  onRetry?: (err: unknown, attempt: number, delay: number) => void;
+  onRetry?: ((err: unknown, attempt: number, delay: number) => void) | undefined;
   /** The error to throw once the last attempt has failed. */
   exhausted: (err: unknown, attempts: number) => Error;
 }

@@ -39,7 +39,7 @@ export type BridgeOptions =
   & Omit<SmartReceiveOptions, "signal" | "logger" | "on_progress">
   & {
     /** Use this connection instead of opening one; the bridge will not close it. */
-    nats_connection?: NatsConnection;
+    nats_connection?: NatsConnection | undefined;
   };
 
 /**
@@ -58,17 +58,17 @@ export type BridgeOptions =
  */
 export interface SubscribeOptions {
   /** Queue group: each message goes to one member of the group. */
-  queue?: string;
+  queue?: string | undefined;
   /** Ends the iteration (and the subscription) when aborted. */
-  signal?: AbortSignal;
+  signal?: AbortSignal | undefined;
   /**
    * Called for a message that cannot be received (bad envelope, failed
    * download, checksum mismatch); the iteration goes on.
    * @default {logs the error through the bridge's logger}
    */
-  on_error?: (error: NatsBridgeError, raw: Uint8Array) => void;
+  on_error?: ((error: NatsBridgeError, raw: Uint8Array) => void) | undefined;
   /** Per-message receive options, over the bridge's defaults. */
-  receive?: Omit<SmartReceiveOptions, "signal">;
+  receive?: Omit<SmartReceiveOptions, "signal"> | undefined;
 }
 
 /**
@@ -87,14 +87,14 @@ export type RequestOptions = Omit<SmartSendOptions, "reply_to" | "nats_connectio
    * Milliseconds to wait for the reply.
    * @default {30000}
    */
-  timeout?: number;
+  timeout?: number | undefined;
   /**
    * Receive options for the reply, over the bridge's defaults. Its
    * `fileserver` defaults to the bridge's, else to the request's
    * `fileserver`: a service answering through the store the request came by
    * is answered through it.
    */
-  receive?: Omit<SmartReceiveOptions, "signal">;
+  receive?: Omit<SmartReceiveOptions, "signal"> | undefined;
 };
 
 /** Options of Bridge.connect: send defaults and receive defaults, one object. */

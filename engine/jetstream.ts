@@ -51,15 +51,15 @@ export interface JetStreamPublishOptions {
    * Milliseconds to wait for the stream's ack per attempt.
    * @default {5000}
    */
-  timeout?: number;
+  timeout?: number | undefined;
   /**
    * Attempts before giving up; the same `Nats-Msg-Id` each time, so the
    * stream stores the message once however many attempts it took.
    * @default {10}
    */
-  attempts?: number;
+  attempts?: number | undefined;
   /** Fail unless the subject belongs to this stream. */
-  expect_stream?: string;
+  expect_stream?: string | undefined;
 }
 
 /**
@@ -189,29 +189,29 @@ export interface EnsureStreamOptions {
    * acked (needed for `delete_after_ack`).
    * @default {"limits"}
    */
-  retention?: "limits" | "workqueue";
+  retention?: "limits" | "workqueue" | undefined;
   /** Subjects it captures. */
   subjects: string[];
   /**
    * Window (ms) in which a repeated `Nats-Msg-Id` is dropped as a duplicate.
    * @default {120000}
    */
-  duplicate_window?: number;
+  duplicate_window?: number | undefined;
   /**
    * Oldest message kept, ms (0 = forever).
    * @default {0}
    */
-  max_age?: number;
+  max_age?: number | undefined;
   /**
    * Copies of the stream in a cluster (1, 3 or 5).
    * @default {1}
    */
-  replicas?: number;
+  replicas?: number | undefined;
   /**
    * Where the stream keeps messages.
    * @default {"file"}
    */
-  storage?: "file" | "memory";
+  storage?: "file" | "memory" | undefined;
 }
 
 /**
@@ -302,13 +302,13 @@ export interface ConsumeOptions {
   /** Durable consumer name; created if missing (explicit ack, deliver all). */
   durable: string;
   /** Only subjects matching this filter. */
-  filter_subject?: string;
+  filter_subject?: string | undefined;
   /**
    * Subject that receives permanently bad messages (and ones that exhausted
    * `max_deliver`) with the reason, before they are terminated.
    * @default {"natsbridge.dead.<stream>"}
    */
-  dead_letter_subject?: string;
+  dead_letter_subject?: string | undefined;
   /**
    * Deliveries before a transiently failing message, or one the loop body
    * keeps leaving unfinished, is dead-lettered. Given, it is set on an
@@ -316,28 +316,28 @@ export interface ConsumeOptions {
    * each on its own; not given, the durable's own applies.
    * @default {5}
    */
-  max_deliver?: number;
+  max_deliver?: number | undefined;
   /**
    * Milliseconds the server waits for an ack before redelivering: a loop
    * body must finish within it, or the message is delivered again (to
    * another consumer of the durable too, while the first still runs it).
    * @default {30000}
    */
-  ack_wait?: number;
+  ack_wait?: number | undefined;
   /** Nak delays: `base_delay` doubling up to `max_delay` by delivery count. @default {1000, 30000} */
-  nak_base_delay?: number;
+  nak_base_delay?: number | undefined;
   /** See `nak_base_delay`. */
-  nak_max_delay?: number;
+  nak_max_delay?: number | undefined;
   /**
    * How many recently handled `msg_id`s to remember so a redelivered message
    * is acked without reaching the application a second time.
    * @default {100000}
    */
-  dedupe_window?: number;
+  dedupe_window?: number | undefined;
   /** Stops consuming when aborted. */
-  signal?: AbortSignal;
+  signal?: AbortSignal | undefined;
   /** Receive options for each message (file server, origins, retries, …). */
-  receive?: Omit<SmartReceiveOptions, "signal">;
+  receive?: Omit<SmartReceiveOptions, "signal"> | undefined;
   /**
    * Delete a message's linked payloads from the claim-check store once the
    * message is acked. Allowed only on a work-queue stream, where the server
@@ -347,26 +347,26 @@ export interface ConsumeOptions {
    * are cleaned; Plik files expire by their TTL.
    * @default {false}
    */
-  delete_after_ack?: boolean;
+  delete_after_ack?: boolean | undefined;
   /**
    * Called for each message that failed (before nak or dead-letter), also
    * when a payload received as a stream (`receive.stream`) failed its size or
    * checksum check while the loop body read it.
    */
-  on_error?: (error: NatsBridgeError, action: "nak" | "dead-letter") => void;
+  on_error?: ((error: NatsBridgeError, action: "nak" | "dead-letter") => void) | undefined;
   /**
    * Called with each message as it is pulled, before its payloads are
    * received: to log or audit the raw envelope, or to tell a redelivery
    * (`deliveries` > 1).
    */
-  on_delivery?: (delivery: Delivery) => void;
+  on_delivery?: ((delivery: Delivery) => void) | undefined;
   /**
    * Called once the durable is open (made, or checked against these options
    * and updated) and the first pull is about to be made: the moment to say
    * "ready". Not called when `consume` is refused (`INVALID_OPTION`) or
    * cannot reach the stream; the loop then throws instead.
    */
-  on_ready?: () => void;
+  on_ready?: (() => void) | undefined;
 }
 
 /**

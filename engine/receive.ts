@@ -68,44 +68,44 @@ export interface SmartReceiveOptions {
    * Downloads a link payload. Takes precedence over `fileserver.download`.
    * @default {fetchWithBackoff}
    */
-  fileserver_download_handler?: DownloadHandler;
+  fileserver_download_handler?: DownloadHandler | undefined;
   /**
    * Download attempts before giving up.
    * @default {5}
    */
-  max_retries?: number;
+  max_retries?: number | undefined;
   /**
    * First backoff delay, ms.
    * @default {100}
    */
-  base_delay?: number;
+  base_delay?: number | undefined;
   /**
    * Longest backoff delay, ms.
    * @default {5000}
    */
-  max_delay?: number;
+  max_delay?: number | undefined;
 
   /**
    * Beyond the spec: the trusted file server; links are fetched only from its
    * origin, `fileserver`'s origins and `allowed_origins`.
    * @default {env FILESERVER_URL, else "http://localhost:8080"}
    */
-  fileserver_url?: string;
+  fileserver_url?: string | undefined;
   /** Beyond the spec: more origins (or URLs) links may point to. */
-  allowed_origins?: readonly string[];
+  allowed_origins?: readonly string[] | undefined;
   /** Beyond the spec: a file store whose links this receiver resolves (e.g. `objectStoreFileServer()`). */
-  fileserver?: FileServer;
+  fileserver?: FileServer | undefined;
   /**
    * Beyond the spec: verify `metadata.checksum` when present.
    * @default {true}
    */
-  verify_checksum?: boolean;
+  verify_checksum?: boolean | undefined;
   /** Beyond the spec: cancels downloads and backoff waits. */
-  signal?: AbortSignal;
+  signal?: AbortSignal | undefined;
   /** Beyond the spec: progress of link downloads. */
-  on_progress?: ProgressCallback;
+  on_progress?: ProgressCallback | undefined;
   /** Beyond the spec: where log lines go. @default {consoleLogger("warn")} */
-  logger?: Logger;
+  logger?: Logger | undefined;
   /**
    * Beyond the spec: return link payloads of binary types (`image`, `audio`,
    * `video`, `binary`) as a `ReadableStream<Uint8Array>` instead of bytes —
@@ -113,9 +113,9 @@ export interface SmartReceiveOptions {
    * flows (size, then SHA-256 at its end: a mismatch errors the stream).
    * @default {false}
    */
-  stream?: boolean | readonly string[];
+  stream?: boolean | readonly string[] | undefined;
   /** Beyond the spec: the codec pool (worker threads) to use. @default {defaultCodecPool()} */
-  pool?: CodecPool;
+  pool?: CodecPool | undefined;
   /**
    * Beyond the spec: largest link payload (bytes) this receiver accepts, and
    * the most the link payloads of one message received into memory may
@@ -124,7 +124,7 @@ export interface SmartReceiveOptions {
    * applies to each of them too.
    * @default {2147483648 (2 GiB)}
    */
-  max_download_bytes?: number;
+  max_download_bytes?: number | undefined;
 }
 
 /**

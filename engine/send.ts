@@ -76,100 +76,100 @@ export interface SmartSendOptions {
    * NATS URL to connect to when no `nats_connection` is given; also written to the envelope.
    * @default {env NATS_URL, else "nats://localhost:4222"}
    */
-  broker_url?: string;
+  broker_url?: string | undefined;
   /**
    * File server base URL handed to the upload handler.
    * @default {env FILESERVER_URL, else "http://localhost:8080"}
    */
-  fileserver_url?: string;
+  fileserver_url?: string | undefined;
   /**
    * Uploads a payload that goes by link. Takes precedence over `fileserver.upload`.
    * @default {plikUpload (24 h TTL)}
    */
-  fileserver_upload_handler?: UploadHandler;
+  fileserver_upload_handler?: UploadHandler | undefined;
   /**
    * Serialized size in bytes from which a payload goes by link.
    * @default {env SIZE_THRESHOLD, else 500000}
    */
-  size_threshold?: number;
+  size_threshold?: number | undefined;
   /**
    * Groups related messages for tracing; every log line carries it.
    * @default {a new UUID v4}
    */
-  correlation_id?: string;
+  correlation_id?: string | undefined;
   /**
    * What the message is for: `chat`, `ACK`, `NACK`, `updateStatus`, `shutdown`, ….
    * @default {"chat"}
    */
-  msg_purpose?: string;
+  msg_purpose?: string | undefined;
   /**
    * Sender application name.
    * @default {"NATSBridge"}
    */
-  sender_name?: string;
+  sender_name?: string | undefined;
   /**
    * Intended receiver name, `""` for broadcast.
    * @default {""}
    */
-  receiver_name?: string;
+  receiver_name?: string | undefined;
   /**
    * Intended receiver id, `""` for broadcast.
    * @default {""}
    */
-  receiver_id?: string;
+  receiver_id?: string | undefined;
   /**
    * Subject a reply should go to.
    * @default {""}
    */
-  reply_to?: string;
+  reply_to?: string | undefined;
   /**
    * `msg_id` of the message this one replies to.
    * @default {""}
    */
-  reply_to_msg_id?: string;
+  reply_to_msg_id?: string | undefined;
   /**
    * Publish the envelope; `false` only builds it (uploads still happen).
    * @default {true}
    */
-  is_publish?: boolean;
+  is_publish?: boolean | undefined;
   /** An open connection to publish on; when absent, one is opened to `broker_url` and closed after. */
-  nats_connection?: NatsConnection;
+  nats_connection?: NatsConnection | undefined;
   /**
    * Beyond the spec: nats.js connection options for a connection natsbridge
    * opens itself (TLS `{ tls: { caFile } }`, `token`, `user`/`pass`,
    * `authenticator` for NKeys or creds, reconnect settings). `servers` comes
    * from `broker_url`.
    */
-  connect_options?: ConnectOptions;
+  connect_options?: ConnectOptions | undefined;
   /**
    * Id of this message (JetStream mode: also its `Nats-Msg-Id`).
    * @default {a new UUID v4}
    */
-  msg_id?: string;
+  msg_id?: string | undefined;
   /**
    * Sender id.
    * @default {a new UUID v4}
    */
-  sender_id?: string;
+  sender_id?: string | undefined;
 
   /** Beyond the spec: a file store (`plikFileServer()`, `objectStoreFileServer()`) for link payloads. */
-  fileserver?: FileServer;
+  fileserver?: FileServer | undefined;
   /**
    * Beyond the spec: envelope-level metadata.
    * @default {{}}
    */
-  metadata?: Record<string, unknown>;
+  metadata?: Record<string, unknown> | undefined;
   /**
    * Beyond the spec: set `metadata.checksum` (SHA-256) on every payload.
    * @default {true}
    */
-  checksum?: boolean;
+  checksum?: boolean | undefined;
   /**
    * Beyond the spec: largest envelope the server takes. Direct payloads move to
    * link transport until the envelope fits.
    * @default {the connected server's announced max_payload}
    */
-  max_payload?: number;
+  max_payload?: number | undefined;
   /**
    * Beyond the spec: wait until the server has the message (a round trip,
    * shared by sends in flight together) instead of returning once it is handed
@@ -178,29 +178,29 @@ export interface SmartSendOptions {
    * more, use `jetstream`.
    * @default {false}
    */
-  confirm?: boolean;
+  confirm?: boolean | undefined;
   /**
    * Beyond the spec: milliseconds a send waits for the server's confirmation
    * (`confirm`, and the first send on a connection natsbridge has not seen)
    * before it fails with `PUBLISH_FAILED`; the message may still arrive.
    * @default {10000}
    */
-  confirm_timeout?: number;
+  confirm_timeout?: number | undefined;
   /** Beyond the spec: cancels uploads and the publish. */
-  signal?: AbortSignal;
+  signal?: AbortSignal | undefined;
   /** Beyond the spec: progress of link uploads. */
-  on_progress?: ProgressCallback;
+  on_progress?: ProgressCallback | undefined;
   /** Beyond the spec: where log lines go. @default {consoleLogger("warn")} */
-  logger?: Logger;
+  logger?: Logger | undefined;
   /** Beyond the spec: the codec pool (worker threads) to use. @default {defaultCodecPool()} */
-  pool?: CodecPool;
+  pool?: CodecPool | undefined;
   /**
    * Beyond the spec: publish to JetStream with `Nats-Msg-Id` = `msg_id` and
    * wait for the stream's ack (at-least-once; the subject must belong to a
    * stream, see `ensureStream`). `true` or publish options.
    * @default {false}
    */
-  jetstream?: boolean | JetStreamPublishOptions;
+  jetstream?: boolean | JetStreamPublishOptions | undefined;
 }
 
 /** A payload after serialization, before it has a transport. */

@@ -115,18 +115,24 @@ types() {
     const t = p.exports["."].types;
     if (t !== "./lib/mod.d.ts" || !require("fs").existsSync("node_modules/natsbridge/" + t)) { console.log("exports types:", t); process.exit(1); }'
   cat >consumer.ts <<'EOF'
-import { Bridge, type ReceivedEnvelope, smartreceive, smartsend, type SmartSendOptions } from "natsbridge";
+import { Bridge, type BridgeOptions, type ConsumeOptions, type ReceivedEnvelope, type RequestOptions, smartreceive, type SmartReceiveOptions, smartsend, type SmartSendOptions, type SubscribeOptions } from "natsbridge";
 const options: SmartSendOptions = { size_threshold: 1000, msg_purpose: "chat" };
 const send: (s: string, items: [string, unknown, "text"][]) => Promise<unknown> = (s, items) => smartsend(s, items, options);
 const receive: (m: string) => Promise<ReceivedEnvelope> = (m) => smartreceive(m);
 // @ts-expect-error size_threshold is a number: proves the types are real, not `any`
 const wrong: SmartSendOptions = { size_threshold: "big" };
-export { Bridge, receive, send, wrong };
+// An option set to undefined counts as not given, under exactOptionalPropertyTypes too.
+const unset: string | undefined = ([] as string[])[0];
+const fromEnv: [SmartSendOptions, BridgeOptions, ConsumeOptions, SubscribeOptions, RequestOptions, SmartReceiveOptions] = [
+  { broker_url: unset, signal: undefined }, { broker_url: unset }, { stream: "S", durable: "d", max_deliver: undefined },
+  { queue: unset }, { timeout: undefined }, { fileserver_url: unset },
+];
+export { Bridge, fromEnv, receive, send, wrong };
 EOF
   cat >tsconfig.json <<'EOF'
 { "compilerOptions": { "module": "NodeNext", "moduleResolution": "NodeNext", "target": "ES2022",
   "lib": ["ES2024", "DOM", "DOM.Iterable", "ESNext.Disposable"], "strict": true, "noEmit": true,
-  "skipLibCheck": true, "types": [] }, "files": ["consumer.ts"] }
+  "skipLibCheck": true, "exactOptionalPropertyTypes": true, "types": [] }, "files": ["consumer.ts"] }
 EOF
   tsc -p tsconfig.json --listFiles | grep -E "node_modules/natsbridge/lib/mod\.d\.ts$"
 }

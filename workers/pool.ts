@@ -59,17 +59,17 @@ export interface CodecPoolOptions {
    * Worker threads; 0 runs everything inline (browsers, or to compare).
    * @default {the number of CPUs, at least 1}
    */
-  maxThreads?: number;
+  maxThreads?: number | undefined;
   /**
    * Byte size from which a task goes to a worker.
    * @default {262144}
    */
-  offload_threshold?: number;
+  offload_threshold?: number | undefined;
   /**
    * Milliseconds an idle worker lives.
    * @default {10000}
    */
-  idleTimeout?: number;
+  idleTimeout?: number | undefined;
 }
 
 const POOL_OPTION_NAMES = optionNames<CodecPoolOptions>({ maxThreads: true, offload_threshold: true, idleTimeout: true });

@@ -75,22 +75,22 @@ export interface ObjectStoreFileServerOptions {
    * Bucket name (letters, digits, `-`, `_`).
    * @default {"natsbridge"}
    */
-  bucket?: string;
+  bucket?: string | undefined;
   /**
    * Seconds an object lives; applied when the bucket is created.
    * @default {86400}
    */
-  ttl?: number;
+  ttl?: number | undefined;
   /**
    * Stream replicas when the bucket is created.
    * @default {1}
    */
-  replicas?: number;
+  replicas?: number | undefined;
   /**
    * Storage of the bucket's stream when created.
    * @default {"file"}
    */
-  storage?: "file" | "memory";
+  storage?: "file" | "memory" | undefined;
   /**
    * Milliseconds a streamed payload's source (a `ReadableStream`, `Blob` or
    * file) may go without producing a byte before its upload fails with
@@ -99,7 +99,7 @@ export interface ObjectStoreFileServerOptions {
    * byte. The caller's `signal` ends a wait sooner.
    * @default {30000}
    */
-  idleTimeout?: number;
+  idleTimeout?: number | undefined;
 }
 
 const OBJECT_STORE_OPTION_NAMES = optionNames<ObjectStoreFileServerOptions>({

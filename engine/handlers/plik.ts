@@ -42,24 +42,24 @@ export interface PlikOptions {
    * server's own default.
    * @default {86400}
    */
-  ttl?: number;
+  ttl?: number | undefined;
   /**
    * Delete the file when its first download starts. Only safe with exactly one
    * receiver that never needs a retry.
    * @default {false}
    */
-  oneShot?: boolean;
+  oneShot?: boolean | undefined;
   /** Plik user token (`X-PlikToken`) for servers that require authentication to upload. */
-  token?: string;
+  token?: string | undefined;
   /** Base URL of the Plik server; when set, uploads go there whatever `fileserver_url` says. */
-  url?: string;
+  url?: string | undefined;
   /**
    * Milliseconds an upload may go without progress (no body bytes taken, no
    * answer) before it is abandoned as failed; bytes, files and Blobs are then
    * tried again.
    * @default {30000}
    */
-  idleTimeout?: number;
+  idleTimeout?: number | undefined;
 }
 
 /**

@@ -88,23 +88,55 @@ async def connect(
     if not options["allow_reconnect"]:
         options.setdefault("max_reconnect_attempts", 1)
         options.setdefault("reconnect_time_wait", 0.2)
-    options.setdefault("error_cb", report_error)
+    # nats-py retries a first connect whose credentials the server refuses,
+    # reporting each refusal only to error_cb: the first one ends the wait.
+    refused: "asyncio.Future[BaseException]" = asyncio.get_running_loop().create_future()
+    user_error_cb = options.get("error_cb", report_error)
+
+    async def on_error(err: Exception) -> None:
+        if _is_refusal(err) and not refused.done():
+            refused.set_result(err)
+        await user_error_cb(err)
+
+    options["error_cb"] = on_error
     nc = Client()
+    connecting = asyncio.ensure_future(
+        asyncio.wait_for(nc.connect(servers=servers_of(broker_url), connect_timeout=connect_timeout, **options), budget)
+    )
     try:
-        await asyncio.wait_for(
-            nc.connect(servers=servers_of(broker_url), connect_timeout=connect_timeout, **options), budget
-        )
+        await asyncio.wait({connecting, refused}, return_when=asyncio.FIRST_COMPLETED)
+        if not connecting.done():
+            connecting.cancel()
+            # It may end with the refusal before it sees the cancel: retrieved, not reported.
+            connecting.add_done_callback(lambda t: t.cancelled() or t.exception())
+            raise refused.result()
+        connecting.result()
         return nc
     except (asyncio.TimeoutError, OSError, nats.errors.Error) as err:
         try:
             await nc.close()
         except Exception:  # never connected: nothing to close
             pass
+        why = f"{type(err).__name__}: {redact(str(err))}"
+        # Refused credentials are no outage: as CONNECTION_FAILED, the code
+        # applications retry on, a wrong password was retried for ever.
+        if _is_refusal(err):
+            raise TransportError(
+                f"Cannot connect to {redact(broker_url)}: the server refused these credentials ({why}); "
+                "check the user and password, token, NKey or creds",
+                code="PERMISSION_DENIED",
+                correlation_id=correlation_id,
+            ) from err
         raise TransportError(
-            f"Cannot connect to {redact(broker_url)}: {type(err).__name__}: {redact(str(err))}",
+            f"Cannot connect to {redact(broker_url)}: {why}",
             code="CONNECTION_FAILED",
             correlation_id=correlation_id,
         ) from err
+
+
+def _is_refusal(err: BaseException) -> bool:
+    """Whether the server refused the credentials (not a server out of reach)."""
+    return re.search(r"authorization violation|authentication expired", str(err), re.IGNORECASE) is not None
 
 
 #: Seconds a send or a subscription waits for the server's confirmation (nats-py's default).

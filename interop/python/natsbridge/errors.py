@@ -30,6 +30,7 @@ ERROR_CODES = frozenset(
         "UPLOAD_FAILED",
         "CONNECTION_FAILED",
         "PUBLISH_FAILED",
+        "PERMISSION_DENIED",
         "TIMEOUT",
         "ABORTED",
         # Python only: nats-py drops messages a subscriber does not read in time,
@@ -164,8 +165,9 @@ class UploadError(NatsBridgeError):
 
 class TransportError(NatsBridgeError):
     """Connecting to NATS or publishing failed: ``CONNECTION_FAILED``,
-    ``PUBLISH_FAILED`` or ``TIMEOUT``; or a subscription lost a message because
-    its reader fell behind: ``SLOW_CONSUMER``."""
+    ``PUBLISH_FAILED``, ``PERMISSION_DENIED`` (the server refused the
+    credentials: retrying cannot help) or ``TIMEOUT``; or a subscription lost a
+    message because its reader fell behind: ``SLOW_CONSUMER``."""
 
     default_code = "CONNECTION_FAILED"
 

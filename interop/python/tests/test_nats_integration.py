@@ -400,3 +400,23 @@ async def test_a_send_while_the_connection_is_down_fails_and_close_still_closes(
         assert bridge.nc is None
     finally:
         server.stop()
+
+
+async def test_credentials_the_server_refuses_are_permission_denied_not_connection_failed():
+    # A wrong password was CONNECTION_FAILED, the code applications retry on,
+    # after nats-py's retries of the first connect; the TypeScript peer says PERMISSION_DENIED.
+    server = start_nats(["--user", "alice", "--pass", "pa55word"])
+    try:
+        url = f"nats://alice:wr0ng-pw@127.0.0.1:{server.port}"
+        for attempt in (
+            lambda: smartsend("x", [("t", "x", "text")], broker_url=url),
+            lambda: NATSBridge(url).connect(),
+        ):
+            started = time.monotonic()
+            err = await raises_code(attempt, "PERMISSION_DENIED")
+            assert "refused these credentials" in str(err) and "wr0ng-pw" not in str(err)
+            assert time.monotonic() - started < 5
+        server.stop()
+        await raises_code(lambda: smartsend("x", [("t", "x", "text")], broker_url=url), "CONNECTION_FAILED")
+    finally:
+        server.stop()
