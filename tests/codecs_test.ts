@@ -6,6 +6,7 @@ import { codecFor, resolvePayloadType } from "../engine/codecs/registry.ts";
 import { backoffDelays, sleep } from "../engine/backoff.ts";
 import { assertAllowedOrigin, originOf } from "../engine/origins.ts";
 import { formatLogLine } from "../engine/logger.ts";
+import { smartreceive, smartsend } from "natsbridge";
 import { bytesOf, rejectsWithCode } from "./_helpers.ts";
 
 test("encodeBase64() and decodeBase64() round-trip every length 0..300 against a reference", () => {
@@ -112,6 +113,21 @@ test("dictionary and jsontable refuse a number a JavaScript number cannot hold, 
       c.deserialize(json(n));
     }
   }
+});
+
+test("a large number a JavaScript sender wrote (2**60, -65212272737340410) comes back as itself, not DECODE_FAILED", async () => {
+  // JSON.stringify writes 2**60 as 1152921504606847000, the shortest text of
+  // that double, not its exact 1152921504606846976: it was taken for a
+  // Python integer JavaScript would round, and refused.
+  for (const type of ["dictionary", "jsontable"] as const) {
+    const c = codecFor(type);
+    for (const n of [2 ** 60, -65212272737340410, 1.2345678901234568e20, Number.MAX_VALUE]) {
+      const value = type === "dictionary" ? { n } : [{ n }];
+      assert.deepEqual(c.deserialize(await c.serialize(value)), value);
+    }
+  }
+  const [, json] = await smartsend("x", [["t", "x", "text"]], { is_publish: false, metadata: { n: 2 ** 60 } });
+  assert.equal((await smartreceive(json)).metadata.n, 2 ** 60);
 });
 
 test("dictionary and jsontable nested deeper than 512 levels are refused both ways, as the Python peer refuses them", async () => {

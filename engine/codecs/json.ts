@@ -325,7 +325,9 @@ export function inexactNumberIn(text: string, what: string): string | undefined 
   if (!MAYBE_INEXACT.test(text)) return undefined;
   for (const [token] of text.matchAll(JSON_TOKENS)) {
     if (token[0] === '"') continue;
-    if (isExactAsDouble(token)) continue;
+    // Or the shortest text of a double, as JSON.stringify writes 2**60
+    // (1152921504606847000, not …846976): a JavaScript sender's own number.
+    if (isExactAsDouble(token) || String(Number(token)) === token) continue;
     const shown = token.length > 40 ? `${token.slice(0, 20)}… (${token.length} characters)` : token;
     return `${what} holds the number ${shown}, which a JavaScript number cannot hold exactly ` +
       `(integers beyond ±2^53−1 lose digits, beyond ±1.8e308 all): the sender should write it as a string`;
