@@ -12,7 +12,7 @@
 import type { NatsConnection } from "../nats_types.ts";
 import { type ObjectInfo, Objm, type ObjectStore, StorageType } from "@nats-io/obj";
 import { abortReason, retry, UPLOAD_RETRY } from "../backoff.ts";
-import { DownloadError, EnvelopeError, jetStreamError, NatsBridgeError, OptionsError, UploadError } from "../errors.ts";
+import { DownloadError, EnvelopeError, jetStreamError, NatsBridgeError, OptionsError, OriginRefusedError, UploadError } from "../errors.ts";
 import { uuid4 } from "../ids.ts";
 import { checkCount, checkKnownKeys, checkMillis, checkOneOf, optionNames } from "../config.ts";
 import { describe } from "../codecs/text.ts";
@@ -150,6 +150,12 @@ export async function objectStoreFileServer(
   }
   const origin = `${OBJECT_STORE_SCHEME}//${bucket.toLowerCase()}`;
   const js = jetStreamOf(options.connection);
+  // An operator may have capped the bucket stream's messages below our chunk
+  // size (max_msg_size): @nats-io/obj's own puts fit such a bucket, ours must too.
+  let maxMsgSize = 0;
+  try {
+    maxMsgSize = (await store.status()).streamInfo.config.max_msg_size ?? 0;
+  } catch { /* not allowed to read it: the server's max_payload bounds the chunks */ }
 
   const put = (
     dataname: string,
@@ -160,8 +166,8 @@ export async function objectStoreFileServer(
     writeObject(js, bucket, data, {
       name: uuid4(),
       description: dataname.slice(0, 200),
-      // A server may allow less per message than our chunk size (max_payload).
-      chunkSize: Math.min(OBJECT_CHUNK_SIZE, options.connection.info?.max_payload || OBJECT_CHUNK_SIZE),
+      // A server (max_payload) or the bucket (max_msg_size) may allow less per message than our chunk size.
+      chunkSize: Math.min(OBJECT_CHUNK_SIZE, options.connection.info?.max_payload || OBJECT_CHUNK_SIZE, maxMsgSize > 0 ? maxMsgSize : OBJECT_CHUNK_SIZE),
       onProgress,
       signal: context?.signal,
       idleTimeout,
@@ -233,7 +239,8 @@ export async function objectStoreFileServer(
     const errContext = { correlationId: correlation_id, dataname };
     const { bucket: linkBucket, name } = parseObjectStoreUrl(url, errContext);
     if (linkBucket !== bucket) {
-      throw new DownloadError(`Link names bucket "${linkBucket}" but this store serves "${bucket}"`, errContext);
+      // Its origin matched (origins ignore case): still another bucket, which no retry makes this one.
+      throw new OriginRefusedError(`Link names bucket "${linkBucket}" but this store serves "${bucket}" (bucket names are case-sensitive)`, errContext);
     }
     let info: ObjectInfo | null;
     try {

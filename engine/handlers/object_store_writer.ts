@@ -34,6 +34,7 @@ import { yieldToEventLoop } from "../../workers/inline_codec.ts";
 import { abortReason, retry, settleWithin, untilAborted, UPLOAD_RETRY } from "../backoff.ts";
 import { NatsBridgeError, TransportError, UploadError } from "../errors.ts";
 import { AckPace } from "./ack_pace.ts";
+import { lostChunks, refusedChunk } from "./object_store_limits.ts";
 import { followAbort } from "../linked_abort.ts";
 
 /** The object as stored: what a reader's `info()` returns, in brief. */
@@ -198,6 +199,7 @@ export async function writeObject(
   source: Uint8Array | ReadableStream<Uint8Array>,
   options: WriteObjectOptions,
 ): Promise<WrittenObject> {
+  const startedAt = performance.now();
   const id = nuid.next();
   const stream = `OBJ_${bucket}`;
   const chunkSubject = `$O.${bucket}.C.${id}`;
@@ -333,15 +335,19 @@ export async function writeObject(
       options.onProgress?.(size);
     }
     while (unconfirmed.length) await confirmOldest();
-    if (resumed) {
-      // A publish that reached the server after the check above would be a chunk stored twice.
-      const jsm = await js.jetstreamManager();
-      const si = await jsm.streams.info(stream, { subjects_filter: chunkSubject });
-      const stored = si.state.subjects?.[chunkSubject] ?? 0;
-      if (stored !== chunks) {
-        throw new CannotResume(`the server holds ${stored} chunks of "${options.description}", ${chunks} were sent`);
-      }
+    // Not known after a resume unless asked; otherwise every chunk was acked,
+    // and a server too busy to say how many it still holds does not fail the put.
+    const si = await (await js.jetstreamManager()).streams.info(stream, { subjects_filter: chunkSubject })
+      .catch((err) => { if (resumed) throw err; });
+    const stored = si?.state.subjects?.[chunkSubject] ?? 0;
+    // A publish that reached the server after a resume's check would be a chunk stored twice.
+    if (resumed && stored !== chunks) {
+      throw new CannotResume(`the server holds ${stored} chunks of "${options.description}", ${chunks} were sent`);
     }
+    // Acked and then dropped by the bucket's own limits (a TTL shorter than
+    // the upload, discard old, one message per subject): listed whole, the
+    // object would fail every reader.
+    if (si && stored < chunks) throw lostChunks(stored, chunks, si.config, performance.now() - startedAt, bucket, what);
     const checksum = hasher.digestHex();
     const info = {
       name: options.name,
@@ -375,6 +381,6 @@ export async function writeObject(
     // carries on after the abort has been reported.
     if (options.signal?.aborted) await settleWithin(purge, ABORT_PURGE_WAIT_MS, () => new Error("purge still running")).catch(() => {});
     else await purge;
-    throw err;
+    throw refusedChunk(err, bucket, what) ?? err;
   }
 }
