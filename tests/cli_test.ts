@@ -1225,6 +1225,21 @@ test("names, ids and messages from a peer reach the terminal without control or 
   assert.equal(formatLogLine("abc", "Message published to chat", new Date(0)), "[1970-01-01T00:00:00.000Z] [Correlation: abc] Message published to chat");
 });
 
+test("--ttl is a lifetime the server keeps, not a timer: 30d and never are taken, for both stores", async () => {
+  // --ttl 720h was "must be at most 596h", the limit of a JavaScript timer,
+  // and nothing said "never expire" (Plik's -1, the Object Store's 0).
+  const big = file("ttl.bin", bytesOf(600_000, 4));
+  for (const store of ["plik", "objectstore:ttl_long"]) {
+    for (const ttl of ["30d", "720h", "never"]) {
+      const r = await run(["send", fresh().subject, "--file", big, "--store", store, "--ttl", ttl]);
+      assert.equal(r.code, 0, `${store} --ttl ${ttl}: ${r.stderr}`);
+    }
+  }
+  const bad = await run(["send", fresh().subject, "--text", "x", "--ttl", "0"]);
+  assert.equal(bad.code, 2, bad.stderr);
+  assert.match(bad.stderr, /--ttl must be a positive duration.*or never/);
+});
+
 test("send, listen and request refused by the server's permissions exit 1 with PERMISSION_DENIED, at once", async () => {
   // send printed "sent" and exited 0 for a message the server dropped; listen
   // said "listening" and then "ERROR …"; request waited out its timeout.

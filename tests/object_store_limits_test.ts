@@ -111,3 +111,7 @@ test("a link to a bucket of another case than the store's is ORIGIN_REFUSED at o
   env.payloads[0].data = env.payloads[0].data.replace(`//${bucket}/`, `//${bucket.toUpperCase()}/`);
   await rejectsWithCode(() => smartreceive(JSON.stringify(env), { fileserver: store, logger: quiet }), "ORIGIN_REFUSED");
 });
+
+test("a ttl longer than the server can hold is INVALID_OPTION naming ttl, not the server's JSON error", async () => {
+  await rejectsWithCode(() => objectStoreFileServer({ connection: nc, bucket: "limits_ttl", ttl: 9_300_000_000 }), "INVALID_OPTION", /ttl must be .*9223372036/);
+});

@@ -190,6 +190,38 @@ export function parseDuration(value: string, flag: string, command: string): num
 }
 
 /**
+ * Parses a lifetime the server keeps (`--ttl`): a duration as
+ * {@link parseDuration} reads it, also in days (`30d`) and beyond what a
+ * timer can wait, or `never`.
+ *
+ * @param value The flag's text.
+ * @param flag Flag name, for the error.
+ * @param command Command, for the error.
+ * @returns Whole seconds (at least 1), or `"never"`.
+ * @throws {UsageError} When it is neither.
+ *
+ * @example
+ * ```ts
+ * import { parseLifetime } from "./args.ts";
+ * console.log(parseLifetime("30d", "ttl", "send"), parseLifetime("never", "ttl", "send")); // 2592000 "never"
+ * ```
+ */
+export function parseLifetime(value: string, flag: string, command: string): number | "never" {
+  if (value.trim() === "never") return "never";
+  const m = /^(\d+(?:\.\d+)?)(ms|s|m|h|d)?$/.exec(value.trim());
+  const unit = { ms: 0.001, s: 1, m: 60, h: 3600, d: 86_400 }[(m?.[2] ?? "s") as "ms" | "s" | "m" | "h" | "d"];
+  const seconds = m ? Number(m[1]) * unit : NaN;
+  // Beyond ~292 years a server's nanoseconds overflow.
+  if (!Number.isFinite(seconds) || seconds <= 0 || seconds > MAX_LIFETIME_SECONDS) {
+    throw new UsageError(`--${flag} must be a positive duration like 3600, 90m, 24h or 30d, or never, got "${value}"`, command);
+  }
+  return Math.max(1, Math.round(seconds));
+}
+
+/** Longest lifetime a server keeps in nanoseconds (int64). */
+const MAX_LIFETIME_SECONDS = 9_223_372_036;
+
+/**
  * Exactly one positional argument (the subject, or the envelope file).
  *
  * @param positionals Positionals after the command.

@@ -9,7 +9,7 @@ const CONNECTION = `Connection and store:
   --fileserver URL        Plik file server (env FILESERVER_URL, default http://localhost:8080)
   --plik-token TOKEN      Plik upload token, for servers that require one (env PLIK_TOKEN)
   --store KIND            plik (default) | objectstore | objectstore:<bucket> (JetStream Object Store, bucket "natsbridge" by default)
-  --ttl DURATION          lifetime of uploaded payloads (default 24h: 86400)
+  --ttl DURATION|never    lifetime of uploaded payloads: 3600, 90m, 30d (default 24h)
   --one-shot              Plik deletes the file when its first download starts (one receiver only)`;
 
 const COMMON = `Output:

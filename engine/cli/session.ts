@@ -14,7 +14,7 @@ import { objectStoreFileServer } from "../handlers/object_store.ts";
 import { plikFileServer } from "../handlers/plik.ts";
 import { consoleLogger, type Logger, silentLogger } from "../logger.ts";
 import type { FileServer } from "../types.ts";
-import { type ParsedArgs, parseDuration, stringFlag } from "./args.ts";
+import { type ParsedArgs, parseLifetime, stringFlag } from "./args.ts";
 import { UsageError } from "./exit_codes.ts";
 
 /** What `--store` names. */
@@ -77,9 +77,7 @@ export async function openSession(
 ): Promise<Session> {
   const spec = parseStore(stringFlag(values, "store"), command);
   const ttlText = stringFlag(values, "ttl");
-  const ttl = ttlText === undefined
-    ? undefined
-    : Math.max(1, Math.round(parseDuration(ttlText, "ttl", command) / 1000));
+  const lifetime = ttlText === undefined ? undefined : parseLifetime(ttlText, "ttl", command);
   const oneShot = values["one-shot"] === true;
   if (oneShot && spec.kind !== "plik") {
     throw new UsageError("--one-shot applies to --store plik only", command);
@@ -102,8 +100,9 @@ export async function openSession(
   const nc = await connectTo(brokerUrl, "");
   try {
     const store = spec.kind === "plik"
-      ? plikFileServer({ url: fileserverUrl, ttl, oneShot, token: stringFlag(values, "plik-token") ?? readEnv("PLIK_TOKEN") })
-      : await objectStoreFileServer({ connection: nc, bucket: spec.bucket, ttl });
+      // "never": Plik's -1, the Object Store's 0 (no max_age).
+      ? plikFileServer({ url: fileserverUrl, ttl: lifetime === "never" ? -1 : lifetime, oneShot, token: stringFlag(values, "plik-token") ?? readEnv("PLIK_TOKEN") })
+      : await objectStoreFileServer({ connection: nc, bucket: spec.bucket, ttl: lifetime === "never" ? 0 : lifetime });
     const bridge = await Bridge.connect({
       nats_connection: nc,
       broker_url: brokerUrl,

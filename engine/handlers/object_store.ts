@@ -77,7 +77,7 @@ export interface ObjectStoreFileServerOptions {
    */
   bucket?: string | undefined;
   /**
-   * Seconds an object lives; applied when the bucket is created.
+   * Seconds an object lives (0: until deleted); applied when the bucket is created.
    * @default {86400}
    */
   ttl?: number | undefined;
@@ -101,6 +101,9 @@ export interface ObjectStoreFileServerOptions {
    */
   idleTimeout?: number | undefined;
 }
+
+/** Longest ttl the server holds: int64 nanoseconds. */
+const MAX_TTL_SECONDS = 9_223_372_036;
 
 const OBJECT_STORE_OPTION_NAMES = optionNames<ObjectStoreFileServerOptions>({
   connection: true, bucket: true, ttl: true, replicas: true, storage: true, idleTimeout: true,
@@ -135,6 +138,10 @@ export async function objectStoreFileServer(
     throw new OptionsError(`Object Store bucket name must match [A-Za-z0-9_-]+, got ${typeof bucket === "string" ? `"${bucket}"` : describe(bucket)}`, { field: "bucket" });
   }
   const ttlSeconds = checkCount(options.ttl ?? 86_400, "ttl", 0);
+  // The server keeps max_age in int64 nanoseconds.
+  if (ttlSeconds > MAX_TTL_SECONDS) {
+    throw new OptionsError(`ttl must be at most ${MAX_TTL_SECONDS} seconds (about 292 years; 0 keeps objects until deleted), got ${ttlSeconds}`, { field: "ttl" });
+  }
   if (options.replicas !== undefined) checkCount(options.replicas, "replicas", 1);
   checkOneOf(options.storage, "storage", ["file", "memory"]);
   const objm = new Objm(jetStreamOf(options.connection)); // no API check: see jetStreamOf
