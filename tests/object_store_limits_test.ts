@@ -115,3 +115,22 @@ test("a link to a bucket of another case than the store's is ORIGIN_REFUSED at o
 test("a ttl longer than the server can hold is INVALID_OPTION naming ttl, not the server's JSON error", async () => {
   await rejectsWithCode(() => objectStoreFileServer({ connection: nc, bucket: "limits_ttl", ttl: 9_300_000_000 }), "INVALID_OPTION", /ttl must be .*9223372036/);
 });
+
+test("an account that requires max_bytes on every stream can use the Object Store through maxBytes", async () => {
+  // The only way was to create the bucket outside natsbridge: the error said
+  // "account requires a stream config to have max bytes set", and no option could.
+  const strict = await startNats({
+    config: `accounts { A: { jetstream: { max_file: 1G, max_mem: 64M, max_bytes_required: true }, users: [ { user: "a", password: "a" } ] } }`,
+  });
+  const c = await connect({ servers: strict.url, user: "a", pass: "a" });
+  try {
+    await rejectsWithCode(() => objectStoreFileServer({ connection: c, bucket: "strict" }), "INVALID_OPTION", /maxBytes/);
+    const store = await objectStoreFileServer({ connection: c, bucket: "strict", maxBytes: 10_000_000 });
+    const [, json] = await smartsend("limits", [["p", bytesOf(600_000, 11), "binary"]], { is_publish: false, fileserver: store, logger: quiet });
+    assert.ok(Buffer.from((await smartreceive(json, { fileserver: store, logger: quiet })).payloads[0][1] as Uint8Array).equals(bytesOf(600_000, 11)));
+    await rejectsWithCode(() => objectStoreFileServer({ connection: c, bucket: "strict2", maxBytes: 0 }), "INVALID_OPTION", /maxBytes/);
+  } finally {
+    await c.close();
+    await strict.stop();
+  }
+});

@@ -100,13 +100,20 @@ export interface ObjectStoreFileServerOptions {
    * @default {30000}
    */
   idleTimeout?: number | undefined;
+  /**
+   * Bytes the bucket may hold in all (its stream's `max_bytes`), applied
+   * when the bucket is created; needed where the account requires every
+   * stream to set it. A full bucket fails puts with `UPLOAD_FAILED`.
+   * @default {unlimited}
+   */
+  maxBytes?: number | undefined;
 }
 
 /** Longest ttl the server holds: int64 nanoseconds. */
 const MAX_TTL_SECONDS = 9_223_372_036;
 
 const OBJECT_STORE_OPTION_NAMES = optionNames<ObjectStoreFileServerOptions>({
-  connection: true, bucket: true, ttl: true, replicas: true, storage: true, idleTimeout: true,
+  connection: true, bucket: true, ttl: true, replicas: true, storage: true, idleTimeout: true, maxBytes: true,
 });
 
 /**
@@ -143,6 +150,7 @@ export async function objectStoreFileServer(
     throw new OptionsError(`ttl must be at most ${MAX_TTL_SECONDS} seconds (about 292 years; 0 keeps objects until deleted), got ${ttlSeconds}`, { field: "ttl" });
   }
   if (options.replicas !== undefined) checkCount(options.replicas, "replicas", 1);
+  if (options.maxBytes !== undefined) checkCount(options.maxBytes, "maxBytes", 1);
   checkOneOf(options.storage, "storage", ["file", "memory"]);
   const objm = new Objm(jetStreamOf(options.connection)); // no API check: see jetStreamOf
   let store: ObjectStore;
@@ -151,8 +159,12 @@ export async function objectStoreFileServer(
       ttl: ttlSeconds * 1_000_000_000,
       replicas: options.replicas ?? 1,
       storage: options.storage === "memory" ? StorageType.Memory : StorageType.File,
+      ...(options.maxBytes !== undefined ? { max_bytes: options.maxBytes } : {}),
     });
   } catch (err) {
+    if (/requires .*max bytes/i.test((err as Error)?.message ?? "")) {
+      throw new OptionsError(`Cannot open Object Store bucket "${bucket}": the account requires every stream to set its size: pass maxBytes`, { field: "maxBytes", cause: err });
+    }
     throw jetStreamError(`Cannot open Object Store bucket "${bucket}"`, err);
   }
   const origin = `${OBJECT_STORE_SCHEME}//${bucket.toLowerCase()}`;
