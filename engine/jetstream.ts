@@ -648,6 +648,9 @@ export async function* consumeEnvelopes(
     }
   };
   const { signal } = options;
+  // The application closes (or drains) the connection: the loop ends quietly,
+  // as when `signal` is aborted.
+  const closing = () => nc.isClosed() || nc.isDraining();
   // One message per pull: nothing is prefetched, so nothing sits unacked in a
   // buffer (waiting out ack_wait) when the loop stops.
   async function* pull(): AsyncGenerator<JsMsg> {
@@ -658,14 +661,14 @@ export async function* consumeEnvelopes(
       if (refusals.refusal) throw permissionDenied(refusals.refusal, `Cannot pull from stream "${options.stream}", durable "${options.durable}"`);
     };
     try {
-      while (!signal?.aborted && !nc.isClosed()) {
+      while (!signal?.aborted && !closing()) {
         let m: JsMsg | null;
         try {
           m = await consumer.next({ expires: 1000 });
           if (!m) throwIfRefused();
         } catch (err) {
           if (err instanceof NatsBridgeError) throw err;
-          if (signal?.aborted || nc.isClosed()) break;
+          if (signal?.aborted || closing()) break;
           throwIfRefused();
           logEvent(logger, "warn", "", `JetStream pull from ${options.stream}/${options.durable} failed: ${(err as Error).message}`);
           await sleep(250).catch(() => {});
@@ -709,6 +712,15 @@ export async function* consumeEnvelopes(
    *   reached it), or `undefined` when it did.
    */
   const ack = async (m: JsMsg): Promise<string | undefined> => {
+    // Not double-acked on a connection closed or closing (close() during the
+    // loop body): nats.js would hold the process for its 5 s ack timer. While
+    // it drains, a plain ack may still get out.
+    if (closing()) {
+      try {
+        if (!nc.isClosed()) m.ack();
+      } catch { /* closed meanwhile */ }
+      return "the connection to NATS was closed";
+    }
     // The ack subject ($JS.ACK.…): nats.js's JsMsg has it, its interface does not say so.
     const refusals = watchRefusals(nc, (m as unknown as { reply?: string }).reply ?? "");
     let unconfirmed: string | undefined;
@@ -878,12 +890,17 @@ export async function* consumeEnvelopes(
       try {
         env = await receiveChecked(m.data, receiveOptions, receiveCheck);
       } catch (e) {
-        if (signal?.aborted) {
-          m.nak();
+        if (signal?.aborted || closing()) {
+          nakIfOpen(m);
           break;
         }
         await fail(m, e);
         continue;
+      }
+      // Received after close(): the body could not ack it, so it would only be handled twice.
+      if (closing()) {
+        nakIfOpen(m);
+        break;
       }
       // Another message that reuses a handled msg_id has other bytes: it is handed over.
       if (handledIds.has(env.msg_id)) {
@@ -926,6 +943,13 @@ export async function* consumeEnvelopes(
   } finally {
     await messages.return(undefined);
   }
+}
+
+/** Naks `m` for prompt redelivery, unless its connection is closed (then it comes back after ack_wait). */
+function nakIfOpen(m: JsMsg): void {
+  try {
+    m.nak();
+  } catch { /* the connection closed: redelivered after ack_wait */ }
 }
 
 /** The envelope with its stream payloads watched for errors, and a way to stop their downloads. */

@@ -6,11 +6,14 @@
 import { after, test } from "node:test";
 import assert from "node:assert/strict";
 import { Buffer } from "node:buffer";
+import { spawn } from "node:child_process";
 import { createServer } from "node:http";
+import { join } from "node:path";
+import process from "node:process";
 import type { NatsConnection, Subscription } from "@nats-io/nats-core";
 import { jetstreamManager } from "@nats-io/jetstream";
 import { Bridge, type ConsumeOptions, objectStoreFileServer, type DeadLetter, ensureStream, type NatsBridgeError, plikFileServer, type ReceivedEnvelope, smartreceive, smartsend } from "natsbridge";
-import { startNats, startPlik } from "../scripts/servers.ts";
+import { ROOT, startNats, startPlik } from "../scripts/servers.ts";
 import { jetStreamOf, reservedReadAhead } from "../engine/handlers/object_store_reader.ts";
 import { bytesOf, deliveriesUntilRedelivered, rejectsWithCode, sampleEnvelope } from "./_helpers.ts";
 
@@ -628,6 +631,54 @@ test("close() while a loop body runs: the loop ends quietly at once, the unacked
   assert.ok(lines.some((l) => /closing\.job#1 handled but not acked.*delivered again/.test(l)), lines.join("\n"));
   const again = await collect({ ...opts, receive: { fileserver: store } }, 1);
   assert.ok(sameBytes(again[0]?.payloads[0][1]), `came back as ${again.length} messages, not with its payload`);
+});
+
+test("a worker whose loop body closes its bridge exits at once, not 5 s later (nats.js's ack timer)", async () => {
+  const runtime = "Deno" in globalThis ? "deno" : process.versions.bun ? "bun" : "node";
+  const script = join(ROOT, "tests/fixtures/processes/close_in_consume_body.mjs");
+  const argv = runtime === "deno" ? ["run", "-A", "--quiet", "--config", join(ROOT, "deno.json"), script] : [script];
+  const child = spawn(process.execPath, [...argv, "EXITS"], { env: { ...process.env, NATS_URL: nats.url }, stdio: ["ignore", "pipe", "inherit"] });
+  let ended = 0;
+  child.stdout!.on("data", (d) => { if (String(d).includes("loop ended")) ended = Date.now(); });
+  const code = await new Promise((r) => child.on("close", r));
+  assert.equal(code, 0);
+  assert.ok(ended > 0, "the loop never ended");
+  assert.ok(Date.now() - ended < 2000, `exited ${Date.now() - ended} ms after its loop ended`);
+});
+
+test("close() while consume receives or waits: no message handed over after it, no on_error, no warning; the loop ends quietly", async () => {
+  // A message whose download finished after close() was handed to the body
+  // (which could not ack it: handled twice); one whose download failed on the
+  // closing connection went to on_error as DOWNLOAD_FAILED; an idle pull
+  // logged "JetStream pull … failed: connection draining".
+  for (const ending of ["download finishes", "download fails", "idle"] as const) {
+    const lines: string[] = [];
+    const errors: string[] = [];
+    const b = await Bridge.connect({ broker_url: nats.url, fileserver_url: plik.url, logger: { log: (level, line) => lines.push(`${level} ${line}`) } });
+    const subject = `jobs.closing.${ending.replace(/ /g, "_")}`;
+    if (ending !== "idle") await b.send(subject, [["blob", bytesOf(600_000, 4), "binary"]], { jetstream: true });
+    let closedAt = 0;
+    const close = () => (closedAt ||= Date.now(), void b.close());
+    let handed = 0;
+    for await (const _ of b.consume({
+      stream: "JOBS", durable: `closing_${ending.replace(/ /g, "_")}`, filter_subject: subject,
+      on_error: (e) => void errors.push(e.code),
+      on_ready: () => { if (ending === "idle") setTimeout(close, 300); },
+      receive: {
+        fileserver_download_handler: async (url) => {
+          close();
+          await new Promise((r) => setTimeout(r, 100));
+          if (ending === "download fails") throw new Error("closed connection");
+          return new Uint8Array(await (await fetch(url)).arrayBuffer());
+        },
+      },
+    })) handed++;
+    assert.equal(handed, 0, `${ending}: handed over after close()`);
+    assert.deepEqual(errors, [], `${ending}: on_error called`);
+    // The receive's own line for a download that did fail stays.
+    assert.deepEqual(lines.filter((l) => /^(warn|error) /.test(l) && !/Receive failed: DOWNLOAD_FAILED/.test(l)), [], ending);
+    assert.ok(Date.now() - closedAt < 1000, `${ending}: the loop ended ${Date.now() - closedAt} ms after close()`);
+  }
 });
 
 test("JetStream set-up failures are typed errors naming the stream: a missing stream, bad names, overlapping subjects, no JetStream", async () => {
