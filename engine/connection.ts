@@ -8,7 +8,7 @@ import type { ConnectOptions, NatsConnection } from "./nats_types.ts";
 import { NatsBridgeError, OptionsError, TransportError, withContext } from "./errors.ts";
 import { BROKER_URL_EXAMPLE, openConnection } from "./platform/connect.ts";
 import { watchConnection } from "./publisher.ts";
-import { settleWithin } from "./backoff.ts";
+import { settleWithin, untilAborted } from "./backoff.ts";
 
 /**
  * Splits `broker_url` into nats.js `servers` (comma-separated URLs allowed).
@@ -33,6 +33,9 @@ export function serversOf(brokerUrl: string): string[] {
  * @param brokerUrl NATS URL(s).
  * @param correlationId For the error.
  * @param options nats.js options (TLS, auth, reconnect); `servers` comes from `brokerUrl`.
+ * @param signal Ends the wait (`ABORTED`): a server that takes the TCP
+ *   connection but never answers would hold it for nats.js's whole connect
+ *   timeout. A connection that opens after the abort is closed.
  * @returns The connection.
  *
  * @example
@@ -45,6 +48,7 @@ export async function connectTo(
   brokerUrl: string,
   correlationId: string,
   options: ConnectOptions = {},
+  signal?: AbortSignal,
 ): Promise<NatsConnection> {
   // Not a server address at all: no connection attempt can help, and nats.js
   // would say "connection refused" or "Invalid URL" as if the server were down.
@@ -65,17 +69,19 @@ export async function connectTo(
     });
   }
   let nc: NatsConnection;
+  const opening = openConnection({
+    name: "natsbridge",
+    // Keep reconnecting (nats.js waits reconnectTimeWait, with jitter, between
+    // attempts) rather than giving up after 10 tries and closing for good.
+    maxReconnectAttempts: -1,
+    ...credentialsOf(brokerUrl),
+    ...options,
+    servers: serversOf(brokerUrl).map(redactless),
+  });
   try {
-    nc = await openConnection({
-      name: "natsbridge",
-      // Keep reconnecting (nats.js waits reconnectTimeWait, with jitter, between
-      // attempts) rather than giving up after 10 tries and closing for good.
-      maxReconnectAttempts: -1,
-      ...credentialsOf(brokerUrl),
-      ...options,
-      servers: serversOf(brokerUrl).map(redactless),
-    });
+    nc = await untilAborted(opening, signal, `Connecting to NATS at ${redact(brokerUrl)}`, correlationId);
   } catch (err) {
+    if (signal?.aborted) opening.then((late) => late.close(), () => {}).catch(() => {});
     if (err instanceof NatsBridgeError) throw withContext(err, { correlationId }, (m, o) => new OptionsError(m, o));
     const e = err as Error & { code?: string };
     // Some transports (wsconnect) fail with an empty message: say at least what failed.
@@ -137,7 +143,8 @@ export async function drainWithin(nc: NatsConnection, ms: number = DRAIN_TIMEOUT
 
 /**
  * Runs `fn` on `nc`, or on a connection opened to `brokerUrl` for the call and
- * drained afterwards (closed after `drainTimeout` ms if the drain hangs).
+ * drained afterwards (closed after `drainTimeout` ms if the drain hangs);
+ * `signal` ends the wait for that connection.
  */
 export async function withConnection<T>(
   nc: NatsConnection | undefined,
@@ -146,9 +153,10 @@ export async function withConnection<T>(
   fn: (nc: NatsConnection) => Promise<T>,
   options?: ConnectOptions,
   drainTimeout: number = DRAIN_TIMEOUT,
+  signal?: AbortSignal,
 ): Promise<T> {
   if (nc) return fn(nc);
-  const own = await connectTo(brokerUrl, correlationId, options);
+  const own = await connectTo(brokerUrl, correlationId, options, signal);
   try {
     return await fn(own);
   } finally {

@@ -535,7 +535,7 @@ export async function smartsend(
 
   const run = () =>
     publish
-      ? withConnection(options.nats_connection, brokerUrl, correlationId, finish, options.connect_options)
+      ? withConnection(options.nats_connection, brokerUrl, correlationId, finish, options.connect_options, undefined, options.signal)
       : finish(options.nats_connection);
   if (!joined) return run();
   try {

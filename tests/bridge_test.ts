@@ -80,6 +80,22 @@ async function againstHungServer<T>(
   }
 }
 
+test("a send that opens its own connection is ABORTED by its signal while the server does not answer, not after the connect timeout", async () => {
+  const hung = await startNats();
+  try {
+    await suspend(hung.pid);
+    const t0 = Date.now();
+    await rejectsWithCode(
+      () => smartsend("hung", [["t", "x", "text"]], { broker_url: hung.url, signal: AbortSignal.timeout(500), logger: quiet }),
+      "ABORTED",
+    );
+    assert.ok(Date.now() - t0 < 2000, `took ${Date.now() - t0} ms`);
+  } finally {
+    process.kill(hung.pid, "SIGCONT");
+    await hung.stop();
+  }
+});
+
 test("smartsend() and smartreceive() work standalone with broker_url and a raw nats.js subscription", async () => {
   const nc = await connect({ servers: nats.url });
   const sub = nc.subscribe("standalone");

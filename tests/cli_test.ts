@@ -19,7 +19,7 @@ import { connect } from "@nats-io/transport-node";
 import { jetstreamManager } from "@nats-io/jetstream";
 import { Bridge, ensureStream, plikFileServer, smartsend } from "natsbridge";
 import { ROOT, startNats, startPlik } from "../scripts/servers.ts";
-import { bytesOf, sampleEnvelope } from "./_helpers.ts";
+import { bytesOf, sampleEnvelope, suspend } from "./_helpers.ts";
 import { PayloadWriter } from "../engine/cli/save.ts";
 
 const nats = await startNats();
@@ -1223,6 +1223,27 @@ test("names, ids and messages from a peer reach the terminal without control or 
   assert.doesNotMatch(fileNameFor(hostile, "text"), unsafe);
   assert.doesNotMatch(formatLogLine(`c${hostile}`, `payload "${hostile}"`), unsafe);
   assert.equal(formatLogLine("abc", "Message published to chat", new Date(0)), "[1970-01-01T00:00:00.000Z] [Correlation: abc] Message published to chat");
+});
+
+test("SIGTERM while connecting to a server that does not answer exits 130 at once, not after the connect timeout", async () => {
+  // It waited out the 20 s connect timeout and exited 1 CONNECTION_FAILED:
+  // a service manager's single SIGTERM was not obeyed.
+  const hung = await startNats();
+  try {
+    await suspend(hung.pid);
+    for (const command of [["listen", "hung.x"], ["send", "hung.x", "--text", "hi"]]) {
+      const p = start([...CLI, ...command, "--broker", hung.url]);
+      await new Promise((r) => setTimeout(r, 700));
+      const t0 = Date.now();
+      p.child.kill("SIGTERM");
+      const { code, stderr } = await p.done(30_000);
+      assert.ok(code === 130 || (runtime === "deno" && p.child.signalCode === "SIGTERM"), `${command[0]}: exit ${code}: ${stderr}`);
+      assert.ok(Date.now() - t0 < 3000, `${command[0]}: exited ${Date.now() - t0} ms after SIGTERM`);
+    }
+  } finally {
+    process.kill(hung.pid, "SIGCONT");
+    await hung.stop();
+  }
 });
 
 test("--ttl is a lifetime the server keeps, not a timer: 30d and never are taken, for both stores", async () => {

@@ -9,6 +9,7 @@ import type { NatsConnection } from "@nats-io/nats-core";
 import { Bridge } from "../bridge.ts";
 import { readEnv, resolveBrokerUrl, resolveFileserverUrl } from "../config.ts";
 import { connectTo, drainWithin, redact, serversOf } from "../connection.ts";
+import { untilAborted } from "../backoff.ts";
 import { checkOrigins } from "../origins.ts";
 import { objectStoreFileServer } from "../handlers/object_store.ts";
 import { plikFileServer } from "../handlers/plik.ts";
@@ -67,6 +68,7 @@ export interface Session {
  * @param command For errors.
  * @param values Parsed flags.
  * @param allowedOrigins Extra origins receivers accept (`--allow-origin`).
+ * @param signal Ctrl-C/SIGTERM: ends the wait for a server that does not answer.
  * @returns The session.
  * @throws {TransportError} `CONNECTION_FAILED` when NATS cannot be reached.
  */
@@ -74,6 +76,7 @@ export async function openSession(
   command: string,
   values: ParsedArgs["values"],
   allowedOrigins: readonly string[] = [],
+  signal?: AbortSignal,
 ): Promise<Session> {
   const spec = parseStore(stringFlag(values, "store"), command);
   const ttlText = stringFlag(values, "ttl");
@@ -97,12 +100,12 @@ export async function openSession(
     }
   }
   const logger = values.verbose === true ? consoleLogger("debug") : silentLogger;
-  const nc = await connectTo(brokerUrl, "");
+  const nc = await connectTo(brokerUrl, "", {}, signal);
   try {
     const store = spec.kind === "plik"
       // "never": Plik's -1, the Object Store's 0 (no max_age).
       ? plikFileServer({ url: fileserverUrl, ttl: lifetime === "never" ? -1 : lifetime, oneShot, token: stringFlag(values, "plik-token") ?? readEnv("PLIK_TOKEN") })
-      : await objectStoreFileServer({ connection: nc, bucket: spec.bucket, ttl: lifetime === "never" ? 0 : lifetime });
+      : await untilAborted(objectStoreFileServer({ connection: nc, bucket: spec.bucket, ttl: lifetime === "never" ? 0 : lifetime }), signal, "Opening the Object Store");
     const bridge = await Bridge.connect({
       nats_connection: nc,
       broker_url: brokerUrl,

@@ -96,7 +96,7 @@ export const listen: Command = async (argv, ctx) => {
   }
   const outDir = stringFlag(values, "out");
   if (outDir !== undefined) await prepareOutDir(outDir, "listen");
-  const session = await openSession("listen", values, listFlag(values, "allow-origin"));
+  const session = await openSession("listen", values, listFlag(values, "allow-origin"), ctx.signal);
   const progress = progressBars(out);
   const stop = new AbortController();
   const onAbort = () => stop.abort();

@@ -60,7 +60,7 @@ export const request: Command = async (argv, ctx) => {
   const items = await buildItems(tokens, "request", thresholdOf(values, "request"));
   const outDir = stringFlag(values, "out");
   if (outDir !== undefined) await prepareOutDir(outDir, "request");
-  const session = await openSession("request", values, listFlag(values, "allow-origin"));
+  const session = await openSession("request", values, listFlag(values, "allow-origin"), ctx.signal);
   const progress = progressBars(out);
   const inbox = createInbox();
   // Subscribed before sending, so no reply can arrive unheard; the clock starts once the request is out.

@@ -48,7 +48,7 @@ export const send: Command = async (argv, ctx) => {
   }
   const options = envelopeOptions(values, "send");
   const items = await buildItems(tokens, "send", thresholdOf(values, "send"));
-  const session = await openSession("send", values);
+  const session = await openSession("send", values, [], ctx.signal);
   const progress = progressBars(out);
   try {
     if (stream !== undefined) await streamExists(session.nc, stream, subject);
