@@ -103,6 +103,12 @@ const BRIDGE_OPTION_NAMES: ReadonlySet<string> = new Set(
     !["signal", "correlation_id", "msg_id", "reply_to", "reply_to_msg_id"].includes(k)
   ),
 );
+/**
+ * Milliseconds close() gives the sends it aborted to clean up (an Object
+ * Store put purging its chunks waits up to a second for that) before it drains.
+ */
+const SEND_ABORT_WAIT_MS = 1500;
+
 const SUBSCRIBE_OPTION_NAMES = optionNames<SubscribeOptions>({ queue: true, signal: true, on_error: true, receive: true });
 
 /**
@@ -129,6 +135,8 @@ export class Bridge {
   readonly #logger: Logger;
   /** Sends not settled yet, which close() lets finish. */
   readonly #sending = new Set<Promise<unknown>>();
+  /** Aborted when close() has waited for the sends as long as it may. */
+  readonly #closeAbort = new AbortController();
   /** The close under way, shared by every call of close(). */
   #closing?: Promise<void>;
   /** The server went away (a disconnect without a reconnect since): a close now was not the application's. */
@@ -195,9 +203,18 @@ export class Bridge {
     items: readonly SendItem[],
     options: SmartSendOptions = {},
   ): Promise<[MsgEnvelopeV1, string]> {
-    const sending = smartsend(subject, items, { ...this.#sendDefaults(), ...definedOnly(options), nats_connection: this.connection });
+    // The caller's signal, or close()'s: one shared signal when there is no
+    // caller's, so a send costs no controller of its own.
+    const op = options.signal ? linkedAbort(options.signal) : undefined;
+    const unfollow = op ? followAbort(this.#closeAbort.signal, () => op.controller.abort(this.#closeAbort.signal.reason)) : undefined;
+    const signal = op?.controller.signal ?? this.#closeAbort.signal;
+    const sending = smartsend(subject, items, { ...this.#sendDefaults(), ...definedOnly(options), signal, nats_connection: this.connection });
     this.#sending.add(sending);
-    const done = () => void this.#sending.delete(sending);
+    const done = () => {
+      this.#sending.delete(sending);
+      op?.unlink();
+      unfollow?.();
+    };
     sending.then(done, done);
     return sending;
   }
@@ -493,6 +510,13 @@ export class Bridge {
     // JetStream ack): closing under it failed it and left its chunks behind.
     const started = Date.now();
     await settleWithin(Promise.allSettled([...this.#sending]), timeout, () => new Error("sends still running")).catch(() => {});
+    if (this.#sending.size) {
+      // Still running when the wait is over: aborted while the connection is
+      // up, so each cleans up after itself (an Object Store put purges its
+      // chunks) instead of failing under the drain and leaving them behind.
+      this.#closeAbort.abort(new Error(`Bridge.close() waited ${timeout} ms for it to finish`));
+      await settleWithin(Promise.allSettled([...this.#sending]), SEND_ABORT_WAIT_MS, () => new Error("sends still running")).catch(() => {});
+    }
     await drainWithin(this.connection, Math.max(1, timeout - (Date.now() - started)));
   }
 

@@ -13,6 +13,7 @@ import { mkdtempSync, readdirSync, readlinkSync, rmSync, writeFileSync } from "n
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { connect, type NatsConnection } from "@nats-io/transport-node";
+import { jetstreamManager } from "@nats-io/jetstream";
 import {
   Bridge,
   ensureStream,
@@ -844,6 +845,32 @@ test("Bridge.close() lets the sends in progress finish before it drains", async 
   }
 });
 
+test("Bridge.close({ timeout }) shorter than a send aborts it, which leaves no chunks behind, instead of draining under it", async () => {
+  // The drain failed the put on the closing connection: it "resumed" on it,
+  // and left 14 MB of chunks no object points to.
+  const own = await Bridge.connect({ broker_url: nats.url, logger: quiet });
+  const store = await objectStoreFileServer({ connection: own.connection, bucket: "close_short" });
+  const slow = new ReadableStream<Uint8Array>({
+    async pull(c) {
+      await new Promise((r) => setTimeout(r, 20));
+      c.enqueue(bytesOf(256 * 1024, 6));
+    },
+  });
+  const sending = own.send("close.short", [["endless", slow, "binary"]], { fileserver: store });
+  await new Promise((r) => setTimeout(r, 300));
+  const t0 = Date.now();
+  await own.close({ timeout: 200 });
+  assert.ok(Date.now() - t0 < 3000, `close took ${Date.now() - t0} ms`);
+  await rejectsWithCode(() => sending, "ABORTED");
+  const nc = await connect({ servers: nats.url });
+  try {
+    const si = await (await jetstreamManager(nc)).streams.info("OBJ_close_short");
+    assert.equal(si.state.messages, 0, `${si.state.messages} chunks left behind`);
+  } finally {
+    await nc.close();
+  }
+});
+
 test("a link outside the allowed origins is refused without any request reaching it", async () => {
   const evil = await httpServer((_req, res) => res.end("secret"));
   const [, json] = await smartsend("ssrf", [["f", bytesOf(100), "binary"]], {
@@ -1035,7 +1062,6 @@ test("Bridge.request() whose timeout passes while its payloads are still uploadi
 
 test("ensureStream() keeps the subjects a stream already has", async () => {
   const { ensureStream } = await import("natsbridge");
-  const { jetstreamManager } = await import("@nats-io/jetstream");
   await ensureStream(bridge.connection, { name: "MERGE", subjects: ["merge.a"] });
   await ensureStream(bridge.connection, { name: "MERGE", subjects: ["merge.b"] });
   const info = await (await jetstreamManager(bridge.connection)).streams.info("MERGE");

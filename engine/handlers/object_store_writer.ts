@@ -83,13 +83,13 @@ class CannotResume extends Error {}
 
 /**
  * Whether a failed chunk publish may succeed when made again: not when the
- * put was aborted, the connection closed for good, the server answered with
+ * put was aborted, the connection closed for good or is closing, the server answered with
  * an error of its own (a full stream, a limit), or it stored chunks out of
  * order.
  */
 function mayResume(err: unknown, signal: AbortSignal | undefined): boolean {
   return !signal?.aborted && !(err instanceof NatsBridgeError) && !(err instanceof errors.ClosedConnectionError) &&
-    !(err instanceof JetStreamApiError) && !(err instanceof CannotResume);
+    !(err instanceof errors.DrainingConnectionError) && !(err instanceof JetStreamApiError) && !(err instanceof CannotResume);
 }
 
 function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
