@@ -121,7 +121,7 @@ export function resolveSizeThreshold(option?: number): number {
   if (env === undefined) return DEFAULT_SIZE_THRESHOLD;
   // Decimal digits only, as the Python peer reads it: Number() would take " "
   // for 0, and "1e6" or "0x10", which the peers would read differently.
-  const n = /^\s*[0-9]+\s*$/.test(env) ? Number(env) : -1;
+  const n = /^[ \t]*[0-9]+[ \t]*$/.test(env) ? Number(env) : -1;
   if (!Number.isSafeInteger(n) || n < 0) {
     throw new OptionsError(`SIZE_THRESHOLD must be a non-negative integer, got "${env}"`, {
       field: "SIZE_THRESHOLD",

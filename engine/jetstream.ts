@@ -34,6 +34,7 @@ import { describe } from "./codecs/text.ts";
 import { watchErrors } from "./streams.ts";
 import { sha256Hex } from "./platform/sha256.ts";
 import { jetStreamOf } from "./handlers/object_store_reader.ts";
+import { onClose } from "./connection_close.ts";
 import type { ReceivedEnvelope } from "./types.ts";
 
 /**
@@ -724,12 +725,17 @@ export async function* consumeEnvelopes(
     // The ack subject ($JS.ACK.…): nats.js's JsMsg has it, its interface does not say so.
     const refusals = watchRefusals(nc, (m as unknown as { reply?: string }).reply ?? "");
     let unconfirmed: string | undefined;
+    // On a connection closed meanwhile, nats.js waits out its whole ack timer
+    // for an answer that cannot come. One shared reaction to the close, not
+    // a nc.closed() per ack: those stay pending for the connection's life.
+    let unwatch = () => {};
+    const closed = new Promise<string>((resolve) => {
+      unwatch = onClose(nc, () => resolve("the connection to NATS closed"));
+    });
     try {
-      // On a connection closed meanwhile (close() during the loop body) nats.js
-      // waits out its whole ack timer for an answer that cannot come.
-      const closed = nc.closed().then(() => "the connection to NATS closed");
       unconfirmed = await Promise.race([m.ackAck().then(() => undefined, (e) => (e as Error).message || String(e)), closed]);
     } finally {
+      unwatch();
       refusals.stop();
     }
     if (refusals.refusal) throw permissionDenied(refusals.refusal, `Cannot ack ${m.subject}#${m.seq}`);

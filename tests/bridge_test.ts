@@ -165,7 +165,7 @@ test("a link whose file name a peer left unescaped, as the spec builds it ('50%.
 
 test("SIZE_THRESHOLD is decimal digits, as the Python peer reads it: anything else is INVALID_OPTION, not another threshold", async () => {
   // " " was 0 (every payload went by link), "1e6" and "0x10" were numbers the Python peer refused.
-  for (const bad of [" ", "1e6", "0x10", "1000000.0", "1_000_000", "+5", "-1", "ten"]) {
+  for (const bad of [" ", "1e6", "0x10", "1000000.0", "1_000_000", "+5", "-1", "ten", "5\x1c", "5\x85", "5\ufeff"]) {
     await withEnv({ SIZE_THRESHOLD: bad }, () =>
       rejectsWithCode(() => smartsend("envvars", [["t", "x", "text"]], { is_publish: false }), "INVALID_OPTION", /SIZE_THRESHOLD/).then(() => {}));
   }

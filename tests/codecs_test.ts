@@ -115,19 +115,23 @@ test("dictionary and jsontable refuse a number a JavaScript number cannot hold, 
   }
 });
 
-test("a large number a JavaScript sender wrote (2**60, -65212272737340410) comes back as itself, not DECODE_FAILED", async () => {
-  // JSON.stringify writes 2**60 as 1152921504606847000, the shortest text of
-  // that double, not its exact 1152921504606846976: it was taken for a
-  // Python integer JavaScript would round, and refused.
+test("an integer beyond 2^53 is refused when sent (INVALID_INPUT), not published for every receiver to read differently", async () => {
+  // JSON.stringify writes 2**60 as 1152921504606847000: a Python receiver
+  // kept that integer (not 2**60), a JavaScript one refused it as DECODE_FAILED.
   for (const type of ["dictionary", "jsontable"] as const) {
     const c = codecFor(type);
-    for (const n of [2 ** 60, -65212272737340410, 1.2345678901234568e20, Number.MAX_VALUE]) {
+    for (const n of [2 ** 60, -65212272737340410, 1.2345678901234568e20]) {
+      await rejectsWithCode(() => c.serialize(type === "dictionary" ? { n } : [{ n }]), "INVALID_INPUT", /beyond ±2\^53−1.*send it as a string/);
+    }
+    // Safe integers, and doubles JSON writes with an exponent, go as they are.
+    for (const n of [Number.MAX_SAFE_INTEGER, -Number.MAX_SAFE_INTEGER, 1e21, Number.MAX_VALUE, 0.1]) {
       const value = type === "dictionary" ? { n } : [{ n }];
       assert.deepEqual(c.deserialize(await c.serialize(value)), value);
     }
   }
-  const [, json] = await smartsend("x", [["t", "x", "text"]], { is_publish: false, metadata: { n: 2 ** 60 } });
-  assert.equal((await smartreceive(json)).metadata.n, 2 ** 60);
+  await rejectsWithCode(() => smartsend("x", [["t", "x", "text"]], { is_publish: false, metadata: { n: 2 ** 60 } }), "INVALID_OPTION", /metadata/);
+  const [, json] = await smartsend("x", [["t", "x", "text"]], { is_publish: false, metadata: { n: 1e21 } });
+  assert.equal((await smartreceive(json)).metadata.n, 1e21);
 });
 
 test("dictionary and jsontable nested deeper than 512 levels are refused both ways, as the Python peer refuses them", async () => {

@@ -15,6 +15,7 @@ import { jetstreamManager } from "@nats-io/jetstream";
 import { Bridge, type ConsumeOptions, objectStoreFileServer, type DeadLetter, ensureStream, type NatsBridgeError, plikFileServer, type ReceivedEnvelope, smartreceive, smartsend } from "natsbridge";
 import { ROOT, startNats, startPlik } from "../scripts/servers.ts";
 import { jetStreamOf, reservedReadAhead } from "../engine/handlers/object_store_reader.ts";
+import { closeWatchers } from "../engine/connection_close.ts";
 import { bytesOf, deliveriesUntilRedelivered, rejectsWithCode, sampleEnvelope } from "./_helpers.ts";
 
 const nats = await startNats();
@@ -633,6 +634,27 @@ test("close() while a loop body runs: the loop ends quietly at once, the unacked
   assert.ok(sameBytes(again[0]?.payloads[0][1]), `came back as ${again.length} messages, not with its payload`);
 });
 
+test("acking leaves nothing waiting on the connection's close: a long-lived consumer does not grow per message", async () => {
+  // Each ack raced nc.closed(), which stays pending for the connection's
+  // life: ~500 bytes per message were kept until it closed.
+  const own = await Bridge.connect({ broker_url: nats.url, logger: quiet });
+  for (let i = 0; i < 30; i++) await own.send("jobs.watchers", [["n", `m${i}`, "text"]], { jetstream: true });
+  // Each call of closed() is a reaction kept until the close: counted, not replaced.
+  const nc = own.connection as { closed(): Promise<void | Error> };
+  const closed = nc.closed.bind(nc);
+  let reactions = 0;
+  nc.closed = () => (reactions++, closed());
+  const got = [];
+  const stop = new AbortController();
+  for await (const env of own.consume({ stream: "JOBS", durable: "watchers", filter_subject: "jobs.watchers", signal: stop.signal })) {
+    if (got.push(env) === 30) stop.abort();
+  }
+  assert.equal(got.length, 30);
+  assert.ok(reactions <= 3, `${reactions} reactions to the close for 30 messages`);
+  assert.equal(closeWatchers(own.connection), 0);
+  await own.close();
+});
+
 test("a worker whose loop body closes its bridge exits at once, not 5 s later (nats.js's ack timer)", async () => {
   const runtime = "Deno" in globalThis ? "deno" : process.versions.bun ? "bun" : "node";
   const script = join(ROOT, "tests/fixtures/processes/close_in_consume_body.mjs");
@@ -937,8 +959,8 @@ test("with reconnect: false, a subscription and a consume of a bridge that opene
   const consumed = (async () => {
     for await (const _ of b.consume({ stream: "NORECONNECT", durable: "w", on_ready: () => void own.stop() })) { /* nothing arrives */ }
   })();
-  await rejectsWithCode(() => subscribed, "CONNECTION_FAILED");
-  await rejectsWithCode(() => consumed, "CONNECTION_FAILED");
+  // Awaited together: the one that fails first must not be an unhandled rejection meanwhile.
+  await Promise.all([rejectsWithCode(() => subscribed, "CONNECTION_FAILED"), rejectsWithCode(() => consumed, "CONNECTION_FAILED")]);
   await b.close();
   // The application's own drain or close of bridge.connection ends them quietly, as it did.
   for (const end of ["drain", "close"] as const) {

@@ -137,6 +137,12 @@ test("a send with confirm whose connection is closed before the server confirms 
   assert.ok(Date.now() - t0 < 2000, `failed after ${Date.now() - t0} ms`);
 });
 
+/** Whether `v` holds an integer JSON writes as digits beyond ±2^53−1. */
+function holdsUnsafeInteger(v: unknown): boolean {
+  if (typeof v === "number") return Number.isInteger(v) && !Number.isSafeInteger(v) && Math.abs(v) < 1e21;
+  return v !== null && typeof v === "object" && Object.values(v).some(holdsUnsafeInteger);
+}
+
 test("the published bytes are JSON.stringify(envelope), for any text, names and metadata", async () => {
   const sub = nc.subscribe("pub.json");
   await nc.flush();
@@ -145,7 +151,8 @@ test("the published bytes are JSON.stringify(envelope), for any text, names and 
     fc.asyncProperty(
       fc.string({ unit: "binary" }),
       fc.string({ unit: "binary", minLength: 1 }),
-      fc.dictionary(fc.string(), fc.jsonValue()),
+      // Integers beyond 2^53 are refused when sent (peers read their digits differently).
+      fc.dictionary(fc.string(), fc.jsonValue()).filter((m) => !holdsUnsafeInteger(m)),
       fc.uint8Array({ maxLength: 64 }),
       async (text, name, metadata, bin) => {
         const [env, json] = await smartsend("pub.json", [[name, text, "text"], ["b", bin, "binary"]], {

@@ -244,7 +244,8 @@ export function checkJsonKeeps(value: unknown, what: string): void {
 
 /**
  * Throws where JSON.stringify would silently write another value: NaN and
- * ±Infinity as null, a Map, Set or Error as `{}`, a typed array as
+ * ±Infinity as null, an integer beyond ±2^53−1 as digits peers read
+ * differently, a Map, Set or Error as `{}`, a typed array as
  * `{"0":…}`, a function or symbol dropped, undefined in a list as null. A value with a toJSON() is written as it says (a Date as its
  * ISO string), and a class instance as its fields, as JSON does everywhere.
  */
@@ -259,6 +260,15 @@ function assertJsonKeeps(value: unknown, path: string, what: string, inList = fa
   if (typeof value === "number") {
     if (!Number.isFinite(value)) {
       throw new InputError(`${what} holds ${value} at ${where()}: JSON has no NaN or Infinity (it would be written as null)`);
+    }
+    // Below 1e21 JSON writes it as digits, which each peer reads as another
+    // number: 2**60 goes out as 1152921504606847000, an integer a Python
+    // peer keeps exactly and a JavaScript one refuses, as it cannot tell it
+    // from a Python integer it would round.
+    if (Number.isInteger(value) && !Number.isSafeInteger(value) && Math.abs(value) < 1e21) {
+      throw new InputError(
+        `${what} holds ${value} at ${where()}, an integer beyond ±2^53−1: JSON writes it as ${JSON.stringify(value)}, which peers read as different numbers; send it as a string`,
+      );
     }
     return;
   }
@@ -325,9 +335,7 @@ export function inexactNumberIn(text: string, what: string): string | undefined 
   if (!MAYBE_INEXACT.test(text)) return undefined;
   for (const [token] of text.matchAll(JSON_TOKENS)) {
     if (token[0] === '"') continue;
-    // Or the shortest text of a double, as JSON.stringify writes 2**60
-    // (1152921504606847000, not …846976): a JavaScript sender's own number.
-    if (isExactAsDouble(token) || String(Number(token)) === token) continue;
+    if (isExactAsDouble(token)) continue;
     const shown = token.length > 40 ? `${token.slice(0, 20)}… (${token.length} characters)` : token;
     return `${what} holds the number ${shown}, which a JavaScript number cannot hold exactly ` +
       `(integers beyond ±2^53−1 lose digits, beyond ±1.8e308 all): the sender should write it as a string`;

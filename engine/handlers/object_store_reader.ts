@@ -27,6 +27,7 @@ import type { ObjectInfo } from "@nats-io/obj";
 import type { NatsConnection } from "../nats_types.ts";
 import { settleWithin, sleep } from "../backoff.ts";
 import { followAbort } from "../linked_abort.ts";
+import { onClose } from "../connection_close.ts";
 import { ChecksumError, DownloadError, NatsBridgeError, SizeMismatchError } from "../errors.ts";
 import { createSha256 } from "../platform/sha256.ts";
 import { yieldToEventLoop } from "../../workers/inline_codec.ts";
@@ -153,27 +154,6 @@ export function jetStreamOf(nc: NatsConnection): JetStreamClient {
 }
 const clients = new WeakMap<NatsConnection, JetStreamClient>();
 
-/**
- * The reads open on each connection, stopped when it closes: a read left
- * unread would keep its consumer's heartbeat timer, which holds a Node or
- * Deno process open after the connection's close. One reaction per
- * connection, not one per read.
- */
-const openReads = new WeakMap<object, Set<() => void>>();
-
-function stopOnClose(nc: NatsConnection | undefined, stop: () => void): () => void {
-  if (!nc) return () => {};
-  let reads = openReads.get(nc);
-  if (!reads) {
-    const set = reads = new Set();
-    openReads.set(nc, set);
-    nc.closed().then(() => {
-      for (const s of [...set]) s();
-    }, () => {});
-  }
-  reads.add(stop);
-  return () => reads.delete(stop);
-}
 
 /**
  * Streams the chunks of the object `info` from bucket `bucket`, verified as
@@ -375,7 +355,9 @@ export async function readObjectChunks(
     options.onVerified?.(hex);
   };
 
-  const forgetRead = stopOnClose(nc, stop);
+  // A read left unread would keep its consumer's heartbeat timer, which
+  // holds a Node or Deno process open after the connection's close.
+  const forgetRead = onClose(nc, stop);
   // Opened before the stream is handed out, so a failure to start the read
   // (no such stream, no JetStream) reaches the caller's retries.
   if (info.size > 0) {

@@ -46,9 +46,10 @@ def resolve_size_threshold(option: Optional[int] = None) -> int:
     env = os.environ.get("SIZE_THRESHOLD")
     if not env:
         return DEFAULT_SIZE_THRESHOLD
-    # ASCII decimal digits only, as the TypeScript peer reads it: int() also
-    # takes "1_000_000", "+5" and other scripts' digits.
-    value = int(env) if re.fullmatch(r"\s*[0-9]+\s*", env) else -1
+    # ASCII decimal digits (and spaces or tabs around them) only, as the
+    # TypeScript peer reads it: int() also takes "1_000_000", "+5" and other
+    # scripts' digits, and each language's \s covers other characters.
+    value = int(env) if re.fullmatch(r"[ \t]*[0-9]+[ \t]*", env) else -1
     if value < 0:
         raise OptionsError(
             f'SIZE_THRESHOLD must be a non-negative integer, got "{env}"', field="SIZE_THRESHOLD"

@@ -94,7 +94,7 @@ async def test_smartsend_uses_env_vars(monkeypatch):
     assert env["payloads"][0]["transport"] == "link" and env["payloads"][0]["encoding"] == "none"
 
 
-@pytest.mark.parametrize("bad", [" ", "1e6", "0x10", "1000000.0", "1_000_000", "+5", "-1", "ten", "\u0661\u0662"])
+@pytest.mark.parametrize("bad", [" ", "1e6", "0x10", "1000000.0", "1_000_000", "+5", "-1", "ten", "\u0661\u0662", "5\x1c", "5\x85", "5\ufeff"])
 async def test_size_threshold_env_is_decimal_digits_as_typescript_reads_it(monkeypatch, bad):
     # int() took "1_000_000", "+5" and Arabic-Indic digits, which the TypeScript peer refuses.
     monkeypatch.setenv("SIZE_THRESHOLD", bad)
