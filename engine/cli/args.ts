@@ -7,6 +7,7 @@
  */
 import { parseArgs } from "node:util";
 import { MAX_TIMER_MS } from "../config.ts";
+import { MAX_TTL_SECONDS } from "../handlers/object_store.ts";
 import { UsageError } from "./exit_codes.ts";
 
 /** One flag, as `parseArgs` takes it. */
@@ -161,6 +162,19 @@ export function parseCount(value: string, flag: string, command: string, min = 0
   return n;
 }
 
+/** Milliseconds per unit a duration may be written in. */
+const UNIT_MS = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 } as const;
+type DurationUnit = keyof typeof UNIT_MS;
+/** What a timer may wait: days are for lifetimes a server keeps ({@link parseLifetime}). */
+const TIMER_UNITS: readonly DurationUnit[] = ["ms", "s", "m", "h"];
+
+/** `value` in milliseconds, unrounded (a bare number is seconds); NaN when it is no duration in `units`. */
+function millisOf(value: string, units: readonly DurationUnit[]): number {
+  const m = /^(\d+(?:\.\d+)?)([a-z]+)?$/.exec(value.trim());
+  const unit = (m?.[2] ?? "s") as DurationUnit;
+  return m && units.includes(unit) ? Number(m[1]) * UNIT_MS[unit] : NaN;
+}
+
 /**
  * Parses a duration: a number of seconds (`30`, `0.5`) or a number with a unit
  * (`500ms`, `10s`, `2m`).
@@ -172,10 +186,7 @@ export function parseCount(value: string, flag: string, command: string, min = 0
  * @throws {UsageError} When it is not a positive duration.
  */
 export function parseDuration(value: string, flag: string, command: string): number {
-  const m = /^(\d+(?:\.\d+)?)(ms|s|m|h)?$/.exec(value.trim());
-  const unit =
-    { ms: 1, s: 1000, m: 60_000, h: 3_600_000 }[(m?.[2] ?? "s") as "ms" | "s" | "m" | "h"];
-  const ms = m ? Math.round(Number(m[1]) * unit) : NaN;
+  const ms = Math.round(millisOf(value, TIMER_UNITS));
   if (!Number.isFinite(ms) || ms <= 0) {
     throw new UsageError(
       `--${flag} must be a positive duration like 30, 500ms, 10s or 2m, got "${value}"`,
@@ -208,18 +219,13 @@ export function parseDuration(value: string, flag: string, command: string): num
  */
 export function parseLifetime(value: string, flag: string, command: string): number | "never" {
   if (value.trim() === "never") return "never";
-  const m = /^(\d+(?:\.\d+)?)(ms|s|m|h|d)?$/.exec(value.trim());
-  const unit = { ms: 0.001, s: 1, m: 60, h: 3600, d: 86_400 }[(m?.[2] ?? "s") as "ms" | "s" | "m" | "h" | "d"];
-  const seconds = m ? Number(m[1]) * unit : NaN;
+  const seconds = millisOf(value, [...TIMER_UNITS, "d"]) / 1000;
   // Beyond ~292 years a server's nanoseconds overflow.
-  if (!Number.isFinite(seconds) || seconds <= 0 || seconds > MAX_LIFETIME_SECONDS) {
+  if (!Number.isFinite(seconds) || seconds <= 0 || seconds > MAX_TTL_SECONDS) {
     throw new UsageError(`--${flag} must be a positive duration like 3600, 90m, 24h or 30d, or never, got "${value}"`, command);
   }
   return Math.max(1, Math.round(seconds));
 }
-
-/** Longest lifetime a server keeps in nanoseconds (int64). */
-const MAX_LIFETIME_SECONDS = 9_223_372_036;
 
 /**
  * Exactly one positional argument (the subject, or the envelope file).

@@ -109,8 +109,17 @@ export interface ObjectStoreFileServerOptions {
   maxBytes?: number | undefined;
 }
 
-/** Longest ttl the server holds: int64 nanoseconds. */
-const MAX_TTL_SECONDS = 9_223_372_036;
+/**
+ * Longest lifetime a NATS server keeps, in seconds (it holds max_age in int64
+ * nanoseconds); the CLI's `--ttl` is bounded by it for either store.
+ *
+ * @example
+ * ```ts
+ * import { MAX_TTL_SECONDS } from "./object_store.ts";
+ * console.log(MAX_TTL_SECONDS); // 9223372036
+ * ```
+ */
+export const MAX_TTL_SECONDS = 9_223_372_036;
 
 const OBJECT_STORE_OPTION_NAMES = optionNames<ObjectStoreFileServerOptions>({
   connection: true, bucket: true, ttl: true, replicas: true, storage: true, idleTimeout: true, maxBytes: true,
