@@ -8,13 +8,18 @@
  * a 5 ms `process.memoryUsage().rss` sampler and, on Linux, the kernel's VmHWM
  * (reset before the transfer), whichever is higher.
  *
- * Three transfers of the same file, each with a fresh sender and receiver:
- * - `natsbridge`: as above (the measured figure);
+ * Four transfers of the same file, each with a fresh sender and receiver:
+ * - `natsbridge`: as above (the measured figure), on connections natsbridge
+ *   opened (`Bridge.connect`, as the README shows);
  * - `raw`: bare `@nats-io/obj` `put` of a 1 MiB-chunk file stream and `get`
  *   drained into a SHA-256 (the baseline: what nats.js itself costs);
  * - `natsbridge-gc` (evidence): natsbridge again, children started with the
  *   GC exposed and collecting every 50 ms, to tell garbage not yet collected
- *   from memory actually held.
+ *   from memory actually held;
+ * - `natsbridge-appconn` (evidence): natsbridge on connections the
+ *   application opened with nats.js (`nats_connection`), whose transport
+ *   leaves each packed publish to the garbage collector instead of freeing it
+ *   once written (engine/platform/buffer_release.ts).
  *
  * The file is written in 1 MiB chunks to a temporary folder and deleted after.
  *
@@ -27,7 +32,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import process from "node:process";
 import { Objm } from "@nats-io/obj";
-import { objectStoreFileServer, smartreceive, smartsend } from "natsbridge";
+import { Bridge, type NatsConnection, objectStoreFileServer, smartreceive, smartsend } from "natsbridge";
 import { clearBucket } from "./_store.ts";
 import {
   type BenchContext,
@@ -50,7 +55,7 @@ import {
 } from "./_harness.ts";
 
 const TARGET_MIB = 64;
-const MODES = ["natsbridge", "raw", "natsbridge-gc"] as const;
+const MODES = ["natsbridge", "raw", "natsbridge-gc", "natsbridge-appconn"] as const;
 type Mode = typeof MODES[number];
 
 /** Flags that expose `gc()` on this runtime (Bun has `Bun.gc` without any). */
@@ -61,6 +66,19 @@ function gcLoop(mode: string): () => void {
   if (mode !== "natsbridge-gc") return () => {};
   const t = setInterval(tryGc, 50);
   return () => clearInterval(t);
+}
+
+/**
+ * The child's connection: natsbridge's own (Bridge.connect) unless the mode
+ * measures nats.js itself or an application's nats.js connection.
+ */
+async function connectionFor(mode: string, natsUrl: string, name: string): Promise<{ nc: NatsConnection; close: () => Promise<void> }> {
+  if (mode === "raw" || mode === "natsbridge-appconn") {
+    const nc = await connectNats(natsUrl, name);
+    return { nc, close: () => nc.close() };
+  }
+  const bridge = await Bridge.connect({ broker_url: natsUrl, logger: { log() {} } });
+  return { nc: bridge.connection, close: () => bridge.close() };
 }
 
 /** A file as a stream of 1 MiB chunks (for the raw baseline). */
@@ -94,7 +112,7 @@ function peakOf(r: Report): number {
 
 /** Receiver child: `--child row7-receiver <natsUrl> <bucket> <subject> <mode>`. */
 export async function row7Receiver(natsUrl: string, bucket: string, subject: string, mode: string): Promise<void> {
-  const nc = await connectNats(natsUrl, "bench-row7-receiver");
+  const { nc, close } = await connectionFor(mode, natsUrl, "bench-row7-receiver");
   const store = await objectStoreFileServer({ connection: nc, bucket });
   const raw = await new Objm(nc).open(bucket);
   const sub = nc.subscribe(subject, { max: 1 });
@@ -136,12 +154,12 @@ export async function row7Receiver(natsUrl: string, bucket: string, subject: str
     const { peak } = sampler.stop();
     tell({ report: { role: "receiver", idle, peakSampled: peak, peakHwm: hwm.read(), bytes, ms, error } satisfies Report });
   }
-  await nc.close();
+  await close();
 }
 
 /** Sender child: `--child row7-sender <natsUrl> <bucket> <subject> <file> <mode>`. */
 export async function row7Sender(natsUrl: string, bucket: string, subject: string, file: string, mode: string): Promise<void> {
-  const nc = await connectNats(natsUrl, "bench-row7-sender");
+  const { nc, close } = await connectionFor(mode, natsUrl, "bench-row7-sender");
   const store = await objectStoreFileServer({ connection: nc, bucket });
   const raw = await new Objm(nc).open(bucket);
   const idle = await idleRss();
@@ -168,7 +186,7 @@ export async function row7Sender(natsUrl: string, bucket: string, subject: strin
   stopGc();
   const { peak } = sampler.stop();
   tell({ report: { role: "sender", idle, peakSampled: peak, peakHwm: hwm.read(), bytes, ms, error } satisfies Report });
-  await nc.close();
+  await close();
 }
 
 /** Row 7. */
@@ -216,6 +234,7 @@ export async function row7(ctx: BenchContext): Promise<RowResult[]> {
       const rep = reports.natsbridge[side];
       const rawRep = reports.raw[side];
       const gcRep = reports["natsbridge-gc"][side];
+      const appRep = reports["natsbridge-appconn"][side];
       const delta = above(rep);
       const what = side === "s" ? "sender: file path → smartsend (Object Store link)" : "receiver: smartreceive stream:true → SHA-256";
       return result({
@@ -232,6 +251,7 @@ export async function row7(ctx: BenchContext): Promise<RowResult[]> {
           peak_sampled_MiB: rep.peakSampled / MiB,
           peak_vmhwm_MiB: rep.peakHwm !== undefined ? rep.peakHwm / MiB : "n/a",
           with_forced_gc_MiB: above(gcRep),
+          app_connection_MiB: above(appRep),
           seconds: rep.ms / 1000,
           MB_s: fileSize / 1e6 / (rep.ms / 1000),
           raw_seconds: rawRep.ms / 1000,

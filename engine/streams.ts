@@ -7,6 +7,7 @@
  */
 import { ChecksumError, DownloadError, InputError, SizeMismatchError } from "./errors.ts";
 import { openFileStream } from "./platform/file_source.ts";
+import { isOwnedStream, ownStream } from "./platform/buffer_release.ts";
 import { createSha256 } from "./platform/sha256.ts";
 import { quoted } from "./printable.ts";
 
@@ -43,9 +44,11 @@ export function isStreamSource(data: unknown): boolean {
  */
 export async function openSource(data: unknown, dataname: string): Promise<ByteSource> {
   if (data instanceof ReadableStream) return { stream: data, size: undefined };
-  if (typeof Blob !== "undefined" && data instanceof Blob) return { stream: blobPieces(data), size: data.size };
+  // Fresh buffers read for this send alone: an Object Store put may free each once stored.
+  if (typeof Blob !== "undefined" && data instanceof Blob) return { stream: ownStream(blobPieces(data)), size: data.size };
   try {
-    return await openFileStream(data as string | URL);
+    const file = await openFileStream(data as string | URL);
+    return { ...file, stream: ownStream(file.stream) };
   } catch (err) {
     throw new InputError(`Cannot read file for payload ${quoted(dataname)}: ${(err as Error).message}`, {
       dataname,
@@ -99,7 +102,7 @@ export function meteredStream(
   let reject!: (e: unknown) => void;
   const done = new Promise<Metered>((res, rej) => ((resolve = res), (reject = rej)));
   done.catch(() => {}); // observed by the caller; never an unhandled rejection
-  const stream = source.pipeThrough(
+  const through = source.pipeThrough(
     new TransformStream<Uint8Array, Uint8Array>({
       transform(chunk, controller) {
         if (!(chunk instanceof Uint8Array)) {
@@ -117,6 +120,8 @@ export function meteredStream(
       },
     }),
   );
+  // The chunks pass on untouched and unkept: whoever owned them still does.
+  const stream = isOwnedStream(source) ? ownStream(through) : through;
   return { stream, done };
 }
 

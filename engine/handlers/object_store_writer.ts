@@ -29,6 +29,7 @@ import {
   type PubAck,
 } from "@nats-io/jetstream";
 import { createSha256 } from "../platform/sha256.ts";
+import { isOwnedStream, ownBuffer, releaseOwnedEnd } from "../platform/buffer_release.ts";
 import { encodeBase64 } from "../platform/base64.ts";
 import { yieldToEventLoop } from "../../workers/inline_codec.ts";
 import { abortReason, retry, settleWithin, untilAborted, UPLOAD_RETRY } from "../backoff.ts";
@@ -125,6 +126,8 @@ async function* rechunk(
     for (let i = 0; i < source.byteLength; i += size) yield source.subarray(i, i + size);
     return;
   }
+  // Its chunks are natsbridge's reads: once stored, their memory may be freed.
+  const ownChunks = isOwnedStream(source);
   let pending: Uint8Array | undefined;
   let filled = 0;
   // A reader, not `for await`: Safari's streams are not async iterable.
@@ -138,6 +141,7 @@ async function* rechunk(
     for (;;) {
       const { done, value: piece } = await (idle ? settleWithin(reader.read(), idle.ms, idle.error) : reader.read());
       if (done) break;
+      if (ownChunks) ownBuffer(piece);
       let at = 0;
       while (at < piece.byteLength) {
         if (filled === 0 && piece.byteLength - at >= size) {
@@ -145,7 +149,7 @@ async function* rechunk(
           at += size;
           continue;
         }
-        pending ??= new Uint8Array(size);
+        pending ??= ownBuffer(new Uint8Array(size));
         const n = Math.min(size - filled, piece.byteLength - at);
         pending.set(piece.subarray(at, at + n), filled);
         filled += n;
@@ -227,7 +231,8 @@ export async function writeObject(
   const confirmed = (seq: number) => {
     if (seq <= lastSeq) throw new CannotResume(`a chunk of "${options.description}" was stored out of order`);
     lastSeq = seq;
-    unconfirmed.shift();
+    // Stored: the server has the bytes, and a buffer natsbridge read them into is garbage now.
+    releaseOwnedEnd(unconfirmed.shift()!.bytes);
   };
 
   /**

@@ -18,17 +18,39 @@ import { hasWsProtocol, NatsConnectionImpl, setTransportFactory } from "@nats-io
 import { OptionsError } from "../errors.ts";
 import type { ConnectionOptions, NatsConnection } from "@nats-io/nats-core";
 import { NodeTransport, nodeResolveHost } from "@nats-io/transport-node/lib/node_transport.js";
+import { releaseBuffer } from "./buffer_release.ts";
 
 const ignore = () => {};
+
+/**
+ * Frames from this size up are freed once the socket has taken them. Only
+ * nats.js's packing of a command and its payload into one fresh buffer makes
+ * a frame this large: a payload never goes out as a frame of its own, and the
+ * frames nats.js does reuse (PING, PONG) are a few bytes.
+ */
+const RELEASED_FRAME_BYTES = 16 * 1024;
 
 /** Gives a socket nats.js left without an `error` listener one that drops what comes. */
 function keepQuiet(socket: { listenerCount(event: string): number; on(event: string, f: () => void): unknown } | undefined) {
   if (socket && socket.listenerCount("error") === 0) socket.on("error", ignore);
 }
 
-/** A transport whose sockets, once let go, cannot raise uncaught errors. */
+/**
+ * A transport whose sockets, once let go, cannot raise uncaught errors, and
+ * which frees each large frame as soon as it is written (`buffer_release.ts`
+ * says why: a 1 GiB upload on Deno peaked 50 MiB lower).
+ */
 function guardedTransport(): NodeTransport {
   const t = new NodeTransport();
+  const send = t._send.bind(t);
+  t._send = (frame) => {
+    const sent = send(frame);
+    // All of its buffer: a frame that shares one with bytes still queued is not freed.
+    if (frame.byteLength >= RELEASED_FRAME_BYTES && frame.byteOffset === 0 && frame.byteLength === frame.buffer.byteLength) {
+      sent.then(() => releaseBuffer(frame.buffer), ignore);
+    }
+    return sent;
+  };
   const connect = t.connect.bind(t);
   const close = t.close.bind(t);
   const disconnect = t.disconnect.bind(t);

@@ -1,0 +1,123 @@
+/**
+ * Buffers natsbridge made for an upload are freed as soon as they are done
+ * with (engine/platform/buffer_release.ts), and an application's never are.
+ */
+import { after, test } from "node:test";
+import assert from "node:assert/strict";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { createHash } from "node:crypto";
+import { Bridge, type FileServer, OBJECT_CHUNK_SIZE, objectStoreFileServer, smartreceive } from "natsbridge";
+import { startNats } from "../scripts/servers.ts";
+import { bytesOf } from "./_helpers.ts";
+
+const nats = await startNats();
+const quiet = { log() {} };
+const bridge = await Bridge.connect({ broker_url: nats.url, logger: quiet });
+const store = await objectStoreFileServer({ connection: bridge.connection, bucket: "release", ttl: 600 });
+const dir = mkdtempSync(join(tmpdir(), "natsbridge-release-"));
+const MiB = 1024 * 1024;
+
+after(async () => {
+  await bridge.close();
+  await nats.stop();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+type Transferable = ArrayBuffer & { transfer?: (n?: number) => ArrayBuffer };
+const proto = ArrayBuffer.prototype as Transferable;
+const noTransfer = typeof proto.transfer !== "function"
+  ? "this runtime has no ArrayBuffer.prototype.transfer (Node 20): nothing is freed early"
+  : false;
+
+/** Runs `fn`, recording the size of every buffer freed (detached to length 0) meanwhile. */
+async function freedDuring(fn: () => Promise<unknown>): Promise<number[]> {
+  const original = proto.transfer!;
+  const freed: number[] = [];
+  proto.transfer = function (this: ArrayBuffer, n?: number) {
+    if (n === 0) freed.push(this.byteLength);
+    return original.call(this, n);
+  };
+  try {
+    await fn();
+  } finally {
+    proto.transfer = original;
+  }
+  return freed;
+}
+
+const sha = (b: Uint8Array) => createHash("sha256").update(b).digest("hex");
+
+test("[objectstore] a file and a Blob sent by link have their read buffers and publish frames freed once stored, and arrive whole", { skip: noTransfer }, async () => {
+  const data = bytesOf(3 * MiB + 12_345, 4);
+  const path = join(dir, "file.bin");
+  writeFileSync(path, data);
+  const sub = bridge.subscribe("release.file", { receive: { fileserver: store } });
+  const it = sub[Symbol.asyncIterator]();
+  const freed = await freedDuring(() =>
+    bridge.send("release.file", [
+      ["file", path, "binary"],
+      ["blob", new Blob([data as Uint8Array<ArrayBuffer>]), "binary"],
+    ], { fileserver: store })
+  );
+  // Three whole 1 MiB reads of each source (the last, partial read is left to the GC).
+  assert.equal(freed.filter((n) => n === MiB).length, 6, `freed: ${freed.join(", ")}`);
+  // Each 256 KiB chunk went out in a frame of its own packing, freed once written.
+  assert.ok(freed.filter((n) => n > 256 * 1024 && n < 256 * 1024 + 1024).length >= 24, `freed: ${freed.join(", ")}`);
+  const env = (await it.next()).value!;
+  assert.equal(sha(env.payloads[0][1] as Uint8Array), sha(data));
+  assert.equal(sha(env.payloads[1][1] as Uint8Array), sha(data));
+  await it.return?.();
+});
+
+test("an application's buffers are never freed: bytes, a stream's chunks, a stream a custom handler tees, a payload published on the connection", async () => {
+  const bytes = bytesOf(2 * MiB, 1);
+  // Whole chunks of the store's size: what an owned stream's would be freed as.
+  const chunks = [0, 1, 2, 3, 4].map((i) => bytesOf(OBJECT_CHUNK_SIZE, 10 + i));
+  const kept = [bytes, ...chunks];
+  const before = kept.map(sha);
+  const path = join(dir, "teed.bin");
+  writeFileSync(path, bytesOf(2 * MiB + 7, 2));
+  const teedChunks: Uint8Array[] = [];
+  const teeing: FileServer = {
+    ...store,
+    uploadStream: (url, dataname, stream, context) => {
+      const [mine, theirs] = stream.tee();
+      void (async () => {
+        for await (const c of theirs as unknown as AsyncIterable<Uint8Array>) teedChunks.push(c);
+      })();
+      return store.uploadStream!(url, dataname, mine, context);
+    },
+  };
+  let i = 0;
+  const stream = new ReadableStream<Uint8Array>({
+    pull(c) {
+      if (i === chunks.length) return c.close();
+      c.enqueue(chunks[i++]);
+    },
+  });
+  const [, json] = await bridge.send("release.app", [
+    ["bytes", bytes, "binary"],
+    ["stream", stream, "binary"],
+  ], { fileserver: store, is_publish: false });
+  const [, teedJson] = await bridge.send("release.app", [["file", path, "binary"]], { fileserver: teeing, is_publish: false });
+  const got = new Promise<Uint8Array>((resolve) => {
+    const s = bridge.connection.subscribe("release.raw", { max: 1, callback: (_e, m) => resolve(m.data) });
+    void s;
+  });
+  const published = bytesOf(100_000, 3);
+  kept.push(published);
+  before.push(sha(published));
+  bridge.connection.publish("release.raw", published);
+  await bridge.connection.flush();
+  assert.equal(sha(await got), sha(published));
+  assert.deepEqual(kept.map(sha), before);
+  const r = await smartreceive(json, { fileserver: store, logger: quiet });
+  assert.equal(sha(r.payloads[0][1] as Uint8Array), before[0]);
+  assert.equal((r.payloads[1][1] as Uint8Array).byteLength, 5 * OBJECT_CHUNK_SIZE);
+  const teed = await smartreceive(teedJson, { fileserver: store, logger: quiet });
+  const total = teedChunks.reduce((n, c) => n + c.byteLength, 0);
+  assert.equal(total, 2 * MiB + 7, "the teed branch kept every byte");
+  assert.equal((teed.payloads[0][1] as Uint8Array).byteLength, 2 * MiB + 7);
+});
