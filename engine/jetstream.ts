@@ -34,6 +34,7 @@ import { describe } from "./codecs/text.ts";
 import { watchErrors } from "./streams.ts";
 import { sha256Hex } from "./platform/sha256.ts";
 import { jetStreamOf } from "./handlers/object_store_reader.ts";
+import { yieldToEventLoop } from "../workers/inline_codec.ts";
 import { onClose } from "./connection_close.ts";
 import type { ReceivedEnvelope } from "./types.ts";
 
@@ -781,7 +782,7 @@ export async function* consumeEnvelopes(
           nc.publish(deadLetterSubject, bytes);
           await nc.flush();
           // A refusal by the server's permissions precedes the PONG, on the status stream.
-          await sleep(0);
+          await yieldToEventLoop();
         } finally {
           refusals.stop();
         }

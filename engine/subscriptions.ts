@@ -11,6 +11,7 @@
 import type { Msg, NatsConnection, Subscription } from "@nats-io/nats-core";
 import { permissionDenied, TransportError } from "./errors.ts";
 import { settleWithin, sleep } from "./backoff.ts";
+import { yieldToEventLoop } from "../workers/inline_codec.ts";
 
 /**
  * Resolves once the server has seen `sub` (one round trip), and throws when it
@@ -31,7 +32,7 @@ import { settleWithin, sleep } from "./backoff.ts";
 export async function subscribed(nc: NatsConnection, sub: Subscription, what: string): Promise<void> {
   await nc.flush();
   // The refusal comes before the flush's PONG; nats.js closes the subscription a few promise hops later.
-  await sleep(0);
+  await yieldToEventLoop();
   if (!sub.isClosed()) return;
   const why = await sub.closed;
   if (why) throw typed(why, what);

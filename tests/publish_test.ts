@@ -112,6 +112,26 @@ test("confirm: true resolves after the server has the message; sends in flight t
   assert.equal(got.length, 50);
 });
 
+test("a confirmed send waits for the server's answer, not for a timer: no timer under confirm_timeout fires on its way", async () => {
+  // A setTimeout(0) per send (clamped to 1 ms or more) made confirmed sends and
+  // requests 10-20x slower one at a time (bench row 1, natsbridge-confirm).
+  const g = globalThis as { setTimeout: typeof setTimeout };
+  const real = g.setTimeout;
+  const short: number[] = [];
+  g.setTimeout = ((fn: () => void, ms?: number) => {
+    if ((ms ?? 0) < 1000) short.push(ms ?? 0);
+    return real(fn, ms);
+  }) as typeof setTimeout;
+  try {
+    for (let i = 0; i < 5; i++) {
+      await smartsend("pub.confirm.timer", [["i", String(i), "text"]], { nats_connection: nc, confirm: true, logger: quiet });
+    }
+  } finally {
+    g.setTimeout = real;
+  }
+  assert.deepEqual(short, []);
+});
+
 test("a send with confirm on a closed connection fails with PUBLISH_FAILED", async () => {
   const other = await connect({ servers: nats.url });
   await smartsend("pub.closed", [["t", "x", "text"]], { nats_connection: other, logger: quiet });
