@@ -95,7 +95,15 @@ export async function connectTo(
         { correlationId, cause: err },
       );
     }
-    throw new TransportError("CONNECTION_FAILED", `Cannot connect to NATS at ${redact(brokerUrl)}: ${why}`, {
+    // A server that verifies clients ends a TLS 1.3 handshake without one only
+    // after the client took it as done, and nats.js then waits out its connect
+    // timeout (or, not reconnecting, writes to the closed socket): all it says
+    // is "timeout" or "EPIPE".
+    const tls = options.tls as { certFile?: string; cert?: unknown } | undefined;
+    const hint = tls && !tls.certFile && !tls.cert && /^timeout$|\bE(PIPE|PERM|BADF|CONNRESET)\b|certificate required/i.test(why)
+      ? " (a server that requires a client certificate fails this way: give tls.certFile and tls.keyFile, on the command line --tls-cert and --tls-key)"
+      : "";
+    throw new TransportError("CONNECTION_FAILED", `Cannot connect to NATS at ${redact(brokerUrl)}: ${why}${hint}`, {
       correlationId,
       cause: err,
     });

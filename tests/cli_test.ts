@@ -21,6 +21,8 @@ import { Bridge, ensureStream, plikFileServer, smartsend } from "natsbridge";
 import { ROOT, startNats, startPlik } from "../scripts/servers.ts";
 import { bytesOf, sampleEnvelope, suspend } from "./_helpers.ts";
 import { PayloadWriter } from "../engine/cli/save.ts";
+import { createUser } from "@nats-io/nkeys";
+import { makeCerts, operatorModeServer } from "./_secured.ts";
 
 const nats = await startNats();
 const plik = await startPlik();
@@ -1342,5 +1344,87 @@ test("listen stopped with a backlog of link messages exits 4 short of --count, a
   } finally {
     server.closeAllConnections();
     await new Promise((r) => server.close(r));
+  }
+});
+
+test("--tls-ca, --tls-cert and --tls-key (or NATS_CA, NATS_CERT, NATS_KEY) reach servers with a private CA and client verification; bad ones are usage errors", async () => {
+  // Without a client certificate a verifying server fails only at nats.js's 20 s
+  // connect timeout: tests/security_test.ts checks that case with a short one.
+  const dir = mkdtempSync(join(work, "tls-"));
+  const certs = makeCerts(dir);
+  const tlsOnly = await startNats({ config: `tls { cert_file: "${certs.cert}", key_file: "${certs.key}" }` });
+  const verifying = await startNats({
+    config: `tls { cert_file: "${certs.cert}", key_file: "${certs.key}", ca_file: "${certs.ca}", verify: true }`,
+  });
+  try {
+    const at = (s: { port: number }) => ["--broker", `tls://127.0.0.1:${s.port}`];
+    const byFlag = await run(["send", "tls.x", "--text", "hi", ...at(tlsOnly), "--tls-ca", certs.ca]);
+    assert.equal(byFlag.code, 0, byFlag.stderr);
+    const byEnv = await run(["send", "tls.x", "--text", "hi", ...at(tlsOnly)], { env: { NATS_CA: certs.ca } });
+    assert.equal(byEnv.code, 0, byEnv.stderr);
+    const unknownCa = await run(["send", "tls.x", "--text", "hi", ...at(tlsOnly)]);
+    assert.equal(unknownCa.code, 1, unknownCa.stderr);
+    assert.match(unknownCa.stderr, /^natsbridge: CONNECTION_FAILED /m);
+    const client = ["--tls-ca", certs.ca, "--tls-cert", certs.clientCert, "--tls-key", certs.clientKey];
+    const mutual = await run(["send", "tls.x", "--text", "hi", ...at(verifying), ...client]);
+    assert.equal(mutual.code, 0, mutual.stderr);
+    for (
+      const [args, message] of [
+        [["--tls-cert", certs.clientCert], /--tls-cert needs --tls-key/],
+        [["--tls-ca", join(dir, "missing.pem")], /--tls-ca: cannot read ".*missing\.pem" \(ENOENT\)/],
+      ] as const
+    ) {
+      const r = await run(["send", "tls.x", "--text", "hi", ...at(verifying), ...args]);
+      assert.equal(r.code, 2, r.stderr);
+      assert.match(r.stderr, message);
+    }
+    const envKeyOnly = await run(["send", "tls.x", "--text", "hi", ...at(verifying)], { env: { NATS_KEY: certs.clientKey } });
+    assert.equal(envKeyOnly.code, 2, envKeyOnly.stderr);
+    assert.match(envKeyOnly.stderr, /NATS_KEY needs --tls-cert \(NATS_CERT\)/);
+  } finally {
+    await Promise.all([tlsOnly.stop(), verifying.stop()]);
+  }
+});
+
+test("--creds and --nkey (or NATS_CREDS, NATS_NKEY) authenticate; a file of the wrong kind is a usage error that shows none of it", async () => {
+  const { nats: operated, creds, seed } = await operatorModeServer();
+  const user = createUser();
+  const nkeyServer = await startNats({ config: `authorization { users: [ { nkey: "${user.getPublicKey()}" } ] }` });
+  const dir = mkdtempSync(join(work, "creds-"));
+  const file = (name: string, text: string | Uint8Array) => {
+    writeFileSync(join(dir, name), text);
+    return join(dir, name);
+  };
+  const credsFile = file("user.creds", creds);
+  const seedFile = file("user.nk", `${new TextDecoder().decode(user.getSeed())}\n`);
+  const notCreds = file("notes.txt", "password=hunter2-secret\n");
+  try {
+    const at = (s: { port: number }) => ["--broker", `nats://127.0.0.1:${s.port}`];
+    for (const r of [
+      await run(["send", "creds.x", "--text", "hi", ...at(operated), "--creds", credsFile]),
+      await run(["send", "creds.x", "--text", "hi", ...at(operated)], { env: { NATS_CREDS: credsFile } }),
+      await run(["send", "creds.x", "--text", "hi", ...at(nkeyServer), "--nkey", seedFile]),
+      await run(["send", "creds.x", "--text", "hi", ...at(nkeyServer)], { env: { NATS_NKEY: seedFile } }),
+    ]) {
+      assert.equal(r.code, 0, r.stderr);
+    }
+    const without = await run(["send", "creds.x", "--text", "hi", ...at(operated)]);
+    assert.equal(without.code, 1, without.stderr);
+    assert.match(without.stderr, /^natsbridge: PERMISSION_DENIED /m);
+    for (
+      const [args, message] of [
+        [["--creds", notCreds], /--creds: ".*notes\.txt" is not a NATS credentials file/],
+        [["--nkey", credsFile], /--nkey: ".*user\.creds" is not an NKey user seed/],
+        [["--creds", credsFile, "--nkey", seedFile], /--creds and --nkey are two ways to authenticate: give one/],
+      ] as const
+    ) {
+      const r = await run(["send", "creds.x", "--text", "hi", ...at(operated), ...args, "--verbose"]);
+      assert.equal(r.code, 2, r.stderr);
+      assert.match(r.stderr, message);
+      assert.doesNotMatch(r.stderr, /hunter2|SU[A-Z2-7]{20}/);
+      assert.ok(!r.stderr.includes(seed));
+    }
+  } finally {
+    await Promise.all([operated.stop(), nkeyServer.stop()]);
   }
 });

@@ -5,16 +5,15 @@
  */
 import { after, test } from "node:test";
 import assert from "node:assert/strict";
-import { execFileSync } from "node:child_process";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import process from "node:process";
-import { createAccount, createOperator, createUser } from "@nats-io/nkeys";
+import { createUser } from "@nats-io/nkeys";
 import { credsAuthenticator, nkeyAuthenticator } from "@nats-io/nats-core";
-import { encodeAccount, encodeOperator, encodeUser, fmtCreds } from "@nats-io/jwt";
 import { Bridge, type BridgeOptions, ensureStream, smartsend } from "natsbridge";
 import { type NatsServer, startNats } from "../scripts/servers.ts";
+import { makeCerts, operatorModeServer } from "./_secured.ts";
 import { deliveriesUntilRedelivered, rejectsWithCode } from "./_helpers.ts";
 
 const dir = mkdtempSync(join(tmpdir(), "natsbridge-tls-"));
@@ -23,21 +22,6 @@ after(async () => {
   await Promise.all(servers.map((s) => s.stop()));
   rmSync(dir, { recursive: true, force: true });
 });
-
-function makeCerts(): { ca: string; cert: string; key: string } {
-  const f = (n: string) => join(dir, n);
-  const ssl = (...args: string[]) => execFileSync("openssl", args, { stdio: "pipe" });
-  ssl("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=natsbridge test CA",
-    "-keyout", f("ca.key"), "-out", f("ca.pem"));
-  ssl("req", "-newkey", "rsa:2048", "-nodes", "-subj", "/CN=127.0.0.1", "-keyout", f("server.key"), "-out", f("server.csr"));
-  require_ext(f("ext.cnf"));
-  ssl("x509", "-req", "-in", f("server.csr"), "-CA", f("ca.pem"), "-CAkey", f("ca.key"), "-CAcreateserial",
-    "-days", "1", "-extfile", f("ext.cnf"), "-out", f("server.pem"));
-  return { ca: f("ca.pem"), cert: f("server.pem"), key: f("server.key") };
-}
-function require_ext(path: string) {
-  execFileSync("sh", ["-c", `printf 'subjectAltName=IP:127.0.0.1,DNS:localhost\\n' > '${path}'`]);
-}
 
 /** Sends one text through a bridge made with `options` and receives it on the same bridge. */
 async function roundTrip(options: BridgeOptions): Promise<{ text: unknown; brokerInEnvelope: string; lines: string[] }> {
@@ -87,13 +71,31 @@ test("a connect the server refuses leaves no socket error behind to be thrown la
 });
 
 test("TLS (tls://) with a custom CA connects and round-trips; without the CA it is refused", async () => {
-  const { ca, cert, key } = makeCerts();
+  const { ca, cert, key } = makeCerts(dir);
   const nats = await startNats({ config: `tls { cert_file: "${cert}", key_file: "${key}" }` });
   servers.push(nats);
   const url = `tls://127.0.0.1:${nats.port}`;
   const r = await roundTrip({ broker_url: url, connect_options: { tls: { caFile: ca } } });
   assert.equal(r.text, "over a secured connection");
   await rejectsWithCode(() => Bridge.connect({ broker_url: url, connect_options: { reconnect: false } }), "CONNECTION_FAILED");
+});
+
+test("a server that verifies clients: a client certificate connects; without one CONNECTION_FAILED says what is likely missing", async () => {
+  const { ca, cert, key, clientCert, clientKey } = makeCerts(dir);
+  const nats = await startNats({ config: `tls { cert_file: "${cert}", key_file: "${key}", ca_file: "${ca}", verify: true }` });
+  servers.push(nats);
+  const url = `tls://127.0.0.1:${nats.port}`;
+  const r = await roundTrip({ broker_url: url, connect_options: { tls: { caFile: ca, certFile: clientCert, keyFile: clientKey } } });
+  assert.equal(r.text, "over a secured connection");
+  // nats.js notices the refused handshake only at its connect timeout (shortened
+  // here), or as a broken pipe when it does not reconnect.
+  for (const reconnect of [true, false]) {
+    await rejectsWithCode(
+      () => Bridge.connect({ broker_url: url, connect_options: { tls: { caFile: ca }, timeout: 1500, reconnect } }),
+      "CONNECTION_FAILED",
+      /requires a client certificate.*--tls-cert/,
+    );
+  }
 });
 
 test("token authentication: in the URL or as an option; secrets stay out of envelopes and logs", async () => {
@@ -193,29 +195,11 @@ test("NKey authentication through connect_options.authenticator", async () => {
 });
 
 test("creds (JWT + NKey seed) authentication against a server in operator mode", async () => {
-  const operator = createOperator();
-  const system = createAccount();
-  const account = createAccount();
-  const user = createUser();
-  const opJwt = await encodeOperator("natsbridge-test-op", operator, { system_account: system.getPublicKey() });
-  const sysJwt = await encodeAccount("SYS", system, {}, { signer: operator });
-  // Unlimited account limits (the library's defaults allow 0 connections).
-  const limits = { conn: -1, subs: -1, data: -1, payload: -1, imports: -1, exports: -1, wildcards: true, leaf: -1 };
-  const accJwt = await encodeAccount("APP", account, { limits } as never, { signer: operator });
-  const userJwt = await encodeUser("app-user", user, account);
-  const creds = fmtCreds(userJwt, user);
-  const nats = await startNats({
-    config: [
-      `operator: ${opJwt}`,
-      `system_account: ${system.getPublicKey()}`,
-      "resolver: MEMORY",
-      `resolver_preload: { ${system.getPublicKey()}: ${sysJwt}, ${account.getPublicKey()}: ${accJwt} }`,
-    ].join("\n"),
-  });
+  const { nats, creds, seed } = await operatorModeServer();
   servers.push(nats);
   const r = await roundTrip({ broker_url: nats.url, connect_options: { authenticator: credsAuthenticator(creds) } });
   assert.equal(r.text, "over a secured connection");
-  assert.ok(r.lines.every((l) => !l.includes(new TextDecoder().decode(user.getSeed()))));
+  assert.ok(r.lines.every((l) => !l.includes(seed)));
   // No credentials at all.
   await rejectsWithCode(() => Bridge.connect({ broker_url: nats.url, connect_options: { reconnect: false } }), "PERMISSION_DENIED");
 });

@@ -30,6 +30,11 @@ export const CONNECTION_FLAGS: FlagSpec = {
   store: { type: "string" },
   ttl: { type: "string" },
   "one-shot": { type: "boolean" },
+  "tls-ca": { type: "string" },
+  "tls-cert": { type: "string" },
+  "tls-key": { type: "string" },
+  creds: { type: "string" },
+  nkey: { type: "string" },
 };
 
 /** What a receiving command does with payloads. */

@@ -10,7 +10,14 @@ const CONNECTION = `Connection and store:
   --plik-token TOKEN      Plik upload token, for servers that require one (env PLIK_TOKEN)
   --store KIND            plik (default) | objectstore | objectstore:<bucket> (JetStream Object Store, bucket "natsbridge" by default)
   --ttl DURATION|never    lifetime of uploaded payloads: 3600, 90m, 30d (default 24h)
-  --one-shot              Plik deletes the file when its first download starts (one receiver only)`;
+  --one-shot              Plik deletes the file when its first download starts (one receiver only)
+
+Secured NATS (user, password or token go in the URL: nats://user:pass@host:4222):
+  --tls-ca FILE           CA certificate(s) the server's certificate is checked against (env NATS_CA)
+  --tls-cert FILE         client certificate, for servers that verify clients (env NATS_CERT)
+  --tls-key FILE          its private key (env NATS_KEY)
+  --creds FILE            NATS credentials file: user JWT and NKey seed (env NATS_CREDS)
+  --nkey FILE             NKey user seed file (env NATS_NKEY)`;
 
 const COMMON = `Output:
   --json                  one JSON object per line on stdout; no status or progress on stderr

@@ -1,7 +1,8 @@
 /**
  * One command's NATS connection, file store and logger, from the connection
  * flags: `--broker`, `--fileserver`, `--store plik|objectstore[:bucket]`,
- * `--ttl`, `--one-shot`, `--verbose`.
+ * `--ttl`, `--one-shot`, `--verbose`, and those of a secured server
+ * (`secured_connection.ts`).
  *
  * @module
  */
@@ -17,6 +18,7 @@ import { consoleLogger, type Logger, silentLogger } from "../logger.ts";
 import type { FileServer } from "../types.ts";
 import { type ParsedArgs, parseLifetime, stringFlag } from "./args.ts";
 import { UsageError } from "./exit_codes.ts";
+import { securedConnectOptions } from "./secured_connection.ts";
 
 /** What `--store` names. */
 export interface StoreSpec {
@@ -100,7 +102,7 @@ export async function openSession(
     }
   }
   const logger = values.verbose === true ? consoleLogger("debug") : silentLogger;
-  const nc = await connectTo(brokerUrl, "", {}, signal);
+  const nc = await connectTo(brokerUrl, "", securedConnectOptions(values, command), signal);
   try {
     const store = spec.kind === "plik"
       // "never": Plik's -1, the Object Store's 0 (no max_age).

@@ -1,0 +1,117 @@
+/**
+ * The CLI's flags for a secured NATS server: TLS with a private CA or a
+ * client certificate (`--tls-ca`, `--tls-cert`, `--tls-key`), and NATS's own
+ * credentials (`--creds` for a JWT + NKey seed file, `--nkey` for a seed
+ * file). Each also reads the environment variable the `nats` CLI uses
+ * (`NATS_CA`, `NATS_CERT`, `NATS_KEY`, `NATS_CREDS`, `NATS_NKEY`). Users,
+ * passwords and tokens go in the server URL (`nats://user:pass@host`).
+ *
+ * Files are read and checked before connecting: a wrong path or a file of the
+ * wrong kind is a usage error naming the flag, not a connection failure
+ * minutes of retries later. No secret is ever put in a message.
+ *
+ * @module
+ */
+import { readFileSync } from "node:fs";
+import { credsAuthenticator, nkeyAuthenticator, nkeys } from "@nats-io/nats-core";
+import { readEnv } from "../config.ts";
+import type { ConnectOptions } from "../nats_types.ts";
+import { type ParsedArgs, stringFlag } from "./args.ts";
+import { UsageError } from "./exit_codes.ts";
+
+/** Flag → the environment variable read when the flag is absent. */
+const ENV: Readonly<Record<string, string>> = {
+  "tls-ca": "NATS_CA",
+  "tls-cert": "NATS_CERT",
+  "tls-key": "NATS_KEY",
+  creds: "NATS_CREDS",
+  nkey: "NATS_NKEY",
+};
+
+/** A secured-connection setting: its value and where it came from, for messages. */
+interface Setting {
+  path: string;
+  source: string;
+}
+
+function settingOf(values: ParsedArgs["values"], flag: string): Setting | undefined {
+  const given = stringFlag(values, flag);
+  if (given !== undefined) return { path: given, source: `--${flag}` };
+  const env = readEnv(ENV[flag]);
+  return env === undefined ? undefined : { path: env, source: ENV[flag] };
+}
+
+function read(setting: Setting, command: string): Uint8Array {
+  try {
+    return readFileSync(setting.path);
+  } catch (err) {
+    const why = (err as { code?: string }).code ?? (err as Error).message;
+    throw new UsageError(`${setting.source}: cannot read "${setting.path}" (${why})`, command);
+  }
+}
+
+/** The blocks of a creds file (`-----BEGIN …-----` … `------END …------`): the JWT, then the seed. */
+function credsBlocks(text: string): string[] {
+  return [...text.matchAll(/-{3,}[^\n]*BEGIN[^\n]*-{3,}\r?\n\s*([^\s-][^\r\n]*)\r?\n\s*-{3,}[^\n]*END[^\n]*-{3,}/g)].map((m) => m[1].trim());
+}
+
+/** Whether `seed` is a valid NKey user seed (checksum and prefix). */
+function isUserSeed(seed: string): boolean {
+  try {
+    return nkeys.fromSeed(new TextEncoder().encode(seed)).getPublicKey().startsWith("U");
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * Connection options from the secured-connection flags and environment.
+ *
+ * @param values Parsed flags of the command.
+ * @param command For errors.
+ * @returns `tls` and `authenticator` as set; `{}` when nothing is.
+ * @throws {UsageError} A file that cannot be read or is not of its kind,
+ *   `--tls-cert` without `--tls-key` (or the reverse), `--creds` with `--nkey`.
+ *
+ * @example
+ * ```ts ignore
+ * import { securedConnectOptions } from "./secured_connection.ts";
+ * const options = securedConnectOptions({ "tls-ca": "ca.pem" }, "send");
+ * console.log(options.tls); // { caFile: "ca.pem" }
+ * ```
+ */
+export function securedConnectOptions(values: ParsedArgs["values"], command: string): ConnectOptions {
+  const [ca, cert, key, creds, nkey] = ["tls-ca", "tls-cert", "tls-key", "creds", "nkey"].map((f) => settingOf(values, f));
+  if ((cert === undefined) !== (key === undefined)) {
+    const [has, lacks] = cert ? [cert.source, "--tls-key (NATS_KEY)"] : [key!.source, "--tls-cert (NATS_CERT)"];
+    throw new UsageError(`${has} needs ${lacks}: a client certificate goes with its key`, command);
+  }
+  if (creds && nkey) {
+    throw new UsageError(`${creds.source} and ${nkey.source} are two ways to authenticate: give one`, command);
+  }
+  const options: ConnectOptions = {};
+  if (ca || cert) {
+    // Read now so a bad path is named here; nats.js reads them again at each connect.
+    for (const s of [ca, cert, key]) if (s) read(s, command);
+    options.tls = {
+      ...(ca ? { caFile: ca.path } : {}),
+      ...(cert ? { certFile: cert.path, keyFile: key!.path } : {}),
+    };
+  }
+  if (creds) {
+    const bytes = read(creds, command);
+    const [jwt, seed] = credsBlocks(new TextDecoder().decode(bytes));
+    if (!jwt || jwt.split(".").length !== 3 || !seed || !isUserSeed(seed)) {
+      throw new UsageError(`${creds.source}: "${creds.path}" is not a NATS credentials file (a user JWT and its NKey seed)`, command);
+    }
+    options.authenticator = credsAuthenticator(bytes);
+  }
+  if (nkey) {
+    const seed = new TextDecoder().decode(read(nkey, command)).trim();
+    if (!isUserSeed(seed)) {
+      throw new UsageError(`${nkey.source}: "${nkey.path}" is not an NKey user seed (a line starting with SU)`, command);
+    }
+    options.authenticator = nkeyAuthenticator(new TextEncoder().encode(seed));
+  }
+  return options;
+}
