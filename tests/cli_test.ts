@@ -1428,3 +1428,24 @@ test("--creds and --nkey (or NATS_CREDS, NATS_NKEY) authenticate; a file of the 
     await Promise.all([operated.stop(), nkeyServer.stop()]);
   }
 });
+
+test("--max-bytes sets the size limit of an Object Store bucket the CLI creates; with Plik, or not a positive integer, it is a usage error", async () => {
+  const big = file("maxbytes.bin", bytesOf(600_000, 5));
+  const r = await run(["send", fresh().subject, "--file", big, "--store", "objectstore:capped", "--max-bytes", "50000000"]);
+  assert.equal(r.code, 0, r.stderr);
+  const nc = await connect({ servers: nats.url });
+  try {
+    const si = await (await jetstreamManager(nc)).streams.info("OBJ_capped");
+    assert.equal(si.config.max_bytes, 50_000_000);
+  } finally {
+    await nc.close();
+  }
+  for (const [args, message] of [
+    [["--max-bytes", "1000000"], /--max-bytes applies to --store objectstore only/],
+    [["--store", "objectstore", "--max-bytes", "10MB"], /--max-bytes must be an integer ≥ 1/],
+  ] as const) {
+    const bad = await run(["send", fresh().subject, "--text", "x", ...args]);
+    assert.equal(bad.code, 2, bad.stderr);
+    assert.match(bad.stderr, message);
+  }
+});

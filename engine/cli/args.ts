@@ -30,6 +30,7 @@ export const CONNECTION_FLAGS: FlagSpec = {
   store: { type: "string" },
   ttl: { type: "string" },
   "one-shot": { type: "boolean" },
+  "max-bytes": { type: "string" },
   "tls-ca": { type: "string" },
   "tls-cert": { type: "string" },
   "tls-key": { type: "string" },

@@ -11,6 +11,8 @@ const CONNECTION = `Connection and store:
   --store KIND            plik (default) | objectstore | objectstore:<bucket> (JetStream Object Store, bucket "natsbridge" by default)
   --ttl DURATION|never    lifetime of uploaded payloads: 3600, 90m, 30d (default 24h)
   --one-shot              Plik deletes the file when its first download starts (one receiver only)
+  --max-bytes BYTES       Object Store: size limit of the bucket when it is created (for accounts
+                          that require one)
 
 Secured NATS (user, password or token go in the URL: nats://user:pass@host:4222):
   --tls-ca FILE           CA certificate(s) the server's certificate is checked against (env NATS_CA)

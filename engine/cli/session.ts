@@ -1,7 +1,7 @@
 /**
  * One command's NATS connection, file store and logger, from the connection
  * flags: `--broker`, `--fileserver`, `--store plik|objectstore[:bucket]`,
- * `--ttl`, `--one-shot`, `--verbose`, and those of a secured server
+ * `--ttl`, `--one-shot`, `--max-bytes`, `--verbose`, and those of a secured server
  * (`secured_connection.ts`).
  *
  * @module
@@ -16,7 +16,7 @@ import { objectStoreFileServer } from "../handlers/object_store.ts";
 import { plikFileServer } from "../handlers/plik.ts";
 import { consoleLogger, type Logger, silentLogger } from "../logger.ts";
 import type { FileServer } from "../types.ts";
-import { type ParsedArgs, parseLifetime, stringFlag } from "./args.ts";
+import { type ParsedArgs, parseCount, parseLifetime, stringFlag } from "./args.ts";
 import { UsageError } from "./exit_codes.ts";
 import { securedConnectOptions } from "./secured_connection.ts";
 
@@ -87,6 +87,11 @@ export async function openSession(
   if (oneShot && spec.kind !== "plik") {
     throw new UsageError("--one-shot applies to --store plik only", command);
   }
+  const maxBytesText = stringFlag(values, "max-bytes");
+  const maxBytes = maxBytesText === undefined ? undefined : parseCount(maxBytesText, "max-bytes", command, 1);
+  if (maxBytes !== undefined && spec.kind !== "objectstore") {
+    throw new UsageError("--max-bytes applies to --store objectstore only", command);
+  }
   checkOrigins(allowedOrigins, "--allow-origin");
   const brokerUrl = resolveBrokerUrl(stringFlag(values, "broker"));
   const fileserverUrl = resolveFileserverUrl(stringFlag(values, "fileserver"));
@@ -107,7 +112,7 @@ export async function openSession(
     const store = spec.kind === "plik"
       // "never": Plik's -1, the Object Store's 0 (no max_age).
       ? plikFileServer({ url: fileserverUrl, ttl: lifetime === "never" ? -1 : lifetime, oneShot, token: stringFlag(values, "plik-token") ?? readEnv("PLIK_TOKEN") })
-      : await untilAborted(objectStoreFileServer({ connection: nc, bucket: spec.bucket, ttl: lifetime === "never" ? 0 : lifetime }), signal, "Opening the Object Store");
+      : await untilAborted(objectStoreFileServer({ connection: nc, bucket: spec.bucket, ttl: lifetime === "never" ? 0 : lifetime, maxBytes }), signal, "Opening the Object Store");
     const bridge = await Bridge.connect({
       nats_connection: nc,
       broker_url: brokerUrl,
