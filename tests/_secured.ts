@@ -18,8 +18,11 @@ export interface TestCerts {
   clientKey: string;
 }
 
-/** Makes a CA and certificates signed by it in `dir` (openssl, RSA 2048, valid one day). */
-export function makeCerts(dir: string): TestCerts {
+/**
+ * Makes a CA and certificates signed by it in `dir` (openssl, RSA 2048, valid
+ * one day); the server's names `serverSan` (an openssl subjectAltName).
+ */
+export function makeCerts(dir: string, serverSan = "IP:127.0.0.1,DNS:localhost"): TestCerts {
   const f = (n: string) => join(dir, n);
   const ssl = (...args: string[]) => execFileSync("openssl", args, { stdio: "pipe" });
   ssl("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=natsbridge test CA",
@@ -30,7 +33,7 @@ export function makeCerts(dir: string): TestCerts {
     ssl("x509", "-req", "-in", f(`${name}.csr`), "-CA", f("ca.pem"), "-CAkey", f("ca.key"), "-CAcreateserial",
       "-days", "1", "-extfile", f(`${name}.cnf`), "-out", f(`${name}.pem`));
   };
-  signed("server", "127.0.0.1", "subjectAltName=IP:127.0.0.1,DNS:localhost");
+  signed("server", "127.0.0.1", `subjectAltName=${serverSan}`);
   signed("client", "natsbridge test client", "extendedKeyUsage=clientAuth");
   return { ca: f("ca.pem"), cert: f("server.pem"), key: f("server.key"), clientCert: f("client.pem"), clientKey: f("client.key") };
 }

@@ -80,6 +80,17 @@ test("TLS (tls://) with a custom CA connects and round-trips; without the CA it 
   await rejectsWithCode(() => Bridge.connect({ broker_url: url, connect_options: { reconnect: false } }), "CONNECTION_FAILED");
 });
 
+test("TLS to a server reached by IP address whose certificate names only that address connects", async () => {
+  // Node and Deno checked the certificate against "localhost": nats.js upgrades
+  // the socket to TLS without a host, and sends no server name for an IP.
+  const ipDir = mkdtempSync(join(dir, "ip-"));
+  const { ca, cert, key } = makeCerts(ipDir, "IP:127.0.0.1");
+  const nats = await startNats({ config: `tls { cert_file: "${cert}", key_file: "${key}" }` });
+  servers.push(nats);
+  const r = await roundTrip({ broker_url: `tls://127.0.0.1:${nats.port}`, connect_options: { tls: { caFile: ca }, reconnect: false } });
+  assert.equal(r.text, "over a secured connection");
+});
+
 test("a server that verifies clients: a client certificate connects; without one CONNECTION_FAILED says what is likely missing", async () => {
   const { ca, cert, key, clientCert, clientKey } = makeCerts(dir);
   const nats = await startNats({ config: `tls { cert_file: "${cert}", key_file: "${key}", ca_file: "${ca}", verify: true }` });

@@ -36,6 +36,19 @@ function keepQuiet(socket: { listenerCount(event: string): number; on(event: str
 }
 
 /**
+ * `options` whose TLS settings name the host the certificate is checked
+ * against. nats.js upgrades the socket to TLS without a host and, for a server
+ * reached by IP address, without a server name, so Node and Deno checked the
+ * certificate against "localhost": a certificate naming only the IP address
+ * was refused. Only TLS settings already given are extended: adding some
+ * would make nats.js require TLS of a server that has none.
+ */
+function withTlsHost(options: ConnectionOptions, hostname: string): ConnectionOptions {
+  if (typeof options.tls !== "object" || options.tls === null || "host" in options.tls) return options;
+  return { ...options, tls: { ...options.tls, host: hostname } as NonNullable<ConnectionOptions["tls"]> };
+}
+
+/**
  * A transport whose sockets, once let go, cannot raise uncaught errors, and
  * which frees each large frame as soon as it is written (`buffer_release.ts`
  * says why: a 1 GiB upload on Deno peaked 50 MiB lower).
@@ -55,7 +68,7 @@ function guardedTransport(): NodeTransport {
   const close = t.close.bind(t);
   const disconnect = t.disconnect.bind(t);
   t.connect = (hp, options) =>
-    connect(hp, options).catch((err) => {
+    connect(hp, withTlsHost(options, hp.hostname)).catch((err) => {
       keepQuiet(t.socket);
       throw err;
     });
