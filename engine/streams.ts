@@ -5,7 +5,7 @@
  *
  * @module
  */
-import { ChecksumError, DownloadError, InputError, SizeMismatchError } from "./errors.ts";
+import { ChecksumError, DownloadError, InputError, NatsBridgeError, SizeMismatchError } from "./errors.ts";
 import { openFileStream } from "./platform/file_source.ts";
 import { isOwnedStream, ownStream } from "./platform/buffer_release.ts";
 import { createSha256 } from "./platform/sha256.ts";
@@ -44,10 +44,18 @@ export function isStreamSource(data: unknown): boolean {
  */
 export async function openSource(data: unknown, dataname: string): Promise<ByteSource> {
   if (data instanceof ReadableStream) return { stream: data, size: undefined };
-  // Fresh buffers read for this send alone: an Object Store put may free each once stored.
-  if (typeof Blob !== "undefined" && data instanceof Blob) return { stream: ownStream(blobPieces(data)), size: data.size };
+  const path = typeof Blob !== "undefined" && data instanceof Blob ? bunFilePath(data) : data as string | URL;
+  if (path === undefined) {
+    const blob = data as Blob;
+    // Bun.file() of a device or a descriptor: a size that no read reaches.
+    if (!Number.isSafeInteger(blob.size)) {
+      throw new InputError(`Blob of payload ${quoted(dataname)} has no end (size ${blob.size}): is it a device?`, { dataname });
+    }
+    // Fresh buffers read for this send alone: an Object Store put may free each once stored.
+    return { stream: ownStream(blobPieces(blob)), size: blob.size };
+  }
   try {
-    const file = await openFileStream(data as string | URL);
+    const file = await openFileStream(path);
     return { ...file, stream: ownStream(file.stream) };
   } catch (err) {
     throw new InputError(`Cannot read file for payload ${quoted(dataname)}: ${(err as Error).message}`, {
@@ -55,6 +63,20 @@ export async function openSource(data: unknown, dataname: string): Promise<ByteS
       cause: err,
     });
   }
+}
+
+/**
+ * The path of a `Bun.file(path)`: a Blob Bun sizes lazily, 0 for a file that
+ * is missing or that stat calls empty (`/proc`), which reading it by its size
+ * sent as nothing. It is read as the file it names instead. A `File` also has
+ * a name, but no path; `Bun.s3` files name a key, not a path.
+ */
+function bunFilePath(blob: Blob): string | undefined {
+  const b = blob as Blob & { name?: unknown; presign?: unknown };
+  if (typeof File !== "undefined" && blob instanceof File) return undefined;
+  return typeof (globalThis as { Bun?: unknown }).Bun !== "undefined" && typeof b.name === "string" && b.presign === undefined
+    ? b.name
+    : undefined;
 }
 
 /** Bytes a Blob is read in: progress moves at least this often. */
@@ -75,6 +97,33 @@ function blobPieces(blob: Blob): ReadableStream<Uint8Array> {
       at = end;
     },
   }, { highWaterMark: 0 });
+}
+
+/**
+ * The error for a stream source that failed after `sent` bytes (a read error
+ * of a file, an application's stream that errored): bad input, which no
+ * upload retry cures. Its own error when it is one of ours.
+ *
+ * @param err What the source's read rejected with.
+ * @param dataname The payload.
+ * @param sent Bytes read from it before.
+ * @param context The send's correlation id.
+ * @returns An `INVALID_INPUT` error, or `err` itself.
+ *
+ * @example
+ * ```ts
+ * import { sourceFailed } from "./streams.ts";
+ * const err = sourceFailed(new Error("EIO"), "scan", 1024, { correlationId: "c-1" });
+ * console.log(err.code, err.message); // INVALID_INPUT the source of "scan" failed after 1024 bytes: EIO
+ * ```
+ */
+export function sourceFailed(err: unknown, dataname: string, sent: number, context: { correlationId?: string | undefined }): NatsBridgeError {
+  if (err instanceof NatsBridgeError) return err;
+  return new InputError(`the source of ${quoted(dataname)} failed after ${sent} bytes: ${(err as Error)?.message ?? String(err)}`, {
+    correlationId: context.correlationId,
+    dataname,
+    cause: err,
+  });
 }
 
 /** What a {@link meteredStream} learned once its source ended. */

@@ -5,6 +5,7 @@
  */
 import { after, test } from "node:test";
 import assert from "node:assert/strict";
+import { execFileSync } from "node:child_process";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -205,11 +206,59 @@ test("[objectstore] a source that fails mid-upload leaves no chunks behind", asy
       c.enqueue(bytesOf(1024 * 1024, n));
     },
   });
+  // The source's failure, not the store's: INVALID_INPUT as through Plik, and not retried.
   await rejectsWithCode(
     () => smartsend("s", [["bin", failing, "binary"]], { is_publish: false, fileserver: stores.objectstore, logger: quiet }),
-    "UPLOAD_FAILED",
+    "INVALID_INPUT",
+    /the source of "bin" failed after 3145728 bytes: disk went away/,
   );
   assert.equal((await jsm.streams.info("OBJ_streams")).state.messages, before);
+});
+
+test("a file whose read fails is INVALID_INPUT on both stores, at once: not read again as if the store had failed", async () => {
+  // /proc/self/mem is a regular file whose read at offset 0 fails (EIO).
+  for (const name of ["plik", "objectstore"]) {
+    const warnings: string[] = [];
+    const logger = { log: (level: string, line: string) => level === "warn" && warnings.push(line) };
+    await rejectsWithCode(
+      () => smartsend("s", [["mem", "/proc/self/mem", "binary"]], { is_publish: false, fileserver: stores[name], logger }),
+      "INVALID_INPUT",
+      /the source of "mem" failed after 0 bytes/,
+    );
+    assert.deepEqual(warnings, [], name);
+  }
+});
+
+test("a FIFO or other special file given as a path is INVALID_INPUT at once, not a send blocked until a writer comes", async () => {
+  const fifo = join(dir, "pipe");
+  execFileSync("mkfifo", [fifo]);
+  for (const name of ["plik", "objectstore"]) {
+    const sent = smartsend("s", [["pipe", fifo, "binary"]], { is_publish: false, fileserver: stores[name], logger: quiet });
+    const hung = new Promise<never>((_, reject) => setTimeout(() => reject(new Error("still waiting after 5 s")), 5000));
+    await rejectsWithCode(() => Promise.race([sent, hung]), "INVALID_INPUT", /not a regular file/);
+  }
+});
+
+test("Bun.file() payloads are read as the file they name: a missing one is INVALID_INPUT, a /proc file goes whole, /dev/zero is refused", {
+  skip: typeof (globalThis as { Bun?: unknown }).Bun === "undefined" ? "Bun.file exists on Bun only" : false,
+}, async () => {
+  const bunFile = (globalThis as unknown as { Bun: { file(path: string): Blob } }).Bun.file;
+  for (const name of ["plik", "objectstore"]) {
+    await rejectsWithCode(
+      () => smartsend("s", [["gone", bunFile(join(dir, "missing.bin")), "binary"]], { is_publish: false, fileserver: stores[name], logger: quiet }),
+      "INVALID_INPUT",
+      /missing\.bin/,
+    );
+    const [, json] = await smartsend("s", [["status", bunFile("/proc/self/status"), "binary"]], {
+      is_publish: false, fileserver: stores[name], logger: quiet, size_threshold: 0,
+    });
+    const r = await smartreceive(json, { fileserver: stores[name], logger: quiet });
+    const text = new TextDecoder().decode(r.payloads[0][1] as Uint8Array);
+    assert.match(text, /^Name:/, name);
+    const zero = smartsend("s", [["zero", bunFile("/dev/zero"), "binary"]], { is_publish: false, fileserver: stores[name], logger: quiet });
+    const endless = new Promise<never>((_, reject) => setTimeout(() => reject(new Error("still reading after 5 s")), 5000));
+    await rejectsWithCode(() => Promise.race([zero, endless]), "INVALID_INPUT", /not a regular file/);
+  }
 });
 
 /**
@@ -246,8 +295,8 @@ test("[objectstore] a payload whose upload fails stops its siblings' uploads and
         logger: quiet,
         on_progress: (p) => p.done === p.total && done.push(p.dataname),
       }),
-    "UPLOAD_FAILED",
-    /disk went away/,
+    "INVALID_INPUT",
+    /the source of "bad" failed after 262144 bytes: disk went away/,
   );
   const after = await storedChunks();
   assert.equal(after, before, `${after - before} chunks left in the bucket; uploads finished: ${done.join(", ")}`);

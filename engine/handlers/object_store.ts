@@ -19,9 +19,9 @@ import { describe } from "../codecs/text.ts";
 import { DEFAULT_IDLE_TIMEOUT } from "./http_download.ts";
 import { logEvent } from "../logger.ts";
 import { decodeBase64 } from "../platform/base64.ts";
-import { meteredStream } from "../streams.ts";
+import { meteredStream, sourceFailed } from "../streams.ts";
 import { jetStreamOf, readObjectChunks } from "./object_store_reader.ts";
-import { type WrittenObject, writeObject } from "./object_store_writer.ts";
+import { SourceReadError, type WrittenObject, writeObject } from "./object_store_writer.ts";
 import { yieldToEventLoop } from "../../workers/inline_codec.ts";
 import type { DownloadContext, FileServer, StreamUploadResult, UploadContext, UploadResult } from "../types.ts";
 import { quoted } from "../printable.ts";
@@ -202,9 +202,14 @@ export async function objectStoreFileServer(
       onResume: context?.logger &&
         ((m) => logEvent(context.logger!, "warn", context.correlationId, `Object Store put of ${quoted(dataname)}: ${m}`)),
     });
-  // An abort stays ABORTED and bad input INVALID_INPUT; anything else is the store's failure.
+  // An abort stays ABORTED and bad input INVALID_INPUT (also a source whose
+  // read failed); anything else is the store's failure.
   const putFailed = (dataname: string, context: UploadContext | undefined, err: unknown) =>
-    err instanceof NatsBridgeError ? err : new UploadError(`Object Store put of ${quoted(dataname)} failed: ${(err as Error).message}`, {
+    err instanceof SourceReadError
+      ? sourceFailed(err.cause, dataname, err.bytesRead, { correlationId: context?.correlationId })
+      : err instanceof NatsBridgeError
+      ? err
+      : new UploadError(`Object Store put of ${quoted(dataname)} failed: ${(err as Error).message}`, {
       correlationId: context?.correlationId,
       dataname,
       cause: err,

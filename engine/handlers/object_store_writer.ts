@@ -76,6 +76,30 @@ interface Unconfirmed {
 }
 
 /**
+ * A read of the put's source failed after `bytesRead` bytes (a file's read
+ * error, an application's stream that errored): the source's fault, not the
+ * store's, so the put is not tried again.
+ *
+ * @example
+ * ```ts ignore
+ * import { SourceReadError } from "./object_store_writer.ts";
+ * try { await writeObject(js, "b", stream, options); } catch (err) {
+ *   if (err instanceof SourceReadError) console.log(err.bytesRead, err.cause);
+ * }
+ * ```
+ */
+export class SourceReadError extends Error {
+  /**
+   * @param cause What the read rejected with.
+   * @param bytesRead Bytes the source gave before.
+   */
+  constructor(override readonly cause: unknown, readonly bytesRead: number) {
+    super((cause as Error)?.message ?? String(cause));
+    this.name = "SourceReadError";
+  }
+}
+
+/**
  * The chunks stored are not the object's in order (a publish reached the
  * server after the put had moved on): resuming cannot put the object
  * together, starting over (bytes, files) can.
@@ -130,6 +154,7 @@ async function* rechunk(
   const ownChunks = isOwnedStream(source);
   let pending: Uint8Array | undefined;
   let filled = 0;
+  let bytesRead = 0;
   // A reader, not `for await`: Safari's streams are not async iterable.
   const reader = source.getReader();
   let ended = false;
@@ -139,8 +164,16 @@ async function* rechunk(
   if (signal?.aborted) onAbort(); // aborted before: "abort" will not fire again
   try {
     for (;;) {
-      const { done, value: piece } = await (idle ? settleWithin(reader.read(), idle.ms, idle.error) : reader.read());
+      let next: ReadableStreamReadResult<Uint8Array>;
+      try {
+        next = await (idle ? settleWithin(reader.read(), idle.ms, idle.error) : reader.read());
+      } catch (err) {
+        // Ours (the idle timeout, a chunk that is no Uint8Array) or an abort: as it is.
+        throw err instanceof NatsBridgeError || signal?.aborted ? err : new SourceReadError(err, bytesRead);
+      }
+      const { done, value: piece } = next;
       if (done) break;
+      bytesRead += piece.byteLength;
       if (ownChunks) ownBuffer(piece);
       let at = 0;
       while (at < piece.byteLength) {

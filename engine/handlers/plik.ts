@@ -10,7 +10,7 @@
  *
  * @module
  */
-import { InputError, isTransientUploadError, NatsBridgeError, OptionsError, UploadError } from "../errors.ts";
+import { isTransientUploadError, OptionsError, UploadError } from "../errors.ts";
 import { checkBoolean, checkCount, checkHttpUrl, checkKnownKeys, checkMillis, checkString, optionNames } from "../config.ts";
 import { describe } from "../codecs/text.ts";
 import { logEvent } from "../logger.ts";
@@ -21,7 +21,7 @@ import { DEFAULT_IDLE_TIMEOUT, fetchWithBackoff, openWithBackoff } from "./http_
 import { idleGuard, type IdleGuard } from "./idle_guard.ts";
 import { uuid4 } from "../ids.ts";
 import { redact } from "../connection.ts";
-import { meteredStream } from "../streams.ts";
+import { meteredStream, sourceFailed } from "../streams.ts";
 import { CAN_STREAM_REQUEST_BODY, postStreamedBody } from "../platform/request_streams.ts";
 import { quoted } from "../printable.ts";
 
@@ -334,15 +334,6 @@ async function uploadCollected(
   return { ...res, size, checksum: checksum! };
 }
 
-/** The error for a source that failed after `sent` bytes: its own when it is one of ours. */
-function sourceFailed(err: unknown, dataname: string, sent: number, context: { correlationId: string }): NatsBridgeError {
-  if (err instanceof NatsBridgeError) return err;
-  return new InputError(`the source of ${quoted(dataname)} failed after ${sent} bytes: ${(err as Error)?.message ?? String(err)}`, {
-    correlationId: context.correlationId,
-    dataname,
-    cause: err,
-  });
-}
 
 /**
  * The spec's default upload handler: Plik with a 24 h TTL.

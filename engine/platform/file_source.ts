@@ -6,7 +6,7 @@
  *
  * @module
  */
-import { open } from "node:fs/promises";
+import { open, stat } from "node:fs/promises";
 
 /** Chunk size for file reads: large enough that per-chunk costs vanish. */
 export const FILE_CHUNK = 1024 * 1024;
@@ -27,6 +27,10 @@ export const FILE_CHUNK = 1024 * 1024;
 export async function openFileStream(
   path: string | URL,
 ): Promise<{ stream: ReadableStream<Uint8Array>; size: number; close: () => Promise<void> }> {
+  // Looked at before it is opened: opening a FIFO waits for a writer, for
+  // ever (and on Node and Bun in a pool thread every later file read queues
+  // behind). Looked at again once open, in case it was replaced meanwhile.
+  if (!(await stat(path)).isFile()) throw new Error(`${String(path)} is not a regular file`);
   const fh = await open(path, "r");
   let size: number;
   try {
