@@ -1372,6 +1372,9 @@ test("--tls-ca, --tls-cert and --tls-key (or NATS_CA, NATS_CERT, NATS_KEY) reach
       const [args, message] of [
         [["--tls-cert", certs.clientCert], /--tls-cert needs --tls-key/],
         [["--tls-ca", join(dir, "missing.pem")], /--tls-ca: cannot read ".*missing\.pem" \(ENOENT\)/],
+        [["--tls-ca", certs.clientKey], /--tls-ca: ".*client\.key" holds no certificate/],
+        [["--tls-cert", certs.clientKey, "--tls-key", certs.clientCert], /--tls-cert: ".*client\.key" holds no certificate/],
+        [["--tls-cert", certs.clientCert, "--tls-key", certs.clientCert], /--tls-key: ".*client\.pem" holds no private key/],
       ] as const
     ) {
       const r = await run(["send", "tls.x", "--text", "hi", ...at(verifying), ...args]);
@@ -1398,15 +1401,22 @@ test("--creds and --nkey (or NATS_CREDS, NATS_NKEY) authenticate; a file of the 
   const credsFile = file("user.creds", creds);
   const seedFile = file("user.nk", `${new TextDecoder().decode(user.getSeed())}\n`);
   const notCreds = file("notes.txt", "password=hunter2-secret\n");
+  // As other tools write them: CRLF line ends, a blank line in a block, a comment beside the seed.
+  const crlfCreds = file("crlf.creds", new TextDecoder().decode(creds).replace(/\n/g, "\r\n"));
+  const spacedCreds = file("spaced.creds", new TextDecoder().decode(creds).replace(/(BEGIN NATS USER JWT-+\n)/, "$1\n"));
+  const commentedSeed = file("commented.nk", `# the app's key\n${new TextDecoder().decode(user.getSeed())}\n`);
   try {
     const at = (s: { port: number }) => ["--broker", `nats://127.0.0.1:${s.port}`];
-    for (const r of [
+    for (const [i, r] of [
       await run(["send", "creds.x", "--text", "hi", ...at(operated), "--creds", credsFile]),
       await run(["send", "creds.x", "--text", "hi", ...at(operated)], { env: { NATS_CREDS: credsFile } }),
       await run(["send", "creds.x", "--text", "hi", ...at(nkeyServer), "--nkey", seedFile]),
       await run(["send", "creds.x", "--text", "hi", ...at(nkeyServer)], { env: { NATS_NKEY: seedFile } }),
-    ]) {
-      assert.equal(r.code, 0, r.stderr);
+      await run(["send", "creds.x", "--text", "hi", ...at(operated), "--creds", crlfCreds]),
+      await run(["send", "creds.x", "--text", "hi", ...at(operated), "--creds", spacedCreds]),
+      await run(["send", "creds.x", "--text", "hi", ...at(nkeyServer), "--nkey", commentedSeed]),
+    ].entries()) {
+      assert.equal(r.code, 0, `run ${i}: ${r.stderr}`);
     }
     const without = await run(["send", "creds.x", "--text", "hi", ...at(operated)]);
     assert.equal(without.code, 1, without.stderr);
@@ -1414,7 +1424,8 @@ test("--creds and --nkey (or NATS_CREDS, NATS_NKEY) authenticate; a file of the 
     for (
       const [args, message] of [
         [["--creds", notCreds], /--creds: ".*notes\.txt" is not a NATS credentials file/],
-        [["--nkey", credsFile], /--nkey: ".*user\.creds" is not an NKey user seed/],
+        [["--nkey", credsFile], /--nkey: ".*user\.creds" is a NATS credentials file: give it as --creds/],
+        [["--nkey", notCreds], /--nkey: ".*notes\.txt" is not an NKey user seed/],
         [["--creds", credsFile, "--nkey", seedFile], /--creds and --nkey are two ways to authenticate: give one/],
       ] as const
     ) {

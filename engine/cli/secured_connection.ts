@@ -13,7 +13,7 @@
  * @module
  */
 import { readFileSync } from "node:fs";
-import { credsAuthenticator, nkeyAuthenticator, nkeys } from "@nats-io/nats-core";
+import { jwtAuthenticator, nkeyAuthenticator, nkeys } from "@nats-io/nats-core";
 import { readEnv } from "../config.ts";
 import type { ConnectOptions } from "../nats_types.ts";
 import { type ParsedArgs, stringFlag } from "./args.ts";
@@ -55,6 +55,16 @@ function credsBlocks(text: string): string[] {
   return [...text.matchAll(/-{3,}[^\n]*BEGIN[^\n]*-{3,}\r?\n\s*([^\s-][^\r\n]*)\r?\n\s*-{3,}[^\n]*END[^\n]*-{3,}/g)].map((m) => m[1].trim());
 }
 
+/** The first NKey user seed among the words of a seed file (comments and blank lines around it allowed). */
+function userSeedIn(text: string): string | undefined {
+  return text.split(/\s+/).find(isUserSeed);
+}
+
+/** Whether the text of a PEM file holds a block whose label ends with `label`. */
+function holdsPem(text: string, label: RegExp): boolean {
+  return [...text.matchAll(/-----BEGIN ([A-Z0-9 ]+)-----/g)].some((m) => label.test(m[1]));
+}
+
 /** Whether `seed` is a valid NKey user seed (checksum and prefix). */
 function isUserSeed(seed: string): boolean {
   try {
@@ -91,8 +101,19 @@ export function securedConnectOptions(values: ParsedArgs["values"], command: str
   }
   const options: ConnectOptions = {};
   if (ca || cert) {
-    // Read now so a bad path is named here; nats.js reads them again at each connect.
-    for (const s of [ca, cert, key]) if (s) read(s, command);
+    // Read and looked at now so a bad file is named here (swapped, a key for
+    // a certificate), not met at connect as "no start line" or a 20 s
+    // timeout; nats.js reads them again at each connect.
+    const kinds: [Setting | undefined, RegExp, string][] = [
+      [ca, /^(X509 |TRUSTED )?CERTIFICATE$/, "certificate"],
+      [cert, /^(X509 |TRUSTED )?CERTIFICATE$/, "certificate"],
+      [key, /PRIVATE KEY$/, "private key"],
+    ];
+    for (const [setting, label, kind] of kinds) {
+      if (setting && !holdsPem(new TextDecoder().decode(read(setting, command)), label)) {
+        throw new UsageError(`${setting.source}: "${setting.path}" holds no ${kind} (PEM, -----BEGIN …-----)`, command);
+      }
+    }
     options.tls = {
       ...(ca ? { caFile: ca.path } : {}),
       ...(cert ? { certFile: cert.path, keyFile: key!.path } : {}),
@@ -104,11 +125,16 @@ export function securedConnectOptions(values: ParsedArgs["values"], command: str
     if (!jwt || jwt.split(".").length !== 3 || !seed || !isUserSeed(seed)) {
       throw new UsageError(`${creds.source}: "${creds.path}" is not a NATS credentials file (a user JWT and its NKey seed)`, command);
     }
-    options.authenticator = credsAuthenticator(bytes);
+    // Handed over parsed: nats.js's own parser takes neither CRLF line ends nor a blank line in a block.
+    options.authenticator = jwtAuthenticator(jwt, new TextEncoder().encode(seed));
   }
   if (nkey) {
-    const seed = new TextDecoder().decode(read(nkey, command)).trim();
-    if (!isUserSeed(seed)) {
+    const text = new TextDecoder().decode(read(nkey, command));
+    if (credsBlocks(text).length >= 2) {
+      throw new UsageError(`${nkey.source}: "${nkey.path}" is a NATS credentials file: give it as --creds (NATS_CREDS)`, command);
+    }
+    const seed = userSeedIn(text);
+    if (seed === undefined) {
       throw new UsageError(`${nkey.source}: "${nkey.path}" is not an NKey user seed (a line starting with SU)`, command);
     }
     options.authenticator = nkeyAuthenticator(new TextEncoder().encode(seed));
