@@ -60,7 +60,7 @@ function userSeedIn(text: string): string | undefined {
   return text.split(/\s+/).find(isUserSeed);
 }
 
-/** Whether the text of a PEM file holds a block whose label ends with `label`. */
+/** Whether the text of a PEM file holds a block whose label (`-----BEGIN <label>-----`) matches `label`. */
 function holdsPem(text: string, label: RegExp): boolean {
   return [...text.matchAll(/-----BEGIN ([A-Z0-9 ]+)-----/g)].some((m) => label.test(m[1]));
 }
