@@ -26,14 +26,16 @@ cleanup() {
 }
 trap cleanup EXIT
 
-# step NAME COMMAND...: runs COMMAND with its output in a log; prints ok/FAIL.
+# step NAME COMMAND...: runs COMMAND with its output in a log; prints ok/FAIL and
+# the seconds it took (CI has a time budget; this shows where it goes).
 step() {
   local name=$1; shift
   local log="$LOGS/$((passed + failed + 1))_$(tr -c 'a-zA-Z0-9' '_' <<<"$name" | cut -c1-50).log"
+  local start=$SECONDS
   if ("$@") >"$log" 2>&1; then
-    passed=$((passed + 1)); echo "ok   $name"
+    passed=$((passed + 1)); echo "ok   $name ($((SECONDS - start)) s)"
   else
-    failed=$((failed + 1)); echo "FAIL $name   (log: $log)"; tail -n 40 "$log" | sed 's/^/     | /'
+    failed=$((failed + 1)); echo "FAIL $name ($((SECONDS - start)) s)   (log: $log)"; tail -n 40 "$log" | sed 's/^/     | /'
   fi
 }
 

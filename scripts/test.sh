@@ -7,6 +7,7 @@ cd "$(dirname "$0")/.."
 export PATH="$PWD/node_modules/.bin:$PATH" NO_COLOR=1
 
 bash scripts/setup.sh >/dev/null || { echo "setup failed"; echo "0 passed, 1 failed"; exit 1; }
+echo "setup: $SECONDS s"
 suites=("${@:-lint deno bun node python}")
 suites=(${suites[@]})
 mkdir -p .build/logs
@@ -19,9 +20,10 @@ if ! npm run --silent build >.build/logs/build.log 2>&1; then
 fi
 summary=()
 
-count() { # name pass fail skip
+suite_start=$SECONDS
+count() { # name pass fail skip (and the suite's seconds: CI has a time budget)
   passed=$((passed + $2)); failed=$((failed + $3)); skipped=$((skipped + $4))
-  summary+=("$(printf '%-8s %4d passed, %d failed, %d skipped' "$1" "$2" "$3" "$4")")
+  summary+=("$(printf '%-8s %4d passed, %d failed, %d skipped  (%d s)' "$1" "$2" "$3" "$4" $((SECONDS - suite_start)))")
 }
 
 run_deno() {
@@ -80,6 +82,7 @@ run_python() {
 
 for s in "${suites[@]}"; do
   echo "=== $s"
+  suite_start=$SECONDS
   "run_$s"
 done
 echo
