@@ -10,7 +10,7 @@
 import type { RowResult, RunFile } from "./_harness.ts";
 import { fmtNumber } from "./_table.ts";
 
-const COLORS: Record<string, string> = { deno: "#2f6f9f", bun: "#c77d1e", node: "#3f8f3f" };
+const COLORS: Record<string, string> = { deno: "#2f6f9f", bun: "#c77d1e", node: "#3f8f3f", node24: "#1d5a2a" };
 const MIN = 0.05;
 const MAX = 100;
 

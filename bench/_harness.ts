@@ -40,6 +40,13 @@ const g = globalThis as unknown as {
 /** The runtime this process is. */
 export const RUNTIME: Runtime = g.Deno ? "deno" : g.Bun ? "bun" : "node";
 
+/**
+ * The name a run's results go under: the runtime, or `BENCH_LABEL` when one
+ * runtime is benched in two versions (bench/all.sh sets `node24` for Node's
+ * current LTS beside the machine's Node).
+ */
+export const RUN_LABEL: string = process.env.BENCH_LABEL || RUNTIME;
+
 /** `deno 2.9.6`, `bun 1.4.5`, `node v20.20.2`. */
 export function runtimeVersion(): string {
   if (g.Deno) return `deno ${g.Deno.version.deno}`;
@@ -76,7 +83,7 @@ export function machine(): MachineInfo {
 
 /** Progress lines go to stderr, so stdout stays free for child-process messages. */
 export function log(...parts: unknown[]): void {
-  process.stderr.write(`[bench ${RUNTIME}] ${parts.join(" ")}\n`);
+  process.stderr.write(`[bench ${RUN_LABEL}] ${parts.join(" ")}\n`);
 }
 
 // ---------------------------------------------------------------------------
@@ -193,9 +200,10 @@ export function result(r: RowResult): RowResult {
   };
 }
 
-/** What a run writes to bench/results/<runtime>.json. */
+/** What a run writes to bench/results/<label>.json. */
 export interface RunFile {
-  runtime: Runtime;
+  /** {@link RUN_LABEL}: `deno`, `bun`, `node` or `node24`. */
+  runtime: string;
   version: string;
   quick: boolean;
   command: string;

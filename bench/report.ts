@@ -23,7 +23,8 @@ const QUICK = process.env.BENCH_QUICK === "1";
 const DIR = join(ROOT, "bench", "results", ...(QUICK ? ["quick"] : []));
 const OUT_MD = join(QUICK ? DIR : join(ROOT, "bench"), "RESULTS.md");
 const OUT_SVG = join(QUICK ? DIR : join(ROOT, "bench"), "results.svg");
-const RUNTIMES = ["deno", "bun", "node"] as const;
+// node24: Node's current LTS (scripts/setup.sh fetches it), beside the machine's Node.
+const RUNTIMES = ["deno", "bun", "node", "node24"] as const;
 
 function load(): RunFile[] {
   const runs: RunFile[] = [];
@@ -72,7 +73,7 @@ function codecSection(): string[] {
   const out = [
     "## Codec micro-benchmarks",
     "",
-    "`deno bench -A bench/codec_bench.ts` on Deno, `bench/codec_tinybench.ts` (tinybench) on Bun and Node: the",
+    "`deno bench -A bench/codec_bench.ts` on Deno, `bench/codec_tinybench.ts` (tinybench) on Bun and Node (both versions): the",
     "same cases (`bench/codec_cases.ts`), mean µs per operation and, in brackets, the ratio to the group's",
     "baseline (the first line of each group), measured in the same run.",
     "",

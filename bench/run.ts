@@ -1,6 +1,7 @@
 /**
  * Runs the benchmark rows on the current runtime, prints a table and writes
- * `bench/results/<runtime>.json` (`bench/results/quick/` with `BENCH_QUICK=1`).
+ * `bench/results/<runtime>.json` (`bench/results/quick/` with `BENCH_QUICK=1`;
+ * `BENCH_LABEL` names the file instead, as `node24`).
  *
  *     deno run -A bench/run.ts [--row 1,3]
  *     bun bench/run.ts
@@ -23,6 +24,7 @@ import {
   ROOT,
   type RowResult,
   type RunFile,
+  RUN_LABEL,
   RUNTIME,
   runtimeVersion,
   setEntry,
@@ -97,7 +99,7 @@ async function main(): Promise<void> {
   }
 
   const file: RunFile = {
-    runtime: RUNTIME,
+    runtime: RUN_LABEL,
     version: runtimeVersion(),
     quick: QUICK,
     command: commandLine(),
@@ -111,8 +113,8 @@ async function main(): Promise<void> {
   if (flag("--row") === undefined || process.env.BENCH_WRITE === "1") {
     const dir = join(ROOT, "bench", "results", ...(QUICK ? ["quick"] : []));
     mkdirSync(dir, { recursive: true });
-    writeFileSync(join(dir, `${RUNTIME}.json`), `${JSON.stringify(file, null, 2)}\n`);
-    log(`wrote ${join(dir, `${RUNTIME}.json`)}`);
+    writeFileSync(join(dir, `${RUN_LABEL}.json`), `${JSON.stringify(file, null, 2)}\n`);
+    log(`wrote ${join(dir, `${RUN_LABEL}.json`)}`);
   }
   // Pool workers and sockets of the rows must not keep the process alive.
   process.exit(errors.length ? 1 : 0);
@@ -121,7 +123,8 @@ async function main(): Promise<void> {
 function commandLine(): string {
   if (RUNTIME === "deno") return "deno run -A bench/run.ts";
   if (RUNTIME === "bun") return "bun bench/run.ts";
-  return "node .build/bench/run.mjs  (bench/run.ts bundled by esbuild)";
+  const node = RUN_LABEL === "node" ? "node" : `.tools/${RUN_LABEL}/bin/node`;
+  return `${node} .build/bench/run.mjs  (bench/run.ts bundled by esbuild)`;
 }
 
 await main();

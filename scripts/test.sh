@@ -1,20 +1,22 @@
 #!/usr/bin/env bash
-# Runs every test suite — deno lint, Deno, Bun, Node (against the built lib/) and the
-# Python peer when present — and ends with one line "N passed, N failed, N skipped".
-# Usage: scripts/test.sh [lint|deno|bun|node|python ...]   (default: all)
+# Runs every test suite — deno lint, Deno, Bun, Node (against the built lib/; the
+# machine's Node and Node 24 from scripts/setup.sh) and the Python peer when
+# present — and ends with one line "N passed, N failed, N skipped".
+# Usage: scripts/test.sh [lint|deno|bun|node|node24|python ...]   (default: all)
 set -uo pipefail
 cd "$(dirname "$0")/.."
 export PATH="$PWD/node_modules/.bin:$PATH" NO_COLOR=1
 
 bash scripts/setup.sh >/dev/null || { echo "setup failed"; echo "0 passed, 1 failed"; exit 1; }
 echo "setup: $SECONDS s"
-suites=("${@:-lint deno bun node python}")
+suites=("${@:-lint deno bun node node24 python}")
 suites=(${suites[@]})
 mkdir -p .build/logs
 passed=0 failed=0 skipped=0
 # Test files beyond tests/: the interop checks, the golden vectors, the README snippets.
 EXTRA_TS=(interop/check_test.ts interop/vectors/vectors_test.ts interop/readme_snippets_test.ts)
 # lib/ is what Node runs, and the README snippet tests use it on every runtime.
+rm -rf .build/node-tests # bundled afresh by the first Node suite, run by each
 if ! npm run --silent build >.build/logs/build.log 2>&1; then
   cat .build/logs/build.log; echo "0 passed, 1 failed"; exit 1
 fi
@@ -46,20 +48,40 @@ run_bun() {
   count bun "${p:-0}" "${f:-0}" "${s:-0}"
 }
 
-run_node() {
-  local log=.build/logs/node.log
+# run_node NAME NODE: the Node suite, on the node binary NODE.
+run_node_on() {
+  local name=$1 node=$2 log=.build/logs/$1.log
   # Node runs the built lib/ (what npm users get): tests import "natsbridge",
   # which resolves through package.json "exports" to lib/mod.js.
   : >"$log"
-  rm -rf .build/node-tests && mkdir -p .build/node-tests
-  esbuild tests/*_test.ts "${EXTRA_TS[@]}" --bundle --platform=node --format=esm --packages=external \
-    --outdir=.build/node-tests --out-extension:.js=.mjs --log-level=warning >>"$log" 2>&1 || { cat "$log"; count node 0 1 0; return; }
-  node --test --test-concurrency=1 .build/node-tests/ 2>&1 | tee -a "$log"
+  if [ ! -d .build/node-tests ]; then
+    mkdir -p .build/node-tests
+    esbuild tests/*_test.ts "${EXTRA_TS[@]}" --bundle --platform=node --format=esm --packages=external \
+      --outdir=.build/node-tests --out-extension:.js=.mjs --log-level=warning >>"$log" 2>&1 ||
+      { cat "$log"; rm -rf .build/node-tests; count "$name" 0 1 0; return; }
+  fi
+  echo "$("$node" --version) ($node)"
+  # The files by name and the TAP reporter: Node 22+ takes globs, not folders,
+  # and reports in its "spec" format by default.
+  local files; mapfile -t files < <(find .build/node-tests -name '*.mjs' | sort)
+  PATH="$(dirname "$node"):$PATH" "$node" --test --test-reporter=tap --test-concurrency=1 "${files[@]}" 2>&1 | tee -a "$log"
   local p f s
   p=$(grep -E '^# pass ' "$log" | tail -1 | grep -oE '[0-9]+'); f=$(grep -E '^# fail ' "$log" | tail -1 | grep -oE '[0-9]+')
   s=$(grep -E '^# skipped ' "$log" | tail -1 | grep -oE '[0-9]+')
-  if [ -z "$p" ]; then count node 0 1 0; return; fi
-  count node "${p:-0}" "${f:-0}" "${s:-0}"
+  if [ -z "$p" ] || { [ "$p" = 0 ] && [ "${f:-0}" = 0 ]; }; then count "$name" 0 1 0; return; fi
+  count "$name" "${p:-0}" "${f:-0}" "${s:-0}"
+}
+
+# The machine's Node (package.json's floor is Node 20).
+run_node() { run_node_on node "$(command -v node)"; }
+
+# Node's active LTS, which scripts/setup.sh fetches into .tools/node24.
+run_node24() {
+  if [ ! -x .tools/node24/bin/node ]; then
+    echo "node24: skipped (no .tools/node24: scripts/setup.sh could not fetch it for $(uname -sm))"
+    count node24 0 0 1; return
+  fi
+  run_node_on node24 "$PWD/.tools/node24/bin/node"
 }
 
 run_lint() {
