@@ -735,7 +735,7 @@ test("inspect: invalid JSON is one problem (exit 1); an unreadable file is a usa
   assert.match(bad.stdout, /ENVELOPE_INVALID Envelope is not valid JSON/);
   const missing = await run(["inspect", join(work, "nope.json")]);
   assert.equal(missing.code, 2);
-  assert.match(missing.stderr, /^natsbridge: USAGE cannot read .*nope\.json \(ENOENT\)/);
+  assert.match(missing.stderr, /^natsbridge: USAGE cannot read ".*nope\.json" \(ENOENT\)/);
 });
 
 test("request prints the reply of a replier, its link payload saved; no replier is a timeout (exit 4)", async () => {
@@ -945,7 +945,7 @@ test("errors are one line on stderr with documented exit codes", async () => {
   assert.equal(missingFile.code, 2);
   assert.match(
     missingFile.stderr,
-    /^natsbridge: USAGE --file nope\.bin: cannot read the file \(ENOENT\)/,
+    /^natsbridge: USAGE --file: cannot read "nope\.bin" \(ENOENT\)/,
   );
   const badCsv = await run(["send", "chat", "--table", file("bad.csv", 'a,b\n1,"2\n')]);
   assert.equal(badCsv.code, 2);

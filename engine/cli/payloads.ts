@@ -5,7 +5,7 @@
  *
  * @module
  */
-import { readFile, stat } from "node:fs/promises";
+import { stat } from "node:fs/promises";
 import { basename, extname } from "node:path";
 import { Null, Table, vectorFromArray } from "apache-arrow";
 import { deserializeArrowTable } from "../codecs/arrow_table.ts";
@@ -14,6 +14,7 @@ import type { PayloadType, SendItem } from "../types.ts";
 import type { ParsedArgs } from "./args.ts";
 import { CsvError, parseCsvTable } from "./csv.ts";
 import { UsageError } from "./exit_codes.ts";
+import { readUserFile, unreadableFile } from "./user_files.ts";
 
 const FILE_TYPES: readonly PayloadType[] = ["image", "audio", "video", "binary"];
 const TABLE_TYPES: readonly string[] = ["arrowtable", "jsontable"];
@@ -81,7 +82,7 @@ export async function buildItems(
         break;
       case "dict": {
         const fromFile = v.startsWith("@");
-        const text = fromFile ? await readText(v.slice(1), "--dict", command) : v;
+        const text = fromFile ? readText(v.slice(1), "--dict", command) : v;
         const value = parseJson(text, fromFile ? v.slice(1) : "--dict", command);
         if (value === null || typeof value !== "object") {
           throw new UsageError(
@@ -93,7 +94,7 @@ export async function buildItems(
         break;
       }
       case "table":
-        items.push(await tableItem(v, nameFor(stem(v)), as, command));
+        items.push(tableItem(v, nameFor(stem(v)), as, command));
         as = undefined;
         break;
       case "file":
@@ -121,24 +122,9 @@ function stem(path: string): string {
   return e && e !== b ? b.slice(0, -e.length) : b;
 }
 
-async function readText(path: string, flag: string, command: string): Promise<string> {
-  return new TextDecoder().decode(await readBytes(path, flag, command));
+function readText(path: string, flag: string, command: string): string {
+  return new TextDecoder().decode(readUserFile(path, flag, command));
 }
-
-async function readBytes(path: string, flag: string, command: string): Promise<Uint8Array> {
-  try {
-    return new Uint8Array(await readFile(path));
-  } catch (err) {
-    throw new UsageError(
-      `${flag} ${path}: cannot read the file (${
-        (err as NodeError).code ?? (err as Error).message
-      })`,
-      command,
-    );
-  }
-}
-
-type NodeError = Error & { code?: string };
 
 function parseJson(text: string, what: string, command: string): unknown {
   try {
@@ -149,18 +135,18 @@ function parseJson(text: string, what: string, command: string): unknown {
 }
 
 /** `--table`: `.arrow`/`.feather`/`.arrows`/`.ipc` → arrowtable; `.csv` → arrowtable; `.json` → jsontable. */
-async function tableItem(
+function tableItem(
   path: string,
   name: string,
   as: string | undefined,
   command: string,
-): Promise<SendItem> {
+): SendItem {
   const ext = extname(path).toLowerCase();
   if ([".arrow", ".arrows", ".feather", ".ipc"].includes(ext)) {
     if (as === "jsontable") {
       throw new UsageError(`--as jsontable is not supported for Arrow files (${path})`, command);
     }
-    const bytes = await readBytes(path, "--table", command);
+    const bytes = readUserFile(path, "--table", command);
     try {
       return [name, deserializeArrowTable(bytes), "arrowtable"];
     } catch (err) {
@@ -172,7 +158,7 @@ async function tableItem(
   }
   if (ext === ".csv") {
     try {
-      const text = await readText(path, "--table", command);
+      const text = readText(path, "--table", command);
       const { header, rows } = parseCsvTable(text);
       if (rows.length === 0 && (as ?? "arrowtable") === "arrowtable") {
         // A header and no rows: the columns are kept, typed Null since no cell says more.
@@ -186,7 +172,7 @@ async function tableItem(
     }
   }
   if (ext === ".json") {
-    const rows = parseJson(await readText(path, "--table", command), path, command);
+    const rows = parseJson(readText(path, "--table", command), path, command);
     if (
       !Array.isArray(rows) ||
       rows.some((r) => r === null || typeof r !== "object" || Array.isArray(r))
@@ -223,13 +209,10 @@ async function fileItem(
     }
     size = s.size;
   } catch (err) {
-    throw new UsageError(
-      `--file ${path}: cannot read the file (${(err as NodeError).code ?? (err as Error).message})`,
-      command,
-    );
+    throw unreadableFile(path, "--file", err, command);
   }
   const dataname = nameFor(basename(path));
   // At or above the threshold the path itself goes to smartsend, which streams it by link.
   if (size >= resolveSizeThreshold(threshold)) return [dataname, path, type];
-  return [dataname, await readBytes(path, "--file", command), type];
+  return [dataname, readUserFile(path, "--file", command), type];
 }

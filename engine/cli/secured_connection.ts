@@ -12,12 +12,12 @@
  *
  * @module
  */
-import { readFileSync } from "node:fs";
 import { jwtAuthenticator, nkeyAuthenticator, nkeys } from "@nats-io/nats-core";
 import { readEnv } from "../config.ts";
 import type { ConnectOptions } from "../nats_types.ts";
 import { type ParsedArgs, stringFlag } from "./args.ts";
 import { UsageError } from "./exit_codes.ts";
+import { readUserFile } from "./user_files.ts";
 
 /** Flag → the environment variable read when the flag is absent. */
 const ENV: Readonly<Record<string, string>> = {
@@ -42,12 +42,7 @@ function settingOf(values: ParsedArgs["values"], flag: string): Setting | undefi
 }
 
 function read(setting: Setting, command: string): Uint8Array {
-  try {
-    return readFileSync(setting.path);
-  } catch (err) {
-    const why = (err as { code?: string }).code ?? (err as Error).message;
-    throw new UsageError(`${setting.source}: cannot read "${setting.path}" (${why})`, command);
-  }
+  return readUserFile(setting.path, setting.source, command);
 }
 
 /** The blocks of a creds file (`-----BEGIN …-----` … `------END …------`): the JWT, then the seed. */

@@ -4,7 +4,6 @@
  *
  * @module
  */
-import { readFile } from "node:fs/promises";
 import { checkOrigins } from "../../origins.ts";
 import {
   COMMON_FLAGS,
@@ -15,10 +14,11 @@ import {
   stringFlag,
 } from "../args.ts";
 import type { Command } from "../context.ts";
-import { EXIT, UsageError } from "../exit_codes.ts";
+import { EXIT } from "../exit_codes.ts";
 import { HELP } from "../help.ts";
 import { formatBytes, readStdin } from "../io.ts";
 import { printable } from "../../printable.ts";
+import { readUserFile } from "../user_files.ts";
 import { inspectEnvelope } from "../problems.ts";
 
 const FLAGS: FlagSpec = {
@@ -42,15 +42,7 @@ export const inspect: Command = async (argv, ctx) => {
     ...checkOrigins(fileserver === undefined ? [] : [fileserver], "--fileserver"),
     ...checkOrigins(listFlag(values, "allow-origin"), "--allow-origin"),
   ];
-  let input: Uint8Array;
-  try {
-    input = source === "-" ? await readStdin() : new Uint8Array(await readFile(source));
-  } catch (err) {
-    throw new UsageError(
-      `cannot read ${source} (${(err as { code?: string }).code ?? (err as Error).message})`,
-      "inspect",
-    );
-  }
+  const input = source === "-" ? await readStdin() : readUserFile(source, undefined, "inspect");
   const result = await inspectEnvelope(input, {
     allowedOrigins: origins.length > 0 ? origins : undefined,
   });
