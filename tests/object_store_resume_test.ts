@@ -11,7 +11,7 @@ import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
 import { errors } from "@nats-io/nats-core";
 import { connect } from "@nats-io/transport-node";
-import { jetstream, type JetStreamClient, jetstreamManager, type PubAck } from "@nats-io/jetstream";
+import { jetstream, JetStreamApiError, type JetStreamClient, jetstreamManager, type PubAck } from "@nats-io/jetstream";
 import { Objm } from "@nats-io/obj";
 import { writeObject } from "../engine/handlers/object_store_writer.ts";
 import { ACK_WAIT_MS, AckPace, FIRST_ACK_WAIT_MS, PUT_IN_FLIGHT_BYTES } from "../engine/handlers/ack_pace.ts";
@@ -91,6 +91,59 @@ test("a chunk the server stored although its ack was lost is not stored twice", 
   assert.deepEqual(await readBack(bucket, "o"), data);
   assert.equal(await storedChunks(bucket), 64);
   assert.match(said.at(-1) ?? "", /of 54 unacknowledged chunks the server had 54, 0 were published again$/);
+});
+
+test("a chunk the cluster answers 'JetStream system temporarily unavailable' (503) is resumed, not a refusal", async () => {
+  // Seen in the R3 fault test: while a killed node's streams elected leaders,
+  // one chunk's publish got this answer and the put failed at once as if a
+  // limit had refused it.
+  const bucket = "resume_503";
+  await objm.create(bucket);
+  const data = bytesOf(64 * 1024, 24);
+  const unavailable = () =>
+    Promise.reject(new JetStreamApiError({ code: 503, err_code: 10008, description: "JetStream system temporarily unavailable" }));
+  const client = faulty((n) => n === 5 || n === 6 ? unavailable() : undefined);
+  const said: string[] = [];
+  await writeObject(client, bucket, data, { name: "o", description: "o", chunkSize: 1024, onResume: (m) => said.push(m) });
+  assert.deepEqual(await readBack(bucket, "o"), data);
+  assert.equal(await storedChunks(bucket), 64);
+  assert.match(said[0] ?? "", /chunks not acknowledged \(JetStream system temporarily unavailable\)/);
+});
+
+test("an object's metadata answered 503 is published again (it is a rollup: once or twice is the same)", async () => {
+  const bucket = "meta_503";
+  await objm.create(bucket);
+  let refusals = 0;
+  const publish: Publish = (subject, data, options) => {
+    if (subject.includes(".M.") && refusals++ < 2) {
+      return Promise.reject(new JetStreamApiError({ code: 503, err_code: 10008, description: "JetStream system temporarily unavailable" }));
+    }
+    return js.publish(subject, data, options);
+  };
+  const client = new Proxy(js, { get: (target, key) => key === "publish" ? publish : Reflect.get(target, key) });
+  const data = bytesOf(4 * 1024, 26);
+  await writeObject(client, bucket, data, { name: "o", description: "o", chunkSize: 1024 });
+  assert.equal(refusals, 3);
+  assert.deepEqual(await readBack(bucket, "o"), data);
+  // Unavailable for longer than the retries wait: an error that says so, and may be tried again (503).
+  refusals = -100;
+  await assert.rejects(
+    writeObject(client, bucket, data, { name: "p", description: "p", chunkSize: 1024 }),
+    (err: Error & { code?: string; status?: number }) =>
+      err.code === "UPLOAD_FAILED" && err.status === 503 && /JetStream was unavailable \(JetStream system temporarily unavailable\)/.test(err.message),
+  );
+});
+
+test("a chunk the server refuses with an error of its own (not 503) still fails at once, naming it", async () => {
+  const bucket = "refused_400";
+  await objm.create(bucket);
+  const client = faulty((n) =>
+    n === 2 ? Promise.reject(new JetStreamApiError({ code: 400, err_code: 10054, description: "maximum messages exceeded" })) : undefined
+  );
+  await assert.rejects(
+    writeObject(client, bucket, bytesOf(8 * 1024, 25), { name: "o", description: "o", chunkSize: 1024 }),
+    (err: Error & { code?: string }) => err.code === "UPLOAD_FAILED" && /is full \(maximum messages exceeded\)/.test(err.message),
+  );
 });
 
 test("a ReadableStream put resumes after lost acks (it cannot be read again)", async () => {

@@ -14,9 +14,34 @@ import { UploadError } from "../errors.ts";
  */
 const REFUSED = 413;
 
+/** HTTP-like status of a put JetStream could not take for now: a retry may cure it. */
+const UNAVAILABLE = 503;
+
+/**
+ * Whether JetStream answered "JetStream system temporarily unavailable"
+ * (JSClusterNotAvailErr, 10008): a cluster says it while a dead node's streams
+ * elect new leaders, so the same publish may succeed a moment later. Its
+ * status, 503, does not single it out: a full stream is 503 too.
+ *
+ * @param err What a publish failed with.
+ * @returns Whether to wait and try again.
+ *
+ * @example
+ * ```ts
+ * import { JetStreamApiError } from "@nats-io/jetstream";
+ * import { clusterUnavailable } from "./object_store_limits.ts";
+ * const err = new JetStreamApiError({ code: 503, err_code: 10008, description: "JetStream system temporarily unavailable" });
+ * console.log(clusterUnavailable(err)); // true
+ * ```
+ */
+export function clusterUnavailable(err: unknown): boolean {
+  return (err as Error)?.name === "JetStreamApiError" && (err as { code?: unknown }).code === 10008;
+}
+
 /**
  * A chunk publish the server refused with an error of its own, as an error
- * naming the limit; `undefined` for anything else.
+ * naming the limit (or saying JetStream was unavailable, for a 503);
+ * `undefined` for anything else.
  *
  * @param err What the chunk's publish failed with.
  * @param bucket The bucket.
@@ -33,6 +58,11 @@ const REFUSED = 413;
 export function refusedChunk(err: unknown, bucket: string, what: string): UploadError | undefined {
   if ((err as Error)?.name !== "JetStreamApiError") return undefined;
   const message = (err as Error).message;
+  // Not a limit: a cluster electing leaders says so, and the writer waited it
+  // out as long as it waits for acks. Status 503 keeps it transient for the caller.
+  if (clusterUnavailable(err)) {
+    return new UploadError(`${what} failed: JetStream was unavailable (${message})`, { status: UNAVAILABLE, cause: err });
+  }
   let why = `the server refused a chunk (${message})`;
   if (/maximum bytes exceeded/i.test(message)) {
     why = `bucket "${bucket}" is full (${message}): raise its stream's max_bytes, or wait for objects to expire (ttl)`;

@@ -35,7 +35,7 @@ import { yieldToEventLoop } from "../../workers/inline_codec.ts";
 import { abortReason, retry, settleWithin, untilAborted, UPLOAD_RETRY } from "../backoff.ts";
 import { NatsBridgeError, TransportError, UploadError } from "../errors.ts";
 import { AckPace } from "./ack_pace.ts";
-import { lostChunks, refusedChunk } from "./object_store_limits.ts";
+import { clusterUnavailable, lostChunks, refusedChunk } from "./object_store_limits.ts";
 import { followAbort } from "../linked_abort.ts";
 
 /** The object as stored: what a reader's `info()` returns, in brief. */
@@ -110,11 +110,14 @@ class CannotResume extends Error {}
  * Whether a failed chunk publish may succeed when made again: not when the
  * put was aborted, the connection closed for good or is closing, the server answered with
  * an error of its own (a full stream, a limit), or it stored chunks out of
- * order.
+ * order. "JetStream system temporarily unavailable" is not the server's last
+ * word: a cluster says it while a dead node's streams elect new leaders (seen
+ * in tests/faults/cluster_node_fault.ts).
  */
 function mayResume(err: unknown, signal: AbortSignal | undefined): boolean {
+  if (err instanceof JetStreamApiError) return !signal?.aborted && clusterUnavailable(err);
   return !signal?.aborted && !(err instanceof NatsBridgeError) && !(err instanceof errors.ClosedConnectionError) &&
-    !(err instanceof errors.DrainingConnectionError) && !(err instanceof JetStreamApiError) && !(err instanceof CannotResume);
+    !(err instanceof errors.DrainingConnectionError) && !(err instanceof CannotResume);
 }
 
 function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
@@ -402,7 +405,14 @@ export async function writeObject(
     const h = headers();
     h.set("Nats-Rollup", "sub");
     const metaSubject = `$O.${bucket}.M.${base64Url(new TextEncoder().encode(options.name))}`;
-    await js.publish(metaSubject, JSON.stringify(info), { headers: h });
+    // A rollup of its subject, so publishing it twice is publishing it once:
+    // a cluster's "temporarily unavailable" is waited out, as for chunks.
+    await retry(() => js.publish(metaSubject, JSON.stringify(info), { headers: h }), {
+      ...UPLOAD_RETRY,
+      signal: options.signal,
+      isFinal: (e) => !!options.signal?.aborted || !clusterUnavailable(e),
+      exhausted: (e) => e as Error,
+    });
     return { name: options.name, size, checksum };
   } catch (err) {
     // Stops the source. After an abort a read of it may still be pending,
