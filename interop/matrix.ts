@@ -1,6 +1,6 @@
 /**
- * The cross-runtime interop matrix: every sender {deno, bun, node, python,
- * browser} × every receiver (the same five) × every interop case, over a real
+ * The cross-runtime interop matrix: every sender {deno, bun, node, node24,
+ * python, browser} × every receiver (the same six) × every interop case, over a real
  * nats-server (JetStream + WebSocket) and a real Plik-compatible file server,
  * both started here on loopback and stopped by PID.
  *
@@ -51,7 +51,7 @@ import {
   type Variant,
 } from "./common/check.ts";
 import { LineProcess, run, Session } from "./common/proc.ts";
-import { RUNTIME, type RuntimeName, RUNTIMES } from "./common/runtimes.ts";
+import { AVAILABLE_RUNTIMES, RUNTIME, type RuntimeName } from "./common/runtimes.ts";
 
 import { BUCKET } from "./common/check.ts";
 const RECEIVE_TIMEOUT_S = 270;
@@ -100,8 +100,8 @@ const subjectToken = (label: string) => label.replace(/[^A-Za-z0-9_-]/g, "_");
 
 async function main(): Promise<number> {
   const t0 = Date.now();
-  const senders = listOpt("senders", RUNTIMES) as RuntimeName[];
-  const receivers = listOpt("receivers", RUNTIMES) as RuntimeName[];
+  const senders = listOpt("senders", AVAILABLE_RUNTIMES) as RuntimeName[];
+  const receivers = listOpt("receivers", AVAILABLE_RUNTIMES) as RuntimeName[];
   const logDir = join(ROOT, ".build", "logs", "interop");
   mkdirSync(logDir, { recursive: true });
 

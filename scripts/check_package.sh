@@ -196,14 +196,14 @@ await nc.close();
 EOF
 }
 
-# Runs the smoke test with RUNTIME; with strace, also checks that every
+# smoke RUNTIME [LABEL]: runs the smoke test with RUNTIME; with strace, also checks that every
 # codec_worker file any thread opened is the installed package's.
 smoke() {
-  local runtime=$1
+  local runtime=$1 label=${2:-$1}
   cd "$APP" || return 1
   if command -v strace >/dev/null; then
-    strace -f -qq -e trace=openat,open -o "$TMP/strace.$runtime" "$runtime" smoke.mjs || return 1
-    local opened; opened=$(grep -oE '"[^"]*codec_worker\.(js|ts)"' "$TMP/strace.$runtime" | tr -d '"' | sort -u)
+    strace -f -qq -e trace=openat,open -o "$TMP/strace.$label" "$runtime" smoke.mjs || return 1
+    local opened; opened=$(grep -oE '"[^"]*codec_worker\.(js|ts)"' "$TMP/strace.$label" | tr -d '"' | sort -u)
     echo "worker files opened: ${opened:-none}"
     [ -n "$opened" ] || { echo "no codec_worker file was opened"; return 1; }
     if grep -v "^$PKG" <<<"$opened"; then echo "^ opened outside the installed package"; return 1; fi
@@ -257,6 +257,12 @@ step "tree-shaking: one error class bundles without nats.js (sideEffects: false)
 if start_nats; then
   write_smoke
   step "Node $(node --version): import + smartsend/smartreceive round trip, worker from the installed package" smoke node
+  NODE24=$ROOT/.tools/node24/bin/node # Node's current LTS, from scripts/setup.sh
+  if [ -x "$NODE24" ]; then
+    step "Node $("$NODE24" --version): import + smartsend/smartreceive round trip, worker from the installed package" smoke "$NODE24" node24
+  else
+    echo "skip Node 24 round trip: no $NODE24 (scripts/setup.sh could not fetch it here)"
+  fi
   step "Bun $(bun --version): import + smartsend/smartreceive round trip, worker from the installed package" smoke bun
   step "installed natsbridge bin: --help, --version, send → listen" bin_check
   step "browser: the package bundled by esbuild (platform browser) swaps its Node seams, round-trips in Chromium" \

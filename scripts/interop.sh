@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Runs the cross-runtime interop matrix (interop/matrix.ts): senders {deno, bun, node,
-# python, browser} × the same receivers × every interop case, over a real nats-server
+# node24, python, browser} × the same receivers × every interop case, over a real nats-server
 # (JetStream + WebSocket) and Plik-compatible server it starts itself. Writes
 # interop/RESULTS.md and ends with "N passed, N failed".
 # Usage: scripts/interop.sh [--senders a,b] [--receivers a,b] [--cases a,b]

@@ -1,17 +1,28 @@
 /**
- * The five interop runtimes and how to start their peer: the command line of
- * the CLI (`send`, `receive`, ...) and of the long-lived `serve` session.
+ * The interop runtimes (Node twice: the machine's and Node 24) and how to
+ * start their peer: the command line of the CLI (`send`, `receive`, ...) and
+ * of the long-lived `serve` session.
  * `scripts/interop.sh` builds the Node bundles (`.build/interop/*.mjs`) first.
  *
  * @module
  */
+import { existsSync } from "node:fs";
 import { join } from "node:path";
 import { ROOT } from "../../scripts/servers.ts";
 
 /** Runtime names, in the matrix's order. */
-export const RUNTIMES = ["deno", "bun", "node", "python", "browser"] as const;
+export const RUNTIMES = ["deno", "bun", "node", "node24", "python", "browser"] as const;
 /** A runtime name. */
 export type RuntimeName = typeof RUNTIMES[number];
+
+/** Node's current LTS, which scripts/setup.sh fetches beside the machine's Node. */
+const NODE24 = join(ROOT, ".tools", "node24", "bin", "node");
+
+/**
+ * The runtimes this machine has: all of {@link RUNTIMES}, less `node24` when
+ * scripts/setup.sh could not fetch it (a platform npm has no Node binary for).
+ */
+export const AVAILABLE_RUNTIMES: RuntimeName[] = RUNTIMES.filter((r) => r !== "node24" || existsSync(NODE24));
 
 /** How to run one runtime's peer. */
 export interface Runtime {
@@ -59,6 +70,14 @@ export const RUNTIME: Record<RuntimeName, Runtime> = {
     websocket: false,
     objectStore: true,
     version: { cmd: "node", args: ["--version"] },
+  },
+  node24: {
+    name: "node24",
+    cli: { cmd: NODE24, args: [PEER_NODE] },
+    serve: { cmd: NODE24, args: [PEER_NODE, "serve"] },
+    websocket: false,
+    objectStore: true,
+    version: { cmd: NODE24, args: ["--version"] },
   },
   python: {
     name: "python",
