@@ -48,7 +48,7 @@ run_bun() {
   count bun "${p:-0}" "${f:-0}" "${s:-0}"
 }
 
-# run_node NAME NODE: the Node suite, on the node binary NODE.
+# run_node_on NAME NODE: the Node suite, on the node binary NODE, logged as NAME.
 run_node_on() {
   local name=$1 node=$2 log=.build/logs/$1.log
   # Node runs the built lib/ (what npm users get): tests import "natsbridge",
