@@ -22,8 +22,7 @@ if ! npm run --silent build >.build/logs/build.log 2>&1; then
 fi
 summary=()
 
-suite_start=$SECONDS
-count() { # name pass fail skip (and the suite's seconds: CI has a time budget)
+count() { # name pass fail skip; and the seconds since suite_start (CI has a time budget)
   passed=$((passed + $2)); failed=$((failed + $3)); skipped=$((skipped + $4))
   summary+=("$(printf '%-8s %4d passed, %d failed, %d skipped  (%d s)' "$1" "$2" "$3" "$4" $((SECONDS - suite_start)))")
 }

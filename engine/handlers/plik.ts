@@ -334,7 +334,6 @@ async function uploadCollected(
   return { ...res, size, checksum: checksum! };
 }
 
-
 /**
  * The spec's default upload handler: Plik with a 24 h TTL.
  *
