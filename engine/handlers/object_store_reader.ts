@@ -30,6 +30,7 @@ import { followAbort } from "../linked_abort.ts";
 import { onClose } from "../connection_close.ts";
 import { ChecksumError, DownloadError, NatsBridgeError, SizeMismatchError } from "../errors.ts";
 import { createSha256 } from "../platform/sha256.ts";
+import { presizeIncomingMessages } from "../platform/parser_buffers.ts";
 import { yieldToEventLoop } from "../../workers/inline_codec.ts";
 import { quoted } from "../printable.ts";
 
@@ -183,6 +184,8 @@ export async function readObjectChunks(
   options: ReadObjectOptions,
 ): Promise<ReadableStream<Uint8Array>> {
   const { errContext, signal } = options;
+  // The chunks may come over the application's own connection, not one natsbridge opened.
+  presizeIncomingMessages();
   const hasher = createSha256();
   let received = 0;
   let consumer: Consumer | undefined;

@@ -8,6 +8,7 @@
  */
 import { type ConnectionOptions, type NatsConnection, wsconnect } from "@nats-io/nats-core";
 import { OptionsError } from "../errors.ts";
+import { presizeIncomingMessages } from "./parser_buffers.ts";
 
 /** What a `broker_url` looks like here, for messages. */
 export const BROKER_URL_EXAMPLE = "ws://host:8443";
@@ -41,5 +42,6 @@ export function openConnection(options: ConnectionOptions): Promise<NatsConnecti
       ),
     );
   }
+  presizeIncomingMessages();
   return wsconnect(options);
 }

@@ -1,0 +1,152 @@
+/**
+ * Makes nats.js's protocol parser allocate each large incoming message once,
+ * and frees the socket reads it is done with on connections natsbridge opened.
+ *
+ * Why: a message larger than one socket read (an Object Store chunk is
+ * 256 KiB, a read 64 KiB on Deno and Node) is assembled by the parser in a
+ * buffer that starts as a copy of the first read and doubles as the rest
+ * arrives: 64 + 192 + 448 KiB allocated for a 256 KiB chunk, the last one
+ * handed out with 192 KiB of slack. Each read is a fresh buffer too. All of
+ * it is garbage the moment the message is dispatched, and V8 lets about
+ * 64 MiB of such buffers pile up before it collects them, so a 1 GiB
+ * streamed download peaked far above what it held (bench row 7b) and the
+ * collections paused the event loop (row 6a). Here the buffer is allocated
+ * at the message's announced size as soon as it is known, and the first
+ * copy and each read are freed once parsed (where the runtime can:
+ * `buffer_release.ts`). Measured receiving 1 GiB from an Object Store:
+ * peak RSS above idle on Node 24 68–73 → see bench/RESULTS.md.
+ *
+ * The parser is nats.js's own; this wraps its `parse` method and touches
+ * only the fields it reads. If a nats.js release changes them, the wrapper
+ * sees so on the first message and leaves the parser as it is.
+ *
+ * @module
+ */
+import { Kind, Parser, State } from "@nats-io/nats-core/internal";
+import { releaseBuffer } from "./buffer_release.ts";
+
+/** Reads this small are not worth freeing: a few µs of bookkeeping for little memory. */
+const RELEASED_READ_BYTES = 16 * 1024;
+
+/** The parser fields this module reads or sets, as nats.js 3.x has them. */
+interface ParserInternals {
+  state: number;
+  ma: { size: number; subject?: Uint8Array; reply?: Uint8Array };
+  msgBuf?: { _buf: Uint8Array; length: number };
+  argBuf?: { _buf: Uint8Array };
+  dispatcher: { push(e: ParserEvent): void; transport?: unknown };
+  parse(buf: Uint8Array): void;
+}
+
+interface ParserEvent {
+  kind: number;
+  msg?: { subject?: Uint8Array; reply?: Uint8Array };
+  data?: Uint8Array;
+}
+
+/** Transports natsbridge opened: their socket reads are no one else's. */
+const ownTransports = new WeakSet<object>();
+
+let installed = false;
+
+/**
+ * Marks a transport natsbridge created, whose reads the parser may free once
+ * parsed.
+ *
+ * @param transport The transport, before it connects.
+ * @returns `transport`.
+ *
+ * @example
+ * ```ts
+ * import { ownTransport } from "./parser_buffers.ts";
+ * const transport = ownTransport({});
+ * console.log(typeof transport); // "object"
+ * ```
+ */
+export function ownTransport<T extends object>(transport: T): T {
+  ownTransports.add(transport);
+  return transport;
+}
+
+/**
+ * Installs the wrapper on nats.js's `Parser` (once per process; later calls
+ * do nothing). Every connection of the process gains the single allocation;
+ * only those of {@link ownTransport} transports have their reads freed.
+ *
+ * @example
+ * ```ts
+ * import { presizeIncomingMessages } from "./parser_buffers.ts";
+ * presizeIncomingMessages();
+ * presizeIncomingMessages(); // the second call does nothing
+ * ```
+ */
+export function presizeIncomingMessages(): void {
+  if (installed) return;
+  installed = true;
+  const proto = Parser.prototype as unknown as ParserInternals;
+  const parse = proto.parse;
+  if (typeof parse !== "function" || typeof State.MSG_PAYLOAD !== "number" || typeof Kind.MSG !== "number") return;
+  let shapeKnown: boolean | undefined;
+  proto.parse = function (this: ParserInternals, buf: Uint8Array) {
+    if (shapeKnown === false) return parse.call(this, buf);
+    const before = this.msgBuf;
+    const dispatcher = this.dispatcher;
+    // Whether a message dispatched from this read still points into it.
+    let kept = false;
+    const freeRead = buf.byteLength >= RELEASED_READ_BYTES && ownTransports.has(dispatcher?.transport as object) &&
+      buf.byteOffset === 0 && buf.byteLength === buf.buffer.byteLength;
+    if (freeRead) {
+      this.dispatcher = {
+        push(e: ParserEvent) {
+          if (!kept && e.kind === Kind.MSG) kept = pointsInto(e, buf.buffer);
+          dispatcher.push(e);
+        },
+        transport: dispatcher.transport,
+      };
+    }
+    try {
+      parse.call(this, buf);
+    } finally {
+      if (freeRead) this.dispatcher = dispatcher;
+    }
+    if (this.msgBuf !== undefined && this.msgBuf !== before && this.state === State.MSG_PAYLOAD) {
+      shapeKnown ??= isKnownShape(this);
+      if (shapeKnown) presize(this, buf.buffer);
+    }
+    if (freeRead && !kept && shapeKnown === true && !holdsInProgress(this, buf.buffer)) releaseBuffer(buf.buffer);
+  };
+}
+
+/** Whether the parser holds its in-progress message as nats.js 3.x does. */
+function isKnownShape(parser: ParserInternals): boolean {
+  const msgBuf = parser.msgBuf;
+  return typeof parser.ma?.size === "number" && msgBuf !== undefined && msgBuf._buf instanceof Uint8Array &&
+    typeof msgBuf.length === "number";
+}
+
+/** Replaces the in-progress message's buffer by one of its announced size holding what has arrived. */
+function presize(parser: ParserInternals, read: ArrayBufferLike): void {
+  const msgBuf = parser.msgBuf!;
+  const head = msgBuf._buf;
+  const size = parser.ma.size;
+  if (head.byteOffset !== 0 || head.byteLength >= size) return;
+  const whole = new Uint8Array(size);
+  whole.set(head);
+  msgBuf._buf = whole.subarray(0, head.byteLength);
+  // nats.js copies the start of the message out of the read, for this message alone.
+  if (head.buffer !== read) releaseBuffer(head.buffer);
+}
+
+/**
+ * Whether what the parser keeps for the next read (a message's start, its
+ * subject) is a view of `read`. nats.js 3.x copies it out; were a release to
+ * stop doing so, the read is kept.
+ */
+function holdsInProgress(parser: ParserInternals, read: ArrayBufferLike): boolean {
+  return parser.msgBuf?._buf?.buffer === read || parser.argBuf?._buf?.buffer === read ||
+    parser.ma?.subject?.buffer === read || parser.ma?.reply?.buffer === read;
+}
+
+function pointsInto(e: ParserEvent, buffer: ArrayBufferLike): boolean {
+  return e.data?.buffer === buffer || e.msg?.subject?.buffer === buffer || e.msg?.reply?.buffer === buffer;
+}

@@ -1,0 +1,147 @@
+/**
+ * nats.js's parser assembles each large incoming message in one buffer of its
+ * size, and the socket reads of a connection natsbridge opened are freed once
+ * parsed (engine/platform/parser_buffers.ts), with every message, subject,
+ * reply and header intact; an application's own connection keeps its reads.
+ */
+import { after, test } from "node:test";
+import assert from "node:assert/strict";
+import { createHash } from "node:crypto";
+import { headers, type Msg, type NatsConnection } from "@nats-io/nats-core";
+import { connect } from "@nats-io/transport-node";
+import { openConnection } from "../engine/platform/connect.ts";
+import { startNats } from "../scripts/servers.ts";
+import { bytesOf } from "./_helpers.ts";
+
+const nats = await startNats({ jetstream: false });
+const sender = await connect({ servers: nats.url });
+
+after(async () => {
+  await sender.close();
+  await nats.stop();
+});
+
+const noTransfer = typeof (ArrayBuffer.prototype as { transfer?: unknown }).transfer !== "function"
+  ? "this runtime has no ArrayBuffer.prototype.transfer (Node 20): reads are not freed early"
+  : false;
+
+const sha = (b: Uint8Array) => createHash("sha256").update(b).digest("hex");
+
+/** Sizes around the reads' (64 KiB on Deno and Node, 512 KiB on Bun) and the parser's thresholds. */
+const SIZES = [0, 1, 100, 16_383, 16_384, 65_535, 65_536, 65_537, 200_000, 262_144, 524_289, 1_000_000];
+
+interface Sent {
+  subject: string;
+  reply: string;
+  header: string;
+  sha: string;
+  size: number;
+}
+
+/**
+ * Publishes every size in turn, each followed by a small message so reads hold
+ * whole messages next to pieces of large ones; each with its own reply
+ * subject and a header.
+ */
+async function publishMix(prefix: string, rounds: number): Promise<Sent[]> {
+  const sent: Sent[] = [];
+  for (let r = 0; r < rounds; r++) {
+    for (const [i, size] of SIZES.entries()) {
+      for (const [kind, n] of [["big", size], ["small", 37 + i]] as const) {
+        const data = bytesOf(n, r * 100 + i + (kind === "big" ? 0 : 50));
+        const s: Sent = {
+          subject: `${prefix}.${kind}.${r}.${i}`,
+          reply: `reply.${prefix}.${r}.${i}.${kind}`,
+          header: `h-${r}-${i}-${kind}`,
+          sha: sha(data),
+          size: n,
+        };
+        const h = headers();
+        h.set("X-Check", s.header);
+        sender.publish(s.subject, data, { reply: s.reply, headers: h });
+        sent.push(s);
+      }
+    }
+    await sender.flush();
+  }
+  return sent;
+}
+
+/** Receives `count` messages on `nc` and checks them only once all have arrived, so later reads came in between. */
+async function receiveAndCheck(nc: NatsConnection, prefix: string, rounds: number): Promise<Msg[]> {
+  const sub = nc.subscribe(`${prefix}.>`);
+  await nc.flush();
+  const count = rounds * SIZES.length * 2;
+  const got: Msg[] = [];
+  const all = (async () => {
+    for await (const m of sub) {
+      got.push(m);
+      if (got.length === count) break;
+    }
+  })();
+  const sent = await publishMix(prefix, rounds);
+  await all;
+  assert.equal(got.length, sent.length);
+  for (const [i, s] of sent.entries()) {
+    const m = got[i];
+    assert.equal(m.subject, s.subject, `message ${i}: subject`);
+    assert.equal(m.reply, s.reply, `message ${i}: reply`);
+    assert.equal(m.headers?.get("X-Check"), s.header, `message ${i}: header`);
+    assert.equal(m.data.byteLength, s.size, `message ${i} (${s.subject}): size`);
+    assert.equal(sha(m.data), s.sha, `message ${i} (${s.subject}): bytes`);
+  }
+  return got;
+}
+
+/** Every socket read `nc` gets from now on. */
+function recordReads(nc: NatsConnection): Uint8Array[] {
+  const reads: Uint8Array[] = [];
+  // deno-lint-ignore no-explicit-any
+  const socket = (nc as any).protocol.transport.socket;
+  socket.on("data", (frame: Uint8Array) => reads.push(frame));
+  return reads;
+}
+
+const detached = (b: Uint8Array) => b.buffer.byteLength === 0;
+
+test("[parser] messages of every size reach a natsbridge connection intact: bytes, subject, reply, headers", async () => {
+  const nc = await openConnection({ servers: nats.url });
+  try {
+    await receiveAndCheck(nc, "mix", 3);
+  } finally {
+    await nc.close();
+  }
+});
+
+test("[parser] a natsbridge connection frees the reads it has parsed, and keeps those a delivered message points into", { skip: noTransfer }, async () => {
+  const nc = await openConnection({ servers: nats.url });
+  try {
+    const reads = recordReads(nc);
+    const got = await receiveAndCheck(nc, "free", 3);
+    const freed = reads.filter(detached);
+    assert.ok(freed.length > 0, `none of ${reads.length} reads was freed`);
+    // The small messages sit whole inside reads: their reads are kept, and their bytes were checked above.
+    const held = new Set(got.map((m) => m.data.buffer));
+    for (const r of reads) if (held.has(r.buffer)) assert.ok(!detached(r));
+  } finally {
+    await nc.close();
+  }
+});
+
+test("[parser] an application's own connection keeps its reads, and gets each large message in a buffer of its size", async () => {
+  const nc = await connect({ servers: nats.url });
+  try {
+    // Installed once the process opened any natsbridge connection, or read an Object Store link.
+    (await openConnection({ servers: nats.url })).close();
+    const reads = recordReads(nc);
+    const got = await receiveAndCheck(nc, "app", 2);
+    assert.deepEqual(reads.filter(detached), []);
+    // A message larger than a read was assembled, not handed out as a view of one.
+    const assembled = got.filter((m) => !reads.some((r) => r.buffer === m.data.buffer) && m.data.byteLength > 0);
+    assert.ok(assembled.length > 0);
+    // The header comes first in the same buffer: it holds headers and data, and nothing more.
+    for (const m of assembled) assert.equal(m.data.buffer.byteLength, m.data.byteOffset + m.data.byteLength);
+  } finally {
+    await nc.close();
+  }
+});
