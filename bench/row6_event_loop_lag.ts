@@ -4,7 +4,10 @@
  * default `CodecPool` (worker threads) against an inline one
  * (`new CodecPool({ maxThreads: 0 })`). Lag is sampled with `setInterval(…, 1)`
  * on every runtime (see `startLagSampler`); p99 and max over all ticks of all
- * repetitions.
+ * repetitions. Like row 7, it runs on a connection natsbridge opened
+ * (`Bridge.connect`), whose socket reads and publish frames natsbridge frees
+ * as it goes; the default pool on the application's own nats.js connection,
+ * whose buffers natsbridge leaves alone, is reported beside it (`appconn_*`).
  *
  * Raw nats.js in the same run is the floor: `putBlob` + `getBlob`, and
  * `putBlob` + `get()` read as a stream (no final concatenation); and the time
@@ -22,7 +25,7 @@
 import { createHash } from "node:crypto";
 import { Worker } from "node:worker_threads";
 import { Objm, setSha256Backend } from "@nats-io/obj";
-import { CodecPool, objectStoreFileServer, plikFileServer, smartreceive, smartsend } from "natsbridge";
+import { Bridge, CodecPool, type NatsConnection, objectStoreFileServer, plikFileServer, smartreceive, smartsend } from "natsbridge";
 import type { FileServer } from "natsbridge";
 import {
   type BenchContext,
@@ -96,25 +99,33 @@ export async function row6(ctx: BenchContext): Promise<RowResult[]> {
   const reps = size(5, 2);
   const bytes = randomBytes(len);
   const mib = len / MiB;
-  const nc = ctx.nc;
+  // natsbridge's own connection (Bridge.connect, as the README shows and row 7
+  // measures); the application's own nats.js connection is the evidence variant.
+  const bridge = await Bridge.connect({ broker_url: ctx.nats.url, logger: { log() {} } });
+  const nc = bridge.connection;
   const os = await objectStoreFileServer({ connection: nc, bucket: "bench_r6" });
+  const osApp = await objectStoreFileServer({ connection: ctx.nc, bucket: "bench_r6" });
   const osHandle = await new Objm(nc).open("bench_r6");
   const plik = plikFileServer({ url: ctx.plik.url });
   const subject = "bench.r6";
-  const sub = nc.subscribe(subject);
-  const it = sub[Symbol.asyncIterator]();
+  const subscribe = (c: NatsConnection) => c.subscribe(subject)[Symbol.asyncIterator]();
+  const its = new Map([[nc, subscribe(nc)], [ctx.nc, subscribe(ctx.nc)]]);
+  await Promise.all([nc.flush(), ctx.nc.flush()]);
 
-  const endToEnd = (fs: FileServer, pool: CodecPool) => async () => {
-    await smartsend(subject, [["blob", bytes, "binary"]], { nats_connection: nc, fileserver: fs, fileserver_url: ctx.plik.url, pool });
+  const endToEnd = (fs: FileServer, pool: CodecPool, conn: NatsConnection = nc) => async () => {
+    const it = its.get(conn)!;
+    await smartsend(subject, [["blob", bytes, "binary"]], { nats_connection: conn, fileserver: fs, fileserver_url: ctx.plik.url, pool });
+    // Both connections subscribe: take the message on this one, drop the other's copy.
     const msg = (await it.next()).value!;
+    await its.get(conn === nc ? ctx.nc : nc)!.next();
     const env = await smartreceive(msg, { fileserver: fs, fileserver_url: ctx.plik.url, pool });
     if ((env.payloads[0][1] as Uint8Array).byteLength !== len) throw new Error("row 6: wrong size back");
-    if (fs === os) await clearBucket(osHandle);
+    if (fs !== plik) await clearBucket(osHandle);
   };
 
   // Raw nats.js, the floor under any Object Store link: putBlob + getBlob of the same bytes.
   setSha256Backend("native");
-  const rawStore = await new Objm(nc).create("bench_r6_raw");
+  const rawStore = await new Objm(ctx.nc).create("bench_r6_raw");
   const rawPutGet = async () => {
     await rawStore.putBlob({ name: "blob", options: { max_chunk_size: MiB } }, bytes);
     if ((await rawStore.getBlob("blob"))?.byteLength !== len) throw new Error("row 6: raw get failed");
@@ -147,9 +158,10 @@ export async function row6(ctx: BenchContext): Promise<RowResult[]> {
   const idle = await lagDuring(1, () => sleep(size(1000, 300)));
   const osPool = await lagDuring(reps, endToEnd(os, pooled));
   const osInline = await lagDuring(reps, endToEnd(os, inline));
+  const osApp1 = await lagDuring(reps, endToEnd(osApp, pooled, ctx.nc));
   const raw = await lagDuring(reps, rawPutGet);
   const rawStreamed = await lagDuring(reps, rawPutStream);
-  log(`row 6 Object Store: pool p99 ${osPool.p99.toFixed(2)} / max ${osPool.max.toFixed(1)} ms; inline p99 ${osInline.p99.toFixed(2)} / max ${osInline.max.toFixed(1)} ms; raw nats.js p99 ${raw.p99.toFixed(2)} / max ${raw.max.toFixed(1)} ms`);
+  log(`row 6 Object Store: pool p99 ${osPool.p99.toFixed(2)} / max ${osPool.max.toFixed(1)} ms; inline p99 ${osInline.p99.toFixed(2)} / max ${osInline.max.toFixed(1)} ms; pool on the application's connection p99 ${osApp1.p99.toFixed(2)} / max ${osApp1.max.toFixed(1)} ms; raw nats.js p99 ${raw.p99.toFixed(2)} / max ${raw.max.toFixed(1)} ms`);
   const plikPool = await lagDuring(reps, endToEnd(plik, pooled));
   const plikInline = await lagDuring(reps, endToEnd(plik, inline));
   log(`row 6 Plik: pool p99 ${plikPool.p99.toFixed(2)} / max ${plikPool.max.toFixed(1)} ms; inline p99 ${plikInline.p99.toFixed(2)} / max ${plikInline.max.toFixed(1)} ms`);
@@ -180,11 +192,12 @@ export async function row6(ctx: BenchContext): Promise<RowResult[]> {
   await worker.terminate();
   log(`row 6 checksum ${mib} MiB owned: pool p99 ${sumPool.p99.toFixed(2)} / max ${sumPool.max.toFixed(1)}; sliced inline max ${sumSliced.max.toFixed(1)}; one-shot max ${sumOneShot.max.toFixed(1)} ms`);
 
-  sub.unsubscribe();
+  for (const it of its.values()) await it.return?.();
   await osHandle.destroy();
   await rawStore.destroy();
   await pooled.destroy();
   await inline.destroy();
+  await bridge.close();
 
   return [
     result({
@@ -201,6 +214,9 @@ export async function row6(ctx: BenchContext): Promise<RowResult[]> {
         inline_max_ms: osInline.max,
         pool_op_ms: osPool.op_ms,
         inline_op_ms: osInline.op_ms,
+        appconn_pool_p99_ms: osApp1.p99,
+        appconn_pool_max_ms: osApp1.max,
+        ...Object.fromEntries(Object.entries(gcExtra(osApp1, reps)).map(([k, v]) => [`appconn_${k}`, v])),
         raw_natsjs_p99_ms: raw.p99,
         raw_natsjs_max_ms: raw.max,
         raw_natsjs_op_ms: raw.op_ms,
