@@ -142,20 +142,22 @@ const lagLink: Why = (c) => `
 **Why.** On an Object Store link the pool has nothing to take: natsbridge hashes each 256 KiB chunk
 as it passes (about 0.15 ms), after a yield to the event loop, on both sides, so the default pool and
 the inline one run the same code and their difference is noise. What is left on the main thread is
-nats.js's handling of each chunk message and the garbage collector. Where the runtime reports GC
-pauses (Node), this run saw ${where(c, "6a", (r) => x(r, "gc_major_per_op"))} major GCs per 100 MiB
-round trip with pauses up to ${where(c, "6a", (r) => x(r, "gc_major_max_ms"), " ms")}
+nats.js's handling of each chunk message and the garbage collector, which V8 runs on the external
+memory of short-lived ArrayBuffers: the socket's 64 KiB reads, nats.js packing each publish into a
+fresh buffer, and its parser assembling each chunk message. The row runs on a connection natsbridge
+opened, which frees each read once parsed and each packed publish once written, while nats.js's parser
+allocates each chunk message once, at its size (\`engine/platform/parser_buffers.ts\`; it grew a buffer
+by doubling, 802 allocations and 125 MiB per 100 MiB received). Where the runtime can free buffers
+early (not Node 20, which lacks \`ArrayBuffer.prototype.transfer\`), little garbage is left. Where the
+runtime reports GC pauses (Node), this run saw ${where(c, "6a", (r) => x(r, "gc_major_per_op"))} major
+GCs per 100 MiB round trip with pauses up to ${where(c, "6a", (r) => x(r, "gc_major_max_ms"), " ms")}
 (p99 ${
   where(c, "6a", (r) => x(r, "gc_major_p99_ms"), " ms")
-}): about 3 MiB of short-lived ArrayBuffers are made per MiB
-moved — the socket's 64 KiB reads, nats.js's outbound buffer packing each publish, and its parser
-assembling each 256 KiB chunk message in two growing buffers (counted: 802 allocations, 125 MiB per
-100 MiB received) — and V8 collects on that external memory. \`node --trace-gc\` during the receive
-shows a Mark-Compact every ~30 ms on an 11 MB heap ("finalize incremental marking via task"), each
-pausing 1.2–6.2 ms; with ~17 of them against ~500 one-ms ticks per round trip, GC pauses are the
-p99. (Smaller messages mean less of it: going from 1 MiB to 256 KiB chunks took Node's p99 from
-about 9.4 to 6–7 ms.) The bare nats.js \`putBlob\` + \`getBlob\` of the same bytes in
-the same run: p99 ${each(c, "6a", (r) => x(r, "raw_natsjs_p99_ms"), " ms")}, max
+}); on Node 20 they are the p99. On the application's own nats.js connection, whose reads and
+frames natsbridge leaves alone, the default pool's p99 is ${each(c, "6a", (r) => x(r, "appconn_pool_p99_ms"), " ms")}
+(major GCs per round trip: ${where(c, "6a", (r) => x(r, "appconn_gc_major_per_op"))}). The bare nats.js
+\`putBlob\` + \`getBlob\` of the same bytes in the same run: p99
+${each(c, "6a", (r) => x(r, "raw_natsjs_p99_ms"), " ms")}, max
 ${each(c, "6a", (r) => x(r, "raw_natsjs_max_ms"), " ms")}; read as a stream, p99
 ${
   each(c, "6a", (r) =>
@@ -184,18 +186,18 @@ const rss: Why = (c) => `
 awaiting their acks, never the whole file (\`tests/streaming_test.ts\` checks that a slow reader holds only a few
 chunks, and that RSS stays bounded while 256 MiB stream). What the peak adds on top is garbage the
 runtime has not collected yet, and V8 lets about 64 MiB of ArrayBuffers pile up before it collects
-them. On the receiver that garbage is nats.js's: each 256 KiB chunk message arrives in the socket's
-64 KiB reads and nats.js's parser assembles it in a buffer that grows by doubling (counted: 802
-allocations, 125 MiB per 100 MiB received), and natsbridge hands the application each chunk as the
-view nats.js made, which the application may keep, so it cannot free them early. With the GC forced
+them. On the receiver natsbridge's connection frees each 64 KiB socket read once parsed, and nats.js's
+parser allocates each 256 KiB chunk message once, at its size (\`engine/platform/parser_buffers.ts\`;
+it grew a buffer by doubling: 802 allocations, 125 MiB per 100 MiB received). What is left is the
+chunks themselves, 1 GiB of them over the transfer: natsbridge hands the application each chunk as
+the buffer nats.js made, which the application may keep, so natsbridge cannot free it (it does free
+each chunk of a payload received whole, once copied). On Bun, which reads 512 KiB at a time, a chunk
+is a view of a read it shares with the next, and the read stays until both are dropped. With the GC forced
 every 50 ms the receiver peaks at ${each(c, "7b", (r) => x(r, "with_forced_gc_MiB"), " MiB")} above idle; bare nats.js
 (\`get\` drained into a hash, same run) at ${each(c, "7b", (r) => r.baseline.value, " MiB")}, natsbridge at
 ${each(c, "7b", (r) => r.ratio, "×")} of that while reading the GiB in ${each(c, "7b", (r) => x(r, "seconds"), " s")} against nats.js's
 ${each(c, "7b", (r) => x(r, "raw_seconds"), " s")} — faster reading makes garbage faster. Where a GC every 50 ms does not
-bring the receiver under 64 MiB it is still garbage, collected too late: a fresh Deno receiver of
-the same GiB peaks at +116 MiB RSS with 96 MiB of V8-tracked ArrayBuffers
-(\`process.memoryUsage().external\`), and at +61 MiB (40 MiB external) with \`gc()\` after every
-4 MiB read. At ~350 MB/s, 50 ms is already ~17 MiB of new buffers.
+bring the receiver under 64 MiB it is still garbage, collected too late: at ~350 MB/s, 50 ms is already ~17 MiB of new buffers.
 
 The sender shows what freeing that garbage does: natsbridge frees each buffer it read from the file
 once the server has stored its chunk, and the transport of the connections natsbridge opens frees

@@ -7,11 +7,15 @@
 import { after, test } from "node:test";
 import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { headers, type Msg, type NatsConnection } from "@nats-io/nats-core";
 import { connect } from "@nats-io/transport-node";
 import { openConnection } from "../engine/platform/connect.ts";
 import { startNats } from "../scripts/servers.ts";
 import { bytesOf } from "./_helpers.ts";
+import { makeCerts } from "./_secured.ts";
 
 const nats = await startNats({ jetstream: false });
 const sender = await connect({ servers: nats.url });
@@ -43,7 +47,7 @@ interface Sent {
  * whole messages next to pieces of large ones; each with its own reply
  * subject and a header.
  */
-async function publishMix(prefix: string, rounds: number): Promise<Sent[]> {
+async function publishMix(sender: NatsConnection, prefix: string, rounds: number): Promise<Sent[]> {
   const sent: Sent[] = [];
   for (let r = 0; r < rounds; r++) {
     for (const [i, size] of SIZES.entries()) {
@@ -68,7 +72,7 @@ async function publishMix(prefix: string, rounds: number): Promise<Sent[]> {
 }
 
 /** Receives `count` messages on `nc` and checks them only once all have arrived, so later reads came in between. */
-async function receiveAndCheck(nc: NatsConnection, prefix: string, rounds: number): Promise<Msg[]> {
+async function receiveAndCheck(nc: NatsConnection, prefix: string, rounds: number, from = sender): Promise<Msg[]> {
   const sub = nc.subscribe(`${prefix}.>`);
   await nc.flush();
   const count = rounds * SIZES.length * 2;
@@ -79,7 +83,7 @@ async function receiveAndCheck(nc: NatsConnection, prefix: string, rounds: numbe
       if (got.length === count) break;
     }
   })();
-  const sent = await publishMix(prefix, rounds);
+  const sent = await publishMix(from, prefix, rounds);
   await all;
   assert.equal(got.length, sent.length);
   for (const [i, s] of sent.entries()) {
@@ -143,5 +147,23 @@ test("[parser] an application's own connection keeps its reads, and gets each la
     for (const m of assembled) assert.equal(m.data.buffer.byteLength, m.data.byteOffset + m.data.byteLength);
   } finally {
     await nc.close();
+  }
+});
+
+test("[parser] over TLS too, where runtimes hand out reads differently (Node 24: slices of a shared buffer), every message arrives intact", async () => {
+  const dir = mkdtempSync(join(tmpdir(), "natsbridge-parser-tls-"));
+  const { ca, cert, key } = makeCerts(dir);
+  const secure = await startNats({ jetstream: false, config: `tls { cert_file: "${cert}", key_file: "${key}" }` });
+  const url = `tls://127.0.0.1:${secure.port}`;
+  const tls = { tls: { caFile: ca } };
+  const from = await connect({ servers: url, ...tls });
+  const nc = await openConnection({ servers: url, ...tls });
+  try {
+    await receiveAndCheck(nc, "tls", 2, from);
+  } finally {
+    await nc.close();
+    await from.close();
+    await secure.stop();
+    rmSync(dir, { recursive: true, force: true });
   }
 });
