@@ -132,6 +132,22 @@ test("[parser] a natsbridge connection frees the reads it has parsed, and keeps 
   }
 });
 
+test("[parser] a natsbridge connection that reconnects frees the reads of its new transport too", { skip: noTransfer }, async () => {
+  const nc = await openConnection({ servers: nats.url, reconnectTimeWait: 50 });
+  try {
+    const reconnected = (async () => {
+      for await (const s of nc.status()) if (s.type === "reconnect") return;
+    })();
+    nc.reconnect();
+    await reconnected;
+    const reads = recordReads(nc);
+    await receiveAndCheck(nc, "again", 1);
+    assert.ok(reads.some(detached), `none of ${reads.length} reads was freed`);
+  } finally {
+    await nc.close();
+  }
+});
+
 test("[parser] an application's own connection keeps its reads, and gets each large message in a buffer of its size", async () => {
   const nc = await connect({ servers: nats.url });
   try {
@@ -146,6 +162,38 @@ test("[parser] an application's own connection keeps its reads, and gets each la
     // The header comes first in the same buffer: it holds headers and data, and nothing more.
     for (const m of assembled) assert.equal(m.data.buffer.byteLength, m.data.byteOffset + m.data.byteLength);
   } finally {
+    await nc.close();
+  }
+});
+
+test("[parser] an application's connection that reconnects after natsbridge opened one still keeps its reads and frames", async () => {
+  // nats.js has one transport factory per process: the reconnect gets natsbridge's.
+  const nc = await connect({ servers: nats.url, reconnectTimeWait: 50 });
+  const own = await openConnection({ servers: nats.url });
+  try {
+    const reconnected = (async () => {
+      for await (const s of nc.status()) if (s.type === "reconnect") return;
+    })();
+    nc.reconnect();
+    await reconnected;
+    const reads = recordReads(nc);
+    // Each frame written, with its length when written (a freed one reads 0 after).
+    const sent: [Uint8Array, number][] = [];
+    // deno-lint-ignore no-explicit-any
+    const transport = (nc as any).protocol.transport;
+    const send = transport._send;
+    transport._send = (frame: Uint8Array) => {
+      sent.push([frame, frame.byteLength]);
+      return send.call(transport, frame);
+    };
+    await receiveAndCheck(nc, "reconnected", 1, own);
+    nc.publish("reconnected.out", bytesOf(300_000, 9));
+    await nc.flush();
+    assert.ok(sent.some(([, n]) => n > 300_000), "the large publish went out in a frame of its own");
+    assert.deepEqual(reads.filter(detached).length, 0, "reads freed");
+    assert.deepEqual(sent.filter(([f, n]) => n > 0 && detached(f)).length, 0, "frames freed");
+  } finally {
+    await own.close();
     await nc.close();
   }
 });

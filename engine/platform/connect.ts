@@ -19,7 +19,7 @@ import { OptionsError } from "../errors.ts";
 import type { ConnectionOptions, NatsConnection } from "@nats-io/nats-core";
 import { NodeTransport, nodeResolveHost } from "@nats-io/transport-node/lib/node_transport.js";
 import { releaseBuffer } from "./buffer_release.ts";
-import { ownTransport, presizeIncomingMessages } from "./parser_buffers.ts";
+import { isOwnTransport, ownTransport, presizeIncomingMessages } from "./parser_buffers.ts";
 
 const ignore = () => {};
 
@@ -51,17 +51,21 @@ function withTlsHost(options: ConnectionOptions, hostname: string): ConnectionOp
 
 /**
  * A transport whose sockets, once let go, cannot raise uncaught errors, and
- * which frees each large frame as soon as it is written (`buffer_release.ts`
- * says why: a 1 GiB upload on Deno peaked 50 MiB lower) and each large read
- * once parsed (`parser_buffers.ts`).
+ * which, on a connection natsbridge opened ({@link claimTransports}), frees
+ * each large frame as soon as it is written (`buffer_release.ts` says why: a
+ * 1 GiB upload on Deno peaked 50 MiB lower) and each large read once parsed
+ * (`parser_buffers.ts`).
  */
 function guardedTransport(): NodeTransport {
-  const t = ownTransport(new NodeTransport());
+  const t = new NodeTransport();
   const send = t._send.bind(t);
   t._send = (frame) => {
     const sent = send(frame);
     // All of its buffer: a frame that shares one with bytes still queued is not freed.
-    if (frame.byteLength >= RELEASED_FRAME_BYTES && frame.byteOffset === 0 && frame.byteLength === frame.buffer.byteLength) {
+    if (
+      frame.byteLength >= RELEASED_FRAME_BYTES && isOwnTransport(t) && frame.byteOffset === 0 &&
+      frame.byteLength === frame.buffer.byteLength
+    ) {
       sent.then(() => releaseBuffer(frame.buffer), ignore);
     }
     return sent;
@@ -88,6 +92,29 @@ function guardedTransport(): NodeTransport {
     void t.closed().finally(() => keepQuiet(socket));
   };
   return t;
+}
+
+/**
+ * Marks the transports of a connection natsbridge opened as its own: the one
+ * it connected with, and each one a reconnect makes. nats.js keeps one
+ * transport factory per process, so an application's connection that
+ * reconnects after natsbridge opened one gets a {@link guardedTransport}
+ * too; only natsbridge's own have their frames and reads freed. Were nats.js
+ * to stop making transports in `prepare()`, a reconnected connection would
+ * simply free nothing.
+ */
+function claimTransports(nc: NatsConnection): NatsConnection {
+  type Protocol = { transport?: object; prepare?: () => unknown };
+  const protocol = (nc as unknown as { protocol?: Protocol }).protocol;
+  const prepare = protocol?.prepare;
+  if (!protocol?.transport || typeof prepare !== "function") return nc;
+  ownTransport(protocol.transport);
+  protocol.prepare = function (this: Protocol) {
+    const prepared = prepare.call(this);
+    if (this.transport) ownTransport(this.transport);
+    return prepared;
+  };
+  return nc;
 }
 
 /** What a `broker_url` looks like here, for messages. */
@@ -119,5 +146,5 @@ export function openConnection(options: ConnectionOptions): Promise<NatsConnecti
   // factory per process, and an application may have installed its own since.
   setTransportFactory({ factory: guardedTransport, dnsResolveFn: nodeResolveHost });
   presizeIncomingMessages();
-  return NatsConnectionImpl.connect(options);
+  return NatsConnectionImpl.connect(options).then(claimTransports);
 }

@@ -53,10 +53,10 @@ const ownTransports = new WeakSet<object>();
 let installed = false;
 
 /**
- * Marks a transport natsbridge created, whose reads the parser may free once
- * parsed.
+ * Marks the transport of a connection natsbridge opened, whose reads the
+ * parser may free once parsed.
  *
- * @param transport The transport, before it connects.
+ * @param transport The transport.
  * @returns `transport`.
  *
  * @example
@@ -69,6 +69,23 @@ let installed = false;
 export function ownTransport<T extends object>(transport: T): T {
   ownTransports.add(transport);
   return transport;
+}
+
+/**
+ * Whether {@link ownTransport} marked `transport`.
+ *
+ * @param transport Any transport.
+ * @returns Whether its reads and frames are natsbridge's to free.
+ *
+ * @example
+ * ```ts
+ * import { isOwnTransport, ownTransport } from "./parser_buffers.ts";
+ * console.log(isOwnTransport(ownTransport({}))); // true
+ * console.log(isOwnTransport({})); // false
+ * ```
+ */
+export function isOwnTransport(transport: object): boolean {
+  return ownTransports.has(transport);
 }
 
 /**
