@@ -158,10 +158,10 @@ export async function row6(ctx: BenchContext): Promise<RowResult[]> {
   const idle = await lagDuring(1, () => sleep(size(1000, 300)));
   const osPool = await lagDuring(reps, endToEnd(os, pooled));
   const osInline = await lagDuring(reps, endToEnd(os, inline));
-  const osApp1 = await lagDuring(reps, endToEnd(osApp, pooled, ctx.nc));
+  const osAppConn = await lagDuring(reps, endToEnd(osApp, pooled, ctx.nc));
   const raw = await lagDuring(reps, rawPutGet);
   const rawStreamed = await lagDuring(reps, rawPutStream);
-  log(`row 6 Object Store: pool p99 ${osPool.p99.toFixed(2)} / max ${osPool.max.toFixed(1)} ms; inline p99 ${osInline.p99.toFixed(2)} / max ${osInline.max.toFixed(1)} ms; pool on the application's connection p99 ${osApp1.p99.toFixed(2)} / max ${osApp1.max.toFixed(1)} ms; raw nats.js p99 ${raw.p99.toFixed(2)} / max ${raw.max.toFixed(1)} ms`);
+  log(`row 6 Object Store: pool p99 ${osPool.p99.toFixed(2)} / max ${osPool.max.toFixed(1)} ms; inline p99 ${osInline.p99.toFixed(2)} / max ${osInline.max.toFixed(1)} ms; pool on the application's connection p99 ${osAppConn.p99.toFixed(2)} / max ${osAppConn.max.toFixed(1)} ms; raw nats.js p99 ${raw.p99.toFixed(2)} / max ${raw.max.toFixed(1)} ms`);
   const plikPool = await lagDuring(reps, endToEnd(plik, pooled));
   const plikInline = await lagDuring(reps, endToEnd(plik, inline));
   log(`row 6 Plik: pool p99 ${plikPool.p99.toFixed(2)} / max ${plikPool.max.toFixed(1)} ms; inline p99 ${plikInline.p99.toFixed(2)} / max ${plikInline.max.toFixed(1)} ms`);
@@ -214,9 +214,9 @@ export async function row6(ctx: BenchContext): Promise<RowResult[]> {
         inline_max_ms: osInline.max,
         pool_op_ms: osPool.op_ms,
         inline_op_ms: osInline.op_ms,
-        appconn_pool_p99_ms: osApp1.p99,
-        appconn_pool_max_ms: osApp1.max,
-        ...Object.fromEntries(Object.entries(gcExtra(osApp1, reps)).map(([k, v]) => [`appconn_${k}`, v])),
+        appconn_pool_p99_ms: osAppConn.p99,
+        appconn_pool_max_ms: osAppConn.max,
+        ...Object.fromEntries(Object.entries(gcExtra(osAppConn, reps)).map(([k, v]) => [`appconn_${k}`, v])),
         raw_natsjs_p99_ms: raw.p99,
         raw_natsjs_max_ms: raw.max,
         raw_natsjs_op_ms: raw.op_ms,
