@@ -152,7 +152,7 @@ test("[parser] an application's own connection keeps its reads, and gets each la
   const nc = await connect({ servers: nats.url });
   try {
     // Installed once the process opened any natsbridge connection, or read an Object Store link.
-    (await openConnection({ servers: nats.url })).close();
+    await (await openConnection({ servers: nats.url })).close();
     const reads = recordReads(nc);
     const got = await receiveAndCheck(nc, "app", 2);
     assert.deepEqual(reads.filter(detached), []);
