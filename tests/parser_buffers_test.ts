@@ -108,6 +108,15 @@ function recordReads(nc: NatsConnection): Uint8Array[] {
 
 const detached = (b: Uint8Array) => b.buffer.byteLength === 0;
 
+/** Drops `nc`'s socket and waits until it has reconnected (on a new transport). */
+async function reconnectNow(nc: NatsConnection): Promise<void> {
+  const reconnected = (async () => {
+    for await (const s of nc.status()) if (s.type === "reconnect") return;
+  })();
+  nc.reconnect();
+  await reconnected;
+}
+
 test("[parser] messages of every size reach a natsbridge connection intact: bytes, subject, reply, headers", async () => {
   const nc = await openConnection({ servers: nats.url });
   try {
@@ -135,11 +144,7 @@ test("[parser] a natsbridge connection frees the reads it has parsed, and keeps 
 test("[parser] a natsbridge connection that reconnects frees the reads of its new transport too", { skip: noTransfer }, async () => {
   const nc = await openConnection({ servers: nats.url, reconnectTimeWait: 50 });
   try {
-    const reconnected = (async () => {
-      for await (const s of nc.status()) if (s.type === "reconnect") return;
-    })();
-    nc.reconnect();
-    await reconnected;
+    await reconnectNow(nc);
     const reads = recordReads(nc);
     await receiveAndCheck(nc, "again", 1);
     assert.ok(reads.some(detached), `none of ${reads.length} reads was freed`);
@@ -171,11 +176,7 @@ test("[parser] an application's connection that reconnects after natsbridge open
   const nc = await connect({ servers: nats.url, reconnectTimeWait: 50 });
   const own = await openConnection({ servers: nats.url });
   try {
-    const reconnected = (async () => {
-      for await (const s of nc.status()) if (s.type === "reconnect") return;
-    })();
-    nc.reconnect();
-    await reconnected;
+    await reconnectNow(nc);
     const reads = recordReads(nc);
     // Each frame written, with its length when written (a freed one reads 0 after).
     const sent: [Uint8Array, number][] = [];
