@@ -107,17 +107,14 @@ export async function row6(ctx: BenchContext): Promise<RowResult[]> {
   const osApp = await objectStoreFileServer({ connection: ctx.nc, bucket: "bench_r6" });
   const osHandle = await new Objm(nc).open("bench_r6");
   const plik = plikFileServer({ url: ctx.plik.url });
-  const subject = "bench.r6";
-  const subscribe = (c: NatsConnection) => c.subscribe(subject)[Symbol.asyncIterator]();
-  const its = new Map([[nc, subscribe(nc)], [ctx.nc, subscribe(ctx.nc)]]);
+  // A subject per connection, so each envelope reaches only the connection that sent it.
+  const subjects = new Map([[nc, "bench.r6"], [ctx.nc, "bench.r6.app"]]);
+  const its = new Map([...subjects].map(([c, subject]) => [c, c.subscribe(subject)[Symbol.asyncIterator]()]));
   await Promise.all([nc.flush(), ctx.nc.flush()]);
 
   const endToEnd = (fs: FileServer, pool: CodecPool, conn: NatsConnection = nc) => async () => {
-    const it = its.get(conn)!;
-    await smartsend(subject, [["blob", bytes, "binary"]], { nats_connection: conn, fileserver: fs, fileserver_url: ctx.plik.url, pool });
-    // Both connections subscribe: take the message on this one, drop the other's copy.
-    const msg = (await it.next()).value!;
-    await its.get(conn === nc ? ctx.nc : nc)!.next();
+    await smartsend(subjects.get(conn)!, [["blob", bytes, "binary"]], { nats_connection: conn, fileserver: fs, fileserver_url: ctx.plik.url, pool });
+    const msg = (await its.get(conn)!.next()).value!;
     const env = await smartreceive(msg, { fileserver: fs, fileserver_url: ctx.plik.url, pool });
     if ((env.payloads[0][1] as Uint8Array).byteLength !== len) throw new Error("row 6: wrong size back");
     if (fs !== plik) await clearBucket(osHandle);
