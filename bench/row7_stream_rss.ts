@@ -8,9 +8,13 @@
  * a 5 ms `process.memoryUsage().rss` sampler and, on Linux, the kernel's VmHWM
  * (reset before the transfer), whichever is higher.
  *
- * Four transfers of the same file, each with a fresh sender and receiver:
+ * Five transfers of the same file, each with a fresh sender and receiver:
  * - `natsbridge`: as above (the measured figure), on connections natsbridge
- *   opened (`Bridge.connect`, as the README shows);
+ *   opened (`Bridge.connect`, as the README shows), the receiver reading the
+ *   stream into one reused 1 MiB buffer (`getReader({ mode: "byob" })`, as
+ *   the README recommends for bounded memory);
+ * - `natsbridge-default` (evidence): the same, read with a default reader,
+ *   which gets each chunk to keep;
  * - `raw`: bare `@nats-io/obj` `put` of a 1 MiB-chunk file stream and `get`
  *   drained into a SHA-256 (the baseline: what nats.js itself costs);
  * - `natsbridge-gc` (evidence): natsbridge again, children started with the
@@ -55,7 +59,7 @@ import {
 } from "./_harness.ts";
 
 const TARGET_MIB = 64;
-const MODES = ["natsbridge", "raw", "natsbridge-gc", "natsbridge-appconn"] as const;
+const MODES = ["natsbridge", "raw", "natsbridge-default", "natsbridge-gc", "natsbridge-appconn"] as const;
 type Mode = typeof MODES[number];
 
 /** Flags that expose `gc()` on this runtime (Bun has `Bun.gc` without any). */
@@ -138,12 +142,24 @@ export async function row7Receiver(natsUrl: string, bucket: string, subject: str
         stream = env.payloads[0][1] as ReadableStream<Uint8Array>;
       }
       const hash = createHash("sha256");
-      const reader = stream.getReader();
-      for (;;) {
-        const { value, done } = await reader.read();
-        if (done) break;
-        hash.update(value);
-        bytes += value.byteLength;
+      if (mode === "raw" || mode === "natsbridge-default") {
+        const reader = stream.getReader();
+        for (;;) {
+          const { value, done } = await reader.read();
+          if (done) break;
+          hash.update(value);
+          bytes += value.byteLength;
+        }
+      } else {
+        const reader = stream.getReader({ mode: "byob" });
+        let buffer = new Uint8Array(MiB);
+        for (;;) {
+          const { value, done } = await reader.read(buffer);
+          if (done) break;
+          hash.update(value);
+          bytes += value.byteLength;
+          buffer = new Uint8Array(value.buffer);
+        }
       }
       hash.digest("hex");
     } catch (err) {
@@ -235,8 +251,9 @@ export async function row7(ctx: BenchContext): Promise<RowResult[]> {
       const rawRep = reports.raw[side];
       const gcRep = reports["natsbridge-gc"][side];
       const appRep = reports["natsbridge-appconn"][side];
+      const defaultRep = reports["natsbridge-default"][side];
       const delta = above(rep);
-      const what = side === "s" ? "sender: file path → smartsend (Object Store link)" : "receiver: smartreceive stream:true → SHA-256";
+      const what = side === "s" ? "sender: file path → smartsend (Object Store link)" : "receiver: smartreceive stream:true → BYOB reader → SHA-256";
       return result({
         row: 7,
         id: side === "s" ? "7a" : "7b",
@@ -252,6 +269,7 @@ export async function row7(ctx: BenchContext): Promise<RowResult[]> {
           peak_vmhwm_MiB: rep.peakHwm !== undefined ? rep.peakHwm / MiB : "n/a",
           with_forced_gc_MiB: above(gcRep),
           app_connection_MiB: above(appRep),
+          default_reader_MiB: above(defaultRep),
           seconds: rep.ms / 1000,
           MB_s: fileSize / 1e6 / (rep.ms / 1000),
           raw_seconds: rawRep.ms / 1000,

@@ -31,7 +31,7 @@ import { logEvent, type Logger } from "./logger.ts";
 import { checkReceiveOptions, receiveChecked, type SmartReceiveOptions } from "./receive.ts";
 import { markNotDelivered, watchRefusals } from "./publisher.ts";
 import { describe } from "./codecs/text.ts";
-import { watchErrors } from "./streams.ts";
+import { watchPayloadStream } from "./payload_stream.ts";
 import { sha256Hex } from "./platform/sha256.ts";
 import { jetStreamOf } from "./handlers/object_store_reader.ts";
 import { yieldToEventLoop } from "../workers/inline_codec.ts";
@@ -918,9 +918,9 @@ export async function* consumeEnvelopes(
       // its failure, seen here, makes the message fail as a receive failure would.
       let streamError: unknown;
       let acked = false;
-      const handed = watchStreams(env, (e) => (streamError ??= e));
+      const stopStreams = watchStreams(env, (e) => (streamError ??= e));
       try {
-        yield handed.env;
+        yield env;
         if (streamError === undefined) {
           acked = true;
           handled.add(digest);
@@ -934,7 +934,7 @@ export async function* consumeEnvelopes(
         }
       } finally {
         // Streams the loop body did not read to their end stop downloading.
-        await handed.cancel();
+        await stopStreams();
         if (!acked) {
           const lastDelivery = m.info.deliveryCount >= maxDeliver;
           if (signal?.aborted) {
@@ -959,20 +959,10 @@ function nakIfOpen(m: JsMsg): void {
   } catch { /* the connection closed: redelivered after ack_wait */ }
 }
 
-/** The envelope with its stream payloads watched for errors, and a way to stop their downloads. */
-function watchStreams(
-  env: ReceivedEnvelope,
-  onError: (error: unknown) => void,
-): { env: ReceivedEnvelope; cancel: () => Promise<void> } {
-  const stops: (() => Promise<void>)[] = [];
-  const payloads = env.payloads.map(([name, value, type]): ReceivedEnvelope["payloads"][number] => {
-    if (!(value instanceof ReadableStream)) return [name, value, type];
-    const { stream, stop } = watchErrors(value, onError);
-    stops.push(stop);
-    return [name, stream, type];
-  });
-  if (stops.length === 0) return { env, cancel: () => Promise.resolve() };
-  return { env: { ...env, payloads }, cancel: async () => void (await Promise.all(stops.map((s) => s()))) };
+/** Watches the envelope's stream payloads for errors; returns what stops their downloads. */
+function watchStreams(env: ReceivedEnvelope, onError: (error: unknown) => void): () => Promise<void> {
+  const stops = env.payloads.flatMap(([, value]) => value instanceof ReadableStream ? [watchPayloadStream(value, onError)] : []);
+  return async () => void (await Promise.all(stops.map((stop) => stop())));
 }
 
 /** A bounded set of recently seen ids (insertion-ordered eviction). */

@@ -37,7 +37,7 @@ import { consoleLogger, type Logger, logEvent } from "./logger.ts";
 import { assertAllowedOrigin, checkOrigins, originOf } from "./origins.ts";
 import { progressReporter } from "./progress.ts";
 import { sha256Hex } from "./platform/sha256.ts";
-import { verifiedStream } from "./streams.ts";
+import { payloadStreamOf, verifiedStream } from "./payload_stream.ts";
 import { type CodecPool, defaultCodecPool } from "../workers/pool.ts";
 import type {
   DownloadHandler,
@@ -412,7 +412,7 @@ export async function receiveChecked(
     checkSize(p, bytes);
     if (expected !== undefined && actual === undefined) ({ checksum: actual, bytes } = await pool.checksum(bytes, { owned }));
     checkDigest(p, expected, actual);
-    const value = streamWanted(p) ? new Blob([bytes as Uint8Array<ArrayBuffer>]).stream() : deserialize(p, bytes);
+    const value = streamWanted(p) ? payloadStreamOf(bytes, ctx) : deserialize(p, bytes);
     return [p.dataname, value, p.resolvedType];
   };
 

@@ -2,10 +2,11 @@
  * Payload data given as a stream (`ReadableStream`, `Blob`, or a file path /
  * `file:` URL for binary types): normalization, and the transform that counts
  * and hashes bytes as they flow so a stream is never held whole in memory.
+ * The receiving side's streams are `payload_stream.ts`.
  *
  * @module
  */
-import { ChecksumError, DownloadError, InputError, NatsBridgeError, SizeMismatchError } from "./errors.ts";
+import { InputError, NatsBridgeError } from "./errors.ts";
 import { openFileStream } from "./platform/file_source.ts";
 import { isOwnedStream, ownStream } from "./platform/buffer_release.ts";
 import { createSha256 } from "./platform/sha256.ts";
@@ -172,104 +173,4 @@ export function meteredStream(
   // The chunks pass on untouched and unkept: whoever owned them still does.
   const stream = isOwnedStream(source) ? ownStream(through) : through;
   return { stream, done };
-}
-
-/**
- * Wraps a downloaded stream so it is checked as it flows: more bytes than
- * `expectedSize` errors at once, fewer at the end, and a SHA-256 different from
- * `expectedChecksum` errors the stream at its end instead of closing it.
- *
- * @param source The download.
- * @param expect What the envelope announced, and the error context.
- * @returns A stream that ends only if every check passed.
- */
-export function verifiedStream(
-  source: ReadableStream<Uint8Array>,
-  expect: {
-    size: number;
-    checksum: string | undefined;
-    correlationId: string;
-    dataname: string;
-    onProgress?: (done: number, total: number | undefined) => void;
-    /**
-     * The digest the source computed and checked itself, known once it has
-     * ended; given, the bytes are not hashed a second time here.
-     */
-    reportedChecksum?: () => string | undefined;
-  },
-): ReadableStream<Uint8Array> {
-  const hasher = expect.checksum && !expect.reportedChecksum ? createSha256() : undefined;
-  const ctx = { correlationId: expect.correlationId, dataname: expect.dataname };
-  let size = 0;
-  return source.pipeThrough(
-    new TransformStream<Uint8Array, Uint8Array>({
-      transform(chunk, controller) {
-        size += chunk.byteLength;
-        if (size > expect.size) {
-          throw new DownloadError(
-            `Payload ${quoted(expect.dataname)} download exceeds its announced size of ${expect.size} bytes`,
-            ctx,
-            "PAYLOAD_TOO_LARGE",
-          );
-        }
-        hasher?.update(chunk);
-        expect.onProgress?.(size, expect.size);
-        controller.enqueue(chunk);
-      },
-      flush() {
-        // Nothing flowed (an empty payload): still one report, 0 of 0.
-        if (size === 0) expect.onProgress?.(0, expect.size);
-        if (size !== expect.size) {
-          throw new SizeMismatchError(
-            `Payload ${quoted(expect.dataname)} announced ${expect.size} bytes but the download ended at ${size}`,
-            ctx,
-          );
-        }
-        if (!expect.checksum) return;
-        const actual = expect.reportedChecksum ? expect.reportedChecksum() : hasher!.digestHex();
-        if (actual !== expect.checksum.toLowerCase()) {
-          throw new ChecksumError(
-            `Checksum mismatch for payload ${quoted(expect.dataname)} (correlation ${expect.correlationId}): expected ${expect.checksum}, got ${actual ?? "no digest from the store"}`,
-            ctx,
-          );
-        }
-      },
-    }),
-  );
-}
-
-/**
- * Passes a stream through unchanged, telling `onError` the first error a read
- * of it raised. `Bridge.consume` uses it to learn that a payload it handed
- * over as a stream failed verification in the application's hands, which
- * decides between ack, nak and dead letter.
- *
- * @param source The stream to watch.
- * @param onError Called with an error read from `source`.
- * @returns A stream of the same chunks that pulls from `source` only when
- * read, and `stop`, which cancels `source` even while the stream is locked
- * by a reader (that reader then sees the stream end).
- */
-export function watchErrors(
-  source: ReadableStream<Uint8Array>,
-  onError: (error: unknown) => void,
-): { stream: ReadableStream<Uint8Array>; stop: () => Promise<void> } {
-  const reader = source.getReader();
-  const stream = new ReadableStream<Uint8Array>({
-    async pull(controller) {
-      let next: ReadableStreamReadResult<Uint8Array>;
-      try {
-        next = await reader.read();
-      } catch (err) {
-        onError(err);
-        throw err;
-      }
-      if (next.done) controller.close();
-      else controller.enqueue(next.value);
-    },
-    cancel(reason) {
-      return reader.cancel(reason);
-    },
-  }, { highWaterMark: 0 });
-  return { stream, stop: () => reader.cancel().catch(() => {}) };
 }

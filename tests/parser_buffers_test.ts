@@ -141,6 +141,22 @@ test("[parser] a natsbridge connection frees the reads it has parsed, and keeps 
   }
 });
 
+test("[parser] on a natsbridge connection a large message inside one read gets a buffer of its own, so the read is not kept for it", { skip: noTransfer }, async () => {
+  const nc = await openConnection({ servers: nats.url });
+  try {
+    const reads = recordReads(nc);
+    const got = await receiveAndCheck(nc, "own", 2);
+    const large = got.filter((m) => m.data.byteLength >= 16 * 1024);
+    assert.ok(large.length > 0);
+    for (const m of large) {
+      assert.ok(!reads.some((r) => r.buffer === m.data.buffer), `${m.subject} (${m.data.byteLength} B) is a view of a read`);
+      assert.equal(m.data.byteOffset + m.data.byteLength, m.data.buffer.byteLength, `${m.subject}: its buffer holds it and its header only`);
+    }
+  } finally {
+    await nc.close();
+  }
+});
+
 test("[parser] a natsbridge connection that reconnects frees the reads of its new transport too", { skip: noTransfer }, async () => {
   const nc = await openConnection({ servers: nats.url, reconnectTimeWait: 50 });
   try {

@@ -93,6 +93,24 @@ for (const name of ["plik", "objectstore"]) {
     assert.equal(downs.at(-1)!.done, src.size);
   });
 
+  test(`[${name}] a streamed link payload reads into the receiver's own buffer (BYOB), verified`, async () => {
+    const src = generated(9, 100_000);
+    const [, json] = await smartsend("s", [["bin", src.stream, "binary"]], { is_publish: false, fileserver: stores[name], logger: quiet });
+    const r = await smartreceive(json, { fileserver: stores[name], stream: true, logger: quiet });
+    const reader = (r.payloads[0][1] as ReadableStream<Uint8Array>).getReader({ mode: "byob" });
+    const h = createHash("sha256");
+    let buffer = new Uint8Array(48 * 1024);
+    let size = 0;
+    for (;;) {
+      const { value, done } = await reader.read(buffer);
+      if (done) break;
+      h.update(value);
+      size += value.byteLength;
+      buffer = new Uint8Array(value.buffer);
+    }
+    assert.deepEqual({ size, sha: h.digest("hex") }, { size: src.size, sha: src.sha });
+  });
+
   test(`[${name}] a Blob and a file path are streamed too, and received as bytes`, async () => {
     const data = bytesOf(1_500_000, 9);
     const path = join(dir, `${name}.bin`);

@@ -29,6 +29,7 @@ import { settleWithin, sleep } from "../backoff.ts";
 import { followAbort } from "../linked_abort.ts";
 import { onClose } from "../connection_close.ts";
 import { ChecksumError, DownloadError, NatsBridgeError, SizeMismatchError } from "../errors.ts";
+import { ownBuffer } from "../platform/buffer_release.ts";
 import { createSha256 } from "../platform/sha256.ts";
 import { presizeIncomingMessages } from "../platform/parser_buffers.ts";
 import { yieldToEventLoop } from "../../workers/inline_codec.ts";
@@ -410,6 +411,11 @@ export async function readObjectChunks(
         }
         await yieldToEventLoop();
         hasher.update(data);
+        // A chunk that is the whole of its buffer is nats.js's assembly of this
+        // one message, which it keeps nothing of: whoever reads it may free it
+        // or hand it over without a copy. A chunk inside a socket read shares
+        // that read with other messages.
+        if (data.byteOffset === 0 && data.byteLength === data.buffer.byteLength) ownBuffer(data);
         controller.enqueue(data);
         if (received === info.size) {
           stop();
@@ -431,9 +437,9 @@ export async function readObjectChunks(
     },
   };
   // Watched through its source, which the stream keeps while it can still be
-  // read: Chromium may drop the JS object of a stream that is only piped
-  // (verifiedStream's pipeThrough), and stopped reads of intact objects
-  // mid-way (SIZE_MISMATCH, and consume dead-lettered them).
+  // read: Chromium dropped the JS object of a stream that was only piped
+  // (verifiedStream's pipeThrough, at the time), and stopped reads of intact
+  // objects mid-way (SIZE_MISMATCH, and consume dead-lettered them).
   abandoned.register(source, stop, stop);
   return new ReadableStream<Uint8Array>(source, { highWaterMark: 0 });
 }

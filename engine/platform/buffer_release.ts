@@ -39,10 +39,12 @@ const ownedStreams = new WeakSet<ReadableStream<Uint8Array>>();
 export const CAN_RELEASE: boolean = typeof (ArrayBuffer.prototype as Transferable).transfer === "function";
 
 /**
- * Marks a buffer natsbridge just allocated as its own, so
- * {@link releaseOwnedEnd} may free it once its last view is done with.
+ * Marks a buffer natsbridge alone holds (one it just allocated, or a
+ * message's bytes nats.js handed it and keeps nothing of), so
+ * {@link releaseOwnedEnd} may free it once its last view is done with, and
+ * a byte stream may hand it over without a copy ({@link isOwnedWhole}).
  *
- * @param bytes A view of a buffer natsbridge created and shares with no one.
+ * @param bytes A view of a buffer no one else holds.
  * @returns `bytes`.
  *
  * @example
@@ -53,8 +55,48 @@ export const CAN_RELEASE: boolean = typeof (ArrayBuffer.prototype as Transferabl
  * ```
  */
 export function ownBuffer<T extends Uint8Array>(bytes: T): T {
-  if (CAN_RELEASE) owned.add(bytes.buffer);
+  // Marked where nothing can be freed too (Node 20): handing a buffer over without a copy needs no `transfer`.
+  owned.add(bytes.buffer);
   return bytes;
+}
+
+/**
+ * Whether `view` is the whole of a buffer {@link ownBuffer} marked: its
+ * holder may free it, or give it away by transfer.
+ *
+ * @param view Any view.
+ * @returns Whether it spans a buffer natsbridge alone holds.
+ *
+ * @example
+ * ```ts
+ * import { isOwnedWhole, ownBuffer } from "./buffer_release.ts";
+ * const chunk = ownBuffer(new Uint8Array(1024));
+ * console.log(isOwnedWhole(chunk), isOwnedWhole(chunk.subarray(1))); // true false
+ * ```
+ */
+export function isOwnedWhole(view: Uint8Array): boolean {
+  return owned.has(view.buffer) && view.byteOffset === 0 && view.byteLength === view.buffer.byteLength;
+}
+
+/**
+ * A copy of `view` in a buffer of its own, exactly its size. Not
+ * `view.slice()`: a Node `Buffer`'s `slice` is a view of the same memory
+ * (and Node, Deno's Node layer and Bun hand socket reads out as Buffers).
+ *
+ * @param view Any bytes.
+ * @returns The copy, the whole of its buffer.
+ *
+ * @example
+ * ```ts
+ * import { Buffer } from "node:buffer";
+ * import { copyBytes } from "./buffer_release.ts";
+ * const read = Buffer.alloc(100);
+ * const copy = copyBytes(read.subarray(10, 20));
+ * console.log(copy.buffer !== read.buffer, copy.buffer.byteLength); // true 10
+ * ```
+ */
+export function copyBytes(view: Uint8Array): Uint8Array<ArrayBuffer> {
+  return new Uint8Array(view);
 }
 
 /**

@@ -26,10 +26,20 @@
  * @module
  */
 import { Kind, Parser, State } from "@nats-io/nats-core/internal";
-import { releaseBuffer } from "./buffer_release.ts";
+import { copyBytes, releaseBuffer } from "./buffer_release.ts";
 
 /** Reads this small are not worth freeing: a few µs of bookkeeping for little memory. */
 const RELEASED_READ_BYTES = 16 * 1024;
+
+/**
+ * A message at least this large that lies inside one read is copied out of
+ * it on natsbridge's connections, so the read can be freed and the message's
+ * bytes can be too, once read (an Object Store chunk: `payload_stream.ts`).
+ * Bun reads 512 KiB at a time, so two 256 KiB chunks shared each read, and a
+ * read stayed until both were collected: a 1 GiB stream read into the
+ * receiver's own buffer peaked at +91 MiB there, against +43 on Deno.
+ */
+const COPIED_MESSAGE_BYTES = 16 * 1024;
 
 /** The parser fields this module reads or sets, as nats.js 3.x has them. */
 interface ParserInternals {
@@ -118,7 +128,10 @@ export function presizeIncomingMessages(): void {
     if (freeRead) {
       this.dispatcher = {
         push(e: ParserEvent) {
-          if (!kept && e.kind === Kind.MSG) kept = pointsInto(e, buf.buffer);
+          if (e.kind === Kind.MSG) {
+            if ((e.data?.byteLength ?? 0) >= COPIED_MESSAGE_BYTES && pointsInto(e, buf.buffer)) copyOut(e);
+            kept ||= pointsInto(e, buf.buffer);
+          }
           dispatcher.push(e);
         },
         transport: dispatcher.transport,
@@ -165,6 +178,13 @@ function presize(parser: ParserInternals, read: ArrayBufferLike): void {
 function holdsInProgress(parser: ParserInternals, read: ArrayBufferLike): boolean {
   return parser.msgBuf?._buf?.buffer === read || parser.argBuf?._buf?.buffer === read ||
     parser.ma?.subject?.buffer === read || parser.ma?.reply?.buffer === read;
+}
+
+/** Gives a message being dispatched its own copies of what points into the read (nats.js makes a fresh `msg` per message). */
+function copyOut(e: ParserEvent): void {
+  e.data = copyBytes(e.data!);
+  if (e.msg?.subject) e.msg.subject = copyBytes(e.msg.subject);
+  if (e.msg?.reply) e.msg.reply = copyBytes(e.msg.reply);
 }
 
 function pointsInto(e: ParserEvent, buffer: ArrayBufferLike): boolean {
