@@ -186,18 +186,20 @@ const rss: Why = (c) => `
 awaiting their acks, never the whole file (\`tests/streaming_test.ts\` checks that a slow reader holds only a few
 chunks, and that RSS stays bounded while 256 MiB stream). What the peak adds on top is garbage the
 runtime has not collected yet, and V8 lets about 64 MiB of ArrayBuffers pile up before it collects
-them. On the receiver natsbridge's connection frees each 64 KiB socket read once parsed, and nats.js's
-parser allocates each 256 KiB chunk message once, at its size (\`engine/platform/parser_buffers.ts\`;
-it grew a buffer by doubling: 802 allocations, 125 MiB per 100 MiB received). What is left is the
-chunks themselves, 1 GiB of them over the transfer: natsbridge hands the application each chunk as
-the buffer nats.js made, which the application may keep, so natsbridge cannot free it (it does free
-each chunk of a payload received whole, once copied). On Bun, which reads 512 KiB at a time, a chunk
-is a view of a read it shares with the next, and the read stays until both are dropped. With the GC forced
-every 50 ms the receiver peaks at ${each(c, "7b", (r) => x(r, "with_forced_gc_MiB"), " MiB")} above idle; bare nats.js
-(\`get\` drained into a hash, same run) at ${each(c, "7b", (r) => r.baseline.value, " MiB")}, natsbridge at
-${each(c, "7b", (r) => r.ratio, "×")} of that while reading the GiB in ${each(c, "7b", (r) => x(r, "seconds"), " s")} against nats.js's
-${each(c, "7b", (r) => x(r, "raw_seconds"), " s")} — faster reading makes garbage faster. Where a GC every 50 ms does not
-bring the receiver under 64 MiB it is still garbage, collected too late: at ~350 MB/s, 50 ms is already ~17 MiB of new buffers.
+them. So natsbridge frees what it alone holds as soon as it is done with it. On the receiver's
+connection (one natsbridge opened) each socket read is freed once parsed; nats.js's parser allocates
+each 256 KiB chunk message once, at its size, where it grew a buffer by doubling
+(\`engine/platform/parser_buffers.ts\`); a message of 16 KiB or more that lies inside one read is
+copied out of it, so that it does not hold the read (Bun reads 512 KiB, two chunks, at a time). The
+measured receiver reads the stream into its own 1 MiB buffer (\`getReader({ mode: "byob" })\`, as the
+README shows), so each chunk is copied there and freed at once. Read with a default reader instead,
+each chunk is handed over for the application to keep and only the collector frees it: that
+receiver peaks at ${each(c, "7b", (r) => x(r, "default_reader_MiB"), " MiB")} above idle. With the GC forced every 50 ms (and
+the BYOB reader) it peaks at ${each(c, "7b", (r) => x(r, "with_forced_gc_MiB"), " MiB")}; bare nats.js (\`get\` drained into a hash,
+same run) at ${each(c, "7b", (r) => r.baseline.value, " MiB")}, natsbridge at ${each(c, "7b", (r) => r.ratio, "×")} of that while reading the GiB in
+${each(c, "7b", (r) => x(r, "seconds"), " s")} against nats.js's ${each(c, "7b", (r) => x(r, "raw_seconds"), " s")}. On an application's own nats.js
+connection, whose reads natsbridge leaves alone, the BYOB receiver peaks at
+${each(c, "7b", (r) => x(r, "app_connection_MiB"), " MiB")}.
 
 The sender shows what freeing that garbage does: natsbridge frees each buffer it read from the file
 once the server has stored its chunk, and the transport of the connections natsbridge opens frees

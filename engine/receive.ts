@@ -110,7 +110,11 @@ export interface SmartReceiveOptions {
    * Beyond the spec: return link payloads of binary types (`image`, `audio`,
    * `video`, `binary`) as a `ReadableStream<Uint8Array>` instead of bytes —
    * `true` for all, or the datanames wanted. The stream is verified as it
-   * flows (size, then SHA-256 at its end: a mismatch errors the stream).
+   * flows (size, then SHA-256 at its end: a mismatch errors the stream). It
+   * is a byte stream: read it into your own buffer
+   * (`getReader({ mode: "byob" })`) and natsbridge frees each chunk it
+   * received once copied there, instead of leaving it to the garbage
+   * collector (bounded memory however large the payload).
    * @default {false}
    */
   stream?: boolean | readonly string[] | undefined;
