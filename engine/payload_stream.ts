@@ -29,6 +29,16 @@ export interface StreamChecks {
   end?(): void;
 }
 
+/** Whether this runtime makes byte streams (`type: "bytes"`): all but Safari before 26.4. */
+const BYTE_STREAMS: boolean = (() => {
+  try {
+    new ReadableStream({ type: "bytes" });
+    return true;
+  } catch {
+    return false;
+  }
+})();
+
 /** What {@link watchPayloadStream} needs of a payload stream. */
 interface Controls {
   watch(onError: (error: unknown) => void): void;
@@ -44,6 +54,8 @@ const controls = new WeakMap<ReadableStream<Uint8Array>, Controls>();
  * @param source The download (or any stream of `Uint8Array` chunks).
  * @param checks Checks run on each chunk and at the end.
  * @param context The payload's name and correlation id, for errors.
+ * @param byteStream Whether to make a byte stream: where the runtime can
+ *   (Safari before 26.4 cannot, and gets a default stream of the same chunks).
  * @returns The stream to hand to the receiver.
  *
  * @example A payload stream read into one reused buffer
@@ -66,6 +78,7 @@ export function payloadStream(
   source: ReadableStream<Uint8Array>,
   checks: StreamChecks = {},
   context: { correlationId?: string; dataname?: string } = {},
+  byteStream: boolean = BYTE_STREAMS,
 ): ReadableStream<Uint8Array> {
   const reader = source.getReader();
   let onError: ((error: unknown) => void) | undefined;
@@ -94,9 +107,8 @@ export function payloadStream(
     }
   };
 
-  const stream: ReadableStream<Uint8Array> = new ReadableStream({
-    type: "bytes",
-    async pull(controller: ReadableByteStreamController) {
+  const underlying = {
+    async pull(controller: ReadableByteStreamController | ReadableStreamDefaultController<Uint8Array>) {
       if (rest === undefined && !stopped) {
         try {
           rest = whole = await nextChunk();
@@ -105,7 +117,7 @@ export function payloadStream(
           throw err;
         }
       }
-      const request = controller.byobRequest;
+      const request = "byobRequest" in controller ? controller.byobRequest : null;
       if (rest === undefined) {
         controller.close();
         request?.respond(0);
@@ -123,16 +135,19 @@ export function payloadStream(
       }
       // A byte stream takes over the buffer of what it hands out: a buffer
       // anyone else may hold is copied first.
-      const chunk = isOwnedWhole(whole!) ? rest as Uint8Array<ArrayBuffer> : copyBytes(rest);
+      const chunk = !byteStream || isOwnedWhole(whole!) ? rest as Uint8Array<ArrayBuffer> : copyBytes(rest);
       rest = whole = undefined;
       controller.enqueue(chunk);
     },
-    cancel(reason) {
+    cancel(reason?: unknown) {
       stopped = true;
       rest = whole = undefined;
       return reader.cancel(reason);
     },
-  }, { highWaterMark: 0 });
+  };
+  const stream: ReadableStream<Uint8Array> = byteStream
+    ? new ReadableStream({ type: "bytes", ...underlying } as UnderlyingByteSource, { highWaterMark: 0 })
+    : new ReadableStream<Uint8Array>(underlying as UnderlyingDefaultSource<Uint8Array>, { highWaterMark: 0 });
 
   controls.set(stream, {
     watch: (fn) => (onError = fn),

@@ -158,3 +158,16 @@ test("bytes already received read as a stream either way, and the bytes are not 
   assert.equal(data.byteLength, 70_000);
   assert.deepEqual(await readByob(payloadStreamOf(new Uint8Array(0)), 16), []);
 });
+
+test("where the runtime has no byte streams (Safari before 26.4), a default stream hands over the same chunks, checked the same way", async () => {
+  const read = bytesOf(1000, 12);
+  const expected = read.slice();
+  const chunks = [read.subarray(0, 400), read.subarray(400)];
+  const got: Uint8Array[] = [];
+  const stream = payloadStream(chunksOf(chunks), {}, {}, false);
+  for await (const c of stream as unknown as AsyncIterable<Uint8Array>) got.push(c);
+  assert.deepEqual(concat(got), expected);
+  assert.equal(got[0].buffer, read.buffer, "handed over as they came: a default stream takes nothing over");
+  const bad = payloadStream(chunksOf([read]), { end() { throw new Error("checked at the end"); } }, {}, false);
+  await assert.rejects(new Response(bad).arrayBuffer(), /checked at the end/);
+});
