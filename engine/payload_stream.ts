@@ -17,7 +17,7 @@
  * @module
  */
 import { DownloadError, ChecksumError, SizeMismatchError } from "./errors.ts";
-import { copyBytes, isOwnedWhole, releaseBuffer } from "./platform/buffer_release.ts";
+import { copyBytes, isOwnedStream, isWholeBuffer, releaseBuffer } from "./platform/buffer_release.ts";
 import { createSha256 } from "./platform/sha256.ts";
 import { quoted } from "./printable.ts";
 
@@ -80,6 +80,8 @@ export function payloadStream(
   context: { correlationId?: string; dataname?: string } = {},
   byteStream: boolean = BYTE_STREAMS,
 ): ReadableStream<Uint8Array> {
+  // Chunks of a stream marked as natsbridge's are this reader's alone (ownStream).
+  const ownChunks = isOwnedStream(source);
   const reader = source.getReader();
   let onError: ((error: unknown) => void) | undefined;
   let stopped = false;
@@ -129,13 +131,13 @@ export function payloadStream(
         into.set(rest.subarray(0, n));
         rest = n < rest.byteLength ? rest.subarray(n) : undefined;
         // Copied out to its last byte: nobody reads this chunk again.
-        if (rest === undefined && isOwnedWhole(whole!)) releaseBuffer(whole!.buffer);
+        if (rest === undefined && ownChunks && isWholeBuffer(whole!)) releaseBuffer(whole!.buffer);
         request.respond(n);
         return;
       }
       // A byte stream takes over the buffer of what it hands out: a buffer
       // anyone else may hold is copied first.
-      const chunk = !byteStream || isOwnedWhole(whole!) ? rest as Uint8Array<ArrayBuffer> : copyBytes(rest);
+      const chunk = !byteStream || (ownChunks && isWholeBuffer(whole!)) ? rest as Uint8Array<ArrayBuffer> : copyBytes(rest);
       rest = whole = undefined;
       controller.enqueue(chunk);
     },
@@ -188,9 +190,8 @@ export function payloadStreamOf(
 }
 
 function describeChunk(value: unknown): string {
-  if (value === null) return "null";
-  if (typeof value !== "object") return `a ${typeof value}`;
-  return `a ${(value as object).constructor?.name ?? "object"}`;
+  if (value === null || typeof value !== "object") return `a chunk of type ${value === null ? "null" : typeof value}`;
+  return `a chunk of type ${(value as object).constructor?.name ?? "object"}`;
 }
 
 /**

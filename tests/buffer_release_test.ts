@@ -167,3 +167,66 @@ test("[objectstore] chunks of a link payload received as a stream are the applic
   }
   assert.equal(sha(whole), sha(data));
 });
+
+/** Reads `stream` whole, with a BYOB reader of 64 KiB or a default one. */
+async function readAll(stream: ReadableStream<Uint8Array>, byob: boolean): Promise<Uint8Array> {
+  const parts: Uint8Array[] = [];
+  if (byob) {
+    const reader = stream.getReader({ mode: "byob" });
+    for (;;) {
+      const { value, done } = await reader.read(new Uint8Array(64 * 1024));
+      if (done) break;
+      parts.push(value!);
+    }
+  } else {
+    for await (const c of stream as unknown as AsyncIterable<Uint8Array>) parts.push(c);
+  }
+  const out = new Uint8Array(parts.reduce((n, p) => n + p.byteLength, 0));
+  let at = 0;
+  for (const p of parts) {
+    out.set(p, at);
+    at += p.byteLength;
+  }
+  return out;
+}
+
+for (const byob of [true, false]) {
+  test(`[objectstore] a fileserver wrapping the Object Store that tees each download keeps its branch whole while the receiver reads the other (${byob ? "BYOB" : "default"} reader)`, async () => {
+    const data = bytesOf(MiB + 17, byob ? 8 : 9);
+    const branches: Promise<Uint8Array[]>[] = [];
+    const wrapper: FileServer = {
+      ...store,
+      downloadStream: async (...args: Parameters<NonNullable<FileServer["downloadStream"]>>) => {
+        const [mine, theirs] = (await store.downloadStream!(...args)).tee();
+        branches.push((async () => {
+          const kept: Uint8Array[] = [];
+          for await (const c of theirs as unknown as AsyncIterable<Uint8Array>) kept.push(c);
+          return kept;
+        })());
+        return mine;
+      },
+    };
+    const [, json] = await bridge.send("release.tee", [["d", data, "binary"]], { fileserver: wrapper, is_publish: false });
+    const r = await smartreceive(json, { fileserver: wrapper, logger: quiet, stream: true });
+    assert.equal(sha(await readAll(r.payloads[0][1] as ReadableStream<Uint8Array>, byob)), sha(data));
+    const kept = await branches[0];
+    assert.equal(kept.reduce((n, c) => n + c.byteLength, 0), data.byteLength, "the wrapper's branch kept every byte");
+  });
+}
+
+test("[objectstore] a download stream an application tees and uploads elsewhere leaves its own branch whole", async () => {
+  const other = await objectStoreFileServer({ connection: bridge.connection, bucket: "release_copy", ttl: 600 });
+  const data = bytesOf(2 * MiB, 10);
+  const [env] = await bridge.send("release.copy", [["d", data, "binary"]], { fileserver: store, is_publish: false });
+  const source = await store.downloadStream!(env.payloads[0].data as string, 0, 100, 1000, "c-copy", { dataname: "d" });
+  const [up, mine] = source.tee();
+  const kept: Uint8Array[] = [];
+  const keeping = (async () => {
+    for await (const c of mine as unknown as AsyncIterable<Uint8Array>) kept.push(c);
+  })();
+  const [copied] = await bridge.send("release.copy", [["d", up, "binary"]], { fileserver: other, is_publish: false });
+  await keeping;
+  assert.equal(copied.payloads[0].metadata.checksum, sha(data));
+  assert.equal(kept.reduce((n, c) => n + c.byteLength, 0), data.byteLength, "the application's branch kept every byte");
+});
+

@@ -8,7 +8,7 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { Buffer } from "node:buffer";
 import { payloadStream, payloadStreamOf, verifiedStream, watchPayloadStream } from "../engine/payload_stream.ts";
-import { ownBuffer } from "../engine/platform/buffer_release.ts";
+import { ownStream } from "../engine/platform/buffer_release.ts";
 import { bytesOf, rejectsWithCode } from "./_helpers.ts";
 
 const noTransfer = typeof (ArrayBuffer.prototype as { transfer?: unknown }).transfer !== "function"
@@ -80,20 +80,19 @@ test("a chunk that is a Node Buffer view is copied too (Buffer's slice is a view
   assert.deepEqual(Uint8Array.from(read), expected);
 });
 
-test("a default reader gets a chunk natsbridge alone holds without a copy", async () => {
-  const chunk = ownBuffer(bytesOf(5000, 5));
+test("a default reader gets a chunk of a stream natsbridge alone reads without a copy", async () => {
+  const chunk = bytesOf(5000, 5);
   const expected = chunk.slice();
-  const reader = payloadStream(chunksOf([chunk])).getReader();
+  const reader = payloadStream(ownStream(chunksOf([chunk]))).getReader();
   const { value } = await reader.read();
   assert.deepEqual(value, expected);
   assert.equal(chunk.byteLength, 0, "the chunk's buffer moved to the reader");
 });
 
-test("a BYOB reader frees each chunk natsbridge alone holds once its last byte is copied out, and no other", { skip: noTransfer }, async () => {
-  const mine = [ownBuffer(bytesOf(3000, 6)), ownBuffer(bytesOf(3000, 7))];
-  const theirs = bytesOf(3000, 8);
-  const expected = concat([mine[0], theirs, mine[1]]);
-  const reader = payloadStream(chunksOf([mine[0], theirs, mine[1]])).getReader({ mode: "byob" });
+test("a BYOB reader frees each chunk of a stream natsbridge alone reads once its last byte is copied out, and no other", { skip: noTransfer }, async () => {
+  const mine = [bytesOf(3000, 6), bytesOf(3000, 7)];
+  const expected = concat(mine);
+  const reader = payloadStream(ownStream(chunksOf(mine))).getReader({ mode: "byob" });
   const got: Uint8Array[] = [];
   let r = await reader.read(new Uint8Array(2000));
   got.push(r.value!);
@@ -107,8 +106,14 @@ test("a BYOB reader frees each chunk natsbridge alone holds once its last byte i
     got.push(r.value!);
   }
   assert.deepEqual(concat(got), expected);
-  assert.equal(theirs.byteLength, 3000, "a chunk others may hold is never freed");
   assert.equal(mine[1].byteLength, 0);
+
+  // The same chunks from a stream anyone may read (a tee() branch of it shares them) stay.
+  const theirs = [bytesOf(3000, 8)];
+  const [branch, other] = chunksOf(theirs).tee();
+  assert.deepEqual(concat(await readByob(payloadStream(branch), 2000)), bytesOf(3000, 8));
+  assert.equal(theirs[0].byteLength, 3000, "a chunk others may hold is never freed");
+  assert.deepEqual((await other.getReader().read()).value, bytesOf(3000, 8));
 });
 
 test("a chunk that is not bytes errors the stream with DOWNLOAD_FAILED naming the payload", async () => {

@@ -19,7 +19,7 @@ import { describe } from "../codecs/text.ts";
 import { DEFAULT_IDLE_TIMEOUT } from "./http_download.ts";
 import { logEvent } from "../logger.ts";
 import { decodeBase64 } from "../platform/base64.ts";
-import { isOwnedWhole, releaseBuffer } from "../platform/buffer_release.ts";
+import { releaseBuffer } from "../platform/buffer_release.ts";
 import { meteredStream, sourceFailed } from "../streams.ts";
 import { jetStreamOf, readObjectChunks } from "./object_store_reader.ts";
 import { SourceReadError, type WrittenObject, writeObject } from "./object_store_writer.ts";
@@ -398,9 +398,9 @@ export async function objectStoreFileServer(
         await yieldToEventLoop();
         bytes.set(chunk, done);
         done += chunk.byteLength;
-        // Read by nothing after this copy: freed now rather than at the next GC
-        // where natsbridge alone holds it (readObjectChunks says which).
-        if (isOwnedWhole(chunk)) releaseBuffer(chunk.buffer);
+        // Read by nothing after this copy (readObjectChunks's chunks are their
+        // reader's alone): freed now rather than at the next GC.
+        releaseBuffer(chunk.buffer);
         context.onProgress?.(done, bytes.byteLength);
       }
       if (done !== bytes.byteLength) throw new Error(`object ended at ${done} of ${bytes.byteLength} bytes`);

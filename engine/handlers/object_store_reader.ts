@@ -29,7 +29,7 @@ import { settleWithin, sleep } from "../backoff.ts";
 import { followAbort } from "../linked_abort.ts";
 import { onClose } from "../connection_close.ts";
 import { ChecksumError, DownloadError, NatsBridgeError, SizeMismatchError } from "../errors.ts";
-import { ownBuffer } from "../platform/buffer_release.ts";
+import { copyBytes, isWholeBuffer, ownStream } from "../platform/buffer_release.ts";
 import { createSha256 } from "../platform/sha256.ts";
 import { presizeIncomingMessages } from "../platform/parser_buffers.ts";
 import { yieldToEventLoop } from "../../workers/inline_codec.ts";
@@ -166,7 +166,8 @@ const clients = new WeakMap<NatsConnection, JetStreamClient>();
  * @param bucket Bucket name.
  * @param info The object's info (from `ObjectStore.info`), not deleted, not a link.
  * @param options Expected digests and error context.
- * @returns A byte stream of the object, once its read has started.
+ * @returns A stream of the object, once its read has started; each chunk is
+ *   a buffer of its own that nothing else holds ({@link ownStream}).
  *
  * @example
  * ```ts ignore
@@ -412,11 +413,11 @@ export async function readObjectChunks(
         await yieldToEventLoop();
         hasher.update(data);
         // A chunk that is the whole of its buffer is nats.js's assembly of this
-        // one message, which it keeps nothing of: whoever reads it may free it
-        // or hand it over without a copy. A chunk inside a socket read shares
-        // that read with other messages.
-        if (data.byteOffset === 0 && data.byteLength === data.buffer.byteLength) ownBuffer(data);
-        controller.enqueue(data);
+        // one message, which it keeps nothing of. A chunk inside a socket read
+        // shares that read with other messages: it is copied (on an
+        // application's connection; natsbridge's copy large messages out of
+        // their reads already), so that every chunk is its reader's alone.
+        controller.enqueue(isWholeBuffer(data) ? data : copyBytes(data));
         if (received === info.size) {
           stop();
           finish();
@@ -441,5 +442,7 @@ export async function readObjectChunks(
   // (verifiedStream's pipeThrough, at the time), and stopped reads of intact
   // objects mid-way (SIZE_MISMATCH, and consume dead-lettered them).
   abandoned.register(source, stop, stop);
-  return new ReadableStream<Uint8Array>(source, { highWaterMark: 0 });
+  // Its one reader (natsbridge's, or the application's through the store's
+  // downloadStream) may free or keep its chunks: nothing else holds them.
+  return ownStream(new ReadableStream<Uint8Array>(source, { highWaterMark: 0 }));
 }

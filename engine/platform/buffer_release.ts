@@ -39,12 +39,10 @@ const ownedStreams = new WeakSet<ReadableStream<Uint8Array>>();
 export const CAN_RELEASE: boolean = typeof (ArrayBuffer.prototype as Transferable).transfer === "function";
 
 /**
- * Marks a buffer natsbridge alone holds (one it just allocated, or a
- * message's bytes nats.js handed it and keeps nothing of), so
- * {@link releaseOwnedEnd} may free it once its last view is done with, and
- * a byte stream may hand it over without a copy ({@link isOwnedWhole}).
+ * Marks a buffer natsbridge just allocated as its own, so
+ * {@link releaseOwnedEnd} may free it once its last view is done with.
  *
- * @param bytes A view of a buffer no one else holds.
+ * @param bytes A view of a buffer natsbridge created and shares with no one.
  * @returns `bytes`.
  *
  * @example
@@ -55,27 +53,25 @@ export const CAN_RELEASE: boolean = typeof (ArrayBuffer.prototype as Transferabl
  * ```
  */
 export function ownBuffer<T extends Uint8Array>(bytes: T): T {
-  // Marked where nothing can be freed too (Node 20): handing a buffer over without a copy needs no `transfer`.
-  owned.add(bytes.buffer);
+  if (CAN_RELEASE) owned.add(bytes.buffer);
   return bytes;
 }
 
 /**
- * Whether `view` is the whole of a buffer {@link ownBuffer} marked: its
- * holder may free it, or give it away by transfer.
+ * Whether `view` spans the whole of its buffer.
  *
  * @param view Any view.
- * @returns Whether it spans a buffer natsbridge alone holds.
+ * @returns Whether no bytes of its buffer lie outside it.
  *
  * @example
  * ```ts
- * import { isOwnedWhole, ownBuffer } from "./buffer_release.ts";
- * const chunk = ownBuffer(new Uint8Array(1024));
- * console.log(isOwnedWhole(chunk), isOwnedWhole(chunk.subarray(1))); // true false
+ * import { isWholeBuffer } from "./buffer_release.ts";
+ * const bytes = new Uint8Array(8);
+ * console.log(isWholeBuffer(bytes), isWholeBuffer(bytes.subarray(1))); // true false
  * ```
  */
-export function isOwnedWhole(view: Uint8Array): boolean {
-  return owned.has(view.buffer) && view.byteOffset === 0 && view.byteLength === view.buffer.byteLength;
+export function isWholeBuffer(view: Uint8Array): boolean {
+  return view.byteOffset === 0 && view.byteLength === view.buffer.byteLength;
 }
 
 /**
@@ -100,11 +96,13 @@ export function copyBytes(view: Uint8Array): Uint8Array<ArrayBuffer> {
 }
 
 /**
- * Marks a stream whose every chunk is a fresh buffer natsbridge made (a file
- * read, a Blob piece) and that only natsbridge reads: what reads it may take
- * its chunks as its own ({@link ownBuffer}). A stream handed to application
- * code (a custom upload handler may `tee()` it) yields another stream, which
- * is not marked.
+ * Marks a stream whose every chunk is a buffer of its own that nothing else
+ * holds (a file read, a Blob piece, an Object Store chunk) and that only
+ * natsbridge reads: what reads it may take its chunks as its own
+ * ({@link ownBuffer}), free them or hand them over without a copy. A stream
+ * handed to application code (a custom upload handler may `tee()` it) yields
+ * another stream, which is not marked; nor may a stream handed out be read
+ * by anyone but the one reader it can have.
  *
  * @param stream The stream, before anyone has read from it.
  * @returns `stream`.
@@ -117,7 +115,8 @@ export function copyBytes(view: Uint8Array): Uint8Array<ArrayBuffer> {
  * ```
  */
 export function ownStream(stream: ReadableStream<Uint8Array>): ReadableStream<Uint8Array> {
-  if (CAN_RELEASE) ownedStreams.add(stream);
+  // Marked where nothing can be freed too (Node 20): handing a chunk over without a copy needs no `transfer`.
+  ownedStreams.add(stream);
   return stream;
 }
 
