@@ -8,15 +8,15 @@
  * and JavaScriptCore let about 64 MiB of such buffers pile up first, so a
  * 1 GiB stream read chunk by chunk peaked at +111 MiB on Deno (bench row
  * 7b). Read into the reader's own buffer, each chunk natsbridge alone holds
- * (an Object Store chunk that is the whole of its buffer) is copied there and
- * freed at once (`buffer_release.ts`). A default reader still gets each
- * chunk without a copy where natsbridge alone holds it; others (a chunk that
- * shares a socket read with other messages, an HTTP body's) are copied,
- * since a byte stream takes over the buffer of what it hands out.
+ * (those of an Object Store read, marked by `ownStream`) is copied there and
+ * freed at once (`buffer_release.ts`). A default reader still gets such a
+ * chunk without a copy; others (an HTTP body's, a custom store's, a `tee()`
+ * branch's, which someone else may hold) are copied, since a byte stream
+ * takes over the buffer of what it hands out.
  *
  * @module
  */
-import { DownloadError, ChecksumError, SizeMismatchError } from "./errors.ts";
+import { ChecksumError, DownloadError, SizeMismatchError } from "./errors.ts";
 import { copyBytes, isOwnedStream, isWholeBuffer, releaseBuffer } from "./platform/buffer_release.ts";
 import { createSha256 } from "./platform/sha256.ts";
 import { quoted } from "./printable.ts";
