@@ -144,3 +144,27 @@ export async function deliveriesUntilRedelivered(
   clearTimeout(timer);
   return deliveries;
 }
+
+/** The parts one after another, in one buffer. */
+export function concatBytes(parts: readonly Uint8Array[]): Uint8Array {
+  const out = new Uint8Array(parts.reduce((n, p) => n + p.byteLength, 0));
+  let at = 0;
+  for (const p of parts) {
+    out.set(p, at);
+    at += p.byteLength;
+  }
+  return out;
+}
+
+/** Reads `stream` with a BYOB reader into fresh buffers of `size` bytes; returns what each read gave. */
+export async function readByob(stream: ReadableStream<Uint8Array>, size: number): Promise<Uint8Array[]> {
+  const reader = stream.getReader({ mode: "byob" });
+  const reads: Uint8Array[] = [];
+  for (;;) {
+    const { value, done } = await reader.read(new Uint8Array(size));
+    if (done) break;
+    reads.push(value!);
+  }
+  return reads;
+}
+

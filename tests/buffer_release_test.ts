@@ -10,7 +10,7 @@ import { join } from "node:path";
 import { createHash } from "node:crypto";
 import { Bridge, type FileServer, OBJECT_CHUNK_SIZE, objectStoreFileServer, smartreceive } from "natsbridge";
 import { startNats } from "../scripts/servers.ts";
-import { bytesOf } from "./_helpers.ts";
+import { bytesOf, concatBytes, readByob } from "./_helpers.ts";
 
 const nats = await startNats();
 const quiet = { log() {} };
@@ -170,24 +170,10 @@ test("[objectstore] chunks of a link payload received as a stream are the applic
 
 /** Reads `stream` whole, with a BYOB reader of 64 KiB or a default one. */
 async function readAll(stream: ReadableStream<Uint8Array>, byob: boolean): Promise<Uint8Array> {
+  if (byob) return concatBytes(await readByob(stream, 64 * 1024));
   const parts: Uint8Array[] = [];
-  if (byob) {
-    const reader = stream.getReader({ mode: "byob" });
-    for (;;) {
-      const { value, done } = await reader.read(new Uint8Array(64 * 1024));
-      if (done) break;
-      parts.push(value!);
-    }
-  } else {
-    for await (const c of stream as unknown as AsyncIterable<Uint8Array>) parts.push(c);
-  }
-  const out = new Uint8Array(parts.reduce((n, p) => n + p.byteLength, 0));
-  let at = 0;
-  for (const p of parts) {
-    out.set(p, at);
-    at += p.byteLength;
-  }
-  return out;
+  for await (const c of stream as unknown as AsyncIterable<Uint8Array>) parts.push(c);
+  return concatBytes(parts);
 }
 
 for (const byob of [true, false]) {

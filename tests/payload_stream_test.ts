@@ -9,7 +9,7 @@ import assert from "node:assert/strict";
 import { Buffer } from "node:buffer";
 import { payloadStream, payloadStreamOf, verifiedStream, watchPayloadStream } from "../engine/payload_stream.ts";
 import { ownStream } from "../engine/platform/buffer_release.ts";
-import { bytesOf, rejectsWithCode } from "./_helpers.ts";
+import { bytesOf, concatBytes, readByob, rejectsWithCode } from "./_helpers.ts";
 
 const noTransfer = typeof (ArrayBuffer.prototype as { transfer?: unknown }).transfer !== "function"
   ? "this runtime has no ArrayBuffer.prototype.transfer (Node 20): nothing is freed early"
@@ -26,35 +26,13 @@ function chunksOf(chunks: unknown[]): ReadableStream<Uint8Array> {
   }, { highWaterMark: 0 });
 }
 
-/** Reads `stream` with a BYOB reader into buffers of `size` bytes, returning what each read gave. */
-async function readByob(stream: ReadableStream<Uint8Array>, size: number): Promise<Uint8Array[]> {
-  const reader = stream.getReader({ mode: "byob" });
-  const reads: Uint8Array[] = [];
-  for (;;) {
-    const { value, done } = await reader.read(new Uint8Array(size));
-    if (done) break;
-    reads.push(value!);
-  }
-  return reads;
-}
-
-function concat(parts: Uint8Array[]): Uint8Array {
-  const out = new Uint8Array(parts.reduce((n, p) => n + p.byteLength, 0));
-  let at = 0;
-  for (const p of parts) {
-    out.set(p, at);
-    at += p.byteLength;
-  }
-  return out;
-}
-
 test("a BYOB reader gets every byte whatever its buffer's size against the chunks'", async () => {
   const data = bytesOf(300_001, 3);
   const cuts = [0, 1, 65_536, 65_537, 200_000, 299_999, 300_001];
   for (const size of [1, 7, 4096, 65_536, 1_000_000]) {
     const chunks = cuts.slice(1).map((end, i) => data.subarray(cuts[i], end));
     const reads = await readByob(payloadStream(chunksOf(chunks)), size);
-    assert.deepEqual(concat(reads), data, `buffer of ${size} bytes`);
+    assert.deepEqual(concatBytes(reads), data, `buffer of ${size} bytes`);
     assert.ok(reads.every((r) => r.byteLength > 0 && r.byteLength <= size), `buffer of ${size} bytes: no empty or overlong read`);
   }
 });
@@ -65,7 +43,7 @@ test("a default reader gets a copy of a chunk others may hold, and the owner's c
   const chunks = [read.subarray(0, 400), read.subarray(400)];
   const got: Uint8Array[] = [];
   for await (const c of payloadStream(chunksOf(chunks)) as unknown as AsyncIterable<Uint8Array>) got.push(c);
-  assert.deepEqual(concat(got), expected);
+  assert.deepEqual(concatBytes(got), expected);
   assert.equal(read.byteLength, 1000, "the source's buffer was not taken over");
   assert.deepEqual(read, expected);
 });
@@ -75,7 +53,7 @@ test("a chunk that is a Node Buffer view is copied too (Buffer's slice is a view
   const expected = Uint8Array.from(read);
   const got: Uint8Array[] = [];
   for await (const c of payloadStream(chunksOf([read.subarray(0, 300)])) as unknown as AsyncIterable<Uint8Array>) got.push(c);
-  assert.deepEqual(concat(got), expected.subarray(0, 300));
+  assert.deepEqual(concatBytes(got), expected.subarray(0, 300));
   assert.equal(read.byteLength, 1000, "the buffer the view is of was not taken over");
   assert.deepEqual(Uint8Array.from(read), expected);
 });
@@ -91,7 +69,7 @@ test("a default reader gets a chunk of a stream natsbridge alone reads without a
 
 test("a BYOB reader frees each chunk of a stream natsbridge alone reads once its last byte is copied out, and no other", { skip: noTransfer }, async () => {
   const mine = [bytesOf(3000, 6), bytesOf(3000, 7)];
-  const expected = concat(mine);
+  const expected = concatBytes(mine);
   const reader = payloadStream(ownStream(chunksOf(mine))).getReader({ mode: "byob" });
   const got: Uint8Array[] = [];
   let r = await reader.read(new Uint8Array(2000));
@@ -105,13 +83,13 @@ test("a BYOB reader frees each chunk of a stream natsbridge alone reads once its
     if (r.done) break;
     got.push(r.value!);
   }
-  assert.deepEqual(concat(got), expected);
+  assert.deepEqual(concatBytes(got), expected);
   assert.equal(mine[1].byteLength, 0);
 
   // The same chunks from a stream anyone may read (a tee() branch of it shares them) stay.
   const theirs = [bytesOf(3000, 8)];
   const [branch, other] = chunksOf(theirs).tee();
-  assert.deepEqual(concat(await readByob(payloadStream(branch), 2000)), bytesOf(3000, 8));
+  assert.deepEqual(concatBytes(await readByob(payloadStream(branch), 2000)), bytesOf(3000, 8));
   assert.equal(theirs[0].byteLength, 3000, "a chunk others may hold is never freed");
   assert.deepEqual((await other.getReader().read()).value, bytesOf(3000, 8));
 });
@@ -158,7 +136,7 @@ test("a watched stream reports the error a read raised, and stop ends it for a r
 
 test("bytes already received read as a stream either way, and the bytes are not taken over", async () => {
   const data = bytesOf(70_000, 10);
-  assert.deepEqual(concat(await readByob(payloadStreamOf(data), 4096)), data);
+  assert.deepEqual(concatBytes(await readByob(payloadStreamOf(data), 4096)), data);
   assert.deepEqual(new Uint8Array(await new Response(payloadStreamOf(data)).arrayBuffer()), data);
   assert.equal(data.byteLength, 70_000);
   assert.deepEqual(await readByob(payloadStreamOf(new Uint8Array(0)), 16), []);
@@ -171,7 +149,7 @@ test("where the runtime has no byte streams (Safari before 26.4), a default stre
   const got: Uint8Array[] = [];
   const stream = payloadStream(chunksOf(chunks), {}, {}, false);
   for await (const c of stream as unknown as AsyncIterable<Uint8Array>) got.push(c);
-  assert.deepEqual(concat(got), expected);
+  assert.deepEqual(concatBytes(got), expected);
   assert.equal(got[0].buffer, read.buffer, "handed over as they came: a default stream takes nothing over");
   const bad = payloadStream(chunksOf([read]), { end() { throw new Error("checked at the end"); } }, {}, false);
   await assert.rejects(new Response(bad).arrayBuffer(), /checked at the end/);
