@@ -14,6 +14,7 @@ import type { AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import process from "node:process";
+import { Buffer } from "node:buffer";
 import { tableFromArrays, tableFromIPC, tableToIPC } from "apache-arrow";
 import { connect } from "@nats-io/transport-node";
 import { jetstreamManager } from "@nats-io/jetstream";
@@ -1090,6 +1091,46 @@ test("a payload that cannot be written to --out (disk full) rejects with the err
     cancel: () => void (cancelled = true),
   });
   await assert.rejects(() => pipeToFile(source, "/dev/full", "w"), /ENOSPC|No space left/);
+  assert.ok(cancelled, "the download was cancelled");
+});
+
+test("a payload stream is saved through buffers of the saver's own (BYOB), byte for byte, and a full disk still stops its download", async () => {
+  const { pipeToFile } = await import("../engine/cli/save.ts");
+  const { payloadStream } = await import("../engine/payload_stream.ts");
+  const { ownStream } = await import("../engine/platform/buffer_release.ts");
+  const chunks = [bytesOf(300_000, 1), bytesOf(1_500_000, 2), bytesOf(7, 3)];
+  const expected = Buffer.concat(chunks);
+  const dir = mkdtempSync(join(tmpdir(), "natsbridge-save-"));
+  try {
+    let i = 0;
+    const source = new ReadableStream<Uint8Array>({ pull: (c) => i < chunks.length ? c.enqueue(chunks[i++]) : c.close() });
+    // Buffers freed (transfer(0)) meanwhile, by size: a default read would hand the chunks over instead.
+    const proto = ArrayBuffer.prototype as ArrayBuffer & { transfer?: (n?: number) => ArrayBuffer };
+    const transfer = proto.transfer;
+    const canFree = typeof transfer === "function";
+    const freed: number[] = [];
+    if (canFree) {
+      proto.transfer = function (this: ArrayBuffer, n?: number) {
+        if (n === 0) freed.push(this.byteLength);
+        return transfer.call(this, n);
+      };
+    }
+    try {
+      await pipeToFile(payloadStream(ownStream(source)), join(dir, "out.bin"));
+    } finally {
+      if (canFree) proto.transfer = transfer;
+    }
+    assert.ok(readFileSync(join(dir, "out.bin")).equals(expected));
+    if (canFree) assert.deepEqual(freed.filter((n) => n !== 0).sort((a, b) => a - b), [7, 300_000, 1_500_000], "each chunk freed once copied out");
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+  let cancelled = false;
+  const endless = new ReadableStream<Uint8Array>({
+    pull: (c) => c.enqueue(new Uint8Array(1024 * 1024)),
+    cancel: () => void (cancelled = true),
+  });
+  await assert.rejects(() => pipeToFile(payloadStream(endless), "/dev/full", "w"), /ENOSPC|No space left/);
   assert.ok(cancelled, "the download was cancelled");
 });
 

@@ -175,8 +175,20 @@ function bytesOf(type: PayloadType, value: unknown): Uint8Array {
 }
 
 /**
+ * Bytes a byte stream is read into for writing. Two such buffers take turns,
+ * one filling while the other is written.
+ */
+const WRITE_BUFFER_BYTES = 1024 * 1024;
+
+/**
  * Writes a stream of bytes to `path`. A write that fails (a full disk)
  * cancels the stream, so its download stops, and rejects with the error.
+ *
+ * A byte stream (every payload stream natsbridge hands out) is read into
+ * two buffers of this function's own, each refilled only once its write is
+ * done. The download then frees each chunk once it is copied in
+ * (`payload_stream.ts`), so a large save holds two buffers, not chunks
+ * waiting for the garbage collector.
  *
  * @param stream The bytes.
  * @param path The file.
@@ -199,14 +211,32 @@ export async function pipeToFile(stream: ReadableStream<Uint8Array>, path: strin
   });
   // Awaited below; until then a write error must not count as unhandled.
   closed.catch(() => {});
-  const reader = stream.getReader();
+  const byob = byobReaderOf(stream);
+  const chunks = byob ? undefined : stream.getReader();
+  const reader = byob ?? chunks!;
   try {
-    for (;;) {
-      const { value, done } = await reader.read();
-      if (done) break;
-      // A stream that errored emits no "drain": wait for whichever comes first.
-      if (!file.write(value)) await Promise.race([new Promise((r) => file.once("drain", r)), closed]);
-      if (failure) throw failure;
+    if (byob) {
+      const buffers = [new Uint8Array(WRITE_BUFFER_BYTES), new Uint8Array(WRITE_BUFFER_BYTES)];
+      const writes: Promise<unknown>[] = [Promise.resolve(), Promise.resolve()];
+      for (let i = 0;; i ^= 1) {
+        // A buffer still being written must not be read into: the read takes its memory over.
+        await writes[i];
+        const { value, done } = await byob.read(buffers[i]);
+        if (done) break;
+        buffers[i] = new Uint8Array(value.buffer);
+        // A file that failed fires "error", not the write's callback: whichever comes first.
+        writes[i] = Promise.race([new Promise<void>((res, rej) => file.write(value, (e) => e ? rej(e) : res())), closed]);
+        writes[i].catch(() => {});
+      }
+      await Promise.all(writes);
+    } else {
+      for (;;) {
+        const { value, done } = await chunks!.read();
+        if (done) break;
+        // A stream that errored emits no "drain": wait for whichever comes first.
+        if (!file.write(value)) await Promise.race([new Promise((r) => file.once("drain", r)), closed]);
+        if (failure) throw failure;
+      }
     }
   } catch (err) {
     await reader.cancel(err).catch(() => {});
@@ -217,4 +247,13 @@ export async function pipeToFile(stream: ReadableStream<Uint8Array>, path: strin
     file.end();
   }
   await closed;
+}
+
+/** A BYOB reader of `stream` if it is a byte stream; undefined otherwise. */
+function byobReaderOf(stream: ReadableStream<Uint8Array>): ReadableStreamBYOBReader | undefined {
+  try {
+    return stream.getReader({ mode: "byob" });
+  } catch {
+    return undefined; // not a byte stream: read chunk by chunk
+  }
 }
