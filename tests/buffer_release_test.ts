@@ -8,11 +8,12 @@ import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { createHash } from "node:crypto";
-import { Bridge, type FileServer, OBJECT_CHUNK_SIZE, objectStoreFileServer, smartreceive } from "natsbridge";
-import { startNats } from "../scripts/servers.ts";
+import { Bridge, type FileServer, OBJECT_CHUNK_SIZE, objectStoreFileServer, plikFileServer, smartreceive } from "natsbridge";
+import { startNats, startPlik } from "../scripts/servers.ts";
 import { bytesOf, concatBytes, readByob } from "./_helpers.ts";
 
 const nats = await startNats();
+const plik = await startPlik();
 const quiet = { log() {} };
 const bridge = await Bridge.connect({ broker_url: nats.url, logger: quiet });
 const store = await objectStoreFileServer({ connection: bridge.connection, bucket: "release", ttl: 600 });
@@ -22,6 +23,7 @@ const MiB = 1024 * 1024;
 after(async () => {
   await bridge.close();
   await nats.stop();
+  await plik.stop();
   rmSync(dir, { recursive: true, force: true });
 });
 
@@ -214,5 +216,36 @@ test("[objectstore] a download stream an application tees and uploads elsewhere 
   await keeping;
   assert.equal(copied.payloads[0].metadata.checksum, sha(data));
   assert.equal(kept.reduce((n, c) => n + c.byteLength, 0), data.byteLength, "the application's branch kept every byte");
+});
+
+/** Whether this runtime's fetch hands a body out as a byte stream, whose chunks are then the reader's alone (not Bun's). */
+async function fetchBodyIsByteStream(url: string): Promise<boolean> {
+  const res = await fetch(url);
+  try {
+    res.body!.getReader({ mode: "byob" }).releaseLock();
+    return true;
+  } catch {
+    return false;
+  } finally {
+    await res.body?.cancel();
+  }
+}
+
+test("[plik] a link payload read as a stream into the receiver's own buffer has each chunk of the HTTP body freed once copied, where the body is a byte stream", { skip: noTransfer }, async () => {
+  const plikStore = plikFileServer({ url: plik.url });
+  const data = bytesOf(4 * MiB + 3, 11);
+  const [env, json] = await bridge.send("release.plik", [["d", data, "binary"]], { fileserver: plikStore, is_publish: false });
+  const h = createHash("sha256");
+  const freed = await freedDuring(async () => {
+    const r = await smartreceive(json, { fileserver: plikStore, logger: quiet, stream: true });
+    for (const part of await readByob(r.payloads[0][1] as ReadableStream<Uint8Array>, 100_000)) h.update(part);
+  });
+  assert.equal(h.digest("hex"), sha(data));
+  const total = freed.reduce((n, b) => n + b, 0);
+  if (await fetchBodyIsByteStream(env.payloads[0].data as string)) {
+    assert.ok(total >= data.byteLength / 2, `freed ${total} of ${data.byteLength} bytes`);
+  } else {
+    assert.equal(total, 0, "a body that is not a byte stream may share its chunks: none is freed");
+  }
 });
 

@@ -8,6 +8,7 @@
 import { abortReason, backoffDelays, retry, settleWithin, sleep } from "../backoff.ts";
 import { DownloadError, NatsBridgeError } from "../errors.ts";
 import { logEvent } from "../logger.ts";
+import { copyBytes, isByteStream, ownStream } from "../platform/buffer_release.ts";
 import { idleGuard } from "./idle_guard.ts";
 import { redact } from "../connection.ts";
 import type { DownloadContext, FileServer } from "../types.ts";
@@ -127,8 +128,17 @@ function resumableBody(
 ): ReadableStream<Uint8Array> {
   const { dataname, signal, logger } = context;
   const total = contentLength(first);
-  const readerOf = (res: Response) => (res.body ?? new Blob([]).stream()).getReader();
-  let reader = readerOf(first);
+  // A byte stream (fetch's body on Deno, Node and in browsers) hands each chunk
+  // over by transfer, so its reader alone holds it; then so does whoever
+  // alone reads this stream, which may free the chunks (payload_stream.ts).
+  // Bun's body is a plain stream: its chunks may be anyone's.
+  const bodyOf = (res: Response) => res.body ?? new Blob([]).stream();
+  const firstBody = bodyOf(first);
+  const sole = isByteStream(firstBody);
+  let reader = firstBody.getReader();
+  // A resumed body that is not a byte stream (another runtime's fetch cannot
+  // answer, but a custom one might) is copied to keep that promise.
+  let copy = false;
   let delivered = 0;
   let skip = 0;
   // Where the last break happened, and how many resumes in a row brought too little.
@@ -145,7 +155,7 @@ function resumableBody(
   const read = () =>
     settleWithin(reader.read(), DEFAULT_IDLE_TIMEOUT, () => new Error(`no data for ${DEFAULT_IDLE_TIMEOUT / 1000} s`), signal);
 
-  return new ReadableStream<Uint8Array>({
+  const stream = new ReadableStream<Uint8Array>({
     async pull(controller) {
       for (;;) {
         try {
@@ -159,7 +169,8 @@ function resumableBody(
           skip -= dropped;
           if (dropped === value.byteLength) continue;
           delivered += value.byteLength - dropped;
-          controller.enqueue(dropped ? value.subarray(dropped) : value);
+          const chunk = dropped ? value.subarray(dropped) : value;
+          controller.enqueue(copy ? copyBytes(chunk) : chunk);
           return;
         } catch (err) {
           if (signal?.aborted) {
@@ -197,7 +208,9 @@ function resumableBody(
             );
           }
           skip = res.status === 206 ? 0 : delivered;
-          reader = readerOf(res);
+          const body = bodyOf(res);
+          copy = sole && !isByteStream(body);
+          reader = body.getReader();
         }
       }
     },
@@ -205,6 +218,7 @@ function resumableBody(
       return reader.cancel(reason);
     },
   });
+  return sole ? ownStream(stream) : stream;
 }
 
 /**

@@ -121,6 +121,30 @@ export function ownStream(stream: ReadableStream<Uint8Array>): ReadableStream<Ui
 }
 
 /**
+ * Whether `stream` is a byte stream (`type: "bytes"`), whose default reader
+ * is handed each chunk by transfer and so holds it alone. Tells by asking
+ * for a BYOB reader, released at once.
+ *
+ * @param stream A stream nobody has locked.
+ * @returns Whether it is a byte stream.
+ *
+ * @example
+ * ```ts
+ * import { isByteStream } from "./buffer_release.ts";
+ * console.log(isByteStream(new ReadableStream({ type: "bytes" }))); // true
+ * console.log(isByteStream(new ReadableStream())); // false
+ * ```
+ */
+export function isByteStream(stream: ReadableStream<Uint8Array>): boolean {
+  try {
+    stream.getReader({ mode: "byob" }).releaseLock();
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/**
  * Whether {@link ownStream} marked `stream`.
  *
  * @param stream Any stream.
