@@ -85,9 +85,10 @@ export function payloadStream(
   const reader = source.getReader();
   let onError: ((error: unknown) => void) | undefined;
   let stopped = false;
-  // The rest of a chunk a reader's buffer could not take, and the chunk it began as.
+  // The rest of a chunk a reader's buffer could not take, and that chunk's
+  // buffer when natsbridge alone holds all of it (to free, or hand over uncopied).
   let rest: Uint8Array | undefined;
-  let whole: Uint8Array | undefined;
+  let sole: ArrayBufferLike | undefined;
 
   const nextChunk = async (): Promise<Uint8Array | undefined> => {
     for (;;) {
@@ -113,7 +114,8 @@ export function payloadStream(
     async pull(controller: ReadableByteStreamController | ReadableStreamDefaultController<Uint8Array>) {
       if (rest === undefined && !stopped) {
         try {
-          rest = whole = await nextChunk();
+          rest = await nextChunk();
+          sole = rest && ownChunks && isWholeBuffer(rest) ? rest.buffer : undefined;
         } catch (err) {
           if (!stopped) onError?.(err);
           throw err;
@@ -131,19 +133,19 @@ export function payloadStream(
         into.set(rest.subarray(0, n));
         rest = n < rest.byteLength ? rest.subarray(n) : undefined;
         // Copied out to its last byte: nobody reads this chunk again.
-        if (rest === undefined && ownChunks && isWholeBuffer(whole!)) releaseBuffer(whole!.buffer);
+        if (rest === undefined && sole) releaseBuffer(sole);
         request.respond(n);
         return;
       }
       // A byte stream takes over the buffer of what it hands out: a buffer
       // anyone else may hold is copied first.
-      const chunk = !byteStream || (ownChunks && isWholeBuffer(whole!)) ? rest as Uint8Array<ArrayBuffer> : copyBytes(rest);
-      rest = whole = undefined;
+      const chunk = !byteStream || sole ? rest as Uint8Array<ArrayBuffer> : copyBytes(rest);
+      rest = sole = undefined;
       controller.enqueue(chunk);
     },
     cancel(reason?: unknown) {
       stopped = true;
-      rest = whole = undefined;
+      rest = sole = undefined;
       return reader.cancel(reason);
     },
   };

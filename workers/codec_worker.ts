@@ -10,6 +10,7 @@
 import { move, transferableSymbol, valueSymbol } from "piscina";
 import { encodeBase64, decodeBase64 } from "../engine/platform/base64.ts";
 import { sha256Hex } from "../engine/platform/sha256.ts";
+import { copyBytes, isWholeBuffer } from "../engine/platform/buffer_release.ts";
 
 /** A byte range inside a transferred buffer. */
 export interface BufferSlice {
@@ -70,7 +71,7 @@ export function decodeDirect(text: string): { hex: string; slice: BufferSlice } 
   }
   // Buffer.from(base64) may return a view into Node's shared pool: copy out the
   // exact range so the transfer moves only our bytes.
-  const own = bytes.byteOffset === 0 && bytes.byteLength === bytes.buffer.byteLength ? bytes : bytes.slice();
+  const own = isWholeBuffer(bytes) ? bytes : copyBytes(bytes);
   const slice = { buffer: own.buffer as ArrayBuffer, byteOffset: 0, byteLength: own.byteLength };
   return transferring({ hex: sha256Hex(own), slice }, [slice.buffer]);
 }

@@ -18,6 +18,7 @@ import type { PayloadType } from "../types.ts";
 import { jsonReplacer } from "./io.ts";
 import { printable, UNPRINTABLE } from "../printable.ts";
 import { UsageError } from "./exit_codes.ts";
+import { isByteStream } from "../platform/buffer_release.ts";
 
 const EXTENSIONS: Partial<Record<PayloadType, string>> = {
   text: ".txt",
@@ -211,7 +212,7 @@ export async function pipeToFile(stream: ReadableStream<Uint8Array>, path: strin
   });
   // Awaited below; until then a write error must not count as unhandled.
   closed.catch(() => {});
-  const byob = byobReaderOf(stream);
+  const byob = isByteStream(stream) ? stream.getReader({ mode: "byob" }) : undefined;
   const chunks = byob ? undefined : stream.getReader();
   const reader = byob ?? chunks!;
   try {
@@ -247,13 +248,4 @@ export async function pipeToFile(stream: ReadableStream<Uint8Array>, path: strin
     file.end();
   }
   await closed;
-}
-
-/** A BYOB reader of `stream` if it is a byte stream; undefined otherwise. */
-function byobReaderOf(stream: ReadableStream<Uint8Array>): ReadableStreamBYOBReader | undefined {
-  try {
-    return stream.getReader({ mode: "byob" });
-  } catch {
-    return undefined; // not a byte stream: read chunk by chunk
-  }
 }

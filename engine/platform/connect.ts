@@ -18,7 +18,7 @@ import { hasWsProtocol, NatsConnectionImpl, setTransportFactory } from "@nats-io
 import { OptionsError } from "../errors.ts";
 import type { ConnectionOptions, NatsConnection } from "@nats-io/nats-core";
 import { NodeTransport, nodeResolveHost } from "@nats-io/transport-node/lib/node_transport.js";
-import { releaseBuffer } from "./buffer_release.ts";
+import { isWholeBuffer, releaseBuffer } from "./buffer_release.ts";
 import { isOwnTransport, ownTransport, presizeIncomingMessages } from "./parser_buffers.ts";
 
 const ignore = () => {};
@@ -62,10 +62,7 @@ function guardedTransport(): NodeTransport {
   t._send = (frame) => {
     const sent = send(frame);
     // All of its buffer: a frame that shares one with bytes still queued is not freed.
-    if (
-      frame.byteLength >= RELEASED_FRAME_BYTES && isOwnTransport(t) && frame.byteOffset === 0 &&
-      frame.byteLength === frame.buffer.byteLength
-    ) {
+    if (frame.byteLength >= RELEASED_FRAME_BYTES && isOwnTransport(t) && isWholeBuffer(frame)) {
       sent.then(() => releaseBuffer(frame.buffer), ignore);
     }
     return sent;

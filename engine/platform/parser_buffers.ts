@@ -26,7 +26,7 @@
  * @module
  */
 import { Kind, Parser, State } from "@nats-io/nats-core/internal";
-import { copyBytes, releaseBuffer } from "./buffer_release.ts";
+import { copyBytes, isWholeBuffer, releaseBuffer } from "./buffer_release.ts";
 
 /** Reads this small are not worth freeing: a few µs of bookkeeping for little memory. */
 const RELEASED_READ_BYTES = 16 * 1024;
@@ -124,13 +124,13 @@ export function presizeIncomingMessages(): void {
     // Whether a message dispatched from this read still points into it.
     let kept = false;
     const freeRead = buf.byteLength >= RELEASED_READ_BYTES && ownTransports.has(dispatcher?.transport as object) &&
-      buf.byteOffset === 0 && buf.byteLength === buf.buffer.byteLength;
+      isWholeBuffer(buf);
     if (freeRead) {
       this.dispatcher = {
         push(e: ParserEvent) {
-          if (e.kind === Kind.MSG) {
-            if ((e.data?.byteLength ?? 0) >= COPIED_MESSAGE_BYTES && pointsInto(e, buf.buffer)) copyOut(e);
-            kept ||= pointsInto(e, buf.buffer);
+          if (e.kind === Kind.MSG && pointsInto(e, buf.buffer)) {
+            if ((e.data?.byteLength ?? 0) >= COPIED_MESSAGE_BYTES) copyOut(e);
+            else kept = true;
           }
           dispatcher.push(e);
         },
