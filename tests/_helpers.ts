@@ -168,3 +168,31 @@ export async function readByob(stream: ReadableStream<Uint8Array>, size: number)
   return reads;
 }
 
+type Transferable = ArrayBuffer & { transfer?: (n?: number) => ArrayBuffer };
+
+/** Why a test of freeing buffers early is skipped here, or false where the runtime can (not Node 20). */
+export const NO_TRANSFER: string | false = typeof (ArrayBuffer.prototype as Transferable).transfer !== "function"
+  ? "this runtime has no ArrayBuffer.prototype.transfer (Node 20): nothing is freed early"
+  : false;
+
+/** Runs `fn`, recording the size of every buffer freed (detached to length 0) meanwhile; none where nothing can be. */
+export async function freedDuring(fn: () => Promise<unknown>): Promise<number[]> {
+  const proto = ArrayBuffer.prototype as Transferable;
+  const original = proto.transfer;
+  const freed: number[] = [];
+  if (!original) {
+    await fn();
+    return freed;
+  }
+  proto.transfer = function (this: ArrayBuffer, n?: number) {
+    if (n === 0) freed.push(this.byteLength);
+    return original.call(this, n);
+  };
+  try {
+    await fn();
+  } finally {
+    proto.transfer = original;
+  }
+  return freed;
+}
+

@@ -32,6 +32,7 @@ import {
 } from "../engine/codecs/arrow_compression.ts";
 import { deserializeArrowTable, serializeArrowTable } from "../engine/codecs/arrow_table.ts";
 import { DecodeError, InputError } from "../engine/errors.ts";
+import { concatBytes } from "./_helpers.ts";
 
 // Beside this file when run from source; from the repository root (where every runner
 // starts) when run from an esbuild bundle in .build/.
@@ -121,15 +122,7 @@ function randomBytes(length: number, seed: number): Uint8Array {
   return out;
 }
 
-function concat(...parts: Uint8Array[]): Uint8Array {
-  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
-  let at = 0;
-  for (const p of parts) {
-    out.set(p, at);
-    at += p.length;
-  }
-  return out;
-}
+const concat = (...parts: Uint8Array[]): Uint8Array => concatBytes(parts);
 
 function indexOfBytes(haystack: Uint8Array, needle: number[]): number {
   outer: for (let i = 0; i + needle.length <= haystack.length; i++) {

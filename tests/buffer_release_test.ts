@@ -10,7 +10,7 @@ import { join } from "node:path";
 import { createHash } from "node:crypto";
 import { Bridge, type FileServer, OBJECT_CHUNK_SIZE, objectStoreFileServer, plikFileServer, smartreceive } from "natsbridge";
 import { startNats, startPlik } from "../scripts/servers.ts";
-import { bytesOf, concatBytes, readByob } from "./_helpers.ts";
+import { bytesOf, concatBytes, freedDuring, NO_TRANSFER, readByob } from "./_helpers.ts";
 
 const nats = await startNats();
 const plik = await startPlik();
@@ -27,31 +27,9 @@ after(async () => {
   rmSync(dir, { recursive: true, force: true });
 });
 
-type Transferable = ArrayBuffer & { transfer?: (n?: number) => ArrayBuffer };
-const proto = ArrayBuffer.prototype as Transferable;
-const noTransfer = typeof proto.transfer !== "function"
-  ? "this runtime has no ArrayBuffer.prototype.transfer (Node 20): nothing is freed early"
-  : false;
-
-/** Runs `fn`, recording the size of every buffer freed (detached to length 0) meanwhile. */
-async function freedDuring(fn: () => Promise<unknown>): Promise<number[]> {
-  const original = proto.transfer!;
-  const freed: number[] = [];
-  proto.transfer = function (this: ArrayBuffer, n?: number) {
-    if (n === 0) freed.push(this.byteLength);
-    return original.call(this, n);
-  };
-  try {
-    await fn();
-  } finally {
-    proto.transfer = original;
-  }
-  return freed;
-}
-
 const sha = (b: Uint8Array) => createHash("sha256").update(b).digest("hex");
 
-test("[objectstore] a file and a Blob sent by link have their read buffers and publish frames freed once stored, and arrive whole", { skip: noTransfer }, async () => {
+test("[objectstore] a file and a Blob sent by link have their read buffers and publish frames freed once stored, and arrive whole", { skip: NO_TRANSFER }, async () => {
   const data = bytesOf(3 * MiB + 12_345, 4);
   const path = join(dir, "file.bin");
   writeFileSync(path, data);
@@ -124,7 +102,7 @@ test("an application's buffers are never freed: bytes, a stream's chunks, a stre
   assert.equal((teed.payloads[0][1] as Uint8Array).byteLength, 2 * MiB + 7);
 });
 
-test("[objectstore] a link payload received whole has each chunk nats.js assembled freed once copied, and arrives intact", { skip: noTransfer }, async () => {
+test("[objectstore] a link payload received whole has each chunk nats.js assembled freed once copied, and arrives intact", { skip: NO_TRANSFER }, async () => {
   const data = bytesOf(3 * MiB + 999, 5);
   const [, json] = await bridge.send("release.down", [["d", data, "binary"]], { fileserver: store, is_publish: false });
   let got: Uint8Array | undefined;
@@ -135,20 +113,13 @@ test("[objectstore] a link payload received whole has each chunk nats.js assembl
   assert.ok(freed.filter((n) => n === OBJECT_CHUNK_SIZE).length >= 12, `freed: ${freed.join(", ")}`);
 });
 
-test("[objectstore] a link payload read as a stream into the receiver's own buffer has each chunk nats.js assembled freed once copied", { skip: noTransfer }, async () => {
+test("[objectstore] a link payload read as a stream into the receiver's own buffer has each chunk nats.js assembled freed once copied", { skip: NO_TRANSFER }, async () => {
   const data = bytesOf(3 * MiB + 999, 7);
   const [, json] = await bridge.send("release.byob", [["d", data, "binary"]], { fileserver: store, is_publish: false });
   const h = createHash("sha256");
   const freed = await freedDuring(async () => {
     const r = await smartreceive(json, { fileserver: store, logger: quiet, stream: true });
-    const reader = (r.payloads[0][1] as ReadableStream<Uint8Array>).getReader({ mode: "byob" });
-    let buffer = new Uint8Array(100_000);
-    for (;;) {
-      const { value, done } = await reader.read(buffer);
-      if (done) break;
-      h.update(value);
-      buffer = new Uint8Array(value.buffer);
-    }
+    for (const part of await readByob(r.payloads[0][1] as ReadableStream<Uint8Array>, 100_000)) h.update(part);
   });
   assert.equal(h.digest("hex"), sha(data));
   assert.ok(freed.filter((n) => n === OBJECT_CHUNK_SIZE).length >= 12, `freed: ${freed.join(", ")}`);
@@ -231,7 +202,7 @@ async function fetchBodyIsByteStream(url: string): Promise<boolean> {
   }
 }
 
-test("[plik] a link payload read as a stream into the receiver's own buffer has each chunk of the HTTP body freed once copied, where the body is a byte stream", { skip: noTransfer }, async () => {
+test("[plik] a link payload read as a stream into the receiver's own buffer has each chunk of the HTTP body freed once copied, where the body is a byte stream", { skip: NO_TRANSFER }, async () => {
   const plikStore = plikFileServer({ url: plik.url });
   const data = bytesOf(4 * MiB + 3, 11);
   const [env, json] = await bridge.send("release.plik", [["d", data, "binary"]], { fileserver: plikStore, is_publish: false });

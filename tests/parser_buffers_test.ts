@@ -14,7 +14,7 @@ import { headers, type Msg, type NatsConnection } from "@nats-io/nats-core";
 import { connect } from "@nats-io/transport-node";
 import { openConnection } from "../engine/platform/connect.ts";
 import { startNats } from "../scripts/servers.ts";
-import { bytesOf } from "./_helpers.ts";
+import { bytesOf, NO_TRANSFER } from "./_helpers.ts";
 import { makeCerts } from "./_secured.ts";
 
 const nats = await startNats({ jetstream: false });
@@ -24,10 +24,6 @@ after(async () => {
   await sender.close();
   await nats.stop();
 });
-
-const noTransfer = typeof (ArrayBuffer.prototype as { transfer?: unknown }).transfer !== "function"
-  ? "this runtime has no ArrayBuffer.prototype.transfer (Node 20): reads are not freed early"
-  : false;
 
 const sha = (b: Uint8Array) => createHash("sha256").update(b).digest("hex");
 
@@ -132,7 +128,7 @@ test("[parser] messages of every size reach a natsbridge connection intact: byte
   }
 });
 
-test("[parser] a natsbridge connection frees the reads it has parsed, and keeps those a delivered message points into", { skip: noTransfer }, async () => {
+test("[parser] a natsbridge connection frees the reads it has parsed, and keeps those a delivered message points into", { skip: NO_TRANSFER }, async () => {
   const nc = await openConnection({ servers: nats.url });
   try {
     const reads = recordReads(nc);
@@ -147,7 +143,7 @@ test("[parser] a natsbridge connection frees the reads it has parsed, and keeps 
   }
 });
 
-test("[parser] on a natsbridge connection a large message inside one read gets a buffer of its own, so the read is not kept for it", { skip: noTransfer }, async () => {
+test("[parser] on a natsbridge connection a large message inside one read gets a buffer of its own, so the read is not kept for it", { skip: NO_TRANSFER }, async () => {
   const nc = await openConnection({ servers: nats.url });
   try {
     const reads = recordReads(nc);
@@ -168,7 +164,7 @@ test("[parser] on a natsbridge connection a large message inside one read gets a
   }
 });
 
-test("[parser] a natsbridge connection that reconnects frees the reads of its new transport too", { skip: noTransfer }, async () => {
+test("[parser] a natsbridge connection that reconnects frees the reads of its new transport too", { skip: NO_TRANSFER }, async () => {
   const nc = await openConnection({ servers: nats.url, reconnectTimeWait: 50 });
   try {
     await reconnectNow(nc);

@@ -9,11 +9,7 @@ import assert from "node:assert/strict";
 import { Buffer } from "node:buffer";
 import { payloadStream, payloadStreamOf, verifiedStream, watchPayloadStream } from "../engine/payload_stream.ts";
 import { ownStream } from "../engine/platform/buffer_release.ts";
-import { bytesOf, concatBytes, readByob, rejectsWithCode } from "./_helpers.ts";
-
-const noTransfer = typeof (ArrayBuffer.prototype as { transfer?: unknown }).transfer !== "function"
-  ? "this runtime has no ArrayBuffer.prototype.transfer (Node 20): nothing is freed early"
-  : false;
+import { bytesOf, concatBytes, NO_TRANSFER, readByob, rejectsWithCode } from "./_helpers.ts";
 
 /** A default stream of exactly these chunks. */
 function chunksOf(chunks: unknown[]): ReadableStream<Uint8Array> {
@@ -67,7 +63,7 @@ test("a default reader gets a chunk of a stream natsbridge alone reads without a
   assert.equal(chunk.byteLength, 0, "the chunk's buffer moved to the reader");
 });
 
-test("a BYOB reader frees each chunk of a stream natsbridge alone reads once its last byte is copied out, and no other", { skip: noTransfer }, async () => {
+test("a BYOB reader frees each chunk of a stream natsbridge alone reads once its last byte is copied out, and no other", { skip: NO_TRANSFER }, async () => {
   const mine = [bytesOf(3000, 6), bytesOf(3000, 7)];
   const expected = concatBytes(mine);
   const reader = payloadStream(ownStream(chunksOf(mine))).getReader({ mode: "byob" });
