@@ -96,9 +96,9 @@ export async function connectTo(
       );
     }
     // A server that verifies clients ends a TLS 1.3 handshake without one only
-    // after the client took it as done, and nats.js then waits out its connect
-    // timeout (or, not reconnecting, writes to the closed socket): all it says
-    // is "timeout" or "EPIPE".
+    // after the client took it as done: the client's CONNECT then meets a
+    // closed socket (connect.ts fails the attempt there), and all it says is
+    // "EPIPE" or "ECONNRESET" ("timeout" from a transport connect.ts does not watch).
     const tls = options.tls as { certFile?: string; cert?: unknown } | undefined;
     const hint = tls && !tls.certFile && !tls.cert && /^timeout$|\bE(PIPE|PERM|BADF|CONNRESET)\b|certificate required/i.test(why)
       ? " (a server that requires a client certificate fails this way: give tls.certFile and tls.keyFile, on the command line --tls-cert and --tls-key)"

@@ -45,3 +45,67 @@ test("a bridge reports disconnect/reconnect and keeps its subscription across a 
     await nats.stop();
   }
 });
+
+/** Connects with `connect` until the server has a place free: the probe that saw it listen may still hold one. */
+async function whenPlaceFree<T>(connect: () => Promise<T>): Promise<T> {
+  for (let tries = 1;; tries++) {
+    try {
+      return await connect();
+    } catch (err) {
+      if (tries === 100) throw err;
+      await new Promise((r) => setTimeout(r, 20));
+    }
+  }
+}
+
+test("a server that ends a connection while it is being set up (maximum connections reached) fails the connect at once", async () => {
+  // nats.js, reconnecting, waited out its whole connect timeout (20 s by
+  // default; a minute here) for the answer of a socket the server had closed.
+  // The server's reason arrives before the close on Bun and Node; Deno drops
+  // it when the client's CONNECT meets the closed socket (EPIPE).
+  const nats = await startNats({ config: "max_connections: 1" });
+  let first: Bridge | undefined;
+  try {
+    first = await whenPlaceFree(() => Bridge.connect({ broker_url: nats.url, logger: { log() {} } }));
+    const started = Date.now();
+    await rejectsWithCode(
+      () => Bridge.connect({ broker_url: nats.url, logger: { log() {} }, connect_options: { timeout: 60_000 } }),
+      "CONNECTION_FAILED",
+      /maximum connections exceeded|EPIPE/i,
+    );
+    assert.ok(Date.now() - started < 30_000, `took ${Date.now() - started} ms`);
+  } finally {
+    await first?.close();
+    await nats.stop();
+  }
+});
+
+test("a reconnect the server ends while it is being set up is tried again after reconnectTimeWait, not after the connect timeout", async () => {
+  let nats = await startNats({ config: "max_connections: 1" });
+  const bridge = await whenPlaceFree(() =>
+    Bridge.connect({ broker_url: nats.url, logger: { log() {} }, connect_options: { reconnectTimeWait: 1000, timeout: 60_000 } })
+  );
+  const events: string[] = [];
+  (async () => { for await (const s of bridge.status()) events.push(s.type); })();
+  let other: Bridge | undefined;
+  try {
+    const { port } = nats;
+    await nats.stop({ signal: "SIGKILL" });
+    nats = await startNats({ port, config: "max_connections: 1" });
+    // Takes the one place before the bridge's next attempt, a second away, which the server then ends.
+    other = await whenPlaceFree(() => Bridge.connect({ broker_url: nats.url, logger: { log() {} }, connect_options: { reconnect: false } }));
+    // The server going away was the first disconnect; the attempt it ends, the second.
+    const refused = Date.now() + 10_000;
+    while (events.filter((e) => e === "disconnect").length < 2 && Date.now() < refused) await new Promise((r) => setTimeout(r, 20));
+    await other.close();
+    const freed = Date.now();
+    while (!events.includes("reconnect") && Date.now() < freed + 30_000) await new Promise((r) => setTimeout(r, 20));
+    assert.ok(events.includes("reconnect"), events.join(","));
+    // The next attempt comes a reconnectTimeWait (with jitter) later; nats.js left it waiting out the minute.
+    assert.ok(Date.now() - freed < 15_000, `reconnected ${Date.now() - freed} ms after the place was freed`);
+  } finally {
+    await other?.close();
+    await bridge.close();
+    await nats.stop();
+  }
+});

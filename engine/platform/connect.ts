@@ -10,11 +10,19 @@
  * uncaught error. Deno reports the server's reset after an
  * "Authorization Violation" that way, which crashed an application on a wrong
  * password; a socket nats.js has let go of now keeps a listener that drops it
- * (the connection's own error was already reported).
+ * (the connection's own error was already reported). And each connection
+ * attempt the server ends as it is set up fails at once
+ * ({@link watchAttempts}), instead of at nats.js's connect timeout.
  *
  * @module
  */
-import { hasWsProtocol, NatsConnectionImpl, setTransportFactory } from "@nats-io/nats-core/internal";
+import {
+  ConnectionError,
+  hasWsProtocol,
+  NatsConnectionImpl,
+  ProtocolHandler,
+  setTransportFactory,
+} from "@nats-io/nats-core/internal";
 import { OptionsError } from "../errors.ts";
 import type { ConnectionOptions, NatsConnection } from "@nats-io/nats-core";
 import { NodeTransport, nodeResolveHost } from "@nats-io/transport-node/lib/node_transport.js";
@@ -51,7 +59,7 @@ function withTlsHost(options: ConnectionOptions, hostname: string): ConnectionOp
 
 /**
  * A transport whose sockets, once let go, cannot raise uncaught errors, and
- * which, on a connection natsbridge opened ({@link claimTransports}), frees
+ * which, on a connection natsbridge opened ({@link watchAttempts}), frees
  * each large frame as soon as it is written (`buffer_release.ts` says why: a
  * 1 GiB upload on Deno peaked 50 MiB lower) and each large read once parsed
  * (`parser_buffers.ts`).
@@ -91,27 +99,52 @@ function guardedTransport(): NodeTransport {
   return t;
 }
 
+/** The parts of nats.js's protocol handler {@link watchAttempts} works with. */
+type Attempts = {
+  transport: { closed(): Promise<void | Error> };
+  connectError?: (err?: Error) => void;
+  lastError?: Error;
+  prepare(): unknown;
+};
+
 /**
- * Marks the transports of a connection natsbridge opened as its own: the one
- * it connected with, and each one a reconnect makes. nats.js keeps one
- * transport factory per process, so an application's connection that
- * reconnects after natsbridge opened one gets a {@link guardedTransport}
- * too; only natsbridge's own have their frames and reads freed. Were nats.js
- * to stop making transports in `prepare()`, a reconnected connection would
- * simply free nothing.
+ * Watches each connection attempt of a connection natsbridge opens: the one
+ * it connects with, and each one a reconnect makes (nats.js prepares a new
+ * transport for every attempt).
+ *
+ * - Its transport is marked as natsbridge's own ({@link ownTransport}).
+ *   nats.js keeps one transport factory per process, so an application's
+ *   connection that reconnects after natsbridge opened one gets a
+ *   {@link guardedTransport} too; only natsbridge's own have their frames and
+ *   reads freed.
+ * - A transport the server closes before the handshake's answer fails the
+ *   attempt at once. nats.js, when it reconnects (its default), left the
+ *   attempt waiting for that answer until its connect timeout (20 s), and
+ *   then gave up even if a reconnect had got through meanwhile. Servers do
+ *   this to a client without the certificate they verify (TLS 1.3 ends the
+ *   handshake only after the client took it as done) and to one over their
+ *   `max_connections` (after an `-ERR` saying so, the reason given here).
+ *
+ * Were nats.js to stop making transports in `prepare()`, attempts would
+ * simply go unwatched: nothing freed, and the old wait.
  */
-function claimTransports(nc: NatsConnection): NatsConnection {
-  type Protocol = { transport?: object; prepare?: () => unknown };
-  const protocol = (nc as unknown as { protocol?: Protocol }).protocol;
-  const prepare = protocol?.prepare;
-  if (!protocol?.transport || typeof prepare !== "function") return nc;
-  ownTransport(protocol.transport);
-  protocol.prepare = function (this: Protocol) {
-    const prepared = prepare.call(this);
-    if (this.transport) ownTransport(this.transport);
-    return prepared;
+function watchAttempts(protocol: Attempts): void {
+  const prepare = protocol.prepare;
+  if (typeof prepare !== "function") return;
+  protocol.prepare = function (this: Attempts) {
+    const answered = prepare.call(this);
+    const transport = this.transport;
+    const earlier = this.lastError;
+    ownTransport(transport);
+    // connectError is set until the attempt is answered; closed() settles only once the transport connected.
+    void transport.closed().then((err) => {
+      if (this.transport !== transport || !this.connectError) return;
+      // The server's -ERR, if it gave one, says more than the write that met the closed socket (EPIPE).
+      const said = this.lastError !== earlier ? this.lastError : undefined;
+      this.connectError(said ?? err ?? new ConnectionError("the server closed the connection before answering"));
+    });
+    return answered;
   };
-  return nc;
 }
 
 /** What a `broker_url` looks like here, for messages. */
@@ -130,18 +163,23 @@ export const BROKER_URL_EXAMPLE = "nats://host:4222";
  * await nc.close();
  * ```
  */
-export function openConnection(options: ConnectionOptions): Promise<NatsConnection> {
+export async function openConnection(options: ConnectionOptions): Promise<NatsConnection> {
   if (hasWsProtocol(options)) {
     // A misconfiguration no retry can fix: not a CONNECTION_FAILED.
-    return Promise.reject(
-      new OptionsError(`broker_url: ws:// and wss:// need natsbridge's browser build; here, give the server's NATS port (${BROKER_URL_EXAMPLE})`, {
-        field: "broker_url",
-      }),
-    );
+    throw new OptionsError(`broker_url: ws:// and wss:// need natsbridge's browser build; here, give the server's NATS port (${BROKER_URL_EXAMPLE})`, {
+      field: "broker_url",
+    });
   }
   // Set on every call, as transport-node's connect() does: nats.js keeps one
   // factory per process, and an application may have installed its own since.
   setTransportFactory({ factory: guardedTransport, dnsResolveFn: nodeResolveHost });
   presizeIncomingMessages();
-  return NatsConnectionImpl.connect(options).then(claimTransports);
+  // NatsConnectionImpl.connect(), with the protocol handler in hand before it
+  // dials (the constructor that method calls is private only to TypeScript).
+  const nc = new (NatsConnectionImpl as unknown as new (o: ConnectionOptions) => NatsConnectionImpl)(options);
+  const protocol = new ProtocolHandler(nc.options, nc);
+  watchAttempts(protocol as unknown as Attempts);
+  await protocol.dialLoop();
+  nc.protocol = protocol;
+  return nc;
 }
