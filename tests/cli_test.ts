@@ -1375,8 +1375,8 @@ test("listen stopped with a backlog of link messages exits 4 short of --count, a
 });
 
 test("--tls-ca, --tls-cert and --tls-key (or NATS_CA, NATS_CERT, NATS_KEY) reach servers with a private CA and client verification; bad ones are usage errors", async () => {
-  // Without a client certificate a verifying server fails only at nats.js's 20 s
-  // connect timeout: tests/security_test.ts checks that case with a short one.
+  // Without a client certificate a verifying server refuses the connection:
+  // tests/security_test.ts checks that case.
   const dir = mkdtempSync(join(work, "tls-"));
   const certs = makeCerts(dir);
   const tlsOnly = await startNats({ config: `tls { cert_file: "${certs.cert}", key_file: "${certs.key}" }` });
@@ -1402,6 +1402,7 @@ test("--tls-ca, --tls-cert and --tls-key (or NATS_CA, NATS_CERT, NATS_KEY) reach
         [["--tls-ca", certs.clientKey], /--tls-ca: ".*client\.key" holds no certificate/],
         [["--tls-cert", certs.clientKey, "--tls-key", certs.clientCert], /--tls-cert: ".*client\.key" holds no certificate/],
         [["--tls-cert", certs.clientCert, "--tls-key", certs.clientCert], /--tls-key: ".*client\.pem" holds no private key/],
+        [["--tls-cert", certs.clientCert, "--tls-key", certs.key], /--tls-key: ".*server\.key" is not the private key of the certificate in --tls-cert \(".*client\.pem"\)/],
       ] as const
     ) {
       const r = await run(["send", "tls.x", "--text", "hi", ...at(verifying), ...args]);

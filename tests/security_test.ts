@@ -5,7 +5,7 @@
  */
 import { after, test } from "node:test";
 import assert from "node:assert/strict";
-import { mkdtempSync, rmSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import process from "node:process";
@@ -110,6 +110,28 @@ test("a server that verifies clients: a client certificate connects; without one
     );
     assert.ok(Date.now() - started < 30_000, `reconnect: ${reconnect} took ${Date.now() - started} ms`);
   }
+});
+
+test("a client key that is not the client certificate's is INVALID_OPTION naming both, before any connect: not a CONNECTION_FAILED to retry", async () => {
+  // The TLS layer said "key values mismatch" (Node, Bun) or "unsupported protocol" (Deno), at each connect.
+  const { ca, cert, key, clientCert, clientKey } = makeCerts(dir);
+  const nats = await startNats({ config: `tls { cert_file: "${cert}", key_file: "${key}", ca_file: "${ca}", verify: true }` });
+  servers.push(nats);
+  const url = `tls://127.0.0.1:${nats.port}`;
+  const e = await rejectsWithCode(
+    () => Bridge.connect({ broker_url: url, connect_options: { tls: { caFile: ca, certFile: clientCert, keyFile: key } } }),
+    "INVALID_OPTION",
+    /tls\.keyFile ".*server\.key" is not the private key of the client certificate in tls\.certFile ".*client\.pem"/,
+  );
+  assert.equal(e.field, "connect_options.tls");
+  const read = (f: string) => readFileSync(f, "utf8");
+  await rejectsWithCode(
+    () => smartsend("secure", [["t", "x", "text"]], { broker_url: url, connect_options: { tls: { caFile: ca, cert: read(clientCert), key: read(key) } } }),
+    "INVALID_OPTION",
+    /tls\.key is not the private key of the client certificate in tls\.cert\b/,
+  );
+  const r = await roundTrip({ broker_url: url, connect_options: { tls: { caFile: ca, cert: read(clientCert), key: read(clientKey) } } });
+  assert.equal(r.text, "over a secured connection");
 });
 
 test("token authentication: in the URL or as an option; secrets stay out of envelopes and logs", async () => {

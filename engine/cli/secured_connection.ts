@@ -18,6 +18,7 @@ import type { ConnectOptions } from "../nats_types.ts";
 import { type ParsedArgs, stringFlag } from "./args.ts";
 import { UsageError } from "./exit_codes.ts";
 import { readUserFile } from "./user_files.ts";
+import { keyMatchesCertificate } from "../platform/tls_key_pair.ts";
 
 /** Flag → the environment variable read when the flag is absent. */
 const ENV: Readonly<Record<string, string>> = {
@@ -76,7 +77,8 @@ function isUserSeed(seed: string): boolean {
  * @param command For errors.
  * @returns `tls` and `authenticator` as set; `{}` when nothing is.
  * @throws {UsageError} A file that cannot be read or is not of its kind,
- *   `--tls-cert` without `--tls-key` (or the reverse), `--creds` with `--nkey`.
+ *   `--tls-cert` without `--tls-key` (or the reverse), a key that is not the
+ *   certificate's, `--creds` with `--nkey`.
  *
  * @example
  * ```ts ignore
@@ -97,17 +99,26 @@ export function securedConnectOptions(values: ParsedArgs["values"], command: str
   const options: ConnectOptions = {};
   if (ca || cert) {
     // Read and looked at now so a bad file is named here (swapped, a key for
-    // a certificate), not met at connect as "no start line" or a 20 s
-    // timeout; nats.js reads them again at each connect.
+    // a certificate, a key of another certificate), not met at connect as "no
+    // start line" or "unsupported protocol"; nats.js reads them again at each connect.
     const kinds: [Setting | undefined, RegExp, string][] = [
       [ca, /^(X509 |TRUSTED )?CERTIFICATE$/, "certificate"],
       [cert, /^(X509 |TRUSTED )?CERTIFICATE$/, "certificate"],
       [key, /PRIVATE KEY$/, "private key"],
     ];
+    const pem = new Map<Setting, Uint8Array>();
     for (const [setting, label, kind] of kinds) {
-      if (setting && !holdsPem(new TextDecoder().decode(read(setting, command)), label)) {
+      if (!setting) continue;
+      pem.set(setting, read(setting, command));
+      if (!holdsPem(new TextDecoder().decode(pem.get(setting)), label)) {
         throw new UsageError(`${setting.source}: "${setting.path}" holds no ${kind} (PEM, -----BEGIN …-----)`, command);
       }
+    }
+    if (cert && keyMatchesCertificate(pem.get(cert)!, pem.get(key!)!) === false) {
+      throw new UsageError(
+        `${key!.source}: "${key!.path}" is not the private key of the certificate in ${cert.source} ("${cert.path}")`,
+        command,
+      );
     }
     options.tls = {
       ...(ca ? { caFile: ca.path } : {}),

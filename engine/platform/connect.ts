@@ -23,11 +23,13 @@ import {
   ProtocolHandler,
   setTransportFactory,
 } from "@nats-io/nats-core/internal";
+import { readFileSync } from "node:fs";
 import { OptionsError } from "../errors.ts";
 import type { ConnectionOptions, NatsConnection } from "@nats-io/nats-core";
 import { NodeTransport, nodeResolveHost } from "@nats-io/transport-node/lib/node_transport.js";
 import { isWholeBuffer, releaseBuffer } from "./buffer_release.ts";
 import { isOwnTransport, ownTransport, presizeIncomingMessages } from "./parser_buffers.ts";
+import { keyMatchesCertificate } from "./tls_key_pair.ts";
 
 const ignore = () => {};
 
@@ -147,6 +149,35 @@ function watchAttempts(protocol: Attempts): void {
   };
 }
 
+/**
+ * Refuses a client certificate and private key (nats.js's `tls.certFile` or
+ * `tls.cert`, `tls.keyFile` or `tls.key`) that do not belong together, as a
+ * misconfiguration: the TLS layer would fail each connect with words that do
+ * not say so, as a CONNECTION_FAILED applications retry. A file that cannot
+ * be read, or a key that cannot be read without its passphrase, is left to
+ * nats.js and the TLS layer, as before.
+ */
+function checkClientKeyPair(tls: ConnectionOptions["tls"]): void {
+  if (typeof tls !== "object" || tls === null) return;
+  const { certFile, cert, keyFile, key } = tls as { certFile?: string; cert?: string; keyFile?: string; key?: string };
+  const fileOr = (path: string | undefined, given: string | undefined) => {
+    if (!path) return given;
+    try {
+      return readFileSync(path);
+    } catch {
+      return undefined;
+    }
+  };
+  const certPem = fileOr(certFile, cert);
+  const keyPem = fileOr(keyFile, key);
+  if (!certPem || !keyPem || keyMatchesCertificate(certPem, keyPem) !== false) return;
+  const keyName = keyFile ? `tls.keyFile "${keyFile}"` : "tls.key";
+  const certName = certFile ? `tls.certFile "${certFile}"` : "tls.cert";
+  throw new OptionsError(`connect_options: ${keyName} is not the private key of the client certificate in ${certName}`, {
+    field: "connect_options.tls",
+  });
+}
+
 /** What a `broker_url` looks like here, for messages. */
 export const BROKER_URL_EXAMPLE = "nats://host:4222";
 
@@ -155,6 +186,8 @@ export const BROKER_URL_EXAMPLE = "nats://host:4222";
  *
  * @param options nats.js connection options (`servers`, auth, TLS, …).
  * @returns The connection.
+ * @throws {OptionsError} A `ws://` server (this build dials NATS ports), or a
+ *   client key that is not the private key of the client certificate.
  *
  * @example
  * ```ts ignore
@@ -170,6 +203,7 @@ export async function openConnection(options: ConnectionOptions): Promise<NatsCo
       field: "broker_url",
     });
   }
+  checkClientKeyPair(options.tls);
   // Set on every call, as transport-node's connect() does: nats.js keeps one
   // factory per process, and an application may have installed its own since.
   setTransportFactory({ factory: guardedTransport, dnsResolveFn: nodeResolveHost });
