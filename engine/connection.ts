@@ -98,11 +98,17 @@ export async function connectTo(
     // A server that verifies clients ends a TLS 1.3 handshake without one only
     // after the client took it as done: the client's CONNECT then meets a
     // closed socket (connect.ts fails the attempt there), and all it says is
-    // "EPIPE" or "ECONNRESET" ("timeout" from a transport connect.ts does not watch).
+    // "EPIPE", "ECONNRESET", "EPERM" (Deno) or "EBADF" (Bun); "timeout" from a
+    // transport connect.ts does not watch. A client certificate the server
+    // does not trust fails the same way, or (Node) as "alert unknown ca".
     const tls = options.tls as { certFile?: string; cert?: unknown } | undefined;
-    const hint = tls && !tls.certFile && !tls.cert && /^timeout$|\bE(PIPE|PERM|BADF|CONNRESET)\b|certificate required/i.test(why)
+    const endedHandshake = /^timeout$|\bE(PIPE|PERM|BADF|CONNRESET)\b|certificate required|alert unknown ca|alert bad certificate/i
+      .test(why);
+    const hint = !tls || !endedHandshake
+      ? ""
+      : !tls.certFile && !tls.cert
       ? " (a server that requires a client certificate fails this way: give tls.certFile and tls.keyFile, on the command line --tls-cert and --tls-key)"
-      : "";
+      : " (a server that verifies clients fails this way when it does not trust this client certificate: it must be signed by a CA in the server's ca_file)";
     throw new TransportError("CONNECTION_FAILED", `Cannot connect to NATS at ${redact(brokerUrl)}: ${why}${hint}`, {
       correlationId,
       cause: err,

@@ -110,6 +110,13 @@ test("a server that verifies clients: a client certificate connects; without one
     );
     assert.ok(Date.now() - started < 30_000, `reconnect: ${reconnect} took ${Date.now() - started} ms`);
   }
+  // A client certificate of a CA the server does not trust: "write EPERM" (Deno), "write EBADF" (Bun).
+  const stranger = makeCerts(mkdtempSync(join(dir, "other-ca-")));
+  await rejectsWithCode(
+    () => Bridge.connect({ broker_url: url, connect_options: { tls: { caFile: ca, certFile: stranger.clientCert, keyFile: stranger.clientKey } } }),
+    "CONNECTION_FAILED",
+    /does not trust this client certificate/,
+  );
 });
 
 test("a client key that is not the client certificate's is INVALID_OPTION naming both, before any connect: not a CONNECTION_FAILED to retry", async () => {
