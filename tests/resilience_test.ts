@@ -80,6 +80,23 @@ test("a server that ends a connection while it is being set up (maximum connecti
   }
 });
 
+test("the browser build's WebSocket connect also fails at once when the server ends it while it is being set up", {
+  skip: typeof WebSocket === "undefined" && "this runtime has no global WebSocket (Node 20), which the browser build's transport needs",
+}, async () => {
+  const { openConnection } = await import("../engine/platform/connect_browser.ts");
+  const nats = await startNats({ websocket: true, config: "max_connections: 1" });
+  let first: { close(): Promise<void> } | undefined;
+  try {
+    first = await whenPlaceFree(() => openConnection({ servers: nats.wsUrl! }));
+    const started = Date.now();
+    await assert.rejects(() => openConnection({ servers: nats.wsUrl!, timeout: 60_000 }), /maximum connections exceeded/i);
+    assert.ok(Date.now() - started < 30_000, `took ${Date.now() - started} ms`);
+  } finally {
+    await first?.close();
+    await nats.stop();
+  }
+});
+
 test("a reconnect the server ends while it is being set up is tried again after reconnectTimeWait, not after the connect timeout", async () => {
   let nats = await startNats({ config: "max_connections: 1" });
   const bridge = await whenPlaceFree(() =>

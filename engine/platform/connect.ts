@@ -16,13 +16,7 @@
  *
  * @module
  */
-import {
-  ConnectionError,
-  hasWsProtocol,
-  NatsConnectionImpl,
-  ProtocolHandler,
-  setTransportFactory,
-} from "@nats-io/nats-core/internal";
+import { hasWsProtocol, NatsConnectionImpl, ProtocolHandler, setTransportFactory } from "@nats-io/nats-core/internal";
 import { readFileSync } from "node:fs";
 import { OptionsError } from "../errors.ts";
 import type { ConnectionOptions, NatsConnection } from "@nats-io/nats-core";
@@ -30,6 +24,7 @@ import { NodeTransport, nodeResolveHost } from "@nats-io/transport-node/lib/node
 import { isWholeBuffer, releaseBuffer } from "./buffer_release.ts";
 import { isOwnTransport, ownTransport, presizeIncomingMessages } from "./parser_buffers.ts";
 import { keyMatchesCertificate } from "./tls_key_pair.ts";
+import { type ConnectionAttempts, watchAttempts } from "./connection_attempts.ts";
 
 const ignore = () => {};
 
@@ -61,7 +56,7 @@ function withTlsHost(options: ConnectionOptions, hostname: string): ConnectionOp
 
 /**
  * A transport whose sockets, once let go, cannot raise uncaught errors, and
- * which, on a connection natsbridge opened ({@link watchAttempts}), frees
+ * which, on a connection natsbridge opened (marked by {@link openConnection}), frees
  * each large frame as soon as it is written (`buffer_release.ts` says why: a
  * 1 GiB upload on Deno peaked 50 MiB lower) and each large read once parsed
  * (`parser_buffers.ts`).
@@ -99,54 +94,6 @@ function guardedTransport(): NodeTransport {
     void t.closed().finally(() => keepQuiet(socket));
   };
   return t;
-}
-
-/** The parts of nats.js's protocol handler {@link watchAttempts} works with. */
-type Attempts = {
-  transport: { closed(): Promise<void | Error> };
-  connectError?: (err?: Error) => void;
-  lastError?: Error;
-  prepare(): unknown;
-};
-
-/**
- * Watches each connection attempt of a connection natsbridge opens: the one
- * it connects with, and each one a reconnect makes (nats.js prepares a new
- * transport for every attempt).
- *
- * - Its transport is marked as natsbridge's own ({@link ownTransport}).
- *   nats.js keeps one transport factory per process, so an application's
- *   connection that reconnects after natsbridge opened one gets a
- *   {@link guardedTransport} too; only natsbridge's own have their frames and
- *   reads freed.
- * - A transport the server closes before the handshake's answer fails the
- *   attempt at once. nats.js, when it reconnects (its default), left the
- *   attempt waiting for that answer until its connect timeout (20 s), and
- *   then gave up even if a reconnect had got through meanwhile. Servers do
- *   this to a client without the certificate they verify (TLS 1.3 ends the
- *   handshake only after the client took it as done) and to one over their
- *   `max_connections` (after an `-ERR` saying so, the reason given here).
- *
- * Were nats.js to stop making transports in `prepare()`, attempts would
- * simply go unwatched: nothing freed, and the old wait.
- */
-function watchAttempts(protocol: Attempts): void {
-  const prepare = protocol.prepare;
-  if (typeof prepare !== "function") return;
-  protocol.prepare = function (this: Attempts) {
-    const answered = prepare.call(this);
-    const transport = this.transport;
-    const earlier = this.lastError;
-    ownTransport(transport);
-    // connectError is set until the attempt is answered; closed() settles only once the transport connected.
-    void transport.closed().then((err) => {
-      if (this.transport !== transport || !this.connectError) return;
-      // The server's -ERR, if it gave one, says more than the write that met the closed socket (EPIPE).
-      const said = this.lastError !== earlier ? this.lastError : undefined;
-      this.connectError(said ?? err ?? new ConnectionError("the server closed the connection before answering"));
-    });
-    return answered;
-  };
 }
 
 /**
@@ -212,7 +159,11 @@ export async function openConnection(options: ConnectionOptions): Promise<NatsCo
   // dials (the constructor that method calls is private only to TypeScript).
   const nc = new (NatsConnectionImpl as unknown as new (o: ConnectionOptions) => NatsConnectionImpl)(options);
   const protocol = new ProtocolHandler(nc.options, nc);
-  watchAttempts(protocol as unknown as Attempts);
+  // Each attempt's transport is natsbridge's own: nats.js keeps one transport
+  // factory per process, so an application's connection that reconnects after
+  // natsbridge opened one gets a guardedTransport too, whose frames and reads
+  // only natsbridge's own may have freed.
+  watchAttempts(protocol as unknown as ConnectionAttempts, ownTransport);
   await protocol.dialLoop();
   nc.protocol = protocol;
   return nc;

@@ -7,7 +7,9 @@
  * @module
  */
 import { type ConnectionOptions, type NatsConnection, wsconnect } from "@nats-io/nats-core";
+import { ProtocolHandler } from "@nats-io/nats-core/internal";
 import { OptionsError } from "../errors.ts";
+import { type ConnectionAttempts, watchAttempts } from "./connection_attempts.ts";
 import { presizeIncomingMessages } from "./parser_buffers.ts";
 
 /** What a `broker_url` looks like here, for messages. */
@@ -43,5 +45,20 @@ export function openConnection(options: ConnectionOptions): Promise<NatsConnecti
     );
   }
   presizeIncomingMessages();
-  return wsconnect(options);
+  // wsconnect() makes its protocol handler through ProtocolHandler.connect,
+  // synchronously; for that one call it is made here, watched
+  // (connection_attempts.ts), as ProtocolHandler.connect would make it. Only
+  // wsconnect knows nats.js's WebSocket transport, which nats.js does not export.
+  const connect = ProtocolHandler.connect;
+  ProtocolHandler.connect = (handlerOptions, publisher) => {
+    ProtocolHandler.connect = connect;
+    const protocol = new ProtocolHandler(handlerOptions, publisher);
+    watchAttempts(protocol as unknown as ConnectionAttempts);
+    return protocol.dialLoop().then(() => protocol);
+  };
+  try {
+    return wsconnect(options);
+  } finally {
+    ProtocolHandler.connect = connect;
+  }
 }

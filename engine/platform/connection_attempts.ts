@@ -1,0 +1,71 @@
+/**
+ * Connection attempts that fail when the server ends them, not at nats.js's
+ * connect timeout. Shared by both connect seams (`connect.ts`,
+ * `connect_browser.ts`).
+ *
+ * @module
+ */
+import { ConnectionError } from "@nats-io/nats-core/internal";
+
+/**
+ * The parts of nats.js's protocol handler (`ProtocolHandler`) that
+ * {@link watchAttempts} works with.
+ */
+export type ConnectionAttempts = {
+  /** The transport of the current attempt. */
+  transport: { closed(): Promise<void | Error> };
+  /** Fails the current attempt; set until the server answered its handshake. */
+  connectError?: (err?: Error) => void;
+  /** The last error the server sent (`-ERR`). */
+  lastError?: Error;
+  /** Makes the next attempt's transport. */
+  prepare(): unknown;
+};
+
+/**
+ * Watches each attempt of a connection natsbridge opens, the first and each
+ * one a reconnect makes (nats.js prepares a new transport for every attempt):
+ * one whose transport the server closes before answering its handshake fails
+ * at once.
+ *
+ * nats.js, when it reconnects (its default), left such an attempt waiting
+ * for the answer until its connect timeout (20 s), and then gave up on the
+ * connection even if a reconnect had got through meanwhile. Servers end an
+ * attempt so for a client without the certificate they verify (TLS 1.3 ends
+ * the handshake only after the client took it as done), one whose
+ * certificate they do not trust, and one over their `max_connections` (after
+ * an `-ERR` saying so, the reason given here where the runtime delivers it).
+ *
+ * Were nats.js to stop making transports in `prepare()`, attempts would
+ * simply go unwatched, with the old wait.
+ *
+ * @param protocol The protocol handler, before it dials.
+ * @param onTransport Called with each attempt's transport.
+ *
+ * @example
+ * ```ts ignore
+ * import { ProtocolHandler } from "@nats-io/nats-core/internal";
+ * import { watchAttempts } from "./connection_attempts.ts";
+ * const protocol = new ProtocolHandler(nc.options, nc);
+ * watchAttempts(protocol);
+ * await protocol.dialLoop();
+ * ```
+ */
+export function watchAttempts(protocol: ConnectionAttempts, onTransport?: (transport: object) => void): void {
+  const prepare = protocol.prepare;
+  if (typeof prepare !== "function") return;
+  protocol.prepare = function (this: ConnectionAttempts) {
+    const answered = prepare.call(this);
+    const transport = this.transport;
+    const earlier = this.lastError;
+    onTransport?.(transport);
+    // connectError is set until the attempt is answered.
+    void transport.closed().then((err) => {
+      if (this.transport !== transport || !this.connectError) return;
+      // The server's -ERR, if it gave one, says more than the write that met the closed socket (EPIPE).
+      const said = this.lastError !== earlier ? this.lastError : undefined;
+      this.connectError(said ?? err ?? new ConnectionError("the server closed the connection before answering"));
+    });
+    return answered;
+  };
+}
