@@ -102,7 +102,9 @@ export async function connectTo(
     // transport connect.ts does not watch. A client certificate the server
     // does not trust fails the same way, or (Node) as "alert unknown ca".
     const tls = options.tls as { certFile?: string; cert?: unknown } | undefined;
-    const endedHandshake = /^timeout$|\bE(PIPE|PERM|BADF|CONNRESET)\b|certificate required|alert unknown ca|alert bad certificate/i
+    // TLS first (handshakeFirst), the alert itself shows, spelt "certificate
+    // required" (Node), "CertificateRequired" (Deno) or "..._CERTIFICATE_REQUIRED" (Bun).
+    const endedHandshake = /^timeout$|\bE(PIPE|PERM|BADF|CONNRESET)\b|certificate[ _]?required|unknown[ _]?ca\b|bad[ _]?certificate/i
       .test(why);
     const hint = !tls || !endedHandshake
       ? ""

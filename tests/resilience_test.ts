@@ -5,6 +5,8 @@
  */
 import { test } from "node:test";
 import assert from "node:assert/strict";
+import { createServer, type Socket } from "node:net";
+import type { AddressInfo } from "node:net";
 import { Bridge } from "natsbridge";
 import { startNats } from "../scripts/servers.ts";
 import { rejectsWithCode } from "./_helpers.ts";
@@ -97,32 +99,65 @@ test("the browser build's WebSocket connect also fails at once when the server e
   }
 });
 
-test("a reconnect the server ends while it is being set up is tried again after reconnectTimeWait, not after the connect timeout", async () => {
+test("reconnects the server ends while they are being set up are tried again after reconnectTimeWait, and the outage is one disconnect and one reconnect", async () => {
   let nats = await startNats({ config: "max_connections: 1" });
+  const lines: string[] = [];
   const bridge = await whenPlaceFree(() =>
-    Bridge.connect({ broker_url: nats.url, logger: { log() {} }, connect_options: { reconnectTimeWait: 1000, timeout: 60_000 } })
+    Bridge.connect({
+      broker_url: nats.url,
+      logger: { log: (_level, line) => lines.push(line) },
+      connect_options: { reconnectTimeWait: 300, timeout: 60_000 },
+    })
   );
   const events: string[] = [];
   (async () => { for await (const s of bridge.status()) events.push(s.type); })();
+  const count = (type: string) => events.filter((e) => e === type).length;
   let other: Bridge | undefined;
   try {
     const { port } = nats;
     await nats.stop({ signal: "SIGKILL" });
     nats = await startNats({ port, config: "max_connections: 1" });
-    // Takes the one place before the bridge's next attempt, a second away, which the server then ends.
+    // Takes the one place before the bridge's next attempts, which the server then ends.
     other = await whenPlaceFree(() => Bridge.connect({ broker_url: nats.url, logger: { log() {} }, connect_options: { reconnect: false } }));
-    // The server going away was the first disconnect; the attempt it ends, the second.
+    const attempts = count("reconnecting");
     const refused = Date.now() + 10_000;
-    while (events.filter((e) => e === "disconnect").length < 2 && Date.now() < refused) await new Promise((r) => setTimeout(r, 20));
+    while (count("reconnecting") < attempts + 3 && Date.now() < refused) await new Promise((r) => setTimeout(r, 20));
     await other.close();
     const freed = Date.now();
     while (!events.includes("reconnect") && Date.now() < freed + 30_000) await new Promise((r) => setTimeout(r, 20));
-    assert.ok(events.includes("reconnect"), events.join(","));
-    // The next attempt comes a reconnectTimeWait (with jitter) later; nats.js left it waiting out the minute.
-    assert.ok(Date.now() - freed < 15_000, `reconnected ${Date.now() - freed} ms after the place was freed`);
+    // The next attempt comes a reconnectTimeWait (with jitter) later; nats.js left each waiting out the minute.
+    assert.ok(Date.now() - freed < 15_000, `reconnected ${Date.now() - freed} ms after the place was freed: ${events}`);
+    await new Promise((r) => setTimeout(r, 500));
+    // nats.js reported a disconnect for each ended attempt, and a reconnect for each of those at the end.
+    assert.deepEqual([count("disconnect"), count("reconnect")], [1, 1], events.join(","));
+    assert.deepEqual(lines.filter((l) => /Disconnected from|Reconnected to/.test(l)).length, 2, lines.join("\n"));
   } finally {
     await other?.close();
     await bridge.close();
     await nats.stop();
+  }
+});
+
+test("a connect to a server that never answers ends at the connect timeout and closes its socket (which kept a process from exiting)", async () => {
+  // Not a NATS server: a listener that takes connections and says nothing.
+  const open = new Set<Socket>();
+  const silent = createServer((socket) => {
+    open.add(socket);
+    socket.on("close", () => open.delete(socket)).on("error", () => {});
+  });
+  await new Promise<void>((r) => silent.listen(0, "127.0.0.1", r));
+  try {
+    const url = `nats://127.0.0.1:${(silent.address() as AddressInfo).port}`;
+    await rejectsWithCode(
+      () => Bridge.connect({ broker_url: url, logger: { log() {} }, connect_options: { timeout: 500 } }),
+      "CONNECTION_FAILED",
+      /timeout/,
+    );
+    const closed = Date.now() + 5_000;
+    while (open.size > 0 && Date.now() < closed) await new Promise((r) => setTimeout(r, 20));
+    assert.equal(open.size, 0, "the client left its socket open");
+  } finally {
+    for (const socket of open) socket.destroy();
+    silent.close();
   }
 });

@@ -119,6 +119,27 @@ test("a server that verifies clients: a client certificate connects; without one
   );
 });
 
+test("TLS first (handshake_first): a client certificate missing or not trusted gets the same hints", async () => {
+  // The TLS layer words it "CertificateRequired" / "UnknownCA" on Deno and
+  // "TLSV1_ALERT_CERTIFICATE_REQUIRED" / "TLSV1_ALERT_UNKNOWN_CA" on Bun.
+  const { ca, cert, key, clientCert, clientKey } = makeCerts(dir);
+  const nats = await startNats({
+    config: `tls { cert_file: "${cert}", key_file: "${key}", ca_file: "${ca}", verify: true, handshake_first: true }`,
+  });
+  servers.push(nats);
+  const url = `tls://127.0.0.1:${nats.port}`;
+  const tls = { caFile: ca, handshakeFirst: true };
+  const r = await roundTrip({ broker_url: url, connect_options: { tls: { ...tls, certFile: clientCert, keyFile: clientKey } } });
+  assert.equal(r.text, "over a secured connection");
+  await rejectsWithCode(() => Bridge.connect({ broker_url: url, connect_options: { tls } }), "CONNECTION_FAILED", /requires a client certificate/);
+  const stranger = makeCerts(mkdtempSync(join(dir, "other-ca-")));
+  await rejectsWithCode(
+    () => Bridge.connect({ broker_url: url, connect_options: { tls: { ...tls, certFile: stranger.clientCert, keyFile: stranger.clientKey } } }),
+    "CONNECTION_FAILED",
+    /does not trust this client certificate/,
+  );
+});
+
 test("a client key that is not the client certificate's is INVALID_OPTION naming both, before any connect: not a CONNECTION_FAILED to retry", async () => {
   // The TLS layer said "key values mismatch" (Node, Bun) or "unsupported protocol" (Deno), at each connect.
   const { ca, cert, key, clientCert, clientKey } = makeCerts(dir);

@@ -85,6 +85,10 @@ function guardedTransport(): NodeTransport {
     const socket = t.socket;
     const closed = close(err);
     keepQuiet(socket);
+    // nats.js closes only a transport that connected: the socket of an attempt
+    // given up at the connect timeout (a server that never sent INFO) stayed
+    // open, and kept the process from exiting for as long as the server did.
+    if (!t.connected) socket?.destroy();
     return closed.finally(() => keepQuiet(socket));
   };
   t.disconnect = () => {

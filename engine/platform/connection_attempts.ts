@@ -20,6 +20,10 @@ export type ConnectionAttempts = {
   lastError?: Error;
   /** Makes the next attempt's transport. */
   prepare(): unknown;
+  /** Reports a lost connection and reconnects (or closes). */
+  disconnected(err?: Error): Promise<void>;
+  /** The connection's options. */
+  options: { reconnect?: boolean };
 };
 
 /**
@@ -35,6 +39,10 @@ export type ConnectionAttempts = {
  * the handshake only after the client took it as done), one whose
  * certificate they do not trust, and one over their `max_connections` (after
  * an `-ERR` saying so, the reason given here where the runtime delivers it).
+ *
+ * Such an attempt is not reported as a disconnect: nats.js reported one for
+ * each, and as many reconnects when one got through, where there was one
+ * outage (a lost connection) or none (a first connect).
  *
  * Were nats.js to stop making transports in `prepare()`, attempts would
  * simply go unwatched, with the old wait.
@@ -52,8 +60,17 @@ export type ConnectionAttempts = {
  * ```
  */
 export function watchAttempts(protocol: ConnectionAttempts, onTransport?: (transport: object) => void): void {
-  const prepare = protocol.prepare;
-  if (typeof prepare !== "function") return;
+  const { prepare, disconnected } = protocol;
+  if (typeof prepare !== "function" || typeof disconnected !== "function") return;
+  protocol.disconnected = function (this: ConnectionAttempts, err?: Error) {
+    // Called by nats.js for every transport that closes. One that closed while
+    // its attempt was being set up is no lost connection: the attempt fails
+    // (below) and the dial loop already running goes on. nats.js reported a
+    // disconnect for each, and a reconnect for each when one got through.
+    // Without reconnects, nats.js's close() is what fails the attempt.
+    if (this.connectError && this.options.reconnect !== false) return Promise.resolve();
+    return disconnected.call(this, err);
+  };
   protocol.prepare = function (this: ConnectionAttempts) {
     const answered = prepare.call(this);
     const transport = this.transport;
