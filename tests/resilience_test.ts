@@ -76,6 +76,22 @@ test("a server that ends a connection while it is being set up (maximum connecti
       /maximum connections exceeded|EPIPE/i,
     );
     assert.ok(Date.now() - started < 30_000, `took ${Date.now() - started} ms`);
+    // With servers after it, the next is tried, reconnecting or not (not
+    // reconnecting, nats.js closed the connection at the first server).
+    const spare = await startNats();
+    try {
+      for (const reconnect of [true, false]) {
+        const bridge = await Bridge.connect({
+          broker_url: `${nats.url},${spare.url}`,
+          logger: { log() {} },
+          connect_options: { noRandomize: true, reconnect, timeout: 60_000 },
+        });
+        assert.equal(`nats://${bridge.connection.getServer()}`, spare.url);
+        await bridge.close();
+      }
+    } finally {
+      await spare.stop();
+    }
   } finally {
     await first?.close();
     await nats.stop();

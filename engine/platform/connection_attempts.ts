@@ -22,8 +22,6 @@ export type ConnectionAttempts = {
   prepare(): unknown;
   /** Reports a lost connection and reconnects (or closes). */
   disconnected(err?: Error): Promise<void>;
-  /** The connection's options. */
-  options: { reconnect?: boolean };
 };
 
 /**
@@ -65,10 +63,11 @@ export function watchAttempts(protocol: ConnectionAttempts, onTransport?: (trans
   protocol.disconnected = function (this: ConnectionAttempts, err?: Error) {
     // Called by nats.js for every transport that closes. One that closed while
     // its attempt was being set up is no lost connection: the attempt fails
-    // (below) and the dial loop already running goes on. nats.js reported a
-    // disconnect for each, and a reconnect for each when one got through.
-    // Without reconnects, nats.js's close() is what fails the attempt.
-    if (this.connectError && this.options.reconnect !== false) return Promise.resolve();
+    // (below) and the dial loop already running goes on, to the next server
+    // if there is one. nats.js reported a disconnect for each, and a reconnect
+    // for each when one got through; without reconnects, it closed the
+    // connection there, and the servers after the first went untried.
+    if (this.connectError) return Promise.resolve();
     return disconnected.call(this, err);
   };
   protocol.prepare = function (this: ConnectionAttempts) {
