@@ -103,9 +103,12 @@ export async function connectTo(
     // does not trust fails the same way, or (Node) as "alert unknown ca".
     const tls = options.tls as { certFile?: string; cert?: unknown } | undefined;
     // TLS first (handshakeFirst), the alert itself shows, spelt "certificate
-    // required" (Node), "CertificateRequired" (Deno) or "..._CERTIFICATE_REQUIRED" (Bun).
-    const endedHandshake = /^timeout$|\bE(PIPE|PERM|BADF|CONNRESET)\b|certificate[ _]?required|unknown[ _]?ca\b|bad[ _]?certificate/i
-      .test(why);
+    // required" (Node), "CertificateRequired" (Deno) or "..._CERTIFICATE_REQUIRED" (Bun);
+    // or, as often on Deno, the socket closes with no error at all, which
+    // nats.js words "node provided an undefined error".
+    const endedHandshake =
+      /^timeout$|\bE(PIPE|PERM|BADF|CONNRESET)\b|certificate[ _]?required|unknown[ _]?ca\b|bad[ _]?certificate|undefined error/i
+        .test(why);
     const hint = !tls || !endedHandshake
       ? ""
       : !tls.certFile && !tls.cert

@@ -8,7 +8,7 @@ import assert from "node:assert/strict";
 import { createServer, type Socket } from "node:net";
 import type { AddressInfo } from "node:net";
 import { Bridge } from "natsbridge";
-import { startNats } from "../scripts/servers.ts";
+import { freePort, startNats } from "../scripts/servers.ts";
 import { rejectsWithCode } from "./_helpers.ts";
 
 test("a bridge reports disconnect/reconnect and keeps its subscription across a server restart", async () => {
@@ -109,6 +109,14 @@ test("the browser build's WebSocket connect also fails at once when the server e
     const started = Date.now();
     await assert.rejects(() => openConnection({ servers: nats.wsUrl!, timeout: 60_000 }), /maximum connections exceeded/i);
     assert.ok(Date.now() - started < 30_000, `took ${Date.now() - started} ms`);
+    // Where nothing listens, the failure is the dial's, not a server that closed.
+    const nobody = `ws://127.0.0.1:${await freePort()}`;
+    for (const reconnect of [true, false]) {
+      await assert.rejects(() => openConnection({ servers: nobody, reconnect }), (err: Error) => {
+        assert.doesNotMatch(err.message, /closed the connection/);
+        return true;
+      });
+    }
   } finally {
     await first?.close();
     await nats.stop();

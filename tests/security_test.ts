@@ -140,6 +140,42 @@ test("TLS first (handshake_first): a client certificate missing or not trusted g
   );
 });
 
+test("a TLS server whose max_connections is reached refuses a connect at once, with its reason and no certificate hint", async () => {
+  // The server sends INFO, its -ERR and closes as the client starts TLS, and
+  // nats.js's TLS upgrade did not always settle: 20 s, "timeout", and a hint
+  // blaming a certificate the server trusts.
+  const { ca, cert, key, clientCert, clientKey } = makeCerts(dir);
+  for (const verify of [false, true]) {
+    const nats = await startNats({
+      config: `max_connections: 1\ntls { cert_file: "${cert}", key_file: "${key}", ca_file: "${ca}", verify: ${verify} }`,
+    });
+    servers.push(nats);
+    const url = `tls://127.0.0.1:${nats.port}`;
+    const tls = { caFile: ca, ...(verify ? { certFile: clientCert, keyFile: clientKey } : {}) };
+    let first: Bridge | undefined;
+    // The one place may still be held by the probe that saw the server listen.
+    for (let tries = 1; !first; tries++) {
+      first = await Bridge.connect({ broker_url: url, connect_options: { tls } }).catch(async (err) => {
+        if (tries === 100) throw err;
+        await new Promise((r) => setTimeout(r, 20));
+        return undefined;
+      });
+    }
+    try {
+      const started = Date.now();
+      const e = await rejectsWithCode(
+        () => Bridge.connect({ broker_url: url, connect_options: { tls, timeout: 60_000 } }),
+        "CONNECTION_FAILED",
+        /maximum connections exceeded|closed the connection/,
+      );
+      assert.ok(Date.now() - started < 30_000, `verify: ${verify} took ${Date.now() - started} ms`);
+      assert.doesNotMatch(e.message, /certificate/);
+    } finally {
+      await first.close();
+    }
+  }
+});
+
 test("a client key that is not the client certificate's is INVALID_OPTION naming both, before any connect: not a CONNECTION_FAILED to retry", async () => {
   // The TLS layer said "key values mismatch" (Node, Bun) or "unsupported protocol" (Deno), at each connect.
   const { ca, cert, key, clientCert, clientKey } = makeCerts(dir);

@@ -16,7 +16,13 @@
  *
  * @module
  */
-import { hasWsProtocol, NatsConnectionImpl, ProtocolHandler, setTransportFactory } from "@nats-io/nats-core/internal";
+import {
+  ConnectionError,
+  hasWsProtocol,
+  NatsConnectionImpl,
+  ProtocolHandler,
+  setTransportFactory,
+} from "@nats-io/nats-core/internal";
 import { readFileSync } from "node:fs";
 import { OptionsError } from "../errors.ts";
 import type { ConnectionOptions, NatsConnection } from "@nats-io/nats-core";
@@ -54,6 +60,60 @@ function withTlsHost(options: ConnectionOptions, hostname: string): ConnectionOp
   return { ...options, tls: { ...options.tls, host: hostname } as NonNullable<ConnectionOptions["tls"]> };
 }
 
+const CLOSED_AS_TLS_BEGAN = "the server closed the connection as TLS began (as one whose max_connections is reached does)";
+
+/** How long a TLS upgrade may go on unsettled once the socket under it closed (its own error comes first). */
+const UPGRADE_AFTER_CLOSE_MS = 100;
+
+/**
+ * `upgrade()` (nats.js's `startTLS()`), failed soon after the plain socket
+ * under it closes. A server over its `max_connections` sends INFO, an `-ERR`
+ * saying so, and closes as the client starts TLS; the TLS socket did not
+ * always settle then (Deno, Node), and nats.js waited out its connect timeout
+ * (20 s) to say "timeout". The reason is the server's `-ERR` when it came
+ * with the INFO, which nats.js keeps unread (`yields`); else it is said in
+ * our words, not the TLS layer's ("wrong version number": the `-ERR` read as
+ * TLS; "socket disconnected before secure TLS connection"; or no error).
+ */
+function upgradeUnlessClosed<T>(t: NodeTransport, upgrade: () => Promise<T>): Promise<T> {
+  const plain = t.socket;
+  const upgrading = upgrade();
+  if (!plain) return upgrading;
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  let closed = () => {};
+  const closedUnder = new Promise<never>((_, reject) => {
+    closed = () => {
+      const reason = serverErrorIn(t.yields) ?? CLOSED_AS_TLS_BEGAN;
+      timer = setTimeout(() => reject(new ConnectionError(reason)), UPGRADE_AFTER_CLOSE_MS);
+    };
+  });
+  if (plain.destroyed) closed();
+  else plain.once("close", closed);
+  return Promise.race([upgrading, closedUnder]).catch((err) => {
+    // The TLS layer's words ("socket disconnected before secure TLS connection", or
+    // none at all) say less.
+    const said = serverErrorIn(t.yields);
+    if (said && !(err instanceof ConnectionError && err.message === said)) throw new ConnectionError(said, { cause: err });
+    // Plain text where TLS was due is the -ERR the server sends before it closes.
+    if (!err || /wrong[ _]version[ _]number|disconnected before secure TLS connection/i.test(String(err.message))) {
+      throw new ConnectionError(CLOSED_AS_TLS_BEGAN, { cause: err });
+    }
+    throw err;
+  }).finally(() => {
+    clearTimeout(timer);
+    plain.off("close", closed);
+  });
+}
+
+/** The text of the first `-ERR` line in `frames`, without its quotes. */
+function serverErrorIn(frames: readonly Uint8Array[]): string | undefined {
+  for (const frame of frames) {
+    const said = /^-ERR '?([^'\r\n]*)'?\r?$/m.exec(new TextDecoder().decode(frame));
+    if (said) return said[1];
+  }
+  return undefined;
+}
+
 /**
  * A transport whose sockets, once let go, cannot raise uncaught errors, and
  * which, on a connection natsbridge opened (marked by {@link openConnection}), frees
@@ -75,6 +135,8 @@ function guardedTransport(): NodeTransport {
   const connect = t.connect.bind(t);
   const close = t.close.bind(t);
   const disconnect = t.disconnect.bind(t);
+  const startTLS = t.startTLS.bind(t);
+  t.startTLS = () => upgradeUnlessClosed(t, startTLS);
   t.connect = (hp, options) =>
     connect(hp, withTlsHost(options, hp.hostname)).catch((err) => {
       keepQuiet(t.socket);

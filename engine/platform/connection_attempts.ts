@@ -12,8 +12,8 @@ import { ConnectionError } from "@nats-io/nats-core/internal";
  * {@link watchAttempts} works with.
  */
 export type ConnectionAttempts = {
-  /** The transport of the current attempt. */
-  transport: { closed(): Promise<void | Error> };
+  /** The transport of the current attempt; `connected` once it reached the server (INFO read). */
+  transport: { closed(): Promise<void | Error>; connected?: boolean };
   /** Fails the current attempt; set until the server answered its handshake. */
   connectError?: (err?: Error) => void;
   /** The last error the server sent (`-ERR`). */
@@ -75,9 +75,12 @@ export function watchAttempts(protocol: ConnectionAttempts, onTransport?: (trans
     const transport = this.transport;
     const earlier = this.lastError;
     onTransport?.(transport);
-    // connectError is set until the attempt is answered.
+    // connectError is set until the attempt is answered. A transport that
+    // never reached the server failed its dial, which says why itself
+    // ("connection refused"); nats.js's WebSocket transport reports that
+    // close too, with no error.
     void transport.closed().then((err) => {
-      if (this.transport !== transport || !this.connectError) return;
+      if (this.transport !== transport || !this.connectError || !transport.connected) return;
       // The server's -ERR, if it gave one, says more than the write that met the closed socket (EPIPE).
       const said = this.lastError !== earlier ? this.lastError : undefined;
       this.connectError(said ?? err ?? new ConnectionError("the server closed the connection before answering"));
