@@ -145,6 +145,21 @@ export async function deliveriesUntilRedelivered(
   return deliveries;
 }
 
+/**
+ * `connect()`, again until the server has a place free: on a server with
+ * `max_connections`, the probe that saw it listen may still hold one.
+ */
+export async function whenPlaceFree<T>(connect: () => Promise<T>): Promise<T> {
+  for (let tries = 1;; tries++) {
+    try {
+      return await connect();
+    } catch (err) {
+      if (tries === 100) throw err;
+      await new Promise((r) => setTimeout(r, 20));
+    }
+  }
+}
+
 /** The parts one after another, in one buffer. */
 export function concatBytes(parts: readonly Uint8Array[]): Uint8Array {
   const out = new Uint8Array(parts.reduce((n, p) => n + p.byteLength, 0));

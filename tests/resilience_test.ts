@@ -9,7 +9,7 @@ import { createServer, type Socket } from "node:net";
 import type { AddressInfo } from "node:net";
 import { Bridge } from "natsbridge";
 import { freePort, startNats } from "../scripts/servers.ts";
-import { rejectsWithCode } from "./_helpers.ts";
+import { rejectsWithCode, whenPlaceFree } from "./_helpers.ts";
 
 test("a bridge reports disconnect/reconnect and keeps its subscription across a server restart", async () => {
   let nats = await startNats();
@@ -47,18 +47,6 @@ test("a bridge reports disconnect/reconnect and keeps its subscription across a 
     await nats.stop();
   }
 });
-
-/** Connects with `connect` until the server has a place free: the probe that saw it listen may still hold one. */
-async function whenPlaceFree<T>(connect: () => Promise<T>): Promise<T> {
-  for (let tries = 1;; tries++) {
-    try {
-      return await connect();
-    } catch (err) {
-      if (tries === 100) throw err;
-      await new Promise((r) => setTimeout(r, 20));
-    }
-  }
-}
 
 test("a server that ends a connection while it is being set up (maximum connections reached) fails the connect at once", async () => {
   // nats.js, reconnecting, waited out its whole connect timeout (20 s by

@@ -14,7 +14,7 @@ import { credsAuthenticator, nkeyAuthenticator } from "@nats-io/nats-core";
 import { Bridge, type BridgeOptions, ensureStream, smartsend } from "natsbridge";
 import { type NatsServer, startNats } from "../scripts/servers.ts";
 import { makeCerts, operatorModeServer } from "./_secured.ts";
-import { deliveriesUntilRedelivered, rejectsWithCode } from "./_helpers.ts";
+import { deliveriesUntilRedelivered, rejectsWithCode, whenPlaceFree } from "./_helpers.ts";
 
 const dir = mkdtempSync(join(tmpdir(), "natsbridge-tls-"));
 const servers: NatsServer[] = [];
@@ -152,15 +152,7 @@ test("a TLS server whose max_connections is reached refuses a connect at once, w
     servers.push(nats);
     const url = `tls://127.0.0.1:${nats.port}`;
     const tls = { caFile: ca, ...(verify ? { certFile: clientCert, keyFile: clientKey } : {}) };
-    let first: Bridge | undefined;
-    // The one place may still be held by the probe that saw the server listen.
-    for (let tries = 1; !first; tries++) {
-      first = await Bridge.connect({ broker_url: url, connect_options: { tls } }).catch(async (err) => {
-        if (tries === 100) throw err;
-        await new Promise((r) => setTimeout(r, 20));
-        return undefined;
-      });
-    }
+    const first = await whenPlaceFree(() => Bridge.connect({ broker_url: url, connect_options: { tls } }));
     try {
       const started = Date.now();
       const e = await rejectsWithCode(
