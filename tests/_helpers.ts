@@ -145,6 +145,12 @@ export async function deliveriesUntilRedelivered(
   return deliveries;
 }
 
+/** Waits until `done()` holds or `ms` have passed, looking every 20 ms; the caller asserts what it needs. */
+export async function pollUntil(done: () => boolean, ms: number): Promise<void> {
+  const deadline = Date.now() + ms;
+  while (!done() && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+}
+
 /**
  * `connect()`, again until the server has a place free: on a server with
  * `max_connections`, the probe that saw it listen may still hold one.

@@ -16,7 +16,7 @@ import { Bridge, type ConsumeOptions, objectStoreFileServer, type DeadLetter, en
 import { ROOT, startNats, startPlik } from "../scripts/servers.ts";
 import { jetStreamOf, reservedReadAhead } from "../engine/handlers/object_store_reader.ts";
 import { closeWatchers } from "../engine/connection_close.ts";
-import { bytesOf, deliveriesUntilRedelivered, rejectsWithCode, sampleEnvelope } from "./_helpers.ts";
+import { bytesOf, deliveriesUntilRedelivered, pollUntil, rejectsWithCode, sampleEnvelope } from "./_helpers.ts";
 
 const nats = await startNats();
 const plik = await startPlik();
@@ -166,8 +166,7 @@ test("a durable whose max_deliver another worker lowers while this one consumes 
   await (await jetstreamManager(bridge.connection)).consumers.update("JOBS", "lowered", { max_deliver: 3 });
   const [, json] = await smartsend("x", [["blob", bytesOf(100, 3), "binary"]], { is_publish: false, size_threshold: 1, fileserver_url: plik.url });
   bridge.connection.publish("jobs.lowered", json.replaceAll(plik.url, downUrl));
-  const deadline = Date.now() + 5000;
-  while (dead.length === 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+  await pollUntil(() => dead.length > 0, 5000);
   ac.abort();
   await loop;
   assert.deepEqual(dead.map((d) => d.code), ["DOWNLOAD_FAILED"], JSON.stringify(actions));

@@ -9,7 +9,7 @@ import { createServer, type Socket } from "node:net";
 import type { AddressInfo } from "node:net";
 import { Bridge } from "natsbridge";
 import { freePort, startNats } from "../scripts/servers.ts";
-import { rejectsWithCode, whenPlaceFree } from "./_helpers.ts";
+import { pollUntil, rejectsWithCode, whenPlaceFree } from "./_helpers.ts";
 
 test("a bridge reports disconnect/reconnect and keeps its subscription across a server restart", async () => {
   let nats = await startNats();
@@ -25,8 +25,7 @@ test("a bridge reports disconnect/reconnect and keeps its subscription across a 
     // A send returns once handed to the connection, not once delivered: wait
     // for the delivery before killing the server, or it may die with it in flight.
     await bridge.send("res", [["t", "before", "text"]]);
-    const seen = Date.now() + 10_000;
-    while (got.length === 0 && Date.now() < seen) await new Promise((r) => setTimeout(r, 20));
+    await pollUntil(() => got.length > 0, 10_000);
     assert.deepEqual(got, ["before"]);
     const { port, storeDir } = nats;
     await nats.stop({ signal: "SIGKILL", keepStore: true });
@@ -35,8 +34,7 @@ test("a bridge reports disconnect/reconnect and keeps its subscription across a 
     // as failed (the server never confirmed it), not returned as if delivered.
     await rejectsWithCode(() => bridge.send("res", [["t", "during", "text"]]), "PUBLISH_FAILED");
     nats = await startNats({ port, storeDir });
-    const deadline = Date.now() + 10_000;
-    while (!events.includes("reconnect") && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+    await pollUntil(() => events.includes("reconnect"), 10_000);
     await bridge.send("res", [["t", "after", "text"]]);
     await Promise.race([loop, new Promise((_, rej) => setTimeout(() => rej(new Error(`no delivery after reconnect: got ${JSON.stringify(got)}, events ${events}`)), 10_000))]);
     assert.deepEqual(got, ["before", "after"]);
@@ -132,11 +130,10 @@ test("reconnects the server ends while they are being set up are tried again aft
     // Takes the one place before the bridge's next attempts, which the server then ends.
     other = await whenPlaceFree(() => Bridge.connect({ broker_url: nats.url, logger: { log() {} }, connect_options: { reconnect: false } }));
     const attempts = count("reconnecting");
-    const refused = Date.now() + 10_000;
-    while (count("reconnecting") < attempts + 3 && Date.now() < refused) await new Promise((r) => setTimeout(r, 20));
+    await pollUntil(() => count("reconnecting") >= attempts + 3, 10_000);
     await other.close();
     const freed = Date.now();
-    while (!events.includes("reconnect") && Date.now() < freed + 30_000) await new Promise((r) => setTimeout(r, 20));
+    await pollUntil(() => events.includes("reconnect"), 30_000);
     // The next attempt comes a reconnectTimeWait (with jitter) later; nats.js left each waiting out the minute.
     assert.ok(Date.now() - freed < 15_000, `reconnected ${Date.now() - freed} ms after the place was freed: ${events}`);
     await new Promise((r) => setTimeout(r, 500));
@@ -165,8 +162,7 @@ test("a connect to a server that never answers ends at the connect timeout and c
       "CONNECTION_FAILED",
       /timeout/,
     );
-    const closed = Date.now() + 5_000;
-    while (open.size > 0 && Date.now() < closed) await new Promise((r) => setTimeout(r, 20));
+    await pollUntil(() => open.size === 0, 5_000);
     assert.equal(open.size, 0, "the client left its socket open");
   } finally {
     for (const socket of open) socket.destroy();
