@@ -281,6 +281,8 @@ function isPlainObject(v: unknown): v is Record<string, unknown> {
 function kind(v: unknown): string {
   if (v === null) return "null";
   if (Array.isArray(v)) return "an array";
-  return typeof v === "object" ? "an object" : `${typeof v} ${clip(JSON.stringify(v) ?? String(v))}`;
+  if (typeof v === "object") return "an object";
+  // JSON.stringify throws for a bigint (a BigInt-aware decoder's parsed envelope).
+  return `${typeof v} ${clip(typeof v === "bigint" ? String(v) : JSON.stringify(v) ?? String(v))}`;
 }
 

@@ -6,7 +6,7 @@
  */
 import { describe } from "./codecs/text.ts";
 import { OptionsError, OriginRefusedError } from "./errors.ts";
-import { quoted } from "./printable.ts";
+import { clip, quoted } from "./printable.ts";
 
 /**
  * The origin of a URL as `scheme://host[:port]`, lowercased, default ports
@@ -96,7 +96,7 @@ export function assertAllowedOrigin(
     ? " (if you trust it: allowed_origins, or the CLI's --allow-origin)"
     : " (pass the store as the fileserver option, or the CLI's --store)";
   throw new OriginRefusedError(
-    `Refused to fetch payload ${quoted(context.dataname ?? "")} from ${origin ?? "an unparseable URL"}: ` +
+    `Refused to fetch payload ${quoted(context.dataname ?? "")} from ${origin === undefined ? "an unparseable URL" : clip(origin, 120)}: ` +
       `origin not in the allowed file servers${hint}`,
     context,
   );

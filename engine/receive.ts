@@ -48,6 +48,8 @@ import type {
 } from "./types.ts";
 import { quoted } from "./printable.ts";
 
+const textEncoder = new TextEncoder();
+
 /**
  * Options of {@link smartreceive}: the spec's, then natsbridge's extras.
  *
@@ -350,7 +352,7 @@ export async function receiveChecked(
     let owned = true;
     if (p.transport === "direct") {
       if (p.encoding === "json") {
-        bytes = new TextEncoder().encode(p.data);
+        bytes = jsonTextBytes(p);
       } else {
         try {
           ({ bytes, checksum: actual } = await pool.decodeDirect(p.data, { checksum: expected !== undefined }));
@@ -449,6 +451,20 @@ export async function receiveChecked(
   const downloadFailed = (p: CheckedPayload, err: unknown) =>
     withContext(err, { correlationId, dataname: p.dataname }, (m, o) => new DownloadError(`Download of ${quoted(p.dataname)} failed: ${m}`, o));
   // A worker's own failure (WORKER_FAILED) keeps its code: the payload was not at fault.
+  /**
+   * The UTF-8 bytes of an encoding "json" payload's text. UTF-8 cannot carry a
+   * lone surrogate, which TextEncoder would silently write as U+FFFD.
+   */
+  const jsonTextBytes = (p: CheckedPayload): Uint8Array => {
+    if (!(p.data as string & { isWellFormed(): boolean }).isWellFormed()) {
+      throw new DecodeError(
+        `Payload ${quoted(p.dataname)} JSON text holds a lone surrogate, which is not valid Unicode (UTF-8 cannot carry it)`,
+        { correlationId, dataname: p.dataname },
+      );
+    }
+    return textEncoder.encode(p.data);
+  };
+
   const notBase64 = (p: CheckedPayload, err: unknown) =>
     withContext(err, { correlationId, dataname: p.dataname }, (m, o) => new DecodeError(`Payload ${quoted(p.dataname)} data is not valid base64: ${m}`, o));
 
@@ -462,7 +478,7 @@ export async function receiveChecked(
     const expected = expectedOf(p);
     let decoded: { bytes: Uint8Array; checksum: string | undefined } | undefined;
     if (p.encoding === "json") {
-      const bytes = new TextEncoder().encode(p.data);
+      const bytes = jsonTextBytes(p);
       // A large one is hashed by the pool (receiveOne), off this thread.
       if (expected !== undefined && bytes.byteLength >= pool.offloadThreshold) return undefined;
       decoded = { bytes, checksum: expected === undefined ? undefined : sha256Hex(bytes) };

@@ -56,6 +56,16 @@ test("smartreceive() given something that is no envelope says what it got and wh
   }
 });
 
+test("a parsed envelope holding a bigint (a BigInt-aware JSON or CBOR decoder's) is ENVELOPE_INVALID, not a TypeError", async () => {
+  // Describing the bad value ran JSON.stringify on it, which throws for bigints.
+  const env = sampleEnvelope() as unknown as Record<string, unknown> & { payloads: Record<string, unknown>[] };
+  env.payloads[0].size = 2n;
+  await rejectsWithCode(() => parseEnvelope(env), "ENVELOPE_INVALID", /bigint 2/);
+  await rejectsWithCode(() => smartreceive(env as never), "ENVELOPE_INVALID", /bigint 2/);
+  await rejectsWithCode(() => parseEnvelope({ ...sampleEnvelope(), timestamp: 10n } as never), "ENVELOPE_INVALID", /bigint 10/);
+  await rejectsWithCode(() => smartreceive(10n as never), "ENVELOPE_INVALID");
+});
+
 test("parseEnvelope() names each missing envelope key", async () => {
   for (const key of ENVELOPE_KEYS) {
     const env = sampleEnvelope();

@@ -160,7 +160,7 @@ test("smartreceive() rejects bad base64, size and checksum mismatches with the c
   }
 });
 
-test("a peer's 100,000-character dataname is clipped in error messages, and kept whole in the error's dataname", async () => {
+test("a peer's 100,000-character dataname (and a 1,000,000-character link host) is clipped in error messages, and kept whole in the error's dataname", async () => {
   // Each error (and the log line or CLI line quoting it) carried the whole name.
   const long = "n".repeat(100_000);
   const server = createServer((_req, res) => res.writeHead(404).end());
@@ -184,6 +184,11 @@ test("a peer's 100,000-character dataname is clipped in error messages, and kept
       assert.match(e.message, /"n{40,}…"/, code);
       assert.equal(e.dataname, long, code);
     }
+    // A link to a 1,000,000-character host: the message and the warning logged carried it whole.
+    const env = sampleEnvelope();
+    Object.assign(env.payloads[0], { transport: "link", encoding: "none", data: `http://${"h".repeat(1_000_000)}.test/x` });
+    const e1 = await rejectsWithCode(() => smartreceive(JSON.stringify(env), { logger: quiet }), "ORIGIN_REFUSED", /http:\/\/h{40,}…/);
+    assert.ok(e1.message.length < 500, `ORIGIN_REFUSED: a message of ${e1.message.length} characters`);
     // Asked for as a stream.
     const store = memoryStore();
     const [, json] = await smartsend("s", [[long, bytesOf(100), "binary"]], { is_publish: false, size_threshold: 1, fileserver: store.fileserver });
@@ -208,6 +213,19 @@ test("smartreceive() accepts encoding 'json' for dictionary and jsontable", asyn
   ];
   const got = await smartreceive(env, { logger: quiet });
   assert.deepEqual(got.payloads, [["d", { a: 1 }, "dictionary"], ["t", [{ id: 1, name: "Alice" }], "jsontable"]]);
+});
+
+test("encoding 'json' text holding a lone surrogate is DECODE_FAILED, not changed to U+FFFD", async () => {
+  // UTF-8 cannot carry U+D800: the value arrived with U+FFFD in its place.
+  for (const [type, data] of [["dictionary", '{"a":"x\uD800y"}'], ["jsontable", '[{"a":"\uDC00"}]']]) {
+    for (const checksum of [false, true]) {
+      const env = sampleEnvelope();
+      env.payloads = [{ id: "1", dataname: "d", payload_type: type, transport: "direct", encoding: "json", size: data.length, data, metadata: checksum ? { checksum: "0".repeat(64) } : {} }];
+      const e = await rejectsWithCode(() => smartreceive(JSON.stringify(env), { logger: quiet }), "DECODE_FAILED", /lone surrogate|not valid Unicode/);
+      assert.equal(e.dataname, "d");
+      assert.equal(e.correlationId, env.correlation_id);
+    }
+  }
 });
 
 test("smartreceive() decodes a NATS-message-like object, and keeps extra envelope keys", async () => {

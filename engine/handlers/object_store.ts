@@ -346,7 +346,7 @@ export async function objectStoreFileServer(
       const target = link.bucket === bucket && link.name ? await store.info(link.name) : null;
       if (!target || target.deleted || target.options?.link) {
         throw new DownloadError(
-          `Payload ${quoted(context.dataname)} is an Object Store link to "${link.bucket}/${link.name ?? ""}", which this store cannot read`,
+          `Payload ${quoted(context.dataname)} is an Object Store link to ${quoted(`${link.bucket}/${link.name ?? ""}`)}, which this store cannot read`,
           errContext,
           "PAYLOAD_GONE",
         );
