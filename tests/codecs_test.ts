@@ -81,6 +81,11 @@ test("dictionary and jsontable refuse values JSON would change, naming where the
       [[() => 1], /a function at .*\[0\]: JSON would write it as null/],
       [{ f: () => 1 }, /a function at .*\.f: JSON would drop it/],
       [{ s: Symbol("x") }, /a symbol at .*\.s: JSON would drop it/],
+      // Boxed numbers and what a toJSON() returns were not looked at: NaN went out as null.
+      [new Number(NaN), new RegExp(`NaN at ${at}: JSON has no NaN`)],
+      [{ n: new Number(2 ** 60) }, new RegExp(`1152921504606847000 at ${at}\\.n, an integer beyond`)],
+      [{ d: new Date(NaN) }, new RegExp(`an invalid Date at ${at}\\.d: JSON would write it as null`)],
+      [{ p: { toJSON: () => ({ x: Infinity }) } }, new RegExp(`Infinity at ${at}\\.p\\.x`)],
     ];
     for (const [value, message] of cases) await rejectsWithCode(() => c.serialize(wrap(value)), "INVALID_INPUT", message);
     // What JSON writes as its own value passes: a Date as its ISO string, a class instance as its fields.
@@ -88,6 +93,22 @@ test("dictionary and jsontable refuse values JSON would change, naming where the
     // An undefined field is absent, as JSON has it everywhere.
     const sent = wrap({ at: new Date(0), p: new Point(), s: new String("x"), absent: undefined });
     assert.deepEqual(c.deserialize(c.serialize(sent)), JSON.parse(JSON.stringify(sent)));
+  }
+});
+
+test("dictionary and jsontable keep -0, written -0.0 as Python and Julia write it", async () => {
+  // JSON.stringify writes -0 as 0: the sign was lost on the way, where a Python peer keeps it.
+  const sent = { z: -0, list: [-0, 0, new Number(-0)], s: "-0", n: { deep: -0 }, d: new Date(0) };
+  for (const [type, value] of [["dictionary", sent], ["jsontable", [sent, { z: 1 }]]] as const) {
+    const c = codecFor(type);
+    const text = new TextDecoder().decode(c.serialize(value));
+    assert.equal(text, JSON.stringify(value).replace(/"z":0/, '"z":-0.0').replace("[0,0,0]", "[-0.0,0,-0.0]").replace('"deep":0', '"deep":-0.0'));
+    const got = c.deserialize(c.serialize(value)) as Record<string, unknown> | Record<string, unknown>[];
+    const first = (Array.isArray(got) ? got[0] : got) as { z: number; list: number[]; s: string; n: { deep: number }; d: string };
+    assert.ok(Object.is(first.z, -0) && Object.is(first.list[0], -0) && Object.is(first.list[1], 0) && Object.is(first.list[2], -0));
+    assert.ok(Object.is(first.n.deep, -0));
+    assert.equal(first.s, "-0");
+    assert.equal(first.d, "1970-01-01T00:00:00.000Z");
   }
 });
 

@@ -269,8 +269,14 @@ test("smartsend() refuses what every receiver would reject, before uploading any
   const send = (items: unknown[], options: Record<string, unknown>) =>
     smartsend("s", items as never, { is_publish: false, size_threshold: 1, fileserver: store.fileserver, ...options });
   const big: [string, unknown, string][] = [["big", new Uint8Array(100), "binary"]];
-  // The last three went out changed: NaN as null, a Map as {}, a function dropped.
-  for (const metadata of ["str", [1, 2], null, { toJSON: () => 5 }, { n: 1n }, new Date(0), { n: NaN }, { m: new Map() }, { f: () => 1 }]) {
+  // The last seven went out changed: NaN as null, a Map as {}, a function dropped, a boxed
+  // NaN and an invalid Date as null, a boxed 2**60 as digits peers read differently, -0 as 0.
+  for (
+    const metadata of [
+      "str", [1, 2], null, { toJSON: () => 5 }, { n: 1n }, new Date(0), { n: NaN }, { m: new Map() }, { f: () => 1 },
+      { n: new Number(NaN) }, { d: new Date(NaN) }, { n: new Number(2 ** 60) }, { z: -0 },
+    ]
+  ) {
     const e = await rejectsWithCode(() => send(big, { metadata, correlation_id: "meta-1" }), "INVALID_OPTION", /metadata/);
     assert.equal(e.correlationId, "meta-1");
   }

@@ -138,8 +138,29 @@ function stringify(data: unknown, what: string): string {
   }
   if (jsonDeeperThan(text, MAX_JSON_DEPTH)) throw new InputError(tooDeep(what));
   // After stringify, which has refused cycles and bigints, and the depth check: the walk ends.
-  assertJsonKeeps(data, "", `${what} payload`);
-  return text;
+  const { negativeZero } = walkJson(data, `${what} payload`);
+  return negativeZero ? stringifyKeepingNegativeZero(data) : text;
+}
+
+/**
+ * `JSON.stringify(data)` with each -0 written `-0.0`, as Python and Julia
+ * write it (`JSON.stringify` writes `0`; `-0` would reach a Python peer as
+ * the integer 0). Rare, so a second pass: each -0 is swapped for a marker no
+ * string holds, then the quoted marker for the number.
+ */
+function stringifyKeepingNegativeZero(data: unknown): string {
+  const marker = `natsbridge-negative-zero-${crypto.randomUUID()}`;
+  const text = JSON.stringify(data, (_key, value) => Object.is(primitiveNumber(value), -0) ? marker : value);
+  return text.replaceAll(`"${marker}"`, "-0.0");
+}
+
+/** The number a number or a boxed Number is written as by JSON; `undefined` for anything else. */
+function primitiveNumber(value: unknown): number | undefined {
+  if (typeof value === "number") return value;
+  if (value !== null && typeof value === "object" && Object.prototype.toString.call(value) === "[object Number]") {
+    return Number.prototype.valueOf.call(value);
+  }
+  return undefined;
 }
 
 /**
@@ -225,8 +246,9 @@ export function jsonDeeperThan(text: string, max: number): boolean {
 /**
  * Throws `INVALID_INPUT` for a value JSON would change on the way: NaN and
  * Infinity (written as null), a Map, Set or typed array (written as {}), a
- * function or symbol, undefined in a list. Cycles and bigints are left to
- * `JSON.stringify`, which throws for them.
+ * function or symbol, undefined in a list, an invalid Date (null), -0
+ * (written as 0). Cycles and bigints are left to `JSON.stringify`, which
+ * throws for them.
  *
  * @param value The value, as it will be given to `JSON.stringify`.
  * @param what What it is, for the message ("metadata").
@@ -239,53 +261,73 @@ export function jsonDeeperThan(text: string, max: number): boolean {
  * ```
  */
 export function checkJsonKeeps(value: unknown, what: string): void {
-  assertJsonKeeps(value, "", what);
+  const { negativeZero } = walkJson(value, what);
+  // Metadata is written by JSON.stringify alone (envelope_json.ts), which has no way to write it.
+  if (negativeZero) throw new InputError(`${what} holds -0 at ${negativeZero}: JSON would write it as 0`);
 }
 
 /**
  * Throws where JSON.stringify would silently write another value: NaN and
  * ±Infinity as null, an integer beyond ±2^53−1 as digits peers read
- * differently, a Map, Set or Error as `{}`, a typed array as
- * `{"0":…}`, a function or symbol dropped, undefined in a list as null. A value with a toJSON() is written as it says (a Date as its
- * ISO string), and a class instance as its fields, as JSON does everywhere.
+ * differently, a Map, Set or Error as `{}`, a typed array as `{"0":…}`, a
+ * function or symbol dropped, undefined in a list as null, an invalid Date as
+ * null. A boxed number is checked as the number it is written as. A value with
+ * a toJSON() is checked as what it returns (a Date, known to be a string,
+ * only for being valid), and a class instance as its fields, as JSON writes
+ * them everywhere. Returns the path of the first -0, which JSON.stringify
+ * writes as 0 and the caller must write itself or refuse.
  */
-function assertJsonKeeps(value: unknown, path: string, what: string, inList = false): void {
-  const where = () => path || "the top level";
-  const kind = typeof value;
-  if (kind === "function" || kind === "symbol" || (kind === "undefined" && inList)) {
-    // An undefined field is left alone: JSON drops it, and absent is what it means.
-    const shown = kind === "undefined" ? "undefined" : `a ${kind}`;
-    throw new InputError(`${what} holds ${shown} at ${where()}: JSON would ${inList ? "write it as null" : "drop it"}`);
-  }
-  if (typeof value === "number") {
-    if (!Number.isFinite(value)) {
-      throw new InputError(`${what} holds ${value} at ${where()}: JSON has no NaN or Infinity (it would be written as null)`);
+function walkJson(root: unknown, what: string): { negativeZero?: string } {
+  let negativeZero: string | undefined;
+  const walk = (value: unknown, key: string, path: string, inList: boolean, written: boolean): void => {
+    const where = () => path || "the top level";
+    const kind = typeof value;
+    if (kind === "function" || kind === "symbol" || (kind === "undefined" && inList)) {
+      // An undefined field is left alone: JSON drops it, and absent is what it means.
+      const shown = kind === "undefined" ? "undefined" : `a ${kind}`;
+      throw new InputError(`${what} holds ${shown} at ${where()}: JSON would ${inList ? "write it as null" : "drop it"}`);
     }
-    // Below 1e21 JSON writes it as digits, which each peer reads as another
-    // number: 2**60 goes out as 1152921504606847000, an integer a Python
-    // peer keeps exactly and a JavaScript one refuses, as it cannot tell it
-    // from a Python integer it would round.
-    if (Number.isInteger(value) && !Number.isSafeInteger(value) && Math.abs(value) < 1e21) {
+    const n = primitiveNumber(value);
+    if (n !== undefined) {
+      if (!Number.isFinite(n)) {
+        throw new InputError(`${what} holds ${n} at ${where()}: JSON has no NaN or Infinity (it would be written as null)`);
+      }
+      // Below 1e21 JSON writes it as digits, which each peer reads as another
+      // number: 2**60 goes out as 1152921504606847000, an integer a Python
+      // peer keeps exactly and a JavaScript one refuses, as it cannot tell it
+      // from a Python integer it would round.
+      if (Number.isInteger(n) && !Number.isSafeInteger(n) && Math.abs(n) < 1e21) {
+        throw new InputError(
+          `${what} holds ${JSON.stringify(n)} at ${where()}, an integer beyond ±2^53−1: JSON writes it as ${JSON.stringify(n)}, which peers read as different numbers; send it as a string`,
+        );
+      }
+      if (negativeZero === undefined && Object.is(n, -0)) negativeZero = where();
+      return;
+    }
+    if (value === null || typeof value !== "object") return;
+    if (value instanceof Date) {
+      if (Number.isNaN(value.getTime())) throw new InputError(`${what} holds an invalid Date at ${where()}: JSON would write it as null`);
+      if (value.toJSON === Date.prototype.toJSON) return; // an ISO string
+    }
+    const toJSON = (value as { toJSON?: unknown }).toJSON;
+    // JSON.stringify writes what toJSON returns, as it is (no second toJSON).
+    if (!written && typeof toJSON === "function") return walk(toJSON.call(value, key), key, path, inList, true);
+    if (Array.isArray(value)) {
+      for (let i = 0; i < value.length; i++) walk(value[i], String(i), `${path}[${i}]`, true, false);
+      return;
+    }
+    const tag = Object.prototype.toString.call(value);
+    if (tag === "[object String]" || tag === "[object Boolean]") return; // boxed: written as the primitive
+    if (tag !== "[object Object]") {
+      const bytes = ArrayBuffer.isView(value) || value instanceof ArrayBuffer;
       throw new InputError(
-        `${what} holds ${value} at ${where()}, an integer beyond ±2^53−1: JSON writes it as ${JSON.stringify(value)}, which peers read as different numbers; send it as a string`,
+        `${what} holds ${describe(value)} at ${where()}: ${bytes ? "send bytes as a binary payload" : "JSON would write it as {}"}`,
       );
     }
-    return;
-  }
-  if (value === null || typeof value !== "object" || typeof (value as { toJSON?: unknown }).toJSON === "function") return;
-  if (Array.isArray(value)) {
-    for (let i = 0; i < value.length; i++) assertJsonKeeps(value[i], `${path}[${i}]`, what, true);
-    return;
-  }
-  const tag = Object.prototype.toString.call(value);
-  if (tag === "[object String]" || tag === "[object Number]" || tag === "[object Boolean]") return; // boxed: written as the primitive
-  if (tag !== "[object Object]") {
-    const bytes = ArrayBuffer.isView(value) || value instanceof ArrayBuffer;
-    throw new InputError(
-      `${what} holds ${describe(value)} at ${where()}: ${bytes ? "send bytes as a binary payload" : "JSON would write it as {}"}`,
-    );
-  }
-  for (const key of Object.keys(value)) assertJsonKeeps((value as Record<string, unknown>)[key], path ? `${path}.${key}` : key, what);
+    for (const k of Object.keys(value)) walk((value as Record<string, unknown>)[k], k, path ? `${path}.${k}` : k, false, false);
+  };
+  walk(root, "", "", false, false);
+  return { negativeZero };
 }
 
 /**
