@@ -453,6 +453,9 @@ test("serializeArrowTable() refuses nested values it cannot carry unchanged, nam
     [[{ m: new Map([["a", 1]]) }], /^arrowtable rows could not be made into an Arrow table: column "m" row 0 holds a Map/],
     [[{ s: { u: new Uint8Array(2) } }], /column "s\.u" row 0 holds a Uint8Array/],
     [[{ l: JSON.parse("[".repeat(50_000) + "]".repeat(50_000)) }], /row 0 is nested deeper than 512 levels/],
+    // It failed with "The number NaN cannot be converted to a BigInt", naming nothing.
+    [[{ t: new Date(0) }, { t: new Date(NaN) }], /^arrowtable column "t" row 1 holds an invalid Date/],
+    [[{ o: { l: [new Date(NaN)] } }], /^arrowtable column "o\.l\[\]" row 0 holds an invalid Date/],
   ];
   for (const [rows, message] of cases) assertInputError(() => serializeArrowTable(rows), message);
 });
@@ -462,6 +465,17 @@ test("serializeArrowTable() keeps a column that is null in every row", () => {
   const table = deserializeArrowTable(serializeArrowTable([{ id: 1, a: null }, { id: 2 }]));
   assert.deepEqual(table.schema.fields.map((f) => [f.name, String(f.type)]), [["id", "Float64"], ["a", "Null"]]);
   assert.deepEqual(columnValues(table, "a"), [null, null]);
+  // Marked not nullable, which pyarrow showed it as (nullable=False, null_count=2).
+  assert.equal(table.schema.fields[1].nullable, true);
+});
+
+test("serializeArrowTable() of row objects without keys keeps their number", () => {
+  // Three {} arrived as a table of 0 rows, on both peers.
+  for (const n of [1, 3]) {
+    const table = deserializeArrowTable(serializeArrowTable(Array.from({ length: n }, () => ({}))));
+    assert.equal(table.numCols, 0);
+    assert.equal(table.numRows, n);
+  }
 });
 
 test("serializeArrowTable() rejects a duck-typed object that is no table with InputError", () => {

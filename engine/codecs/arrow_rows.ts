@@ -22,7 +22,10 @@ import {
   Int32,
   Int64,
   List,
+  makeData,
   Null,
+  RecordBatch,
+  Schema,
   Struct,
   Table,
   TimestampMillisecond,
@@ -89,8 +92,15 @@ export function tableFromRows(rows: unknown[]): Table {
     const values = rows.map((row) => normalize(shape, (row as Record<string, unknown>)[key]));
     vectors[key] = vectorFromArray(values, arrowType(shape, true));
   }
-  // A table of no columns still has its rows.
-  return columns.size ? new Table(vectors) : new Table();
+  // apache-arrow names a column of Nulls not nullable (it has no validity
+  // bitmap), which pyarrow then reads as such; every other is nullable. And a
+  // table built from no vectors has no rows: the batches are made here, with
+  // the row count, so a table of no columns still has its rows.
+  const schema = new Schema([...columns.keys()].map((key) => new Field(key, vectors[key].type, true)));
+  if (!columns.size) {
+    return new Table(new RecordBatch(schema, makeData({ type: new Struct([]), length: rows.length, nullCount: 0, children: [] })));
+  }
+  return new Table(schema, new Table(vectors).batches.map((batch) => new RecordBatch(schema, batch.data)));
 }
 
 /** Notes `value`'s kind at `path`, and of everything inside it. */
@@ -145,7 +155,11 @@ function kindOf(value: unknown, path: string, row: number): Kind {
     case "object": {
       if (Array.isArray(value)) return "an array";
       const tag = Object.prototype.toString.call(value);
-      if (tag === "[object Date]") return "a Date";
+      if (tag === "[object Date]") {
+        // Its time is NaN, which no timestamp holds (apache-arrow failed converting it to a BigInt).
+        if (Number.isNaN((value as Date).getTime())) throw new InputError(`arrowtable column "${path}" row ${row} holds an invalid Date`);
+        return "a Date";
+      }
       if (tag === "[object Object]") return "an object";
       break;
     }
