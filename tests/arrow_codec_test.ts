@@ -15,12 +15,23 @@ import {
   Bool,
   compressionRegistry,
   CompressionType,
+  type Data,
+  Dictionary,
+  Field,
   Float64,
+  Int32,
   Int64,
+  makeData,
+  RecordBatch,
+  Schema,
+  Struct,
   Table,
   tableToIPC,
   TimestampMillisecond,
+  Union,
+  UnionMode,
   Utf8,
+  Utf8View,
   vectorFromArray,
 } from "apache-arrow";
 // @ts-types="../engine/codecs/lz4js.d.ts"
@@ -503,6 +514,54 @@ test("deserializeArrowTable() refuses 64-bit dictionary indices, which apache-ar
     assert.match(err.message, /^arrowtable column "d" of record batch 0 has 64-bit dictionary indices, which apache-arrow for JavaScript cannot read: write it with int32 indices/);
     return true;
   });
+});
+
+test("deserializeArrowTable() refuses dictionary indices, union type ids and offsets, and string views that point outside their data", () => {
+  // Each was received as a whole Table whose values read as null, "" or {}, or threw a TypeError when read.
+  const column = (data: Data): Uint8Array => {
+    const field = new Field("c", data.type, true);
+    const schema = new Schema([field]);
+    return tableToIPC(new Table(schema, [new RecordBatch(schema, makeData({ type: new Struct([field]), length: data.length, nullCount: 0, children: [data] }))]), "stream");
+  };
+  const dictionary = (indices: number[], nullBitmap?: Uint8Array) =>
+    makeData({ type: new Dictionary(new Utf8(), new Int32()), length: indices.length, nullBitmap, data: Int32Array.from(indices), dictionary: vectorFromArray(["a", "b"], new Utf8()) });
+  const doubles = (n: number) => makeData({ type: new Float64(), length: n, nullCount: 0, data: Float64Array.from({ length: n }, (_, i) => i) });
+  const union = (mode: UnionMode, typeIds: number[], valueOffsets?: number[]) =>
+    makeData({
+      type: new Union(mode, [3], [new Field("f", new Float64(), true)]),
+      length: typeIds.length,
+      nullCount: 0,
+      typeIds: Int8Array.from(typeIds),
+      valueOffsets: valueOffsets && Int32Array.from(valueOffsets),
+      children: [doubles(valueOffsets ? 2 : typeIds.length)],
+    } as never);
+  const long = new TextEncoder().encode("a string longer than twelve");
+  const view = (length: number, buffer: number, offset: number) => {
+    const v = new Uint8Array(16);
+    const dv = new DataView(v.buffer);
+    dv.setInt32(0, length, true);
+    if (length <= 12) v.set(long.subarray(0, Math.max(0, length)), 4);
+    else (v.set(long.subarray(0, 4), 4), dv.setInt32(8, buffer, true), dv.setInt32(12, offset, true));
+    return v;
+  };
+  const views = (...each: Uint8Array[]) =>
+    makeData({ type: new Utf8View(), length: each.length, views: Uint8Array.from(each.flatMap((v) => [...v])), variadicBuffers: [long] } as never);
+  const cases: Array<[Data, RegExp]> = [
+    [dictionary([0, 1, 2]), /dictionary index 2 at value 2, past the 2 entries/],
+    [dictionary([0, -5]), /dictionary index -5 at value 1/],
+    [union(UnionMode.Sparse, [3, 5]), /union type id 5 at value 1, not one of its types/],
+    [union(UnionMode.Dense, [3, 3], [0, 1000]), /union offset 1000 at value 1, past the 2 values of member 0/],
+    [union(UnionMode.Dense, [3, 3], [0, -1]), /union offset -1 at value 1/],
+    [views(view(5, 0, 0), view(27, 7, 0)), /view at value 1 names data buffer 7, of 1/],
+    [views(view(27, 0, 1000)), /view at value 0 reaches byte 1027 of data buffer 0, which holds \d+/],
+    [views(view(-3, 0, 0)), /view at value 0 has length -3/],
+  ];
+  for (const [data, message] of cases) assertDecodeError(() => deserializeArrowTable(column(data)), message);
+  // What is valid still reads: a null slot's index is not looked at, nor is an inline view's buffer.
+  const nulls = deserializeArrowTable(column(dictionary([0, 99, 1], Uint8Array.of(0b101))));
+  assert.deepEqual(columnValues(nulls, "c"), ["a", null, "b"]);
+  assert.deepEqual(columnValues(deserializeArrowTable(column(union(UnionMode.Dense, [3, 3], [1, 0]))), "c"), [1, 0]);
+  assert.deepEqual(columnValues(deserializeArrowTable(column(views(view(5, 9, 9), view(27, 0, 0)))), "c"), ["a str", "a string longer than twelve"]);
 });
 
 test("deserializeArrowTable() rejects empty bytes with DecodeError", () => {

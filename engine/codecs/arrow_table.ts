@@ -52,6 +52,7 @@ import {
   Timestamp,
   Type,
   Union,
+  UnionMode,
   Utf8,
   Utf8View,
   Vector,
@@ -814,6 +815,7 @@ function checkData(d: Data, where: string): void {
       const dictionary = d.dictionary;
       if (!dictionary) fail("dictionary batch is missing");
       for (const chunk of dictionary!.data) checkData(chunk as Data, `${where} (dictionary)`);
+      checkDictionaryIndices(d, dictionary!.length, fail);
       return;
     }
     case Type.Union: {
@@ -821,11 +823,79 @@ function checkData(d: Data, where: string): void {
       if ((typeIds?.length ?? 0) < end) {
         fail(`type ids hold ${typeIds?.length ?? 0} entries for ${end} values`);
       }
+      checkUnionMembers(d, fail);
       for (const child of d.children) checkData(child, `${where} (union member)`);
       return;
     }
+    case Type.Utf8View:
+    case Type.BinaryView:
+      checkViews(d, fail);
+      return;
     default:
       for (const child of d.children) checkData(child, where);
+  }
+}
+
+// apache-arrow reads what an index, type id, offset or view points at without
+// a bounds check: a peer's corrupt table read back as nulls, "" or {}, or threw
+// a TypeError when the application read it. The checks below are those of
+// pyarrow's full validation, over the values that are not null.
+
+/** Each index names an entry of the dictionary. */
+function checkDictionaryIndices(d: Data, entries: number, fail: (what: string) => never): void {
+  const indices = d.values as ArrayLike<number>; // 8 to 32 bits: 64-bit ones are refused before
+  for (let i = 0; i < d.length; i++) {
+    const index = indices[i];
+    if (index >= 0 && index < entries) continue;
+    if (!d.getValid(i)) continue;
+    fail(index < 0 ? `dictionary index ${index} at value ${i} is negative` : `dictionary index ${index} at value ${i}, past the ${entries} entries of its dictionary`);
+  }
+}
+
+/** Each type id is one of the union's, and (dense) each offset lies within its member. */
+function checkUnionMembers(d: Data, fail: (what: string) => never): void {
+  const type = d.type as Union;
+  const typeIds = d.typeIds as ArrayLike<number>;
+  const dense = type.mode === UnionMode.Dense;
+  const offsets = d.valueOffsets as ArrayLike<number> | undefined;
+  if (dense && (offsets?.length ?? 0) < d.length) fail(`union offsets hold ${offsets?.length ?? 0} entries for ${d.length} values`);
+  if (!dense) {
+    for (const [m, child] of d.children.entries()) {
+      if (child.length < d.length) fail(`union member ${m} holds ${child.length} values for ${d.length}`);
+    }
+  }
+  for (let i = 0; i < d.length; i++) {
+    const member = type.typeIdToChildIndex[typeIds[i]];
+    const child = member === undefined ? undefined : d.children[member];
+    if (!child) fail(`union type id ${typeIds[i]} at value ${i}, not one of its types (${[...type.typeIds].join(", ")})`);
+    if (!dense) continue;
+    const at = offsets![i];
+    if (at < 0) fail(`union offset ${at} at value ${i} is negative`);
+    if (at >= child!.length) fail(`union offset ${at} at value ${i}, past the ${child!.length} values of member ${member}`);
+  }
+}
+
+/** Each view's bytes lie inline or within one of the data buffers. */
+function checkViews(d: Data, fail: (what: string) => never): void {
+  const VIEW_BYTES = 16;
+  const INLINE_BYTES = 12;
+  const views = d.values as Uint8Array | undefined;
+  const held = views?.byteLength ?? 0;
+  if (held < d.length * VIEW_BYTES) fail(`views hold ${held} bytes for ${d.length} values`);
+  if (d.length === 0) return;
+  const view = new DataView(views!.buffer, views!.byteOffset, held);
+  const buffers = d.variadicBuffers;
+  for (let i = 0; i < d.length; i++) {
+    const size = view.getInt32(i * VIEW_BYTES, true);
+    if (size <= INLINE_BYTES && size >= 0) continue;
+    if (!d.getValid(i)) continue;
+    if (size < 0) fail(`view at value ${i} has length ${size}`);
+    const buffer = view.getInt32(i * VIEW_BYTES + 8, true);
+    const offset = view.getInt32(i * VIEW_BYTES + 12, true);
+    if (buffer < 0 || buffer >= buffers.length) fail(`view at value ${i} names data buffer ${buffer}, of ${buffers.length}`);
+    if (offset < 0 || offset + size > buffers[buffer].byteLength) {
+      fail(`view at value ${i} reaches byte ${offset + size} of data buffer ${buffer}, which holds ${buffers[buffer].byteLength}`);
+    }
   }
 }
 
