@@ -9,6 +9,7 @@
  * | `engine/platform/connect.ts` | `connect_browser.ts` | `wsconnect` (nats-server's WebSocket listener) |
  * | `engine/platform/file_source.ts` | `file_source_browser.ts` | no file paths |
  * | `engine/platform/request_streams.ts` | `request_streams_browser.ts` | no streamed request bodies over HTTP/1.1 |
+ * | `engine/platform/utf8.ts` | `utf8_browser.ts` | a fatal `TextDecoder`, no `node:buffer` |
  * | `workers/pool.ts` | `workers/pool_browser.ts` | inline only, no piscina / `node:os` |
  *
  * The build fails when a browser version lacks an export of the module it
@@ -38,6 +39,7 @@ export const BROWSER_SEAMS: Readonly<Record<string, string>> = {
   "engine/platform/connect.ts": "engine/platform/connect_browser.ts",
   "engine/platform/file_source.ts": "engine/platform/file_source_browser.ts",
   "engine/platform/request_streams.ts": "engine/platform/request_streams_browser.ts",
+  "engine/platform/utf8.ts": "engine/platform/utf8_browser.ts",
   "workers/pool.ts": "workers/pool_browser.ts",
 };
 

@@ -21,6 +21,7 @@ import {
   Float64,
   Int32,
   Int64,
+  LargeUtf8,
   makeData,
   RecordBatch,
   Schema,
@@ -516,7 +517,7 @@ test("deserializeArrowTable() refuses 64-bit dictionary indices, which apache-ar
   });
 });
 
-test("deserializeArrowTable() refuses dictionary indices, union type ids and offsets, and string views that point outside their data", () => {
+test("deserializeArrowTable() refuses dictionary indices, union type ids and offsets, and string views that point outside their data, and strings that are not UTF-8", () => {
   // Each was received as a whole Table whose values read as null, "" or {}, or threw a TypeError when read.
   const column = (data: Data): Uint8Array => {
     const field = new Field("c", data.type, true);
@@ -556,8 +557,25 @@ test("deserializeArrowTable() refuses dictionary indices, union type ids and off
     [views(view(27, 0, 1000)), /view at value 0 reaches byte 1027 of data buffer 0, which holds \d+/],
     [views(view(-3, 0, 0)), /view at value 0 has length -3/],
   ];
+  // Strings that are not UTF-8: apache-arrow read them with U+FFFD in place of the bytes.
+  const utf8 = (bytes: number[], offsets: number[], nullBitmap?: Uint8Array, large = false) =>
+    makeData({
+      type: large ? new LargeUtf8() : new Utf8(),
+      length: offsets.length - 1,
+      nullBitmap,
+      valueOffsets: large ? BigInt64Array.from(offsets, BigInt) : Int32Array.from(offsets),
+      data: Uint8Array.from(bytes),
+    } as never);
+  const euro = [0xe2, 0x82, 0xac]; // "€"
+  cases.push(
+    [utf8([0x61, 0xff, 0x62], [0, 1, 3]), /string at value 1 is not valid UTF-8/],
+    [utf8([0x61, 0xff, 0x62], [0, 1, 3], undefined, true), /string at value 1 is not valid UTF-8/],
+    [utf8([0x61, ...euro], [0, 2, 4]), /string at value 0 is not valid UTF-8/], // "€" split between two strings
+    [views(Uint8Array.of(2, 0, 0, 0, 0x61, 0xc3, ...new Array(10).fill(0))), /string at value 0 is not valid UTF-8/],
+  );
   for (const [data, message] of cases) assertDecodeError(() => deserializeArrowTable(column(data)), message);
-  // What is valid still reads: a null slot's index is not looked at, nor is an inline view's buffer.
+  // What is valid still reads: a null slot's index or bytes are not looked at, nor is an inline view's buffer.
+  assert.deepEqual(columnValues(deserializeArrowTable(column(utf8([0x61, 0xff, ...euro], [0, 1, 2, 5], Uint8Array.of(0b101)))), "c"), ["a", null, "€"]);
   const nulls = deserializeArrowTable(column(dictionary([0, 99, 1], Uint8Array.of(0b101))));
   assert.deepEqual(columnValues(nulls, "c"), ["a", null, "b"]);
   assert.deepEqual(columnValues(deserializeArrowTable(column(union(UnionMode.Dense, [3, 3], [1, 0]))), "c"), [1, 0]);
