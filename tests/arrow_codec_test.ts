@@ -24,6 +24,8 @@ import {
   LargeUtf8,
   makeData,
   RecordBatch,
+  RecordBatchFileWriter,
+  RecordBatchStreamWriter,
   Schema,
   Struct,
   Table,
@@ -507,6 +509,25 @@ test("serializeArrowTable() rejects a duck-typed object that is no table with In
 
 // ---------------------------------------------------------------------------------
 // Corrupt input on receive
+
+test("deserializeArrowTable() says that two columns of one name and different types cannot be read here, in both formats", () => {
+  // Valid Arrow (pyarrow writes and reads it): the error said "not valid Arrow IPC: Table and inner RecordBatch schemas must be equivalent".
+  for (const file of ["stream_duplicate_names.arrows", "feather_duplicate_names.arrow"]) {
+    assertDecodeError(
+      () => deserializeArrowTable(fixture(file)),
+      /^arrowtable column "a" appears twice, as Float64 and as Utf8, which apache-arrow for JavaScript cannot read: give the columns distinct names/,
+    );
+  }
+  // Of one type, both read.
+  const fields = [new Field("a", new Float64(), true), new Field("a", new Float64(), true)];
+  const children = [vectorFromArray([1, 2], new Float64()).data[0], vectorFromArray([3, 4], new Float64()).data[0]];
+  const batch = new RecordBatch(new Schema(fields), makeData({ type: new Struct(fields), length: 2, nullCount: 0, children }));
+  for (const Writer of [RecordBatchStreamWriter, RecordBatchFileWriter]) {
+    const same = deserializeArrowTable(Writer.writeAll([batch]).toUint8Array(true));
+    assert.deepEqual(same.schema.fields.map(String), ["a: Float64", "a: Float64"]);
+    assert.deepEqual(same.batches[0].data.children.map((c) => c.values[0]), [1, 3]);
+  }
+});
 
 test("deserializeArrowTable() refuses 64-bit dictionary indices, which apache-arrow cannot read, naming the column", () => {
   // The table was returned, and reading the column threw "Cannot mix BigInt and other types".

@@ -412,10 +412,30 @@ function walkStream(bytes: Uint8Array): number {
   return recordBatches;
 }
 
+/**
+ * Valid Arrow that apache-arrow cannot read, said as such: two columns of one
+ * name and different types (it failed with "Cannot destructure property
+ * 'length'…" or "schemas must be equivalent", as if the bytes were corrupt).
+ */
+function refuseUnreadableSchema(schema: Schema): void {
+  const seen = new Map<string, DataType>();
+  for (const field of schema.fields) {
+    const first = seen.get(field.name);
+    if (!first) seen.set(field.name, field.type);
+    else if (String(first) !== String(field.type)) {
+      throw new DecodeError(
+        `arrowtable column "${field.name}" appears twice, as ${first} and as ${field.type}, which apache-arrow for JavaScript cannot read: ` +
+          `give the columns distinct names`,
+      );
+    }
+  }
+}
+
 function readStreamFormat(bytes: Uint8Array): Table {
   const expected = walkStream(bytes);
   const reader = RecordBatchReader.from(bytes).open();
   const schema = reader.schema; // read before iterating: the reader drops it when done
+  if (schema) refuseUnreadableSchema(schema);
   const batches = [...reader];
   return tableOf(schema, batches, expected, "stream");
 }
@@ -457,6 +477,7 @@ function readFileFormat(bytes: Uint8Array): Table {
   if (!reader.isFile()) throw new Error("file format not recognised");
   reader.open(); // decodes the footer and reads the dictionary batches
   const schema = reader.schema;
+  if (schema) refuseUnreadableSchema(schema);
   const expected = reader.numRecordBatches;
   if (expected !== blocks.recordBatches.length) throw new Error("file footer is inconsistent");
   // Not `[...reader]`: its loop re-reads the same footer block forever when that block
