@@ -106,6 +106,13 @@ def arrow_table_of(value: Any):
         if isinstance(value, pa.RecordBatch):
             return pa.Table.from_batches([value])
         if _is_dataframe(value):
+            # pyarrow names a column 0 "0", silently; and {1: …, "1": …} two columns "1".
+            for name in value.columns:
+                if not isinstance(name, str):
+                    raise InputError(
+                        f"arrowtable payload has column name {name!r} ({type(name).__name__}); Arrow column names "
+                        "are strings: name the columns by strings (df.columns = df.columns.map(str) if that is what you mean)"
+                    )
             return pa.Table.from_pandas(value, preserve_index=False)
         if isinstance(value, list):
             _check_rows(value, "arrowtable", InputError)

@@ -7,6 +7,7 @@ import base64
 import hashlib
 import io
 import json
+import re
 
 import pandas as pd
 import pyarrow as pa
@@ -14,7 +15,7 @@ import pyarrow.feather as feather
 import pytest
 from _helpers import CORRELATION_ID, raises_code, sample_envelope
 
-from natsbridge import smartreceive, smartsend
+from natsbridge import InputError, smartreceive, smartsend
 from natsbridge.cases import arrow_dataframe
 from natsbridge.codecs import deserialize, read_arrow_table, serialize
 
@@ -66,6 +67,22 @@ def test_arrowtable_round_trips_to_an_equal_dataframe():
     back = deserialize(serialize(df, "arrowtable"), "arrowtable")
     assert isinstance(back, pd.DataFrame)
     pd.testing.assert_frame_equal(back, df)
+
+
+def test_arrowtable_dataframe_with_column_names_that_are_not_str_is_refused():
+    # pyarrow turned 0 into "0" silently, and {1: …, "1": …} into two columns named "1".
+    for df, shown in [
+        (pd.DataFrame({0: [1], 1: [2]}), "0 (int)"),
+        (pd.DataFrame({1: [1], "1": [2]}), "1 (int)"),
+        (pd.DataFrame({("a", "b"): [1]}), "('a', 'b') (tuple)"),
+    ]:
+        with pytest.raises(InputError, match=rf"column name {re.escape(shown)}.*Arrow column names are strings"):
+            serialize(df, "arrowtable")
+    # Named by strings, it goes (named twice, pyarrow refuses it: InputError too).
+    back = deserialize(serialize(pd.DataFrame({"0": [1], "1": [2]}), "arrowtable"), "arrowtable", arrow_output="arrow")
+    assert back.column_names == ["0", "1"]
+    with pytest.raises(InputError, match="Duplicate column names"):
+        serialize(pd.DataFrame([[1, 2]], columns=["a", "a"]), "arrowtable")
 
 
 def test_arrowtable_stream_format_option():
