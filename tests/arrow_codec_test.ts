@@ -16,6 +16,8 @@ import {
   compressionRegistry,
   CompressionType,
   type Data,
+  DateMillisecond,
+  Decimal,
   Dictionary,
   Field,
   Float64,
@@ -23,6 +25,7 @@ import {
   Int64,
   LargeUtf8,
   makeData,
+  makeVector,
   RecordBatch,
   RecordBatchFileWriter,
   RecordBatchStreamWriter,
@@ -30,6 +33,9 @@ import {
   Struct,
   Table,
   tableToIPC,
+  TimeMicrosecond,
+  TimeMillisecond,
+  TimeSecond,
   TimestampMillisecond,
   Union,
   UnionMode,
@@ -472,6 +478,30 @@ test("serializeArrowTable() refuses nested values it cannot carry unchanged, nam
     [[{ o: { l: [new Date(NaN)] } }], /^arrowtable column "o\.l\[\]" row 0 holds an invalid Date/],
   ];
   for (const [rows, message] of cases) assertInputError(() => serializeArrowTable(rows), message);
+});
+
+test("serializeArrowTable() refuses Date64, Time and Decimal values the Arrow format does not allow, which pyarrow refuses", () => {
+  // Each was sent, read back by a TypeScript peer, and refused as invalid Arrow by a Python one.
+  const noon = new Date(Date.UTC(2020, 0, 1, 12, 30));
+  const decimal = (words: number[], precision: number) =>
+    new Table({ c: makeVector({ type: new Decimal(0, precision, 128), data: Uint32Array.from(words), length: words.length / 4 } as never) });
+  const cases: Array<[Table, RegExp]> = [
+    [new Table({ c: vectorFromArray([new Date(0), noon], new DateMillisecond()) }), /^arrowtable column "c" value 1 is 2020-01-01T12:30:00\.000Z in a DateMillisecond \(Date64\) column, whose values the Arrow format allows only as whole days/],
+    [new Table({ c: vectorFromArray([90_000_000], new TimeMillisecond()) }), /^arrowtable column "c" value 0 is 90000000 milliseconds in a Time column, outside one day \(0 to 86399999/],
+    [new Table({ c: vectorFromArray([-1], new TimeSecond()) }), /value 0 is -1 seconds in a Time column/],
+    [new Table({ c: vectorFromArray([86_400_000_000n], new TimeMicrosecond()) }), /value 0 is 86400000000 microseconds/],
+    [decimal([123456, 0, 0, 0], 3), /^arrowtable column "c" value 0 has the unscaled value 123456, more digits than the Decimal's precision 3/],
+    [decimal([-1000 >>> 0, 0xffffffff, 0xffffffff, 0xffffffff], 3), /value 0 has the unscaled value -1000/],
+    [new Table({ s: vectorFromArray([{ d: noon }], new Struct([new Field("d", new DateMillisecond(), true)])) }), /column "s" value 0 is 2020-01-01T12:30:00/],
+  ];
+  for (const [table, message] of cases) assertInputError(() => serializeArrowTable(table), message);
+  // Whole days, times within a day, decimals within precision (negative too) and nulls go.
+  const fine = new Table({
+    d: vectorFromArray([new Date(0), null, new Date(Date.UTC(2026, 5, 1))], new DateMillisecond()),
+    t: vectorFromArray([0, 86_399_999, null], new TimeMillisecond()),
+  });
+  assert.equal(deserializeArrowTable(serializeArrowTable(fine)).numRows, 3);
+  assert.equal(deserializeArrowTable(serializeArrowTable(decimal([999, 0, 0, 0, -999 >>> 0, 0xffffffff, 0xffffffff, 0xffffffff], 3))).numRows, 2);
 });
 
 test("serializeArrowTable() keeps a column that is null in every row", () => {

@@ -62,6 +62,7 @@ import { type DecompressionAllowance, registerArrowCompression, withDecompressio
 import { describe } from "./text.ts";
 import { tableFromRows } from "./arrow_rows.ts";
 import { isValidUtf8 } from "../platform/utf8.ts";
+import { checkArrowValues } from "./arrow_values.ts";
 
 registerArrowCompression();
 
@@ -104,6 +105,7 @@ export function serializeArrowTable(data: unknown): Uint8Array {
       `arrowtable payload must be an apache-arrow Table or an array of row objects, got ${got}`,
     );
   }
+  checkArrowValues(table);
   try {
     return tableToIPC(table, "stream");
   } catch (err) {
