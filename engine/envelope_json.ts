@@ -10,6 +10,7 @@
  *
  * @module
  */
+import { jsonText } from "./codecs/json.ts";
 import { ENVELOPE_KEYS, type MsgEnvelopeV1, type MsgPayloadV1 } from "./types.ts";
 
 // Every envelope key but the two objects, in the contract's order (which smartsend builds in).
@@ -20,7 +21,8 @@ const ENVELOPE_STRING_KEYS = ENVELOPE_KEYS.filter((k) => k !== "metadata" && k !
 
 /**
  * The JSON text of an envelope natsbridge built: the same text as
- * `JSON.stringify(envelope)`, keys in the contract's order.
+ * `JSON.stringify(envelope)`, keys in the contract's order, but for a -0 in
+ * checked metadata, written `-0.0` (see `checkJsonKeeps`).
  *
  * `base64Trusted` holds the payloads whose `data` natsbridge's own encoder
  * produced; only those are spliced in unescaped.
@@ -45,7 +47,7 @@ const ENVELOPE_STRING_KEYS = ENVELOPE_KEYS.filter((k) => k !== "metadata" && k !
 export function stringifyEnvelope(envelope: MsgEnvelopeV1, base64Trusted: ReadonlySet<MsgPayloadV1>): string {
   let out = "{";
   for (const key of ENVELOPE_STRING_KEYS) out += `"${key}":${JSON.stringify(envelope[key])},`;
-  const metadata = JSON.stringify(envelope.metadata);
+  const metadata = jsonText(envelope.metadata); // -0 kept: see checkJsonKeeps
   // A metadata value JSON cannot hold (a function) is dropped by JSON.stringify; let it decide.
   if (metadata === undefined) return JSON.stringify(envelope);
   out += `"metadata":${metadata},"payloads":[`;

@@ -96,7 +96,7 @@ test("dictionary and jsontable refuse values JSON would change, naming where the
   }
 });
 
-test("dictionary and jsontable keep -0, written -0.0 as Python and Julia write it", async () => {
+test("dictionary and jsontable keep -0, written -0.0 as Python and Julia write it", () => {
   // JSON.stringify writes -0 as 0: the sign was lost on the way, where a Python peer keeps it.
   const sent = { z: -0, list: [-0, 0, new Number(-0)], s: "-0", n: { deep: -0 }, d: new Date(0) };
   for (const [type, value] of [["dictionary", sent], ["jsontable", [sent, { z: 1 }]]] as const) {

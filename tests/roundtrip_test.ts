@@ -262,6 +262,19 @@ test("smartsend() rejects bad items with INVALID_INPUT naming the item", async (
   assert.deepEqual((await smartreceive(json, { logger: quiet })).payloads[0][1], { s: "x\uD800y" });
 });
 
+test("a -0 in metadata is written -0.0 and arrives as -0, as one from a Python peer does", async () => {
+  // JSON.stringify wrote it as 0: a service relaying a peer's metadata changed it.
+  const metadata = { offset: -0, list: [0, -0], fine: 1.5 };
+  const [env, json] = await smartsend("s", [["t", "x", "text"]], { is_publish: false, metadata });
+  assert.match(json, /"metadata":\{"offset":-0\.0,"list":\[0,-0\.0\],"fine":1\.5\}/);
+  assert.equal(json.replaceAll("-0.0", "0"), JSON.stringify(env));
+  const back = await smartreceive(json, { logger: quiet });
+  assert.ok(Object.is(back.metadata.offset, -0) && Object.is((back.metadata.list as number[])[1], -0));
+  // Relayed: sent on as it came.
+  const [, again] = await smartsend("s", [["t", "x", "text"]], { is_publish: false, metadata: back.metadata });
+  assert.match(again, /"offset":-0\.0/);
+});
+
 test("smartsend() refuses what every receiver would reject, before uploading anything", async () => {
   // Each of these was published, and every subscriber failed on it (or the
   // send threw a plain TypeError after the uploads were done).
@@ -269,12 +282,12 @@ test("smartsend() refuses what every receiver would reject, before uploading any
   const send = (items: unknown[], options: Record<string, unknown>) =>
     smartsend("s", items as never, { is_publish: false, size_threshold: 1, fileserver: store.fileserver, ...options });
   const big: [string, unknown, string][] = [["big", new Uint8Array(100), "binary"]];
-  // The last seven went out changed: NaN as null, a Map as {}, a function dropped, a boxed
-  // NaN and an invalid Date as null, a boxed 2**60 as digits peers read differently, -0 as 0.
+  // The last six went out changed: NaN as null, a Map as {}, a function dropped, a boxed
+  // NaN and an invalid Date as null, a boxed 2**60 as digits peers read differently.
   for (
     const metadata of [
       "str", [1, 2], null, { toJSON: () => 5 }, { n: 1n }, new Date(0), { n: NaN }, { m: new Map() }, { f: () => 1 },
-      { n: new Number(NaN) }, { d: new Date(NaN) }, { n: new Number(2 ** 60) }, { z: -0 },
+      { n: new Number(NaN) }, { d: new Date(NaN) }, { n: new Number(2 ** 60) },
     ]
   ) {
     const e = await rejectsWithCode(() => send(big, { metadata, correlation_id: "meta-1" }), "INVALID_OPTION", /metadata/);

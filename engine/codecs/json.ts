@@ -246,9 +246,9 @@ export function jsonDeeperThan(text: string, max: number): boolean {
 /**
  * Throws `INVALID_INPUT` for a value JSON would change on the way: NaN and
  * Infinity (written as null), a Map, Set or typed array (written as {}), a
- * function or symbol, undefined in a list, an invalid Date (null), -0
- * (written as 0). Cycles and bigints are left to `JSON.stringify`, which
- * throws for them.
+ * function or symbol, undefined in a list, an invalid Date (null). A -0 is
+ * noted for {@link jsonText}, which writes it kept. Cycles and bigints are
+ * left to `JSON.stringify`, which throws for them.
  *
  * @param value The value, as it will be given to `JSON.stringify`.
  * @param what What it is, for the message ("metadata").
@@ -262,8 +262,33 @@ export function jsonDeeperThan(text: string, max: number): boolean {
  */
 export function checkJsonKeeps(value: unknown, what: string): void {
   const { negativeZero } = walkJson(value, what);
-  // Metadata is written by JSON.stringify alone (envelope_json.ts), which has no way to write it.
-  if (negativeZero) throw new InputError(`${what} holds -0 at ${negativeZero}: JSON would write it as 0`);
+  if (negativeZero && typeof value === "object" && value !== null) holdingNegativeZero.add(value);
+}
+
+/** What {@link checkJsonKeeps} found a -0 in: {@link jsonText} writes it kept. */
+const holdingNegativeZero = new WeakSet<object>();
+
+/**
+ * `JSON.stringify(value)`, but with each -0 written `-0.0` when
+ * {@link checkJsonKeeps} found one in `value` (envelope metadata: a relayed
+ * Python peer's `-0.0` would go out as `0`). Checked values only, so the
+ * metadata of every send costs no second walk.
+ *
+ * @param value A value given to {@link checkJsonKeeps} before.
+ * @returns The JSON text.
+ *
+ * @example
+ * ```ts
+ * import { checkJsonKeeps, jsonText } from "./json.ts";
+ * const metadata = { offset: -0 };
+ * checkJsonKeeps(metadata, "metadata");
+ * console.log(jsonText(metadata)); // '{"offset":-0.0}'
+ * ```
+ */
+export function jsonText(value: unknown): string | undefined {
+  return typeof value === "object" && value !== null && holdingNegativeZero.has(value)
+    ? stringifyKeepingNegativeZero(value)
+    : JSON.stringify(value);
 }
 
 /**
