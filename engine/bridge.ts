@@ -137,6 +137,12 @@ export class Bridge {
   readonly #sending = new Set<Promise<unknown>>();
   /** Aborted when close() has waited for the sends as long as it may. */
   readonly #closeAbort = new AbortController();
+  /**
+   * Aborted once close() is done, on the application's connection (which it
+   * leaves open): ends the subscriptions and consume loops the bridge started
+   * there, as closing its own connection ends them.
+   */
+  readonly #loopsEnd = new AbortController();
   /** The close under way, shared by every call of close(). */
   #closing?: Promise<void>;
   /** The server went away (a disconnect without a reconnect since): a close now was not the application's. */
@@ -203,6 +209,9 @@ export class Bridge {
     items: readonly SendItem[],
     options: SmartSendOptions = {},
   ): Promise<[MsgEnvelopeV1, string]> {
+    if (this.#closedAdopted()) {
+      return Promise.reject(new TransportError("PUBLISH_FAILED", `Publish to "${subject}" refused: the bridge is closed (the application's connection stays open)`));
+    }
     // The caller's signal, or close()'s: one shared signal when there is no
     // caller's, so a send costs no controller of its own.
     const op = options.signal ? linkedAbort(options.signal) : undefined;
@@ -257,6 +266,7 @@ export class Bridge {
     const checked = checkReceiveOptions(receiveOptions);
     const onError = checkFunction(options.on_error, "on_error") ?? ((err: NatsBridgeError) =>
       logEvent(this.#logger, "warn", err.correlationId, `Dropped a message on ${subject}: ${err.code} ${err.message}`));
+    if (this.#closedAdopted()) throw new TransportError("CONNECTION_FAILED", `Cannot subscribe to "${subject}": the bridge is closed`);
     let sub: Subscription;
     try {
       sub = this.connection.subscribe(subject, { queue: options.queue });
@@ -269,15 +279,18 @@ export class Bridge {
     // nats.js still hands over what it had buffered after unsubscribe: nothing more is delivered once stopped.
     let stopped = false;
     let unfollow = () => {};
+    let unfollowClose = () => {};
     const stop = () => {
       stopped = true;
       // Here, not only when the iteration ends: an iterator never started never ends,
       // and a long-lived signal would keep every such subscription.
       unfollow();
+      unfollowClose();
       sub.unsubscribe();
     };
     if (signal?.aborted) stop(); // "abort" has fired already: it will not again
     else if (signal) unfollow = followAbort(signal, stop);
+    if (!this.#owned && !stopped) unfollowClose = followAbort(this.#loopsEnd.signal, stop);
     const connection = this.connection;
     // Ended by the caller or by close(): quiet. Otherwise messagesOf says why
     // (refused, or the connection closed under it) as a typed error.
@@ -327,18 +340,29 @@ export class Bridge {
     }
     const inbox = createInbox();
     const msgId = options.msg_id || uuid4();
-    // Aborted by the timer, a reply that fails, or the caller's signal.
-    const { controller, unlink } = linkedAbort(options.signal);
+    const { receive, timeout: _timeout, ...sendOptions } = options;
+    // Aborted by the timer, a reply that fails, or the caller's signal. A
+    // reply received as streams reads on after the return and must still heed
+    // the caller's signal: then joined for the streams' life, as smartreceive
+    // joins its own (Node 20 keeps such joins: linked_abort.ts); a link kept
+    // for them was never cut, one controller per request on a long-lived signal.
+    const streams = Boolean(receive?.stream ?? this.#defaults.stream);
+    let controller: AbortController;
+    let unlink = () => {};
+    let signal: AbortSignal;
+    if (streams && options.signal) {
+      controller = new AbortController();
+      signal = AbortSignal.any([options.signal, controller.signal]);
+    } else {
+      ({ controller, unlink } = linkedAbort(options.signal));
+      signal = controller.signal;
+    }
     let timedOut = false;
     let timer: ReturnType<typeof setTimeout> | undefined;
     let replies: ReturnType<Bridge["subscribe"]> | undefined;
-    // A reply handed over with streams: they read on after the return, and must still heed the caller's signal.
-    let streamsHanded = false;
-    const { signal } = controller;
     // A reply that fails to decode (bad checksum, download error) is the
     // answer to this request all the same: surface its error, don't time out.
     let failure: NatsBridgeError | undefined;
-    const { receive, timeout: _timeout, ...sendOptions } = options;
     try {
       timer = setTimeout(() => {
         timedOut = true;
@@ -372,7 +396,6 @@ export class Bridge {
       try {
         for await (const env of replies) {
           if (env.reply_to_msg_id !== request.msg_id) continue;
-          streamsHanded = env.payloads.some(([, value]) => value instanceof ReadableStream);
           return env;
         }
       } catch (err) {
@@ -396,8 +419,7 @@ export class Bridge {
       });
     } finally {
       clearTimeout(timer);
-      // Kept while streams handed over may still read: for their life, as smartreceive's are.
-      if (!streamsHanded) unlink();
+      unlink();
       replies?.unsubscribe();
     }
   }
@@ -448,10 +470,20 @@ export class Bridge {
    * ```
    */
   consume(options: ConsumeOptions): AsyncIterable<ReceivedEnvelope> {
+    if (this.#closedAdopted()) return refusedLoop(new TransportError("CONNECTION_FAILED", "Cannot consume: the bridge is closed"));
+    // On the application's connection, close() ends the loop as the caller's signal would.
+    const own = options?.signal;
+    const signal = this.#owned ? own : own ? AbortSignal.any([own, this.#loopsEnd.signal]) : this.#loopsEnd.signal;
     return consumeEnvelopes(this.connection, {
       ...options,
+      ...(signal ? { signal } : {}),
       receive: { ...this.#receiveDefaults(), ...definedOnly(options?.receive) },
     }, this.#logger, () => this.#closedUnasked());
+  }
+
+  /** close() was called on a bridge over the application's connection, which stays open. */
+  #closedAdopted(): boolean {
+    return !this.#owned && this.#closing !== undefined;
   }
 
   /**
@@ -485,7 +517,9 @@ export class Bridge {
 
   /**
    * Drains and closes the connection, if the bridge opened it, once the sends
-   * in progress have finished (within the same timeout). A drain that
+   * in progress have finished (within the same timeout). On the application's
+   * connection (`nats_connection`), which stays open, it ends the bridge's
+   * subscriptions and consume loops instead, and refuses later sends. A drain that
    * takes longer than `options.timeout` ms (a server that hangs) is given up
    * and the connection closed: what was not yet flushed is lost, as it would
    * be with that server anyway.
@@ -505,7 +539,7 @@ export class Bridge {
   }
 
   async #close(timeout: number): Promise<void> {
-    if (!this.#owned || this.connection.isClosed()) return;
+    if (this.connection.isClosed()) return;
     // A send still uploading needs the connection (an Object Store put, a
     // JetStream ack): closing under it failed it and left its chunks behind.
     const started = Date.now();
@@ -517,7 +551,8 @@ export class Bridge {
       this.#closeAbort.abort(new Error(`Bridge.close() waited ${timeout} ms for it to finish`));
       await settleWithin(Promise.allSettled([...this.#sending]), SEND_ABORT_WAIT_MS, () => new Error("sends still running")).catch(() => {});
     }
-    await drainWithin(this.connection, Math.max(1, timeout - (Date.now() - started)));
+    if (this.#owned) await drainWithin(this.connection, Math.max(1, timeout - (Date.now() - started)));
+    else this.#loopsEnd.abort();
   }
 
   /** `await using bridge = await Bridge.connect()` closes it at scope end. */
@@ -548,6 +583,12 @@ export class Bridge {
       logger: this.#logger,
     };
   }
+}
+
+/** A loop that fails at its first step: consume() of a closed bridge. */
+// deno-lint-ignore require-yield -- it ends before anything could be yielded
+async function* refusedLoop(err: Error): AsyncGenerator<ReceivedEnvelope> {
+  throw err;
 }
 
 /** The `reply_to_msg_id` of a raw envelope, if it has one (to match replies that fail to decode). */

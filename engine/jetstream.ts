@@ -100,8 +100,13 @@ export function publishToJetStream(
 ): Promise<PubAck> {
   const js = jetstream(nc);
   const timeout = options.timeout ?? 5000;
-  return retry(async () => {
+  // A closed connection never comes back: no retry (10 of them took 11 s).
+  const closed = (cause?: unknown) =>
+    new TransportError("PUBLISH_FAILED", `JetStream publish to "${subject}" failed: connection closed`, { correlationId, cause });
+  return retry(async (attempt) => {
     throwIfAborted(signal, "JetStream publish", correlationId);
+    // Nothing was written on this attempt; an earlier one may have stored it.
+    if (nc.isClosed()) throw attempt === 1 ? markNotDelivered(closed()) : closed();
     try {
       const publishing = js.publish(subject, json, {
         msgID: msgId,
@@ -115,6 +120,7 @@ export function publishToJetStream(
       if (ack.duplicate) logEvent(logger, "info", correlationId, `JetStream already held msg_id ${msgId} (seq ${ack.seq})`);
       return ack;
     } catch (err) {
+      if (nc.isClosed()) throw closed(err);
       // No retry changes permissions. Refused the publish, nothing was stored;
       // refused the inbox for the ack, it may have been.
       const denied = permissionDenied(err, `JetStream publish to "${subject}"`, correlationId);

@@ -201,6 +201,27 @@ export function watchRefusals(nc: NatsConnection, subject: string): { readonly r
 }
 
 /**
+ * Why a core publish on `nc` would fail now, before anything is written:
+ * `"connection closed"`, or `"connection is down (reconnecting)"` while it is
+ * disconnected; `undefined` while it is up. A send asks before its uploads,
+ * each of which would otherwise leave a file no envelope points to.
+ *
+ * @param nc A connection.
+ * @returns The reason, or `undefined`.
+ *
+ * @example
+ * ```ts ignore
+ * import { whyUnpublishable } from "./publisher.ts";
+ * if (whyUnpublishable(nc)) console.log("not now");
+ * ```
+ */
+export function whyUnpublishable(nc: NatsConnection): string | undefined {
+  watchConnection(nc);
+  if (!states.get(nc)!.down) return undefined;
+  return nc.isClosed() ? "connection closed" : "connection is down (reconnecting)";
+}
+
+/**
  * Publishes `data` on `nc`; with `confirm`, resolves once the server has it.
  *
  * @param nc An open connection.
@@ -229,11 +250,9 @@ export async function publishEnvelope(
   signal?: AbortSignal,
   logger?: Logger,
 ): Promise<void> {
-  watchConnection(nc);
+  const down = whyUnpublishable(nc);
+  if (down) throw markNotDelivered(new Error(down));
   const state = states.get(nc)!;
-  if (state.down) {
-    throw markNotDelivered(new Error(nc.isClosed() ? "connection closed" : "connection is down (reconnecting)"));
-  }
   if (logger) state.logger = logger;
   const watch = confirm ? watchRefusals(nc, subject) : undefined;
   try {

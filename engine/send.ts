@@ -35,7 +35,7 @@ import { consoleLogger, type Logger, logEvent } from "./logger.ts";
 import { progressReporter } from "./progress.ts";
 import { isStreamSource, openSource } from "./streams.ts";
 import { type JetStreamPublishOptions, publishToJetStream } from "./jetstream.ts";
-import { DEFAULT_CONFIRM_TIMEOUT, notDelivered, publishEnvelope } from "./publisher.ts";
+import { DEFAULT_CONFIRM_TIMEOUT, markNotDelivered, notDelivered, publishEnvelope, whyUnpublishable } from "./publisher.ts";
 import { type LinkedAbort, linkedAbort } from "./linked_abort.ts";
 import { takeTurn } from "./publish_order.ts";
 import { type CodecPool, defaultCodecPool } from "../workers/pool.ts";
@@ -450,7 +450,15 @@ export async function smartsend(
     // With every payload inline nothing is awaited before the publish: sends
     // started together are then written to the socket together.
     inline = prepared.map(encodeInline);
-    payloads = inline.every((p) => p !== undefined) ? inline as MsgPayloadV1[] : await encodeAll();
+    if (inline.every((p) => p !== undefined)) payloads = inline as MsgPayloadV1[];
+    else {
+      // Refused now, not after uploads no envelope would point to. JetStream
+      // retries while the connection reconnects; only a closed one is final.
+      const nc = fields.publish ? options.nats_connection : undefined;
+      const down = nc && (options.jetstream ? (nc.isClosed() ? "connection closed" : undefined) : whyUnpublishable(nc));
+      if (down) throw markNotDelivered(new TransportError("PUBLISH_FAILED", `Publish to "${subject}" failed: ${down}`, ctx));
+      payloads = await encodeAll();
+    }
   } catch (err) {
     turn?.leave();
     throw err;

@@ -401,6 +401,22 @@ test("a long-lived signal holds nothing of the sends, receives and requests that
   assert.equal(listeners(), 0, "listeners left on the caller's signal");
 });
 
+test("a request whose reply came as streams, read to their end, holds nothing on the caller's signal", async () => {
+  // request() kept its link to the caller's signal while streams were handed over, and never
+  // cut it: a service passing its shutdown signal to every request kept one controller per request.
+  const { signal, listeners } = countedSignal();
+  const service = bridge.subscribe("held.stream");
+  void (async () => {
+    for await (const env of service) await bridge.reply(env, [["big", bytesOf(100_000, 3), "binary"]], { size_threshold: 1 });
+  })();
+  for (let i = 0; i < 3; i++) {
+    const reply = await bridge.request("held.stream", [["q", "x", "text"]], { signal, timeout: 10_000, receive: { stream: true } });
+    assert.equal((await new Response(reply.payloads[0][1] as ReadableStream).arrayBuffer()).byteLength, 100_000);
+  }
+  service.unsubscribe();
+  assert.equal(listeners(), 0, "listeners left on the caller's signal");
+});
+
 test("two close() calls at once share one close; null options from plain JavaScript mean none", async () => {
   // The second closed the connection under the first's drain, which then
   // waited out its whole 10 s timeout.

@@ -702,6 +702,49 @@ test("close() while consume receives or waits: no message handed over after it, 
   }
 });
 
+test("a JetStream send on a closed connection fails at once, before any upload, not after 10 attempts", async () => {
+  // The retry loop did not look at the connection: 11 s and 10 attempts for a connection that never comes back.
+  const b = await Bridge.connect({ broker_url: nats.url, logger: quiet });
+  await b.close();
+  let uploads = 0;
+  const fileserver_upload_handler = () => (uploads++, Promise.reject(new Error("not to be called")));
+  for (const size_threshold of [undefined, 1]) { // direct, then by link
+    const options = { jetstream: true, size_threshold, fileserver_upload_handler };
+    const started = Date.now();
+    await rejectsWithCode(() => b.send("jobs.closed", [["t", "x", "text"]], options), "PUBLISH_FAILED", /connection closed/);
+    assert.ok(Date.now() - started < 2000, `failed after ${Date.now() - started} ms`);
+    await rejectsWithCode(() => smartsend("jobs.closed", [["t", "x", "text"]], { ...options, nats_connection: b.connection }), "PUBLISH_FAILED", /connection closed/);
+  }
+  assert.equal(uploads, 0);
+});
+
+test("close() of a bridge on the application's connection ends its subscriptions and consume loops, lets its sends finish and refuses new ones; the connection stays open", async () => {
+  // close() did nothing on an adopted connection: the loops ran on, and sends after it still went out.
+  const nc = (await Bridge.connect({ broker_url: nats.url, logger: quiet })).connection;
+  const adopted = await Bridge.connect({ nats_connection: nc, fileserver_url: plik.url, logger: quiet });
+  const sub = adopted.subscribe("adopted.sub");
+  const subEnded = (async () => { for await (const _ of sub) { /* nothing is sent */ } })();
+  let ready: () => void = () => {};
+  const consuming = new Promise<void>((r) => (ready = r));
+  const consumeEnded = (async () => {
+    for await (const _ of adopted.consume({ stream: "JOBS", durable: "adopted_close", filter_subject: "jobs.adopted", on_ready: () => ready() })) { /* none */ }
+  })();
+  await consuming;
+  const store = await objectStoreFileServer({ connection: nc, bucket: "adopted_close" });
+  const sending = adopted.send("adopted.x", [["big", bytesOf(20_000_000, 2), "binary"]], { fileserver: store });
+  await new Promise((r) => setTimeout(r, 20));
+  await adopted.close();
+  const [env] = await sending;
+  assert.equal(env.payloads[0].transport, "link");
+  const late = (what: string) => new Promise((_, no) => setTimeout(() => no(new Error(`${what} still running 5 s after close()`)), 5000));
+  await Promise.race([subEnded, late("the subscription")]);
+  await Promise.race([consumeEnded, late("the consume loop")]);
+  await rejectsWithCode(() => adopted.send("adopted.x", [["t", "x", "text"]]), "PUBLISH_FAILED", /the bridge is closed/);
+  await rejectsWithCode(() => adopted.subscribe("adopted.sub"), "CONNECTION_FAILED", /the bridge is closed/);
+  assert.equal(nc.isClosed(), false);
+  await nc.close();
+});
+
 test("JetStream set-up failures are typed errors naming the stream: a missing stream, bad names, overlapping subjects, no JetStream", async () => {
   const b = await Bridge.connect({ broker_url: nats.url, logger: { log() {} } });
   const plain = await startNats({ jetstream: false });

@@ -33,6 +33,16 @@ test("a bridge reports disconnect/reconnect and keeps its subscription across a 
     // Core mode is at-most-once: a send while the server is down is reported
     // as failed (the server never confirmed it), not returned as if delivered.
     await rejectsWithCode(() => bridge.send("res", [["t", "during", "text"]]), "PUBLISH_FAILED");
+    // Before its uploads: a link payload was uploaded (50 MB took 236 ms) and only then refused,
+    // leaving a file no envelope points to, one more per retry of the application's.
+    let uploads = 0;
+    const fileserver_upload_handler = () => (uploads++, Promise.reject(new Error("not to be called")));
+    await rejectsWithCode(
+      () => bridge.send("res", [["big", new Uint8Array(1000), "binary"]], { size_threshold: 1, fileserver_upload_handler }),
+      "PUBLISH_FAILED",
+      /connection is down \(reconnecting\)/,
+    );
+    assert.equal(uploads, 0);
     nats = await startNats({ port, storeDir });
     await pollUntil(() => events.includes("reconnect"), 10_000);
     await bridge.send("res", [["t", "after", "text"]]);
