@@ -217,8 +217,8 @@ export function watchRefusals(nc: NatsConnection, subject: string): { readonly r
  */
 export function whyUnpublishable(nc: NatsConnection): string | undefined {
   watchConnection(nc);
-  if (!states.get(nc)!.down) return undefined;
-  return nc.isClosed() ? "connection closed" : "connection is down (reconnecting)";
+  if (nc.isClosed()) return "connection closed";
+  return states.get(nc)!.down ? "connection is down (reconnecting)" : undefined;
 }
 
 /**

@@ -125,8 +125,11 @@ export function serializeArrowTable(data: unknown): Uint8Array {
  * or damaged is rejected. Through apache-arrow's `get(i)`, Int64 columns read as
  * `bigint`, timestamps of any unit as epoch milliseconds (a `number`, fractional for µs
  * and ns; `get` throws for values beyond ±2^53 ms), nulls as `null`; `toArray()` of a
- * numeric column shows null slots as 0. Values inside intact framing are not checked:
- * Arrow IPC carries no checksum, so a flipped bit in a value buffer is still a value.
+ * numeric column shows null slots as 0. Values are checked where apache-arrow would
+ * read them as something else (strings that are not UTF-8, dictionary indices, union
+ * type ids and offsets, string views that point outside their data), as pyarrow's full
+ * validation does; Arrow IPC carries no checksum, so a flipped bit in a number is still
+ * a number.
  *
  * @param bytes The payload bytes. Read in place: column buffers of uncompressed,
  * 8-byte-aligned input are views of it, so do not reuse the memory while the table lives.
