@@ -26,6 +26,7 @@ import {
   LargeUtf8,
   makeData,
   makeVector,
+  Null,
   RecordBatch,
   RecordBatchFileWriter,
   RecordBatchStreamWriter,
@@ -511,6 +512,14 @@ test("serializeArrowTable() keeps a column that is null in every row", () => {
   assert.deepEqual(columnValues(table, "a"), [null, null]);
   // Marked not nullable, which pyarrow showed it as (nullable=False, null_count=2).
   assert.equal(table.schema.fields[1].nullable, true);
+});
+
+test("serializeArrowTable() of a Table of empty Null columns (the CLI's header-only CSV) keeps them", () => {
+  // The send-side value check failed on it: "d.children is not iterable".
+  const table = new Table({ id: vectorFromArray([], new Null()), name: vectorFromArray([], new Null()) });
+  const back = deserializeArrowTable(serializeArrowTable(table));
+  assert.deepEqual(back.schema.fields.map((f) => f.name), ["id", "name"]);
+  assert.equal(back.numRows, 0);
 });
 
 test("serializeArrowTable() of row objects without keys keeps their number", () => {
