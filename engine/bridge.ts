@@ -13,7 +13,7 @@ import { NatsBridgeError, OptionsError, TransportError } from "./errors.ts";
 import { type ConsumeOptions, consumeEnvelopes } from "./jetstream.ts";
 import { messagesOf } from "./subscriptions.ts";
 import { uuid4 } from "./ids.ts";
-import { followAbort, linkedAbort } from "./linked_abort.ts";
+import { followAbort, followWhileReachable, linkedAbort } from "./linked_abort.ts";
 import { consoleLogger, type Logger, logEvent } from "./logger.ts";
 import { checkReceiveOptions, RECEIVE_OPTION_NAMES, receiveChecked, smartreceive, type SmartReceiveOptions } from "./receive.ts";
 import { SEND_OPTION_NAMES, smartsend, type SmartSendOptions } from "./send.ts";
@@ -209,7 +209,7 @@ export class Bridge {
     items: readonly SendItem[],
     options: SmartSendOptions = {},
   ): Promise<[MsgEnvelopeV1, string]> {
-    if (this.#closedAdopted()) {
+    if (this.#closedAdopted() && (options?.is_publish ?? this.#defaults.is_publish) !== false) {
       return Promise.reject(new TransportError("PUBLISH_FAILED", `Publish to "${subject}" refused: the bridge is closed (the application's connection stays open)`));
     }
     // The caller's signal, or close()'s: one shared signal when there is no
@@ -338,25 +338,15 @@ export class Bridge {
     if (options.is_publish === false) {
       throw new OptionsError("request needs is_publish: a request that is not published cannot be answered", { field: "is_publish" });
     }
+    if (this.#closedAdopted()) throw new TransportError("PUBLISH_FAILED", `Request to "${subject}" refused: the bridge is closed`);
     const inbox = createInbox();
     const msgId = options.msg_id || uuid4();
     const { receive, timeout: _timeout, ...sendOptions } = options;
-    // Aborted by the timer, a reply that fails, or the caller's signal. A
-    // reply received as streams reads on after the return and must still heed
-    // the caller's signal: then joined for the streams' life, as smartreceive
-    // joins its own (Node 20 keeps such joins: linked_abort.ts); a link kept
-    // for them was never cut, one controller per request on a long-lived signal.
-    const streams = Boolean(receive?.stream ?? this.#defaults.stream);
-    let controller: AbortController;
-    let unlink = () => {};
-    let signal: AbortSignal;
-    if (streams && options.signal) {
-      controller = new AbortController();
-      signal = AbortSignal.any([options.signal, controller.signal]);
-    } else {
-      ({ controller, unlink } = linkedAbort(options.signal));
-      signal = controller.signal;
-    }
+    // Aborted by the timer, a reply that fails, or the caller's signal.
+    const { controller, unlink } = linkedAbort(options.signal);
+    const { signal } = controller;
+    // A reply handed over with streams: they read on after the return, and must still heed the caller's signal.
+    let streamsHanded = false;
     let timedOut = false;
     let timer: ReturnType<typeof setTimeout> | undefined;
     let replies: ReturnType<Bridge["subscribe"]> | undefined;
@@ -396,6 +386,7 @@ export class Bridge {
       try {
         for await (const env of replies) {
           if (env.reply_to_msg_id !== request.msg_id) continue;
+          streamsHanded = env.payloads.some(([, value]) => value instanceof ReadableStream);
           return env;
         }
       } catch (err) {
@@ -409,8 +400,10 @@ export class Bridge {
       if (failure) throw failure;
       if (options.signal?.aborted) throw abortReason(options.signal, "Request", request.correlation_id);
       if (!signal.aborted) {
-        // The replies ended before the timer: the connection closed under the request.
-        throw new TransportError("CONNECTION_FAILED", `No reply on "${subject}": the connection closed`, {
+        // The replies ended before the timer: the connection closed under the
+        // request, or (the application's connection) close() ended the bridge.
+        const why = this.#closedAdopted() ? "the bridge was closed" : "the connection closed";
+        throw new TransportError("CONNECTION_FAILED", `No reply on "${subject}": ${why}`, {
           correlationId: request.correlation_id,
         });
       }
@@ -420,6 +413,9 @@ export class Bridge {
     } finally {
       clearTimeout(timer);
       unlink();
+      // For the streams' life, not the caller's signal's: a link kept for them
+      // was never cut, one controller per request on a long-lived signal.
+      if (streamsHanded && options.signal) followWhileReachable(options.signal, controller);
       replies?.unsubscribe();
     }
   }

@@ -114,3 +114,66 @@ export function linkedAbort(outer: AbortSignal | undefined): LinkedAbort {
   }
   return { controller, unlink: followAbort(outer, () => controller.abort(outer.reason)) };
 }
+
+/** Cuts the links of {@link followWhileReachable} whose signal was collected. */
+const collected = new FinalizationRegistry<() => void>((stop) => stop());
+/** Where a signal keeps the controller that aborts it: reachable from what holds the signal. */
+const OWNER = Symbol("natsbridge.abortOwner");
+/** Where a signal keeps the signal it follows. */
+const FOLLOWED = Symbol("natsbridge.abortFollowed");
+/** Where a stream keeps the signal it heeds. */
+const HELD_SIGNAL = Symbol("natsbridge.heldSignal");
+
+/**
+ * Keeps `controller` following `outer` for as long as `controller.signal` is
+ * reachable, not until `outer` aborts: for what outlives the call that made
+ * it (streams handed to the caller, which hold the signal while they read).
+ * The link is cut once the signal is collected, so a long-lived `outer`
+ * holds nothing of them afterwards. No `AbortSignal.any`: Node 20 keeps an
+ * entry on `outer` for each composite made from it, for ever.
+ *
+ * @param outer The caller's signal.
+ * @param controller Aborted with `outer`'s reason while its signal lives.
+ *
+ * @example
+ * ```ts
+ * import { followWhileReachable } from "./linked_abort.ts";
+ * const caller = new AbortController();
+ * const op = new AbortController();
+ * followWhileReachable(caller.signal, op);
+ * caller.abort();
+ * console.log(op.signal.aborted); // true
+ * ```
+ */
+export function followWhileReachable(outer: AbortSignal, controller: AbortController): void {
+  if (outer.aborted) return controller.abort(outer.reason);
+  // The signal holds its controller and what it follows (which may itself
+  // follow another signal so, while it lives); the link holds neither.
+  const held = controller.signal as unknown as Record<symbol, unknown>;
+  held[OWNER] = controller;
+  held[FOLLOWED] = outer;
+  const owner = new WeakRef(controller);
+  const stop = followAbort(outer, () => owner.deref()?.abort(outer.reason));
+  collected.register(controller.signal, stop);
+}
+
+/**
+ * Makes `holder` (a stream handed to the caller) keep `signal` reachable for
+ * as long as it lives, so a {@link followWhileReachable} link to it lasts
+ * that long, even where the stream's own code holds the signal only weakly.
+ *
+ * @param holder What outlives the call.
+ * @param signal The signal it must keep heeding.
+ * @returns `holder`.
+ *
+ * @example
+ * ```ts
+ * import { holdSignal } from "./linked_abort.ts";
+ * const stream = holdSignal(new ReadableStream(), new AbortController().signal);
+ * console.log(stream instanceof ReadableStream); // true
+ * ```
+ */
+export function holdSignal<T extends object>(holder: T, signal: AbortSignal): T {
+  (holder as unknown as Record<symbol, unknown>)[HELD_SIGNAL] = signal;
+  return holder;
+}

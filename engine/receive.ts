@@ -32,7 +32,7 @@ import {
 } from "./errors.ts";
 import { describe } from "./codecs/text.ts";
 import { fetchWithBackoff, httpFileServer } from "./handlers/http_download.ts";
-import { linkedAbort } from "./linked_abort.ts";
+import { followWhileReachable, holdSignal, linkedAbort } from "./linked_abort.ts";
 import { consoleLogger, type Logger, logEvent } from "./logger.ts";
 import { assertAllowedOrigin, checkOrigins, originOf } from "./origins.ts";
 import { progressReporter } from "./progress.ts";
@@ -327,9 +327,11 @@ export async function receiveChecked(
     if (!signal) {
       if (payloads.some(streamWanted)) {
         // A stream outlives this call and must still heed the caller's signal:
-        // joined for its life (Node 20 keeps such joins; see linked_abort.ts).
+        // followed for its life (AbortSignal.any would leave an entry on the
+        // caller's signal per receive on Node 20; see linked_abort.ts).
         abort = new AbortController();
-        signal = options.signal ? AbortSignal.any([options.signal, abort.signal]) : abort.signal;
+        signal = abort.signal;
+        if (options.signal) followWhileReachable(options.signal, abort);
       } else {
         ({ controller: abort, unlink } = linkedAbort(options.signal));
         signal = abort.signal;
@@ -396,7 +398,7 @@ export async function receiveChecked(
             onProgress,
             reportedChecksum: selfVerified ? () => reported : undefined,
           });
-          return [p.dataname, stream, p.resolvedType];
+          return [p.dataname, holdSignal(stream, dctx.signal), p.resolvedType];
         }
       }
       const handler = explicitHandler ?? fromStore?.download ?? httpOnly(p.data, ctx);

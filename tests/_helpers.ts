@@ -6,6 +6,8 @@ import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
 import { readFileSync } from "node:fs";
 import process from "node:process";
+import v8 from "node:v8";
+import vm from "node:vm";
 import type { Bridge, ConsumeOptions } from "natsbridge";
 
 /** Asserts that `fn` rejects (or throws) a natsbridge error with `code`; returns it. */
@@ -217,3 +219,22 @@ export async function freedDuring(fn: () => Promise<unknown>): Promise<number[]>
   return freed;
 }
 
+
+/**
+ * A function that runs a full garbage collection, on every runtime here:
+ * `Bun.gc`, else V8's `gc` exposed at run time (Deno and Node, which the test
+ * commands start without `--expose-gc`). `undefined` where none can be had.
+ */
+export function forcedGc(): (() => void) | undefined {
+  const g = globalThis as Record<string, unknown>;
+  if (typeof g.gc === "function") return g.gc as () => void;
+  const bun = g.Bun as { gc?(force: boolean): void } | undefined;
+  if (bun?.gc) return () => bun.gc!(true);
+  try {
+    v8.setFlagsFromString("--expose-gc");
+    const gc = vm.runInNewContext("gc");
+    return typeof gc === "function" ? gc : undefined;
+  } catch {
+    return undefined;
+  }
+}

@@ -86,12 +86,18 @@ test("dictionary and jsontable refuse values JSON would change, naming where the
       [{ n: new Number(2 ** 60) }, new RegExp(`1152921504606847000 at ${at}\\.n, an integer beyond`)],
       [{ d: new Date(NaN) }, new RegExp(`an invalid Date at ${at}\\.d: JSON would write it as null`)],
       [{ p: { toJSON: () => ({ x: Infinity }) } }, new RegExp(`Infinity at ${at}\\.p\\.x`)],
+      // JSON does not call toJSON() again on what one returned: that Date goes out as {}.
+      [{ when: { toJSON: () => new Date(0) } }, new RegExp(`a Date at ${at}\\.when: JSON would write it as \\{\\}`)],
     ];
     for (const [value, message] of cases) await rejectsWithCode(() => c.serialize(wrap(value)), "INVALID_INPUT", message);
     // What JSON writes as its own value passes: a Date as its ISO string, a class instance as its fields.
     class Point { constructor(public x = 1, public y = 2) {} }
+    // Not refused as a boxed number or an invalid Date: an object that only calls itself "Number"
+    // (valueOf threw "requires that 'this' be a Number"), an invalid Date whose own toJSON() writes it.
+    const tagged = { value: 1, unit: "m", [Symbol.toStringTag]: "Number" };
+    const unknownDate = Object.assign(new Date(NaN), { toJSON: () => "unknown" });
     // An undefined field is absent, as JSON has it everywhere.
-    const sent = wrap({ at: new Date(0), p: new Point(), s: new String("x"), absent: undefined });
+    const sent = wrap({ at: new Date(0), p: new Point(), s: new String("x"), absent: undefined, tagged, unknownDate });
     assert.deepEqual(c.deserialize(c.serialize(sent)), JSON.parse(JSON.stringify(sent)));
   }
 });

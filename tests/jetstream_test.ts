@@ -741,6 +741,22 @@ test("close() of a bridge on the application's connection ends its subscriptions
   await Promise.race([consumeEnded, late("the consume loop")]);
   await rejectsWithCode(() => adopted.send("adopted.x", [["t", "x", "text"]]), "PUBLISH_FAILED", /the bridge is closed/);
   await rejectsWithCode(() => adopted.subscribe("adopted.sub"), "CONNECTION_FAILED", /the bridge is closed/);
+  // Named by its subject, not its inbox ("Cannot subscribe to "_INBOX.…"").
+  await rejectsWithCode(() => adopted.request("adopted.svc", [["t", "x", "text"]]), "PUBLISH_FAILED", /^Request to "adopted\.svc" refused: the bridge is closed/);
+  // Nothing to publish: an envelope is built, as on a closed bridge of its own.
+  const [built] = await adopted.send("adopted.x", [["t", "x", "text"]], { is_publish: false });
+  assert.equal(built.send_to, "adopted.x");
+  assert.equal(nc.isClosed(), false);
+  await nc.close();
+});
+
+test("a request in flight when close() ends a bridge over the application's connection says so, not that the connection closed", async () => {
+  const nc = (await Bridge.connect({ broker_url: nats.url, logger: quiet })).connection;
+  const adopted = await Bridge.connect({ nats_connection: nc, logger: quiet });
+  const pending = rejectsWithCode(() => adopted.request("adopted.nobody", [["t", "x", "text"]], { timeout: 10_000, confirm: false }), "CONNECTION_FAILED", /the bridge was closed/);
+  await new Promise((r) => setTimeout(r, 50));
+  await adopted.close();
+  await pending;
   assert.equal(nc.isClosed(), false);
   await nc.close();
 });

@@ -154,11 +154,23 @@ function stringifyKeepingNegativeZero(data: unknown): string {
   return text.replaceAll(`"${marker}"`, "-0.0");
 }
 
+/** What unboxes each boxed primitive JSON writes as itself; it throws for an object that only carries the tag. */
+const UNBOXERS: Record<string, () => unknown> = {
+  "[object String]": String.prototype.valueOf,
+  "[object Boolean]": Boolean.prototype.valueOf,
+  "[object Number]": Number.prototype.valueOf,
+};
+
 /** The number a number or a boxed Number is written as by JSON; `undefined` for anything else. */
 function primitiveNumber(value: unknown): number | undefined {
   if (typeof value === "number") return value;
   if (value !== null && typeof value === "object" && Object.prototype.toString.call(value) === "[object Number]") {
-    return Number.prototype.valueOf.call(value);
+    // The tag can be any object's own (Symbol.toStringTag); only a real Number has a number inside.
+    try {
+      return Number.prototype.valueOf.call(value);
+    } catch {
+      return undefined;
+    }
   }
   return undefined;
 }
@@ -330,9 +342,11 @@ function walkJson(root: unknown, what: string): { negativeZero?: string } {
       return;
     }
     if (value === null || typeof value !== "object") return;
-    if (value instanceof Date) {
+    // A Date's own toJSON writes its ISO string (null when invalid). One that
+    // a toJSON returned is not written so: it is checked below, as an object.
+    if (!written && value instanceof Date && value.toJSON === Date.prototype.toJSON) {
       if (Number.isNaN(value.getTime())) throw new InputError(`${what} holds an invalid Date at ${where()}: JSON would write it as null`);
-      if (value.toJSON === Date.prototype.toJSON) return; // an ISO string
+      return;
     }
     const toJSON = (value as { toJSON?: unknown }).toJSON;
     // JSON.stringify writes what toJSON returns, as it is (no second toJSON).
@@ -342,8 +356,15 @@ function walkJson(root: unknown, what: string): { negativeZero?: string } {
       return;
     }
     const tag = Object.prototype.toString.call(value);
-    if (tag === "[object String]" || tag === "[object Boolean]") return; // boxed: written as the primitive
-    if (tag !== "[object Object]") {
+    const unboxes = UNBOXERS[tag];
+    if (unboxes) {
+      // Boxed: written as the primitive (a Number was checked above). An
+      // object that only calls itself so (Symbol.toStringTag) is written as its fields.
+      try {
+        unboxes.call(value);
+        return;
+      } catch { /* its fields, below */ }
+    } else if (tag !== "[object Object]") {
       const bytes = ArrayBuffer.isView(value) || value instanceof ArrayBuffer;
       throw new InputError(
         `${what} holds ${describe(value)} at ${where()}: ${bytes ? "send bytes as a binary payload" : "JSON would write it as {}"}`,
