@@ -103,7 +103,9 @@ test("the browser build's WebSocket connect also fails at once when the server e
   try {
     first = await whenPlaceFree(() => openConnection({ servers: nats.wsUrl! }));
     const started = Date.now();
-    await assert.rejects(() => openConnection({ servers: nats.wsUrl!, timeout: 60_000 }), /maximum connections exceeded/i);
+    // The server's reason when its -ERR is read before the close (under load Deno's
+    // WebSocket sometimes hands over the close first: 1 run in the whole suite's).
+    await assert.rejects(() => openConnection({ servers: nats.wsUrl!, timeout: 60_000 }), /maximum connections exceeded|closed the connection/i);
     assert.ok(Date.now() - started < 30_000, `took ${Date.now() - started} ms`);
     // Where nothing listens, the failure is the dial's, not a server that closed.
     const nobody = `ws://127.0.0.1:${await freePort()}`;
