@@ -30,7 +30,13 @@ const plik = await startPlik();
 const work = mkdtempSync(join(tmpdir(), "natsbridge-cli-"));
 const quiet = { log() {} };
 
+/** CLI processes still running; a test that failed before waiting for one leaves it. */
+const running = new Set<ChildProcess>();
+
 after(async () => {
+  // Left running, one kept Node's runner waiting for ever after a failed test
+  // (a listen whose message never came): the failure then never showed.
+  for (const child of running) child.kill("SIGKILL");
   await Promise.all([nats.stop(), plik.stop()]);
   rmSync(work, { recursive: true, force: true });
 });
@@ -104,6 +110,8 @@ function start(argv: string[], options: { env?: Record<string, string> } = {}): 
     env: { ...ENV, ...options.env },
     stdio: ["ignore", "pipe", "pipe"],
   });
+  running.add(child);
+  child.on("close", () => running.delete(child));
   let out = "";
   let err = "";
   const listeners = new Set<() => void>();
