@@ -14,6 +14,10 @@
  * leaking. natsbridge adds a single listener to each signal it is given and
  * tells every operation following it from there.
  *
+ * What outlives its call (streams handed to the caller) cannot say when it
+ * ends: {@link followWhileReachable} links it for as long as it is reachable,
+ * and a FinalizationRegistry cuts the link once it is collected.
+ *
  * @module
  */
 
