@@ -339,6 +339,12 @@ test("Bridge.request() receives a reply that links to the Object Store it sent t
 });
 
 /** A signal whose abort listeners are counted as they are added and removed. */
+/** How many composite signals Node keeps for `signal` (its AbortSignal.any bookkeeping); 0 elsewhere. */
+function dependantsOf(signal: AbortSignal): number {
+  const key = Object.getOwnPropertySymbols(signal).find((k) => String(k) === "Symbol(kDependantSignals)");
+  return key ? (signal as unknown as Record<symbol, Set<unknown>>)[key].size : 0;
+}
+
 function countedSignal(controller = new AbortController()): { signal: AbortSignal; listeners: () => number } {
   const signal = controller.signal;
   const live = new Set<unknown>();
@@ -389,10 +395,7 @@ test("a long-lived signal holds nothing of the sends, receives and requests that
   // that never aborts (nodejs/node#55351): a service passing one signal to
   // every call grew by ~50-460 bytes per call, for ever.
   const { signal, listeners } = countedSignal();
-  const dependants = () => {
-    const key = Object.getOwnPropertySymbols(signal).find((k) => String(k) === "Symbol(kDependantSignals)");
-    return key ? (signal as unknown as Record<symbol, Set<unknown>>)[key].size : 0;
-  };
+  const dependants = () => dependantsOf(signal);
   const service = bridge.subscribe("held.svc");
   void (async () => {
     for await (const env of service) await bridge.reply(env, [["r", "ok", "text"]]);
@@ -415,10 +418,7 @@ test("a request's link to the caller's signal ends with it, or, when the reply c
   const gc = forcedGc();
   if (!gc) return t.skip("no way to force a garbage collection on this runtime");
   const { signal, listeners } = countedSignal();
-  const dependants = () => {
-    const key = Object.getOwnPropertySymbols(signal).find((k) => String(k) === "Symbol(kDependantSignals)");
-    return key ? (signal as unknown as Record<symbol, Set<unknown>>)[key].size : 0;
-  };
+  const dependants = () => dependantsOf(signal);
   const service = bridge.subscribe("held.stream.>");
   void (async () => {
     for await (const env of service) {
