@@ -36,6 +36,7 @@ import {
   tableToIPC,
   TimeMicrosecond,
   TimeMillisecond,
+  TimeNanosecond,
   TimeSecond,
   TimestampMillisecond,
   Union,
@@ -503,6 +504,31 @@ test("serializeArrowTable() refuses Date64, Time and Decimal values the Arrow fo
   });
   assert.equal(deserializeArrowTable(serializeArrowTable(fine)).numRows, 3);
   assert.equal(deserializeArrowTable(serializeArrowTable(decimal([999, 0, 0, 0, -999 >>> 0, 0xffffffff, 0xffffffff, 0xffffffff], 3))).numRows, 2);
+  // Read by 32-bit words where the value is within ±2^53, as a BigInt beyond: both sides of that line.
+  const of = (bitWidth: number, precision: number, values: bigint[]) => {
+    const stride = bitWidth / 32;
+    const words = new Uint32Array(values.length * stride);
+    values.forEach((v, i) => {
+      for (let w = 0; w < stride; w++) words[i * stride + w] = Number(BigInt.asUintN(32, v >> BigInt(32 * w)));
+    });
+    return new Table({ c: makeVector({ type: new Decimal(0, precision, bitWidth), data: words, length: values.length } as never) });
+  };
+  const within = [
+    of(128, 20, [10n ** 20n - 1n, -(10n ** 20n) + 1n, 2n ** 53n, -(2n ** 53n) - 1n, 12345n]),
+    of(256, 38, [10n ** 38n - 1n, -(10n ** 38n) + 1n]),
+    of(64, 15, [10n ** 15n - 1n, -(10n ** 15n) + 1n]),
+    of(32, 9, [999_999_999n, -999_999_999n]),
+    new Table({ t: vectorFromArray([0n, 86_399_999_999_999n], new TimeNanosecond()) }),
+  ];
+  for (const table of within) serializeArrowTable(table);
+  const beyond: Array<[Table, RegExp]> = [
+    [of(128, 20, [0n, 10n ** 20n]), /value 1 has the unscaled value 100000000000000000000, more digits than the Decimal's precision 20/],
+    [of(128, 20, [-(10n ** 20n)]), /unscaled value -100000000000000000000/],
+    [of(64, 15, [10n ** 15n]), /unscaled value 1000000000000000, more digits than the Decimal's precision 15/],
+    [of(32, 9, [-1_000_000_000n]), /unscaled value -1000000000/],
+    [new Table({ t: vectorFromArray([86_400_000_000_000n], new TimeNanosecond()) }), /value 0 is 86400000000000 nanoseconds in a Time column/],
+  ];
+  for (const [table, message] of beyond) assertInputError(() => serializeArrowTable(table), message);
 });
 
 test("serializeArrowTable() keeps a column that is null in every row", () => {
