@@ -919,22 +919,8 @@ function checkUtf8Strings(d: Data, fail: (what: string) => never): void {
   const offsets = d.valueOffsets as Int32Array | BigInt64Array;
   const at = (i: number) => Number(offsets[i]);
   let whole = isValidUtf8(bytes.subarray(at(0), at(d.length)));
-  if (whole && offsets instanceof Int32Array) {
-    // Each offset is where a string starts; a continuation byte there splits a character.
-    for (let i = 0; i < d.length; i++) {
-      if ((bytes[offsets[i]] & 0xc0) === 0x80) {
-        whole = false;
-        break;
-      }
-    }
-  } else if (whole) {
-    for (let i = 0; i < d.length; i++) {
-      if ((bytes[at(i)] & 0xc0) === 0x80) {
-        whole = false;
-        break;
-      }
-    }
-  }
+  // Each offset is where a string starts; a continuation byte there splits a character.
+  for (let i = 0; whole && i < d.length; i++) whole = (bytes[at(i)] & 0xc0) !== 0x80;
   if (whole) return;
   for (let i = 0; i < d.length; i++) {
     if (d.getValid(i) && !isValidUtf8(bytes.subarray(at(i), at(i + 1)))) fail(`string at value ${i} is not valid UTF-8`);

@@ -138,8 +138,7 @@ function stringify(data: unknown, what: string): string {
   }
   if (jsonDeeperThan(text, MAX_JSON_DEPTH)) throw new InputError(tooDeep(what));
   // After stringify, which has refused cycles and bigints, and the depth check: the walk ends.
-  const { negativeZero } = walkJson(data, `${what} payload`);
-  return negativeZero ? stringifyKeepingNegativeZero(data) : text;
+  return walkJson(data, `${what} payload`) ? stringifyKeepingNegativeZero(data) : text;
 }
 
 /**
@@ -273,8 +272,7 @@ export function jsonDeeperThan(text: string, max: number): boolean {
  * ```
  */
 export function checkJsonKeeps(value: unknown, what: string): void {
-  const { negativeZero } = walkJson(value, what);
-  if (negativeZero && typeof value === "object" && value !== null) holdingNegativeZero.add(value);
+  if (walkJson(value, what) && typeof value === "object" && value !== null) holdingNegativeZero.add(value);
 }
 
 /** What {@link checkJsonKeeps} found a -0 in: {@link jsonText} writes it kept. */
@@ -311,11 +309,11 @@ export function jsonText(value: unknown): string | undefined {
  * null. A boxed number is checked as the number it is written as. A value with
  * a toJSON() is checked as what it returns (a Date, known to be a string,
  * only for being valid), and a class instance as its fields, as JSON writes
- * them everywhere. Returns the path of the first -0, which JSON.stringify
- * writes as 0 and the caller must write itself or refuse.
+ * them everywhere. Returns whether it holds a -0, which JSON.stringify
+ * writes as 0 and the caller writes itself.
  */
-function walkJson(root: unknown, what: string): { negativeZero?: string } {
-  let negativeZero: string | undefined;
+function walkJson(root: unknown, what: string): boolean {
+  let negativeZero = false;
   const walk = (value: unknown, key: string, path: string, inList: boolean, written: boolean): void => {
     const where = () => path || "the top level";
     const kind = typeof value;
@@ -338,7 +336,7 @@ function walkJson(root: unknown, what: string): { negativeZero?: string } {
           `${what} holds ${JSON.stringify(n)} at ${where()}, an integer beyond ±2^53−1: JSON writes it as ${JSON.stringify(n)}, which peers read as different numbers; send it as a string`,
         );
       }
-      if (negativeZero === undefined && Object.is(n, -0)) negativeZero = where();
+      if (Object.is(n, -0)) negativeZero = true;
       return;
     }
     if (value === null || typeof value !== "object") return;
@@ -373,7 +371,7 @@ function walkJson(root: unknown, what: string): { negativeZero?: string } {
     for (const k of Object.keys(value)) walk((value as Record<string, unknown>)[k], k, path ? `${path}.${k}` : k, false, false);
   };
   walk(root, "", "", false, false);
-  return { negativeZero };
+  return negativeZero;
 }
 
 /**
