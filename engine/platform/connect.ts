@@ -10,7 +10,10 @@
  * uncaught error. Deno reports the server's reset after an
  * "Authorization Violation" that way, which crashed an application on a wrong
  * password; a socket nats.js has let go of now keeps a listener that drops it
- * (the connection's own error was already reported). And each connection
+ * (the connection's own error was already reported). The TLS upgrade is
+ * natsbridge's own ({@link secureSocket}), for the same reason: nats.js left
+ * the new TLS socket without a listener, and a server's alert then ended the
+ * process on Deno. And each connection
  * attempt the server ends as it is set up fails at once
  * ({@link watchAttempts}), instead of at nats.js's connect timeout.
  *
@@ -31,6 +34,7 @@ import { isWholeBuffer, releaseBuffer } from "./buffer_release.ts";
 import { isOwnTransport, ownTransport, presizeIncomingMessages } from "./parser_buffers.ts";
 import { keyMatchesCertificate } from "./tls_key_pair.ts";
 import { type ConnectionAttempts, watchAttempts } from "./connection_attempts.ts";
+import { secureSocket } from "./tls_socket.ts";
 
 const ignore = () => {};
 
@@ -135,8 +139,8 @@ function guardedTransport(): NodeTransport {
   const connect = t.connect.bind(t);
   const close = t.close.bind(t);
   const disconnect = t.disconnect.bind(t);
-  const startTLS = t.startTLS.bind(t);
-  t.startTLS = () => upgradeUnlessClosed(t, startTLS);
+  t.startTLS = () => upgradeUnlessClosed(t, () => secureSocket(t));
+  t.tlsFirst = (hp) => secureSocket(t, hp);
   t.connect = (hp, options) =>
     connect(hp, withTlsHost(options, hp.hostname)).catch((err) => {
       keepQuiet(t.socket);
