@@ -102,6 +102,7 @@ export async function connectTo(
     // transport connect.ts does not watch. A client certificate the server
     // does not trust fails the same way, or (Node) as "alert unknown ca".
     const tls = options.tls as { certFile?: string; cert?: unknown } | undefined;
+    const usesTls = tls !== undefined || servers.some((s) => /^tls:/i.test(s));
     // TLS first (handshakeFirst), the alert itself shows, spelt "certificate
     // required" (Node), "CertificateRequired" (Deno) or "..._CERTIFICATE_REQUIRED" (Bun);
     // or, as often on Deno, the socket closes with no error at all, which
@@ -109,11 +110,17 @@ export async function connectTo(
     const endedHandshake =
       /^timeout$|\bE(PIPE|PERM|BADF|CONNRESET)\b|certificate[ _]?required|unknown[ _]?ca\b|bad[ _]?certificate|undefined error/i
         .test(why);
-    const hint = !tls || !endedHandshake
+    const hint = !endedHandshake
       ? ""
-      : !tls.certFile && !tls.cert
+      : usesTls && !tls?.certFile && !tls?.cert
       ? " (a server that requires a client certificate fails this way: give tls.certFile and tls.keyFile, on the command line --tls-cert and --tls-key)"
-      : " (a server that verifies clients fails this way when it does not trust this client certificate: it must be signed by a CA in the server's ca_file)";
+      : usesTls
+      ? " (a server that verifies clients fails this way when it does not trust this client certificate: it must be signed by a CA in the server's ca_file)"
+      // Without TLS, the server's -ERR went before the close; on Node 20 the
+      // CONNECT sometimes meets the closed socket before that -ERR is read.
+      : /\bE(PIPE|CONNRESET)\b/.test(why)
+      ? " (the server ended the connection as it was set up, before its reason could be read: a server whose max_connections is reached does this)"
+      : "";
     throw new TransportError("CONNECTION_FAILED", `Cannot connect to NATS at ${redact(brokerUrl)}: ${why}${hint}`, {
       correlationId,
       cause: err,
