@@ -1382,6 +1382,21 @@ test("listen stopped with a backlog of link messages exits 4 short of --count, a
   }
 });
 
+test("NODE_EXTRA_CA_CERTS trusts a private CA, also for a server reached by IP address whose certificate names only that address", async () => {
+  // Node and Deno checked the certificate against "localhost" when no TLS
+  // option was given: nats.js upgrades the socket without a host.
+  const certs = makeCerts(mkdtempSync(join(work, "tls-ip-")), "IP:127.0.0.1");
+  const tlsOnly = await startNats({ config: `tls { cert_file: "${certs.cert}", key_file: "${certs.key}" }` });
+  try {
+    const sent = await run(["send", "tls.x", "--text", "hi", "--broker", `tls://127.0.0.1:${tlsOnly.port}`], {
+      env: { NODE_EXTRA_CA_CERTS: certs.ca },
+    });
+    assert.equal(sent.code, 0, sent.stderr);
+  } finally {
+    await tlsOnly.stop();
+  }
+});
+
 test("--tls-ca, --tls-cert and --tls-key (or NATS_CA, NATS_CERT, NATS_KEY) reach servers with a private CA and client verification; bad ones are usage errors", async () => {
   // Without a client certificate a verifying server refuses the connection:
   // tests/security_test.ts checks that case.

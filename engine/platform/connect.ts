@@ -51,19 +51,6 @@ function keepQuiet(socket: { listenerCount(event: string): number; on(event: str
   if (socket && socket.listenerCount("error") === 0) socket.on("error", ignore);
 }
 
-/**
- * `options` whose TLS settings name the host the certificate is checked
- * against. nats.js upgrades the socket to TLS without a host and, for a server
- * reached by IP address, without a server name, so Node and Deno checked the
- * certificate against "localhost": a certificate naming only the IP address
- * was refused. Only TLS settings already given are extended: adding some
- * would make nats.js require TLS of a server that has none.
- */
-function withTlsHost(options: ConnectionOptions, hostname: string): ConnectionOptions {
-  if (typeof options.tls !== "object" || options.tls === null || "host" in options.tls) return options;
-  return { ...options, tls: { ...options.tls, host: hostname } as NonNullable<ConnectionOptions["tls"]> };
-}
-
 const CLOSED_AS_TLS_BEGAN = "the server closed the connection as TLS began (as one whose max_connections is reached does)";
 
 /** How long a TLS upgrade may go on unsettled once the socket under it closed (its own error comes first). */
@@ -139,13 +126,16 @@ function guardedTransport(): NodeTransport {
   const connect = t.connect.bind(t);
   const close = t.close.bind(t);
   const disconnect = t.disconnect.bind(t);
-  t.startTLS = () => upgradeUnlessClosed(t, () => secureSocket(t));
-  t.tlsFirst = (hp) => secureSocket(t, hp);
-  t.connect = (hp, options) =>
-    connect(hp, withTlsHost(options, hp.hostname)).catch((err) => {
+  let hostname = "";
+  t.startTLS = () => upgradeUnlessClosed(t, () => secureSocket(t, hostname));
+  t.tlsFirst = (hp) => secureSocket(t, hp.hostname, hp);
+  t.connect = (hp, options) => {
+    hostname = hp.hostname;
+    return connect(hp, options).catch((err) => {
       keepQuiet(t.socket);
       throw err;
     });
+  };
   // close() lets the socket go before its first await; disconnect() after a last flush.
   t.close = (err) => {
     const socket = t.socket;

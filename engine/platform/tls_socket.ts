@@ -24,9 +24,11 @@ const ignore = () => {};
  * Upgrades `t`'s socket to TLS or, given `first` (`handshakeFirst`), dials
  * `first` with TLS from the start, with the TLS options nats.js would use:
  * `t.options.tls` and the files it names, the server name nats.js chose, and
- * the certificate checked unless `rejectUnauthorized: false` says otherwise.
+ * the certificate checked unless `rejectUnauthorized: false` says otherwise,
+ * against `host` unless `t.options.tls` names another.
  *
  * @param t The transport whose connection this is.
+ * @param host The server's host name or address, as dialled.
  * @param first The server to dial, for TLS from the first byte.
  * @returns The TLS socket, once its handshake is done.
  *
@@ -35,12 +37,19 @@ const ignore = () => {};
  * import { NodeTransport } from "@nats-io/transport-node/lib/node_transport.js";
  * import { secureSocket } from "./tls_socket.ts";
  * const t = new NodeTransport();
- * t.startTLS = () => secureSocket(t);
- * t.tlsFirst = (hp) => secureSocket(t, hp);
+ * t.startTLS = () => secureSocket(t, "127.0.0.1");
+ * t.tlsFirst = (hp) => secureSocket(t, hp.hostname, hp);
  * ```
  */
-export async function secureSocket(t: NodeTransport, first?: { hostname: string; port: number }): Promise<TLSSocket> {
-  let options: TlsOptions = { servername: t.tlsName, rejectUnauthorized: true };
+export async function secureSocket(
+  t: NodeTransport,
+  host: string,
+  first?: { hostname: string; port: number },
+): Promise<TLSSocket> {
+  // The host the certificate is checked against: without it Node and Deno
+  // checked "localhost", and refused a certificate naming only the server's
+  // IP address. (nats.js sends no server name for an IP address.)
+  let options: TlsOptions = { host, servername: t.tlsName, rejectUnauthorized: true };
   if (t.socket) options.socket = t.socket;
   if (typeof t.options.tls === "object" && t.options.tls !== null) {
     try {
