@@ -719,3 +719,70 @@ test("a 0-byte link payload reports progress 0 of 0 in each direction, from ever
     }
   }
 });
+
+test("[plik] the browser build, which uploads a Blob or a collected stream whole, reports it done only once Plik has it", async () => {
+  // Browsers cannot stream a request body, so a Blob or stream is read (and
+  // hashed) first and then posted whole. The hashing pass reported its bytes
+  // as uploaded: a 20 MB File reached 100% within 0.2 s of a 5 s upload.
+  const browser = await withBrowserRequestStreams();
+  const size = 3 * 1024 * 1024 + 5;
+  const sources: [string, () => Blob | ReadableStream<Uint8Array>][] = [
+    ["blob", () => new Blob([bytesOf(size, 7) as Uint8Array<ArrayBuffer>])],
+    ["stream", () => new Blob([bytesOf(size, 7) as Uint8Array<ArrayBuffer>]).stream()],
+  ];
+  for (const [kind, source] of sources) {
+    const seen: [number, number | undefined][] = [];
+    // The file's POST (a FormData body) answered: Plik has the bytes.
+    let uploaded = false;
+    const realFetch = globalThis.fetch;
+    globalThis.fetch = async (input, init) => {
+      const res = await realFetch(input, init);
+      if (init?.body instanceof FormData) uploaded = true;
+      return res;
+    };
+    try {
+      await browser.smartsend("s", [["f", source(), "binary"]] as never, {
+        is_publish: false, fileserver: browser.plikFileServer({ url: plik.url }), size_threshold: 0, logger: quiet,
+        on_progress: (p) => seen.push([p.done, uploaded ? p.total : -1]),
+      });
+    } finally {
+      globalThis.fetch = realFetch;
+    }
+    const early = seen.filter(([done, total]) => total === -1 && done > 0);
+    assert.deepEqual(early, [], `${kind}: bytes reported as uploaded before the upload ended`);
+    assert.deepEqual(seen.at(-1), [size, size], kind);
+  }
+});
+
+/**
+ * natsbridge as the browser build has it where uploads are concerned: bundled
+ * with `request_streams.ts` swapped for its browser version (no streamed
+ * request bodies), everything else this runtime's.
+ */
+async function withBrowserRequestStreams(): Promise<typeof import("natsbridge")> {
+  const esbuild = await import("esbuild");
+  const { ROOT } = await import("../scripts/build_browser.ts");
+  const outfile = join(ROOT, ".build", "test", `request_streams_browser_${process.pid}.mjs`);
+  await esbuild.build({
+    entryPoints: [join(ROOT, "mod.ts")],
+    outfile,
+    bundle: true,
+    platform: "node",
+    format: "esm",
+    packages: "external",
+    logLevel: "warning",
+    plugins: [{
+      name: "browser-request-streams",
+      setup(build) {
+        build.onResolve({ filter: /request_streams\.ts$/ }, (args) => ({
+          path: join(args.resolveDir, args.path.replace(/request_streams\.ts$/, "request_streams_browser.ts")),
+        }));
+      },
+    }],
+  });
+  try {
+    return await import(new URL(`file://${outfile}`).href);
+  } finally {
+    rmSync(outfile, { force: true });
+  }
+}
