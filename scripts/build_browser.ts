@@ -7,6 +7,7 @@
  * | --- | --- | --- |
  * | `engine/platform/sha256.ts` | `sha256_browser.ts` | hash-wasm, no `node:crypto` |
  * | `engine/platform/connect.ts` | `connect_browser.ts` | `wsconnect` (nats-server's WebSocket listener) |
+ * | `engine/platform/fetch_failures.ts` | `fetch_failures_browser.ts` | a failed `fetch` may be a CORS refusal |
  * | `engine/platform/file_source.ts` | `file_source_browser.ts` | no file paths |
  * | `engine/platform/request_streams.ts` | `request_streams_browser.ts` | no streamed request bodies over HTTP/1.1 |
  * | `engine/platform/utf8.ts` | `utf8_browser.ts` | a fatal `TextDecoder`, no `node:buffer` |
@@ -37,6 +38,7 @@ export const ROOT: string = (() => {
 export const BROWSER_SEAMS: Readonly<Record<string, string>> = {
   "engine/platform/sha256.ts": "engine/platform/sha256_browser.ts",
   "engine/platform/connect.ts": "engine/platform/connect_browser.ts",
+  "engine/platform/fetch_failures.ts": "engine/platform/fetch_failures_browser.ts",
   "engine/platform/file_source.ts": "engine/platform/file_source_browser.ts",
   "engine/platform/request_streams.ts": "engine/platform/request_streams_browser.ts",
   "engine/platform/utf8.ts": "engine/platform/utf8_browser.ts",

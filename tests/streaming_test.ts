@@ -28,7 +28,7 @@ import { headers } from "@nats-io/nats-core";
 import { jetstream, jetstreamManager } from "@nats-io/jetstream";
 import { Objm } from "@nats-io/obj";
 import { jetStreamOf, reservedReadAhead } from "../engine/handlers/object_store_reader.ts";
-import { startNats, startPlik } from "../scripts/servers.ts";
+import { freePort, startNats, startPlik } from "../scripts/servers.ts";
 import { bytesOf, piecesOf, rejectsWithCode } from "./_helpers.ts";
 
 const nats = await startNats();
@@ -724,7 +724,7 @@ test("[plik] the browser build, which uploads a Blob or a collected stream whole
   // Browsers cannot stream a request body, so a Blob or stream is read (and
   // hashed) first and then posted whole. The hashing pass reported its bytes
   // as uploaded: a 20 MB File reached 100% within 0.2 s of a 5 s upload.
-  const browser = await withBrowserRequestStreams();
+  const browser = await withBrowserSeams(["request_streams"]);
   const size = 3 * 1024 * 1024 + 5;
   const sources: [string, () => Blob | ReadableStream<Uint8Array>][] = [
     ["blob", () => new Blob([bytesOf(size, 7) as Uint8Array<ArrayBuffer>])],
@@ -754,15 +754,41 @@ test("[plik] the browser build, which uploads a Blob or a collected stream whole
   }
 });
 
+test("the browser build says that a file server it cannot reach may be one whose CORS headers refuse the page", async () => {
+  // A browser reports both as the same bare TypeError ("Failed to fetch").
+  const browser = await withBrowserSeams(["fetch_failures"]);
+  const closed = `http://127.0.0.1:${await freePort()}`;
+  await assert.rejects(
+    browser.smartsend("s", [["f", new Uint8Array(10), "binary"]], {
+      is_publish: false, fileserver: browser.plikFileServer({ url: closed }), size_threshold: 0, logger: quiet,
+    }),
+    (err: Error & { code?: string }) => err.code === "UPLOAD_FAILED" && /Cannot reach the Plik server.*CORS/.test(err.message),
+  );
+  const [, json] = await smartsend("s", [["f", new Uint8Array(10), "binary"]], {
+    is_publish: false, fileserver: stores.plik, size_threshold: 0, logger: quiet,
+  });
+  const moved = json.replace(plik.url, closed);
+  await assert.rejects(
+    browser.smartreceive(moved, { fileserver_url: closed, max_retries: 1, logger: quiet }),
+    (err: Error & { code?: string }) => err.code === "DOWNLOAD_FAILED" && /CORS/.test(err.message),
+  );
+  // Outside browsers the error says what it is, with no such hint.
+  await assert.rejects(
+    smartreceive(moved, { fileserver_url: closed, max_retries: 1, logger: quiet }),
+    (err: Error & { code?: string }) => err.code === "DOWNLOAD_FAILED" && !/CORS/.test(err.message),
+  );
+});
+
 /**
- * natsbridge as the browser build has it where uploads are concerned: bundled
- * with `request_streams.ts` swapped for its browser version (no streamed
- * request bodies), everything else this runtime's.
+ * natsbridge as the browser build has it where `seams` are concerned: bundled
+ * with those modules of `engine/platform/` swapped for their browser versions,
+ * everything else this runtime's.
  */
-async function withBrowserRequestStreams(): Promise<typeof import("natsbridge")> {
+async function withBrowserSeams(seams: string[]): Promise<typeof import("natsbridge")> {
   const esbuild = await import("esbuild");
   const { ROOT } = await import("../scripts/build_browser.ts");
-  const outfile = join(ROOT, ".build", "test", `request_streams_browser_${process.pid}.mjs`);
+  const outfile = join(ROOT, ".build", "test", `browser_seams_${process.pid}_${seams.join("_")}.mjs`);
+  const swapped = new RegExp(`/(${seams.join("|")})\\.ts$`);
   await esbuild.build({
     entryPoints: [join(ROOT, "mod.ts")],
     outfile,
@@ -772,10 +798,10 @@ async function withBrowserRequestStreams(): Promise<typeof import("natsbridge")>
     packages: "external",
     logLevel: "warning",
     plugins: [{
-      name: "browser-request-streams",
+      name: "browser-seams",
       setup(build) {
-        build.onResolve({ filter: /request_streams\.ts$/ }, (args) => ({
-          path: join(args.resolveDir, args.path.replace(/request_streams\.ts$/, "request_streams_browser.ts")),
+        build.onResolve({ filter: swapped }, (args) => ({
+          path: join(args.resolveDir, args.path.replace(/\.ts$/, "_browser.ts")),
         }));
       },
     }],

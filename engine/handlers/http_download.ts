@@ -13,6 +13,7 @@ import { idleGuard } from "./idle_guard.ts";
 import { redact } from "../connection.ts";
 import type { DownloadContext, FileServer } from "../types.ts";
 import { quoted } from "../printable.ts";
+import { fetchFailureHint } from "../platform/fetch_failures.ts";
 
 /**
  * Bytes a resumed download must get before it breaks off again for the resume
@@ -244,7 +245,8 @@ export function httpFileServer(): FileServer {
 
 /** A failure worth another attempt. */
 class RetryableError extends NatsBridgeError {
-  constructor(readonly status: number, cause: unknown) {
+  /** `unanswered`: fetch failed before any answer, and not for want of one in time. */
+  constructor(readonly status: number, cause: unknown, readonly unanswered = false) {
     super("DOWNLOAD_FAILED", status ? `HTTP ${status}` : String((cause as Error)?.message ?? cause), { cause });
   }
 }
@@ -285,7 +287,9 @@ function withBackoff<T>(
       logEvent(logger, "warn", correlation_id, `Download of ${quoted(dataname)} failed (${(err as Error).message}), attempt ${attempt}/${attempts}, retrying in ${delay} ms`),
     exhausted: (err) => {
       const last = err as RetryableError;
-      return new DownloadError(`Download of ${quoted(dataname)} failed after ${attempts} attempts: ${last.message}`, {
+      // No answer at all, as a page also gets from a file server whose CORS headers refuse it.
+      const hint = last.unanswered ? fetchFailureHint(url) : "";
+      return new DownloadError(`Download of ${quoted(dataname)} failed after ${attempts} attempts: ${last.message}${hint}`, {
         ...errContext,
         attempts,
         status: last.status,
@@ -316,7 +320,7 @@ async function attemptOnce<T>(
       // as the spec builds links): sent raw, Plik answers 400.
       res = await fetch(url.replace(/%(?![0-9A-Fa-f]{2})/g, "%25"), { signal: idle.signal, redirect: "manual", headers });
     } catch (err) {
-      throw new RetryableError(0, err);
+      throw new RetryableError(0, err, !idle.fired);
     }
     if (res.type === "opaqueredirect" || (res.status >= 300 && res.status < 400)) {
       await res.body?.cancel();

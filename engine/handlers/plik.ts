@@ -23,6 +23,7 @@ import { uuid4 } from "../ids.ts";
 import { redact } from "../connection.ts";
 import { meteredStream, sourceFailed } from "../streams.ts";
 import { CAN_STREAM_REQUEST_BODY, postStreamedBody } from "../platform/request_streams.ts";
+import { fetchFailureHint } from "../platform/fetch_failures.ts";
 import { quoted } from "../printable.ts";
 
 /**
@@ -402,7 +403,8 @@ async function postJson(
     }
     const why = idle.fired ? (idle.signal.reason as Error).message : (err as Error).message;
     // Credentials in the URL stay out of messages and logs (Node's fetch quotes the URL too).
-    throw new UploadError(`Cannot reach the Plik server to ${what} (${redact(url)}): ${redact(why)}`, { ...errContext, cause: err });
+    const hint = idle.fired ? "" : fetchFailureHint(url);
+    throw new UploadError(`Cannot reach the Plik server to ${what} (${redact(url)}): ${redact(why)}${hint}`, { ...errContext, cause: err });
   }
   if (status < 200 || status > 299) {
     throw new UploadError(
