@@ -209,8 +209,9 @@ export class Bridge {
     items: readonly SendItem[],
     options: SmartSendOptions = {},
   ): Promise<[MsgEnvelopeV1, string]> {
-    if (this.#closedAdopted() && (options?.is_publish ?? this.#defaults.is_publish) !== false) {
-      return Promise.reject(new TransportError("PUBLISH_FAILED", `Publish to "${subject}" refused: the bridge is closed (the application's connection stays open)`));
+    if (this.#closed() && (options?.is_publish ?? this.#defaults.is_publish) !== false) {
+      const stays = this.#owned ? "" : " (the application's connection stays open)";
+      return Promise.reject(new TransportError("PUBLISH_FAILED", `Publish to "${subject}" refused: the bridge is closed${stays}`));
     }
     // The caller's signal, or close()'s: one shared signal when there is no
     // caller's, so a send costs no controller of its own.
@@ -266,7 +267,7 @@ export class Bridge {
     const checked = checkReceiveOptions(receiveOptions);
     const onError = checkFunction(options.on_error, "on_error") ?? ((err: NatsBridgeError) =>
       logEvent(this.#logger, "warn", err.correlationId, `Dropped a message on ${subject}: ${err.code} ${err.message}`));
-    if (this.#closedAdopted()) throw new TransportError("CONNECTION_FAILED", `Cannot subscribe to "${subject}": the bridge is closed`);
+    if (this.#closed()) throw new TransportError("CONNECTION_FAILED", `Cannot subscribe to "${subject}": the bridge is closed`);
     let sub: Subscription;
     try {
       sub = this.connection.subscribe(subject, { queue: options.queue });
@@ -338,7 +339,7 @@ export class Bridge {
     if (options.is_publish === false) {
       throw new OptionsError("request needs is_publish: a request that is not published cannot be answered", { field: "is_publish" });
     }
-    if (this.#closedAdopted()) throw new TransportError("PUBLISH_FAILED", `Request to "${subject}" refused: the bridge is closed`);
+    if (this.#closed()) throw new TransportError("PUBLISH_FAILED", `Request to "${subject}" refused: the bridge is closed`);
     const inbox = createInbox();
     const msgId = options.msg_id || uuid4();
     const { receive, timeout: _timeout, ...sendOptions } = options;
@@ -402,7 +403,7 @@ export class Bridge {
       if (!signal.aborted) {
         // The replies ended before the timer: the connection closed under the
         // request, or (the application's connection) close() ended the bridge.
-        const why = this.#closedAdopted() ? "the bridge was closed" : "the connection closed";
+        const why = this.#closed() ? "the bridge was closed" : "the connection closed";
         throw new TransportError("CONNECTION_FAILED", `No reply on "${subject}": ${why}`, {
           correlationId: request.correlation_id,
         });
@@ -466,7 +467,7 @@ export class Bridge {
    * ```
    */
   consume(options: ConsumeOptions): AsyncIterable<ReceivedEnvelope> {
-    if (this.#closedAdopted()) return refusedLoop(new TransportError("CONNECTION_FAILED", "Cannot consume: the bridge is closed"));
+    if (this.#closed()) return refusedLoop(new TransportError("CONNECTION_FAILED", "Cannot consume: the bridge is closed"));
     // On the application's connection, close() ends the loop as the caller's signal would.
     const own = options?.signal;
     const signal = this.#owned ? own : own ? AbortSignal.any([own, this.#loopsEnd.signal]) : this.#loopsEnd.signal;
@@ -477,9 +478,13 @@ export class Bridge {
     }, this.#logger, () => this.#closedUnasked());
   }
 
-  /** close() was called on a bridge over the application's connection, which stays open. */
-  #closedAdopted(): boolean {
-    return !this.#owned && this.#closing !== undefined;
+  /**
+   * close() was called. What comes after it is refused in the bridge's words,
+   * on its own connection too: there nats.js's refusal named a request's
+   * reply inbox ('Cannot subscribe to "_INBOX.…": closed connection').
+   */
+  #closed(): boolean {
+    return this.#closing !== undefined;
   }
 
   /**

@@ -259,7 +259,7 @@ test("Bridge.request() that fails before it is sent leaves no timer and no liste
   }
   const closed = await Bridge.connect({ broker_url: nats.url, logger: quiet });
   await closed.close();
-  await rejectsWithCode(() => closed.request("svc.x", [["q", "x", "text"]], { signal, timeout: 60_000 }), "CONNECTION_FAILED");
+  await rejectsWithCode(() => closed.request("svc.x", [["q", "x", "text"]], { signal, timeout: 60_000 }), "PUBLISH_FAILED", /the bridge is closed/);
   assert.equal(listeners(), 0);
   // Sent nothing, so nothing can answer: it waited out its timeout and said TIMEOUT.
   await rejectsWithCode(() => bridge.request("svc.x", [["q", "x", "text"]], { timeout: 60_000, is_publish: false }), "INVALID_OPTION", /is_publish/);

@@ -711,11 +711,25 @@ test("a JetStream send on a closed connection fails at once, before any upload, 
   for (const size_threshold of [undefined, 1]) { // direct, then by link
     const options = { jetstream: true, size_threshold, fileserver_upload_handler };
     const started = Date.now();
-    await rejectsWithCode(() => b.send("jobs.closed", [["t", "x", "text"]], options), "PUBLISH_FAILED", /connection closed/);
+    await rejectsWithCode(() => b.send("jobs.closed", [["t", "x", "text"]], options), "PUBLISH_FAILED", /the bridge is closed/);
     assert.ok(Date.now() - started < 2000, `failed after ${Date.now() - started} ms`);
     await rejectsWithCode(() => smartsend("jobs.closed", [["t", "x", "text"]], { ...options, nats_connection: b.connection }), "PUBLISH_FAILED", /connection closed/);
   }
   assert.equal(uploads, 0);
+});
+
+test("a bridge closed with its own connection refuses sends, requests, subscriptions and consume as closed, naming what was asked", async () => {
+  // A request said 'Cannot subscribe to "_INBOX.…": closed connection', naming its reply inbox.
+  const b = await Bridge.connect({ broker_url: nats.url, logger: quiet });
+  await b.close();
+  await rejectsWithCode(() => b.send("own.x", [["t", "x", "text"]]), "PUBLISH_FAILED", /^Publish to "own\.x" refused: the bridge is closed$/);
+  await rejectsWithCode(() => b.request("own.svc", [["t", "x", "text"]]), "PUBLISH_FAILED", /^Request to "own\.svc" refused: the bridge is closed$/);
+  await rejectsWithCode(() => b.subscribe("own.sub"), "CONNECTION_FAILED", /^Cannot subscribe to "own\.sub": the bridge is closed$/);
+  await rejectsWithCode(async () => {
+    for await (const _ of b.consume({ stream: "JOBS", durable: "own_closed" })) { /* none */ }
+  }, "CONNECTION_FAILED", /^Cannot consume: the bridge is closed$/);
+  const [built] = await b.send("own.x", [["t", "x", "text"]], { is_publish: false });
+  assert.equal(built.send_to, "own.x");
 });
 
 test("close() of a bridge on the application's connection ends its subscriptions and consume loops, lets its sends finish and refuses new ones; the connection stays open", async () => {
