@@ -84,8 +84,14 @@ export async function connectTo(
     if (signal?.aborted) opening.then((late) => late.close(), () => {}).catch(() => {});
     if (err instanceof NatsBridgeError) throw withContext(err, { correlationId }, (m, o) => new OptionsError(m, o));
     const e = err as Error & { code?: string };
-    // Some transports (wsconnect) fail with an empty message: say at least what failed.
-    const why = e.message || e.code || e.name || String(err);
+    // A browser gives no reason for a WebSocket that failed (wsconnect's error
+    // has an empty message), Deno and Bun little more ("failed to connect to
+    // WebSocket"): say what to check.
+    const webSocket = servers.every((s) => /^wss?:/i.test(s)) && (!e.message || /websocket/i.test(e.message));
+    const why = webSocket
+      ? `${e.message || "the WebSocket did not open (a browser gives no reason)"}: is it nats-server's websocket listener, and up? ws:// for one with no_tls, wss:// for one with TLS`
+      // Some transports fail with an empty message: say at least what failed.
+      : e.message || e.code || e.name || String(err);
     // Refused credentials are no outage: as CONNECTION_FAILED, the code
     // applications retry on, a wrong password was retried for ever.
     if (/authorization violation|authentication expired/i.test(why)) {

@@ -4,7 +4,8 @@
  */
 import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
-import { readFileSync } from "node:fs";
+import { readFileSync, rmSync } from "node:fs";
+import { join } from "node:path";
 import process from "node:process";
 import v8 from "node:v8";
 import vm from "node:vm";
@@ -236,5 +237,39 @@ export function forcedGc(): (() => void) | undefined {
     return typeof gc === "function" ? gc : undefined;
   } catch {
     return undefined;
+  }
+}
+
+/**
+ * natsbridge as the browser build has it where `seams` are concerned: bundled
+ * with those modules of `engine/platform/` swapped for their browser versions,
+ * everything else this runtime's.
+ */
+export async function withBrowserSeams(seams: string[]): Promise<typeof import("natsbridge")> {
+  const esbuild = await import("esbuild");
+  const { ROOT } = await import("../scripts/build_browser.ts");
+  const outfile = join(ROOT, ".build", "test", `browser_seams_${process.pid}_${seams.join("_")}.mjs`);
+  const swapped = new RegExp(`/(${seams.join("|")})\\.ts$`);
+  await esbuild.build({
+    entryPoints: [join(ROOT, "mod.ts")],
+    outfile,
+    bundle: true,
+    platform: "node",
+    format: "esm",
+    packages: "external",
+    logLevel: "warning",
+    plugins: [{
+      name: "browser-seams",
+      setup(build) {
+        build.onResolve({ filter: swapped }, (args) => ({
+          path: join(args.resolveDir, args.path.replace(/\.ts$/, "_browser.ts")),
+        }));
+      },
+    }],
+  });
+  try {
+    return await import(new URL(`file://${outfile}`).href);
+  } finally {
+    rmSync(outfile, { force: true });
   }
 }

@@ -29,7 +29,7 @@ import { jetstream, jetstreamManager } from "@nats-io/jetstream";
 import { Objm } from "@nats-io/obj";
 import { jetStreamOf, reservedReadAhead } from "../engine/handlers/object_store_reader.ts";
 import { freePort, startNats, startPlik } from "../scripts/servers.ts";
-import { bytesOf, piecesOf, rejectsWithCode } from "./_helpers.ts";
+import { bytesOf, piecesOf, rejectsWithCode, withBrowserSeams } from "./_helpers.ts";
 
 const nats = await startNats();
 const plik = await startPlik();
@@ -778,37 +778,3 @@ test("the browser build says that a file server it cannot reach may be one whose
     (err: Error & { code?: string }) => err.code === "DOWNLOAD_FAILED" && !/CORS/.test(err.message),
   );
 });
-
-/**
- * natsbridge as the browser build has it where `seams` are concerned: bundled
- * with those modules of `engine/platform/` swapped for their browser versions,
- * everything else this runtime's.
- */
-async function withBrowserSeams(seams: string[]): Promise<typeof import("natsbridge")> {
-  const esbuild = await import("esbuild");
-  const { ROOT } = await import("../scripts/build_browser.ts");
-  const outfile = join(ROOT, ".build", "test", `browser_seams_${process.pid}_${seams.join("_")}.mjs`);
-  const swapped = new RegExp(`/(${seams.join("|")})\\.ts$`);
-  await esbuild.build({
-    entryPoints: [join(ROOT, "mod.ts")],
-    outfile,
-    bundle: true,
-    platform: "node",
-    format: "esm",
-    packages: "external",
-    logLevel: "warning",
-    plugins: [{
-      name: "browser-seams",
-      setup(build) {
-        build.onResolve({ filter: swapped }, (args) => ({
-          path: join(args.resolveDir, args.path.replace(/\.ts$/, "_browser.ts")),
-        }));
-      },
-    }],
-  });
-  try {
-    return await import(new URL(`file://${outfile}`).href);
-  } finally {
-    rmSync(outfile, { force: true });
-  }
-}
