@@ -1511,3 +1511,29 @@ test("--max-bytes sets the size limit of an Object Store bucket the CLI creates;
     assert.match(bad.stderr, message);
   }
 });
+
+test("listen says when it loses the NATS server and when it is back: core messages published meanwhile are lost", async () => {
+  // It said nothing, even with -v: a message sent during the outage was lost without a word.
+  const own = await startNats();
+  const subject = "outage.x";
+  const human = start([...CLI, "listen", subject, "--broker", own.url]);
+  const json = start([...CLI, "listen", subject, "--broker", own.url, "--json"]);
+  try {
+    await human.waitFor(/listening on outage\.x/, 20_000, "stderr");
+    await json.waitFor(/"event":"listening"/);
+    await own.stop();
+    await human.waitFor(/^natsbridge: disconnected from NATS at 127\.0\.0\.1:\d+: messages published to "outage\.x" meanwhile are lost/m, 20_000, "stderr");
+    await json.waitFor(/"event":"disconnected"/);
+    const back = await startNats({ port: own.port });
+    try {
+      await human.waitFor(/^natsbridge: reconnected to NATS at /m, 30_000, "stderr");
+      await json.waitFor(/"event":"reconnected"/, 30_000);
+    } finally {
+      await back.stop();
+    }
+  } finally {
+    human.child.kill("SIGINT");
+    json.child.kill("SIGINT");
+    await Promise.all([human.done(), json.done()]);
+  }
+});

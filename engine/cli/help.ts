@@ -104,7 +104,8 @@ ${EXIT}`,
 
 Subscribes to <subject> (wildcards allowed) and prints each message: a header line (subject,
 msg_id, correlation_id, sender), then one line per payload (name, type, size, transport,
-checksum). A message that cannot be received is reported on stderr and listening goes on.
+checksum). A message that cannot be received is reported on stderr and listening goes on; so is
+the loss of the NATS server (what is published meanwhile is lost, but with --jetstream) and its return.
 
   --count N               stop after N messages
   --timeout DURATION      stop after this long (exit 4 if --count was not reached): 30, 500ms, 10s, 2m

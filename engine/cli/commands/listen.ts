@@ -19,6 +19,7 @@ import {
   stringFlag,
 } from "../args.ts";
 import { checkQueue, checkSubject } from "../../config.ts";
+import { redact } from "../../connection.ts";
 import { type CheckedPayload, parseEnvelope } from "../../envelope.ts";
 import { NatsBridgeError } from "../../errors.ts";
 import type { ConsumeOptions } from "../../jetstream.ts";
@@ -107,6 +108,13 @@ export const listen: Command = async (argv, ctx) => {
     stop.abort();
   }, timeout);
   const tally: Tally = { handled: 0, worst: EXIT.OK };
+  reportConnectionEvents(
+    session,
+    out,
+    values.jetstream
+      ? `messages published to ${JSON.stringify(subject)} wait in stream ${stream} until it is back`
+      : `messages published to ${JSON.stringify(subject)} meanwhile are lost`,
+  );
   const options = {
     out: stringFlag(values, "out"),
     onProgress: progress.onProgress,
@@ -190,6 +198,25 @@ export const listen: Command = async (argv, ctx) => {
   }
   return tally.worst;
 };
+
+/**
+ * Says on stderr (and, with `--json`, as a record) when the connection to the
+ * NATS server is lost and when it is back, until it closes. A core
+ * subscription misses what is published meanwhile, and nothing else would
+ * say so: the library logs this only on connections it opened itself, and
+ * the CLI opens its own and hands it over.
+ */
+function reportConnectionEvents(session: Session, out: Output, meanwhile: string): void {
+  (async () => {
+    for await (const s of session.nc.status()) {
+      if (s.type !== "disconnect" && s.type !== "reconnect") continue;
+      const server = redact(s.server);
+      const lost = s.type === "disconnect";
+      await out.stderr(lost ? `natsbridge: disconnected from NATS at ${server}: ${meanwhile}; reconnecting\n` : `natsbridge: reconnected to NATS at ${server}\n`);
+      if (out.json) await out.record({ event: lost ? "disconnected" : "reconnected", server });
+    }
+  })().catch(() => {});
+}
 
 /** `--max-deliver`, `--ack-wait`, `--dead-letter-subject` as consume options (only those given). */
 function consumeTuning(
