@@ -1137,6 +1137,18 @@ test("a CSV column holding a number a double cannot carry exactly stays text, in
   ]);
 });
 
+test("a CSV column of codes with leading zeros, or of numbers with more digits than a double keeps, stays text", async () => {
+  // 02134 arrived as 2134, 9007199254740993.0 as …992 and 12345678901234567.5 as
+  // 12345678901234568: only integers of 16 digits or more were checked.
+  const { parseCsv } = await import("../engine/cli/csv.ts");
+  assert.deepEqual(parseCsv("zip,amount,id,ok,small\n02134,12345678901234567.5,9007199254740993.0,0.10,-0\n10001,1.5,1,1e3,0.5\n"), [
+    { zip: "02134", amount: "12345678901234567.5", id: "9007199254740993.0", ok: 0.1, small: -0 },
+    { zip: "10001", amount: "1.5", id: "1", ok: 1000, small: 0.5 },
+  ]);
+  // Zeros that are not leading a code: 0, 0.5, -0.25, 0e0.
+  assert.deepEqual(parseCsv("a\n0\n0.5\n-0.25\n0e0\n"), [{ a: 0 }, { a: 0.5 }, { a: -0.25 }, { a: 0 }]);
+});
+
 test("send --jetstream: a --stream that is misnamed or does not capture the subject is INVALID_OPTION (exit 2), a server without JetStream fails at once", async () => {
   const nc = await connect({ servers: nats.url });
   await ensureStream(nc, { name: "ONLY_A", subjects: ["only.a"] });

@@ -7,7 +7,6 @@
  *
  * @module
  */
-import { isExactAsDouble } from "../codecs/json.ts";
 
 /** A CSV file that cannot be read as a table. */
 export class CsvError extends Error {
@@ -161,12 +160,38 @@ export function parseCsvTable(text: string): { header: string[]; rows: Record<st
 /** One converter per column, chosen from every cell of it. */
 function columnConverter(cells: string[]): (cell: string) => unknown {
   const filled = cells.filter((c) => c !== "");
-  // A column with a number a double cannot hold exactly (an id beyond 2^53) stays text.
-  if (filled.length > 0 && filled.every((c) => NUMBER.test(c.trim()) && isExactAsDouble(c.trim()))) {
+  if (filled.length > 0 && filled.every((c) => isNumberAsWritten(c.trim()))) {
     return (c) => (c === "" ? null : Number(c));
   }
   if (filled.length > 0 && filled.every((c) => /^(true|false)$/i.test(c.trim()))) {
     return (c) => (c === "" ? null : c.trim().toLowerCase() === "true");
   }
   return (c) => (c === "" ? null : c);
+}
+
+/**
+ * Whether a cell is a number that a double carries as written, digit for
+ * digit. Not a code with leading zeros (a zip code "02134", "007"), and not a
+ * number with more digits than a double keeps (an id beyond 2^53, also as
+ * "9007199254740993.0"; "12345678901234567.5"; 1e400): as numbers these
+ * arrived changed, so their column stays text. Stricter than what a received
+ * JSON number must meet (`isExactAsDouble`): a CSV is written by people, and
+ * nothing warned of the change.
+ */
+function isNumberAsWritten(cell: string): boolean {
+  if (!NUMBER.test(cell) || /^[+-]?0\d/.test(cell)) return false;
+  const n = Number(cell);
+  return Number.isFinite(n) && decimalOf(cell) === decimalOf(String(n));
+}
+
+/** A decimal literal as significant digits and a power of ten ("1.50" and "15e-1" alike: "15e-1"). */
+function decimalOf(literal: string): string {
+  const [, int = "", frac = "", exp = "0"] = /^[+-]?(\d*)(?:\.(\d*))?(?:[eE]([+-]?\d+))?$/.exec(literal)!;
+  let digits = (int + frac).replace(/^0+/, "");
+  let power = Number(exp) - frac.length;
+  if (digits === "") return "0";
+  const zeros = digits.length - digits.replace(/0+$/, "").length;
+  digits = digits.slice(0, digits.length - zeros);
+  power += zeros;
+  return `${literal.startsWith("-") ? "-" : ""}${digits}e${power}`;
 }
