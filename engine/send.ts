@@ -283,6 +283,9 @@ export async function smartsend(
   const progressOf = (dataname: string) =>
     progressReporter(options.on_progress, dataname, "upload", logger, correlationId);
 
+  /** How to undo each upload, by its link, for those whose result said (UploadResult.remove). */
+  const removers = new Map<string, () => Promise<void>>();
+
   const linked = (p: Prepared, url: string, size: number, checksum: string | undefined): MsgPayloadV1 => {
     logEvent(logger, "debug", correlationId, `Uploaded ${quoted(p.dataname)} (${size} bytes) to ${url}`);
     return payloadOf(p, "link", "none", size, url, checksum);
@@ -301,6 +304,7 @@ export async function smartsend(
         logger,
       });
       const url = checkUploadResult(res, p.dataname);
+      if (res.remove) removers.set(url, res.remove);
       const size = bytes.byteLength;
       progress?.finish(size);
       // Not ours to move any more, even if it was: the handler may have kept
@@ -350,6 +354,7 @@ export async function smartsend(
         logger,
       });
       const url = checkUploadResult(res, p.dataname);
+      if (res.remove) removers.set(url, res.remove);
       progress?.finish(res.size);
       return linked(p, url, res.size, withChecksum ? res.checksum : undefined);
     } catch (err) {
@@ -393,17 +398,19 @@ export async function smartsend(
   let inline: (MsgPayloadV1 | undefined)[] = [];
 
   /**
-   * Deletes uploads no envelope will point to, where the store can (the
-   * Object Store; Plik files expire by their TTL). A caller's own upload
-   * handler has nothing to delete them with.
+   * Deletes uploads no envelope will point to: by the upload's own `remove`
+   * (Plik's, with the token only its uploader holds), else by the store's
+   * `delete` (the Object Store). A caller's own upload handler that returns
+   * no `remove` leaves them to the store's TTL.
    */
   const removeUploads = async (payloads: Iterable<MsgPayloadV1 | undefined>): Promise<void> => {
-    if (explicitUpload || !store.delete) return;
-    const remove = store.delete.bind(store);
+    const storeDelete = !explicitUpload && store.delete ? store.delete.bind(store) : undefined;
     await Promise.all([...payloads].map((p) => {
       if (p?.transport !== "link") return;
+      const remove = removers.get(p.data) ?? (storeDelete && (() => storeDelete(p.data)));
+      if (!remove) return;
       // A store's delete that throws at once must not replace the send's error.
-      return Promise.resolve(p.data).then(remove).catch((e) =>
+      return Promise.resolve().then(remove).catch((e) =>
         logEvent(logger, "warn", correlationId, `Could not remove ${p.data} after the send failed: ${(e as Error).message}`)
       );
     }));

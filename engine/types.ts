@@ -316,6 +316,12 @@ export interface UploadResult {
    * anyway (the Object Store does); natsbridge then does not hash again.
    */
   checksum?: string;
+  /**
+   * Undoes this upload. natsbridge calls it when the send the upload was for
+   * fails before its envelope leaves, so no file stays that no message points
+   * to. Plik's needs the upload's token, which only the uploader holds.
+   */
+  remove?: () => Promise<void>;
 }
 
 /**

@@ -345,6 +345,48 @@ test("[objectstore] a send whose envelope is refused before it leaves removes th
   assert.equal(await storedChunks(), before, "chunks left after a JetStream subject no stream captures");
 });
 
+test("[plik] a send that fails before its envelope leaves removes what it uploaded to Plik, with the upload's token", async () => {
+  // Plik files no envelope pointed to stayed downloadable until their TTL (24 h,
+  // or for ever with ttl -1): the store had no delete, and only the uploader
+  // holds the token Plik asks for. An upload cut short stayed as "uploading".
+  const created: string[] = [];
+  const realFetch = globalThis.fetch;
+  globalThis.fetch = async (input, init) => {
+    const res = await realFetch(input, init);
+    if (init?.method === "POST" && String(input).endsWith("/upload")) {
+      created.push(String((await res.clone().json()).id));
+    }
+    return res;
+  };
+  const gone = async (why: string) => {
+    for (const id of created.splice(0)) {
+      const res = await realFetch(`${plik.url}/upload/${id}`);
+      await res.body?.cancel();
+      assert.equal(res.status, 404, `${why}: upload ${id} still there (HTTP ${res.status})`);
+    }
+  };
+  try {
+    const send = (subject: string, items: unknown[], extra: Record<string, unknown> = {}) =>
+      bridge.send(subject, items as never, { fileserver: stores.plik, size_threshold: 1000, ...extra });
+    await rejectsWithCode(() => send("s.nostream", [["big", bytesOf(200_000, 4), "binary"]], { jetstream: { timeout: 1000 } }), "PUBLISH_FAILED", /No JetStream stream captures/);
+    assert.equal(created.length, 1);
+    await gone("no stream captures the subject");
+    let n = 0;
+    const failing = new ReadableStream<Uint8Array>({
+      async pull(c) {
+        await new Promise((r) => setTimeout(r, 50)); // after the small sibling is stored
+        if (n++ === 2) return c.error(new Error("disk went away"));
+        c.enqueue(bytesOf(256 * 1024, n));
+      },
+    });
+    await rejectsWithCode(() => send("s", [["small", bytesOf(20_000, 1), "binary"], ["bad", failing, "binary"]]), "INVALID_INPUT", /disk went away/);
+    assert.equal(created.length, 2);
+    await gone("a sibling's source failed");
+  } finally {
+    globalThis.fetch = realFetch;
+  }
+});
+
 test("[objectstore] a streamed receive with a signal lets each chunk go once read (no whole-object retention)", async () => {
   // 256 MiB read as a stream with an AbortSignal that never fires: chunks must
   // become garbage as they pass. Kept whole, the growth would be >= 256 MiB.

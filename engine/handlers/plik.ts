@@ -184,12 +184,20 @@ function plikSession(options: PlikOptions) {
         }, "create the upload", errContext, idle);
         const uploadid = stringField(created, "id", errContext);
         const uploadToken = stringField(created, "uploadToken", errContext);
+        const remove = () => removeUpload(base, uploadid, { "X-UploadToken": uploadToken, ...authHeaders });
         idle.touch();
-        const file = await postJson(`${base}/file/${encodeURIComponent(uploadid)}`, {
-          method: "POST",
-          headers: { "X-UploadToken": uploadToken, ...authHeaders, ...headers },
-          body,
-        }, "upload the file", errContext, idle);
+        let file: Record<string, unknown>;
+        try {
+          file = await postJson(`${base}/file/${encodeURIComponent(uploadid)}`, {
+            method: "POST",
+            headers: { "X-UploadToken": uploadToken, ...authHeaders, ...headers },
+            body,
+          }, "upload the file", errContext, idle);
+        } catch (err) {
+          // An upload with no file in it would stay, "uploading", until its TTL.
+          await remove().catch(() => {});
+          throw err;
+        }
         const fileid = stringField(file, "id", errContext);
         const storedName = typeof file.fileName === "string" ? file.fileName : safeFileName(dataname);
         return {
@@ -199,6 +207,7 @@ function plikSession(options: PlikOptions) {
           url: `${base}/file/${encodeURIComponent(uploadid)}/${encodeURIComponent(fileid)}/${
             encodeURIComponent(storedName)
           }`,
+          remove,
         };
       } finally {
         idle.stop();
@@ -376,6 +385,21 @@ export function plikFileServer(options: PlikOptions = {}): FileServer {
     downloadStream: openWithBackoff,
     origins: origin ? [origin] : [],
   };
+}
+
+/**
+ * Deletes an upload and its files (`DELETE /upload/{id}`, with the token Plik
+ * gave its uploader), within 10 s: a send that failed is not held longer by
+ * the cleanup of what it left.
+ */
+async function removeUpload(base: string, uploadid: string, headers: Record<string, string>): Promise<void> {
+  const res = await fetch(`${base}/upload/${encodeURIComponent(uploadid)}`, {
+    method: "DELETE",
+    headers,
+    signal: AbortSignal.timeout(10_000),
+  });
+  await res.body?.cancel();
+  if (!res.ok && res.status !== 404) throw new Error(`Plik refused to delete upload ${uploadid}: HTTP ${res.status}`);
 }
 
 /** One request of an upload, its answer read as JSON; abandoned when `idle` fires. */
