@@ -956,6 +956,10 @@ test("errors are one line on stderr with documented exit codes", async () => {
     missingFile.stderr,
     /^natsbridge: USAGE --file: cannot read "nope\.bin" \(ENOENT\)/,
   );
+  // A type that is not one was reported as a file that does not exist.
+  const wrongType = await run(["send", "chat", "--file", `${file("scores.csv", "a\n1\n")}:picture`]);
+  assert.equal(wrongType.code, 2);
+  assert.match(wrongType.stderr, /^natsbridge: USAGE --file: "picture" is not a type of --file \(image, audio, video or binary\)/);
   const badCsv = await run(["send", "chat", "--table", file("bad.csv", 'a,b\n1,"2\n')]);
   assert.equal(badCsv.code, 2);
   assert.match(badCsv.stderr, /quoted field is never closed/);

@@ -209,10 +209,27 @@ async function fileItem(
     }
     size = s.size;
   } catch (err) {
+    // "scores.csv:picture" where scores.csv exists: the type is what is wrong, not the file.
+    const suffix = spec.slice(colon + 1);
+    if (path === spec && colon > 0 && /^[a-z]+$/i.test(suffix) && await isFile(spec.slice(0, colon))) {
+      throw new UsageError(
+        `--file: "${suffix}" is not a type of --file (image, audio, video or binary); a table goes with --table`,
+        command,
+      );
+    }
     throw unreadableFile(path, "--file", err, command);
   }
   const dataname = nameFor(basename(path));
   // At or above the threshold the path itself goes to smartsend, which streams it by link.
   if (size >= resolveSizeThreshold(threshold)) return [dataname, path, type];
   return [dataname, readUserFile(path, "--file", command), type];
+}
+
+/** Whether `path` is a regular file (false when it cannot be read at all). */
+async function isFile(path: string): Promise<boolean> {
+  try {
+    return (await stat(path)).isFile();
+  } catch {
+    return false;
+  }
 }
