@@ -1553,3 +1553,44 @@ test("listen says when it loses the NATS server and when it is back: core messag
     await Promise.all([human.done(), json.done()]);
   }
 });
+
+test("listen without --out verifies link payloads as they stream and holds none whole in memory", { skip: !existsSync("/proc/self/status") && "no /proc to read the listener's peak memory from" }, async () => {
+  // Without --out every link payload was downloaded whole: 811 MB at peak for a
+  // 286 MiB file on Deno, 890 MB on Bun, for a listener that only prints a line.
+  const { subject } = fresh();
+  const l = await listen([subject, "--count", "2"]);
+  const peakKiB = () => Number(/VmHWM:\s+(\d+)/.exec(readFileSync(`/proc/${l.child.pid}/status`, "utf8"))?.[1] ?? NaN);
+  const idle = peakKiB();
+  let peak = idle;
+  const sampler = setInterval(() => {
+    try {
+      peak = Math.max(peak, peakKiB() || 0); // a process that exited has no VmHWM
+    } catch { /* exited */ }
+  }, 20);
+  try {
+    const [, json] = await smartsend(subject, [["bad.bin", bytesOf(300_000, 44), "binary"]], {
+      is_publish: false, size_threshold: 1, fileserver_url: plik.url, logger: quiet,
+    });
+    const tampered = JSON.parse(json);
+    tampered.payloads[0].metadata.checksum = "0".repeat(64);
+    const nc = await connect({ servers: nats.url });
+    try {
+      nc.publish(subject, JSON.stringify(tampered));
+      await smartsend(subject, [["big.bin", bytesOf(256 * 1024 * 1024, 45), "binary"]], {
+        nats_connection: nc, size_threshold: 1, fileserver_url: plik.url, logger: quiet,
+      });
+    } finally {
+      await nc.close();
+    }
+    const { code, stdout, stderr } = await l.done(120_000);
+    assert.equal(code, 3, stderr);
+    assert.match(stderr, /^natsbridge: CHECKSUM_MISMATCH .*"bad\.bin"/m);
+    const recs = records(stdout);
+    assert.deepEqual(recs.map((r) => r.event), ["listening", "error", "message"]);
+    assert.deepEqual([recs[2].payloads[0].name, recs[2].payloads[0].size, recs[2].payloads[0].checksum], ["big.bin", 256 * 1024 * 1024, "ok"]);
+  } finally {
+    clearInterval(sampler);
+  }
+  const grewMiB = (peak - idle) / 1024;
+  assert.ok(grewMiB < 160, `the listener grew ${grewMiB.toFixed(0)} MiB receiving a 256 MiB link payload`);
+});

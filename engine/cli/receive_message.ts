@@ -25,9 +25,10 @@ export interface ReceiveMessageOptions {
 }
 
 /**
- * Receives one core-NATS message. With `--out`, link payloads of binary
- * types stream straight to disk (verified as they flow) instead of being held
- * in memory.
+ * Receives one core-NATS message. Link payloads of binary types are received
+ * as streams, verified as they flow: with `--out` they go straight to disk,
+ * without it they are read to their end and let go, never held whole in
+ * memory (a 286 MiB file took the listener to 811 MB).
  *
  * @param session The command's session.
  * @param msg The message body and subject.
@@ -44,7 +45,7 @@ export async function receiveMessage(
   const env = await session.bridge.receive(envelope, {
     on_progress: options.onProgress,
     logger: session.logger,
-    stream: options.out !== undefined,
+    stream: true,
     signal: options.signal,
   });
   return await reportEnvelope(msg.subject, env, wire, options);
@@ -83,7 +84,8 @@ export async function reportEnvelope(
       };
       if (w.transport === "link") report.url = w.data;
       if (writer) report.file = await writer.write(name, type, value);
-      if (options.values) report.value = value;
+      else if (value instanceof ReadableStream) await readToEnd(value); // its size and checksum checked as it flows
+      if (options.values && !(value instanceof ReadableStream)) report.value = value;
       payloads.push(report);
     }
     await writer?.commit();
@@ -96,6 +98,12 @@ export async function reportEnvelope(
     throw err;
   }
   return { subject, envelope: withoutPayloads(env), payloads };
+}
+
+/** Reads a verified stream to its end, keeping nothing: its checks fail it there, if they do. */
+async function readToEnd(stream: ReadableStream<Uint8Array>): Promise<void> {
+  const reader = stream.getReader();
+  for (;;) if ((await reader.read()).done) return;
 }
 
 function withoutPayloads(env: ReceivedEnvelope): EnvelopeReport["envelope"] {

@@ -141,7 +141,7 @@ export const listen: Command = async (argv, ctx) => {
         receive: {
           on_progress: progress.onProgress,
           logger: session.logger,
-          stream: options.out !== undefined,
+          stream: true, // verified as they flow, to disk with --out, else read and let go
         },
         on_delivery: (d) => {
           try {
