@@ -795,6 +795,9 @@ test("request prints the reply of a replier, its link payload saved; no replier 
   const none = await run(["request", `${subject}.nobody`, "--text", "ping", "--timeout", "700ms"]);
   assert.equal(none.code, 4);
   assert.match(none.stderr, /^natsbridge: TIMEOUT No reply on "cli\.t\d+\.nobody" within 700ms\n$/);
+  // A bare number is seconds, and said so ("within 1" before).
+  const bare = await run(["request", `${subject}.nobody`, "--text", "ping", "--timeout", "1"]);
+  assert.match(bare.stderr, /^natsbridge: TIMEOUT No reply on "cli\.t\d+\.nobody" within 1s\n$/);
 });
 
 test("--out keeps apart names that differ only in lone surrogates (the file system would make both U+FFFD)", async () => {

@@ -207,6 +207,24 @@ export function parseDuration(value: string, flag: string, command: string): num
 }
 
 /**
+ * A duration flag's text as messages show it: a bare number, which
+ * {@link parseDuration} reads as seconds, with its unit ("within 3" said
+ * nothing of one).
+ *
+ * @param value The flag's text.
+ * @returns The text, `s` added to a bare number.
+ *
+ * @example
+ * ```ts
+ * import { durationText } from "./args.ts";
+ * console.log(durationText("3"), durationText("500ms")); // "3s" "500ms"
+ * ```
+ */
+export function durationText(value: string): string {
+  return /^\s*\d*\.?\d+\s*$/.test(value) ? `${value.trim()}s` : value;
+}
+
+/**
  * Parses a lifetime the server keeps (`--ttl`): a duration as
  * {@link parseDuration} reads it, also in days (`30d`) and beyond what a
  * timer can wait, or `never`.

@@ -14,6 +14,7 @@ import {
   type ParsedArgs,
   parseCommand,
   parseCount,
+  durationText,
   parseDuration,
   RECEIVE_FLAGS,
   stringFlag,
@@ -192,7 +193,7 @@ export const listen: Command = async (argv, ctx) => {
   if (ctx.signal.aborted) return EXIT.INTERRUPTED;
   if (timedOut && count !== undefined && tally.handled < count) {
     await out.stderr(
-      `natsbridge: TIMEOUT ${tally.handled} of ${count} messages within ${timeoutText}\n`,
+      `natsbridge: TIMEOUT ${tally.handled} of ${count} messages within ${durationText(timeoutText!)}\n`,
     );
     return EXIT.TIMEOUT;
   }

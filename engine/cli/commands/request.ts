@@ -19,6 +19,7 @@ import {
   listFlag,
   onePositional,
   parseCommand,
+  durationText,
   parseDuration,
   PAYLOAD_FLAGS,
   RECEIVE_FLAGS,
@@ -98,7 +99,7 @@ export const request: Command = async (argv, ctx) => {
       return EXIT.OK;
     }
     if (ctx.signal.aborted) return EXIT.INTERRUPTED;
-    throw new TransportError("TIMEOUT", `No reply on "${subject}" within ${timeoutText}`, {
+    throw new TransportError("TIMEOUT", `No reply on "${subject}" within ${durationText(timeoutText)}`, {
       correlationId: sent.correlation_id,
     });
   } finally {
