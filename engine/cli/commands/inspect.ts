@@ -69,7 +69,8 @@ export const inspect: Command = async (argv, ctx) => {
       for (const p of result.payloads) {
         await out.line(
           `  ${printable(p.name)}  ${p.type}  ${formatBytes(p.size)}  ${p.transport}  checksum ${
-            p.checksum ? "present" : "none"
+            // A direct payload's was verified (a mismatch makes the envelope invalid); a link is not fetched.
+            !p.checksum ? "none" : p.transport === "direct" ? "ok" : "not checked (the link is not fetched)"
           }`,
         );
       }
