@@ -288,18 +288,26 @@ async function storedChunks(): Promise<number> {
   return Object.values(info.state.subjects ?? {}).reduce((a, b) => a + b, 0);
 }
 
+/**
+ * A source that sends `chunks` chunks of 256 KiB, 50 ms apart (after a small
+ * sibling payload is stored), then fails with "disk went away".
+ */
+function failingAfter(chunks: number): ReadableStream<Uint8Array> {
+  let n = 0;
+  return new ReadableStream<Uint8Array>({
+    async pull(c) {
+      await new Promise((r) => setTimeout(r, 50));
+      if (n++ === chunks) return c.error(new Error("disk went away"));
+      c.enqueue(bytesOf(256 * 1024, n));
+    },
+  });
+}
+
 test("[objectstore] a payload whose upload fails stops its siblings' uploads and removes what they stored", async () => {
   // The others went on uploading after smartsend had failed, and stayed in the
   // bucket as whole objects no envelope points to, until their TTL.
   const before = await storedChunks();
-  let n = 0;
-  const failing = new ReadableStream<Uint8Array>({
-    async pull(c) {
-      await new Promise((r) => setTimeout(r, 50)); // after the small sibling is stored
-      if (n++ === 1) return c.error(new Error("disk went away"));
-      c.enqueue(bytesOf(256 * 1024, n));
-    },
-  });
+  const failing = failingAfter(1);
   const done: string[] = [];
   await rejectsWithCode(
     () =>
@@ -371,15 +379,7 @@ test("[plik] a send that fails before its envelope leaves removes what it upload
     await rejectsWithCode(() => send("s.nostream", [["big", bytesOf(200_000, 4), "binary"]], { jetstream: { timeout: 1000 } }), "PUBLISH_FAILED", /No JetStream stream captures/);
     assert.equal(created.length, 1);
     await gone("no stream captures the subject");
-    let n = 0;
-    const failing = new ReadableStream<Uint8Array>({
-      async pull(c) {
-        await new Promise((r) => setTimeout(r, 50)); // after the small sibling is stored
-        if (n++ === 2) return c.error(new Error("disk went away"));
-        c.enqueue(bytesOf(256 * 1024, n));
-      },
-    });
-    await rejectsWithCode(() => send("s", [["small", bytesOf(20_000, 1), "binary"], ["bad", failing, "binary"]]), "INVALID_INPUT", /disk went away/);
+    await rejectsWithCode(() => send("s", [["small", bytesOf(20_000, 1), "binary"], ["bad", failingAfter(2), "binary"]]), "INVALID_INPUT", /disk went away/);
     assert.equal(created.length, 2);
     await gone("a sibling's source failed");
   } finally {
