@@ -625,12 +625,12 @@ test("inspect accepts a valid envelope from a file and from stdin (exit 0)", asy
   assert.equal(fromFile.code, 0, fromFile.stdout + fromFile.stderr);
   assert.match(fromFile.stdout, /valid msg_envelope_v1, 2 payload\(s\)/);
   // Verified, so said as listen says it ("checksum present" could not tell it from a link's).
-  assert.match(fromFile.stdout, /^  msg  text  2 B  direct  checksum ok$/m);
+  assert.ok(fromFile.stdout.includes("\n  msg  text  2 B  direct  checksum ok\n"), fromFile.stdout);
   const [, linked] = await smartsend("chat", [["big", bytesOf(2000, 9), "binary"]], {
     is_publish: false, size_threshold: 1, fileserver_url: plik.url, logger: quiet,
   });
   const withLink = await run(["inspect", "-"], { input: linked });
-  assert.match(withLink.stdout, /^  big  binary  2\.0 KiB  link  checksum not checked \(the link is not fetched\)$/m);
+  assert.ok(withLink.stdout.includes("\n  big  binary  2.0 KiB  link  checksum not checked (the link is not fetched)\n"), withLink.stdout);
   const fromStdin = await run(["inspect", "-", "--json"], { input: json });
   assert.equal(fromStdin.code, 0, fromStdin.stderr);
   assert.deepEqual(records(fromStdin.stdout)[0], {
