@@ -21,7 +21,7 @@
  *
  * @module
  */
-import { existsSync, readFileSync } from "node:fs";
+import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from "node:fs";
 import { dirname, join, relative, resolve } from "node:path";
 import process from "node:process";
 import { fileURLToPath } from "node:url";
@@ -136,6 +136,10 @@ export async function buildBrowser(
   const result = await esbuild.build({
     entryPoints: [join(ROOT, "mod.ts")],
     outfile: file,
+    // Written below, each file whole under its name at once: esbuild rewrote
+    // them in place, and an interop peer starting beside another's build read
+    // half a bundle ("does not provide an export named 'Bridge'").
+    write: false,
     bundle: true,
     platform: "browser",
     format: "esm",
@@ -156,8 +160,13 @@ export async function buildBrowser(
   if (nodeImports.length) {
     throw new Error(`browser bundle still imports Node modules:\n  ${nodeImports.join("\n  ")}`);
   }
-  const bytes = result.metafile.outputs[relative(process.cwd(), file)]?.bytes ??
-    readFileSync(file).byteLength;
+  mkdirSync(outdir, { recursive: true });
+  for (const out of result.outputFiles) {
+    const temp = `${out.path}.${process.pid}.${crypto.randomUUID()}.tmp`;
+    writeFileSync(temp, out.contents);
+    renameSync(temp, out.path);
+  }
+  const bytes = result.outputFiles.find((o) => o.path === file)?.contents.byteLength ?? readFileSync(file).byteLength;
   return { file, bytes };
 }
 
