@@ -79,12 +79,15 @@ export function checkSeamParity(): string[] {
 /**
  * The esbuild plugin that swaps the runtime seams for their browser versions.
  *
+ * @param only The seams to swap (their source modules, as keys of
+ *   {@link BROWSER_SEAMS}); all of them by default. Tests swap a few to run
+ *   the browser's behaviour on a server runtime.
  * @returns The plugin.
  */
-export function browserSeamsPlugin(): esbuild.Plugin {
-  const seams = new Map(
-    Object.entries(BROWSER_SEAMS).map(([f, t]) => [join(ROOT, f), join(ROOT, t)]),
-  );
+export function browserSeamsPlugin(only: readonly string[] = Object.keys(BROWSER_SEAMS)): esbuild.Plugin {
+  const unknown = only.filter((f) => !(f in BROWSER_SEAMS));
+  if (unknown.length) throw new Error(`not browser seams: ${unknown.join(", ")}`);
+  const seams = new Map(only.map((f) => [join(ROOT, f), join(ROOT, BROWSER_SEAMS[f])]));
   return {
     name: "natsbridge-browser-seams",
     setup(build) {

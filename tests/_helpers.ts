@@ -247,9 +247,8 @@ export function forcedGc(): (() => void) | undefined {
  */
 export async function withBrowserSeams(seams: string[]): Promise<typeof import("natsbridge")> {
   const esbuild = await import("esbuild");
-  const { ROOT } = await import("../scripts/build_browser.ts");
+  const { browserSeamsPlugin, ROOT } = await import("../scripts/build_browser.ts");
   const outfile = join(ROOT, ".build", "test", `browser_seams_${process.pid}_${seams.join("_")}.mjs`);
-  const swapped = new RegExp(`/(${seams.join("|")})\\.ts$`);
   await esbuild.build({
     entryPoints: [join(ROOT, "mod.ts")],
     outfile,
@@ -258,14 +257,7 @@ export async function withBrowserSeams(seams: string[]): Promise<typeof import("
     format: "esm",
     packages: "external",
     logLevel: "warning",
-    plugins: [{
-      name: "browser-seams",
-      setup(build) {
-        build.onResolve({ filter: swapped }, (args) => ({
-          path: join(args.resolveDir, args.path.replace(/\.ts$/, "_browser.ts")),
-        }));
-      },
-    }],
+    plugins: [browserSeamsPlugin(seams.map((s) => `engine/platform/${s}.ts`))],
   });
   try {
     return await import(new URL(`file://${outfile}`).href);
