@@ -194,12 +194,10 @@ async function fileItem(
   let path = spec;
   let type: PayloadType = "binary";
   const colon = spec.lastIndexOf(":");
-  if (colon > 0) {
-    const suffix = spec.slice(colon + 1);
-    if ((FILE_TYPES as readonly string[]).includes(suffix)) {
-      path = spec.slice(0, colon);
-      type = suffix as PayloadType;
-    }
+  const suffix = colon > 0 ? spec.slice(colon + 1) : "";
+  if ((FILE_TYPES as readonly string[]).includes(suffix)) {
+    path = spec.slice(0, colon);
+    type = suffix as PayloadType;
   }
   let size: number;
   try {
@@ -210,10 +208,10 @@ async function fileItem(
     size = s.size;
   } catch (err) {
     // "scores.csv:picture" where scores.csv exists: the type is what is wrong, not the file.
-    const suffix = spec.slice(colon + 1);
-    if (path === spec && colon > 0 && /^[a-z]+$/i.test(suffix) && await isFile(spec.slice(0, colon))) {
+    if (path === spec && /^[a-z]+$/i.test(suffix) && await isFile(spec.slice(0, colon))) {
+      const types = `${FILE_TYPES.slice(0, -1).join(", ")} or ${FILE_TYPES.at(-1)}`;
       throw new UsageError(
-        `--file: "${suffix}" is not a type of --file (image, audio, video or binary); a table goes with --table`,
+        `--file: "${suffix}" is not a type of --file (${types}); a table goes with --table`,
         command,
       );
     }
