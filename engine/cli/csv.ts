@@ -115,11 +115,23 @@ export function parseCsv(text: string): Record<string, unknown>[] {
   return parseCsvTable(text).rows;
 }
 
+/** How {@link parseCsvTable} reads a column whose every cell is an integer. */
+export interface CsvOptions {
+  /**
+   * `"number"` (the default): as numbers, which JSON carries; a column with
+   * an integer beyond 2^53 stays text. `"bigint"`: as bigints, which an Arrow
+   * table holds as Int64, as pandas' `read_csv` would read it; exact up to
+   * 2^63, beyond which the column stays text.
+   */
+  integers?: "number" | "bigint";
+}
+
 /**
  * {@link parseCsv}, with the header's names too: a file with a header and no
  * rows still names its columns.
  *
  * @param text The file's text.
+ * @param options How integer columns are read.
  * @returns The column names, in order, and one object per data line.
  * @throws {CsvError} As {@link parseCsv}.
  *
@@ -128,9 +140,13 @@ export function parseCsv(text: string): Record<string, unknown>[] {
  * import assert from "node:assert/strict";
  * import { parseCsvTable } from "./csv.ts";
  * assert.deepEqual(parseCsvTable("id,name\n"), { header: ["id", "name"], rows: [] });
+ * assert.deepEqual(parseCsvTable("id\n7\n", { integers: "bigint" }).rows, [{ id: 7n }]);
  * ```
  */
-export function parseCsvTable(text: string): { header: string[]; rows: Record<string, unknown>[] } {
+export function parseCsvTable(
+  text: string,
+  options: CsvOptions = {},
+): { header: string[]; rows: Record<string, unknown>[] } {
   const records = csvRecords(text);
   if (records.length === 0) throw new CsvError("the file is empty: a header line is needed");
   const header = records[0].fields.map((h) => h.trim());
@@ -150,7 +166,7 @@ export function parseCsvTable(text: string): { header: string[]; rows: Record<st
       );
     }
   }
-  const convert = header.map((_, col) => columnConverter(rows.map((r) => r.fields[col])));
+  const convert = header.map((_, col) => columnConverter(rows.map((r) => r.fields[col]), options.integers === "bigint"));
   return {
     header,
     rows: rows.map((r) => Object.fromEntries(header.map((h, col) => [h, convert[col](r.fields[col])]))),
@@ -158,8 +174,11 @@ export function parseCsvTable(text: string): { header: string[]; rows: Record<st
 }
 
 /** One converter per column, chosen from every cell of it. */
-function columnConverter(cells: string[]): (cell: string) => unknown {
+function columnConverter(cells: string[], bigints: boolean): (cell: string) => unknown {
   const filled = cells.filter((c) => c !== "");
+  if (bigints && filled.length > 0 && filled.every((c) => isInt64(c.trim()))) {
+    return (c) => (c === "" ? null : BigInt(c.trim()));
+  }
   if (filled.length > 0 && filled.every((c) => isNumberAsWritten(c.trim()))) {
     return (c) => (c === "" ? null : Number(c));
   }
@@ -183,6 +202,16 @@ function isNumberAsWritten(cell: string): boolean {
   const n = Number(cell);
   return Number.isFinite(n) && decimalOf(cell) === decimalOf(String(n));
 }
+
+/** An integer as written (no leading zero, no exponent) that Int64 holds. */
+function isInt64(cell: string): boolean {
+  if (!/^[+-]?(0|[1-9]\d{0,18})$/.test(cell)) return false;
+  const n = BigInt(cell);
+  return n >= INT64_MIN && n <= INT64_MAX;
+}
+
+const INT64_MIN = -(2n ** 63n);
+const INT64_MAX = 2n ** 63n - 1n;
 
 /** A decimal literal as significant digits and a power of ten ("1.50" and "15e-1" alike: "15e-1"). */
 function decimalOf(literal: string): string {

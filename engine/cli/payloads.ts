@@ -159,8 +159,9 @@ function tableItem(
   if (ext === ".csv") {
     try {
       const text = readText(path, "--table", command);
-      const { header, rows } = parseCsvTable(text);
-      if (rows.length === 0 && (as ?? "arrowtable") === "arrowtable") {
+      const arrow = (as ?? "arrowtable") === "arrowtable";
+      const { header, rows } = parseCsvTable(text, { integers: arrow ? "bigint" : "number" });
+      if (rows.length === 0 && arrow) {
         // A header and no rows: the columns are kept, typed Null since no cell says more.
         const empty = new Table(Object.fromEntries(header.map((h) => [h, vectorFromArray([], new Null())])));
         return [name, empty, "arrowtable"];
