@@ -838,8 +838,13 @@ export async function* consumeEnvelopes(
     if (!PERMANENT.has(err.code)) await refreshLimits();
     const permanent = PERMANENT.has(err.code) || m.info.deliveryCount >= maxDeliver;
     observe("on_error", () => options.on_error?.(err, permanent ? "dead-letter" : "nak"));
-    if (permanent) await deadLetter(m, err);
-    else m.nak(nakDelays[m.info.deliveryCount - 1] ?? nakMax);
+    if (permanent) return await deadLetter(m, err);
+    const delay = nakDelays[m.info.deliveryCount - 1] ?? nakMax;
+    if (!options.on_error) {
+      logEvent(receiveOptions.logger, "warn", err.correlationId,
+        `Message ${m.subject}#${m.seq} failed (${err.code} ${err.message}): delivered again in ${delay} ms (delivery ${m.info.deliveryCount} of ${maxDeliver})`);
+    }
+    m.nak(delay);
   };
 
   /** Dead-letters a message that was not finished, as ABORTED with `why`. */

@@ -530,7 +530,10 @@ export async function receiveChecked(
   } catch (err) {
     if (options.signal?.aborted) throw abortReason(options.signal, "Receive", correlationId);
     const e = err as NatsBridgeError;
-    logEvent(logger, "warn", correlationId, `Receive failed: ${e.code ?? "ERROR"} ${e.message}`);
+    // Debug, not warn: the error is thrown, and whoever catches it reports it
+    // (a subscription's on_error or its "Dropped" warning, consume's nak or
+    // dead-letter); a warning here too said it twice.
+    logEvent(logger, "debug", correlationId, `Receive failed: ${e.code ?? "ERROR"} ${e.message}`);
     throw e;
   } finally {
     unlink?.();

@@ -514,6 +514,43 @@ test("Bridge.connect() receive options apply to what its subscribers receive: ma
   }
 });
 
+test("a message that fails to decode is reported once: to on_error when given, else as one warning", async () => {
+  // Each was also logged as "Receive failed" at warn: twice without on_error, and once beside on_error's own report.
+  const lines: string[] = [];
+  const b = await Bridge.connect({ broker_url: nats.url, logger: { log: (level, line) => lines.push(`${level} ${line}`) } });
+  const nc = await connect({ servers: nats.url });
+  try {
+    for (const handled of [true, false]) {
+      lines.length = 0;
+      const errors: string[] = [];
+      const ac = new AbortController();
+      const subject = `reported.${handled}`;
+      const sub = b.subscribe(subject, { signal: ac.signal, on_error: handled ? (e) => void errors.push(e.code) : undefined });
+      const loop = (async () => {
+        for await (const _ of sub) ac.abort();
+      })();
+      await b.connection.flush();
+      // A payload whose base64 is broken: refused inside the receive, after the envelope passed.
+      const [, valid] = await smartsend(subject, [["end", "x", "text"]], { is_publish: false });
+      const broken = JSON.parse(valid);
+      broken.payloads[0].data = "***";
+      nc.publish(subject, JSON.stringify(broken));
+      nc.publish(subject, valid);
+      await loop;
+      const warnings = lines.filter((l) => /^(warn|error) /.test(l));
+      if (handled) {
+        assert.deepEqual(errors, ["DECODE_FAILED"]);
+        assert.deepEqual(warnings, []);
+      } else {
+        assert.equal(warnings.length, 1, warnings.join("\n"));
+        assert.match(warnings[0], /Dropped a message on reported\.false: DECODE_FAILED/);
+      }
+    }
+  } finally {
+    await Promise.all([b.close(), nc.close()]);
+  }
+});
+
 test("the subscriber loop reports every bad message as a typed error and keeps going", async () => {
   const errors: NatsBridgeError[] = [];
   const ac = new AbortController();

@@ -144,6 +144,47 @@ test("a transient download failure is naked and the redelivery succeeds", async 
   proxy.close();
 });
 
+test("a naked message is one warning when no on_error is given, and none when it is", async () => {
+  // It was "Receive failed" at warn, beside on_error's report; without on_error
+  // that line did not say the message would come back, or when.
+  const proxy = createServer(async (req, res) => {
+    if (failures-- > 0) return void res.writeHead(503).end();
+    const up = await fetch(plik.url + req.url);
+    res.writeHead(up.status).end(new Uint8Array(await up.arrayBuffer()));
+  });
+  let failures = 0;
+  await new Promise<void>((r) => proxy.listen(0, "127.0.0.1", () => r()));
+  const proxyUrl = `http://127.0.0.1:${(proxy.address() as { port: number }).port}`;
+  try {
+    for (const observed of [false, true]) {
+      failures = 1;
+      const lines: string[] = [];
+      const [, json] = await smartsend("x", [["blob", bytesOf(100, 4), "binary"]], {
+        is_publish: false, size_threshold: 1, fileserver_url: plik.url,
+      });
+      bridge.connection.publish("jobs.naklog", json.replaceAll(plik.url, proxyUrl));
+      const actions: string[] = [];
+      const got = await collect({
+        stream: "JOBS", durable: "naklog", filter_subject: "jobs.naklog", nak_base_delay: 50,
+        receive: { fileserver_url: proxyUrl, max_retries: 1, logger: { log: (level, line) => lines.push(`${level} ${line}`) } },
+        on_error: observed ? (_e, action) => void actions.push(action) : undefined,
+      }, 1);
+      assert.deepEqual(got[0].payloads[0][1], bytesOf(100, 4));
+      const warnings = lines.filter((l) => /^(warn|error) /.test(l));
+      if (observed) {
+        assert.deepEqual(actions, ["nak"]);
+        assert.deepEqual(warnings, []);
+      } else {
+        assert.equal(warnings.length, 1, warnings.join("\n"));
+        assert.match(warnings[0], /Message jobs\.naklog#\d+ failed \(DOWNLOAD_FAILED .*\): delivered again in 50 ms \(delivery 1 of 5\)/);
+      }
+    }
+  } finally {
+    proxy.closeAllConnections();
+    proxy.close();
+  }
+});
+
 test("a durable whose max_deliver another worker lowers while this one consumes still dead-letters, not drops", async () => {
   // A worker counted with the max_deliver it read at start: lowered under it
   // (a rolling deploy, nats consumer edit), the server stopped delivering a
