@@ -36,6 +36,7 @@ import { sha256Hex } from "./platform/sha256.ts";
 import { jetStreamOf } from "./handlers/object_store_reader.ts";
 import { yieldToEventLoop } from "../workers/inline_codec.ts";
 import { onClose } from "./connection_close.ts";
+import { inProgressWhileMoving } from "./in_progress.ts";
 import type { ReceivedEnvelope } from "./types.ts";
 
 /**
@@ -329,6 +330,9 @@ export interface ConsumeOptions {
    * Milliseconds the server waits for an ack before redelivering: a loop
    * body must finish within it, or the message is delivered again (to
    * another consumer of the durable too, while the first still runs it).
+   * Moving link payloads does not count while bytes keep coming: the
+   * consumer tells the server it is still working on the message during
+   * the download, and while the body reads a payload received as a stream.
    * @default {30000}
    */
   ack_wait?: number | undefined;
@@ -496,7 +500,7 @@ async function openConsumer(
   options: ConsumeOptions,
   maxDeliver: number,
   logger: Logger,
-): Promise<{ consumer: Consumer; maxDeliver: number; serverMaxDeliver: number }> {
+): Promise<{ consumer: Consumer; maxDeliver: number; serverMaxDeliver: number; ackWaitMs: number }> {
   // No API check (see jetStreamOf): a worker (re)starting during a meta leader
   // election failed TIMEOUT though its stream and durable answered.
   const jsm = await jetStreamOf(nc).jetstreamManager();
@@ -530,6 +534,7 @@ async function openConsumer(
   // a nak (a process died holding it), is dead-lettered without being handed
   // over, since the server would deliver it no more.
   let serverMaxDeliver = maxDeliver + SERVER_EXTRA_DELIVERIES;
+  let appliedAckWait = ackWait;
   if (existing) {
     // Counting deliveries against a max_deliver the server does not apply
     // would let it drop a message before we dead-letter it. Values given here
@@ -542,10 +547,12 @@ async function openConsumer(
     if (options.max_deliver !== undefined && c.max_deliver !== serverMaxDeliver) change.max_deliver = serverMaxDeliver;
     if (options.ack_wait !== undefined && c.ack_wait !== ackWait) change.ack_wait = ackWait;
     serverMaxDeliver = c.max_deliver ?? -1;
+    appliedAckWait = c.ack_wait ?? ackWait;
     if (change.max_deliver !== undefined || change.ack_wait !== undefined) {
       try {
         await jsm.consumers.update(options.stream, options.durable, change);
         serverMaxDeliver = change.max_deliver ?? serverMaxDeliver;
+        appliedAckWait = change.ack_wait ?? appliedAckWait;
       } catch (err) {
         logEvent(logger, "warn", "", `Cannot set max_deliver/ack_wait of durable "${options.durable}" (${(err as Error).message}); using its own`);
       }
@@ -586,7 +593,12 @@ async function openConsumer(
       });
     }
   }
-  return { consumer: await jetStreamOf(nc).consumers.get(options.stream, options.durable), maxDeliver, serverMaxDeliver };
+  return {
+    consumer: await jetStreamOf(nc).consumers.get(options.stream, options.durable),
+    maxDeliver,
+    serverMaxDeliver,
+    ackWaitMs: appliedAckWait / 1_000_000,
+  };
 }
 
 /**
@@ -639,8 +651,9 @@ export async function* consumeEnvelopes(
   const dedupeWindow = checkCount(options.dedupe_window ?? 100_000, "dedupe_window", 0);
   let consumer: Consumer;
   let serverMaxDeliver: number;
+  let ackWaitMs: number;
   try {
-    ({ consumer, maxDeliver, serverMaxDeliver } = await openConsumer(nc, options, maxDeliver, logger));
+    ({ consumer, maxDeliver, serverMaxDeliver, ackWaitMs } = await openConsumer(nc, options, maxDeliver, logger));
   } catch (err) {
     throw jetStreamError(`Cannot consume from stream "${options.stream}"`, err);
   }
@@ -906,7 +919,9 @@ export async function* consumeEnvelopes(
       }
       let env: ReceivedEnvelope;
       try {
-        env = await receiveChecked(m.data, receiveOptions, receiveCheck);
+        // Its payloads' bytes, downloaded now or streamed to the loop body, keep it ours past ack_wait.
+        const on_progress = inProgressWhileMoving(m, ackWaitMs, receiveOptions.on_progress);
+        env = await receiveChecked(m.data, { ...receiveOptions, on_progress }, receiveCheck);
       } catch (e) {
         if (signal?.aborted || closing()) {
           nakIfOpen(m);

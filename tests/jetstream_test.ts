@@ -144,6 +144,54 @@ test("a transient download failure is naked and the redelivery succeeds", async 
   proxy.close();
 });
 
+test("a message stays with its worker while its link payload downloads, or streams to the loop body, past ack_wait", async () => {
+  // Nothing told the server the worker was still on it: a download longer than
+  // ack_wait had the message delivered again, and a second worker of the
+  // durable ran it too (or, with delete_after_ack, dead-lettered it PAYLOAD_GONE).
+  const size = 100_000;
+  const proxy = createServer(async (req, res) => {
+    const body = new Uint8Array(await (await fetch(plik.url + req.url)).arrayBuffer());
+    res.writeHead(200, { "content-length": String(body.byteLength) });
+    // 2.5 s in 10 pieces: bytes keep coming, more slowly than ack_wait (1 s) allows for the whole.
+    for (let i = 0; i < 10; i++) {
+      res.write(body.subarray((i * body.byteLength) / 10, ((i + 1) * body.byteLength) / 10));
+      await new Promise((r) => setTimeout(r, 250));
+    }
+    res.end();
+  });
+  await new Promise<void>((r) => proxy.listen(0, "127.0.0.1", () => r()));
+  const proxyUrl = `http://127.0.0.1:${(proxy.address() as { port: number }).port}`;
+  try {
+    for (const stream of [false, true]) {
+      const subject = `jobs.slowlink.${stream}`;
+      const [, json] = await smartsend("x", [["blob", bytesOf(size, 5), "binary"]], {
+        is_publish: false, size_threshold: 1, fileserver_url: plik.url,
+      });
+      bridge.connection.publish(subject, json.replaceAll(plik.url, proxyUrl));
+      const handed: number[] = [];
+      const ac = new AbortController();
+      const worker = async (id: number) => {
+        for await (const env of bridge.consume({
+          stream: "JOBS", durable: `slowlink_${stream}`, filter_subject: subject, ack_wait: 1000, signal: ac.signal,
+          receive: { fileserver_url: proxyUrl, stream },
+        })) {
+          handed.push(id);
+          const value = env.payloads[0][1];
+          const bytes = value instanceof ReadableStream ? new Uint8Array(await new Response(value).arrayBuffer()) : value;
+          assert.deepEqual(bytes, bytesOf(size, 5));
+        }
+      };
+      const timer = setTimeout(() => ac.abort(), 5000);
+      await Promise.all([worker(1), worker(2)]);
+      clearTimeout(timer);
+      assert.equal(handed.length, 1, `stream: ${stream}: handed over to workers ${handed.join(", ")}`);
+    }
+  } finally {
+    proxy.closeAllConnections();
+    proxy.close();
+  }
+});
+
 test("a naked message is one warning when no on_error is given, and none when it is", async () => {
   // It was "Receive failed" at warn, beside on_error's report; without on_error
   // that line did not say the message would come back, or when.

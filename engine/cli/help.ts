@@ -119,7 +119,8 @@ JetStream (at-least-once; a message is acked once its payloads are verified and 
   --durable NAME          the durable consumer (created if it does not exist)
   --max-deliver N         deliveries before a failing message is dead-lettered (default 5; set on
                           an existing durable too, else its own applies)
-  --ack-wait DURATION     how long a message may take before it is delivered again (default 30s)
+  --ack-wait DURATION     how long a message may take before it is delivered again (default 30s;
+                          a download or a save to --out counts only while it stalls)
   --dead-letter-subject SUBJECT
                           where bad messages go (default natsbridge.dead.<stream>; must not be
                           one the stream stores and <subject> matches)
