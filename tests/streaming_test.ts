@@ -573,6 +573,26 @@ test("[objectstore] an object deleted while it is read as a stream fails PAYLOAD
   assert.equal(err.dataname, "bin");
 });
 
+test("[objectstore] a bucket deleted while an object of it is read fails PAYLOAD_GONE within seconds, saying so", async () => {
+  // The object's deletion was noticed; the bucket's was not: the read waited
+  // out its 30 s stall timer and failed DOWNLOAD_FAILED, which consumers retry.
+  const store = await objectStoreFileServer({ connection: bridge.connection, bucket: "gone_midread" });
+  const [, json] = await smartsend("s", [["bin", bytesOf(24 * 1024 * 1024, 4), "binary"]], {
+    is_publish: false, fileserver: store, logger: quiet,
+  });
+  const env = await smartreceive(json, { fileserver: store, stream: true, logger: quiet });
+  const reader = (env.payloads[0][1] as ReadableStream<Uint8Array>).getReader();
+  let got = 0;
+  while (got < 4 * 1024 * 1024) got += (await reader.read()).value!.byteLength;
+  await (await new Objm(bridge.connection).open("gone_midread")).destroy();
+  const t0 = Date.now();
+  const err = await rejectsWithCode(async () => {
+    for (;;) if ((await reader.read()).done) break;
+  }, "PAYLOAD_GONE", /bucket "gone_midread" was deleted while it was read/);
+  assert.ok(Date.now() - t0 < 15_000, `failed after ${Date.now() - t0} ms`);
+  assert.equal(err.dataname, "bin");
+});
+
 test("[objectstore] a link into a bucket that was deleted is PAYLOAD_GONE at once, not retried", async () => {
   const store = await objectStoreFileServer({ connection: bridge.connection, bucket: "soon_gone" });
   const [, json] = await smartsend("s", [["bin", bytesOf(600_000, 6), "binary"]], { is_publish: false, fileserver: store, logger: quiet });

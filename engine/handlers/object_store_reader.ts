@@ -20,6 +20,8 @@ import {
   type ConsumerMessages,
   DeliverPolicy,
   jetstream,
+  JetStreamApiCodes,
+  JetStreamApiError,
   type JetStreamClient,
   type JsMsg,
 } from "@nats-io/jetstream";
@@ -269,16 +271,17 @@ export async function readObjectChunks(
 
   // Longest wait for a chunk so far, ms: the link's pace.
   let slowest = 0;
-  // The server holds fewer chunks than the object has: deleted, purged or expired under the read.
-  let gone = false;
+  // What took the chunks under the read, if the server holds fewer than the object has.
+  let gone: "object" | "bucket" | undefined;
   const chunkSubject = `$O.${bucket}.C.${info.nuid}`;
-  const chunksLost = async (): Promise<boolean> => {
+  const chunksLost = async (): Promise<typeof gone> => {
     try {
       const jsm = await js.jetstreamManager();
       const si = await jsm.streams.info(`OBJ_${bucket}`, { subjects_filter: chunkSubject });
-      return (si.state.subjects?.[chunkSubject] ?? 0) < info.chunks;
-    } catch {
-      return false; // cannot tell (a server away): wait on as before
+      return (si.state.subjects?.[chunkSubject] ?? 0) < info.chunks ? "object" : undefined;
+    } catch (err) {
+      if (err instanceof JetStreamApiError && err.code === JetStreamApiCodes.StreamNotFound) return "bucket";
+      return undefined; // cannot tell (a server away): wait on as before
     }
   };
 
@@ -296,7 +299,7 @@ export async function readObjectChunks(
         const lost = await chunksLost();
         // The answer can take long on a slow link, queued behind chunks: one may have come meanwhile.
         if (!waiting || current !== messages || stopped) return;
-        if (lost) gone = true;
+        if (lost) gone = lost;
         else if (lastSeq === 0) return;
         else replacing = true;
         current.stop(); // ends the iterator; a chunk already on its way still comes first
@@ -315,7 +318,9 @@ export async function readObjectChunks(
       }
       if (gone) {
         throw new DownloadError(
-          `Object Store object of ${quoted(errContext.dataname)} was deleted or expired while it was read (at ${received} of ${info.size} bytes)`,
+          gone === "bucket"
+            ? `Payload ${quoted(errContext.dataname)} is gone: Object Store bucket "${bucket}" was deleted while it was read (at ${received} of ${info.size} bytes)`
+            : `Object Store object of ${quoted(errContext.dataname)} was deleted or expired while it was read (at ${received} of ${info.size} bytes)`,
           errContext,
           "PAYLOAD_GONE",
         );
