@@ -848,6 +848,13 @@ export async function* consumeEnvelopes(
 
   const fail = async (m: JsMsg, e: unknown) => {
     const err = e instanceof NatsBridgeError ? e : new TransportError("CONNECTION_FAILED", String(e));
+    // This worker may not fetch what messages link to: every message would
+    // fail alike, and dead-lettering them would lose them. The loop stops,
+    // and the message waits in the stream for a worker that may.
+    if (err.code === "PERMISSION_DENIED") {
+      nakIfOpen(m);
+      throw err;
+    }
     if (!PERMANENT.has(err.code)) await refreshLimits();
     const permanent = PERMANENT.has(err.code) || m.info.deliveryCount >= maxDeliver;
     observe("on_error", () => options.on_error?.(err, permanent ? "dead-letter" : "nak"));

@@ -7,8 +7,8 @@ import { after, test } from "node:test";
 import assert from "node:assert/strict";
 import { Buffer } from "node:buffer";
 import { connect } from "@nats-io/transport-node";
-import { DiscardPolicy, jetstreamManager, type StreamConfig } from "@nats-io/jetstream";
-import { type FileServer, objectStoreFileServer, smartreceive, smartsend } from "natsbridge";
+import { AckPolicy, DiscardPolicy, jetstream, jetstreamManager, type StreamConfig } from "@nats-io/jetstream";
+import { Bridge, ensureStream, type FileServer, objectStoreFileServer, smartreceive, smartsend } from "natsbridge";
 import { startNats } from "../scripts/servers.ts";
 import { bytesOf, rejectsWithCode } from "./_helpers.ts";
 
@@ -132,5 +132,65 @@ test("an account that requires max_bytes on every stream can use the Object Stor
   } finally {
     await c.close();
     await strict.stop();
+  }
+});
+
+test("a user whose permissions refuse the bucket's chunk subjects or its consumers is PERMISSION_DENIED at once, not retried", async () => {
+  // Refused chunks were resumed four times and failed UPLOAD_FAILED; a refused
+  // consumer was tried five times and failed DOWNLOAD_FAILED, which consume
+  // naks until max_deliver: no retry helps either.
+  const guarded = await startNats({
+    config: `authorization { users: [
+      { user: admin, password: admin }
+      { user: nochunks, password: p, permissions: { publish: { allow: ["_INBOX.>", "$JS.API.>"] }, subscribe: { allow: ["_INBOX.>"] } } }
+      { user: noconsumer, password: p, permissions: { publish: { allow: ["_INBOX.>", "$JS.API.STREAM.INFO.>", "$JS.API.STREAM.MSG.GET.>", "$JS.API.DIRECT.GET.>"] }, subscribe: { allow: ["_INBOX.>"] } } }
+      { user: worker, password: p, permissions: { publish: { allow: ["_INBOX.>", "$JS.API.INFO", "$JS.API.STREAM.NAMES", "$JS.API.STREAM.INFO.>", "$JS.API.STREAM.MSG.GET.>", "$JS.API.DIRECT.GET.>", "$JS.API.CONSUMER.INFO.JOBS.>", "$JS.API.CONSUMER.MSG.NEXT.JOBS.>", "$JS.ACK.>"] }, subscribe: { allow: ["_INBOX.>"] } } }
+    ] }`,
+  });
+  const as = (user: string, pass: string) => connect({ servers: guarded.url, user, pass });
+  const [admin, nochunks, noconsumer, worker] = await Promise.all([as("admin", "admin"), as("nochunks", "p"), as("noconsumer", "p"), as("worker", "p")]);
+  try {
+    const adminStore = await objectStoreFileServer({ connection: admin, bucket: "guarded" });
+    const writer = await objectStoreFileServer({ connection: nochunks, bucket: "guarded" });
+    for (const data of [bytesOf(1_000_000, 12), new Blob([bytesOf(1_000_000, 12) as Uint8Array<ArrayBuffer>])]) {
+      const t0 = Date.now();
+      await rejectsWithCode(
+        () => smartsend("limits", [["p", data, "binary"]], { is_publish: false, fileserver: writer, logger: quiet }),
+        "PERMISSION_DENIED",
+        /^Object Store put of "p": the NATS server.s permissions do not let this user publish to "\$O\.guarded\.C\./,
+      );
+      assert.ok(Date.now() - t0 < 1000, `refused after ${Date.now() - t0} ms`);
+    }
+    const [, json] = await smartsend("limits", [["p", bytesOf(1_000_000, 13), "binary"]], { is_publish: false, fileserver: adminStore, logger: quiet });
+    const reader = await objectStoreFileServer({ connection: noconsumer, bucket: "guarded" });
+    for (const stream of [false, true]) {
+      const t0 = Date.now();
+      await rejectsWithCode(async () => {
+        const env = await smartreceive(json, { fileserver: reader, stream, logger: quiet });
+        const value = env.payloads[0][1];
+        if (value instanceof ReadableStream) await new Response(value).arrayBuffer();
+      }, "PERMISSION_DENIED", /^Object Store download of "p": the NATS server.s permissions do not let this user publish to "\$JS\.API\.CONSUMER\.CREATE\.OBJ_guarded/);
+      assert.ok(Date.now() - t0 < 1000, `stream: ${stream}: refused after ${Date.now() - t0} ms`);
+    }
+    // A consume whose downloads are refused would fail every message alike: it
+    // stops, saying so, and the message stays in the stream for when it may.
+    await ensureStream(admin, { name: "JOBS", subjects: ["jobs.>"] });
+    await jetstreamManager(admin).then((m) => m.consumers.add("JOBS", { durable_name: "w", ack_policy: AckPolicy.Explicit }));
+    await (await jetstream(admin).publish("jobs.x", json)).seq;
+    const errors: string[] = [];
+    const b = await Bridge.connect({ nats_connection: worker, logger: quiet });
+    const t0 = Date.now();
+    await rejectsWithCode(async () => {
+      for await (const _ of b.consume({ stream: "JOBS", durable: "w", signal: AbortSignal.timeout(10_000), receive: { fileserver: await objectStoreFileServer({ connection: worker, bucket: "guarded" }) }, on_error: (e, action) => void errors.push(`${e.code} ${action}`) })) {
+        assert.fail("handed over");
+      }
+    }, "PERMISSION_DENIED", /CONSUMER\.CREATE\.OBJ_guarded/);
+    assert.ok(Date.now() - t0 < 2000, `consume stopped after ${Date.now() - t0} ms`);
+    assert.deepEqual(errors, []);
+    const ci = await jetstreamManager(admin).then((m) => m.consumers.info("JOBS", "w"));
+    assert.equal(ci.num_ack_pending + ci.num_pending, 1, "the message is still there, not dead-lettered");
+  } finally {
+    await Promise.all([admin.close(), nochunks.close(), noconsumer.close(), worker.close()]);
+    await guarded.stop();
   }
 });

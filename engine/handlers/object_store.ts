@@ -12,7 +12,7 @@
 import type { NatsConnection } from "../nats_types.ts";
 import { type ObjectInfo, Objm, type ObjectStore, StorageType } from "@nats-io/obj";
 import { abortReason, retry, UPLOAD_RETRY } from "../backoff.ts";
-import { DownloadError, EnvelopeError, jetStreamError, NatsBridgeError, OptionsError, OriginRefusedError, UploadError } from "../errors.ts";
+import { DownloadError, EnvelopeError, jetStreamError, NatsBridgeError, OptionsError, OriginRefusedError, permissionDenied, UploadError } from "../errors.ts";
 import { uuid4 } from "../ids.ts";
 import { checkCount, checkKnownKeys, checkMillis, checkOneOf, optionNames } from "../config.ts";
 import { describe } from "../codecs/text.ts";
@@ -192,7 +192,8 @@ export async function objectStoreFileServer(
     context: UploadContext | undefined,
     onProgress?: (done: number) => void,
   ) =>
-    writeObject(js, bucket, data, {
+    // A refusal by the server's permissions is PERMISSION_DENIED, final: no retry helps.
+    denying(`Object Store put of ${quoted(dataname)}`, context?.correlationId, () => writeObject(js, bucket, data, {
       name: uuid4(),
       description: dataname.slice(0, 200),
       // A server (max_payload) or the bucket (max_msg_size) may allow less per message than our chunk size.
@@ -202,7 +203,7 @@ export async function objectStoreFileServer(
       idleTimeout,
       onResume: context?.logger &&
         ((m) => logEvent(context.logger!, "warn", context.correlationId, `Object Store put of ${quoted(dataname)}: ${m}`)),
-    });
+    }));
   // An abort stays ABORTED and bad input INVALID_INPUT (also a source whose
   // read failed); anything else is the store's failure.
   const putFailed = (dataname: string, context: UploadContext | undefined, err: unknown) =>
@@ -312,7 +313,7 @@ export async function objectStoreFileServer(
     const { dataname, signal, logger } = context;
     return retry(() => {
       if (signal?.aborted) throw abortReason(signal, `${what} of ${quoted(dataname)}`, correlation_id);
-      return fn();
+      return denying(`Object Store ${what.toLowerCase()} of ${quoted(dataname)}`, correlation_id, fn);
     }, {
       attempts: max_retries,
       baseDelay: base_delay,
@@ -486,4 +487,13 @@ export function parseObjectStoreUrl(
     );
   }
   return { bucket: u.host, name };
+}
+
+/** `fn`, whose refusal by the server's permissions is thrown as `PERMISSION_DENIED` (a natsbridge error: final). */
+async function denying<T>(what: string, correlationId: string | undefined, fn: () => Promise<T>): Promise<T> {
+  try {
+    return await fn();
+  } catch (err) {
+    throw permissionDenied(err, what, correlationId) ?? err;
+  }
 }

@@ -33,7 +33,7 @@ import { isOwnedStream, ownBuffer, releaseOwnedEnd } from "../platform/buffer_re
 import { encodeBase64 } from "../platform/base64.ts";
 import { yieldToEventLoop } from "../../workers/inline_codec.ts";
 import { abortReason, retry, settleWithin, untilAborted, UPLOAD_RETRY } from "../backoff.ts";
-import { NatsBridgeError, TransportError, UploadError } from "../errors.ts";
+import { NatsBridgeError, permissionDenied, TransportError, UploadError } from "../errors.ts";
 import { AckPace } from "./ack_pace.ts";
 import { clusterUnavailable, lostChunks, refusedChunk } from "./object_store_limits.ts";
 import { followAbort } from "../linked_abort.ts";
@@ -110,14 +110,15 @@ class CannotResume extends Error {}
  * Whether a failed chunk publish may succeed when made again: not when the
  * put was aborted, the connection closed for good or is closing, the server answered with
  * an error of its own (a full stream, a limit), or it stored chunks out of
- * order. "JetStream system temporarily unavailable" is not the server's last
+ * order, or its permissions refuse the chunks' subject. "JetStream system temporarily unavailable" is not the server's last
  * word: a cluster says it while a dead node's streams elect new leaders (seen
  * in tests/faults/cluster_node_fault.ts).
  */
 function mayResume(err: unknown, signal: AbortSignal | undefined): boolean {
   if (err instanceof JetStreamApiError) return !signal?.aborted && clusterUnavailable(err);
   return !signal?.aborted && !(err instanceof NatsBridgeError) && !(err instanceof errors.ClosedConnectionError) &&
-    !(err instanceof errors.DrainingConnectionError) && !(err instanceof CannotResume);
+    !(err instanceof errors.DrainingConnectionError) && !(err instanceof CannotResume) &&
+    permissionDenied(err, "") === undefined;
 }
 
 function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
