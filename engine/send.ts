@@ -296,7 +296,8 @@ export async function smartsend(
     throwIfAborted(uploadSignal, "Send", correlationId);
     try {
       const progress = progressOf(p.dataname);
-      const res = await upload(fileserverUrlOf(), p.dataname, bytes, {
+      // Never shared memory: serializeBytes copies it, and every other codec allocates.
+      const res = await upload(fileserverUrlOf(), p.dataname, bytes as Uint8Array<ArrayBuffer>, {
         correlationId,
         checksum: known,
         signal: uploadSignal,
@@ -592,6 +593,15 @@ function prepareItem(item: unknown, index: number, correlationId: string): Prepa
 }
 
 function checkUploadResult(res: UploadResult | undefined, dataname: string): string {
+  // The spec's handlers report a refusal by status, not by throwing: a link to
+  // a file the store did not keep would reach every receiver as PAYLOAD_GONE.
+  // Left out (plain JavaScript), it is taken as success.
+  if (typeof res?.status === "number" && !(res.status >= 200 && res.status <= 299)) {
+    throw new UploadError(`The upload handler reported status ${res.status} for ${quoted(dataname)}: the file was not stored`, {
+      dataname,
+      status: res.status,
+    });
+  }
   if (!res || typeof res.url !== "string" || !URL.canParse(res.url)) {
     throw new UploadError(`Upload handler returned no valid url for ${quoted(dataname)}`);
   }

@@ -297,13 +297,17 @@ export type ProgressCallback = (progress: TransferProgress) => void;
  * import type { UploadHandler, UploadResult } from "natsbridge";
  * const upload: UploadHandler = async (fileserver_url, dataname, data): Promise<UploadResult> => {
  *   const res = await fetch(`${fileserver_url}/put/${encodeURIComponent(dataname)}`, { method: "PUT", body: data });
- *   const { id } = await res.json();
+ *   const { id } = await res.json() as { id: string };
  *   return { status: res.status, uploadid: id, fileid: id, url: `${fileserver_url}/get/${id}` };
  * };
  * ```
  */
 export interface UploadResult {
-  /** HTTP-like status of the upload, 200 on success. */
+  /**
+   * HTTP-like status of the upload, 200 on success. One outside 200-299
+   * fails the send with `UPLOAD_FAILED` and this status: nothing is
+   * published (retrying is the handler's own).
+   */
   status: number;
   /** Id of the upload (Plik upload id, object store bucket, …). */
   uploadid: string;
@@ -390,7 +394,8 @@ export interface UploadContext {
 export type UploadHandler = (
   fileserver_url: string,
   dataname: string,
-  data: Uint8Array,
+  // Over an ArrayBuffer, never a SharedArrayBuffer: fetch, Blob and Response take it as it is.
+  data: Uint8Array<ArrayBuffer>,
   context?: UploadContext,
 ) => Promise<UploadResult>;
 

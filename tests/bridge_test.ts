@@ -175,6 +175,47 @@ test("SIZE_THRESHOLD is decimal digits, as the Python peer reads it: anything el
   });
 });
 
+test("a binary payload over a SharedArrayBuffer is sent whole, direct and by link, and its handler gets an ArrayBuffer", async () => {
+  // By link it failed UPLOAD_FAILED on Deno ("Failed to construct 'Blob': … a
+  // view on a SharedArrayBuffer"), and a handler of one's own was handed the
+  // shared memory, which another thread may change while it is hashed and sent.
+  const shared = new Uint8Array(new SharedArrayBuffer(600_000));
+  shared.set(bytesOf(600_000, 8));
+  let handed: unknown;
+  const custom = (_u: string, _n: string, d: Uint8Array) => (handed = d.buffer, Promise.reject(new Error("stop here")));
+  await rejectsWithCode(() => smartsend("shared", [["b", shared, "binary"]], { is_publish: false, fileserver_upload_handler: custom, logger: quiet }), "UPLOAD_FAILED", /stop here/);
+  assert.ok(handed instanceof ArrayBuffer, Object.prototype.toString.call(handed));
+  for (const size_threshold of [1_000_000, 1]) {
+    const [, json] = await smartsend("shared", [["b", shared, "binary"], ["sab", shared.buffer, "binary"]], { is_publish: false, size_threshold, fileserver_url: plik.url, logger: quiet });
+    const env = await smartreceive(json, { fileserver_url: plik.url, logger: quiet });
+    assert.deepEqual(env.payloads.map(([, v]) => v), [bytesOf(600_000, 8), bytesOf(600_000, 8)], `size_threshold ${size_threshold}`);
+  }
+});
+
+test("an upload handler that reports a status outside 2xx fails the send UPLOAD_FAILED with it; nothing is published", async () => {
+  // The status was not read: a handler answered 404 by its store, as the doc
+  // examples return it, and the send published a link to nothing.
+  const sub = bridge.connection.subscribe("refusedupload");
+  await bridge.connection.flush();
+  for (const status of [404, 500, 0, 199]) {
+    const handler = () => Promise.resolve({ status, uploadid: "u", fileid: "f", url: "http://127.0.0.1:1/f" });
+    const err = await rejectsWithCode(
+      () => smartsend("refusedupload", [["big", bytesOf(600_000, 2), "binary"]], { nats_connection: bridge.connection, fileserver_upload_handler: handler, logger: quiet }),
+      "UPLOAD_FAILED",
+      new RegExp(`The upload handler reported status ${status} for "big": the file was not stored`),
+    );
+    assert.equal((err as NatsBridgeError & { status: number }).status, status);
+  }
+  // Any 2xx is stored; a status left out (plain JavaScript) is taken as success, as before.
+  for (const status of [200, 201, 204, undefined]) {
+    const handler = () => Promise.resolve({ status, uploadid: "u", fileid: "f", url: "http://127.0.0.1:1/f" } as never);
+    await smartsend("refusedupload", [["big", bytesOf(600_000, 2), "binary"]], { nats_connection: bridge.connection, fileserver_upload_handler: handler, logger: quiet });
+  }
+  await bridge.connection.flush();
+  assert.equal(sub.getReceived(), 4);
+  sub.unsubscribe();
+});
+
 test("an envelope over the server's max_payload moves its largest direct payload to link", async () => {
   const b = await Bridge.connect({ broker_url: small.url, fileserver_url: plik.url, logger: quiet });
   const sub = b.subscribe("maxpayload");
