@@ -300,7 +300,8 @@ export class Bridge {
     async function* iterate(): AsyncGenerator<ReceivedEnvelope> {
       try {
         for await (const msg of messagesOf(connection, sub, `Subscription to "${subject}"`, endedByUs, closedUnasked)) {
-          if (stopped) return;
+          // After close(), too: a drain still delivers what was buffered, whose replies could only fail.
+          if (endedByUs()) return;
           try {
             yield await receiveChecked(msg, receiveOptions, checked);
           } catch (err) {

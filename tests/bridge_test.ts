@@ -969,6 +969,65 @@ test("Bridge.close() lets the sends in progress finish before it drains", async 
   }
 });
 
+test("close() of a bridge with its own connection hands no more buffered messages to its loops", async () => {
+  // The loop went on for seconds after close() resolved, handling every
+  // buffered request (37 of 40) whose reply could then only fail; a bridge
+  // over the application's connection already stopped at once.
+  const clients = await Bridge.connect({ broker_url: nats.url, logger: quiet });
+  const svc = await Bridge.connect({ broker_url: nats.url, logger: quiet });
+  let closing = false;
+  let handedAfter = 0;
+  const loop = (async () => {
+    for await (const env of svc.subscribe("svc.buffered")) {
+      if (closing) handedAfter++;
+      await new Promise((r) => setTimeout(r, 50));
+      await svc.reply(env, [["r", "done", "text"]]).catch(() => {});
+    }
+  })();
+  await svc.connection.flush();
+  const requests = Array.from({ length: 20 }, (_, i) => clients.request("svc.buffered", [["q", String(i), "text"]], { timeout: 1500 }).catch((e) => e.code));
+  await new Promise((r) => setTimeout(r, 120));
+  closing = true;
+  await svc.close();
+  await loop;
+  assert.equal(handedAfter, 0);
+  await Promise.all(requests);
+  await clients.close();
+});
+
+test("a send or receive whose own handler never answers is ABORTED when its signal or close() aborts it", async () => {
+  // The spec's handlers take no signal: one that never settled held the send
+  // (and every send queued behind it on its subject) and the receive for ever,
+  // though the signal was aborted and close() had timed out.
+  const hung = () => new Promise<never>(() => {});
+  const big = bytesOf(600_000, 3);
+  const aborted = AbortSignal.timeout(100);
+  await rejectsWithCode(() => smartsend("hung", [["b", big, "binary"]], { is_publish: false, fileserver_upload_handler: hung, signal: aborted, logger: quiet }), "ABORTED");
+  const [, json] = await smartsend("hung", [["b", big, "binary"]], { is_publish: false, size_threshold: 1, fileserver_url: plik.url, logger: quiet });
+  for (const stream of [false, true]) {
+    const ac = new AbortController();
+    const receiving = smartreceive(json, { fileserver_url: plik.url, fileserver_download_handler: hung, stream, signal: ac.signal, logger: quiet });
+    await new Promise((r) => setTimeout(r, 50));
+    // With stream: true the caller's signal held the download's controller
+    // weakly, and a hung handler holds nothing: collected, the abort never came.
+    forcedGc()?.();
+    ac.abort();
+    await rejectsWithCode(() => receiving, "ABORTED");
+  }
+  const own = await Bridge.connect({ broker_url: nats.url, logger: quiet });
+  const sending = own.send("hung", [["b", big, "binary"]], { fileserver_upload_handler: hung });
+  const after = own.send("hung", [["small", "x", "text"]]);
+  await own.close({ timeout: 200 });
+  await rejectsWithCode(() => sending, "ABORTED");
+  await rejectsWithCode(() => after, "ABORTED");
+  // A handler that answers after the abort: what it stored is removed, as no message points to it.
+  let removed = 0;
+  const late = () => new Promise((r) => setTimeout(r, 300)).then(() => ({ status: 200, uploadid: "u", fileid: "f", url: "http://127.0.0.1:1/f", remove: async () => void removed++ }));
+  await rejectsWithCode(() => smartsend("hung", [["b", big, "binary"]], { is_publish: false, fileserver_upload_handler: late, signal: AbortSignal.timeout(100), logger: quiet }), "ABORTED");
+  await new Promise((r) => setTimeout(r, 400));
+  assert.equal(removed, 1);
+});
+
 test("Bridge.close({ timeout }) shorter than a send aborts it, which leaves no chunks behind, instead of draining under it", async () => {
   // The drain failed the put on the closing connection: it "resumed" on it,
   // and left 14 MB of chunks no object points to.
