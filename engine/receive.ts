@@ -4,7 +4,7 @@
  *
  * @module
  */
-import { abortReason } from "./backoff.ts";
+import { abortReason, untilAborted } from "./backoff.ts";
 import { codecFor } from "./codecs/registry.ts";
 import { type DecompressionAllowance, decompressionAllowance } from "./codecs/arrow_compression.ts";
 import {
@@ -32,7 +32,7 @@ import {
 } from "./errors.ts";
 import { describe } from "./codecs/text.ts";
 import { fetchWithBackoff, httpFileServer } from "./handlers/http_download.ts";
-import { followWhileReachable, holdSignal, linkedAbort } from "./linked_abort.ts";
+import { followAbort, followWhileReachable, holdSignal, linkedAbort } from "./linked_abort.ts";
 import { consoleLogger, type Logger, logEvent } from "./logger.ts";
 import { assertAllowedOrigin, checkOrigins, originOf } from "./origins.ts";
 import { progressReporter } from "./progress.ts";
@@ -323,6 +323,8 @@ export async function receiveChecked(
   let signal: AbortSignal | undefined;
   /** Unlinks the caller's signal when the receive ends; not set while a stream handed over may still read. */
   let unlink: (() => void) | undefined;
+  /** Unlinks the strong hold the caller's signal has on a stream's controller while this call runs. */
+  let held: (() => void) | undefined;
   const downloadSignal = (): AbortSignal => {
     if (!signal) {
       if (payloads.some(streamWanted)) {
@@ -331,7 +333,15 @@ export async function receiveChecked(
         // caller's signal per receive on Node 20; see linked_abort.ts).
         abort = new AbortController();
         signal = abort.signal;
-        if (options.signal) followWhileReachable(options.signal, abort);
+        if (options.signal) {
+          followWhileReachable(options.signal, abort);
+          // Held for the call too: a handler that never answers holds nothing,
+          // and the weak link alone was collected under it (Bun), so an abort
+          // never reached the receive.
+          const controller = abort;
+          const caller = options.signal;
+          held = followAbort(caller, () => controller.abort(caller.reason));
+        }
       } else {
         ({ controller: abort, unlink } = linkedAbort(options.signal));
         signal = abort.signal;
@@ -404,11 +414,17 @@ export async function receiveChecked(
       const handler = explicitHandler ?? fromStore?.download ?? httpOnly(p.data, ctx);
       owned = handler === fetchWithBackoff;
       try {
-        bytes = await handler(p.data, maxRetries, baseDelay, maxDelay, correlationId, {
-          ...dctx,
-          onProgress,
-          onVerified: (hex) => (actual = hex.toLowerCase()),
-        });
+        // The spec's handlers take no signal: one that never answers is let go when the receive is aborted.
+        bytes = await untilAborted(
+          handler(p.data, maxRetries, baseDelay, maxDelay, correlationId, {
+            ...dctx,
+            onProgress,
+            onVerified: (hex) => (actual = hex.toLowerCase()),
+          }),
+          dctx.signal,
+          `Download of ${quoted(p.dataname)}`,
+          correlationId,
+        );
       } catch (err) {
         throw downloadFailed(p, err);
       }
@@ -537,6 +553,7 @@ export async function receiveChecked(
     throw e;
   } finally {
     unlink?.();
+    held?.();
   }
   logEvent(logger, "debug", correlationId, `Received ${received.length} payload(s) from ${envelope.send_to}`);
   return { ...envelope, payloads: received } as ReceivedEnvelope;

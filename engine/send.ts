@@ -297,12 +297,19 @@ export async function smartsend(
     try {
       const progress = progressOf(p.dataname);
       // Never shared memory: serializeBytes copies it, and every other codec allocates.
-      const res = await upload(fileserverUrlOf(), p.dataname, bytes as Uint8Array<ArrayBuffer>, {
+      const uploading = upload(fileserverUrlOf(), p.dataname, bytes as Uint8Array<ArrayBuffer>, {
         correlationId,
         checksum: known,
         signal: uploadSignal,
         onProgress: progress,
         logger,
+      });
+      // The spec's handlers take no signal: one that never answers is let go
+      // when the send is aborted, and what one stores after that is removed.
+      const abandoned = () => void uploading.then((r) => r?.remove?.()).catch(() => {});
+      const res = await untilAborted(uploading, uploadSignal, "Send", correlationId).catch((err) => {
+        if (uploadSignal?.aborted) abandoned();
+        throw err;
       });
       const url = checkUploadResult(res, p.dataname);
       if (res.remove) removers.set(url, res.remove);
