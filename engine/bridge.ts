@@ -18,6 +18,7 @@ import { consoleLogger, type Logger, logEvent } from "./logger.ts";
 import { checkReceiveOptions, RECEIVE_OPTION_NAMES, receiveChecked, smartreceive, type SmartReceiveOptions } from "./receive.ts";
 import { SEND_OPTION_NAMES, smartsend, type SmartSendOptions } from "./send.ts";
 import type { MsgEnvelopeV1, ReceivedEnvelope, SendItem } from "./types.ts";
+import { backlogWatcher } from "./backlog.ts";
 
 /**
  * Defaults a {@link Bridge} applies to every send and receive.
@@ -297,11 +298,17 @@ export class Bridge {
     // (refused, or the connection closed under it) as a typed error.
     const endedByUs = () => stopped || this.#closing !== undefined;
     const closedUnasked = () => this.#closedUnasked();
+    const logger = this.#logger;
+    // An async loop keeps the socket read, so the server never sees it fall
+    // behind (its max_pending): what waits is held here, and said so.
+    const tookOne = backlogWatcher(() => sub.getPending(), (count, bytes) =>
+      logEvent(logger, "warn", "", `Subscription to "${subject}" has ${count} messages (about ${Math.round(bytes / 1048576)} MiB) waiting in memory: its loop is slower than they arrive (pace the publishers, handle messages side by side, or use JetStream, which pulls one at a time)`));
     async function* iterate(): AsyncGenerator<ReceivedEnvelope> {
       try {
         for await (const msg of messagesOf(connection, sub, `Subscription to "${subject}"`, endedByUs, closedUnasked)) {
           // After close(), too: a drain still delivers what was buffered, whose replies could only fail.
           if (endedByUs()) return;
+          tookOne(msg.data.byteLength);
           try {
             yield await receiveChecked(msg, receiveOptions, checked);
           } catch (err) {

@@ -27,7 +27,7 @@ import {
   type SubscribeOptions,
 } from "natsbridge";
 import { startNats, startPlik } from "../scripts/servers.ts";
-import { bytesOf, forcedGc, piecesOf, rejectsWithCode, suspend } from "./_helpers.ts";
+import { bytesOf, forcedGc, piecesOf, pollUntil, rejectsWithCode, suspend } from "./_helpers.ts";
 
 const nats = await startNats();
 const small = await startNats({ config: "max_payload: 65536" });
@@ -967,6 +967,32 @@ test("Bridge.close() lets the sends in progress finish before it drains", async 
   } finally {
     await nc.close();
   }
+});
+
+test("a subscription whose loop falls behind by more than 64 MiB says so, once", async () => {
+  // Its backlog grew in memory without a word (400 MB published, 785 MB held):
+  // an async loop keeps the socket read, so the server never cut it off.
+  const lines: string[] = [];
+  const b = await Bridge.connect({ broker_url: nats.url, logger: { log: (level, line) => lines.push(`${level} ${line}`) } });
+  const ac = new AbortController();
+  let handled = 0;
+  const loop = (async () => {
+    for await (const _ of b.subscribe("behind", { signal: ac.signal })) {
+      if (handled++ === 0) await new Promise((r) => setTimeout(r, 1000));
+    }
+  })();
+  await b.connection.flush();
+  const [, json] = await smartsend("behind", [["b", bytesOf(100_000, 1), "binary"]], { is_publish: false, logger: quiet });
+  const nc = await connect({ servers: nats.url });
+  for (let i = 0; i < 800; i++) nc.publish("behind", json); // ~107 MB as base64 in JSON
+  await nc.flush();
+  await pollUntil(() => handled === 800, 30_000);
+  ac.abort();
+  await loop;
+  await Promise.all([nc.close(), b.close()]);
+  const warnings = lines.filter((l) => /^warn /.test(l));
+  assert.equal(warnings.length, 1, warnings.join("\n"));
+  assert.match(warnings[0], /Subscription to "behind" has \d+ messages \(about \d+ MiB\) waiting in memory: its loop is slower than they arrive/);
 });
 
 test("close() of a bridge with its own connection hands no more buffered messages to its loops", async () => {
