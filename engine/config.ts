@@ -410,17 +410,28 @@ export const MAX_TIMER_MS = 2 ** 31 - 1;
 export function checkMillis(value: unknown, name: string, min: number): number {
   if (typeof value !== "number" || !Number.isSafeInteger(value) || value < min || value > MAX_TIMER_MS) {
     throw new OptionsError(
-      `${name} must be a whole number of ms from ${min} to at most ${MAX_TIMER_MS} (about 24.8 days), got ${String(value)}`,
+      `${name} must be a whole number of ms from ${min} to at most ${MAX_TIMER_MS} (about 24.8 days), got ${shown(value)}`,
       { field: name },
     );
   }
   return value;
 }
 
+/**
+ * A value as an error shows it: a number as written, a string quoted (and
+ * named one when it reads as a number, which String() hid), else its kind.
+ */
+function shown(value: unknown): string {
+  if (value == null || typeof value === "number" || typeof value === "boolean") return String(value);
+  if (typeof value === "bigint") return `${value}n`;
+  if (typeof value === "string") return /^\s*[-+]?[\d.]/.test(value) ? `${JSON.stringify(value)} (a string)` : JSON.stringify(value);
+  return describe(value);
+}
+
 /** Throws unless `value` is a safe integer ≥ `min`. */
 export function checkCount(value: unknown, name: string, min: number): number {
   if (typeof value !== "number" || !Number.isSafeInteger(value) || value < min) {
-    throw new OptionsError(`${name} must be an integer ≥ ${min}, got ${String(value)}`, {
+    throw new OptionsError(`${name} must be an integer ≥ ${min}, got ${shown(value)}`, {
       field: name,
     });
   }

@@ -1402,7 +1402,11 @@ test("store options that cannot work are INVALID_OPTION when the store is made",
   await rejectsWithCode(() => plikFileServer({ url: "ftp://127.0.0.1/" }), "INVALID_OPTION", /url must be an http\(s\) URL/);
   // These failed at upload time as UPLOAD_FAILED "HTTP 400 cannot unmarshal", or were ignored.
   await rejectsWithCode(() => plikFileServer({ oneShot: "false" as never }), "INVALID_OPTION", /oneShot must be true or false/);
-  await rejectsWithCode(() => plikFileServer({ ttl: "1h" as never }), "INVALID_OPTION", /ttl must be an integer ≥ -1/);
+  await rejectsWithCode(() => plikFileServer({ ttl: "1h" as never }), "INVALID_OPTION", /ttl must be an integer ≥ -1, got "1h"/);
+  // A number written as a string was shown as the number: "got 5" for "5".
+  await rejectsWithCode(() => plikFileServer({ ttl: "5" as never }), "INVALID_OPTION", /ttl must be an integer ≥ -1, got "5" \(a string\)/);
+  await rejectsWithCode(() => plikFileServer({ idleTimeout: "5" as never }), "INVALID_OPTION", /idleTimeout must be .*, got "5" \(a string\)/);
+  await rejectsWithCode(() => plikFileServer({ idleTimeout: [5] as never }), "INVALID_OPTION", /idleTimeout must be .*, got an array$/);
   await rejectsWithCode(() => plikFileServer({ ttl: 1.5 }), "INVALID_OPTION", /ttl must be an integer ≥ -1/);
   await rejectsWithCode(() => plikFileServer({ ttl: -2 }), "INVALID_OPTION", /ttl must be an integer ≥ -1/);
   // -1 is Plik's "never expires": kept, as before the check.
