@@ -13,7 +13,7 @@
  * @module
  */
 export { Bridge } from "./engine/bridge.ts";
-export type { BridgeOptions, BridgeStatus, RequestOptions, SubscribeOptions } from "./engine/bridge.ts";
+export type { BridgeOptions, BridgeSendOptions, BridgeStatus, RequestOptions, SubscribeOptions } from "./engine/bridge.ts";
 export {
   DEFAULT_BASE_DELAY,
   DEFAULT_BROKER_URL,

@@ -44,6 +44,28 @@ export type BridgeOptions =
   };
 
 /**
+ * Options of {@link Bridge.send} and {@link Bridge.reply}: `smartsend`'s,
+ * without those that name a connection, which is the bridge's.
+ *
+ * @example
+ * ```ts
+ * import type { BridgeSendOptions } from "natsbridge";
+ * const options: BridgeSendOptions = { msg_purpose: "updateStatus", size_threshold: 100_000 };
+ * console.log(options.msg_purpose); // "updateStatus"
+ * ```
+ */
+export type BridgeSendOptions = Omit<SmartSendOptions, (typeof CONNECTION_OPTIONS)[number]>;
+
+/** What a send through a bridge may not name: its connection is the bridge's. */
+const CONNECTION_OPTIONS = ["nats_connection", "connect_options", "broker_url"] as const;
+
+/** An error for the first connection option `options` names, if any. */
+function connectionOptionError(options: object | null | undefined): OptionsError | undefined {
+  const key = CONNECTION_OPTIONS.find((k) => (options as Record<string, unknown> | null)?.[k] !== undefined);
+  return key && new OptionsError(`${key} is the bridge's: give it to Bridge.connect (a send through a bridge goes over its connection)`, { field: key });
+}
+
+/**
  * Options of {@link Bridge.subscribe}.
  *
  * @example A queue group that reports bad messages
@@ -83,7 +105,7 @@ export interface SubscribeOptions {
  * const reply = await bridge.request("svc.echo", [["q", "ping", "text"]], options);
  * ```
  */
-export type RequestOptions = Omit<SmartSendOptions, "reply_to" | "nats_connection"> & {
+export type RequestOptions = Omit<BridgeSendOptions, "reply_to"> & {
   /**
    * Milliseconds to wait for the reply.
    * @default {30000}
@@ -208,8 +230,10 @@ export class Bridge {
   send(
     subject: string,
     items: readonly SendItem[],
-    options: SmartSendOptions = {},
+    options: BridgeSendOptions = {},
   ): Promise<[MsgEnvelopeV1, string]> {
+    const wrong = connectionOptionError(options);
+    if (wrong) return Promise.reject(wrong);
     if (this.#closed() && (options?.is_publish ?? this.#defaults.is_publish) !== false) {
       const stays = this.#owned ? "" : " (the application's connection stays open)";
       return Promise.reject(new TransportError("PUBLISH_FAILED", `Publish to "${subject}" refused: the bridge is closed${stays}`));
@@ -343,6 +367,8 @@ export class Bridge {
     options: RequestOptions = {},
   ): Promise<ReceivedEnvelope> {
     options ??= {}; // null from plain JavaScript callers: no options
+    const wrong = connectionOptionError(options);
+    if (wrong) throw wrong;
     const timeout = checkMillis(options.timeout ?? 30_000, "timeout", 1);
     if (options.is_publish === false) {
       throw new OptionsError("request needs is_publish: a request that is not published cannot be answered", { field: "is_publish" });
@@ -442,7 +468,7 @@ export class Bridge {
   reply(
     to: Pick<ReceivedEnvelope, "reply_to" | "msg_id" | "correlation_id">,
     items: readonly SendItem[],
-    options: SmartSendOptions = {},
+    options: BridgeSendOptions = {},
   ): Promise<[MsgEnvelopeV1, string]> {
     if (!to?.reply_to) {
       // A rejection, not a throw: services chain .catch() on it.

@@ -1397,6 +1397,19 @@ test("a Plik upload of bytes that is tried again says so in the log, as a file's
   await flaky.close();
 });
 
+test("a send, reply or request through a bridge refuses a connection of its own: INVALID_OPTION, not ignored", async () => {
+  // nats_connection and connect_options were silently overridden by the
+  // bridge's, and broker_url went into the envelope though it was not used.
+  const env = { reply_to: "_INBOX.x", msg_id: "m", correlation_id: "c" };
+  for (const [key, value] of [["nats_connection", bridge.connection], ["connect_options", { name: "x" }], ["broker_url", "nats://elsewhere:4222"]] as const) {
+    const options = { [key]: value } as never;
+    const why = new RegExp(`${key} is the bridge's: give it to Bridge.connect`);
+    await rejectsWithCode(() => bridge.send("own", [["t", "x", "text"]], options), "INVALID_OPTION", why);
+    await rejectsWithCode(() => bridge.reply(env, [["t", "x", "text"]], options), "INVALID_OPTION", why);
+    await rejectsWithCode(() => bridge.request("own", [["t", "x", "text"]], options), "INVALID_OPTION", why);
+  }
+});
+
 test("store options that cannot work are INVALID_OPTION when the store is made", async () => {
   await rejectsWithCode(() => plikFileServer({ url: "not a url" }), "INVALID_OPTION", /url must be an http\(s\) URL, got "not a url"/);
   await rejectsWithCode(() => plikFileServer({ url: "ftp://127.0.0.1/" }), "INVALID_OPTION", /url must be an http\(s\) URL/);
