@@ -408,7 +408,7 @@ export async function receiveChecked(
             onProgress,
             reportedChecksum: selfVerified ? () => reported : undefined,
           });
-          return [p.dataname, holdSignal(stream, dctx.signal), p.resolvedType];
+          return [p.dataname, holdSignal(stream, dctx.signal), p.resolvedType] as ReceivedPayload;
         }
       }
       const handler = explicitHandler ?? fromStore?.download ?? httpOnly(p.data, ctx);
@@ -437,7 +437,7 @@ export async function receiveChecked(
     if (expected !== undefined && actual === undefined) ({ checksum: actual, bytes } = await pool.checksum(bytes, { owned }));
     checkDigest(p, expected, actual);
     const value = streamWanted(p) ? payloadStreamOf(bytes, ctx) : deserialize(p, bytes);
-    return [p.dataname, value, p.resolvedType];
+    return [p.dataname, value, p.resolvedType] as ReceivedPayload; // the codec of resolvedType made value
   };
 
   // The Arrow decompression cap holds for the message's tables together, not each.
@@ -510,7 +510,7 @@ export async function receiveChecked(
     }
     checkSize(p, decoded.bytes);
     checkDigest(p, expected, decoded.checksum);
-    return [p.dataname, deserialize(p, decoded.bytes), p.resolvedType];
+    return [p.dataname, deserialize(p, decoded.bytes), p.resolvedType] as ReceivedPayload;
   };
 
   const inContext = (p: CheckedPayload, err: unknown) =>

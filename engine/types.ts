@@ -4,6 +4,7 @@
  *
  * @module
  */
+import type { Table } from "apache-arrow";
 
 /**
  * The payload types every NATSBridge peer understands.
@@ -216,7 +217,9 @@ export type SendItem = readonly [dataname: string, data: unknown, payload_type: 
 /**
  * One received payload: `[dataname, value, payload_type]`. Values: `text` string;
  * `dictionary` object or array; `jsontable` array of row objects; `arrowtable`
- * apache-arrow `Table`; `image`/`audio`/`video`/`binary` `Uint8Array`.
+ * apache-arrow `Table`; `image`/`audio`/`video`/`binary` `Uint8Array`, or a
+ * `ReadableStream<Uint8Array>` when received with `stream`. Checking the type
+ * narrows the value.
  *
  * @example
  * ```ts
@@ -225,9 +228,16 @@ export type SendItem = readonly [dataname: string, data: unknown, payload_type: 
  * const [, json] = await smartsend("chat", [["message", "Hello!", "text"]], { is_publish: false });
  * const [first]: ReceivedPayload[] = (await smartreceive(json)).payloads;
  * assert.deepEqual(first, ["message", "Hello!", "text"]);
+ * const [, value, type] = first;
+ * if (type === "text") assert.equal(value.toUpperCase(), "HELLO!");
  * ```
  */
-export type ReceivedPayload = [dataname: string, value: unknown, payload_type: PayloadType];
+export type ReceivedPayload =
+  | [dataname: string, value: string, payload_type: "text"]
+  | [dataname: string, value: Record<string, unknown> | unknown[], payload_type: "dictionary"]
+  | [dataname: string, value: Record<string, unknown>[], payload_type: "jsontable"]
+  | [dataname: string, value: Table, payload_type: "arrowtable"]
+  | [dataname: string, value: Uint8Array | ReadableStream<Uint8Array>, payload_type: "image" | "audio" | "video" | "binary"];
 
 /**
  * What `smartreceive` returns: the envelope with `payloads` replaced by

@@ -1048,7 +1048,7 @@ test("a send or receive whose own handler never answers is ABORTED when its sign
   await rejectsWithCode(() => after, "ABORTED");
   // A handler that answers after the abort: what it stored is removed, as no message points to it.
   let removed = 0;
-  const late = () => new Promise((r) => setTimeout(r, 300)).then(() => ({ status: 200, uploadid: "u", fileid: "f", url: "http://127.0.0.1:1/f", remove: async () => void removed++ }));
+  const late = () => new Promise((r) => setTimeout(r, 300)).then(() => ({ status: 200, uploadid: "u", fileid: "f", url: "http://127.0.0.1:1/f", remove: () => Promise.resolve(void removed++) }));
   await rejectsWithCode(() => smartsend("hung", [["b", big, "binary"]], { is_publish: false, fileserver_upload_handler: late, signal: AbortSignal.timeout(100), logger: quiet }), "ABORTED");
   await new Promise((r) => setTimeout(r, 400));
   assert.equal(removed, 1);
