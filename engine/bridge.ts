@@ -4,7 +4,7 @@
  *
  * @module
  */
-import { createInbox, type Subscription } from "@nats-io/nats-core";
+import { createInbox, type Status, type Subscription } from "@nats-io/nats-core";
 import type { NatsConnection } from "./nats_types.ts";
 import { abortReason, settleWithin } from "./backoff.ts";
 import { checkFunction, checkKnownKeys, checkMillis, checkQueue, checkSubject, definedOnly, optionNames, resolveBrokerUrl } from "./config.ts";
@@ -545,7 +545,7 @@ export class Bridge {
    */
   async *status(): AsyncGenerator<BridgeStatus> {
     for await (const s of this.connection.status()) {
-      const { type, ...rest } = s as { type: string } & Record<string, unknown>;
+      const { type, ...rest } = s as { type: Status["type"] } & Record<string, unknown>;
       yield { type, data: rest };
     }
   }
@@ -647,8 +647,8 @@ function replyToOf(raw: Uint8Array): string | undefined {
  * ```
  */
 export interface BridgeStatus {
-  /** `disconnect`, `reconnecting`, `reconnect`, `error`, `slowConsumer`, `staleConnection`, `close`, … */
-  type: string;
+  /** `disconnect`, `reconnecting`, `reconnect`, `error`, `slowConsumer`, `staleConnection`, `close`, …: nats.js's status types. */
+  type: Status["type"];
   /** The event's details as nats.js reports them (server, error, counts). */
   data: Record<string, unknown>;
 }

@@ -139,6 +139,8 @@ export class NatsBridgeError extends Error {
  * ```
  */
 export class OptionsError extends NatsBridgeError {
+  /** Stable machine-readable code: this class's. */
+  declare readonly code: "INVALID_OPTION";
   /**
    * Creates the error.
    *
@@ -163,6 +165,8 @@ export class OptionsError extends NatsBridgeError {
  * ```
  */
 export class InputError extends NatsBridgeError {
+  /** Stable machine-readable code: this class's. */
+  declare readonly code: "INVALID_INPUT";
   /**
    * Creates the error.
    *
@@ -188,6 +192,8 @@ export class InputError extends NatsBridgeError {
  * ```
  */
 export class EnvelopeError extends NatsBridgeError {
+  /** Stable machine-readable code: this class's. */
+  declare readonly code: "ENVELOPE_INVALID" | "UNKNOWN_PAYLOAD_TYPE" | "UNKNOWN_ENCODING" | "UNKNOWN_TRANSPORT";
   /**
    * Creates the error.
    *
@@ -218,6 +224,8 @@ export class EnvelopeError extends NatsBridgeError {
  * ```
  */
 export class DecodeError extends NatsBridgeError {
+  /** Stable machine-readable code: this class's. */
+  declare readonly code: "DECODE_FAILED";
   /**
    * Creates the error.
    *
@@ -241,6 +249,8 @@ export class DecodeError extends NatsBridgeError {
  * ```
  */
 export class SizeMismatchError extends NatsBridgeError {
+  /** Stable machine-readable code: this class's. */
+  declare readonly code: "SIZE_MISMATCH";
   /**
    * Creates the error.
    *
@@ -264,6 +274,8 @@ export class SizeMismatchError extends NatsBridgeError {
  * ```
  */
 export class ChecksumError extends NatsBridgeError {
+  /** Stable machine-readable code: this class's. */
+  declare readonly code: "CHECKSUM_MISMATCH";
   /**
    * Creates the error.
    *
@@ -288,6 +300,8 @@ export class ChecksumError extends NatsBridgeError {
  * ```
  */
 export class OriginRefusedError extends NatsBridgeError {
+  /** Stable machine-readable code: this class's. */
+  declare readonly code: "ORIGIN_REFUSED";
   /**
    * Creates the error.
    *
@@ -314,6 +328,8 @@ export class OriginRefusedError extends NatsBridgeError {
  * ```
  */
 export class DownloadError extends NatsBridgeError {
+  /** Stable machine-readable code: this class's. */
+  declare readonly code: "DOWNLOAD_FAILED" | "PAYLOAD_GONE" | "PAYLOAD_TOO_LARGE";
   /** Attempts made before giving up. */
   readonly attempts: number;
   /** Last HTTP status seen, or 0 when no response arrived. */
@@ -349,6 +365,8 @@ export class DownloadError extends NatsBridgeError {
  * ```
  */
 export class UploadError extends NatsBridgeError {
+  /** Stable machine-readable code: this class's. */
+  declare readonly code: "UPLOAD_FAILED";
   /** HTTP status of the refusal, or 0. */
   readonly status: number;
   /**
@@ -465,6 +483,8 @@ export function isTransientUploadError(err: unknown): boolean {
  * ```
  */
 export class TransportError extends NatsBridgeError {
+  /** Stable machine-readable code: this class's. */
+  declare readonly code: "CONNECTION_FAILED" | "PUBLISH_FAILED" | "PERMISSION_DENIED" | "TIMEOUT";
   /**
    * Creates the error.
    *
@@ -494,6 +514,8 @@ export class TransportError extends NatsBridgeError {
  * ```
  */
 export class WorkerError extends NatsBridgeError {
+  /** Stable machine-readable code: this class's. */
+  declare readonly code: "WORKER_FAILED";
   /**
    * Creates the error.
    *
@@ -516,6 +538,8 @@ export class WorkerError extends NatsBridgeError {
  * ```
  */
 export class AbortedError extends NatsBridgeError {
+  /** Stable machine-readable code: this class's. */
+  declare readonly code: "ABORTED";
   /**
    * Creates the error.
    *
