@@ -30,7 +30,7 @@ const LEVEL_RANK: Record<LogLevel, number> = { debug: 10, info: 20, warn: 30, er
  *
  * @example Collecting lines in memory
  * ```ts
- * import type { Logger } from "./logger.ts";
+ * import type { Logger } from "natsbridge";
  * const lines: string[] = [];
  * const logger: Logger = { log: (_level, line) => lines.push(line) };
  * ```
