@@ -493,6 +493,8 @@ export class Bridge {
    *
    * @example
    * ```ts ignore
+   * import { Bridge, ensureStream } from "natsbridge";
+   * const bridge = await Bridge.connect({ broker_url: "nats://127.0.0.1:4222" });
    * await ensureStream(bridge.connection, { name: "JOBS", subjects: ["jobs.>"] });
    * await bridge.send("jobs.new", [["job", { id: 1 }, "dictionary"]], { jetstream: true });
    * for await (const env of bridge.consume({ stream: "JOBS", durable: "worker" })) {
@@ -540,6 +542,8 @@ export class Bridge {
    *
    * @example
    * ```ts ignore
+   * import { Bridge } from "natsbridge";
+   * const bridge = await Bridge.connect({ broker_url: "nats://127.0.0.1:4222" });
    * for await (const s of bridge.status()) console.log(s.type);
    * ```
    */
@@ -563,6 +567,8 @@ export class Bridge {
    *
    * @example
    * ```ts ignore
+   * import { Bridge } from "natsbridge";
+   * const bridge = await Bridge.connect({ broker_url: "nats://127.0.0.1:4222" });
    * await bridge.close({ timeout: 2_000 });
    * ```
    */

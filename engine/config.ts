@@ -37,7 +37,8 @@ export const DEFAULT_FILESERVER_URL = "http://localhost:8080";
  * @example Sending a payload by link from a lower size
  * ```ts ignore
  * import { DEFAULT_SIZE_THRESHOLD, smartsend } from "natsbridge";
- * await smartsend("chat", items, { size_threshold: DEFAULT_SIZE_THRESHOLD / 10 });
+ * // Payloads over 100 KB go by link (to the file server at FILESERVER_URL).
+ * await smartsend("chat", [["photo", new Uint8Array(200_000), "image"]], { size_threshold: DEFAULT_SIZE_THRESHOLD / 10 });
  * ```
  */
 export const DEFAULT_SIZE_THRESHOLD = 500_000;
@@ -60,7 +61,12 @@ export const DEFAULT_MAX_RETRIES = 5;
  * @example Retrying a flaky file server for longer
  * ```ts ignore
  * import { DEFAULT_BASE_DELAY, smartreceive } from "natsbridge";
- * const env = await smartreceive(msg, { max_retries: 10, base_delay: DEFAULT_BASE_DELAY * 5 });
+ * import { connect } from "@nats-io/transport-node";
+ * const nc = await connect({ servers: "nats://127.0.0.1:4222" });
+ * for await (const msg of nc.subscribe("chat")) {
+ *   const env = await smartreceive(msg, { max_retries: 10, base_delay: DEFAULT_BASE_DELAY * 5 });
+ *   console.log(env.payloads.length);
+ * }
  * ```
  */
 export const DEFAULT_BASE_DELAY = 100;

@@ -84,6 +84,8 @@ export interface JetStreamPublishOptions {
  * @example Publishing an envelope built elsewhere
  * ```ts ignore
  * import { consoleLogger, publishToJetStream, smartsend } from "natsbridge";
+ * import { connect } from "@nats-io/transport-node";
+ * const nc = await connect({ servers: "nats://127.0.0.1:4222" });
  * const [env, json] = await smartsend("jobs.new", [["job", { id: 1 }, "dictionary"]], { is_publish: false });
  * const ack = await publishToJetStream(nc, "jobs.new", json, env.msg_id, {}, env.correlation_id, consoleLogger());
  * console.log(ack.stream, ack.seq, ack.duplicate);
@@ -180,6 +182,8 @@ export function publishToJetStream(
  * @example A work queue kept for a week, on three nodes
  * ```ts ignore
  * import { ensureStream, type EnsureStreamOptions } from "natsbridge";
+ * import { connect } from "@nats-io/transport-node";
+ * const nc = await connect({ servers: "nats://127.0.0.1:4222" });
  * const options: EnsureStreamOptions = {
  *   name: "JOBS",
  *   subjects: ["jobs.>"],
@@ -233,6 +237,8 @@ export interface EnsureStreamOptions {
  * @example
  * ```ts ignore
  * import { ensureStream } from "natsbridge";
+ * import { connect } from "@nats-io/transport-node";
+ * const nc = await connect({ servers: "nats://127.0.0.1:4222" });
  * await ensureStream(nc, { name: "ORDERS", subjects: ["orders.>"] });
  * ```
  */
@@ -422,6 +428,8 @@ const PERMANENT: ReadonlySet<string> = new Set([...INVALID_MESSAGE_CODES, "PAYLO
  * @example Watching the dead letters of a stream
  * ```ts ignore
  * import type { DeadLetter } from "natsbridge";
+ * import { connect } from "@nats-io/transport-node";
+ * const nc = await connect({ servers: "nats://127.0.0.1:4222" });
  * for await (const m of nc.subscribe("natsbridge.dead.JOBS")) {
  *   const dead = JSON.parse(new TextDecoder().decode(m.data)) as DeadLetter;
  *   console.error(`${dead.stream}#${dead.stream_seq}: ${dead.code} ${dead.reason}`);
@@ -620,6 +628,8 @@ async function openConsumer(
  * @example Without a Bridge
  * ```ts ignore
  * import { consoleLogger, consumeEnvelopes } from "natsbridge";
+ * import { connect } from "@nats-io/transport-node";
+ * const nc = await connect({ servers: "nats://127.0.0.1:4222" });
  * for await (const env of consumeEnvelopes(nc, { stream: "JOBS", durable: "worker" }, consoleLogger())) {
  *   console.log(env.payloads); // acked when the loop asks for the next one
  * }

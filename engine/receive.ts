@@ -56,6 +56,8 @@ const textEncoder = new TextEncoder();
  * @example
  * ```ts ignore
  * import { smartreceive, type SmartReceiveOptions } from "natsbridge";
+ * import { connect } from "@nats-io/transport-node";
+ * const nc = await connect({ servers: "nats://127.0.0.1:4222" });
  * const options: SmartReceiveOptions = {
  *   fileserver_url: "http://127.0.0.1:8080",
  *   max_retries: 8,
@@ -139,7 +141,12 @@ export interface SmartReceiveOptions {
  * @example Accepting larger links than the default
  * ```ts ignore
  * import { DEFAULT_MAX_DOWNLOAD_BYTES, smartreceive } from "natsbridge";
- * const env = await smartreceive(msg, { max_download_bytes: 4 * DEFAULT_MAX_DOWNLOAD_BYTES, stream: true });
+ * import { connect } from "@nats-io/transport-node";
+ * const nc = await connect({ servers: "nats://127.0.0.1:4222" });
+ * for await (const msg of nc.subscribe("videos")) {
+ *   const env = await smartreceive(msg, { max_download_bytes: 4 * DEFAULT_MAX_DOWNLOAD_BYTES, stream: true });
+ *   console.log(env.payloads.map(([name]) => name));
+ * }
  * ```
  */
 export const DEFAULT_MAX_DOWNLOAD_BYTES = 2 * 1024 * 1024 * 1024;
@@ -255,6 +262,8 @@ export interface MsgLike {
  * @example Receiving from a subscription
  * ```ts ignore
  * import { smartreceive } from "natsbridge";
+ * import { connect } from "@nats-io/transport-node";
+ * const nc = await connect({ servers: "nats://127.0.0.1:4222" });
  * for await (const msg of nc.subscribe("chat")) {
  *   const env = await smartreceive(msg, { fileserver_url: "http://127.0.0.1:8080" });
  *   for (const [name, value, type] of env.payloads) console.log(name, type, value);

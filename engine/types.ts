@@ -290,11 +290,16 @@ export interface TransferProgress {
  * @example Counting bytes downloaded
  * ```ts ignore
  * import { type ProgressCallback, smartreceive } from "natsbridge";
+ * import { connect } from "@nats-io/transport-node";
+ * const nc = await connect({ servers: "nats://127.0.0.1:4222" });
  * let bytes = 0;
  * const onProgress: ProgressCallback = ({ direction, done }) => {
  *   if (direction === "download") bytes = done;
  * };
- * const env = await smartreceive(msg, { on_progress: onProgress });
+ * for await (const msg of nc.subscribe("files")) {
+ *   await smartreceive(msg, { on_progress: onProgress });
+ *   console.log(`${bytes} bytes downloaded`);
+ * }
  * ```
  */
 export type ProgressCallback = (progress: TransferProgress) => void;
@@ -455,7 +460,12 @@ export interface DownloadContext {
  *   console.log("fetching", url);
  *   return fetchWithBackoff(url, ...rest);
  * };
- * const env = await smartreceive(msg, { fileserver_download_handler: logged });
+ * import { connect } from "@nats-io/transport-node";
+ * const nc = await connect({ servers: "nats://127.0.0.1:4222" });
+ * for await (const msg of nc.subscribe("files")) {
+ *   const env = await smartreceive(msg, { fileserver_download_handler: logged });
+ *   console.log(env.payloads.length);
+ * }
  * ```
  */
 export type DownloadHandler = (
@@ -476,8 +486,8 @@ export type DownloadHandler = (
  * ```ts ignore
  * import { type FileServer, plikFileServer, smartreceive, smartsend } from "natsbridge";
  * const store: FileServer = plikFileServer({ url: "http://127.0.0.1:8080", ttl: 3600 });
- * await smartsend("files", [["big", new Uint8Array(600_000), "binary"]], { fileserver: store });
- * const env = await smartreceive(msg, { fileserver: store });
+ * const [, json] = await smartsend("files", [["big", new Uint8Array(600_000), "binary"]], { fileserver: store, is_publish: false });
+ * const env = await smartreceive(json, { fileserver: store });
  * ```
  */
 export interface FileServer {

@@ -87,13 +87,17 @@ run_lint() {
   # deno lint's recommended rules over the whole project (deno.json excludes).
   local log=.build/logs/lint.log
   if deno lint --compact >"$log" 2>&1; then count lint 1 0 0; else cat "$log"; count lint 0 1 0; fi
-  # And one more: the doc comments' examples type-check against the public API
-  # (those marked `ts ignore` aside: they need servers to run, and are skipped).
+  # And one more: the doc comments' examples type-check against the public API,
+  # those marked `ts ignore` too (they need servers to run; --doc skips them).
   log=.build/logs/doc_examples.log
   # Every source file is named: --doc checks the examples of the files given, not of what they import.
   local sources; sources=$(git ls-files 'mod.ts' 'engine/*.ts' 'workers/*.ts' | grep -v '\.d\.ts$')
   # shellcheck disable=SC2086 # one word per file
-  if deno check --doc $sources >"$log" 2>&1; then count examples 1 0 0; else cat "$log"; count examples 0 1 0; fi
+  if deno check --doc $sources >"$log" 2>&1 && deno run -A scripts/check_ignored_examples.ts >>"$log" 2>&1; then
+    count examples 1 0 0
+  else
+    cat "$log"; count examples 0 1 0
+  fi
 }
 
 run_python() {

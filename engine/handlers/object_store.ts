@@ -137,9 +137,11 @@ const OBJECT_STORE_OPTION_NAMES = optionNames<ObjectStoreFileServerOptions>({
  *
  * @example
  * ```ts ignore
- * import { objectStoreFileServer } from "natsbridge";
+ * import { objectStoreFileServer, smartsend } from "natsbridge";
+ * import { connect } from "@nats-io/transport-node";
+ * const nc = await connect({ servers: "nats://127.0.0.1:4222" });
  * const store = await objectStoreFileServer({ connection: nc, bucket: "payloads", ttl: 3600 });
- * // await smartsend("subject", items, { nats_connection: nc, fileserver: store });
+ * await smartsend("files", [["big", new Uint8Array(2_000_000), "binary"]], { nats_connection: nc, fileserver: store });
  * ```
  */
 export async function objectStoreFileServer(
