@@ -973,7 +973,10 @@ test("a subscription whose loop falls behind by more than 64 MiB says so, once",
   // Its backlog grew in memory without a word (400 MB published, 785 MB held):
   // an async loop keeps the socket read, so the server never cut it off.
   const lines: string[] = [];
-  const b = await Bridge.connect({ broker_url: nats.url, logger: { log: (level, line) => lines.push(`${level} ${line}`) } });
+  // A server that lets the client be 512 MB behind: on a loaded machine the
+  // client's reads fell behind the burst and the default 64 MiB cut it off.
+  const roomy = await startNats({ config: "max_pending: 536870912" });
+  const b = await Bridge.connect({ broker_url: roomy.url, logger: { log: (level, line) => lines.push(`${level} ${line}`) } });
   const ac = new AbortController();
   let handled = 0;
   const loop = (async () => {
@@ -983,13 +986,15 @@ test("a subscription whose loop falls behind by more than 64 MiB says so, once",
   })();
   await b.connection.flush();
   const [, json] = await smartsend("behind", [["b", bytesOf(100_000, 1), "binary"]], { is_publish: false, logger: quiet });
-  const nc = await connect({ servers: nats.url });
+  const nc = await connect({ servers: roomy.url });
   for (let i = 0; i < 800; i++) nc.publish("behind", json); // ~107 MB as base64 in JSON
   await nc.flush();
   await pollUntil(() => handled === 800, 30_000);
   ac.abort();
   await loop;
   await Promise.all([nc.close(), b.close()]);
+  await roomy.stop();
+  assert.equal(handled, 800);
   const warnings = lines.filter((l) => /^warn /.test(l));
   assert.equal(warnings.length, 1, warnings.join("\n"));
   assert.match(warnings[0], /Subscription to "behind" has \d+ messages \(about \d+ MiB\) waiting in memory: its loop is slower than they arrive/);
