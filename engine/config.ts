@@ -347,6 +347,10 @@ export function definedOnly<T extends object>(options: T | null | undefined): Pa
  * ```
  */
 export function checkKnownKeys(options: object, known: ReadonlySet<string>, what: string): void {
+  // A string's characters and an array's items would each be an unknown option "0".
+  if (typeof options !== "object" || Array.isArray(options)) {
+    throw new OptionsError(`${what} options must be an object, got ${shown(options)}`, { field: "options" });
+  }
   for (const key in options) {
     if (known.has(key) || (options as Record<string, unknown>)[key] === undefined) continue;
     const squash = (k: string) => k.toLowerCase().replace(/[_-]/g, "");

@@ -1288,6 +1288,14 @@ test("a JetStream publish to a subject no stream captures fails fast and says so
   assert.ok(Date.now() - t0 < 3000, `took ${Date.now() - t0} ms`);
 });
 
+test("options that are not an object are INVALID_OPTION saying so, not an unknown option \"0\"", async () => {
+  // smartsend("s", [], "x") said: Unknown smartsend option "0".
+  await rejectsWithCode(() => smartsend("s", [], "x" as never), "INVALID_OPTION", /^smartsend options must be an object, got "x"$/);
+  const [, json] = await smartsend("s", [["t", "x", "text"]], { is_publish: false });
+  await rejectsWithCode(() => smartreceive(json, 5 as never), "INVALID_OPTION", /^receive options must be an object, got 5$/);
+  await rejectsWithCode(() => Promise.resolve().then(() => bridge.subscribe("s", ["queue"] as never)), "INVALID_OPTION", /^subscribe options must be an object, got an array$/);
+});
+
 test("a misspelled option is INVALID_OPTION naming the one meant, wherever options are taken", async () => {
   // Each was ignored: isPublish: false published, fileserverUrl uploaded to
   // localhost:8080, brokerUrl connected to localhost:4222.
