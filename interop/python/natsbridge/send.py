@@ -154,6 +154,14 @@ async def smartsend(
     async def upload_one(s: _Serialized) -> Dict[str, Any]:
         try:
             result = await call_handler(upload, fileserver, s.dataname, s.data, correlation_id=cid)
+            # The spec's handlers report a refusal by status: a link to a file the
+            # store did not keep would reach every receiver as PAYLOAD_GONE.
+            status = result.get("status") if isinstance(result, dict) else None
+            if isinstance(status, int) and not isinstance(status, bool) and not 200 <= status <= 299:
+                raise UploadError(
+                    f'The upload handler reported status {status} for "{s.dataname}": the file was not stored',
+                    status=status,
+                )
             url = result.get("url") if isinstance(result, dict) else None
             if not isinstance(url, str) or origin_of(url) is None:
                 raise UploadError(f'Upload handler returned no valid url for "{s.dataname}"')

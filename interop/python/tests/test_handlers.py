@@ -382,6 +382,26 @@ async def test_upload_handler_without_url_is_upload_failed():
     assert err.dataname == "big"
 
 
+async def test_upload_handler_status_outside_2xx_is_upload_failed_with_it():
+    # The status was not read: a handler reporting its store's 404 had the send
+    # succeed with a link to nothing.
+    for status in (404, 500, 0):
+        async def refused(fileserver_url, dataname, data, status=status):
+            return {"status": status, "url": "http://files.example/big"}
+
+        err = await raises_code(
+            lambda: smartsend("s", [("big", DATA, "binary")], is_publish=False, size_threshold=1, fileserver_upload_handler=refused),
+            "UPLOAD_FAILED",
+        )
+        assert err.status == status and err.dataname == "big"
+        assert f'reported status {status} for "big"' in str(err)
+    for status in (200, 201, None):
+        async def stored(fileserver_url, dataname, data, status=status):
+            return {"status": status, "url": "http://files.example/big"} if status is not None else {"url": "http://files.example/big"}
+
+        await smartsend("s", [("big", DATA, "binary")], is_publish=False, size_threshold=1, fileserver_upload_handler=stored)
+
+
 async def test_smartsend_link_via_plik_then_smartreceive(plik):
     env, text = await smartsend("s", [("big", DATA, "binary"), ("small", "hi", "text")], is_publish=False,
                                 size_threshold=5_000, fileserver_url=plik.url)
