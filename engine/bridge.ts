@@ -54,7 +54,7 @@ export type BridgeOptions =
  * console.log(options.msg_purpose); // "updateStatus"
  * ```
  */
-export type BridgeSendOptions = Omit<SmartSendOptions, (typeof CONNECTION_OPTIONS)[number]>;
+export type BridgeSendOptions = Omit<SmartSendOptions, "nats_connection" | "connect_options" | "broker_url">;
 
 /** What a send through a bridge may not name: its connection is the bridge's. */
 const CONNECTION_OPTIONS = ["nats_connection", "connect_options", "broker_url"] as const;
@@ -549,7 +549,8 @@ export class Bridge {
    */
   async *status(): AsyncGenerator<BridgeStatus> {
     for await (const s of this.connection.status()) {
-      const { type, ...rest } = s as { type: Status["type"] } & Record<string, unknown>;
+      // Spelt out above, for JSR's docs: nats.js does not export its Status type from the package root.
+      const { type, ...rest } = s as { type: BridgeStatus["type"] } & Record<string, unknown>;
       yield { type, data: rest };
     }
   }
@@ -642,6 +643,12 @@ function replyToOf(raw: Uint8Array): string | undefined {
   }
 }
 
+// BridgeStatus["type"] spells out nats.js's Status["type"] (private to JSR's
+// docs); this fails to compile when they part.
+type SameTypes<A, B> = [A] extends [B] ? ([B] extends [A] ? true : false) : false;
+const STATUS_TYPES_IN_STEP: SameTypes<Status["type"], BridgeStatus["type"]> = true;
+void STATUS_TYPES_IN_STEP;
+
 /**
  * One connection event from {@link Bridge.status}.
  *
@@ -653,8 +660,19 @@ function replyToOf(raw: Uint8Array): string | undefined {
  * ```
  */
 export interface BridgeStatus {
-  /** `disconnect`, `reconnecting`, `reconnect`, `error`, `slowConsumer`, `staleConnection`, `close`, …: nats.js's status types. */
-  type: Status["type"];
+  /** nats.js's status types. */
+  type:
+    | "disconnect"
+    | "reconnecting"
+    | "reconnect"
+    | "update"
+    | "ldm"
+    | "error"
+    | "ping"
+    | "staleConnection"
+    | "slowConsumer"
+    | "forceReconnect"
+    | "close";
   /** The event's details as nats.js reports them (server, error, counts). */
   data: Record<string, unknown>;
 }
