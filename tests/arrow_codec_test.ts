@@ -51,6 +51,7 @@ import {
   decompressLz4Frame,
   decompressZstd,
   registerArrowCompression,
+  withDecompressionBudget,
 } from "../engine/codecs/arrow_compression.ts";
 import { deserializeArrowTable, serializeArrowTable } from "../engine/codecs/arrow_table.ts";
 import { DecodeError, InputError } from "../engine/errors.ts";
@@ -855,6 +856,22 @@ test("decompressLz4Frame() rejects truncated, empty and foreign data with Decode
     new Uint8Array([0x01, 0x00, 0x01, 0x00]),
   );
   assertDecodeError(() => decompressLz4Frame(oversized), /over the frame's 65536-byte maximum/);
+});
+
+test("decompressZstd() refuses frames whose window is over the cap before anything is allocated for them", () => {
+  // 10-byte frames declaring a 1.875 GiB window and holding one byte: fzstd
+  // allocated each window, and 8 of them (a 1.2 KB message) took 15 GiB.
+  const frame = [0x28, 0xb5, 0x2f, 0xfd, 0x00, 0xa7, 0x09, 0x00, 0x00, 0x41];
+  const t0 = Date.now();
+  assertDecodeError(() => decompressZstd(Uint8Array.from([...frame, ...frame])), /^ZSTD frame 1 declares a window of 2013265920 bytes, over the cap of/);
+  // Windows under the cap each, over it together: counted as they are met.
+  const small = [0x28, 0xb5, 0x2f, 0xfd, 0x00, 0x90, 0x09, 0x00, 0x00, 0x41]; // 256 MiB window
+  assertDecodeError(() => withDecompressionBudget(() => decompressZstd(Uint8Array.from([...small, ...small, ...small, ...small, ...small]))), /decode to more than the cap/);
+  assert.ok(Date.now() - t0 < 2000, `took ${Date.now() - t0} ms`);
+  // Frames that fit decode, one after another, and a skippable frame between them is passed over.
+  const skippable = [0x50, 0x2a, 0x4d, 0x18, 0x02, 0x00, 0x00, 0x00, 0xee, 0xee];
+  const kb = [0x28, 0xb5, 0x2f, 0xfd, 0x00, 0x00, 0x09, 0x00, 0x00, 0x42]; // 1 KiB window
+  assert.deepEqual(decompressZstd(Uint8Array.from([...kb, ...skippable, ...kb])), Uint8Array.from([0x42, 0x42]));
 });
 
 test("decompressZstd() rejects empty, truncated and foreign data with DecodeError", () => {
