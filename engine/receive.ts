@@ -18,6 +18,7 @@ import {
   DEFAULT_BASE_DELAY,
   DEFAULT_MAX_DELAY,
   DEFAULT_MAX_RETRIES,
+  readEnv,
   resolveFileserverUrl,
 } from "./config.ts";
 import { type CheckedPayload, parseEnvelope } from "./envelope.ts";
@@ -91,7 +92,9 @@ export interface SmartReceiveOptions {
 
   /**
    * Beyond the spec: the trusted file server; links are fetched only from its
-   * origin, `fileserver`'s origins and `allowed_origins`.
+   * origin, `fileserver`'s origins and `allowed_origins`. With `fileserver`
+   * given and neither this nor `FILESERVER_URL` set, none: only the store's
+   * origins (and `allowed_origins`) are trusted.
    * @default {env FILESERVER_URL, else "http://localhost:8080"}
    */
   fileserver_url?: string | undefined;
@@ -318,7 +321,12 @@ export async function receiveChecked(
   const policy = () =>
     linkPolicy ??= {
       allowed: [
-        resolveFileserverUrl(options.fileserver_url),
+        // Given only a store, the built-in default (http://localhost:8080) is
+        // not trusted too: any publisher could make the receiver fetch any
+        // path there. Named by the option or FILESERVER_URL, it is.
+        ...(fileserver && options.fileserver_url === undefined && readEnv("FILESERVER_URL") === undefined
+          ? []
+          : [resolveFileserverUrl(options.fileserver_url)]),
         ...(options.allowed_origins ?? []),
         ...(fileserver?.origins ?? []),
       ],

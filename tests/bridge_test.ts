@@ -139,6 +139,25 @@ async function withEnv(vars: Record<string, string>, fn: () => Promise<void>): P
   }
 }
 
+test("a receiver given only a store does not also trust the default http://localhost:8080", async () => {
+  // Any publisher could make such a receiver GET any path on its own
+  // localhost:8080, and a payload without a checksum handed the answer over.
+  assert.equal(process.env.FILESERVER_URL, undefined, "the tests run without FILESERVER_URL");
+  const store = await objectStoreFileServer({ connection: bridge.connection, bucket: "only_store" });
+  const [, json] = await smartsend("s", [["q", "x".repeat(22), "text"]], { is_publish: false });
+  const env = JSON.parse(json);
+  Object.assign(env.payloads[0], { transport: "link", encoding: "none", data: "http://localhost:8080/admin/delete-all", metadata: {} });
+  await rejectsWithCode(() => smartreceive(JSON.stringify(env), { fileserver: store, logger: quiet }), "ORIGIN_REFUSED", /localhost:8080/);
+  // Named, it is trusted: by the option, or by FILESERVER_URL.
+  const named = (e: unknown) => (e as NatsBridgeError).code !== "ORIGIN_REFUSED";
+  assert.ok(await smartreceive(JSON.stringify(env), { fileserver: store, fileserver_url: "http://localhost:8080", max_retries: 1, logger: quiet }).then(() => true, named));
+  await withEnv({ FILESERVER_URL: "http://localhost:8080" }, async () => {
+    assert.ok(await smartreceive(JSON.stringify(env), { fileserver: store, max_retries: 1, logger: quiet }).then(() => true, named));
+  });
+  // No store, no URL: the default stands, as the spec has it.
+  assert.ok(await smartreceive(JSON.stringify(env), { max_retries: 1, logger: quiet }).then(() => true, named));
+});
+
 test("smartsend() reads NATS_URL, FILESERVER_URL and SIZE_THRESHOLD from the environment", async () => {
   await withEnv({ NATS_URL: nats.url, FILESERVER_URL: plik.url, SIZE_THRESHOLD: "10" }, async () => {
     const [sent, json] = await smartsend("envvars", [["t", "more than ten bytes", "text"]], { logger: quiet });
