@@ -19,7 +19,7 @@
 import { ChecksumError, DownloadError, SizeMismatchError } from "./errors.ts";
 import { copyBytes, isOwnedStream, isWholeBuffer, releaseBuffer } from "./platform/buffer_release.ts";
 import { createSha256 } from "./platform/sha256.ts";
-import { quoted } from "./printable.ts";
+import { printable, quoted } from "./printable.ts";
 
 /** What a {@link payloadStream} checks as its chunks pass and at its end. */
 export interface StreamChecks {
@@ -288,7 +288,7 @@ export function verifiedStream(
       const actual = expect.reportedChecksum ? expect.reportedChecksum() : hasher!.digestHex();
       if (actual !== expect.checksum.toLowerCase()) {
         throw new ChecksumError(
-          `Checksum mismatch for payload ${quoted(expect.dataname)} (correlation ${expect.correlationId}): expected ${expect.checksum}, got ${actual ?? "no digest from the store"}`,
+          `Checksum mismatch for payload ${quoted(expect.dataname)} (correlation ${printable(expect.correlationId)}): expected ${expect.checksum}, got ${actual ?? "no digest from the store"}`,
           ctx,
         );
       }

@@ -1,7 +1,8 @@
 /**
  * Text from a peer (datanames, ids, error messages) made safe to show on a
  * terminal: without control characters (C0, DEL, C1: ESC and CSI sequences
- * could clear the screen or set the title) or bidirectional overrides (which
+ * could clear the screen or set the title), line and paragraph separators
+ * (U+2028, U+2029: a forged log line) or bidirectional overrides (which
  * could make `gnp.exe` read as `exe.png`).
  *
  * @module
@@ -17,7 +18,7 @@
  * ```
  */
 // deno-lint-ignore no-control-regex
-export const UNPRINTABLE: RegExp = /[\u0000-\u001f\u007f-\u009f\u200e\u200f\u202a-\u202e\u2066-\u2069]/g;
+export const UNPRINTABLE: RegExp = /[\u0000-\u001f\u007f-\u009f\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069]/g;
 
 /**
  * `s` with each {@link UNPRINTABLE} character shown as `?`.
@@ -57,8 +58,10 @@ export function clip(s: string, max = 80): string {
 
 /**
  * A peer's dataname quoted for an error message or a log line, cut to 120
- * characters: a 100,000-character name would otherwise fill every error and
- * log line about its payload. The error's `dataname` field keeps it whole.
+ * characters (a 100,000-character name would otherwise fill every error and
+ * log line about its payload) and {@link printable} (a name with a newline
+ * forged log lines where an application printed the message). The error's
+ * `dataname` field keeps it whole and as sent.
  *
  * @param name The dataname.
  * @returns `"name"`, or `"start…"`.
@@ -70,5 +73,5 @@ export function clip(s: string, max = 80): string {
  * ```
  */
 export function quoted(name: string): string {
-  return `"${clip(name, 120)}"`;
+  return `"${printable(clip(name, 120))}"`;
 }

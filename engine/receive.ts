@@ -47,7 +47,7 @@ import type {
   ReceivedEnvelope,
   ReceivedPayload,
 } from "./types.ts";
-import { quoted } from "./printable.ts";
+import { printable, quoted } from "./printable.ts";
 
 const textEncoder = new TextEncoder();
 
@@ -475,7 +475,7 @@ export async function receiveChecked(
   const checkDigest = (p: CheckedPayload, expected: string | undefined, actual: string | undefined) => {
     if (expected !== undefined && actual !== expected) {
       throw new ChecksumError(
-        `Checksum mismatch for payload ${quoted(p.dataname)} (correlation ${correlationId}): expected ${expected}, got ${actual}`,
+        `Checksum mismatch for payload ${quoted(p.dataname)} (correlation ${printable(correlationId)}): expected ${expected}, got ${actual}`,
         { correlationId, dataname: p.dataname },
       );
     }

@@ -139,6 +139,21 @@ async function withEnv(vars: Record<string, string>, fn: () => Promise<void>): P
   }
 }
 
+test("a peer's dataname and correlation id reach an error's message without control, bidi or line-separator characters", async () => {
+  // They went in raw: on_error: (e) => console.error(e.code, e.message), as the
+  // README shows, printed forged log lines and terminal escapes.
+  const [env] = await smartsend("s", [["d", "hello", "text"]], { is_publish: false });
+  const name = "report\n[2026-01-01T00:00:00.000Z] [Correlation: admin] login ok\u001b]0;pwned\u0007\u2028\u202e";
+  env.payloads[0].dataname = name;
+  env.correlation_id = "c\u001b[2J\u001b[Hcleared";
+  env.payloads[0].metadata.checksum = "0".repeat(64);
+  const err = await rejectsWithCode(() => smartreceive(JSON.stringify(env), { logger: quiet }), "CHECKSUM_MISMATCH");
+  // deno-lint-ignore no-control-regex
+  assert.doesNotMatch(err.message, /[\u0000-\u001f\u007f-\u009f\u2028\u2029\u202e]/);
+  assert.equal(err.dataname, name, "the error's fields keep what the peer sent");
+  assert.equal(err.correlationId, env.correlation_id);
+});
+
 test("a receiver given only a store does not also trust the default http://localhost:8080", async () => {
   // Any publisher could make such a receiver GET any path on its own
   // localhost:8080, and a payload without a checksum handed the answer over.
