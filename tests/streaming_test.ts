@@ -6,7 +6,7 @@
 import { after, test } from "node:test";
 import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { createHash } from "node:crypto";
@@ -29,7 +29,7 @@ import { jetstream, jetstreamManager } from "@nats-io/jetstream";
 import { Objm } from "@nats-io/obj";
 import { jetStreamOf, reservedReadAhead } from "../engine/handlers/object_store_reader.ts";
 import { freePort, startNats, startPlik } from "../scripts/servers.ts";
-import { bytesOf, piecesOf, rejectsWithCode, withBrowserSeams } from "./_helpers.ts";
+import { bytesOf, forcedGc, piecesOf, rejectsWithCode, withBrowserSeams } from "./_helpers.ts";
 
 const nats = await startNats();
 const plik = await startPlik();
@@ -750,6 +750,39 @@ test("[plik] a streamed receive aborted mid-read stops, also after the runtime c
     }, "ABORTED");
     assert.ok(after < size / 2, `read ${after} bytes after the abort`);
   }
+});
+
+/** Established TCP connections to `port` on loopback, as the kernel counts them (any process). */
+function connectionsTo(port: number): number {
+  const hex = port.toString(16).toUpperCase().padStart(4, "0");
+  return readFileSync("/proc/net/tcp", "utf8").split("\n").slice(1)
+    .filter((line) => line.trim().split(/\s+/)[1]?.endsWith(`:${hex}`) && line.trim().split(/\s+/)[3] === "01").length;
+}
+
+test("[plik] link streams dropped unread or half read let their connections go once collected", async (t) => {
+  // On Node each kept its connection to the file server open for as long as
+  // the process lived: a service skipping payloads it did not want ran out of
+  // file descriptors.
+  const gc = forcedGc();
+  if (!gc) return t.skip("no way to force a garbage collection on this runtime");
+  // A server of its own: the shared one's connections come and go with other tests'.
+  const own = await startPlik();
+  t.after(() => own.stop());
+  const store = plikFileServer({ url: own.url });
+  const port = Number(new URL(own.url).port);
+  const [, json] = await smartsend("s", [["d", bytesOf(2_000_000, 5), "binary"]], { is_publish: false, fileserver: store, logger: quiet });
+  const before = connectionsTo(port);
+  // In a function of its own: a variable of this frame would keep the last stream.
+  const dropOne = async (read: boolean) => {
+    const env = await smartreceive(json, { fileserver: store, stream: true, logger: quiet });
+    if (read) await (env.payloads[0][1] as ReadableStream<Uint8Array>).getReader().read();
+  };
+  for (let i = 0; i < 8; i++) await dropOne(i % 2 === 1);
+  for (let i = 0; i < 100 && connectionsTo(port) > before + 1; i++) {
+    gc();
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  assert.ok(connectionsTo(port) <= before + 1, `${connectionsTo(port) - before} connections to the file server left open`);
 });
 
 test("a 0-byte link payload reports progress 0 of 0 in each direction, from every source, on both stores", async () => {

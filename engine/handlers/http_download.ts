@@ -136,7 +136,9 @@ function resumableBody(
   const bodyOf = (res: Response) => res.body ?? new Blob([]).stream();
   const firstBody = bodyOf(first);
   const sole = isByteStream(firstBody);
-  let reader = firstBody.getReader();
+  // Taken at the first read: nothing is fetched until the application asks.
+  let reader: ReadableStreamDefaultReader<Uint8Array> | undefined;
+  const current = () => reader ??= bodyOf(first).getReader();
   // A resumed body that is not a byte stream (another runtime's fetch cannot
   // answer, but a custom one might) is copied to keep that promise.
   let copy = false;
@@ -154,7 +156,7 @@ function resumableBody(
    * is collected (the whole stream then still arrived).
    */
   const read = () =>
-    settleWithin(reader.read(), DEFAULT_IDLE_TIMEOUT, () => new Error(`no data for ${DEFAULT_IDLE_TIMEOUT / 1000} s`), signal);
+    settleWithin(current().read(), DEFAULT_IDLE_TIMEOUT, () => new Error(`no data for ${DEFAULT_IDLE_TIMEOUT / 1000} s`), signal);
 
   const stream = new ReadableStream<Uint8Array>({
     async pull(controller) {
@@ -163,6 +165,7 @@ function resumableBody(
           const { value, done } = await read();
           if (done) {
             if (total !== undefined && delivered < total) throw new Error(`the body ended at ${delivered} of ${total} bytes`);
+            droppedBodies.unregister(stop);
             controller.close();
             return;
           }
@@ -175,11 +178,11 @@ function resumableBody(
           return;
         } catch (err) {
           if (signal?.aborted) {
-            reader.cancel().catch(() => {}); // stops the download itself
+            current().cancel().catch(() => {}); // stops the download itself
             throw abortReason(signal, `Download of ${quoted(dataname)}`, correlation_id);
           }
           if (err instanceof NatsBridgeError) throw err;
-          reader.cancel().catch(() => {});
+          current().cancel().catch(() => {});
           // A resume that got less than RESUME_PROGRESS further before the
           // next break counts against max_retries; one that got further
           // starts the count again.
@@ -216,11 +219,22 @@ function resumableBody(
       }
     },
     cancel(reason) {
-      return reader.cancel(reason);
+      droppedBodies.unregister(stop);
+      return current().cancel(reason);
     },
-  });
+  }, { highWaterMark: 0 });
+  // Not `stream`: the registry must not keep alive what it watches.
+  const stop = { cancel: () => void current().cancel("the stream was dropped").catch(() => {}) };
+  droppedBodies.register(stream, stop.cancel, stop);
   return sole ? ownStream(stream) : stream;
 }
+
+/**
+ * Cancels the bodies of streams dropped before their end without a cancel:
+ * Node's fetch otherwise keeps each one's connection open for as long as the
+ * process lives (an application that skips a payload it does not want).
+ */
+const droppedBodies = new FinalizationRegistry<() => void>((cancel) => cancel());
 
 /**
  * Plain HTTP(S) links as a {@link FileServer} (download side only; uploading
