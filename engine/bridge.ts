@@ -10,6 +10,7 @@ import { abortReason, settleWithin } from "./backoff.ts";
 import { checkFunction, checkKnownKeys, checkMillis, checkQueue, checkSubject, definedOnly, optionNames, resolveBrokerUrl } from "./config.ts";
 import { connectTo, DRAIN_TIMEOUT, drainWithin, redact } from "./connection.ts";
 import { NatsBridgeError, OptionsError, TransportError } from "./errors.ts";
+import { replyMatcher } from "./reply_match.ts";
 import { type ConsumeOptions, consumeEnvelopes } from "./jetstream.ts";
 import { messagesOf } from "./subscriptions.ts";
 import { uuid4 } from "./ids.ts";
@@ -350,7 +351,8 @@ export class Bridge {
 
   /**
    * Sends a request and waits for the envelope that replies to it (its
-   * `reply_to_msg_id` equals the request's `msg_id`). The send is confirmed
+   * `reply_to_msg_id` equals the request's `msg_id`, or is empty as the
+   * spec's services leave it: the reply inbox is this request's alone). The send is confirmed
    * (`confirm: true` unless given otherwise): a request the server's
    * permissions drop fails at once instead of waiting out `timeout`.
    *
@@ -388,6 +390,7 @@ export class Bridge {
     // A reply that fails to decode (bad checksum, download error) is the
     // answer to this request all the same: surface its error, don't time out.
     let failure: NatsBridgeError | undefined;
+    const match = replyMatcher(msgId);
     try {
       timer = setTimeout(() => {
         timedOut = true;
@@ -399,7 +402,8 @@ export class Bridge {
         // bridge's default store, or receive.fileserver, still comes first.
         receive: options.fileserver && !this.#defaults.fileserver ? { fileserver: options.fileserver, ...definedOnly(receive) } : receive,
         on_error: (err, raw) => {
-          if (replyToOf(raw) === msgId) {
+          const replyTo = replyToOf(raw);
+          if (replyTo !== undefined && match.answers(replyTo)) {
             failure = err;
             controller.abort();
           }
@@ -420,7 +424,7 @@ export class Bridge {
       }
       try {
         for await (const env of replies) {
-          if (env.reply_to_msg_id !== request.msg_id) continue;
+          if (!match.answers(env.reply_to_msg_id)) continue;
           streamsHanded = env.payloads.some(([, value]) => value instanceof ReadableStream);
           return env;
         }
@@ -442,7 +446,7 @@ export class Bridge {
           correlationId: request.correlation_id,
         });
       }
-      throw new TransportError("TIMEOUT", `No reply on "${subject}" within ${timeout} ms`, {
+      throw new TransportError("TIMEOUT", `No reply on "${subject}" within ${timeout} ms${match.strays()}`, {
         correlationId: request.correlation_id,
       });
     } finally {

@@ -277,6 +277,30 @@ test("Bridge.request() gets the reply whose reply_to_msg_id matches, via Bridge.
   await rejectsWithCode(() => bridge.request("svc.nobody", [["q", "ping", "text"]], { timeout: 200 }), "TIMEOUT");
 });
 
+test("Bridge.request() takes a reply that leaves reply_to_msg_id empty, as the spec's services may; a reply to another message is named in the TIMEOUT", async () => {
+  // A spec-style service (Python, Julia) answers with smartsend(env.reply_to, ...)
+  // and reply_to_msg_id at its default "": the reply was dropped, and the
+  // request timed out saying no reply came.
+  const service = bridge.subscribe("svc.plain.>");
+  (async () => {
+    for await (const env of service) {
+      const reply_to_msg_id = env.send_to.endsWith("other") ? "some-other-message" : "";
+      await bridge.send(env.reply_to, [["echo", `echo: ${env.payloads[0][1]}`, "text"]], { reply_to_msg_id, correlation_id: env.correlation_id });
+    }
+  })();
+  try {
+    const reply = await bridge.request("svc.plain.empty", [["q", "ping", "text"]], { timeout: 5000 });
+    assert.deepEqual(reply.payloads, [["echo", "echo: ping", "text"]]);
+    await rejectsWithCode(
+      () => bridge.request("svc.plain.other", [["q", "ping", "text"]], { timeout: 500 }),
+      "TIMEOUT",
+      /within 500 ms; 1 envelope came to its inbox answering another message \(reply_to_msg_id "some-other-message", not this request's "[0-9a-f-]{36}"\)/,
+    );
+  } finally {
+    service.unsubscribe();
+  }
+});
+
 test("a transfer aborted with another transfer's ABORTED error as the reason reports its own correlation id", async () => {
   // An app cancelling a group with the error one transfer raised: every other
   // transfer then threw that very error, with the first one's correlation id.

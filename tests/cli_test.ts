@@ -807,6 +807,29 @@ test("request prints the reply of a replier, its link payload saved; no replier 
   assert.match(bare.stderr, /^natsbridge: TIMEOUT No reply on "cli\.t\d+\.nobody" within 1s\n$/);
 });
 
+test("request takes a reply that leaves reply_to_msg_id empty, as the spec's services do; a reply to another message is named in the timeout", async () => {
+  const { subject } = fresh();
+  const bridge = await Bridge.connect({ broker_url: nats.url, logger: quiet });
+  const service = bridge.subscribe(`${subject}.>`);
+  void (async () => {
+    for await (const env of service) {
+      const reply_to_msg_id = env.send_to.endsWith("other") ? "some-other-message" : "";
+      await bridge.send(env.reply_to, [["echo", `echo: ${env.payloads[0][1]}`, "text"]], { reply_to_msg_id });
+    }
+  })();
+  try {
+    const r = await run(["request", `${subject}.plain`, "--text", "ping", "--json", "--timeout", "15s"]);
+    assert.equal(r.code, 0, r.stderr);
+    assert.deepEqual(records(r.stdout)[0].payloads.map((p: Record<string, unknown>) => p.value), ["echo: ping"]);
+    const other = await run(["request", `${subject}.other`, "--text", "ping", "--timeout", "700ms"]);
+    assert.equal(other.code, 4);
+    assert.match(other.stderr, /within 700ms; 1 envelope came to its inbox answering another message \(reply_to_msg_id "some-other-message", not this request's "[0-9a-f-]{36}"\)\n$/);
+  } finally {
+    service.unsubscribe();
+    await bridge.close();
+  }
+});
+
 test("--out keeps apart names that differ only in lone surrogates (the file system would make both U+FFFD)", async () => {
   // A hostile peer's "\ud800.part" and "\ud801" were both written as
   // "\ufffd…": the second file's .part was overwritten by the first, one payload lost.

@@ -134,7 +134,7 @@ ${EXIT}`,
   request: `Usage: natsbridge request <subject> [payloads] [options]
 
 Sends a message whose reply_to is a fresh inbox and prints the reply (the envelope whose
-reply_to_msg_id is the request's msg_id), like listen does.
+reply_to_msg_id is the request's msg_id, or empty), like listen does.
 
   --timeout DURATION      how long to wait for the reply (default 30s)
 

@@ -11,6 +11,7 @@
 import { createInbox } from "@nats-io/nats-core";
 import { parseEnvelope } from "../../envelope.ts";
 import { TransportError } from "../../errors.ts";
+import { replyMatcher } from "../../reply_match.ts";
 import {
   COMMON_FLAGS,
   CONNECTION_FLAGS,
@@ -78,6 +79,7 @@ export const request: Command = async (argv, ctx) => {
       signal: ctx.signal,
       logger: session.logger,
     });
+    const match = replyMatcher(sent.msg_id);
     let timedOut = false;
     timer = setTimeout(() => {
       timedOut = true;
@@ -86,7 +88,7 @@ export const request: Command = async (argv, ctx) => {
     const replies = messagesOf(session.nc, sub, `The reply inbox of the request to "${subject}"`, () => timedOut || ctx.signal.aborted);
     for await (const msg of replies) {
       // An invalid envelope on the inbox fails the request; a valid one replying to something else is ignored.
-      if (parseEnvelope(msg.data).envelope.reply_to_msg_id !== sent.msg_id) continue;
+      if (!match.answers(parseEnvelope(msg.data).envelope.reply_to_msg_id)) continue;
       clearTimeout(timer);
       const report = await receiveMessage(session, msg, {
         out: stringFlag(values, "out"),
@@ -99,7 +101,7 @@ export const request: Command = async (argv, ctx) => {
       return EXIT.OK;
     }
     if (ctx.signal.aborted) return EXIT.INTERRUPTED;
-    throw new TransportError("TIMEOUT", `No reply on "${subject}" within ${durationText(timeoutText)}`, {
+    throw new TransportError("TIMEOUT", `No reply on "${subject}" within ${durationText(timeoutText)}${match.strays()}`, {
       correlationId: sent.correlation_id,
     });
   } finally {
