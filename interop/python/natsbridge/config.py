@@ -39,6 +39,10 @@ def resolve_fileserver_url(option: Optional[str] = None) -> str:
     return url.rstrip("/")
 
 
+#: The largest integer a TypeScript peer holds exactly (Number.MAX_SAFE_INTEGER).
+MAX_SAFE_INTEGER = 2**53 - 1
+
+
 def resolve_size_threshold(option: Optional[int] = None) -> int:
     """``size_threshold`` option, else ``$SIZE_THRESHOLD``, else 500_000."""
     if option is not None:
@@ -50,7 +54,8 @@ def resolve_size_threshold(option: Optional[int] = None) -> int:
     # TypeScript peer reads it: int() also takes "1_000_000", "+5" and other
     # scripts' digits, and each language's \s covers other characters.
     value = int(env) if re.fullmatch(r"[ \t]*[0-9]+[ \t]*", env) else -1
-    if value < 0:
+    # Past 2**53 - 1 TypeScript's numbers stop being exact, and it refuses the value.
+    if value < 0 or value > MAX_SAFE_INTEGER:
         raise OptionsError(
             f'SIZE_THRESHOLD must be a non-negative integer, got "{env}"', field="SIZE_THRESHOLD"
         )

@@ -94,9 +94,10 @@ async def test_smartsend_uses_env_vars(monkeypatch):
     assert env["payloads"][0]["transport"] == "link" and env["payloads"][0]["encoding"] == "none"
 
 
-@pytest.mark.parametrize("bad", [" ", "1e6", "0x10", "1000000.0", "1_000_000", "+5", "-1", "ten", "\u0661\u0662", "5\x1c", "5\x85", "5\ufeff"])
+@pytest.mark.parametrize("bad", [" ", "1e6", "0x10", "1000000.0", "1_000_000", "+5", "-1", "ten", "\u0661\u0662", "5\x1c", "5\x85", "5\ufeff", "9007199254740992"])
 async def test_size_threshold_env_is_decimal_digits_as_typescript_reads_it(monkeypatch, bad):
-    # int() took "1_000_000", "+5" and Arabic-Indic digits, which the TypeScript peer refuses.
+    # int() took "1_000_000", "+5" and Arabic-Indic digits, which the TypeScript peer refuses;
+    # and any size past 2**53 - 1, where TypeScript numbers stop being exact.
     monkeypatch.setenv("SIZE_THRESHOLD", bad)
     await raises_code(lambda: smartsend("chat", [("msg", "hi", "text")], is_publish=False), "INVALID_OPTION")
 
