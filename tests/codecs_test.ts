@@ -24,6 +24,24 @@ test("decodeBase64() rejects malformed base64", () => {
   }
 });
 
+test("a small received binary payload is a buffer of its own, not a view into a pool shared with other payloads", async () => {
+  // On Node, Buffer.from(base64) drew payloads under ~4 KB from its shared
+  // 8 KiB pool: new Float32Array(value.buffer) gave 2,048 floats, and the
+  // buffer held the bytes of the message's other payloads.
+  const samples = new Uint8Array(new Float32Array([1.5, 2.5, 3.5, 4.5]).buffer);
+  const secret = new TextEncoder().encode("SECRET-API-KEY-0123456789");
+  const [, json] = await smartsend("s", [["samples", samples, "binary"], ["token", secret, "binary"]], { is_publish: false });
+  const env = await smartreceive(json);
+  for (const [name, value] of env.payloads) {
+    const bytes = value as Uint8Array;
+    assert.equal(bytes.byteOffset, 0, name);
+    assert.equal(bytes.buffer.byteLength, bytes.byteLength, name);
+  }
+  assert.deepEqual([...new Float32Array((env.payloads[0][1] as Uint8Array).buffer)], [1.5, 2.5, 3.5, 4.5]);
+  const decoded = decodeBase64(encodeBase64(secret));
+  assert.equal(decoded.buffer.byteLength, secret.byteLength);
+});
+
 test("sha256Hex() and createSha256() agree and match known vectors", () => {
   assert.equal(sha256Hex(new TextEncoder().encode("abc")), "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
   const data = bytesOf(100_000);

@@ -10,7 +10,6 @@
 import { move, transferableSymbol, valueSymbol } from "piscina";
 import { encodeBase64, decodeBase64 } from "../engine/platform/base64.ts";
 import { sha256Hex } from "../engine/platform/sha256.ts";
-import { copyBytes, isWholeBuffer } from "../engine/platform/buffer_release.ts";
 
 /** A byte range inside a transferred buffer. */
 export interface BufferSlice {
@@ -69,9 +68,7 @@ export function decodeDirect(text: string): { hex: string; slice: BufferSlice } 
   } catch (err) {
     return { error: (err as Error).message };
   }
-  // Buffer.from(base64) may return a view into Node's shared pool: copy out the
-  // exact range so the transfer moves only our bytes.
-  const own = isWholeBuffer(bytes) ? bytes : copyBytes(bytes);
-  const slice = { buffer: own.buffer as ArrayBuffer, byteOffset: 0, byteLength: own.byteLength };
-  return transferring({ hex: sha256Hex(own), slice }, [slice.buffer]);
+  // decodeBase64's bytes are alone in their buffer: the transfer moves only them.
+  const slice = { buffer: bytes.buffer as ArrayBuffer, byteOffset: 0, byteLength: bytes.byteLength };
+  return transferring({ hex: sha256Hex(bytes), slice }, [slice.buffer]);
 }

@@ -69,7 +69,7 @@ export function encodeBase64(bytes: Uint8Array): string {
  * padding throw {@link Base64Error}.
  *
  * @param text Base64 text.
- * @returns The bytes.
+ * @returns The bytes, alone in their `ArrayBuffer` (offset 0, no slack).
  *
  * @example
  * ```ts
@@ -93,6 +93,9 @@ export function decodeBase64(text: string): Uint8Array {
       throw new Base64Error("Base64 text contains characters outside the alphabet");
     }
     checkPaddingBits(text);
+    // Under ~4 KB Buffer draws from Node's shared 8 KiB pool: handed out as is,
+    // `new Float32Array(value.buffer)` read 8 KiB, other payloads' bytes with it.
+    if (out.buffer.byteLength !== out.byteLength) return new Uint8Array(out);
     return new Uint8Array(out.buffer, out.byteOffset, out.byteLength);
   }
   if (hasNative) {
