@@ -125,6 +125,56 @@ test("a worker that fails is WORKER_FAILED on send and receive, not corrupt data
   await pool.destroy();
 });
 
+test("a codec worker that dies mid-task fails only its own task; the tasks queued behind it run on a new worker", async () => {
+  // They waited for the next task to start a worker (piscina keeps no minimum
+  // here), and on Deno piscina handed one to the dead worker and its assertion
+  // ended the process. Terminated from outside, as a crash or an OOM would.
+  const wt = (await import("node:worker_threads")).default as { Worker: typeof import("node:worker_threads").Worker };
+  const Original = wt.Worker;
+  const started: InstanceType<typeof Original>[] = [];
+  wt.Worker = class extends Original {
+    constructor(...args: ConstructorParameters<typeof Original>) {
+      super(...args);
+      started.push(this);
+    }
+  };
+  const pool = new CodecPool({ maxThreads: 1, offload_threshold: 1024 });
+  const quiet = { log() {} };
+  try {
+    const big = "x".repeat(300_000);
+    await smartsend("s", [["t", big, "text"]], { is_publish: false, pool, logger: quiet });
+    assert.equal(started.length, 1, "the pool started its worker");
+    const sends = Array.from({ length: 5 }, () => smartsend("s", [["t", big, "text"]], { is_publish: false, pool, logger: quiet }));
+    const settled = Promise.allSettled(sends.map((s) =>
+      Promise.race([s, new Promise((_, reject) => setTimeout(() => reject(new Error("still pending after 10 s")), 10_000))])
+    ));
+    await new Promise((r) => setImmediate(r));
+    await started[0].terminate();
+    const outcomes = await settled;
+    const failed = outcomes.filter((o) => o.status === "rejected").map((o) => (o as PromiseRejectedResult).reason);
+    for (const e of failed) assert.equal(e.code, "WORKER_FAILED", e.message);
+    assert.ok(failed.length <= 1, `${failed.length} of 5 sends failed: ${failed.map((e) => e.message).join("; ")}`);
+    assert.equal((await smartsend("s", [["t", big, "text"]], { is_publish: false, pool, logger: quiet }))[0].payloads.length, 1);
+  } finally {
+    wt.Worker = Original;
+    await pool.destroy();
+  }
+});
+
+test("a direct payload too long for a base64 string is INVALID_INPUT from a worker too, not WORKER_FAILED", async () => {
+  // Thrown in the worker, the payload's fault was reported as the pool's (nak
+  // rather than dead-letter, says the README). Bun's strings hold it: sent.
+  const pool = new CodecPool({ maxThreads: 1 });
+  try {
+    const text = "a".repeat(420_000_000); // base64: 560 M characters, past V8's longest string
+    const outcome = await smartsend("s", [["t", text, "text"]], { is_publish: false, size_threshold: 1e9, pool, logger: { log() {} } })
+      .then(() => "sent", (e) => e.code);
+    assert.ok(outcome === "INVALID_INPUT" || (outcome === "sent" && "Bun" in globalThis), outcome);
+  } finally {
+    await pool.destroy();
+  }
+});
+
 test("a pool loaded from a URL that is not a file (Deno from JSR) codes inline instead of crashing", async () => {
   // piscina takes every worker URL for a path: https://jsr.io/…/codec_worker.ts
   // became file:///cwd/https:/…, and the first 256 KiB payload killed the process.

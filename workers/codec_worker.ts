@@ -48,11 +48,19 @@ export function sha256(slice: BufferSlice): { hex: string; slice: BufferSlice } 
  * costs); hands the buffer back.
  *
  * @param slice The bytes.
- * @returns Hex digest, base64 text and the buffer.
+ * @returns Hex digest, base64 text and the buffer; or an error message and the buffer.
  */
-export function encodeDirect(slice: BufferSlice): { hex: string; base64: string; slice: BufferSlice } {
+export function encodeDirect(
+  slice: BufferSlice,
+): { hex: string; base64: string; slice: BufferSlice } | { error: string; slice: BufferSlice } {
   const bytes = view(slice);
-  return transferring({ hex: sha256Hex(bytes), base64: encodeBase64(bytes), slice }, [slice.buffer]);
+  try {
+    return transferring({ hex: sha256Hex(bytes), base64: encodeBase64(bytes), slice }, [slice.buffer]);
+  } catch (err) {
+    // Past V8's longest string (~400 MB of bytes): the payload's fault, said
+    // as a value; thrown, the pool would take it for a dead worker.
+    return transferring({ error: (err as Error).message, slice }, [slice.buffer]);
+  }
 }
 
 /**

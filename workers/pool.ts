@@ -94,7 +94,7 @@ export class CodecPool {
   readonly offloadThreshold: number;
   readonly #maxThreads: number;
   readonly #idleTimeout: number;
-  #piscina: Piscina | undefined;
+  #current: PoolLife | undefined;
   #offloaded = 0;
 
   /**
@@ -196,7 +196,7 @@ export class CodecPool {
       const bytes = decodeBase64(text);
       return options.checksum === false ? { bytes, checksum: undefined } : this.checksum(bytes, { owned: true });
     }
-    const r = await this.#task(() => this.#pool().run(text, { name: "decodeDirect" })) as
+    const r = await this.#task((pool) => pool.run(text, { name: "decodeDirect" }), () => true) as
       | { hex: string; slice: BufferSlice }
       | { error: string };
     this.#offloaded++;
@@ -221,11 +221,9 @@ export class CodecPool {
     return decodeInline(text, options.checksum !== false);
   }
 
-  /** Stops the workers. The pool restarts them on the next large task. */
+  /** Stops the workers, failing their tasks. The pool restarts them on the next large task. */
   async destroy(): Promise<void> {
-    const p = this.#piscina;
-    this.#piscina = undefined;
-    await p?.destroy();
+    if (this.#current) await this.#end(this.#current, new Error("the pool was destroyed"), false);
   }
 
   #workersOn(): boolean {
@@ -243,36 +241,73 @@ export class CodecPool {
       byteLength: bytes.byteLength,
     };
     // piscina infers TransferList from node:worker_threads' typings, which Deno's differ
-    // from; at run time it is the plain array postMessage takes.
-    const result = await this.#task(() => this.#pool().run(slice, { name, transferList: [slice.buffer] as never })) as T;
+    // from; at run time it is the plain array postMessage takes. A task that
+    // never reached a worker still has its buffer (not detached): it may go again.
+    const result = await this.#task(
+      (pool) => pool.run(slice, { name, transferList: [slice.buffer] as never }),
+      () => slice.buffer.byteLength > 0 || slice.byteLength === 0,
+    ) as T | { error: string };
     this.#offloaded++;
+    // The payload's own fault (a base64 text too long for a string): not the pool's.
+    if ("error" in result) throw new Error(result.error);
     return result;
   }
 
   /**
    * A worker task whose failure is the pool's (terminated, crashed, could
    * not start), not the payload's: a bad payload comes back as a value.
+   *
+   * A worker that dies fails its own task, but piscina keeps the tasks queued
+   * behind it until the next task starts a worker (it keeps no minimum here),
+   * and on Deno one of them was lost for good. So the pool is given up at
+   * once: every task still waiting on it stops waiting, and those whose
+   * buffers are still ours (never posted to a worker) go again on a new one.
    */
-  async #task(run: () => Promise<unknown>): Promise<unknown> {
-    try {
-      return await run();
-    } catch (err) {
-      throw new WorkerError(`Codec worker failed: ${(err as Error)?.message ?? String(err)}`, { cause: err });
+  async #task(run: (pool: Piscina) => Promise<unknown>, retryable: () => boolean): Promise<unknown> {
+    for (let attempt = 1;; attempt++) {
+      const life = this.#life();
+      try {
+        return await Promise.race([run(life.pool), life.gone]);
+      } catch (err) {
+        if (life.abandoned) {
+          // Only waiting when another task's worker died: not its fault.
+          if (attempt < 3 && retryable()) continue;
+        } else if (this.#current === life) {
+          // Its own worker died (or could not start): the pool goes, not the task again.
+          void this.#end(life, new Error("another task's worker died"));
+        }
+        throw new WorkerError(`Codec worker failed: ${(err as Error)?.message ?? String(err)}`, { cause: err });
+      }
     }
   }
 
-  #pool(): Piscina {
-    if (!this.#piscina) {
+  /** Ends `life`: its tasks stop waiting with `reason`; with a worker's death, they may go again. */
+  #end(life: PoolLife, reason: Error, abandoned = true): Promise<void> {
+    if (this.#current === life) this.#current = undefined;
+    life.abandoned = abandoned;
+    life.end(reason);
+    return life.pool.destroy().catch(() => {});
+  }
+
+  #life(): PoolLife {
+    if (!this.#current) {
       // From source (Deno, Bun) the worker is a .ts file; in the built lib/ a .js one.
       const ext = import.meta.url.endsWith(".ts") ? ".ts" : ".js";
-      this.#piscina = new Piscina({
+      const pool = new Piscina({
         filename: new URL(`./codec_worker${ext}`, import.meta.url).href,
         maxThreads: this.#maxThreads,
         minThreads: 0,
         idleTimeout: this.#idleTimeout,
       });
+      // Emitted when a worker with no task dies: unheard, an EventEmitter's
+      // "error" is thrown, and would end the process. piscina has dropped it.
+      pool.on("error", () => {});
+      let end: (reason: Error) => void = () => {};
+      const gone = new Promise<never>((_, reject) => (end = reject));
+      gone.catch(() => {}); // only ever raced
+      this.#current = { pool, gone, end, abandoned: false };
     }
-    return this.#piscina;
+    return this.#current;
   }
 }
 
@@ -293,6 +328,16 @@ export class CodecPool {
  */
 export function workersLoadableFrom(moduleUrl: string): boolean {
   return moduleUrl.startsWith("file:");
+}
+
+/** One piscina instance, and the promise its tasks race so that none outlives it. */
+interface PoolLife {
+  pool: Piscina;
+  /** Rejects when the pool ends: piscina lost a queued task of a dead worker's pool on Deno. */
+  gone: Promise<never>;
+  end(reason: Error): void;
+  /** Ended because a worker died, not by destroy(): its waiting tasks may go again. */
+  abandoned: boolean;
 }
 
 const viewOf = (s: BufferSlice) => new Uint8Array(s.buffer, s.byteOffset, s.byteLength);
