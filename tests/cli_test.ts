@@ -12,7 +12,7 @@ import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, 
 import { createServer } from "node:http";
 import type { AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { basename, join } from "node:path";
 import process from "node:process";
 import { Buffer } from "node:buffer";
 import { tableFromArrays, tableFromIPC, tableToIPC } from "apache-arrow";
@@ -844,6 +844,30 @@ test("--out keeps apart names that differ only in lone surrogates (the file syst
     assert.deepEqual([a, b, c].map((f) => readFileSync(f, "utf8")), ["AAAA", "BBBB", "CCCC"]);
     assert.equal(readdirSync(out).length, 3);
     assert.ok(readdirSync(out).includes("ok \ud83d\ude00"), "a well-formed pair is kept");
+  } finally {
+    rmSync(out, { recursive: true, force: true });
+  }
+});
+
+test("--out numbers a name's next file from where the last one went, not by probing every taken name again", async () => {
+  // Each message's writer tried t.txt, t_1.txt, ... in turn: with 2,000 files
+  // of one name in the folder, every further message made 4,000 file system calls.
+  const out = mkdtempSync(join(tmpdir(), "natsbridge-names-"));
+  try {
+    const save = async () => {
+      const w = new PayloadWriter(out); // one per message, as listen makes them
+      const file = await w.write("t", "text", "x");
+      await w.commit();
+      return basename(file);
+    };
+    assert.deepEqual([await save(), await save(), await save()], ["t.txt", "t_1.txt", "t_2.txt"]);
+    // A name freed since is not probed for again: the next goes after the last.
+    rmSync(join(out, "t_1.txt"));
+    assert.equal(await save(), "t_3.txt");
+    // A file that appeared since is still seen, and skipped.
+    writeFileSync(join(out, "t_4.txt"), "theirs");
+    assert.equal(await save(), "t_5.txt");
+    assert.equal(readFileSync(join(out, "t_4.txt"), "utf8"), "theirs");
   } finally {
     rmSync(out, { recursive: true, force: true });
   }

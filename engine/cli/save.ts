@@ -84,6 +84,15 @@ export async function prepareOutDir(dir: string, command: string): Promise<void>
   }
 }
 
+/**
+ * Per folder and name, the suffix to try first: writers are made per message,
+ * and each probing t.txt, t_1.txt, ... again made a long listen quadratic
+ * (2,000 files of one name: 4,000 file system calls for each further message).
+ * Only names met twice are remembered (unique ones would grow it for ever).
+ */
+const nextSuffix = new Map<string, number>();
+const MAX_REMEMBERED_NAMES = 10_000;
+
 /** Writes one message's payloads into a folder, all or nothing. */
 export class PayloadWriter {
   readonly #dir: string;
@@ -136,7 +145,8 @@ export class PayloadWriter {
   async #freePath(name: string): Promise<string> {
     const ext = extname(name);
     const base = ext && ext !== name ? name.slice(0, -ext.length) : name;
-    for (let i = 0;; i++) {
+    const key = join(this.#dir, name);
+    for (let i = nextSuffix.get(key) ?? 0;; i++) {
       const candidate = join(this.#dir, i === 0 ? name : `${base}_${i}${ext}`);
       // A payload's own .part file must not be another's final name, nor the reverse
       // (names "x.part" and "x"): the commit would rename one over the other.
@@ -144,6 +154,11 @@ export class PayloadWriter {
       if (this.#reserved.has(candidate) || this.#reserved.has(part)) continue;
       if (!(await exists(candidate)) && !(await exists(part))) {
         this.#reserved.add(candidate).add(part);
+        if (i > 0) {
+          // Only a hint: past the cap it starts afresh rather than grow.
+          if (nextSuffix.size >= MAX_REMEMBERED_NAMES) nextSuffix.clear();
+          nextSuffix.set(key, i + 1);
+        }
         return candidate;
       }
     }
