@@ -849,6 +849,24 @@ test("--out keeps apart names that differ only in lone surrogates (the file syst
   }
 });
 
+test("listen --store objectstore with no file server named does not trust the default http://localhost:8080", async () => {
+  // The CLI passed the spec's default on as if named: any publisher could make
+  // such a listener GET any path on its own localhost:8080 and save the answer.
+  const { subject } = fresh();
+  const l = start([...CLI, "listen", subject, "--store", "objectstore", "--count", "1", "--json"], { env: { FILESERVER_URL: "" } });
+  await l.waitFor(/"event":"listening"/);
+  const bridge = await Bridge.connect({ broker_url: nats.url, logger: quiet });
+  try {
+    const upload = () => Promise.resolve({ status: 200, uploadid: "u", fileid: "f", url: "http://localhost:8080/file/u/f/secret" });
+    await bridge.send(subject, [["secret", bytesOf(10, 1), "binary"]], { size_threshold: 0, fileserver_upload_handler: upload });
+  } finally {
+    await bridge.close();
+  }
+  const { stdout } = await l.done();
+  const recs = records(stdout);
+  assert.deepEqual(recs.map((r) => [r.event, r.code]), [["listening", undefined], ["error", "ORIGIN_REFUSED"]]);
+});
+
 test("--out numbers a name's next file from where the last one went, not by probing every taken name again", async () => {
   // Each message's writer tried t.txt, t_1.txt, ... in turn: with 2,000 files
   // of one name in the folder, every further message made 4,000 file system calls.

@@ -113,10 +113,14 @@ export async function openSession(
       // "never": Plik's -1, the Object Store's 0 (no max_age).
       ? plikFileServer({ url: fileserverUrl, ttl: lifetime === "never" ? -1 : lifetime, oneShot, token: stringFlag(values, "plik-token") ?? readEnv("PLIK_TOKEN") })
       : await untilAborted(objectStoreFileServer({ connection: nc, bucket: spec.bucket, ttl: lifetime === "never" ? 0 : lifetime, maxBytes }), signal, "Opening the Object Store");
+    // Passed on only when named (flag or FILESERVER_URL): the spec's default,
+    // passed as if named, was trusted by an Object Store listener, so any
+    // publisher could have it fetch any path of its own localhost:8080.
+    const named = stringFlag(values, "fileserver") !== undefined || readEnv("FILESERVER_URL") !== undefined;
     const bridge = await Bridge.connect({
       nats_connection: nc,
       broker_url: brokerUrl,
-      fileserver_url: fileserverUrl,
+      fileserver_url: named ? fileserverUrl : undefined,
       fileserver: store,
       allowed_origins: allowedOrigins,
       logger,
