@@ -12,6 +12,7 @@ import { tableFromArrays } from "apache-arrow";
 import {
   type DownloadHandler,
   ENVELOPE_KEYS,
+  fetchWithBackoff,
   type FileServer,
   PAYLOAD_KEYS,
   smartreceive,
@@ -510,4 +511,19 @@ test("smartreceive({stream}) refuses a nats-obj link without its store at once, 
     /fileserver option/,
   );
   assert.ok(Date.now() - t0 < 500, "no retries for a link no handler can open");
+});
+
+test("fetchWithBackoff called as the spec calls it (no payload name) names the link in its errors, not \"\"", async () => {
+  const server = createServer((_, res) => void res.writeHead(503).end()).listen(0, "127.0.0.1");
+  await new Promise((r) => server.once("listening", r));
+  const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/file/u/f/report.csv`;
+  try {
+    await rejectsWithCode(
+      () => fetchWithBackoff(url, 2, 1, 5, "cid-1"),
+      "DOWNLOAD_FAILED",
+      new RegExp(`^Download of "${url.replaceAll(".", "\\.")}" failed after 2 attempts: HTTP 503$`),
+    );
+  } finally {
+    server.close();
+  }
 });

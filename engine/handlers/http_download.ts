@@ -30,7 +30,16 @@ export const DEFAULT_IDLE_TIMEOUT = 30_000;
  */
 const MAX_PREALLOCATION = 64 * 1024 * 1024;
 
-type ErrContext = { correlationId: string; dataname: string };
+/** What errors carry, and `label`: how messages name the payload. */
+type ErrContext = { correlationId: string; dataname: string; label: string };
+
+/**
+ * The payload as messages name it: the link when there is no name (the
+ * spec's handler signature, called directly, has none), not `""`.
+ */
+function labelOf(dataname: string, url: string): string {
+  return quoted(dataname || redact(url));
+}
 
 /**
  * Downloads `url`, retrying transient failures (network errors, HTTP 5xx, 408,
@@ -128,6 +137,7 @@ function resumableBody(
   context: DownloadContext,
 ): ReadableStream<Uint8Array> {
   const { dataname, signal, logger } = context;
+  const label = labelOf(dataname, first.url);
   const total = contentLength(first);
   // A byte stream (fetch's body on Deno, Node and in browsers) hands each chunk
   // over by transfer, so its reader alone holds it; then so does whoever
@@ -179,7 +189,7 @@ function resumableBody(
         } catch (err) {
           if (signal?.aborted) {
             current().cancel().catch(() => {}); // stops the download itself
-            throw abortReason(signal, `Download of ${quoted(dataname)}`, correlation_id);
+            throw abortReason(signal, `Download of ${label}`, correlation_id);
           }
           if (err instanceof NatsBridgeError) throw err;
           current().cancel().catch(() => {});
@@ -191,7 +201,7 @@ function resumableBody(
           lastBreak = delivered;
           if (stalls >= retries.attempts) {
             throw new DownloadError(
-              `Download of ${quoted(dataname)} failed: the last ${stalls} resumes brought ${gained === 0 ? "nothing" : "too little"} new, ` +
+              `Download of ${label} failed: the last ${stalls} resumes brought ${gained === 0 ? "nothing" : "too little"} new, ` +
                 `the server breaking off each time (at byte ${delivered} now; ${(err as Error).message})`,
               { correlationId: correlation_id, dataname, attempts: stalls, cause: err },
             );
@@ -199,7 +209,7 @@ function resumableBody(
           // stalls < attempts here, and there are attempts - 1 delays.
           if (stalls > 0) await sleep(delays[stalls - 1], signal);
           if (logger) {
-            logEvent(logger, "warn", correlation_id, `Download of ${quoted(dataname)} broke off at ${delivered} bytes (${(err as Error).message}); resuming from there`);
+            logEvent(logger, "warn", correlation_id, `Download of ${label} broke off at ${delivered} bytes (${(err as Error).message}); resuming from there`);
           }
           const res = await open(delivered);
           // 206: the rest, as asked. 200: the server ignored the range and starts over.
@@ -207,7 +217,7 @@ function resumableBody(
           if (res.status === 206 && start !== delivered) {
             await res.body?.cancel();
             throw new DownloadError(
-              `Download of ${quoted(dataname)} asked to go on from byte ${delivered}, the server answered from ${start}`,
+              `Download of ${label} asked to go on from byte ${delivered}, the server answered from ${start}`,
               { correlationId: correlation_id, dataname },
             );
           }
@@ -277,14 +287,15 @@ function withBackoff<T>(
   from = 0,
 ): Promise<T> {
   const { dataname, signal, logger } = context;
-  const errContext = { correlationId: correlation_id, dataname };
+  const label = labelOf(dataname, url);
+  const errContext = { correlationId: correlation_id, dataname, label };
   const attempts = Math.max(1, max_retries);
   return retry(async (attempt) => {
-    if (signal?.aborted) throw abortReason(signal, `Download of ${quoted(dataname)}`, correlation_id);
+    if (signal?.aborted) throw abortReason(signal, `Download of ${label}`, correlation_id);
     try {
       return await attemptOnce(url, context, errContext, consume, idleDuringConsume, from);
     } catch (err) {
-      if (signal?.aborted) throw abortReason(signal, `Download of ${quoted(dataname)}`, correlation_id);
+      if (signal?.aborted) throw abortReason(signal, `Download of ${label}`, correlation_id);
       if (err instanceof DownloadError) {
         throw new DownloadError(err.message, { ...errContext, attempts: attempt, status: err.status }, err.code as ConstructorParameters<typeof DownloadError>[2]);
       }
@@ -298,12 +309,12 @@ function withBackoff<T>(
     isFinal: (err) => !(err instanceof RetryableError),
     onRetry: (err, attempt, delay) =>
       logger &&
-      logEvent(logger, "warn", correlation_id, `Download of ${quoted(dataname)} failed (${(err as Error).message}), attempt ${attempt}/${attempts}, retrying in ${delay} ms`),
+      logEvent(logger, "warn", correlation_id, `Download of ${label} failed (${(err as Error).message}), attempt ${attempt}/${attempts}, retrying in ${delay} ms`),
     exhausted: (err) => {
       const last = err as RetryableError;
       // No answer at all, as a page also gets from a file server whose CORS headers refuse it.
       const hint = last.unanswered ? fetchFailureHint(url) : "";
-      return new DownloadError(`Download of ${quoted(dataname)} failed after ${attempts} attempts: ${last.message}${hint}`, {
+      return new DownloadError(`Download of ${label} failed after ${attempts} attempts: ${last.message}${hint}`, {
         ...errContext,
         attempts,
         status: last.status,
@@ -341,7 +352,7 @@ async function attemptOnce<T>(
       const location = res.headers.get("location");
       const to = location ? URL.parse(location, url)?.href : undefined;
       throw new DownloadError(
-        `Download of ${quoted(errContext.dataname)} refused: the file server answered with a redirect (HTTP ${res.status}` +
+        `Download of ${errContext.label} refused: the file server answered with a redirect (HTTP ${res.status}` +
           `${to ? ` to ${redact(to).slice(0, 200)}` : ""}); links are fetched only from allowed origins, with no redirects`,
         { ...errContext, status: res.status },
       );
@@ -349,7 +360,7 @@ async function attemptOnce<T>(
     if (res.status === 404 || res.status === 410) {
       await res.body?.cancel();
       throw new DownloadError(
-        `Payload ${quoted(errContext.dataname)} is gone from the file server (HTTP ${res.status}): expired, deleted, or a one-shot file already downloaded`,
+        `Payload ${errContext.label} is gone from the file server (HTTP ${res.status}): expired, deleted, or a one-shot file already downloaded`,
         { ...errContext, status: res.status },
         "PAYLOAD_GONE",
       );
@@ -357,7 +368,7 @@ async function attemptOnce<T>(
     if (!res.ok) {
       await res.body?.cancel();
       if (res.status >= 500 || res.status === 408 || res.status === 429) throw new RetryableError(res.status, undefined);
-      throw new DownloadError(`Download of ${quoted(errContext.dataname)} refused: HTTP ${res.status}`, {
+      throw new DownloadError(`Download of ${errContext.label} refused: HTTP ${res.status}`, {
         ...errContext,
         status: res.status,
       });
@@ -420,7 +431,7 @@ async function readBody(
 
 function tooLarge(errContext: ErrContext, expected: number, got: number): DownloadError {
   return new DownloadError(
-    `Payload ${quoted(errContext.dataname)} download exceeds its announced size of ${expected} bytes (got at least ${got})`,
+    `Payload ${errContext.label} download exceeds its announced size of ${expected} bytes (got at least ${got})`,
     errContext,
     "PAYLOAD_TOO_LARGE",
   );
