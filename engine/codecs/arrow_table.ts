@@ -390,6 +390,14 @@ function frameAt(
  */
 const MAX_DICTIONARY_DELTAS = 1_000;
 
+function tooManyDeltas(format: "stream" | "file"): DecodeError {
+  return new DecodeError(
+    `arrowtable ${format} holds more than ${MAX_DICTIONARY_DELTAS.toLocaleString("en-US")} dictionary delta batches, ` +
+      `which apache-arrow for JavaScript reads in time growing with their square: write the dictionaries whole ` +
+      `(pyarrow: IpcWriteOptions(emit_dictionary_deltas=False), or table.unify_dictionaries())`,
+  );
+}
+
 /**
  * Walks the messages of an IPC stream without decoding their bodies: every message must
  * be whole, the schema must come first, and the bytes must end either right after the
@@ -418,13 +426,7 @@ function walkStream(bytes: Uint8Array): number {
       case MessageHeader.DictionaryBatch:
         if (schemas === 0) throw new Error("stream does not start with a schema message");
         if (message.headerType === MessageHeader.RecordBatch) recordBatches++;
-        if (message.isDelta && ++deltas > MAX_DICTIONARY_DELTAS) {
-          throw new DecodeError(
-            `arrowtable stream holds more than ${MAX_DICTIONARY_DELTAS.toLocaleString("en-US")} dictionary delta batches, ` +
-              `which apache-arrow for JavaScript reads in time growing with their square: write the dictionaries whole ` +
-              `(pyarrow: IpcWriteOptions(emit_dictionary_deltas=False), or table.unify_dictionaries())`,
-          );
-        }
+        if (message.isDelta && ++deltas > MAX_DICTIONARY_DELTAS) throw tooManyDeltas("stream");
         break;
       default:
         throw new Error(
@@ -478,6 +480,7 @@ function readFileFormat(bytes: Uint8Array): Table {
   const footerStart = n - 10 - footerLength;
   const blocks = checkFooter(bytes.subarray(footerStart, n - 10));
   // Check every block's message before apache-arrow reads it.
+  let deltas = 0;
   for (
     const [kind, list] of [["dictionary", blocks.dictionaries], [
       "record",
@@ -495,6 +498,7 @@ function readFileFormat(bytes: Uint8Array): Table {
           `file footer's ${kind} batch ${i} does not point at a ${MessageHeader[want]} message`,
         );
       }
+      if (message.isDelta && ++deltas > MAX_DICTIONARY_DELTAS) throw tooManyDeltas("file");
     }
   }
   const reader = RecordBatchReader.from(bytes);
