@@ -125,7 +125,7 @@ test("a worker that fails is WORKER_FAILED on send and receive, not corrupt data
   await pool.destroy();
 });
 
-test("a codec worker that dies mid-task fails only its own task; the tasks queued behind it run on a new worker", async () => {
+test("a codec worker that dies mid-task fails only its own task; the tasks queued behind it, or behind one dying as it starts, run on a new worker", async () => {
   // They waited for the next task to start a worker (piscina keeps no minimum
   // here), and on Deno piscina handed one to the dead worker and its assertion
   // ended the process. Terminated from outside, as a crash or an OOM would.
@@ -155,6 +155,19 @@ test("a codec worker that dies mid-task fails only its own task; the tasks queue
     for (const e of failed) assert.equal(e.code, "WORKER_FAILED", e.message);
     assert.ok(failed.length <= 1, `${failed.length} of 5 sends failed: ${failed.map((e) => e.message).join("; ")}`);
     assert.equal((await smartsend("s", [["t", big, "text"]], { is_publish: false, pool, logger: quiet }))[0].payloads.length, 1);
+    // A worker that dies while it starts, before any task reached it: the task
+    // waited in the queue for a worker none would start.
+    await pool.destroy();
+    const before = started.length;
+    const send = smartsend("s", [["t", big, "text"]], { is_publish: false, pool, logger: quiet });
+    await new Promise((r) => setImmediate(r));
+    assert.equal(started.length, before + 1, "a worker was started for the send");
+    await started[before].terminate();
+    const outcome = await Promise.race([
+      send.then(() => "sent", (e) => e.code),
+      new Promise((r) => setTimeout(() => r("still pending after 10 s"), 10_000)),
+    ]);
+    assert.equal(outcome, "sent");
   } finally {
     wt.Worker = Original;
     await pool.destroy();

@@ -95,6 +95,9 @@ export class CodecPool {
   readonly #maxThreads: number;
   readonly #idleTimeout: number;
   #current: PoolLife | undefined;
+  /** Tasks handed to piscina now, at most `#maxThreads`. */
+  #busy = 0;
+  readonly #waiting: (() => void)[] = [];
   #offloaded = 0;
 
   /**
@@ -257,31 +260,42 @@ export class CodecPool {
    * A worker task whose failure is the pool's (terminated, crashed, could
    * not start), not the payload's: a bad payload comes back as a value.
    *
-   * A worker that dies fails its own task, but piscina keeps the tasks queued
-   * behind it until the next task starts a worker (it keeps no minimum here),
-   * and on Deno one of them was lost for good. So the pool is given up at
-   * once: every task still waiting on it stops waiting, and those whose
-   * buffers are still ours (never posted to a worker) go again on a new one.
+   * At most one task per thread is handed to piscina; the rest wait here,
+   * their buffers still ours. In piscina's own queue, a worker that died
+   * stranded them until another task started a worker, and on Deno piscina
+   * handed one to the dying worker (lost, or its assertion ended the
+   * process). A task that waited on a pool given up (its only worker died
+   * as it started) goes again on a new one.
    */
   async #task(run: (pool: Piscina) => Promise<unknown>, retryable: () => boolean): Promise<unknown> {
-    for (let attempt = 1;; attempt++) {
-      const life = this.#life();
-      try {
-        return await Promise.race([run(life.pool), life.gone]);
-      } catch (err) {
-        if (life.abandoned) {
-          // Only waiting when another task's worker died: not its fault.
-          if (attempt < 3 && retryable()) continue;
-        } else if (this.#current === life) {
-          // Its own worker died (or could not start): the pool goes, not the task again.
-          void this.#end(life, new Error("another task's worker died"));
+    const release = await this.#slot();
+    try {
+      for (let attempt = 1;; attempt++) {
+        const life = this.#life();
+        try {
+          return await Promise.race([run(life.pool), life.gone]);
+        } catch (err) {
+          if (life.abandoned && attempt < 3 && retryable()) continue;
+          throw new WorkerError(`Codec worker failed: ${(err as Error)?.message ?? String(err)}`, { cause: err });
         }
-        throw new WorkerError(`Codec worker failed: ${(err as Error)?.message ?? String(err)}`, { cause: err });
       }
+    } finally {
+      release();
     }
   }
 
-  /** Ends `life`: its tasks stop waiting with `reason`; with a worker's death, they may go again. */
+  /** Waits for one of the `maxThreads` places; the release hands it to the next waiting, in order. */
+  async #slot(): Promise<() => void> {
+    if (this.#busy < this.#maxThreads) this.#busy++;
+    else await new Promise<void>((resolve) => this.#waiting.push(resolve));
+    return () => {
+      const next = this.#waiting.shift();
+      if (next) next();
+      else this.#busy--;
+    };
+  }
+
+  /** Ends `life`: its tasks stop waiting with `reason`; given up on a worker's death, they may go again. */
   #end(life: PoolLife, reason: Error, abandoned = true): Promise<void> {
     if (this.#current === life) this.#current = undefined;
     life.abandoned = abandoned;
@@ -305,7 +319,17 @@ export class CodecPool {
       let end: (reason: Error) => void = () => {};
       const gone = new Promise<never>((_, reject) => (end = reject));
       gone.catch(() => {}); // only ever raced
-      this.#current = { pool, gone, end, abandoned: false };
+      const life: PoolLife = { pool, gone, end, abandoned: false };
+      // A worker that dies as it starts fails no task, and piscina starts no
+      // other for the tasks queued: with none left, they would wait for ever.
+      pool.on("workerDestroy", () =>
+        queueMicrotask(() => {
+          if (this.#current === life && pool.queueSize > 0 && pool.threads.length === 0) {
+            void this.#end(life, new Error("its worker died before it could start"));
+          }
+        })
+      );
+      this.#current = life;
     }
     return this.#current;
   }
