@@ -115,9 +115,10 @@ export function resolveBrokerUrl(option?: string): string {
 
 /** `fileserver_url` option, else `FILESERVER_URL`, else the default. */
 export function resolveFileserverUrl(option?: string): string {
-  const url = checkString(option, "fileserver_url") ?? readEnv("FILESERVER_URL") ??
-    DEFAULT_FILESERVER_URL;
-  return url.replace(/\/+$/, "");
+  const given = checkString(option, "fileserver_url");
+  const fromEnv = given === undefined ? readEnv("FILESERVER_URL") : undefined;
+  const url = given ?? fromEnv ?? DEFAULT_FILESERVER_URL;
+  return refuseCredentials(url, given === undefined && fromEnv !== undefined ? "FILESERVER_URL" : "fileserver_url").replace(/\/+$/, "");
 }
 
 /** `size_threshold` option, else `SIZE_THRESHOLD`, else 500_000. */
@@ -243,16 +244,44 @@ export function checkMetadata(value: unknown, name: string): Record<string, unkn
   return value as Record<string, unknown>;
 }
 
-/** Throws unless `value` is an absolute http: or https: URL. */
+/** Throws unless `value` is an absolute http: or https: URL without credentials. */
 export function checkHttpUrl(value: unknown, name: string): string {
   let ok = false;
   try {
     ok = typeof value === "string" && /^https?:$/.test(new URL(value).protocol);
   } catch { /* not a URL: reported below */ }
   if (!ok) {
-    throw new OptionsError(`${name} must be an http(s) URL, got ${JSON.stringify(value) ?? String(value)}`, { field: name });
+    const shown = typeof value === "string" ? JSON.stringify(value.replace(/\/\/[^/]*@/, "//***@")) : JSON.stringify(value) ?? String(value);
+    throw new OptionsError(`${name} must be an http(s) URL, got ${shown}`, { field: name });
   }
-  return value as string;
+  return refuseCredentials(value as string, name);
+}
+
+/**
+ * Throws when the file server URL `url` carries credentials (`user:pass@`):
+ * every link is built from it, so they would travel in every envelope (and
+ * Node's fetch refuses such URLs anyway).
+ *
+ * @param url The URL.
+ * @param name The option or variable it came from, for the error.
+ * @returns `url`.
+ *
+ * @example
+ * ```ts
+ * import { refuseCredentials } from "./config.ts";
+ * console.log(refuseCredentials("http://127.0.0.1:8080", "fileserver_url")); // "http://127.0.0.1:8080"
+ * ```
+ */
+export function refuseCredentials(url: string, name: string): string {
+  const parsed = URL.parse(url);
+  if (parsed && (parsed.username || parsed.password)) {
+    throw new OptionsError(
+      `${name} must not carry credentials: every link is built from it, so they would travel in every envelope ` +
+        `(a Plik token goes in the token option or PLIK_TOKEN), got "${parsed.protocol}//***@${parsed.host}${parsed.pathname === "/" ? "" : parsed.pathname}"`,
+      { field: name },
+    );
+  }
+  return url;
 }
 
 /** Throws unless `value` is a non-empty string. */

@@ -24,7 +24,25 @@ import { settleWithin, untilAborted } from "./backoff.ts";
  */
 export function serversOf(brokerUrl: string): string[] {
   // "alice:pw@host:4222" has no scheme: as a URL it would be of scheme "alice:".
-  return brokerUrl.split(",").map((s) => s.trim()).filter(Boolean).map((s) => s.includes("://") ? s : `nats://${s}`);
+  return listed(brokerUrl).map((s) => s.trim()).filter(Boolean).map((s) => s.includes("://") ? s : `nats://${s}`);
+}
+
+/**
+ * The comma-separated servers of `brokerUrl`, a raw comma in credentials kept
+ * inside its server ("nats://u:a,b@h" is one server, refused by connectTo):
+ * split there, "nats://u:a" would be printed unmasked and "b" taken for a token.
+ */
+function listed(brokerUrl: string): string[] {
+  const parts: string[] = [];
+  for (const part of brokerUrl.split(",")) {
+    const last = parts.length - 1;
+    if (last >= 0 && part.includes("@") && !part.includes("://") && parts[last].includes("://") && !parts[last].includes("@")) {
+      parts[last] += `,${part}`;
+    } else {
+      parts.push(part);
+    }
+  }
+  return parts;
 }
 
 /**
@@ -55,10 +73,10 @@ export async function connectTo(
   const servers = serversOf(brokerUrl);
   // A raw "/", "?" or "#" in a password ends the URL's host part early: the
   // connection would go to a host made of the password's tail. A raw "%"
-  // cannot be decoded at all.
-  if (servers.some((s) => /[/?#]/.test(userInfoOf(s)) || !decodable(userInfoOf(s)))) {
+  // cannot be decoded at all, and a raw "," splits the server list.
+  if (servers.some((s) => /[/?#,]/.test(userInfoOf(s)) || !decodable(userInfoOf(s)))) {
     throw new OptionsError(
-      `broker_url credentials must be percent-encoded ("/" as %2F, "@" as %40, "?" as %3F, "#" as %23, "%" as %25), got "${redact(brokerUrl)}"`,
+      `broker_url credentials must be percent-encoded ("/" as %2F, "@" as %40, "?" as %3F, "#" as %23, "," as %2C, "%" as %25), got "${redact(brokerUrl)}"`,
       { field: "broker_url", correlationId },
     );
   }
@@ -230,7 +248,8 @@ export function credentialsOf(brokerUrl: string): { user?: string; pass?: string
  * last, as URL parsers take it, so a raw `@` in a password stays in them.
  */
 function userInfoOf(server: string): string {
-  return /\/\/(.*)@/.exec(server)?.[1] ?? "";
+  // [^]: a newline or CR in a password (read from a file) is part of it too.
+  return /\/\/([^]*)@/.exec(server)?.[1] ?? "";
 }
 
 /** Whether `text` is valid percent-encoding (`decodeURIComponent` throws on a raw `%`). */
@@ -245,7 +264,7 @@ function decodable(text: string): boolean {
 
 /** The server URL without its credentials (they travel as options). */
 function redactless(server: string): string {
-  return server.replace(/\/\/.*@/, "//");
+  return server.replace(/\/\/[^]*@/, "//");
 }
 
 /**
@@ -264,6 +283,7 @@ function redactless(server: string): string {
  */
 export function redact(url: string): string {
   // Each server, with a scheme ("nats://u:p@h") or without one ("u:p@h").
-  // Up to the last "@": a raw "@" in a password is part of it, for the URL parser too.
-  return url.split(",").map((s) => s.includes("://") ? s.replace(/\/\/.*@/, "//***@") : s.replace(/^(\s*).*@/, "$1***@")).join(",");
+  // Up to the last "@": a raw "@" in a password is part of it, for the URL
+  // parser too; so are newlines and CRs, which the URL parser drops ([^]).
+  return listed(url).map((s) => s.includes("://") ? s.replace(/\/\/[^]*@/, "//***@") : s.replace(/^(\s*)[^]*@/, "$1***@")).join(",");
 }

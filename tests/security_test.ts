@@ -308,6 +308,51 @@ test("a password with a raw @ or / never shows: not in the envelope, not in erro
   }
 });
 
+test("a password or token read from a file, its newline kept, connects and never shows in the envelope", async () => {
+  // The URL parser drops "\n", "\r" and tabs, so the connection worked, while
+  // the redaction's ".*" stopped at the newline: the whole password went out
+  // in every envelope's broker_url (and a CRLF env file did the same).
+  const nats = await startNats({ config: `authorization { users: [ { user: "alice", password: "s3cr3tpw" } ] }` });
+  servers.push(nats);
+  for (const url of [`nats://alice:s3cr3tpw\n@127.0.0.1:${nats.port}`, `nats://alice:s3cr3tpw\r@127.0.0.1:${nats.port}`, `alice:s3cr3tpw\n@127.0.0.1:${nats.port}`]) {
+    const r = await roundTrip({ broker_url: url });
+    assert.equal(r.text, "over a secured connection");
+    assert.match(r.brokerInEnvelope, /^(nats:\/\/)?\*\*\*@127\.0\.0\.1:\d+$/, JSON.stringify(r.brokerInEnvelope));
+    assert.ok(!r.lines.some((l) => l.includes("s3cr3t")), r.lines.join("\n"));
+  }
+});
+
+test("a raw comma in a password is INVALID_OPTION saying to write %2C, and no part of the password shows", async () => {
+  // The server list was split at the comma before anything was masked:
+  // "carol:Xk9" was printed, and "carol:1234,rest@host" even connected with
+  // "rest" as a token.
+  for (const url of ["nats://carol:Xk9,secretTail@127.0.0.1:4222", "nats://carol:1234,secretTail@127.0.0.1:4222"]) {
+    const e = await rejectsWithCode(() => Bridge.connect({ broker_url: url }), "INVALID_OPTION", /"," as %2C/);
+    assert.ok(!/carol|Xk9|1234|secretTail/.test(e.message), e.message);
+  }
+});
+
+test("a file server URL with credentials in it is INVALID_OPTION, as they would travel in every link", async () => {
+  // On Deno and Bun the upload worked and every link in the published
+  // envelope carried "bob:basicpw@", as did the debug log; Node's fetch
+  // refused it with a message naming no fix.
+  const lines: string[] = [];
+  const e = await rejectsWithCode(
+    () =>
+      smartsend("s", [["big", new Uint8Array(600_000), "binary"]], {
+        is_publish: false,
+        fileserver_url: "http://bob:basicpw@127.0.0.1:1",
+        logger: { log: (_l, line) => lines.push(line) },
+      }),
+    "INVALID_OPTION",
+    /credentials/,
+  );
+  assert.ok(!/bob|basicpw/.test(e.message + lines.join("\n")), e.message);
+  const { plikFileServer } = await import("natsbridge");
+  assert.throws(() => plikFileServer({ url: "http://bob:basicpw@127.0.0.1:1" }), (err: Error & { code?: string }) =>
+    err.code === "INVALID_OPTION" && !/basicpw/.test(err.message));
+});
+
 test("NKey authentication through connect_options.authenticator", async () => {
   const user = createUser();
   const seed = new TextDecoder().decode(user.getSeed());

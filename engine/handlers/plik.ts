@@ -11,7 +11,7 @@
  * @module
  */
 import { isTransientUploadError, OptionsError, UploadError } from "../errors.ts";
-import { checkBoolean, checkCount, checkHttpUrl, checkKnownKeys, checkMillis, checkString, optionNames } from "../config.ts";
+import { checkBoolean, checkCount, checkHttpUrl, checkKnownKeys, checkMillis, checkString, optionNames, refuseCredentials } from "../config.ts";
 import { describe } from "../codecs/text.ts";
 import { logEvent } from "../logger.ts";
 import { abortReason, retry, untilAborted, UPLOAD_RETRY } from "../backoff.ts";
@@ -180,7 +180,7 @@ function plikSession(options: PlikOptions) {
       idle: IdleGuard = guard(context),
     ): Promise<UploadResult> {
       // A store made for one server uploads there, whatever fileserver_url the call carries.
-      const base = (options.url ?? fileserver_url).replace(/\/+$/, "");
+      const base = refuseCredentials(options.url ?? fileserver_url, "fileserver_url").replace(/\/+$/, "");
       const errContext = { correlationId: context?.correlationId ?? "", dataname };
       try {
         const created = await postJson(`${base}/upload`, {

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import re
+import urllib.parse
 from typing import Any, Iterable, Optional, Tuple
 
 from .errors import OptionsError
@@ -31,11 +32,18 @@ def resolve_broker_url(option: Optional[str] = None) -> str:
 
 def resolve_fileserver_url(option: Optional[str] = None) -> str:
     """``fileserver_url`` option, else ``$FILESERVER_URL``, else the default; no trailing slash."""
-    url = (
-        check_string(option, "fileserver_url")
-        or os.environ.get("FILESERVER_URL")
-        or DEFAULT_FILESERVER_URL
-    )
+    given = check_string(option, "fileserver_url")
+    url = given or os.environ.get("FILESERVER_URL") or DEFAULT_FILESERVER_URL
+    # Every link is built from it: credentials would travel in every envelope.
+    parts = urllib.parse.urlsplit(url)
+    if parts.username is not None or parts.password is not None:
+        name = "fileserver_url" if given else "FILESERVER_URL"
+        raise OptionsError(
+            f"{name} must not carry credentials: every link is built from it, so they would travel in every "
+            f'envelope (a Plik token goes in the token option or PLIK_TOKEN), got "{parts.scheme}://***@{parts.hostname}'
+            f'{":" + str(parts.port) if parts.port else ""}"',
+            field=name,
+        )
     return url.rstrip("/")
 
 

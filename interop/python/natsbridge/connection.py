@@ -22,8 +22,9 @@ DEFAULT_CONNECT_BUDGET = 10.0
 
 # Up to the last "@" of the server (greedy, within one server): a raw "@" or a
 # space in a password is part of it, for the URL parser too.
-_CREDENTIALS = re.compile(r"//[^,]*@")
-_NO_SCHEME_CREDENTIALS = re.compile(r"^(\s*)[^,]*@")
+# Applied to one server at a time: up to its last "@", newlines included.
+_CREDENTIALS = re.compile(r"//.*@", re.S)
+_NO_SCHEME_CREDENTIALS = re.compile(r"^(\s*).*@", re.S)
 
 
 def redact(url: str) -> str:
@@ -40,8 +41,21 @@ def redact(url: str) -> str:
     # Each server, with a scheme ("nats://u:p@h") or without one ("u:p@h").
     return ",".join(
         _CREDENTIALS.sub("//***@", s, count=1) if "://" in s else _NO_SCHEME_CREDENTIALS.sub(r"\1***@", s, count=1)
-        for s in url.split(",")
+        for s in _listed(url)
     )
+
+
+def _listed(url: str) -> List[str]:
+    """The comma-separated servers of ``url``, a raw comma in credentials kept
+    inside its server (``nats://u:a,b@h`` is one): split there, ``nats://u:a``
+    was printed unmasked."""
+    parts: List[str] = []
+    for part in url.split(","):
+        if parts and "@" in part and "://" not in part and "://" in parts[-1] and "@" not in parts[-1]:
+            parts[-1] += "," + part
+        else:
+            parts.append(part)
+    return parts
 
 
 def servers_of(broker_url: str) -> List[str]:
@@ -50,7 +64,7 @@ def servers_of(broker_url: str) -> List[str]:
     >>> servers_of("nats://a:4222, nats://b:4222")
     ['nats://a:4222', 'nats://b:4222']
     """
-    return [s.strip() for s in broker_url.split(",") if s.strip()]
+    return [s.strip() for s in _listed(broker_url) if s.strip()]
 
 
 async def report_error(err: Exception) -> None:

@@ -273,6 +273,24 @@ async def test_a_password_with_a_raw_at_sign_is_redacted_whole():
     assert "word" not in text
 
 
+async def test_a_raw_comma_in_a_password_is_redacted_whole():
+    # The list was split at the comma first: "nats://carol:Xk9" went out unmasked.
+    env, text = await smartsend("s", [("m", "x", "text")], is_publish=False,
+                                broker_url="nats://carol:Xk9,secretTail@127.0.0.1:4222,nats://127.0.0.2:4222")
+    assert env["broker_url"] == "nats://***@127.0.0.1:4222,nats://127.0.0.2:4222"
+    assert "carol" not in text and "Xk9" not in text
+
+
+async def test_a_file_server_url_with_credentials_is_invalid_option():
+    # Every link is built from it: "bob:basicpw@" would travel in every envelope.
+    err = await raises_code(
+        lambda: smartsend("s", [("m", b"x" * 10, "binary")], is_publish=False, size_threshold=0,
+                          fileserver_url="http://bob:basicpw@127.0.0.1:1"),
+        "INVALID_OPTION",
+    )
+    assert "basicpw" not in str(err) and "credentials" in str(err)
+
+
 async def test_broker_credentials_are_redacted_in_connection_errors():
     port = free_port()
     err = await raises_code(
