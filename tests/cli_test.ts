@@ -1545,6 +1545,38 @@ test("--tls-ca, --tls-cert and --tls-key (or NATS_CA, NATS_CERT, NATS_KEY) reach
   }
 });
 
+test("--creds and --nkey are read again at each connect, so a file rotated on disk is what a reconnect presents", async () => {
+  // It was read once: after a rotation (old user revoked), listen reconnected
+  // with the old JWT, was refused, and exited. The nats CLI reads it each time.
+  const { securedConnectOptions } = await import("../engine/cli/secured_connection.ts");
+  const dir = mkdtempSync(join(work, "rotate-"));
+  const path = join(dir, "live.creds");
+  const credsOf = (jwt: string) => {
+    const seed = new TextDecoder().decode(createUser().getSeed());
+    return `-----BEGIN NATS USER JWT-----\n${jwt}\n------END NATS USER JWT------\n\n-----BEGIN USER NKEY SEED-----\n${seed}\n------END USER NKEY SEED------\n`;
+  };
+  try {
+    writeFileSync(path, credsOf("first.jwt.one"));
+    const auth = securedConnectOptions({ creds: path }, "listen").authenticator as (nonce?: string) => { jwt?: string };
+    assert.equal(auth("nonce").jwt, "first.jwt.one");
+    writeFileSync(path, credsOf("second.jwt.two"));
+    assert.equal(auth("nonce").jwt, "second.jwt.two");
+    // Caught half-written mid-rotation (or gone for a moment): the last good one.
+    writeFileSync(path, "-----BEGIN NATS USER JWT-----\n");
+    assert.equal(auth("nonce").jwt, "second.jwt.two");
+    // --nkey too.
+    const [a, b] = [createUser(), createUser()];
+    const seedPath = join(dir, "user.nk");
+    writeFileSync(seedPath, new TextDecoder().decode(a.getSeed()));
+    const byKey = securedConnectOptions({ nkey: seedPath }, "listen").authenticator as (nonce?: string) => { nkey?: string };
+    assert.equal(byKey("nonce").nkey, a.getPublicKey());
+    writeFileSync(seedPath, new TextDecoder().decode(b.getSeed()));
+    assert.equal(byKey("nonce").nkey, b.getPublicKey());
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
 test("--creds and --nkey (or NATS_CREDS, NATS_NKEY) authenticate; a file of the wrong kind is a usage error that shows none of it", async () => {
   const { nats: operated, creds, seed } = await operatorModeServer();
   const user = createUser();

@@ -12,6 +12,7 @@
  *
  * @module
  */
+import { readFileSync } from "node:fs";
 import { jwtAuthenticator, nkeyAuthenticator, nkeys } from "@nats-io/nats-core";
 import { readEnv } from "../config.ts";
 import type { ConnectOptions } from "../nats_types.ts";
@@ -44,6 +45,12 @@ function settingOf(values: ParsedArgs["values"], flag: string): Setting | undefi
 
 function read(setting: Setting, command: string): Uint8Array {
   return readUserFile(setting.path, setting.source, command);
+}
+
+/** The user JWT and seed of a creds file's bytes, if they hold both. */
+function parsedCreds(bytes: Uint8Array): { jwt: string; seed: string } | undefined {
+  const [jwt, seed] = credsBlocks(new TextDecoder().decode(bytes));
+  return jwt && jwt.split(".").length === 3 && seed && isUserSeed(seed) ? { jwt, seed } : undefined;
 }
 
 /** The blocks of a creds file (`-----BEGIN …-----` … `------END …------`): the JWT, then the seed. */
@@ -126,24 +133,39 @@ export function securedConnectOptions(values: ParsedArgs["values"], command: str
     };
   }
   if (creds) {
-    const bytes = read(creds, command);
-    const [jwt, seed] = credsBlocks(new TextDecoder().decode(bytes));
-    if (!jwt || jwt.split(".").length !== 3 || !seed || !isUserSeed(seed)) {
+    let current = parsedCreds(read(creds, command));
+    if (!current) {
       throw new UsageError(`${creds.source}: "${creds.path}" is not a NATS credentials file (a user JWT and its NKey seed)`, command);
     }
+    // Read again at each connect, as the nats CLI does: a file rotated on disk
+    // (the old user revoked) is what a reconnect presents. One caught half
+    // written, or gone for a moment, leaves the last good one. nats.js asks
+    // for the JWT and then the seed: both come from the same reading.
     // Handed over parsed: nats.js's own parser takes neither CRLF line ends nor a blank line in a block.
-    options.authenticator = jwtAuthenticator(jwt, new TextEncoder().encode(seed));
+    const jwt = () => {
+      try {
+        current = parsedCreds(readFileSync(creds.path)) ?? current;
+      } catch { /* the last good one */ }
+      return current!.jwt;
+    };
+    options.authenticator = jwtAuthenticator(jwt, () => new TextEncoder().encode(current!.seed));
   }
   if (nkey) {
     const text = new TextDecoder().decode(read(nkey, command));
     if (credsBlocks(text).length >= 2) {
       throw new UsageError(`${nkey.source}: "${nkey.path}" is a NATS credentials file: give it as --creds (NATS_CREDS)`, command);
     }
-    const seed = userSeedIn(text);
+    let seed = userSeedIn(text);
     if (seed === undefined) {
       throw new UsageError(`${nkey.source}: "${nkey.path}" is not an NKey user seed (a line starting with SU)`, command);
     }
-    options.authenticator = nkeyAuthenticator(new TextEncoder().encode(seed));
+    // Read again at each connect, as --creds is.
+    options.authenticator = nkeyAuthenticator(() => {
+      try {
+        seed = userSeedIn(readFileSync(nkey.path, "utf8")) ?? seed;
+      } catch { /* the last good one */ }
+      return new TextEncoder().encode(seed);
+    });
   }
   return options;
 }
