@@ -718,7 +718,11 @@ test("a Plik server that requires a token refuses uploads without it and accepts
   try {
     await rejectsWithCode(() => smartsend("tok", [["f", bytesOf(10), "binary"]], {
       is_publish: false, size_threshold: 1, fileserver_url: guarded.url,
-    }), "UPLOAD_FAILED", /HTTP 400 .*anonymous uploads are disabled/);
+    }), "UPLOAD_FAILED", /HTTP 400 .*anonymous uploads are disabled.*: this Plik wants a user token \(plikFileServer\(\{ token \}\), PLIK_TOKEN or --plik-token\)$/);
+    // A wrong token is said to be the one refused, not a generic HTTP 403.
+    await rejectsWithCode(() => smartsend("tok", [["f", bytesOf(10), "binary"]], {
+      is_publish: false, size_threshold: 1, fileserver: plikFileServer({ url: guarded.url, token: "wrong" }),
+    }), "UPLOAD_FAILED", /HTTP 403 invalid token: the Plik token given was refused/);
     const [, json] = await smartsend("tok", [["f", bytesOf(10), "binary"]], {
       is_publish: false, size_threshold: 1, fileserver: plikFileServer({ url: guarded.url, token: "s3cret" }),
       fileserver_url: guarded.url,

@@ -437,10 +437,14 @@ async function postJson(
     throw new UploadError(`Cannot reach the Plik server to ${what} (${redact(url)}): ${redact(why)}${hint}`, { ...errContext, cause: err });
   }
   if (status < 200 || status > 299) {
-    throw new UploadError(
-      `Plik refused to ${what}: HTTP ${status} ${text.slice(0, 200).trim()}`,
-      { ...errContext, status },
-    );
+    // Plik says so in words, with 400 or 403, not with a 401.
+    const answer = text.slice(0, 200).trim();
+    const tokenHint = /anonymous uploads are disabled/i.test(answer)
+      ? ": this Plik wants a user token (plikFileServer({ token }), PLIK_TOKEN or --plik-token)"
+      : (status === 401 || status === 403) && /token/i.test(answer)
+      ? ": the Plik token given was refused (plikFileServer({ token }), PLIK_TOKEN or --plik-token)"
+      : "";
+    throw new UploadError(`Plik refused to ${what}: HTTP ${status} ${answer}${tokenHint}`, { ...errContext, status });
   }
   try {
     const body = JSON.parse(text);
