@@ -58,3 +58,23 @@ export function onClose(nc: NatsConnection | undefined, callback: () => void): (
 export function closeWatchers(nc: NatsConnection): number {
   return watchers.get(nc)?.size ?? 0;
 }
+
+/**
+ * Why a connection closed, for an error message: nats.js's reason, and when
+ * the server refused the credentials on a reconnect ("Authorization
+ * Violation", an expired or revoked user), what that means.
+ *
+ * @param why The error `nc.closed()` resolved with, if any.
+ * @returns `""`, or ` (reason)` with the hint.
+ *
+ * @example
+ * ```ts
+ * import { closeReason } from "./connection_close.ts";
+ * console.log(closeReason(new Error("Authorization Violation")).includes("credentials")); // true
+ * ```
+ */
+export function closeReason(why: Error | undefined | void): string {
+  if (!why) return "";
+  const refused = /authori[sz]ation violation|authentication (expired|revoked)|user authentication/i.test(why.message);
+  return ` (${why.message})${refused ? ": the server no longer accepts this user's credentials (changed, revoked or expired)" : ""}`;
+}

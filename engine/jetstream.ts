@@ -35,7 +35,7 @@ import { watchPayloadStream } from "./payload_stream.ts";
 import { sha256Hex } from "./platform/sha256.ts";
 import { jetStreamOf } from "./handlers/object_store_reader.ts";
 import { yieldToEventLoop } from "../workers/inline_codec.ts";
-import { onClose } from "./connection_close.ts";
+import { closeReason, onClose } from "./connection_close.ts";
 import { inProgressWhileMoving } from "./in_progress.ts";
 import type { ReceivedEnvelope } from "./types.ts";
 
@@ -717,7 +717,7 @@ export async function* consumeEnvelopes(
     const why = await nc.closed();
     if (!why) await sleep(0); // the status stream's "disconnect" told first
     if (why || closedUnasked()) {
-      throw new TransportError("CONNECTION_FAILED", `Consuming from stream "${options.stream}" ended: the connection to NATS closed${why ? ` (${why.message})` : ""}`, { cause: why });
+      throw new TransportError("CONNECTION_FAILED", `Consuming from stream "${options.stream}" ended: the connection to NATS closed${closeReason(why)}`, { cause: why });
     }
   }
   const messages = pull();

@@ -12,6 +12,7 @@ import type { Msg, NatsConnection, Subscription } from "@nats-io/nats-core";
 import { permissionDenied, TransportError } from "./errors.ts";
 import { settleWithin, sleep } from "./backoff.ts";
 import { yieldToEventLoop } from "../workers/inline_codec.ts";
+import { closeReason } from "./connection_close.ts";
 
 /**
  * Resolves once the server has seen `sub` (one round trip), and throws when it
@@ -75,7 +76,7 @@ export async function* messagesOf(
   if (closed && !closed.why) await sleep(0); // the status stream's "disconnect" told first
   if (closed && (closed.why || quietCloseFails())) {
     const { why } = closed;
-    throw new TransportError("CONNECTION_FAILED", `${what} ended: the connection to NATS closed${why ? ` (${why.message})` : ""}`, { cause: why });
+    throw new TransportError("CONNECTION_FAILED", `${what} ended: the connection to NATS closed${closeReason(why)}`, { cause: why });
   }
 }
 
