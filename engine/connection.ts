@@ -134,7 +134,12 @@ export async function connectTo(
     const endedHandshake =
       /^timeout$|\bE(PIPE|PERM|BADF|CONNRESET)\b|certificate[ _]?required|unknown[ _]?ca\b|bad[ _]?certificate|undefined error/i
         .test(why);
-    const hint = !endedHandshake
+    const hint = /altnames|Hostname\/IP does not match|NotValidForName/i.test(why)
+      ? " (the server's certificate does not name the host connected to: connect by a name or address it lists)"
+      : /unable to verify|unable to get (local )?issuer|self[- ]signed certificate|UnknownIssuer|certificate has expired|CertExpired/i.test(why)
+      // Deno says an expired certificate in the same words.
+      ? " (the server's certificate is not signed by a CA this process trusts, or has expired: give its CA as tls.caFile; on the command line --tls-ca or NATS_CA; or NODE_EXTRA_CA_CERTS)"
+      : !endedHandshake
       ? ""
       : usesTls && !tls?.certFile && !tls?.cert
       ? " (a server that requires a client certificate fails this way: give tls.certFile and tls.keyFile, on the command line --tls-cert and --tls-key)"

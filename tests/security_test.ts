@@ -111,7 +111,22 @@ test("TLS (tls://) with a custom CA connects and round-trips; without the CA it 
   const url = `tls://127.0.0.1:${nats.port}`;
   const r = await roundTrip({ broker_url: url, connect_options: { tls: { caFile: ca } } });
   assert.equal(r.text, "over a secured connection");
-  await rejectsWithCode(() => Bridge.connect({ broker_url: url, connect_options: { reconnect: false } }), "CONNECTION_FAILED");
+  // Said with what to give: "unable to verify the first certificate" named no fix.
+  await rejectsWithCode(
+    () => Bridge.connect({ broker_url: url, connect_options: { reconnect: false } }),
+    "CONNECTION_FAILED",
+    /not signed by a CA this process trusts.*tls\.caFile.*--tls-ca/,
+  );
+  // A certificate that names another host is said to.
+  const otherDir = mkdtempSync(join(dir, "other-"));
+  const other = makeCerts(otherDir, "DNS:elsewhere.example");
+  const elsewhere = await startNats({ config: `tls { cert_file: "${other.cert}", key_file: "${other.key}" }` });
+  servers.push(elsewhere);
+  await rejectsWithCode(
+    () => Bridge.connect({ broker_url: `tls://127.0.0.1:${elsewhere.port}`, connect_options: { tls: { caFile: other.ca }, reconnect: false } }),
+    "CONNECTION_FAILED",
+    /does not name the host connected to/,
+  );
 });
 
 test("TLS to a server reached by IP address whose certificate names only that address connects", async () => {
