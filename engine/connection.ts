@@ -76,7 +76,7 @@ export async function connectTo(
   // cannot be decoded at all, and a raw "," splits the server list.
   if (servers.some((s) => /[/?#,]/.test(userInfoOf(s)) || !decodable(userInfoOf(s)))) {
     throw new OptionsError(
-      `broker_url credentials must be percent-encoded ("/" as %2F, "@" as %40, "?" as %3F, "#" as %23, "," as %2C, "%" as %25), got "${redact(brokerUrl)}"`,
+      `broker_url credentials must be percent-encoded ("/" as %2F, "?" as %3F, "#" as %23, "," as %2C, "%" as %25), got "${redact(brokerUrl)}"`,
       { field: "broker_url", correlationId },
     );
   }

@@ -126,8 +126,8 @@ export function parseEnvelope(
     );
   }
   const correlationId = typeof obj.correlation_id === "string" ? obj.correlation_id : "";
-  const fail = (field: string, message: string, code?: ConstructorParameters<typeof EnvelopeError>[2]) =>
-    new EnvelopeError(message, { field, correlationId }, code);
+  const fail = (field: string, message: string, code?: ConstructorParameters<typeof EnvelopeError>[2], dataname?: string) =>
+    new EnvelopeError(message, { field, correlationId, dataname }, code);
 
   for (const key of ENVELOPE_KEYS) {
     if (!Object.hasOwn(obj, key)) throw fail(key, `Envelope is missing key "${key}"`);
@@ -183,8 +183,9 @@ function mayBeRounded(value: unknown): boolean {
 function checkPayload(
   p: unknown,
   at: string,
-  fail: (field: string, message: string, code?: ConstructorParameters<typeof EnvelopeError>[2]) => EnvelopeError,
+  failAt: (field: string, message: string, code?: ConstructorParameters<typeof EnvelopeError>[2], dataname?: string) => EnvelopeError,
 ): CheckedPayload {
+  let fail = failAt;
   if (!isPlainObject(p)) throw fail(at, `${at} must be an object, got ${kind(p)}`);
   for (const key of PAYLOAD_KEYS) {
     if (!Object.hasOwn(p, key)) throw fail(`${at}.${key}`, `${at} is missing key "${key}"`);
@@ -195,6 +196,8 @@ function checkPayload(
     }
   }
   const payload = p as unknown as MsgPayloadV1;
+  // From here on the payload has a name: errors carry it, as every error does where known.
+  fail = (field, message, code) => failAt(field, message, code, payload.dataname);
   // Built only for an error message: receive profiles showed it on every payload.
   const name = () => `${at} ("${clip(payload.dataname)}")`;
   if (payload.id === "") throw fail(`${at}.id`, `${name()} has an empty id`);

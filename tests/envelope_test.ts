@@ -1,7 +1,7 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { parseEnvelope } from "../engine/envelope.ts";
-import { smartreceive } from "natsbridge";
+import { smartreceive, smartsend } from "natsbridge";
 import { ENVELOPE_KEYS, PAYLOAD_KEYS } from "../engine/types.ts";
 import { rejectsWithCode, sampleEnvelope } from "./_helpers.ts";
 
@@ -231,4 +231,16 @@ test("an envelope starting with a UTF-8 BOM is read as text and as bytes alike, 
   // JSON parsers may ignore a BOM (RFC 8259 §8.1): taken as bytes, refused as text.
   const text = "\uFEFF" + JSON.stringify(sampleEnvelope());
   for (const input of [text, new TextEncoder().encode(text)]) assert.equal(parseEnvelope(input).envelope.msg_id, sampleEnvelope().msg_id);
+});
+
+test("errors about one payload of an envelope carry its dataname, as the README says every error does", async () => {
+  // UNKNOWN_PAYLOAD_TYPE, UNKNOWN_ENCODING and UNKNOWN_TRANSPORT named it in
+  // their message only: an on_error handler logging e.dataname got "".
+  const [, json] = await smartsend("x", [["d", { a: 1 }, "dictionary"]], { is_publish: false });
+  for (const [key, value, code] of [["payload_type", "pdf", "UNKNOWN_PAYLOAD_TYPE"], ["encoding", "hex", "UNKNOWN_ENCODING"], ["transport", "pigeon", "UNKNOWN_TRANSPORT"], ["id", "", "ENVELOPE_INVALID"]]) {
+    const env = JSON.parse(json);
+    env.payloads[0][key] = value;
+    const e = await rejectsWithCode(() => smartreceive(env), code);
+    assert.equal(e.dataname, "d", code);
+  }
 });
