@@ -273,6 +273,7 @@ export function checkHttpUrl(value: unknown, name: string): string {
  * ```
  */
 export function refuseCredentials(url: string, name: string): string {
+  if (!url.includes("@")) return url; // no credentials without one: no parse per send
   const parsed = URL.parse(url);
   if (parsed && (parsed.username || parsed.password)) {
     throw new OptionsError(
