@@ -58,7 +58,7 @@ export function encodeDirect(
     return transferring({ hex: sha256Hex(bytes), base64: encodeBase64(bytes), slice }, [slice.buffer]);
   } catch (err) {
     // Past V8's longest string (~400 MB of bytes): the payload's fault, said
-    // as a value; thrown, the pool would take it for a dead worker.
+    // as a value; thrown, the pool would report it as its own (WORKER_FAILED).
     return transferring({ error: (err as Error).message, slice }, [slice.buffer]);
   }
 }
