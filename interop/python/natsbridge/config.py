@@ -7,6 +7,7 @@ import re
 import urllib.parse
 from typing import Any, Iterable, Optional, Tuple
 
+from .canonical import MAX_SAFE_INTEGER
 from .errors import OptionsError
 from .origins import origin_of
 
@@ -45,10 +46,6 @@ def resolve_fileserver_url(option: Optional[str] = None) -> str:
             field=name,
         )
     return url.rstrip("/")
-
-
-#: The largest integer a TypeScript peer holds exactly (Number.MAX_SAFE_INTEGER).
-MAX_SAFE_INTEGER = 2**53 - 1
 
 
 def resolve_size_threshold(option: Optional[int] = None) -> int:
