@@ -148,7 +148,7 @@ function resumableBody(
   const sole = isByteStream(firstBody);
   // Taken at the first read: nothing is fetched until the application asks.
   let reader: ReadableStreamDefaultReader<Uint8Array> | undefined;
-  const current = () => reader ??= bodyOf(first).getReader();
+  const current = () => reader ??= firstBody.getReader();
   // A resumed body that is not a byte stream (another runtime's fetch cannot
   // answer, but a custom one might) is copied to keep that promise.
   let copy = false;
