@@ -274,7 +274,9 @@ export function decompressLz4Frame(data: Uint8Array): Uint8Array {
 export function decompressZstd(data: Uint8Array): Uint8Array {
   // fzstd returns an empty array for empty input; Arrow never writes an empty frame.
   if (data.length === 0) throw new DecodeError("ZSTD data is empty");
-  const declared = zstdContentSize(data);
+  const frames = zstdFrames(data);
+  // The first frame's declared size, when the data starts with it: refused before anything else.
+  const declared = frames[0]?.at === 0 ? frames[0].contentSize : undefined;
   if (declared !== undefined) checkDecompressedSize(declared, "ZSTD");
   // fzstd allocates each frame's window as its header declares it, before a
   // byte is decoded: 10-byte frames declaring 1.875 GiB each (a 1.2 KB
@@ -282,7 +284,7 @@ export function decompressZstd(data: Uint8Array): Uint8Array {
   // What is decoded is counted only beyond the windows: a frame's window is
   // its content's size when the encoder knew it (pyarrow's always does).
   let prepaid = 0;
-  for (const [i, window] of zstdWindows(data).entries()) {
+  for (const [i, { window }] of frames.entries()) {
     if (window > maxDecompressed) {
       throw new DecodeError(`ZSTD frame ${i + 1} declares a window of ${window} bytes, over the cap of ${maxDecompressed} (setMaxArrowDecompressedBytes)`);
     }
@@ -439,14 +441,23 @@ export function withDecompressionBudget<T>(read: () => T, allowance?: Decompress
   }
 }
 
+/** A Zstandard frame's header, as {@link zstdFrames} reads it. */
+interface ZstdFrame {
+  /** Where the frame starts in the data. */
+  at: number;
+  /** The window it declares: what a decoder allocates for it. */
+  window: number;
+  /** The content size it declares, if it does. */
+  contentSize: number | undefined;
+}
+
 /**
- * The window each Zstandard frame of `data` declares (what a decoder
- * allocates for it), walking frame and block headers without decoding.
- * Skippable frames are passed over; data that is not frames stops the walk
- * (the decoder then says it is corrupt).
+ * The header of each Zstandard frame of `data`, walking frame and block
+ * headers without decoding. Skippable frames are passed over; data that is
+ * not frames stops the walk (the decoder then says it is corrupt).
  */
-function zstdWindows(data: Uint8Array): number[] {
-  const windows: number[] = [];
+function zstdFrames(data: Uint8Array): ZstdFrame[] {
+  const frames: ZstdFrame[] = [];
   let at = 0;
   const u32 = (i: number) => data[i] | (data[i + 1] << 8) | (data[i + 2] << 16) | (data[i + 3] * 2 ** 24);
   while (at + 4 <= data.length) {
@@ -464,45 +475,33 @@ function zstdWindows(data: Uint8Array): number[] {
     let p = at + 5;
     let window = 0;
     if (!single) {
+      if (p >= data.length) break;
       const wd = data[p++];
       const base = 2 ** (10 + (wd >> 3));
       window = base + (base / 8) * (wd & 7);
     }
     p += dictBytes;
     if (p + fcsBytes > data.length) break;
-    if (single) {
+    let contentSize: number | undefined;
+    if (fcsBytes > 0) {
       let fcs = 0;
       for (let i = fcsBytes - 1; i >= 0; i--) fcs = fcs * 256 + data[p + i];
-      window = fcsBytes === 2 ? fcs + 256 : fcs;
+      contentSize = fcsBytes === 2 ? fcs + 256 : fcs;
     }
+    // A single-segment frame's window is its content.
+    if (single) window = contentSize!;
     p += fcsBytes;
-    windows.push(window);
+    frames.push({ at, window, contentSize });
     // Blocks: a 3-byte header (last, type, size); an RLE block holds one byte.
     for (;;) {
-      if (p + 3 > data.length) return windows;
+      if (p + 3 > data.length) return frames;
       const h = data[p] | (data[p + 1] << 8) | (data[p + 2] << 16);
       p += 3 + (((h >> 1) & 3) === 1 ? 1 : h >> 3);
       if (h & 1) break;
     }
     at = p + ((fhd >> 2) & 1 ? 4 : 0);
   }
-  return windows;
-}
-
-/** The content size a Zstandard frame header declares, if it declares one. */
-function zstdContentSize(data: Uint8Array): number | undefined {
-  if (data.length < 6 || data[0] !== 0x28 || data[1] !== 0xb5 || data[2] !== 0x2f || data[3] !== 0xfd) return undefined;
-  const fhd = data[4];
-  const fcsFlag = fhd >> 6;
-  const single = (fhd >> 5) & 1;
-  const dictBytes = [0, 1, 2, 4][fhd & 3];
-  const fcsBytes = [single ? 1 : 0, 2, 4, 8][fcsFlag];
-  if (fcsBytes === 0) return undefined;
-  const at = 5 + (single ? 0 : 1) + dictBytes;
-  if (at + fcsBytes > data.length) return undefined;
-  let size = 0;
-  for (let i = fcsBytes - 1; i >= 0; i--) size = size * 256 + data[at + i];
-  return fcsBytes === 2 ? size + 256 : size;
+  return frames;
 }
 
 let registered = false;
