@@ -47,6 +47,22 @@ function read(setting: Setting, command: string): Uint8Array {
   return readUserFile(setting.path, setting.source, command);
 }
 
+/**
+ * What `path` holds now, as `parse` reads it: called at each connect, as the
+ * nats CLI reads its files, so a file rotated on disk (the old user revoked)
+ * is what a reconnect presents. One caught half written, or gone for a
+ * moment, leaves the last good reading.
+ */
+function rereading<T>(path: string, parse: (bytes: Uint8Array) => T | undefined, first: T): () => T {
+  let last = first;
+  return () => {
+    try {
+      last = parse(readFileSync(path)) ?? last;
+    } catch { /* the last good one */ }
+    return last;
+  };
+}
+
 /** The user JWT and seed of a creds file's bytes, if they hold both. */
 function parsedCreds(bytes: Uint8Array): { jwt: string; seed: string } | undefined {
   const [jwt, seed] = credsBlocks(new TextDecoder().decode(bytes));
@@ -133,39 +149,27 @@ export function securedConnectOptions(values: ParsedArgs["values"], command: str
     };
   }
   if (creds) {
-    let current = parsedCreds(read(creds, command));
-    if (!current) {
+    const first = parsedCreds(read(creds, command));
+    if (!first) {
       throw new UsageError(`${creds.source}: "${creds.path}" is not a NATS credentials file (a user JWT and its NKey seed)`, command);
     }
-    // Read again at each connect, as the nats CLI does: a file rotated on disk
-    // (the old user revoked) is what a reconnect presents. One caught half
-    // written, or gone for a moment, leaves the last good one. nats.js asks
-    // for the JWT and then the seed: both come from the same reading.
     // Handed over parsed: nats.js's own parser takes neither CRLF line ends nor a blank line in a block.
-    const jwt = () => {
-      try {
-        current = parsedCreds(readFileSync(creds.path)) ?? current;
-      } catch { /* the last good one */ }
-      return current!.jwt;
-    };
-    options.authenticator = jwtAuthenticator(jwt, () => new TextEncoder().encode(current!.seed));
+    // nats.js asks for the JWT and then the seed: both come from the same reading.
+    const latest = rereading(creds.path, parsedCreds, first);
+    let current = first;
+    options.authenticator = jwtAuthenticator(() => (current = latest()).jwt, () => new TextEncoder().encode(current.seed));
   }
   if (nkey) {
     const text = new TextDecoder().decode(read(nkey, command));
     if (credsBlocks(text).length >= 2) {
       throw new UsageError(`${nkey.source}: "${nkey.path}" is a NATS credentials file: give it as --creds (NATS_CREDS)`, command);
     }
-    let seed = userSeedIn(text);
+    const seed = userSeedIn(text);
     if (seed === undefined) {
       throw new UsageError(`${nkey.source}: "${nkey.path}" is not an NKey user seed (a line starting with SU)`, command);
     }
-    // Read again at each connect, as --creds is.
-    options.authenticator = nkeyAuthenticator(() => {
-      try {
-        seed = userSeedIn(readFileSync(nkey.path, "utf8")) ?? seed;
-      } catch { /* the last good one */ }
-      return new TextEncoder().encode(seed);
-    });
+    const latest = rereading(nkey.path, (bytes) => userSeedIn(new TextDecoder().decode(bytes)), seed);
+    options.authenticator = nkeyAuthenticator(() => new TextEncoder().encode(latest()));
   }
   return options;
 }
