@@ -113,14 +113,13 @@ export async function openSession(
       // "never": Plik's -1, the Object Store's 0 (no max_age).
       ? plikFileServer({ url: fileserverUrl, ttl: lifetime === "never" ? -1 : lifetime, oneShot, token: stringFlag(values, "plik-token") ?? readEnv("PLIK_TOKEN") })
       : await untilAborted(objectStoreFileServer({ connection: nc, bucket: spec.bucket, ttl: lifetime === "never" ? 0 : lifetime, maxBytes }), signal, "Opening the Object Store");
-    // Passed on only when named (flag or FILESERVER_URL): the spec's default,
-    // passed as if named, was trusted by an Object Store listener, so any
-    // publisher could have it fetch any path of its own localhost:8080.
-    const named = stringFlag(values, "fileserver") !== undefined || readEnv("FILESERVER_URL") !== undefined;
     const bridge = await Bridge.connect({
       nats_connection: nc,
       broker_url: brokerUrl,
-      fileserver_url: named ? fileserverUrl : undefined,
+      // The flag as given, FILESERVER_URL left to the library: the spec's
+      // default, passed as if named, was trusted by an Object Store listener,
+      // so any publisher could have it fetch any path of its own localhost:8080.
+      fileserver_url: stringFlag(values, "fileserver"),
       fileserver: store,
       allowed_origins: allowedOrigins,
       logger,
